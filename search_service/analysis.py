@@ -1,0 +1,350 @@
+"""The Chinese text pipeline: normalize with offsets kept, segment, and feed Whoosh.
+
+Three pieces, used at index time and at query time alike:
+
+* :func:`normalize` folds full-width forms to half-width, lower-cases and converts
+  Traditional to Simplified (OpenCC ``t2s``) **without changing the length**, so
+  every offset found in the normalized text is an offset in the original. That is
+  what lets highlighting work on stored text without re-segmenting it.
+* :class:`WordTokenizer` segments with jieba (search mode for indexing: words and
+  their sub-words; precise mode for queries), positions are token ordinals.
+* :class:`BigramTokenizer` emits overlapping CJK character bigrams, the substring
+  safety net that finds any query occurring verbatim, whatever jieba decides.
+
+No Flask and no index code here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import jieba
+import opencc
+from whoosh.analysis import Token, Tokenizer
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- normalize
+
+# CJK Unified Ideographs with extension A and compatibility ideographs; extension B+
+# (astral) are matched too. Kana/Hangul are not split into bigrams.
+CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
+
+# Full-width ASCII (U+FF01..U+FF5E) -> ASCII, ideographic space -> space. One char each.
+_WIDTH_FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_WIDTH_FOLD[0x3000] = 0x20
+
+_local = threading.local()
+
+
+def _t2s() -> opencc.OpenCC:
+    # One converter per thread: the binding gives no thread-safety guarantee.
+    converter = getattr(_local, "t2s", None)
+    if converter is None:
+        converter = _local.t2s = opencc.OpenCC("t2s")
+    return converter
+
+
+def _lower_keep_length(text: str) -> str:
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    # A few characters (e.g. U+0130 'İ') lower to two code points; keep those as is.
+    return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
+
+
+def _t2s_keep_length(text: str) -> str:
+    converted = _t2s().convert(text)
+    if len(converted) == len(text):
+        return converted
+    # OpenCC converted some phrase to a different length (not seen on the corpora,
+    # but not ruled out): convert character by character where that happened.
+    chars = []
+    for ch in text:
+        one = _t2s().convert(ch)
+        chars.append(one if len(one) == 1 else ch)
+    return "".join(chars)
+
+
+def normalize(text: str) -> str:
+    """Fold width, case and script; the result has exactly ``len(text)`` characters."""
+    if not text:
+        return text
+    folded = _lower_keep_length(text.translate(_WIDTH_FOLD))
+    if _CJK_CHAR.search(folded) is None:
+        return folded
+    return _t2s_keep_length(folded)
+
+
+def has_cjk(text: str) -> bool:
+    """True when ``text`` contains at least one CJK ideograph."""
+    return _CJK_CHAR.search(text) is not None
+
+
+# --------------------------------------------------------------------------- segmenter
+
+_DATA_DIR = Path(__file__).parent / "data"
+BUILTIN_USER_DICT = _DATA_DIR / "user_dict.txt"
+
+# Words too common to carry meaning; dropped from the word field (the bigram field
+# keeps them, so a query made only of these still finds its substring).
+STOP_WORDS = frozenset(
+    "的 了 和 与 及 或 是 在 也 都 就 而 之 其 这 那 有 被 把 对 为 以 于 将 并 等 "
+    "个 们 中 上 下 着 得 地 又 还 则 即 但 所 从 向 由 这个 那个 一个 我们 你们 他们 "
+    "a an and are as at be by for from in is it of on or that the to was were with".split()
+)
+
+# Characters that, right after a number, make one token with it: 2025年, 30亿, 5G stays whole.
+_NUMBER_UNITS = frozenset("年月日号时分秒元亿万千百个次项家人岁名位条款章节届期")
+
+_MIXED_PARTS = re.compile(r"[^\W\d_]+|\d+(?:\.\d+)?")
+_WORDLIKE = re.compile(r"\w")
+
+
+class Segmenter:
+    """One jieba dictionary for the whole process, loaded once.
+
+    ``initialize`` must run before a threaded server starts (jieba's lazy
+    initialization is not thread-safe) and before a process pool forks.
+    """
+
+    def __init__(self) -> None:
+        self._jieba = jieba.Tokenizer()
+        self._lock = threading.Lock()
+        self._ready = False
+        self.user_dicts: tuple[Path, ...] = ()
+
+    def initialize(self, cache_dir: Path | str | None = None, user_dicts: tuple[Path, ...] = ()) -> None:
+        """Load the dictionary (cache in ``cache_dir``) and the domain dictionaries."""
+        with self._lock:
+            if self._ready and tuple(user_dicts) == self.user_dicts:
+                return
+            jieba.setLogLevel(logging.WARNING)
+            if cache_dir:
+                Path(cache_dir).mkdir(parents=True, exist_ok=True)
+                # Our own folder, not the shared /tmp/jieba.cache another user could own.
+                self._jieba.tmp_dir = str(cache_dir)
+            self._jieba.initialize()
+            dicts = (BUILTIN_USER_DICT, *user_dicts) if BUILTIN_USER_DICT.exists() else tuple(user_dicts)
+            for path in dicts:
+                self._jieba.load_userdict(str(path))
+            self.user_dicts = tuple(user_dicts)
+            self._ready = True
+
+    def spans(self, text: str, search: bool) -> Iterator[tuple[str, int, int]]:
+        """jieba tokens of ``text`` as (word, start, end); search mode adds sub-words."""
+        if not self._ready:
+            self.initialize()
+        return self._jieba.tokenize(text, mode="search" if search else "default")
+
+    def add_word(self, word: str) -> None:
+        """Teach the segmenter a word at run time (used by tests and the dictionary tools)."""
+        if not self._ready:
+            self.initialize()
+        self._jieba.add_word(word)
+
+
+SEGMENTER = Segmenter()
+
+
+def initialize(cache_dir: Path | str | None = None, user_dict: Path | str | None = None) -> None:
+    """Prepare the process-wide segmenter; call once at start-up."""
+    extra = (Path(user_dict),) if user_dict else ()
+    SEGMENTER.initialize(cache_dir, extra)
+
+
+def word_spans(norm: str, *, search: bool, removestops: bool = True) -> Iterator[tuple[str, int, int]]:
+    """Word tokens of already-normalized text as (text, start, end) offsets.
+
+    Whitespace and punctuation are skipped; mixed Latin/digit tokens are kept whole
+    and split (``iphone15`` -> iphone15, iphone, 15); a number followed by a unit
+    character is also kept joined (``2025年`` besides 2025 and 年).
+    """
+    previous: tuple[str, int, int] | None = None
+    for word, start, end in SEGMENTER.spans(norm, search):
+        if not _WORDLIKE.search(word):
+            previous = None
+            continue
+        if previous is not None and previous[2] == start and previous[0].isdigit() and word in _NUMBER_UNITS:
+            yield previous[0] + word, previous[1], end
+        previous = (word, start, end)
+        if removestops and word in STOP_WORDS:
+            continue
+        if word.isascii() and not word.isalnum():
+            # 'c++', '3.5%': keep the token, minus punctuation that only wraps it.
+            stripped = word.strip("%.,;:!?'\"-_/")
+            if not stripped:
+                continue
+            offset = word.index(stripped)
+            yield stripped, start + offset, start + offset + len(stripped)
+            continue
+        yield word, start, end
+        if not has_cjk(word):
+            parts = list(_MIXED_PARTS.finditer(word))
+            if len(parts) > 1:
+                for part in parts:
+                    yield part.group(), start + part.start(), start + part.end()
+
+
+_BIGRAM_RUN = re.compile(f"([{CJK_CLASS}]+)|([^\\W_]+)")
+_GAP_IS_SPACE = re.compile(r"\s*")
+
+
+def bigram_spans(norm: str) -> Iterator[tuple[int, str, int, int]]:
+    """Substring tokens of normalized text as (position, text, start, end).
+
+    A CJK run ``abcd`` gives ab, bc, cd and a final one-character token d, one
+    position each, so a query phrase of any length >= 2 is a phrase of bigrams
+    and a single character is a prefix. Latin/digit runs are one token each.
+    Punctuation between runs leaves a one-position gap, so a phrase never
+    matches across it; plain whitespace does not.
+    """
+    pos = 0
+    last_end = 0
+    for match in _BIGRAM_RUN.finditer(norm):
+        start, end = match.span()
+        if start > last_end and not _GAP_IS_SPACE.fullmatch(norm, last_end, start):
+            pos += 1
+        last_end = end
+        if match.group(1):
+            for i in range(start, end):
+                yield pos, norm[i:i + 2] if i + 1 < end else norm[i], i, min(i + 2, end)
+                pos += 1
+        else:
+            yield pos, match.group(2), start, end
+            pos += 1
+
+
+# --------------------------------------------------------------------------- Whoosh glue
+
+
+class WordTokenizer(Tokenizer):
+    """Whoosh tokenizer: normalize, then jieba (search mode when indexing, precise for queries).
+
+    Honours Whoosh's tokenizer contract: ``positions`` are token ordinals starting
+    at ``start_pos``; ``startchar``/``endchar`` are offsets into the original value
+    plus ``start_char``.
+    """
+
+    def __init__(self, index_mode: str = "search") -> None:
+        self.index_mode = index_mode
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.index_mode == self.index_mode
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.index_mode))
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            token.original = token.text = normalize(value)
+            token.boost = 1.0
+            if positions:
+                token.pos = start_pos
+            if chars:
+                token.startchar, token.endchar = start_char, start_char + len(value)
+            yield token
+            return
+        search = mode != "query" and self.index_mode == "search"
+        pos = start_pos
+        for text, start, end in word_spans(normalize(value), search=search, removestops=removestops):
+            token.text = text
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                token.original = value[start:end]
+            if positions:
+                token.pos = pos
+                pos += 1
+            if chars:
+                token.startchar, token.endchar = start_char + start, start_char + end
+            yield token
+
+
+class BigramTokenizer(Tokenizer):
+    """Whoosh tokenizer for the substring field: see :func:`bigram_spans`."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for pos, text, start, end in bigram_spans(normalize(value)):
+            token.text = text
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                token.original = value[start:end]
+            if positions:
+                token.pos = start_pos + pos
+            if chars:
+                token.startchar, token.endchar = start_char + start, start_char + end
+            yield token
+
+
+def word_analyzer() -> WordTokenizer:
+    """The analyzer of the word fields (a tokenizer is a complete Whoosh analyzer)."""
+    return WordTokenizer("search")
+
+
+def bigram_analyzer() -> BigramTokenizer:
+    """The analyzer of the substring fields."""
+    return BigramTokenizer()
+
+
+# --------------------------------------------------------------------------- query side
+
+
+def query_words(text: str) -> list[str]:
+    """Normalized precise-mode words of a query fragment, stop words removed."""
+    return _unique(word for word, _, _ in word_spans(normalize(text), search=False))
+
+
+def query_bigram_groups(text: str) -> list[list[str]]:
+    """The substring phrase(s) a query fragment must match, as lists of bigram tokens.
+
+    One list per stretch between punctuation (a phrase never spans punctuation in
+    the index). A one-character CJK stretch is returned as ``[char]`` and is
+    searched as a prefix.
+    """
+    groups: list[list[str]] = []
+    current: list[tuple[int, str, int, int]] = []
+    for item in bigram_spans(normalize(text)):
+        if current and item[0] != current[-1][0] + 1:
+            groups.append(_phrase_tokens(current))
+            current = []
+        current.append(item)
+    if current:
+        groups.append(_phrase_tokens(current))
+    return [g for g in groups if g]
+
+
+def _phrase_tokens(items: list[tuple[int, str, int, int]]) -> list[str]:
+    # Drop the run-final one-character tokens the index adds after every CJK run
+    # when the run is longer than one character: the bigrams already cover that
+    # character, and the text may continue where the query stops.
+    tokens = []
+    for i, (_, text, start, end) in enumerate(items):
+        is_tail = len(text) == 1 and has_cjk(text)
+        if is_tail and i > 0 and has_cjk(items[i - 1][1]) and items[i - 1][3] == end:
+            continue
+        tokens.append(text)
+    return tokens
+
+
+def _unique(items) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)

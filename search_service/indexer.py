@@ -1,0 +1,340 @@
+"""Index generations on disk: build, publish atomically, add/replace/delete, roll back.
+
+Layout of the data folder::
+
+    index/
+      CURRENT                 name of the live generation (replaced atomically)
+      generations/g000001/    one complete Whoosh index per generation
+      generations/g000002/
+      .cache/                 jieba's cache (see settings.cache_dir)
+
+A rebuild writes a new generation beside the live one and only then replaces
+``CURRENT``; a reader therefore never sees a half-built index, and a failed or
+killed build leaves the old generation serving. Incremental writes go into the
+live generation through Whoosh's own commit (a new TOC file, itself atomic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.index import LockError
+
+from .article import Article
+from .errors import IndexBusy, IndexUnavailable
+from .schema import ID, build_schema, to_document
+
+log = logging.getLogger(__name__)
+
+CURRENT_FILE = "CURRENT"
+GENERATIONS_DIR = "generations"
+BUILD_INFO_FILE = "build.json"
+
+
+class IndexStore:
+    """The data folder and its generations. Cheap to create; holds no open files."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.generations_dir = self.root / GENERATIONS_DIR
+
+    # -- reading the pointer ------------------------------------------------------------
+
+    def current_name(self) -> str | None:
+        """Name of the live generation, or None when nothing was ever published."""
+        try:
+            name = (self.root / CURRENT_FILE).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def current_path(self) -> Path | None:
+        """Folder of the live generation, or None."""
+        name = self.current_name()
+        return self.generations_dir / name if name else None
+
+    def open_current(self) -> whoosh_index.Index:
+        """Open the live generation, or raise :class:`IndexUnavailable`."""
+        path = self.current_path()
+        if path is None or not whoosh_index.exists_in(str(path)):
+            raise IndexUnavailable(
+                f"No index in {self.root}: build one with `search-service index --rebuild PATH`."
+            )
+        return whoosh_index.open_dir(str(path))
+
+    def generation_names(self) -> list[str]:
+        """Every generation folder on disk, oldest first."""
+        if not self.generations_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.generations_dir.iterdir() if p.is_dir() and p.name.startswith("g"))
+
+    def build_info(self, name: str | None = None) -> dict:
+        """What was recorded when a generation was built (time, counts)."""
+        name = name or self.current_name()
+        if not name:
+            return {}
+        try:
+            return json.loads((self.generations_dir / name / BUILD_INFO_FILE).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    # -- writing the pointer ------------------------------------------------------------
+
+    def new_generation(self) -> tuple[str, Path]:
+        """Create an empty folder for the next generation."""
+        self.generations_dir.mkdir(parents=True, exist_ok=True)
+        names = self.generation_names()
+        number = int(names[-1][1:]) + 1 if names else 1
+        while True:
+            name = f"g{number:06d}"
+            path = self.generations_dir / name
+            try:
+                path.mkdir()
+                return name, path
+            except FileExistsError:  # a concurrent build took this number
+                number += 1
+
+    def publish(self, name: str) -> None:
+        """Make ``name`` the live generation: write a temp file, fsync, rename over CURRENT."""
+        if not (self.generations_dir / name).is_dir():
+            raise IndexUnavailable(f"Generation {name} does not exist in {self.generations_dir}.")
+        tmp = self.root / f".{CURRENT_FILE}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.root / CURRENT_FILE)
+        _fsync_dir(self.root)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest ``keep`` generations (never the live one)."""
+        current = self.current_name()
+        names = self.generation_names()
+        removed = []
+        for name in names[: max(0, len(names) - keep)]:
+            if name != current:
+                shutil.rmtree(self.generations_dir / name, ignore_errors=True)
+                removed.append(name)
+        return removed
+
+    def rollback(self) -> str:
+        """Republish the generation before the live one; returns its name."""
+        current = self.current_name()
+        names = [n for n in self.generation_names() if whoosh_index.exists_in(str(self.generations_dir / n))]
+        if current not in names or names.index(current) == 0:
+            raise IndexUnavailable("No earlier generation to roll back to (see keep_generations).")
+        previous = names[names.index(current) - 1]
+        self.publish(previous)
+        return previous
+
+
+def _fsync_dir(path: Path) -> None:
+    # Make the rename itself durable; not every platform can open a directory.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- building
+
+
+@dataclasses.dataclass
+class BuildResult:
+    """What an index run did."""
+
+    generation: str
+    indexed: int
+    megabytes: float
+    seconds: float
+    committed: bool
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.megabytes / self.seconds if self.seconds else 0.0
+
+
+class Progress:
+    """Articles, MB/s and ETA: a tqdm bar on a terminal, periodic log lines otherwise."""
+
+    def __init__(self, total_bytes: int | None = None, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.articles = 0
+        self.bytes = 0
+        self.started = time.monotonic()
+        self._last_log = self.started
+        self._bar = None
+        if getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1000,
+                             file=self.stream, desc="indexing", dynamic_ncols=True)
+
+    def update(self, article: Article) -> None:
+        size = len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
+        self.articles += 1
+        self.bytes += size
+        if self._bar is not None:
+            self._bar.update(size)
+            self._bar.set_postfix(articles=self.articles, refresh=False)
+            return
+        now = time.monotonic()
+        if now - self._last_log >= 10:
+            self._last_log = now
+            rate = self.bytes / 1e6 / (now - self.started)
+            print(f"indexing: {self.articles} articles, {self.bytes / 1e6:.1f} MB, {rate:.2f} MB/s",
+                  file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _writer(ix: whoosh_index.Index, procs: int, memory_mb: int, timeout: float):
+    try:
+        if procs > 1:
+            # Each process segments and writes its own segment; multisegment skips the
+            # final single-threaded merge (the searcher reads several segments fine).
+            return ix.writer(procs=procs, limitmb=memory_mb, multisegment=True)
+        return ix.writer(limitmb=memory_mb, timeout=timeout)
+    except LockError as exc:
+        raise IndexBusy(
+            "Another process is writing to the index (Whoosh's write lock is held); "
+            "wait for it to finish and try again."
+        ) from exc
+
+
+def rebuild(
+    store: IndexStore,
+    articles: Iterable[Article],
+    *,
+    procs: int = 1,
+    memory_mb: int = 256,
+    keep: int = 2,
+    progress: Progress | None = None,
+    should_commit: Callable[[], bool] = lambda: True,
+) -> BuildResult:
+    """Write every article into a fresh generation and publish it.
+
+    ``should_commit`` is asked after the last article (``--strict`` says no when
+    anything was rejected): on no, or on any exception, the new generation is
+    deleted and the live one is untouched.
+    """
+    name, path = store.new_generation()
+    started = time.monotonic()
+    count = 0
+    size = 0
+    try:
+        ix = whoosh_index.create_in(str(path), build_schema())
+        writer = _writer(ix, procs, memory_mb, timeout=0)
+        try:
+            for article in articles:
+                writer.add_document(**to_document(article))
+                count += 1
+                size += len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
+                if progress:
+                    progress.update(article)
+        except BaseException:
+            writer.cancel()
+            raise
+        if not should_commit():
+            writer.cancel()
+            shutil.rmtree(path, ignore_errors=True)
+            return BuildResult(name, 0, size / 1e6, time.monotonic() - started, committed=False)
+        writer.commit()
+        elapsed = time.monotonic() - started
+        _write_build_info(path, count, size, elapsed)
+        store.publish(name)
+        store.prune(keep)
+        return BuildResult(name, count, size / 1e6, elapsed, committed=True)
+    except BaseException:
+        if store.current_name() != name:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        if progress:
+            progress.close()
+
+
+def _write_build_info(path: Path, count: int, size: int, seconds: float) -> None:
+    info = {
+        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "documents": count,
+        "megabytes": round(size / 1e6, 3),
+        "seconds": round(seconds, 3),
+    }
+    (path / BUILD_INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
+
+
+def update(
+    store: IndexStore,
+    articles: Iterable[Article],
+    *,
+    memory_mb: int = 256,
+    lock_timeout: float = 10.0,
+    progress: Progress | None = None,
+    should_commit: Callable[[], bool] = lambda: True,
+) -> BuildResult:
+    """Add or replace articles by id in the live generation (created when none exists)."""
+    if store.current_name() is None:
+        return rebuild(store, articles, memory_mb=memory_mb, progress=progress, should_commit=should_commit)
+    started = time.monotonic()
+    ix = store.open_current()
+    writer = _writer(ix, 1, memory_mb, timeout=lock_timeout)
+    count = size = 0
+    try:
+        for article in articles:
+            writer.update_document(**to_document(article))
+            count += 1
+            size += len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
+            if progress:
+                progress.update(article)
+    except BaseException:
+        writer.cancel()
+        raise
+    finally:
+        if progress:
+            progress.close()
+    if not should_commit():
+        writer.cancel()
+        return BuildResult(store.current_name() or "", 0, size / 1e6, time.monotonic() - started, False)
+    writer.commit()
+    return BuildResult(store.current_name() or "", count, size / 1e6, time.monotonic() - started, True)
+
+
+def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0) -> list[str]:
+    """Delete documents by id from the live generation; returns the ids that existed."""
+    ix = store.open_current()
+    writer = _writer(ix, 1, 64, timeout=lock_timeout)
+    found = []
+    try:
+        for doc_id in ids:
+            if writer.delete_by_term(ID, doc_id):
+                found.append(doc_id)
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return found
+
+
+def iter_stored(ix: whoosh_index.Index) -> Iterator[dict]:
+    """Every live document's stored fields (for exports and checks)."""
+    with ix.searcher() as searcher:
+        yield from searcher.all_stored_fields()
