@@ -132,7 +132,9 @@ class Segmenter:
             self._jieba.initialize()
             dicts = (BUILTIN_USER_DICT, *user_dicts) if BUILTIN_USER_DICT.exists() else tuple(user_dicts)
             for path in dicts:
-                self._jieba.load_userdict(str(path))
+                # jieba leaves a file it opened itself unclosed; hand it an open one.
+                with open(path, "rb") as handle:
+                    self._jieba.load_userdict(handle)
             self.user_dicts = tuple(user_dicts)
             self._ready = True
 

@@ -1,0 +1,243 @@
+"""The ``search-service`` command: a thin shell over ingest, indexer, searcher and web."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+from . import __version__, analysis, indexer
+from .config import Settings, load_settings, settings_help
+from .errors import SearchError
+from .ingest import Ingest
+
+log = logging.getLogger("search_service")
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every command has help (checked by a test)."""
+    parser = argparse.ArgumentParser(
+        prog="search-service",
+        description="Chinese full-text site search: build the index, query it, serve it.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help="settings file (default: $SEARCH_SERVICE_CONFIG, else ./config.toml)")
+    parser.add_argument("--index-dir", metavar="DIR", help="data folder holding the index generations")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="add or replace articles; --rebuild builds a new generation",
+                                description="Read JSON Lines (.jsonl, .jsonl.gz), page text (.txt) and HTML "
+                                "files or folders, and index the valid articles.")
+    index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
+    index.add_argument("--rebuild", action="store_true",
+                       help="build a complete new generation from PATHs and publish it atomically")
+    index.add_argument("--strict", action="store_true", help="commit nothing when any record is invalid")
+    index.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
+    index.add_argument("--category", metavar="NAME", help="category for every article read (overrides the files)")
+    index.add_argument("--default-category", metavar="NAME",
+                       help="category for page/HTML files that name none (setting default_category)")
+    index.add_argument("--id", dest="id_override", metavar="ID", help="id for a single page file (default: its name)")
+    index.add_argument("--workers", type=int, metavar="N",
+                       help="processes for a rebuild (setting index_workers; 0 = all cores)")
+    index.add_argument("--allow-untitled", action="store_true", default=None,
+                       help="accept records without a title (setting allow_untitled)")
+
+    search = commands.add_parser("search", help="print the top hits of a query",
+                                 description="Search from the command line, as /api/search does.")
+    search.add_argument("query", nargs="?", default="", help='query text: words, "phrase", OR, -word, title:')
+    search.add_argument("--category", action="append", default=[], metavar="NAME",
+                        help="only this category (repeatable: any of them)")
+    search.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="on or after this date")
+    search.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="on or before this date")
+    search.add_argument("--sort", choices=("relevance", "date_desc", "date_asc"), default=None, help="order")
+    search.add_argument("--limit", type=int, default=10, metavar="N", help="hits to print (default 10)")
+    search.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
+
+    stats = commands.add_parser("stats", help="document count, categories, date range, generation")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+
+    serve = commands.add_parser("serve", help="serve the web app and API with waitress")
+    serve.add_argument("--host", help="interface to listen on (setting host)")
+    serve.add_argument("--port", type=int, help="port (setting port)")
+    serve.add_argument("--threads", type=int, help="worker threads (setting threads)")
+
+    delete = commands.add_parser("delete", help="delete articles by id from the live generation")
+    delete.add_argument("ids", nargs="+", metavar="ID", help="article ids")
+
+    commands.add_parser("rollback", help="republish the previous generation")
+    commands.add_parser("config", help="list every setting with its type, default and environment variable")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            stream=sys.stderr)
+        if args.command == "config":
+            print(settings_help())
+            return EXIT_OK
+        analysis.initialize(settings.cache_dir, settings.user_dict or None)
+        return COMMANDS[args.command](args, settings)
+    except SearchError as exc:
+        print(f"search-service: error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("search-service: interrupted; nothing was published.", file=sys.stderr)
+        return 130
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "index_dir": args.index_dir,
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "threads": getattr(args, "threads", None),
+        "index_workers": getattr(args, "workers", None),
+        "default_category": getattr(args, "default_category", None),
+        "allow_untitled": getattr(args, "allow_untitled", None),
+    }
+    return load_settings(args.config, overrides=overrides)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    ingest = Ingest(settings.default_category, args.category, id_override=args.id_override,
+                    allow_untitled=settings.allow_untitled)
+    articles = ingest.read(args.paths)
+    report = ingest.report
+
+    def report_problems() -> None:
+        for problem in report.problems:
+            print(problem, file=sys.stderr)
+        for skipped in report.skipped:
+            print(f"{skipped}: skipped: not a supported file type (.jsonl, .jsonl.gz, .txt, .html)",
+                  file=sys.stderr)
+
+    if args.dry_run:
+        count = sum(1 for _ in articles)
+        report_problems()
+        print(f"dry run: {report.summary()}; {count} would be indexed, nothing written", file=sys.stderr)
+        return EXIT_OK if report.ok else EXIT_REJECTED
+
+    store = indexer.IndexStore(settings.index_dir)
+    progress = indexer.Progress()
+    commit_if = (lambda: report.ok) if args.strict else (lambda: True)
+    if args.rebuild:
+        workers = settings.index_workers or os.cpu_count() or 1
+        result = indexer.rebuild(store, articles, procs=workers, memory_mb=settings.index_memory_mb,
+                                 keep=settings.keep_generations, progress=progress, should_commit=commit_if)
+    else:
+        result = indexer.update(store, articles, memory_mb=settings.index_memory_mb, progress=progress,
+                                should_commit=commit_if)
+    report_problems()
+    if result.committed:
+        print(f"{report.summary()}; indexed {result.indexed} into generation {result.generation} "
+              f"({result.megabytes:.1f} MB in {result.seconds:.1f} s, {result.mb_per_second:.2f} MB/s)",
+              file=sys.stderr)
+    else:
+        print(f"{report.summary()}; --strict: nothing committed because of the problems above", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_REJECTED
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from .query import Limits, SearchRequest, get_list_from_mapping
+    from .searcher import EngineOptions, SearchEngine
+
+    engine = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
+    params = {"q": args.query, "category": args.category, "date_from": args.date_from,
+              "date_to": args.date_to, "sort": args.sort, "page_size": str(max(1, args.limit))}
+    limits = Limits(settings.max_query_length, max(settings.max_page_size, args.limit), settings.max_result_window)
+    request = SearchRequest.from_params(get_list_from_mapping(params), limits)
+    results = engine.search(request)
+    if args.json:
+        print(json.dumps(results.to_json(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    relaxed = f" (relaxed: {results.relaxed})" if results.relaxed else ""
+    print(f"{results.total} results in {results.took_ms:.1f} ms{relaxed}")
+    for hit in results.hits:
+        print()
+        print(f"{hit.rank}. {_terminal_marks(hit.title_html)}")
+        print(f"   {hit.date or '无日期'} · {hit.category or '未分类'} · id {hit.id}"
+              + (f" · score {hit.score}" if hit.score is not None else ""))
+        print(f"   {_terminal_marks(hit.snippet)}")
+    return EXIT_OK
+
+
+def _terminal_marks(html_text: str) -> str:
+    """Escaped HTML with <mark> to terminal text: marks as 【】 (or bold on a tty)."""
+    import html
+
+    bold = sys.stdout.isatty()
+    text = html_text.replace("<mark>", "\x1b[1;33m" if bold else "【").replace("</mark>", "\x1b[0m" if bold else "】")
+    return html.unescape(re.sub(r"\s+", " ", text))
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from .searcher import EngineOptions, SearchEngine
+
+    stats = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings)).stats()
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"documents:   {stats['documents']}")
+    print(f"generation:  {stats['generation']} (commit {stats['commit']})")
+    print(f"index size:  {stats['index_bytes'] / 1e6:.1f} MB")
+    print(f"dates:       {stats['date_min'] or '-'} … {stats['date_max'] or '-'} ({stats['undated']} undated)")
+    if stats["build"]:
+        print(f"built:       {stats['build'].get('built_at')}")
+    print("categories:")
+    for item in stats["categories"]:
+        print(f"  {item['count']:>8}  {item['value']}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .web.server import serve
+
+    serve(settings)
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    store = indexer.IndexStore(settings.index_dir)
+    found = indexer.delete(store, args.ids)
+    missing = [i for i in args.ids if i not in found]
+    print(f"deleted {len(found)} article(s)", file=sys.stderr)
+    for doc_id in missing:
+        print(f"{doc_id}: no such article", file=sys.stderr)
+    return EXIT_OK if not missing else EXIT_REJECTED
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    name = indexer.IndexStore(settings.index_dir).rollback()
+    print(f"generation {name} is live again", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "stats": cmd_stats,
+    "serve": cmd_serve,
+    "delete": cmd_delete,
+    "rollback": cmd_rollback,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

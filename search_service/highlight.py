@@ -1,0 +1,108 @@
+"""Mark query matches in stored text, and cut snippets around the best cluster of matches.
+
+The query's normalized terms are found in the *normalized* text; since
+:func:`analysis.normalize` keeps the length, each match's offsets are offsets in
+the original text, which is what gets escaped and displayed. No re-segmentation,
+so this costs a regex scan per hit instead of a jieba run.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+from .analysis import has_cjk, normalize
+
+MARK_OPEN = "<mark>"
+MARK_CLOSE = "</mark>"
+ELLIPSIS = "…"
+# Where a snippet may start nicely: just after the end of a sentence or line.
+_SENTENCE_END = re.compile(r"[。！？；!?;\n]")
+
+
+class Highlighter:
+    """Finds and marks a fixed set of normalized terms in any text."""
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        unique = sorted({t for t in terms if t}, key=len, reverse=True)
+        self.terms = unique
+        parts = []
+        for term in unique:
+            escaped = re.escape(term)
+            if not has_cjk(term) and term.isascii() and term[0].isalnum():
+                # Latin words match whole words only: '5g' must not mark inside '15g'.
+                escaped = rf"(?<![a-z0-9]){escaped}(?![a-z0-9])"
+            parts.append(escaped)
+        self._pattern = re.compile("|".join(parts)) if parts else None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every match in ``text``, left to right, not overlapping."""
+        if self._pattern is None or not text:
+            return []
+        return [m.span() for m in self._pattern.finditer(normalize(text))]
+
+    def mark(self, text: str) -> str:
+        """The whole text, HTML-escaped, with every match in ``<mark>``."""
+        return _render(text, self.spans(text), 0, len(text))
+
+    def snippet(self, text: str, length: int = 120) -> str:
+        """About ``length`` characters around the densest cluster of matches, escaped and marked.
+
+        Without any match, the start of the text. ``…`` stands where text was cut.
+        """
+        if not text:
+            return ""
+        spans = self.spans(text)
+        if len(text) <= length:
+            return _render(text, spans, 0, len(text))
+        if not spans:
+            return _render(text, [], 0, length) + ELLIPSIS
+        start = _best_window(text, spans, length)
+        end = min(len(text), start + length)
+        inside = [(s, e) for s, e in spans if s >= start and e <= end]
+        rendered = _render(text, inside, start, end)
+        return (ELLIPSIS if start > 0 else "") + rendered + (ELLIPSIS if end < len(text) else "")
+
+
+def _best_window(text: str, spans: list[tuple[int, int]], length: int) -> int:
+    """Start offset of the window that holds the most distinct matched terms, then the most matches."""
+    norm_terms = [text[s:e] for s, e in spans]
+    best = (-1, -1)
+    best_start = 0
+    right = 0
+    # Two pointers over matches: the window starts at match i and takes every match
+    # that ends within ``length`` characters of it.
+    for left in range(len(spans)):
+        if right < left:
+            right = left
+        while right + 1 < len(spans) and spans[right + 1][1] - spans[left][0] <= length:
+            right += 1
+        window = norm_terms[left:right + 1]
+        score = (len({normalize(t) for t in window}), len(window))
+        if score > best:
+            best = score
+            best_start = spans[left][0]
+            best_end = spans[right][1]
+    # Centre the cluster, then prefer to start right after a sentence end close by.
+    slack = max(0, length - (best_end - best_start))
+    start = max(0, min(best_start - slack // 3, len(text) - length))
+    boundary = None
+    for match in _SENTENCE_END.finditer(text, max(0, start - 15), best_start):
+        boundary = match.end()
+    if boundary is not None and boundary <= best_start and best_end - boundary <= length:
+        start = boundary
+    return start
+
+
+def _render(text: str, spans: list[tuple[int, int]], start: int, end: int) -> str:
+    out = []
+    cursor = start
+    for s, e in spans:
+        if s < cursor or e > end:
+            continue
+        out.append(html.escape(text[cursor:s]))
+        out.append(MARK_OPEN + html.escape(text[s:e]) + MARK_CLOSE)
+        cursor = e
+    out.append(html.escape(text[cursor:end]))
+    return "".join(out)

@@ -1,0 +1,496 @@
+"""From request parameters to Whoosh queries.
+
+:class:`SearchRequest` is the validated form of the API's parameters (the HTML
+pages use the same names). :func:`parse` turns the query text into a small
+syntax tree (words, "phrases", OR, NOT/-word, parentheses, ``title:``); a
+malformed query falls back to plain words instead of failing. :class:`CompiledQuery`
+turns that tree into the Whoosh queries of each tier:
+
+* ``words``: every word must match (jieba precise mode, title boosted);
+* ``substring``: every term must occur verbatim (CJK bigram phrases);
+* ``any_word``: at least one word matches (the last-resort relaxation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from whoosh import query as wq
+
+from . import analysis
+from .categories import canonical_category
+from .errors import InvalidParameter
+from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, day_number
+
+SORTS = ("relevance", "date_desc", "date_asc")
+
+# --------------------------------------------------------------------------- request
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Request limits taken from the settings."""
+
+    max_query_length: int = 256
+    max_page_size: int = 100
+    max_result_window: int = 10000
+    default_page_size: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchRequest:
+    """A validated search: the same fields as ``/api/search``'s parameters."""
+
+    q: str = ""
+    categories: tuple[str, ...] = ()
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = 10
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+    def cache_key(self) -> tuple:
+        return (self.q, tuple(sorted(self.categories)), self.date_from, self.date_to, self.sort,
+                self.page, self.page_size)
+
+    def to_params(self, **changes) -> list[tuple[str, str]]:
+        """URL parameters that reproduce this request (defaults left out), with changes applied.
+
+        ``categories`` may be given as a tuple; ``None`` removes a parameter.
+        """
+        values = {
+            "q": self.q,
+            "categories": self.categories,
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+            "sort": self.sort if self.sort != "relevance" else "",
+            "page": str(self.page) if self.page != 1 else "",
+            "page_size": str(self.page_size) if self.page_size != 10 else "",
+        }
+        for key, value in changes.items():
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            values[key] = value if value is not None else ("" if key != "categories" else ())
+        params: list[tuple[str, str]] = []
+        if values["q"]:
+            params.append(("q", values["q"]))
+        params.extend(("category", c) for c in values["categories"])
+        for key in ("date_from", "date_to", "sort", "page", "page_size"):
+            if values[key]:
+                params.append((key, str(values[key])))
+        return params
+
+    @classmethod
+    def from_params(cls, get_list: Callable[[str], Sequence[str]], limits: Limits = Limits()) -> SearchRequest:
+        """Validate raw parameters; ``get_list(name)`` returns every value given for ``name``.
+
+        Raises :class:`InvalidParameter` naming the parameter, the limit and the fix.
+        """
+        q = _single(get_list, "q").strip()
+        if len(q) > limits.max_query_length:
+            raise InvalidParameter(
+                f"q is {len(q)} characters long; the limit is {limits.max_query_length}. Shorten the query.",
+                param="q",
+            )
+        categories = tuple(dict.fromkeys(canonical_category(c) for c in get_list("category") if c.strip()))
+        date_from = _date(get_list, "date_from")
+        date_to = _date(get_list, "date_to")
+        if date_from and date_to and date_from > date_to:
+            raise InvalidParameter(
+                f"date_from ({date_from}) is after date_to ({date_to}); swap them or drop one.",
+                param="date_from",
+            )
+        sort = _single(get_list, "sort") or "relevance"
+        if sort not in SORTS:
+            raise InvalidParameter(
+                f"sort must be one of {', '.join(SORTS)}; got {sort!r}.", param="sort"
+            )
+        page = _integer(get_list, "page", 1, 1, None)
+        page_size = _integer(get_list, "page_size", limits.default_page_size, 1, limits.max_page_size)
+        if page * page_size > limits.max_result_window:
+            raise InvalidParameter(
+                f"page {page} with page_size {page_size} reaches result {page * page_size}; results deeper "
+                f"than {limits.max_result_window} are not paged. Narrow the search with filters instead.",
+                param="page",
+            )
+        return cls(q, categories, date_from, date_to, sort, page, page_size)
+
+
+def _single(get_list: Callable[[str], Sequence[str]], name: str) -> str:
+    values = get_list(name)
+    if len(values) > 1:
+        raise InvalidParameter(f"{name} was given {len(values)} times; give it once.", param=name)
+    return values[0] if values else ""
+
+
+def _integer(get_list, name: str, default: int, low: int, high: int | None) -> int:
+    raw = _single(get_list, name).strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
+        raise InvalidParameter(f"{name} must be a whole number; got {raw!r}.", param=name)
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidParameter(f"{name} must be {bound}; got {value}.", param=name)
+    return value
+
+
+def _date(get_list, name: str) -> dt.date | None:
+    raw = _single(get_list, name).strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else _raise()
+    except ValueError:
+        raise InvalidParameter(
+            f"{name} must be a date written YYYY-MM-DD, e.g. 2025-09-11; got {raw!r}.", param=name
+        ) from None
+
+
+def _raise():
+    raise ValueError
+
+
+# --------------------------------------------------------------------------- syntax tree
+
+
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """A word (segmented further by jieba) or a quoted phrase, optionally in ``title``."""
+
+    text: str
+    phrase: bool = False
+    field: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclasses.dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+Node = Term | Not | And | Or
+
+# Chinese users type “”, 「」 and full-width quotes as often as ASCII ones.
+_QUOTES = {'"': '"', "“": "”", "「": "」", "『": "』", "＂": "＂", "”": "”"}
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<lparen>[(（])
+      | (?P<rparen>[)）])
+      | (?P<quoted>(?P<qmark>["“「『＂”]).*?(?:["”」』＂]|$))
+      | (?P<word>[^\s()（）"“”「」『』＂]+)
+    )""",
+    re.VERBOSE,
+)
+
+
+class _Malformed(Exception):
+    pass
+
+
+def parse(text: str) -> Node | None:
+    """The syntax tree of a query, or None for an empty query.
+
+    Never raises: unbalanced quotes or parentheses and lone operators make the
+    whole query plain words.
+    """
+    tokens = _lex(text)
+    if tokens is None:
+        return _plain_words(text)
+    if not tokens:
+        return None
+    parser = _Parser(tokens)
+    try:
+        node = parser.expression()
+        if parser.peek() is not None:
+            raise _Malformed
+        return node
+    except _Malformed:
+        return _plain_words(text)
+
+
+def _lex(text: str) -> list[tuple[str, str]] | None:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            break
+        pos = match.end()
+        kind = match.lastgroup if match.lastgroup != "qmark" else "quoted"
+        if match.group("lparen"):
+            tokens.append(("(", "("))
+        elif match.group("rparen"):
+            tokens.append((")", ")"))
+        elif match.group("quoted"):
+            raw = match.group("quoted")
+            opener = raw[0]
+            if len(raw) < 2 or raw[-1] != _QUOTES.get(opener, '"') and raw[-1] not in '"”」』＂':
+                return None  # unbalanced quote
+            tokens.append(("phrase", raw[1:-1]))
+        elif kind == "word":
+            tokens.append(_classify(match.group("word")))
+    return tokens
+
+
+def _classify(word: str) -> tuple[str, str]:
+    if word in ("OR", "|", "||"):
+        return ("or", word)
+    if word in ("AND", "&&"):
+        return ("and", word)
+    if word == "NOT":
+        return ("not", word)
+    return ("word", word)
+
+
+class _Parser:
+    """Recursive descent: expr := and ('OR' and)* ; and := unary+ ; unary := NOT unary | primary."""
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def expression(self) -> Node:
+        children = [self.conjunction()]
+        while self.peek() is not None and self.peek()[0] == "or":
+            self.take()
+            children.append(self.conjunction())
+        return children[0] if len(children) == 1 else Or(tuple(children))
+
+    def conjunction(self) -> Node:
+        children: list[Node] = []
+        while True:
+            token = self.peek()
+            if token is None or token[0] in ("or", ")"):
+                break
+            if token[0] == "and":
+                self.take()
+                if not children:
+                    raise _Malformed
+                continue
+            children.append(self.unary())
+        if not children:
+            raise _Malformed
+        return children[0] if len(children) == 1 else And(tuple(children))
+
+    def unary(self) -> Node:
+        token = self.peek()
+        if token is None:
+            raise _Malformed
+        if token[0] == "not":
+            self.take()
+            return Not(self.unary())
+        if token[0] == "word" and token[1].startswith("-") and len(token[1]) > 1:
+            self.take()
+            rest = token[1][1:]
+            self.tokens.insert(self.pos, _classify(rest) if rest not in ("OR", "AND", "NOT") else ("word", rest))
+            return Not(self.unary())
+        return self.primary()
+
+    def primary(self) -> Node:
+        token = self.take()
+        kind, value = token
+        if kind == "(":
+            node = self.expression()
+            if self.peek() is None or self.take()[0] != ")":
+                raise _Malformed
+            return node
+        if kind == "phrase":
+            if not value.strip():
+                raise _Malformed
+            return Term(value.strip(), phrase=True)
+        if kind == "word":
+            field, _, rest = value.partition(":")
+            if rest and field.lower() == "title":
+                return Term(rest, field=TITLE)
+            if field.lower() == "title" and not rest and value.endswith(":"):
+                nxt = self.peek()
+                if nxt is not None and nxt[0] == "phrase":
+                    self.take()
+                    return Term(nxt[1].strip(), phrase=True, field=TITLE)
+                raise _Malformed
+            return Term(value)
+        raise _Malformed
+
+
+def _plain_words(text: str) -> Node | None:
+    words = [w for w in re.split(r"[\s()（）\"“”「」『』＂]+", text) if w and w not in ("OR", "AND", "NOT", "-", "|")]
+    words = [w.lstrip("-") or w for w in words]
+    terms = tuple(Term(w) for w in words)
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else And(terms)
+
+
+def positive_terms(node: Node | None) -> list[Term]:
+    """The terms that are not under a NOT: what highlighting marks."""
+    if node is None:
+        return []
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Not):
+        return []
+    return [t for child in node.children for t in positive_terms(child)]
+
+
+def is_negative_only(node: Node | None) -> bool:
+    """True when nothing in the query can match by itself (``-foo``, ``NOT a NOT b``)."""
+    return node is not None and not positive_terms(node)
+
+
+# --------------------------------------------------------------------------- compile
+
+
+@dataclasses.dataclass
+class CompiledQuery:
+    """The Whoosh queries of each tier for one parsed query."""
+
+    node: Node | None
+    title_boost: float = 3.0
+
+    def words(self) -> wq.Query:
+        """Every word must match (in title or body, title weighted higher)."""
+        return self._compile(self.node, substring=False)
+
+    def substring(self) -> wq.Query:
+        """Every term must occur verbatim (bigram phrases)."""
+        return self._compile(self.node, substring=True)
+
+    def any_word(self) -> wq.Query:
+        """At least one positive word matches."""
+        clauses = []
+        for term in positive_terms(self.node):
+            words = analysis.query_words(term.text)
+            if words:
+                clauses.extend(self._word(w, term.field) for w in words)
+            else:
+                clauses.append(self._substring(term))
+        return wq.Or(clauses) if clauses else wq.NullQuery
+
+    def highlight_terms(self) -> list[str]:
+        """Normalized strings to mark in titles and bodies: words and whole phrases."""
+        marks: dict[str, None] = {}
+        for term in positive_terms(self.node):
+            norm = analysis.normalize(term.text).strip()
+            if term.phrase:
+                # A phrase matches only as a whole; marking its words alone would mislead.
+                marks.setdefault(norm, None)
+                continue
+            if analysis.has_cjk(norm):
+                marks.setdefault(norm, None)
+            for word in analysis.query_words(term.text):
+                marks.setdefault(word, None)
+        return [m for m in marks if m]
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _compile(self, node: Node | None, substring: bool) -> wq.Query:
+        if node is None:
+            return wq.NullQuery
+        if isinstance(node, Term):
+            if node.phrase or substring:
+                return self._substring(node)
+            words = analysis.query_words(node.text)
+            if not words:
+                # Only stop words or symbols: the verbatim match is the only meaning left.
+                return self._substring(node)
+            clauses = [self._word(w, node.field) for w in words]
+            return clauses[0] if len(clauses) == 1 else wq.And(clauses)
+        if isinstance(node, Not):
+            return wq.Not(self._compile(node.child, substring))
+        children = [self._compile(child, substring) for child in node.children]
+        if isinstance(node, And):
+            positives = [c for c in children if not isinstance(c, wq.Not)]
+            negatives = [c for c in children if isinstance(c, wq.Not)]
+            if not positives:
+                positives = [wq.Every()]
+            if negatives:
+                # Whoosh evaluates And(x, Not(y)) as AndNot, which is what we mean.
+                return wq.AndNot(_and(positives), wq.Or([n.query for n in negatives]))
+            return _and(positives)
+        if any(isinstance(c, wq.Not) for c in children):
+            children = [wq.AndNot(wq.Every(), c.query) if isinstance(c, wq.Not) else c for c in children]
+        return wq.Or(children)
+
+    def _word(self, word: str, field: str | None) -> wq.Query:
+        if field == TITLE:
+            return wq.Term(TITLE, word)
+        return wq.Or([wq.Term(TITLE, word, boost=self.title_boost), wq.Term(BODY, word)])
+
+    def _substring(self, term: Term) -> wq.Query:
+        fields = (TITLE_BIGRAMS,) if term.field == TITLE else BIGRAM_FIELDS
+        groups = analysis.query_bigram_groups(term.text)
+        if not groups:
+            return wq.NullQuery
+        per_field = []
+        for field in fields:
+            boost = self.title_boost if field == TITLE_BIGRAMS else 1.0
+            parts = [_bigram_clause(field, tokens, boost) for tokens in groups]
+            per_field.append(_and(parts))
+        return per_field[0] if len(per_field) == 1 else wq.Or(per_field)
+
+
+def _bigram_clause(field: str, tokens: list[str], boost: float) -> wq.Query:
+    if len(tokens) == 1:
+        token = tokens[0]
+        if len(token) == 1 and analysis.has_cjk(token):
+            # One character: every bigram starting with it, and the run-final unigram.
+            return wq.Prefix(field, token, boost=boost)
+        return wq.Term(field, token, boost=boost)
+    return wq.Phrase(field, tokens, boost=boost)
+
+
+def _and(queries: list[wq.Query]) -> wq.Query:
+    return queries[0] if len(queries) == 1 else wq.And(queries)
+
+
+def compile_query(text: str, title_boost: float = 3.0) -> CompiledQuery:
+    """Parse and wrap a query string."""
+    return CompiledQuery(parse(text), title_boost)
+
+
+def date_bounds(request: SearchRequest) -> tuple[int, int]:
+    """The request's date filter as inclusive YYYYMMDD bounds (0 / 99999999 when open)."""
+    low = day_number(request.date_from) if request.date_from else 0
+    high = day_number(request.date_to) if request.date_to else 99_999_999
+    return low, high
+
+
+def get_list_from_mapping(params: Mapping[str, object]) -> Callable[[str], list[str]]:
+    """Adapter: a plain dict of str or list values as a ``get_list`` callable (CLI, tests)."""
+
+    def get_list(name: str) -> list[str]:
+        value = params.get(name)
+        if value is None:
+            return []
+        if isinstance(value, (list, tuple)):
+            return [str(v) for v in value]
+        return [str(value)]
+
+    return get_list

@@ -1,0 +1,565 @@
+"""Search the live index: tiers, filters, facets, snippets, as plain data.
+
+:class:`SearchEngine` is shared by every thread of the server. It keeps one
+:class:`Snapshot` of the live generation (the Whoosh index at one commit plus
+per-document arrays of category, day, year and month) and gives each thread its
+own Whoosh searcher on exactly that commit, because searchers are not
+thread-safe. A new commit or a newly published generation is noticed within
+``reload_interval`` seconds; a thread moves to it between requests, so requests
+in flight finish on the snapshot they started with.
+
+Facets are counted with ``numpy.bincount`` over the matched document numbers
+instead of Whoosh's ``groupedby`` (an order of magnitude faster), and snippets
+come from :mod:`highlight` (no re-segmentation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.index import TOC, FileIndex
+from whoosh.scoring import BM25F
+from whoosh.searching import Searcher
+
+from .article import Article
+from .errors import IndexUnavailable, NotFound
+from .highlight import Highlighter
+from .indexer import IndexStore
+from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse
+from .schema import CATEGORY, DAY, ID, TITLE, from_stored
+
+# --------------------------------------------------------------------------- result types
+
+
+@dataclasses.dataclass
+class Hit:
+    """One result, ready to render: ``title_html`` and ``snippet`` are escaped HTML."""
+
+    id: str
+    title: str
+    title_html: str
+    snippet: str
+    category: str
+    date: str | None
+    url: str
+    source: str
+    score: float | None
+    rank: int
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class FacetValue:
+    """One facet entry: its value, how many results have it, and whether it is selected."""
+
+    value: str
+    count: int
+    selected: bool
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class SearchResults:
+    """Everything a page or the API shows for one request."""
+
+    request: SearchRequest
+    total: int
+    hits: list[Hit]
+    facets: dict[str, list[FacetValue]]
+    took_ms: float
+    relaxed: str | None = None
+    generation: str = ""
+    cached: bool = False
+    highlight_terms: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.request.page_size))
+
+    def to_json(self) -> dict:
+        req = self.request
+        return {
+            "query": req.q,
+            "total": self.total,
+            "page": req.page,
+            "page_size": req.page_size,
+            "pages": self.pages,
+            "sort": req.sort,
+            "took_ms": round(self.took_ms, 2),
+            "relaxed": self.relaxed,
+            "cached": self.cached,
+            "generation": self.generation,
+            "filters": {
+                "category": list(req.categories),
+                "date_from": req.date_from.isoformat() if req.date_from else None,
+                "date_to": req.date_to.isoformat() if req.date_to else None,
+            },
+            "hits": [hit.to_json() for hit in self.hits],
+            "facets": {name: [v.to_json() for v in values] for name, values in self.facets.items()},
+        }
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+class DocArrays:
+    """Per-document facet columns of one index commit, indexed by Whoosh document number."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        reader = searcher.reader()
+        count = reader.doc_count_all()
+        self.live = np.zeros(count, dtype=bool)
+        live_ids = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
+        self.live[live_ids] = True
+        self.live_docnums = live_ids
+        names: dict[str, int] = {}
+        ordinals = np.zeros(count, dtype=np.int32)
+        days = np.zeros(count, dtype=np.int32)
+        if count:
+            category_column = reader.column_reader(CATEGORY)
+            day_column = reader.column_reader(DAY)
+            for docnum, value in enumerate(category_column):
+                if isinstance(value, bytes):
+                    value = value.decode("utf-8")
+                ordinals[docnum] = names.setdefault(value or "", len(names))
+            days[:] = np.fromiter((int(v or 0) for v in day_column), dtype=np.int32, count=count)
+        self.category_names = list(names)
+        self.category_ordinal = names
+        self.category = ordinals
+        self.day = days
+        self.year = days // 10000
+        self.month = days // 100 % 100
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """One commit of one generation: what every thread searches until the next refresh."""
+
+    generation: str
+    toc_generation: int
+    index: FileIndex
+    arrays: DocArrays
+    opened_at: float
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.generation, self.toc_generation)
+
+    def open_searcher(self, weighting) -> Searcher:
+        """A new searcher on exactly this commit (never a later one)."""
+        storage = self.index.storage
+        toc = TOC.read(storage, self.index.indexname, gen=self.toc_generation, schema=self.index.schema)
+        reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
+        return Searcher(reader, weighting=weighting, fromindex=self.index)
+
+
+class ResultCache:
+    """A small thread-safe LRU of search results keyed by (snapshot, request)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key, value) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """The settings the engine uses (taken from :class:`config.Settings`)."""
+
+    title_boost: float = 3.0
+    snippet_length: int = 120
+    reload_interval: float = 2.0
+    cache_entries: int = 1024
+    bm25_b: float = 0.75
+    bm25_k1: float = 1.2
+
+    @classmethod
+    def from_settings(cls, settings) -> EngineOptions:
+        return cls(
+            title_boost=settings.title_boost,
+            snippet_length=settings.snippet_length,
+            reload_interval=settings.reload_interval,
+            cache_entries=settings.cache_entries,
+        )
+
+
+class SearchEngine:
+    """Thread-safe entry point for searching one data folder."""
+
+    def __init__(self, index_dir: Path | str, options: EngineOptions = EngineOptions()) -> None:
+        self.store = IndexStore(index_dir)
+        self.options = options
+        self.cache = ResultCache(options.cache_entries)
+        self.weighting = BM25F(B=options.bm25_b, K1=options.bm25_k1)
+        self._snapshot: Snapshot | None = None
+        self._last_check = 0.0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- snapshots and searchers --------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot, refreshed when the index changed (checked every reload_interval)."""
+        now = time.monotonic()
+        snap = self._snapshot
+        if snap is not None and now - self._last_check < self.options.reload_interval:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and now - self._last_check < self.options.reload_interval:
+                return snap
+            self._last_check = now
+            name = self.store.current_name()
+            if name is None:
+                self._snapshot = None
+                raise IndexUnavailable(
+                    f"No index in {self.store.root}: build one with `search-service index --rebuild PATH`."
+                )
+            if snap is not None and snap.generation == name and snap.index.latest_generation() == snap.toc_generation:
+                return snap
+            self._snapshot = self._open_snapshot(name)
+            self.cache.clear()
+            return self._snapshot
+
+    def _open_snapshot(self, name: str) -> Snapshot:
+        index = self.store.open_current()
+        toc_generation = index.latest_generation()
+        snap = Snapshot(name, toc_generation, index, None, time.time())  # type: ignore[arg-type]
+        searcher = snap.open_searcher(self.weighting)
+        try:
+            snap.arrays = DocArrays(searcher)
+        finally:
+            searcher.close()
+        return snap
+
+    def refresh(self) -> Snapshot:
+        """Check for a new generation or commit now, ignoring reload_interval."""
+        self._last_check = 0.0
+        return self.snapshot()
+
+    def _searcher(self, snap: Snapshot) -> Searcher:
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == snap.key:
+            return held[1]
+        if held is not None:
+            held[1].close()
+        searcher = snap.open_searcher(self.weighting)
+        self._local.held = (snap.key, searcher)
+        return searcher
+
+    def is_ready(self) -> bool:
+        """True when an index is open (for health checks)."""
+        try:
+            self.snapshot()
+            return True
+        except IndexUnavailable:
+            return False
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResults:
+        """Run one search; repeated requests on the same snapshot come from the cache."""
+        started = time.perf_counter()
+        snap = self.snapshot()
+        key = (snap.key, request.cache_key())
+        cached = self.cache.get(key)
+        if cached is not None:
+            return dataclasses.replace(cached, cached=True, took_ms=(time.perf_counter() - started) * 1000)
+        results = _Execution(self, snap, self._searcher(snap), request).run()
+        results.took_ms = (time.perf_counter() - started) * 1000
+        results.generation = snap.generation
+        self.cache.put(key, results)
+        return results
+
+    def document(self, doc_id: str) -> Article:
+        """The stored article with this id, or :class:`NotFound`."""
+        snap = self.snapshot()
+        stored = self._searcher(snap).document(**{ID: doc_id})
+        if stored is None:
+            raise NotFound(f"No article with id {doc_id!r}.")
+        return from_stored(stored)
+
+    def suggest(self, text: str, limit: int = 8) -> list[dict]:
+        """Titles for as-you-type suggestions: titles containing the text verbatim first,
+        then the best articles with every word. Matches are marked in ``title_html``."""
+        snap = self.snapshot()
+        searcher = self._searcher(snap)
+        compiled = CompiledQuery(parse(text), self.options.title_boost)
+        if compiled.node is None or is_negative_only(compiled.node):
+            return []
+        highlighter = Highlighter(compiled.highlight_terms())
+        chosen: dict[int, None] = {}
+        in_title = CompiledQuery(_title_only(compiled.node), self.options.title_boost)
+        for query in (in_title.substring(), in_title.words(), compiled.words()):
+            if len(chosen) >= limit or query is wq.NullQuery:
+                continue
+            for hit in searcher.search(query, limit=limit * 2):
+                chosen.setdefault(hit.docnum, None)
+                if len(chosen) >= limit:
+                    break
+        suggestions = []
+        for docnum in chosen:
+            article = from_stored(searcher.stored_fields(docnum))
+            suggestions.append({
+                "id": article.id,
+                "title": article.title,
+                "title_html": highlighter.mark(article.title),
+                "category": article.category,
+                "date": article.date.isoformat() if article.date else None,
+                "url": "/doc/" + quote(article.id, safe=""),
+            })
+        return suggestions
+
+    def stats(self) -> dict:
+        """Document count, categories with counts, date range, generation and build info."""
+        snap = self.snapshot()
+        arrays = snap.arrays
+        live = arrays.live
+        counts = np.bincount(arrays.category[live], minlength=len(arrays.category_names))
+        categories = sorted(
+            ((name, int(counts[i])) for i, name in enumerate(arrays.category_names) if counts[i]),
+            key=lambda item: (-item[1], item[0]),
+        )
+        days = arrays.day[live & (arrays.day > 0)]
+        path = self.store.current_path()
+        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
+        return {
+            "documents": int(live.sum()),
+            "categories": [{"value": name, "count": count} for name, count in categories],
+            "date_min": _day_iso(int(days.min())) if days.size else None,
+            "date_max": _day_iso(int(days.max())) if days.size else None,
+            "undated": int((arrays.day[live] == 0).sum()),
+            "generation": snap.generation,
+            "commit": snap.toc_generation,
+            "index_bytes": size,
+            "build": self.store.build_info(snap.generation),
+        }
+
+
+def _day_iso(day: int) -> str:
+    return f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
+
+
+class _Execution:
+    """One search request against one snapshot and searcher."""
+
+    def __init__(self, engine: SearchEngine, snap: Snapshot, searcher: Searcher, request: SearchRequest) -> None:
+        self.engine = engine
+        self.snap = snap
+        self.arrays = snap.arrays
+        self.searcher = searcher
+        self.request = request
+        self.compiled = CompiledQuery(parse(request.q), engine.options.title_boost)
+
+    def run(self) -> SearchResults:
+        request, arrays = self.request, self.arrays
+        relaxed = None
+        node = self.compiled.node
+        if node is None:
+            primary, secondary = arrays.live_docnums, _EMPTY
+            primary_query = None
+        elif is_negative_only(node):
+            primary, secondary = self._docs(self.compiled.words()), _EMPTY
+            primary_query = None
+        else:
+            primary_query = self.compiled.words()
+            primary = self._docs(primary_query)
+            secondary = np.setdiff1d(self._docs(self.compiled.substring()), primary, assume_unique=True)
+            if primary.size == 0 and secondary.size == 0:
+                primary_query = self.compiled.any_word()
+                primary = self._docs(primary_query)
+                relaxed = "any_word" if primary.size else None
+            elif primary.size == 0:
+                relaxed = "substring"
+        category_ok, date_ok = self._filter_masks()
+        primary_final = primary[category_ok[primary] & date_ok[primary]]
+        secondary_final = secondary[category_ok[secondary] & date_ok[secondary]]
+        total = int(primary_final.size + secondary_final.size)
+        matched = np.concatenate([primary, secondary]) if secondary.size else primary
+        facets = self._facets(matched, category_ok, date_ok)
+        ranked = self._page(primary_query, primary_final, secondary_final)
+        highlighter = Highlighter(self.compiled.highlight_terms())
+        hits = [self._hit(docnum, score, request.offset + i + 1, highlighter) for i, (docnum, score) in enumerate(ranked)]
+        return SearchResults(request, total, hits, facets, 0.0, relaxed,
+                             highlight_terms=highlighter.terms)
+
+    # -- matching ---------------------------------------------------------------------------
+
+    def _docs(self, query: wq.Query) -> np.ndarray:
+        if query is wq.NullQuery:
+            return _EMPTY
+        docs = np.fromiter(self.searcher.docs_for_query(query), dtype=np.int64)
+        docs.sort()
+        return docs
+
+    def _filter_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        arrays, request = self.arrays, self.request
+        size = arrays.category.size
+        if request.categories:
+            wanted = [arrays.category_ordinal[c] for c in request.categories if c in arrays.category_ordinal]
+            category_ok = np.isin(arrays.category, np.array(wanted, dtype=np.int32))
+        else:
+            category_ok = np.ones(size, dtype=bool)
+        if request.date_from or request.date_to:
+            low, high = date_bounds(request)
+            date_ok = (arrays.day >= low) & (arrays.day <= high)
+        else:
+            date_ok = np.ones(size, dtype=bool)
+        return category_ok, date_ok
+
+    # -- facets ---------------------------------------------------------------------------------
+
+    def _facets(self, matched: np.ndarray, category_ok: np.ndarray, date_ok: np.ndarray) -> dict:
+        arrays, request = self.arrays, self.request
+        # Disjunctive: each facet is counted without its own filter, so the other
+        # values stay visible (with their counts) while one is selected.
+        in_dates = matched[date_ok[matched]]
+        counts = np.bincount(arrays.category[in_dates], minlength=len(arrays.category_names))
+        selected = set(request.categories)
+        categories = [
+            FacetValue(name, int(counts[i]), name in selected)
+            for i, name in enumerate(arrays.category_names)
+            if counts[i] or name in selected
+        ]
+        # A selected category with no document in this index still shows, with 0.
+        categories += [FacetValue(c, 0, True) for c in request.categories if c not in arrays.category_ordinal]
+        categories.sort(key=lambda v: (-v.count, v.value))
+
+        in_categories = matched[category_ok[matched]]
+        years = arrays.year[in_categories]
+        years = years[years > 0]
+        year_counts = np.bincount(years) if years.size else np.zeros(0, dtype=np.int64)
+        chosen_year = selected_year(request)
+        facets = {
+            "category": categories,
+            "year": [
+                FacetValue(str(y), int(year_counts[y]), chosen_year == y)
+                for y in np.nonzero(year_counts)[0][::-1]
+            ],
+        }
+        if chosen_year is not None:
+            in_year = in_categories[arrays.year[in_categories] == chosen_year]
+            month_counts = np.bincount(arrays.month[in_year], minlength=13)
+            chosen_month = selected_month(request)
+            facets["month"] = [
+                FacetValue(f"{chosen_year:04d}-{m:02d}", int(month_counts[m]), chosen_month == m)
+                for m in range(1, 13)
+                if month_counts[m]
+            ]
+        return facets
+
+    # -- ranking ---------------------------------------------------------------------------------
+
+    def _page(self, primary_query, primary: np.ndarray, secondary: np.ndarray) -> list[tuple[int, float | None]]:
+        request = self.request
+        start, stop = request.offset, request.offset + request.page_size
+        if request.sort != "relevance" or primary_query is None:
+            docs = np.concatenate([primary, secondary]) if secondary.size else primary
+            days = self.arrays.day[docs]
+            if request.sort == "date_asc":
+                order = np.lexsort((docs, days))
+            else:
+                order = np.lexsort((-docs, -days))
+            return [(int(d), None) for d in docs[order][start:stop]]
+        ranked = self._scored(primary_query, primary, stop)
+        if stop > primary.size and secondary.size:
+            # Substring-only matches come after every word match.
+            ranked += self._scored(self.compiled.substring(), secondary, stop - primary.size)
+        return ranked[start:stop]
+
+    def _scored(self, query: wq.Query, allowed: np.ndarray, limit: int) -> list[tuple[int, float | None]]:
+        if not allowed.size or limit <= 0:
+            return []
+        # Ask for a few more than needed so that ties at the cut are broken by date.
+        want = min(int(allowed.size), limit + 10)
+        results = self.searcher.search(query, filter=set(allowed.tolist()), limit=want)
+        days = self.arrays.day
+        scored = [(hit.docnum, hit.score) for hit in results]
+        scored.sort(key=lambda item: (-round(item[1], 6), -int(days[item[0]]), item[0]))
+        return [(docnum, float(score)) for docnum, score in scored[:limit]]
+
+    def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter) -> Hit:
+        article = from_stored(self.searcher.stored_fields(docnum))
+        return Hit(
+            id=article.id,
+            title=article.title,
+            title_html=highlighter.mark(article.title),
+            snippet=highlighter.snippet(article.body, self.engine.options.snippet_length),
+            category=article.category,
+            date=article.date.isoformat() if article.date else None,
+            url=article.url,
+            source=article.source,
+            score=round(score, 4) if score is not None else None,
+            rank=rank,
+        )
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def _title_only(node):
+    """The same query with every term restricted to the title."""
+    if isinstance(node, Term):
+        return dataclasses.replace(node, field=TITLE)
+    if isinstance(node, Not):
+        return Not(_title_only(node.child))
+    return type(node)(tuple(_title_only(child) for child in node.children))
+
+
+def selected_year(request: SearchRequest) -> int | None:
+    """The year the date filter selects exactly (Jan 1 to Dec 31 of one year, or a month in it)."""
+    low, high = request.date_from, request.date_to
+    if low is None or high is None or low.year != high.year:
+        return None
+    if (low.month, low.day) == (1, 1) and (high.month, high.day) == (12, 31):
+        return low.year
+    return low.year if selected_month(request) else None
+
+
+def selected_month(request: SearchRequest) -> int | None:
+    """The month the date filter selects exactly, or None."""
+    low, high = request.date_from, request.date_to
+    if low is None or high is None or (low.year, low.month) != (high.year, high.month) or low.day != 1:
+        return None
+    next_month = dt.date(low.year + low.month // 12, low.month % 12 + 1, 1)
+    return low.month if high == next_month - dt.timedelta(days=1) else None

@@ -1,0 +1,121 @@
+"""The Flask app: JSON API, HTML pages and the search-box widget, built by :func:`create_app`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .. import analysis
+from ..config import Settings, load_settings
+from ..errors import SearchError
+from ..searcher import EngineOptions, SearchEngine
+
+log = logging.getLogger(__name__)
+
+ENGINE_KEY = "search_engine"
+
+
+def create_app(settings: Settings | None = None, engine: SearchEngine | None = None) -> Flask:
+    """Build the app; ``settings`` default to :func:`config.load_settings` (file < env).
+
+    jieba is initialized here, before any server thread exists, because its lazy
+    initialization is not thread-safe.
+    """
+    settings = settings or load_settings()
+    analysis.initialize(settings.cache_dir, settings.user_dict or None)
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.json.ensure_ascii = False  # Chinese as UTF-8, not \\uXXXX escapes
+    app.json.sort_keys = False
+    app.extensions[ENGINE_KEY] = engine or SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
+
+    from . import api, pages
+
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(pages.blueprint)
+    _register_error_handlers(app)
+    _register_headers(app, settings)
+    try:
+        app.extensions[ENGINE_KEY].snapshot()  # open the index before the first request
+    except SearchError as exc:
+        log.warning("starting without an index: %s", exc.message)
+    return app
+
+
+def engine_of(app: Flask) -> SearchEngine:
+    """The app's shared :class:`SearchEngine`."""
+    return app.extensions[ENGINE_KEY]
+
+
+def wants_json() -> bool:
+    """True for the JSON endpoints (their errors use the JSON shape)."""
+    path = request.path
+    return path.startswith("/api/") or path in ("/healthz", "/openapi.json")
+
+
+def error_response(error: SearchError) -> Response:
+    """The one JSON error shape: ``{"error": {"status", "code", "message", "param"?}}``."""
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(SearchError)
+    def handle_search_error(error: SearchError):
+        if wants_json():
+            response = error_response(error)
+            if error.status == 503:
+                response.headers["Retry-After"] = "5"
+            return response
+        return render_template("error.html", error=error), error.status
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+        messages = {
+            404: f"No such page or endpoint: {request.path}. See /openapi.json for the API.",
+            405: f"{request.method} is not allowed on {request.path}; "
+            f"allowed: {', '.join(sorted(error.valid_methods or []))}.",
+        }
+        generic = SearchError(messages.get(error.code, error.description or error.name))
+        generic.status = error.code or 500
+        generic.code = codes.get(error.code, "http_error")
+        response = handle_search_error(generic)
+        if error.code == 405 and error.valid_methods:
+            response = app.make_response(response)
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        # Never a stack trace in a response; the log has it.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        internal = SearchError("Internal error; the server log has the details.")
+        return handle_search_error(internal)
+
+
+def _register_headers(app: Flask, settings: Settings) -> None:
+    allowed_origins = set(settings.cors_origins)
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if wants_json():
+            origin = request.headers.get("Origin")
+            if origin and (origin in allowed_origins or "*" in allowed_origins):
+                response.headers["Access-Control-Allow-Origin"] = origin
+                response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+                response.headers["Access-Control-Max-Age"] = "600"
+            response.headers.add("Vary", "Origin")
+        else:
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                "object-src 'none'; base-uri 'self'; frame-ancestors 'self'; form-action 'self'",
+            )
+            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response

@@ -1,0 +1,76 @@
+"""The JSON API for scripts and for the widget: search, suggest, documents, stats, health."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..errors import InvalidParameter
+from . import engine_of
+from .openapi import openapi_document
+from .params import search_request
+
+blueprint = Blueprint("api", __name__)
+
+SEARCH_PARAMS = frozenset({"q", "category", "date_from", "date_to", "sort", "page", "page_size"})
+SUGGEST_PARAMS = frozenset({"q", "limit"})
+
+
+def _reject_unknown(known: frozenset[str]) -> None:
+    # A misspelt parameter would otherwise be ignored without a word.
+    for name in request.args:
+        if name not in known:
+            raise InvalidParameter(
+                f"unknown parameter {name!r}; this endpoint takes {', '.join(sorted(known))}.", param=name
+            )
+
+
+@blueprint.get("/api/search")
+def search():
+    """Faceted, filtered, highlighted search (see /openapi.json)."""
+    _reject_unknown(SEARCH_PARAMS)
+    settings = current_app.config["SETTINGS"]
+    results = engine_of(current_app).search(search_request(request, settings))
+    return jsonify(results.to_json())
+
+
+@blueprint.get("/api/suggest")
+def suggest():
+    """As-you-type suggestions: article titles containing the typed text, matches marked."""
+    _reject_unknown(SUGGEST_PARAMS)
+    settings = current_app.config["SETTINGS"]
+    q = request.args.get("q", "").strip()
+    if len(q) > settings.max_query_length:
+        raise InvalidParameter(
+            f"q is {len(q)} characters long; the limit is {settings.max_query_length}.", param="q"
+        )
+    raw_limit = request.args.get("limit", str(settings.suggest_limit))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
+        raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
+                               param="limit")
+    suggestions = engine_of(current_app).suggest(q, int(raw_limit)) if q else []
+    return jsonify({"query": q, "suggestions": suggestions})
+
+
+@blueprint.get("/api/documents/<path:doc_id>")
+def document(doc_id: str):
+    """One stored article as JSON."""
+    return jsonify(engine_of(current_app).document(doc_id).to_json())
+
+
+@blueprint.get("/api/stats")
+def stats():
+    """Document count, categories, date range, generation and build time."""
+    return jsonify(engine_of(current_app).stats())
+
+
+@blueprint.get("/healthz")
+def healthz():
+    """200 while the index is open, 503 (JSON error shape) without one."""
+    stats = engine_of(current_app).stats()  # raises IndexUnavailable -> 503
+    return jsonify({"status": "ok", "documents": stats["documents"], "generation": stats["generation"]})
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 description of every endpoint."""
+    return jsonify(openapi_document(current_app.config["SETTINGS"]))

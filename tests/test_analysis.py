@@ -1,0 +1,127 @@
+"""The Chinese text pipeline: normalization keeps offsets, tokenizers honour Whoosh's contract."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+
+import pytest
+
+from search_service import analysis
+from search_service.analysis import (
+    BigramTokenizer,
+    WordTokenizer,
+    bigram_spans,
+    normalize,
+    query_bigram_groups,
+    query_words,
+)
+
+
+@pytest.fixture(autouse=True)
+def _segmenter(jieba_cache):
+    return jieba_cache
+
+
+def tokens(tokenizer, text, mode="index"):
+    return [(t.text, t.pos, t.startchar, t.endchar)
+            for t in tokenizer(text, positions=True, chars=True, mode=mode)]
+
+
+class TestNormalize:
+    def test_folds_width_case_and_script(self):
+        assert normalize("高新區ＡＢＣ１２３習近平") == "高新区abc123习近平"
+        assert normalize("經濟發展") == "经济发展"
+        assert normalize("　") == " "
+
+    @pytest.mark.parametrize("text", ["㎡①ﬁ", "İstanbul 高新區", "A\u0130B", "𠀀𠀁經濟", "", "纔"])
+    def test_length_is_kept(self, text):
+        assert len(normalize(text)) == len(text)
+
+    def test_length_kept_on_real_corpora(self, shared_dir):
+        # NFKC would change the length of hundreds of these articles; ours must change none.
+        checked = 0
+        for path in sorted((shared_dir / "corpora").glob("*.jsonl.gz")):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                for line in itertools.islice(handle, 400):
+                    record = json.loads(line)
+                    for text in (record["title"], record["body"]):
+                        assert len(normalize(text)) == len(text), record["id"]
+                    checked += 1
+        assert checked >= 1200
+
+
+class TestWordTokenizer:
+    def test_positions_are_consecutive_ordinals(self):
+        toks = tokens(WordTokenizer(), "高新区管委会发布先进制造业集群")
+        assert [t[1] for t in toks] == list(range(len(toks)))
+
+    def test_offsets_point_at_original_characters(self):
+        text = "我院參加先進製造業集群發展大會"
+        for word, _, start, end in tokens(WordTokenizer(), text):
+            assert normalize(text[start:end]) == word
+
+    def test_search_mode_indexes_subwords_and_query_mode_does_not(self):
+        index_words = [t[0] for t in tokens(WordTokenizer(), "高新区管委会")]
+        assert {"高新", "新区", "高新区", "管委会"} <= set(index_words)
+        query = [t[0] for t in tokens(WordTokenizer(), "高新区管委会", mode="query")]
+        assert query == ["高新区", "管委会"]
+
+    def test_overlapping_search_tokens_keep_their_own_offsets(self):
+        text = "中华人民共和国"
+        toks = tokens(WordTokenizer(), text)
+        spans = {(w, s, e) for w, _, s, e in toks}
+        assert ("中华", 0, 2) in spans and ("华人", 1, 3) in spans and ("中华人民共和国", 0, 7) in spans
+
+    def test_traditional_input_gives_simplified_tokens(self):
+        words = [t[0] for t in tokens(WordTokenizer(), "經濟開發區", mode="query")]
+        assert "经济" in "".join(words) and all("經" not in w for w in words)
+
+    def test_mixed_tokens_are_kept_whole_and_split(self):
+        words = [t[0] for t in tokens(WordTokenizer(), "iPhone15和5G在2025年")]
+        for expected in ("iphone15", "iphone", "15", "5g", "2025年", "2025"):
+            assert expected in words
+
+    def test_stop_words_are_dropped(self):
+        words = [t[0] for t in tokens(WordTokenizer(), "发展的经济和社会", mode="query")]
+        assert "的" not in words and "和" not in words
+
+    def test_start_pos_and_start_char_are_honoured(self):
+        toks = tokens(WordTokenizer(), "智慧城市")
+        shifted = [(t.text, t.pos, t.startchar) for t in
+                   WordTokenizer()("智慧城市", positions=True, chars=True, start_pos=5, start_char=100)]
+        assert [(w, p + 5, s + 100) for w, p, s, _ in toks] == shifted
+
+    def test_user_dictionary_keeps_domain_words_whole(self):
+        assert query_words("新质生产力") == ["新质生产力"]
+        assert query_words("专精特新企业")[0] == "专精特新"
+
+
+class TestBigrams:
+    def test_runs_give_bigrams_and_a_final_character(self):
+        assert [t[1] for t in bigram_spans("集群发展")] == ["集群", "群发", "发展", "展"]
+
+    def test_punctuation_breaks_phrases_but_space_does_not(self):
+        positions = {text: pos for pos, text, _, _ in bigram_spans("农业,发展 经济")}
+        assert positions["发展"] - positions["业"] == 2  # gap after the comma
+        assert positions["经济"] - positions["展"] == 1  # no gap for a space
+
+    def test_offsets_and_positions_through_whoosh_tokenizer(self):
+        text = "華為P50發佈"
+        toks = tokens(BigramTokenizer(), text)
+        assert [t[1] for t in toks] == list(range(len(toks)))
+        for word, _, start, end in toks:
+            assert normalize(text[start:end]) == word
+
+    def test_query_groups(self):
+        assert query_bigram_groups("世界级集群") == [["世界", "界级", "级集", "集群"]]
+        assert query_bigram_groups("华") == [["华"]]
+        assert query_bigram_groups("农业，发展") == [["农业"], ["发展"]]
+
+
+def test_initialize_uses_the_given_cache_folder(tmp_path):
+    segmenter = analysis.Segmenter()
+    segmenter.initialize(tmp_path / "cache")
+    assert list(segmenter.spans("高新区", False))
+    assert any((tmp_path / "cache").iterdir())

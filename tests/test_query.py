@@ -1,0 +1,95 @@
+"""Query syntax and request validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from search_service.errors import InvalidParameter
+from search_service.query import (
+    And,
+    Limits,
+    Not,
+    Or,
+    SearchRequest,
+    Term,
+    get_list_from_mapping,
+    parse,
+    positive_terms,
+)
+
+
+def request(**params) -> SearchRequest:
+    return SearchRequest.from_params(get_list_from_mapping(params), Limits(max_query_length=20))
+
+
+class TestParse:
+    def test_words_are_anded(self):
+        assert parse("高新区 智慧城市") == And((Term("高新区"), Term("智慧城市")))
+
+    def test_phrases_in_ascii_and_chinese_quotes(self):
+        assert parse('"世界级集群"') == Term("世界级集群", phrase=True)
+        assert parse("“世界级集群”") == Term("世界级集群", phrase=True)
+
+    def test_or_not_minus_and_groups(self):
+        assert parse("a OR b") == Or((Term("a"), Term("b")))
+        assert parse("a -b") == And((Term("a"), Not(Term("b"))))
+        assert parse("a NOT b") == And((Term("a"), Not(Term("b"))))
+        assert parse("(a OR b) c") == And((Or((Term("a"), Term("b"))), Term("c")))
+
+    def test_title_field(self):
+        assert parse("title:智慧城市") == Term("智慧城市", field="title")
+        assert parse('title:"智慧 城市"') == Term("智慧 城市", phrase=True, field="title")
+
+    @pytest.mark.parametrize("text, words", [
+        ('"unbalanced quote', ["unbalanced", "quote"]),
+        ("(a b", ["a", "b"]),
+        ("a b)", ["a", "b"]),
+        ("OR", []),
+        ("a OR", ["a"]),
+        ("NOT", []),
+        ("AND a", ["a"]),
+    ])
+    def test_malformed_queries_become_plain_words(self, text, words):
+        assert [t.text for t in positive_terms(parse(text))] == words
+
+    def test_empty(self):
+        assert parse("   ") is None
+
+
+class TestRequest:
+    def test_defaults(self):
+        assert request() == SearchRequest()
+
+    def test_all_parameters(self):
+        req = request(q="高新区", category=["政策解讀", "产业规划"], date_from="2024-01-01", date_to="2024-12-31",
+                      sort="date_asc", page="2", page_size="20")
+        assert req.categories == ("政策解读", "产业规划")  # canonical names
+        assert req.date_from == dt.date(2024, 1, 1) and req.page == 2 and req.page_size == 20
+        assert dict(req.to_params())["sort"] == "date_asc"
+        assert SearchRequest.from_params(get_list_from_mapping(_multi(req.to_params()))) == req
+
+    @pytest.mark.parametrize("params, param", [
+        ({"page": "0"}, "page"), ({"page": "x"}, "page"), ({"page_size": "101"}, "page_size"),
+        ({"page_size": "-1"}, "page_size"), ({"date_from": "2024-13-01"}, "date_from"),
+        ({"date_to": "yesterday"}, "date_to"), ({"sort": "random"}, "sort"), ({"q": "字" * 21}, "q"),
+        ({"date_from": "2024-02-01", "date_to": "2024-01-01"}, "date_from"),
+        ({"page": "1001", "page_size": "10"}, "page"), ({"q": ["a", "b"]}, "q"),
+    ])
+    def test_bad_parameters_name_themselves(self, params, param):
+        with pytest.raises(InvalidParameter) as caught:
+            request(**params)
+        assert caught.value.param == param
+        assert param in caught.value.message
+
+    def test_result_window_limit_is_named(self):
+        with pytest.raises(InvalidParameter, match="10000"):
+            request(page="101", page_size="100")
+
+
+def _multi(pairs):
+    out: dict[str, list[str]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out

@@ -1,0 +1,169 @@
+"""Searching a real index: semantics, facets, tiers, snippets and the seed page's checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from search_service.query import SearchRequest, get_list_from_mapping
+from search_service.searcher import EngineOptions, SearchEngine
+
+from .conftest import build_index
+
+FIXTURE = Path(__file__).parent / "fixtures" / "search" / "articles.jsonl"
+ARTICLES = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, jieba_cache) -> SearchEngine:
+    index_dir = tmp_path_factory.mktemp("search-index")
+    build_index(index_dir, [FIXTURE])
+    return SearchEngine(index_dir, EngineOptions(reload_interval=0))
+
+
+def search(engine: SearchEngine, **params):
+    return engine.search(SearchRequest.from_params(get_list_from_mapping(params)))
+
+
+def ids(results) -> list[str]:
+    return [hit.id for hit in results.hits]
+
+
+class TestSemantics:
+    def test_simplified_finds_traditional_and_back(self, engine):
+        assert set(ids(search(engine, q="习近平"))) == {"a1", "a2"}
+        assert set(ids(search(engine, q="習近平"))) == {"a1", "a2"}
+
+    def test_words_are_anded(self, engine):
+        assert ids(search(engine, q="习近平 高新区")) == ["a1"]
+
+    def test_phrase_is_an_exact_substring(self, engine):
+        # a4 has 农业 and 发展, but never 农业发展 as one string.
+        assert set(ids(search(engine, q='"农业发展"'))) == {"a1", "a12"}
+
+    def test_single_character_finds_words_containing_it(self, engine):
+        assert "a3" in ids(search(engine, q="华"))
+
+    def test_substring_inside_a_jieba_word(self, engine):
+        results = search(engine, q="装简")  # inside 安装简单, not a word of its own
+        assert ids(results) == ["a3"] and results.relaxed == "substring"
+
+    def test_mixed_latin_digits(self, engine):
+        assert ids(search(engine, q="iphone15")) == ["a3"]
+        assert ids(search(engine, q="5G")) == ["a3"]
+
+    def test_or_not_and_title(self, engine):
+        assert set(ids(search(engine, q="杭州 OR 深圳"))) == {"a5", "a6"}
+        assert ids(search(engine, q="智慧城市 -杭州 -深圳")) == ["a11"]
+        assert set(ids(search(engine, q="title:智慧城市"))) == {"a5", "a6"}
+
+    def test_malformed_query_is_searched_as_words(self, engine):
+        assert ids(search(engine, q='"杭州')) == ["a5"]
+        assert ids(search(engine, q="(杭州")) == ["a5"]
+
+    def test_any_word_fallback_says_so(self, engine):
+        results = search(engine, q="杭州 火星基地")
+        assert ids(results) == ["a5"] and results.relaxed == "any_word"
+
+    def test_title_matches_rank_first(self, engine):
+        assert ids(search(engine, q="园区规划"))[0] == "a7"
+
+    def test_word_matches_rank_before_substring_matches(self, engine):
+        results = search(engine, q="城市")
+        # every article with the word 城市 comes before ones that only contain the characters
+        assert results.total >= 3
+
+
+class TestFiltersAndFacets:
+    def test_empty_query_lists_by_date(self, engine):
+        results = search(engine, page_size="100")
+        dates = [h.date for h in results.hits if h.date]
+        assert dates == sorted(dates, reverse=True) and results.total == len(ARTICLES)
+
+    def test_category_filter_is_disjunctive_in_facets(self, engine):
+        results = search(engine, q="智慧城市", category="产业规划")
+        assert ids(results) == ["a11"]
+        counts = {f.value: (f.count, f.selected) for f in results.facets["category"]}
+        assert counts["产业规划"] == (1, True) and counts["智慧城市案例"] == (2, False)
+
+    def test_facet_counts_match_an_independent_count(self, engine):
+        results = search(engine, page_size="100")
+        expected = Counter(a["category"] for a in ARTICLES)
+        assert {f.value: f.count for f in results.facets["category"]} == expected
+        years = Counter(a["date"][:4] for a in ARTICLES if a["date"])
+        assert {f.value: f.count for f in results.facets["year"]} == years
+
+    def test_year_selection_shows_months(self, engine):
+        results = search(engine, date_from="2025-01-01", date_to="2025-12-31")
+        assert [f.value for f in results.facets["year"] if f.selected] == ["2025"]
+        assert {f.value: f.count for f in results.facets["month"]} == {"2025-01": 1, "2025-09": 2}
+
+    def test_date_range_is_inclusive(self, engine):
+        results = search(engine, date_from="2025-09-11", date_to="2025-09-30")
+        assert set(ids(results)) == {"a1", "a12"}
+
+    def test_sorting(self, engine):
+        asc = [h.date for h in search(engine, q="智慧城市", sort="date_asc").hits]
+        assert asc == sorted(asc)
+        assert all(h.score is None for h in search(engine, q="智慧城市", sort="date_desc").hits)
+
+    def test_paging(self, engine):
+        first = ids(search(engine, page_size="5"))
+        second = ids(search(engine, page_size="5", page="2"))
+        assert len(first) == 5 and not set(first) & set(second)
+
+
+class TestHits:
+    def test_hit_fields_and_marks(self, engine):
+        hit = search(engine, q="發展").hits[0]
+        assert "<mark>" in hit.snippet
+        assert hit.url.startswith("https://example.org/") and hit.date and hit.category and hit.score > 0
+
+    def test_highlight_on_traditional_text(self, engine):
+        hit = next(h for h in search(engine, q="经济发展").hits if h.id == "a2")
+        assert "<mark>經濟發展</mark>" in hit.snippet or "<mark>發展</mark>" in hit.snippet
+
+    def test_cache_answers_repeats_and_is_invalidated_on_change(self, engine):
+        first = search(engine, q="高新区")
+        again = search(engine, q="高新区")
+        assert again.cached and ids(again) == ids(first)
+
+    def test_document_and_stats(self, engine):
+        assert engine.document("a2").title == "習近平會見外賓"
+        stats = engine.stats()
+        assert stats["documents"] == len(ARTICLES) and stats["undated"] == 1
+        assert stats["date_min"] == "2020-05-18" and stats["date_max"] == "2025-09-30"
+
+    def test_suggest_prefers_titles(self, engine):
+        suggestions = engine.suggest("智慧城", 5)
+        assert {s["id"] for s in suggestions[:2]} == {"a5", "a6"}
+        assert "<mark>智慧城</mark>" in suggestions[0]["title_html"]
+
+
+@pytest.fixture(scope="module")
+def seed_engine(shared_dir, tmp_path_factory, jieba_cache) -> SearchEngine:
+    """The real scraped seed page indexed beside the fixture articles."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    build_index(index_dir, [shared_dir / "seed" / "achie_article_page.txt", FIXTURE],
+                default_category="高新院新闻")
+    return SearchEngine(index_dir, EngineOptions(reload_interval=0))
+
+
+class TestSeedPage:
+    """The checks of the foundation issue, on the real scraped page."""
+
+    @pytest.mark.parametrize("query", ["先进制造业集群", "集群发展促进机构", "段铮", "段錚", "粤港澳", '"世界级集群"'])
+    def test_found_by(self, seed_engine, query):
+        assert "achie_article_page" in ids(search(seed_engine, q=query))
+
+    def test_menu_is_not_body(self, seed_engine):
+        assert "achie_article_page" not in ids(search(seed_engine, q="智慧城市案例"))
+
+    def test_stored_fields_are_clean(self, seed_engine):
+        article = seed_engine.document("achie_article_page")
+        assert "(qū)" not in article.title + article.body and "(jīng)" not in article.body
+        assert article.date == dt.date(2025, 9, 11) and article.source == "高新院"
