@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from . import __version__, analysis, indexer
 from .config import Settings, load_settings, settings_help
 from .errors import SearchError
-from .ingest import Ingest
+from .ingest import SUPPORTED_SUFFIXES, Ingest
 
 log = logging.getLogger("search_service")
 
@@ -116,8 +116,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    # log_problems=False: this command prints each problem itself, once.
     ingest = Ingest(settings.default_category, args.category, id_override=args.id_override,
-                    allow_untitled=settings.allow_untitled)
+                    allow_untitled=settings.allow_untitled, log_problems=False)
     articles = ingest.read(args.paths)
     report = ingest.report
 
@@ -125,7 +126,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         for problem in report.problems:
             print(problem, file=sys.stderr)
         for skipped in report.skipped:
-            print(f"{skipped}: skipped: not a supported file type (.jsonl, .jsonl.gz, .txt, .html)",
+            print(f"{skipped}: skipped: not a supported file type ({', '.join(SUPPORTED_SUFFIXES)})",
                   file=sys.stderr)
 
     if args.dry_run:

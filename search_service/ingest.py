@@ -410,8 +410,7 @@ class Ingest:
         except _Rejected as rejected:
             self._reject(label, rejected.line, "; ".join(rejected.reasons))
             return
-        if article is not None:
-            yield article
+        yield article
 
     # -- cleaning and validation common to all readers ----------------------
 
@@ -625,8 +624,7 @@ def _decode_utf8_page(data: bytes) -> str:
         raise _Rejected(
             line,
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte {exc.start - line_start + 1} "
-            "of the line); "
-            "save the file as UTF-8",
+            "of the line); save the file as UTF-8",
         ) from None
 
 
@@ -893,9 +891,14 @@ def _parse_html_page(data: bytes, page_id: str) -> _Raw:
     ``article:published_time``, ``<time datetime>``, the 日期 of the info line;
     body from ``.content``, ``article``, ``main``, ``<body>``.
     """
-    from bs4 import BeautifulSoup  # imported lazily: only HTML ingest needs it
+    # Imported lazily: only HTML ingest needs bs4.
+    from bs4 import BeautifulSoup
+    from bs4.builder import ParserRejectedMarkup
 
-    soup = BeautifulSoup(_decode_html(data), "html.parser")
+    try:
+        soup = BeautifulSoup(_decode_html(data), "html.parser")
+    except ParserRejectedMarkup as exc:
+        raise _Rejected(1, f"cannot parse HTML ({exc}); is this really an HTML page?") from None
     for tag in soup.find_all(_DROP_FIRST):
         tag.decompose()
 

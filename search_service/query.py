@@ -147,16 +147,13 @@ def _date(get_list, name: str) -> dt.date | None:
     raw = _single(get_list, name).strip()
     if not raw:
         return None
+    problem = f"{name} must be a date written YYYY-MM-DD, e.g. 2025-09-11; got {raw!r}."
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise InvalidParameter(problem, param=name)
     try:
-        return dt.date.fromisoformat(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else _raise()
-    except ValueError:
-        raise InvalidParameter(
-            f"{name} must be a date written YYYY-MM-DD, e.g. 2025-09-11; got {raw!r}.", param=name
-        ) from None
-
-
-def _raise():
-    raise ValueError
+        return dt.date.fromisoformat(raw)
+    except ValueError:  # well-formed but impossible, e.g. 2024-02-30
+        raise InvalidParameter(problem, param=name) from None
 
 
 # --------------------------------------------------------------------------- syntax tree

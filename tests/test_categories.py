@@ -67,6 +67,7 @@ def test_other_categories_only_cleaned(name: str, expected: str) -> None:
     assert not is_site_category(name)
 
 
+@pytest.mark.shared
 def test_seed_menu_lists_the_site_categories() -> None:
     if not SEED.exists():
         pytest.skip(f"shared data not available: {SEED}")

@@ -87,6 +87,7 @@ def test_is_pinyin_syllable() -> None:
     assert not is_pinyin_syllable("")
 
 
+@pytest.mark.shared
 def test_strip_ruby_on_seed_page() -> None:
     if not SEED.exists():
         pytest.skip(f"shared data not available: {SEED}")

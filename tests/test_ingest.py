@@ -294,6 +294,7 @@ def test_page_text_not_utf8(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.shared
 def test_seed_page() -> None:
     if not SEED.exists():
         pytest.skip(f"shared data not available: {SEED}")
@@ -460,15 +461,14 @@ def test_samples_corpus() -> None:
     assert ingest.report.skipped == [str(SAMPLES / "README.md")]
     assert 36 <= len(articles) <= 45
     by_category = collections.Counter(a.category for a in articles)
-    assert set(by_category) == set(SITE_CATEGORIES)
-    assert min(by_category.values()) >= 2
+    assert all(by_category[name] >= 2 for name in SITE_CATEGORIES), by_category
     years = {a.date.year for a in articles if a.date}
     assert set(range(2019, 2026)) <= years
     assert all(a.date is not None for a in articles)
     for article in articles:
         assert TONE_ANNOTATION.search(article.title + article.body) is None, article.id
-    suffixes = collections.Counter(Path(p.path).suffix for p in ingest.report.problems)
-    assert not suffixes
+    kinds = collections.Counter(Path(a.url).suffix for a in articles)
+    assert kinds[".html"] >= 30  # every sample carries a (fictional) page URL
     shared_words = ("智慧城市", "高新区", "专精特新", "新质生产力")
     for word in shared_words:
         assert sum(word in a.title + a.body for a in articles) >= 3, word
@@ -483,6 +483,7 @@ def _corpus_files() -> list[Path]:
     return sorted(p for p in CORPORA.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("path", _corpus_files() or [None], ids=lambda p: p.name if p else "absent")
 def test_first_200_records_of_each_corpus(path: Path | None) -> None:
     if path is None:
@@ -497,4 +498,4 @@ def test_first_200_records_of_each_corpus(path: Path | None) -> None:
 def _count_lines(path: Path) -> int:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-        return sum(1 for line, _ in zip(handle, range(200)) if line.strip())
+        return sum(1 for line in itertools.islice(handle, 200) if line.strip())

@@ -1,0 +1,427 @@
+"""The HTML pages: results (with facets, filters, paging, sorting), article view, CSV export,
+OpenSearch description, syntax help.
+
+Every page renders what :meth:`SearchEngine.search` returns for the validated
+:class:`SearchRequest` of ``/api/search`` (same parameter names), so a page URL,
+its JSON twin (``Link: rel=alternate``) and its CSV export always agree. The
+pages work without JavaScript: filters are links and GET forms; ``app.js`` and
+``widget.js`` only add auto-submit and suggestions on top.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import dataclasses
+import html
+import io
+import json
+import re
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from markupsafe import Markup
+
+from ..config import Settings
+from ..errors import InvalidParameter, SearchError
+from ..highlight import Highlighter
+from ..query import SearchRequest, compile_query
+from ..searcher import Hit, SearchResults, selected_month, selected_year
+from . import engine_of
+from .params import search_request
+
+blueprint = Blueprint("pages", __name__)
+
+SITE_NAME = "高新院"
+SORT_LABELS = {"relevance": "相关度", "date_desc": "最新", "date_asc": "最早"}
+CSV_COLUMNS = ("id", "title", "category", "date", "url", "score", "snippet")
+# Spreadsheets run cells that start with these as formulas (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_MARK_TAGS = re.compile(r"</?mark>")
+# Only absolute http(s) URLs without whitespace become links; anything else
+# (javascript:, data:, relative junk) is shown as text.
+_SAFE_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def safe_url(url: str | None) -> str:
+    """``url`` when it is an absolute http(s) URL that may become a link, else ``""``."""
+    if url and _SAFE_URL.fullmatch(url):
+        return url
+    return ""
+
+
+def doc_href(doc_id: str, q: str = "") -> str:
+    """The article page of ``doc_id`` (the id is one path segment), with the query to mark."""
+    href = f"{request.script_root}/doc/{quote(doc_id, safe='')}"
+    return href + ("?" + urlencode({"q": q}) if q else "")
+
+
+def format_ms(took_ms: float) -> str:
+    """Milliseconds for people: one decimal below 10 ms, whole numbers above."""
+    return f"{took_ms:.1f}" if took_ms < 10 else f"{took_ms:.0f}"
+
+
+# --------------------------------------------------------------------------- view model
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+    current: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Chip:
+    label: str
+    kind: str
+    remove_url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FacetLink:
+    value: str
+    label: str
+    count: int
+    selected: bool
+    url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PageLink:
+    label: str
+    url: str | None
+    current: bool = False
+    rel: str | None = None
+    gap: bool = False
+
+
+class ResultsView:
+    """Everything ``search.html`` needs beyond the results: URLs for every control."""
+
+    def __init__(self, req: SearchRequest, results: SearchResults, settings: Settings) -> None:
+        self.req = req
+        self.results = results
+        self.settings = settings
+        self.base = url_for("pages.search")
+
+    # -- URLs --------------------------------------------------------------------------
+
+    def url(self, **changes) -> str:
+        """This page's URL with ``changes`` (page back to 1 unless given)."""
+        changes.setdefault("page", None)
+        params = self.req.to_params(**changes)
+        return self.base + ("?" + urlencode(params) if params else "")
+
+    def hidden(self, **changes) -> list[tuple[str, str]]:
+        """Hidden form fields that carry the rest of the state into a GET form."""
+        changes.setdefault("page", None)
+        return self.req.to_params(**changes)
+
+    @property
+    def api_url(self) -> str:
+        params = self.req.to_params()
+        return url_for("api.search") + ("?" + urlencode(params) if params else "")
+
+    @property
+    def csv_url(self) -> str:
+        params = self.req.to_params(page=None, page_size=None)
+        return url_for("pages.search_csv") + ("?" + urlencode(params) if params else "")
+
+    def doc_url(self, hit: Hit) -> str:
+        return doc_href(hit.id, self.req.q)
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.req.categories or self.req.date_from or self.req.date_to)
+
+    @property
+    def is_landing(self) -> bool:
+        """No query and no filter: the page lists the latest articles."""
+        return not self.req.q and not self.has_filters
+
+    @property
+    def took(self) -> str:
+        return format_ms(self.results.took_ms)
+
+    @property
+    def date_label(self) -> str:
+        req = self.req
+        year, month = selected_year(req), selected_month(req)
+        if month:
+            return f"{year}年{month}月"
+        if year:
+            return f"{year}年"
+        if req.date_from and req.date_to:
+            return f"{req.date_from.isoformat()} 至 {req.date_to.isoformat()}"
+        if req.date_from:
+            return f"{req.date_from.isoformat()} 起"
+        if req.date_to:
+            return f"{req.date_to.isoformat()} 止"
+        return ""
+
+    def chips(self) -> list[Chip]:
+        """The selected filters, each with the URL that removes it."""
+        req = self.req
+        chips = [
+            Chip(f"分类：{c}", "category", self.url(categories=tuple(x for x in req.categories if x != c)))
+            for c in req.categories
+        ]
+        if req.date_from or req.date_to:
+            chips.append(Chip(f"日期：{self.date_label}", "date", self.url(date_from=None, date_to=None)))
+        return chips
+
+    @property
+    def clear_all_url(self) -> str:
+        return self.url(categories=(), date_from=None, date_to=None)
+
+    def sort_links(self) -> list[Link]:
+        req = self.req
+        if not req.q:
+            # Without a query there is no relevance: the list is by date (newest first by default).
+            current = "date_asc" if req.sort == "date_asc" else "date_desc"
+            return [Link(SORT_LABELS[s], self.url(sort=s if s != "relevance" else None), s == current)
+                    for s in ("date_desc", "date_asc")]
+        return [Link(SORT_LABELS[s], self.url(sort=s if s != "relevance" else None), s == req.sort)
+                for s in ("relevance", "date_desc", "date_asc")]
+
+    def categories(self) -> list[FacetLink]:
+        req = self.req
+        out = []
+        for value in self.results.facets.get("category", []):
+            if value.selected:
+                cats = tuple(c for c in req.categories if c != value.value)
+            else:
+                cats = req.categories + (value.value,)
+            out.append(FacetLink(value.value, value.value or "（未分类）", value.count, value.selected,
+                                 self.url(categories=cats)))
+        return out
+
+    def years(self) -> list[FacetLink]:
+        out = []
+        for value in self.results.facets.get("year", []):
+            year = int(value.value)
+            url = (self.url(date_from=None, date_to=None) if value.selected and not selected_month(self.req)
+                   else self.url(date_from=f"{year:04d}-01-01", date_to=f"{year:04d}-12-31"))
+            out.append(FacetLink(value.value, f"{year}年", value.count, value.selected, url))
+        return out
+
+    def months(self) -> list[FacetLink]:
+        out = []
+        for value in self.results.facets.get("month", []):
+            year, month = (int(part) for part in value.value.split("-"))
+            last = calendar.monthrange(year, month)[1]
+            if value.selected:
+                url = self.url(date_from=f"{year:04d}-01-01", date_to=f"{year:04d}-12-31")
+            else:
+                url = self.url(date_from=f"{year:04d}-{month:02d}-01", date_to=f"{year:04d}-{month:02d}-{last:02d}")
+            out.append(FacetLink(value.value, f"{month}月", value.count, value.selected, url))
+        return out
+
+    @property
+    def last_page(self) -> int:
+        """The deepest page that may be requested (results pages, capped by the result window)."""
+        window_pages = max(1, self.settings.max_result_window // self.req.page_size)
+        return max(1, min(self.results.pages, window_pages))
+
+    def pagination(self) -> list[PageLink]:
+        page, last = self.req.page, self.last_page
+        if last <= 1 and page == 1:
+            return []
+        items: list[PageLink] = []
+        if page > 1:
+            items.append(PageLink("上一页", self.url(page=min(page - 1, last)), rel="prev"))
+        shown = sorted({1, last} | set(range(max(1, page - 2), min(last, page + 2) + 1)))
+        previous = 0
+        for number in shown:
+            if number - previous > 1:
+                items.append(PageLink("…", None, gap=True))
+            items.append(PageLink(str(number), self.url(page=number), current=number == page))
+            previous = number
+        if page < last:
+            items.append(PageLink("下一页", self.url(page=page + 1), rel="next"))
+        return items
+
+    @property
+    def first_rank(self) -> int:
+        return self.req.offset + 1
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@blueprint.get("/")
+@blueprint.get("/search")
+def search():
+    """The results page (and, without a query, the latest articles)."""
+    settings = _settings()
+    req = search_request(request, settings)
+    results = engine_of(current_app).search(req)
+    view = ResultsView(req, results, settings)
+    response = Response(render_template("search.html", req=req, results=results, view=view))
+    response.headers["Link"] = f'<{view.api_url}>; rel="alternate"; type="application/json"'
+    return response
+
+
+@blueprint.get("/search.csv")
+def search_csv():
+    """The current results as CSV (UTF-8 with BOM for Excel), up to ``csv_max_rows`` rows."""
+    settings = _settings()
+    req = search_request(request, settings)
+    full = dataclasses.replace(req, page=1, page_size=settings.csv_max_rows)
+    results = engine_of(current_app).search(full)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for hit in results.hits:
+        snippet = html.unescape(_MARK_TAGS.sub("", hit.snippet))
+        row = (hit.id, hit.title, hit.category, hit.date or "", hit.url,
+               "" if hit.score is None else f"{hit.score:g}", snippet)
+        writer.writerow([csv_cell(value) for value in row])
+    name = "搜索结果" + (f"-{req.q}" if req.q else "") + ".csv"
+    response = Response(buffer.getvalue(), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"search-results.csv\"; filename*=UTF-8''{quote(name, safe='')}"
+    )
+    response.headers["X-Total-Count"] = str(results.total)
+    return response
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula: a leading ``'`` before = + - @ tab CR."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@blueprint.get("/doc/<path:doc_id>")
+def doc(doc_id: str):
+    """One article in full; with ``?q=`` the query's matches are marked."""
+    settings = _settings()
+    q = request.args.get("q", "").strip()
+    if len(q) > settings.max_query_length:
+        raise InvalidParameter(
+            f"q is {len(q)} characters long; the limit is {settings.max_query_length}. Shorten the query.",
+            param="q",
+        )
+    article = engine_of(current_app).document(doc_id)
+    highlighter = Highlighter(compile_query(q).highlight_terms() if q else [])
+    title_html = Markup(highlighter.mark(article.title))
+    paragraphs = [Markup(highlighter.mark(line.strip())) for line in article.body.splitlines() if line.strip()]
+    back = url_for("pages.search") + ("?" + urlencode({"q": q}) if q else "")
+    response = Response(render_template(
+        "doc.html", article=article, title_html=title_html, paragraphs=paragraphs, q=q, back_url=back,
+        original_url=safe_url(article.url),
+    ))
+    api = f"{request.script_root}/api/documents/{quote(article.id, safe='')}"
+    response.headers["Link"] = f'<{api}>; rel="alternate"; type="application/json"'
+    return response
+
+
+@blueprint.get("/help")
+def help_page():
+    """The query syntax, with examples."""
+    return render_template("help.html")
+
+
+@blueprint.get("/opensearch.xml")
+def opensearch():
+    """OpenSearch 1.1 description so browsers can add the site search."""
+    body = render_template("opensearch.xml", host=request.host_url)
+    return Response(body, mimetype="application/opensearchdescription+xml")
+
+
+@blueprint.get("/opensearch/suggest")
+def opensearch_suggest():
+    """Suggestions in the OpenSearch format browsers read: ``[query, [titles], [descriptions], [urls]]``."""
+    settings = _settings()
+    q = request.args.get("q", "").strip()[: settings.max_query_length]
+    suggestions = engine_of(current_app).suggest(q, settings.suggest_limit) if q else []
+    host = request.host_url.rstrip("/")
+    body = [
+        q,
+        [s["title"] for s in suggestions],
+        [" · ".join(part for part in (s["category"], s["date"]) if part) for s in suggestions],
+        [host + s["url"] for s in suggestions],
+    ]
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/x-suggestions+json")
+
+
+# --------------------------------------------------------------------------- templates
+
+_STATUS_TITLES = {
+    400: "请求参数有误",
+    404: "页面不存在",
+    405: "不支持的请求方法",
+    413: "请求内容过大",
+    503: "搜索服务暂时不可用",
+    500: "服务器内部错误",
+}
+
+_PARAM_HINTS = {
+    "q": "搜索词太长，请缩短后再试。",
+    "date_from": "日期须写成 年-月-日（例如 2025-09-11），且开始日期不能晚于结束日期。",
+    "date_to": "日期须写成 年-月-日（例如 2025-09-11），且开始日期不能晚于结束日期。",
+    "sort": "排序方式只能是：相关度（relevance）、最新（date_desc）或最早（date_asc）。",
+    "page": "页码须为正整数，且不能超出可翻页的范围；结果太多时请用筛选条件缩小范围。",
+    "page_size": "每页条数须为 1 到 {max_page_size} 之间的整数。",
+    "category": "分类参数有误。",
+    "limit": "建议条数须为 1 到 50 之间的整数。",
+}
+
+_PARAM_NAMES = {
+    "q": "搜索词", "date_from": "开始日期", "date_to": "结束日期", "sort": "排序方式",
+    "page": "页码", "page_size": "每页条数", "category": "分类", "limit": "条数",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorView:
+    title: str
+    explanation: str
+    detail: str
+    param_label: str
+
+
+def error_view(error: SearchError) -> ErrorView:
+    """Chinese wording for an error page; the original message stays as the detail."""
+    status = getattr(error, "status", 500) or 500
+    param = getattr(error, "param", None)
+    title = _STATUS_TITLES.get(status, "出错了")
+    explanation = ""
+    if status == 400:
+        hint = _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。")
+        try:
+            max_page_size = _settings().max_page_size
+        except (RuntimeError, KeyError):
+            max_page_size = 100
+        explanation = hint.format(max_page_size=max_page_size)
+    elif status == 404:
+        if request.path.startswith("/doc/"):
+            title = "未找到该文章"
+            explanation = "这篇文章不存在，或已从索引中删除。可以试着搜索它的标题。"
+        else:
+            explanation = "您访问的页面不存在。请检查网址，或直接使用下面的搜索框。"
+    elif status == 503:
+        explanation = "搜索索引尚未建立或正在更新，请稍后再试。"
+    elif status >= 500:
+        explanation = "服务器处理请求时出错，请稍后再试。问题已记录在服务器日志中。"
+    detail = getattr(error, "message", "") if status < 500 or status == 503 else ""
+    return ErrorView(title, explanation, detail, _PARAM_NAMES.get(param or "", param or ""))
+
+
+@blueprint.app_context_processor
+def _template_globals() -> dict:
+    return {"site_name": SITE_NAME, "error_view": error_view}
+
+
+@blueprint.app_template_filter("safe_url")
+def _safe_url_filter(url: str | None) -> str:
+    return safe_url(url)

@@ -1,0 +1,392 @@
+/*
+ * Search-box suggestions for any <input>, from the search service's /api/suggest.
+ *
+ *   <script src="https://SEARCH-HOST/static/widget.js" defer></script>
+ *   <input name="q" data-search-box>
+ *
+ * or SearchBox.attach(input, {endpoint: "https://SEARCH-HOST"}). The endpoint defaults to
+ * where this script was loaded from, so a page on another origin works through CORS.
+ * WAI-ARIA combobox; no requests while an IME is composing; no innerHTML.
+ */
+(function () {
+  "use strict";
+  if (window.SearchBox && window.SearchBox.attach) return;
+
+  var DEFAULTS = {
+    endpoint: null,      // "https://search.example.org" (default: where widget.js came from)
+    limit: 8,            // suggestions asked for
+    delay: 150,          // debounce, ms
+    minLength: 1,        // characters before suggesting
+    searchPath: "/search",
+    stylesheet: true,    // add <link rel=stylesheet> to the endpoint's widget.css
+    onSelect: null       // function (suggestion, href) -> false to stop navigation
+  };
+  var CACHE_SIZE = 50;
+  var counter = 0;
+  var boxes = new WeakMap();
+  var scriptBase = baseOf(document.currentScript && document.currentScript.src);
+
+  function baseOf(src) {
+    try {
+      var url = new URL(src || location.href, location.href);
+      var match = /^(.*)\/static\/widget\.js$/.exec(url.pathname);
+      return url.origin + (src && match ? match[1] : "");
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function trimSlash(text) {
+    return String(text || "").replace(/\/+$/, "");
+  }
+
+  var ENTITIES = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'", nbsp: "\u00a0" };
+
+  function unescapeEntities(text) {
+    return text.replace(/&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]{2,8});/g, function (whole, name) {
+      if (name.charAt(0) === "#") {
+        var hex = name.charAt(1) === "x" || name.charAt(1) === "X";
+        var code = parseInt(name.slice(hex ? 2 : 1), hex ? 16 : 10);
+        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+      }
+      return Object.prototype.hasOwnProperty.call(ENTITIES, name) ? ENTITIES[name] : whole;
+    });
+  }
+
+  // The server's title_html is escaped text with <mark> around matches. Only text and
+  // <mark> survive: anything else that looks like a tag stays literal text.
+  function appendMarked(parent, markedHtml) {
+    var parts = String(markedHtml).split(/(<mark>|<\/mark>)/);
+    var inMark = false;
+    for (var i = 0; i < parts.length; i++) {
+      var part = parts[i];
+      if (part === "<mark>") { inMark = true; continue; }
+      if (part === "</mark>") { inMark = false; continue; }
+      if (!part) continue;
+      var text = document.createTextNode(unescapeEntities(part));
+      if (inMark) {
+        var mark = document.createElement("mark");
+        mark.appendChild(text);
+        parent.appendChild(mark);
+      } else {
+        parent.appendChild(text);
+      }
+    }
+  }
+
+  function ensureStylesheet(href) {
+    var links = document.querySelectorAll("link[rel~='stylesheet']");
+    for (var i = 0; i < links.length; i++) if (links[i].href === href) return;
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    (document.head || document.documentElement).appendChild(link);
+  }
+
+  function optionsFromData(input) {
+    var data = input.dataset, out = {};
+    if (data.endpoint) out.endpoint = data.endpoint;
+    if (data.limit && /^\d+$/.test(data.limit)) out.limit = parseInt(data.limit, 10);
+    return out;
+  }
+
+  function Box(input, options) {
+    var self = this;
+    this.input = input;
+    this.options = options;
+    this.endpoint = trimSlash(options.endpoint || scriptBase);
+    this.items = [];        // [{element, href, suggestion}]
+    this.active = -1;
+    this.composing = false;
+    this.timer = 0;
+    this.controller = null;
+    this.seq = 0;
+    this.cache = new Map();
+    this.id = "ssw-" + (++counter);
+
+    var list = this.list = document.createElement("ul");
+    list.id = this.id + "-list";
+    list.className = "ssw-list";
+    list.setAttribute("role", "listbox");
+    list.setAttribute("aria-label", "搜索建议");
+    list.hidden = true;
+    var status = this.status = document.createElement("div");
+    status.className = "ssw-status";
+    status.setAttribute("role", "status");
+    status.setAttribute("aria-live", "polite");
+    document.body.appendChild(list);
+    document.body.appendChild(status);
+
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-expanded", "false");
+    input.setAttribute("aria-controls", list.id);
+    input.setAttribute("autocomplete", "off");
+    if (options.stylesheet) ensureStylesheet(this.endpoint + "/static/widget.css");
+
+    input.addEventListener("input", function (event) {
+      if (self.composing || event.isComposing) return;
+      self.schedule(self.options.delay);
+    });
+    input.addEventListener("compositionstart", function () {
+      self.composing = true;
+      self.cancel();
+    });
+    input.addEventListener("compositionend", function () {
+      self.composing = false;
+      self.schedule(self.options.delay);
+    });
+    input.addEventListener("keydown", function (event) { self.onKey(event); });
+    input.addEventListener("blur", function () { self.close(); });
+    list.addEventListener("mousedown", function (event) { event.preventDefault(); });  // keep focus
+    list.addEventListener("mousemove", function (event) {
+      var index = self.indexOf(event.target);
+      if (index !== -1 && index !== self.active) self.setActive(index, false);
+    });
+    list.addEventListener("click", function (event) {
+      var index = self.indexOf(event.target);
+      if (index !== -1) self.choose(index);
+    });
+    window.addEventListener("resize", function () { if (!list.hidden) self.position(); });
+    window.addEventListener("scroll", function () { if (!list.hidden) self.position(); }, { passive: true, capture: true });
+  }
+
+  Box.prototype.onKey = function (event) {
+    if (event.isComposing || event.keyCode === 229 || this.composing) return;
+    var open = !this.list.hidden;
+    switch (event.key) {
+      case "ArrowDown":
+      case "ArrowUp":
+        event.preventDefault();
+        if (open) this.move(event.key === "ArrowDown" ? 1 : -1);
+        else if (this.items.length && this.shown === this.query()) this.open();
+        else this.schedule(0);
+        break;
+      case "Enter":
+        if (open && this.active !== -1) {
+          event.preventDefault();
+          this.choose(this.active);
+          return;
+        }
+        this.close();
+        if (!this.input.form && this.query()) {
+          event.preventDefault();
+          this.navigate(this.resultsUrl(this.query()));
+        }
+        break;  // inside a form: the form submits as usual
+      case "Escape":
+        if (open) {
+          event.preventDefault();
+          this.close();
+        }
+        break;
+      case "Tab":
+        this.close();
+        break;
+      default:
+        break;
+    }
+  };
+
+  Box.prototype.query = function () {
+    return this.input.value.trim();
+  };
+
+  Box.prototype.cancel = function () {
+    clearTimeout(this.timer);
+    this.seq++;  // any response still on its way is stale now
+    if (this.controller) this.controller.abort();
+    this.controller = null;
+  };
+
+  Box.prototype.schedule = function (delay) {
+    var self = this;
+    this.cancel();
+    var q = this.query();
+    if (q.length < this.options.minLength) {
+      this.close();
+      return;
+    }
+    this.timer = setTimeout(function () { self.fetch(q); }, delay);
+  };
+
+  Box.prototype.fetch = function (q) {
+    var self = this;
+    if (this.composing) return;
+    if (this.cache.has(q)) {
+      this.render(q, this.cache.get(q));
+      return;
+    }
+    var seq = ++this.seq;
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    this.controller = controller;
+    var url = this.endpoint + "/api/suggest?q=" + encodeURIComponent(q) + "&limit=" + this.options.limit;
+    fetch(url, {
+      signal: controller ? controller.signal : undefined,
+      credentials: "omit",
+      headers: { Accept: "application/json" }
+    }).then(function (response) {
+      if (!response.ok) throw new Error("suggest: HTTP " + response.status);
+      return response.json();
+    }).then(function (data) {
+      var suggestions = data && Array.isArray(data.suggestions) ? data.suggestions : [];
+      if (self.cache.size >= CACHE_SIZE) self.cache.delete(self.cache.keys().next().value);
+      self.cache.set(q, suggestions);
+      // Out of order, superseded, or typed over meanwhile: drop it.
+      if (seq !== self.seq || self.composing || self.query() !== q) return;
+      self.render(q, suggestions);
+    }).catch(function (error) {
+      if (error && error.name === "AbortError") return;
+      if (seq === self.seq) self.close();
+    }).then(function () {
+      if (self.controller === controller) self.controller = null;
+    });
+  };
+
+  Box.prototype.resolve = function (url, q) {
+    var href;
+    try {
+      href = /^\/(?!\/)/.test(url) ? new URL(this.endpoint + url) : new URL(url, this.endpoint + "/");
+    } catch (e) {
+      return null;
+    }
+    if (href.protocol !== "http:" && href.protocol !== "https:") return null;
+    if (q && !href.searchParams.has("q")) href.searchParams.set("q", q);
+    return href.href;
+  };
+
+  Box.prototype.resultsUrl = function (q) {
+    return this.endpoint + this.options.searchPath + "?q=" + encodeURIComponent(q);
+  };
+
+  Box.prototype.option = function (index) {
+    var li = document.createElement("li");
+    li.id = this.id + "-option-" + index;
+    li.className = "ssw-option";
+    li.setAttribute("role", "option");
+    li.setAttribute("aria-selected", "false");
+    return li;
+  };
+
+  Box.prototype.render = function (q, suggestions) {
+    var list = this.list;
+    list.textContent = "";
+    this.items = [];
+    this.shown = q;
+    for (var i = 0; i < suggestions.length; i++) {
+      var s = suggestions[i] || {};
+      var href = this.resolve(String(s.url || ""), q);
+      if (!href) continue;
+      var li = this.option(this.items.length);
+      var title = document.createElement("span");
+      title.className = "ssw-title";
+      appendMarked(title, s.title_html != null ? s.title_html : String(s.title || "").replace(/[&<>]/g, function (c) {
+        return c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;";
+      }));
+      li.appendChild(title);
+      var meta = [s.category, s.date].filter(Boolean).join(" · ");
+      if (meta) {
+        var small = document.createElement("span");
+        small.className = "ssw-meta";
+        small.textContent = meta;
+        li.appendChild(small);
+      }
+      list.appendChild(li);
+      this.items.push({ element: li, href: href, suggestion: s });
+    }
+    if (!this.items.length) {
+      this.close();
+      this.status.textContent = "没有建议";
+      return;
+    }
+    var all = this.option(this.items.length);
+    all.className += " ssw-all";
+    all.textContent = "搜索“" + q + "”的全部结果";
+    list.appendChild(all);
+    this.items.push({ element: all, href: this.resultsUrl(q), suggestion: null });
+    this.setActive(-1, false);
+    this.open();
+    this.status.textContent = "有 " + (this.items.length - 1) + " 条建议，可用上下方向键选择";
+  };
+
+  Box.prototype.indexOf = function (node) {
+    while (node && node !== this.list) {
+      for (var i = 0; i < this.items.length; i++) if (this.items[i].element === node) return i;
+      node = node.parentNode;
+    }
+    return -1;
+  };
+
+  Box.prototype.setActive = function (index, scroll) {
+    this.active = index;
+    for (var i = 0; i < this.items.length; i++) {
+      this.items[i].element.setAttribute("aria-selected", i === index ? "true" : "false");
+    }
+    if (index === -1) {
+      this.input.removeAttribute("aria-activedescendant");
+      return;
+    }
+    var element = this.items[index].element;
+    this.input.setAttribute("aria-activedescendant", element.id);
+    if (scroll && element.scrollIntoView) element.scrollIntoView({ block: "nearest" });
+  };
+
+  Box.prototype.move = function (delta) {
+    var count = this.items.length;
+    if (!count) return;
+    var next = this.active + delta;
+    if (next < -1) next = count - 1;
+    if (next >= count) next = -1;  // past either end: back to the text typed
+    this.setActive(next, true);
+  };
+
+  Box.prototype.position = function () {
+    var rect = this.input.getBoundingClientRect();
+    var style = this.list.style;  // CSSOM, allowed by a strict CSP (style attributes are not)
+    style.left = Math.round(rect.left + window.pageXOffset) + "px";
+    style.top = Math.round(rect.bottom + window.pageYOffset + 2) + "px";
+    style.minWidth = Math.round(rect.width) + "px";
+  };
+
+  Box.prototype.open = function () {
+    this.position();
+    this.list.hidden = false;
+    this.input.setAttribute("aria-expanded", "true");
+  };
+
+  Box.prototype.close = function () {
+    this.list.hidden = true;
+    this.input.setAttribute("aria-expanded", "false");
+    if (this.active !== -1) this.setActive(-1, false);
+  };
+
+  Box.prototype.choose = function (index) {
+    var item = this.items[index];
+    if (!item || !item.href) return;
+    this.close();
+    if (typeof this.options.onSelect === "function" && this.options.onSelect(item.suggestion, item.href) === false) return;
+    this.navigate(item.href);
+  };
+
+  Box.prototype.navigate = function (href) {
+    window.location.assign(href);
+  };
+
+  function attach(input, options) {
+    if (typeof input === "string") input = document.querySelector(input);
+    if (!input || input.tagName !== "INPUT") throw new TypeError("SearchBox.attach needs an <input> element");
+    if (boxes.has(input)) return boxes.get(input);
+    var box = new Box(input, Object.assign({}, DEFAULTS, optionsFromData(input), options || {}));
+    boxes.set(input, box);
+    return box;
+  }
+
+  function attachAll() {
+    var inputs = document.querySelectorAll("input[data-search-box]");
+    for (var i = 0; i < inputs.length; i++) attach(inputs[i]);
+  }
+
+  window.SearchBox = { attach: attach, attachAll: attachAll, version: "1.0" };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", attachAll);
+  else attachAll();
+})();

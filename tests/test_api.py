@@ -1,0 +1,155 @@
+"""The JSON API: parameters, response shape, the one error shape, over the test client and waitress."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from openapi_spec_validator import validate
+
+from search_service.web import create_app
+
+from .conftest import make_settings
+
+
+def get_json(client, url, status=200):
+    response = client.get(url)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    return response.get_json()
+
+
+class TestSearch:
+    def test_response_shape(self, client):
+        data = get_json(client, "/api/search?q=智慧城市")
+        for key in ("total", "page", "page_size", "took_ms", "hits", "facets", "relaxed"):
+            assert key in data
+        assert data["total"] > 0 and data["page"] == 1 and data["page_size"] == 10
+        hit = data["hits"][0]
+        for key in ("id", "title", "title_html", "snippet", "category", "date", "url", "score"):
+            assert key in hit
+        assert "<mark>" in hit["title_html"] + hit["snippet"]
+        assert {"category", "year"} <= set(data["facets"])
+        assert set(data["facets"]["category"][0]) == {"value", "count", "selected"}
+
+    def test_utf8_not_ascii_escaped(self, client):
+        body = client.get("/api/search?q=智慧城市").get_data()
+        assert "智慧城市".encode() in body and b"\\u" not in body
+
+    def test_every_parameter(self, client):
+        everything = get_json(client, "/api/search?page_size=100")
+        year = everything["facets"]["year"][0]["value"]
+        data = get_json(client, f"/api/search?date_from={year}-01-01&date_to={year}-12-31&sort=date_asc"
+                                "&page=1&page_size=3")
+        assert data["total"] == everything["facets"]["year"][0]["count"]
+        assert "month" in data["facets"] and len(data["hits"]) <= 3
+        dates = [h["date"] for h in data["hits"]]
+        assert dates == sorted(dates) and all(d.startswith(year) for d in dates)
+        category = everything["facets"]["category"][0]["value"]
+        filtered = get_json(client, f"/api/search?category={category}&category=不存在的类别")
+        assert filtered["total"] == everything["facets"]["category"][0]["count"]
+        assert all(h["category"] == category for h in filtered["hits"])
+
+    def test_empty_query_lists_everything_by_date(self, client):
+        data = get_json(client, "/api/search?page_size=100")
+        dates = [h["date"] for h in data["hits"] if h["date"]]
+        assert dates == sorted(dates, reverse=True)
+
+    def test_relaxed_is_reported(self, client):
+        data = get_json(client, "/api/search?q=智慧城市 火星基地")
+        assert data["relaxed"] == "any_word" and data["total"] > 0
+
+
+class TestErrors:
+    @pytest.mark.parametrize("query, param", [
+        ("page=0", "page"), ("page=abc", "page"), ("page_size=101", "page_size"),
+        ("date_from=2024-02-30", "date_from"), ("date_from=2025-01-02&date_to=2025-01-01", "date_from"),
+        ("sort=best", "sort"), ("q=" + "字" * 257, "q"), ("page=2000", "page"), ("qq=x", "qq"),
+    ])
+    def test_bad_parameters_get_400_in_the_error_shape(self, client, query, param):
+        data = get_json(client, "/api/search?" + query, status=400)
+        assert set(data) == {"error"}
+        assert data["error"]["status"] == 400 and data["error"]["code"] == "invalid_parameter"
+        assert data["error"]["param"] == param and param in data["error"]["message"]
+
+    def test_error_shape_is_pinned(self, client):
+        assert get_json(client, "/api/search?page_size=1000", status=400) == {"error": {
+            "status": 400, "code": "invalid_parameter", "message": "page_size must be between 1 and 100; got 1000.",
+            "param": "page_size"}}
+
+    def test_unknown_document_route_and_method(self, client):
+        assert get_json(client, "/api/documents/nope", status=404)["error"]["code"] == "not_found"
+        assert get_json(client, "/api/nothing-here", status=404)["error"]["code"] == "not_found"
+        response = client.post("/api/search")
+        assert response.status_code == 405 and response.get_json()["error"]["code"] == "method_not_allowed"
+
+    @pytest.mark.parametrize("q", ['"', "(((", "OR", "-", "AND AND", "title:", '"a" OR (b', "\x00", "🙂" * 10])
+    def test_malformed_queries_never_fail(self, client, q):
+        get_json(client, "/api/search?" + urllib.parse.urlencode({"q": q}))
+
+    def test_no_index_is_503(self, tmp_path, jieba_cache):
+        app = create_app(make_settings(tmp_path / "empty", jieba_cache))
+        client = app.test_client()
+        data = get_json(client, "/healthz", status=503)
+        assert data["error"]["code"] == "index_unavailable"
+        assert get_json(client, "/api/search?q=x", status=503)["error"]["status"] == 503
+
+
+class TestOtherEndpoints:
+    def test_document(self, client):
+        hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
+        doc = get_json(client, f"/api/documents/{hit['id']}")
+        assert doc["id"] == hit["id"] and doc["body"]
+
+    def test_stats_and_health(self, client):
+        stats = get_json(client, "/api/stats")
+        assert stats["documents"] > 0 and stats["generation"] and stats["categories"]
+        assert get_json(client, "/healthz")["status"] == "ok"
+
+    def test_suggest(self, client):
+        data = get_json(client, "/api/suggest?q=智慧")
+        assert data["suggestions"] and "<mark>" in data["suggestions"][0]["title_html"]
+        assert get_json(client, "/api/suggest?q=智慧&limit=0", status=400)["error"]["param"] == "limit"
+
+    def test_openapi_is_valid(self, client):
+        document = get_json(client, "/openapi.json")
+        validate(document)
+        assert {"/api/search", "/api/suggest", "/api/documents/{doc_id}", "/api/stats", "/healthz"} <= set(
+            document["paths"])
+
+    def test_cors_only_for_allowed_origins(self, client):
+        allowed = client.get("/api/suggest?q=智慧", headers={"Origin": "http://127.0.0.1:1"})
+        assert allowed.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:1"
+        denied = client.get("/api/suggest?q=智慧", headers={"Origin": "http://evil.example"})
+        assert "Access-Control-Allow-Origin" not in denied.headers
+
+
+class TestXss:
+    def test_titles_and_bodies_come_back_escaped(self, tmp_path, jieba_cache):
+        from search_service import indexer
+        from search_service.article import Article
+
+        evil = Article("x1", "<script>alert(1)</script>智慧城市", '<img src=x onerror=alert(1)> 智慧城市 "引号"',
+                       "政策解读")
+        indexer.rebuild(indexer.IndexStore(tmp_path / "xss"), [evil])
+        client = create_app(make_settings(tmp_path / "xss", jieba_cache)).test_client()
+        hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
+        assert "<script>" not in hit["title_html"] and "&lt;script&gt;" in hit["title_html"]
+        assert "<img" not in hit["snippet"] and "&lt;img" in hit["snippet"]
+        assert hit["title"] == evil.title  # the plain field is the text itself, for scripts
+
+
+class TestOverWaitress:
+    def test_search_over_http(self, live_server):
+        with urllib.request.urlopen(live_server.url + "/api/search?q=" + urllib.parse.quote("智慧城市")) as response:
+            assert response.headers["Content-Type"].startswith("application/json")
+            assert json.load(response)["total"] > 0
+
+    def test_errors_over_http(self, live_server):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(live_server.url + "/api/search?page=0")
+        assert caught.value.code == 400
+        assert json.load(caught.value)["error"]["param"] == "page"

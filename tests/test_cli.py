@@ -1,0 +1,100 @@
+"""The command line: every command has help, ingest errors carry file:line, exit codes mean something."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from search_service.cli import COMMANDS, build_parser, main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch, jieba_cache):
+    """Run the CLI against a fresh data folder, without the repo's config.toml."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEARCH_SERVICE_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("SEARCH_SERVICE_CACHE_DIR", str(jieba_cache))
+    monkeypatch.setenv("SEARCH_SERVICE_INDEX_WORKERS", "1")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "config"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([command, "--help"])
+    assert caught.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_parser_lists_every_command():
+    helptext = build_parser().format_help()
+    for command in COMMANDS:
+        assert command in helptext
+
+
+def test_index_search_stats(env, capsys):
+    assert main(["index", "--rebuild", str(FIXTURES / "search" / "articles.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "12 accepted, 0 rejected" in err and "generation g000001" in err
+    assert main(["search", "智慧城市", "--category", "智慧城市案例", "--limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2 results") and "【智慧城市】" in out
+    assert main(["search", "高新区", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] >= 2
+    assert main(["stats"]) == 0
+    out = capsys.readouterr().out
+    assert "documents:   12" in out and "智慧城市案例" in out
+
+
+def test_rejected_records_are_reported_with_file_and_line(env, capsys):
+    broken = FIXTURES / "ingest" / "broken.jsonl"
+    assert main(["index", "--rebuild", str(broken), str(FIXTURES / "search" / "articles.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert f"{broken}:" in err and "rejected" in err
+    # good records were still indexed
+    assert main(["stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] >= 12
+
+
+def test_strict_commits_nothing(env, capsys):
+    broken = FIXTURES / "ingest" / "broken.jsonl"
+    assert main(["index", "--rebuild", "--strict", str(broken)]) == 1
+    assert "nothing committed" in capsys.readouterr().err
+    assert main(["stats"]) == 2
+    assert "index --rebuild" in capsys.readouterr().err
+
+
+def test_dry_run_writes_nothing(env, capsys):
+    assert main(["index", "--dry-run", str(FIXTURES / "search" / "articles.jsonl")]) == 0
+    assert "nothing written" in capsys.readouterr().err
+    assert not (env / "index").exists()
+
+
+def test_delete_and_rollback(env, capsys):
+    articles = str(FIXTURES / "search" / "articles.jsonl")
+    main(["index", "--rebuild", articles])
+    main(["index", "--rebuild", articles])
+    assert main(["delete", "a1", "nope"]) == 1
+    assert "nope: no such article" in capsys.readouterr().err
+    assert main(["rollback"]) == 0
+    assert main(["search", "title:习近平考察高新区"]) == 0
+    assert capsys.readouterr().out.startswith("1 results")
+
+
+def test_bad_setting_stops_with_a_message(env, monkeypatch, capsys):
+    monkeypatch.setenv("SEARCH_SERVICE_PORT", "eighty")
+    assert main(["stats"]) == 2
+    err = capsys.readouterr().err
+    assert "SEARCH_SERVICE_PORT" in err and "eighty" in err
+
+
+def test_console_script_runs(env):
+    result = subprocess.run([sys.executable, "-m", "search_service.cli", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "search-service" in result.stdout
