@@ -473,7 +473,7 @@ class _Execution:
         facets = {
             "category": categories,
             "year": [
-                FacetValue(str(y), int(year_counts[y]), chosen_year == y)
+                FacetValue(str(y), int(year_counts[y]), chosen_year == int(y))
                 for y in np.nonzero(year_counts)[0][::-1]
             ],
         }

@@ -74,19 +74,20 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
+        valid_methods = getattr(error, "valid_methods", None) or []
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
         messages = {
             404: f"No such page or endpoint: {request.path}. See /openapi.json for the API.",
             405: f"{request.method} is not allowed on {request.path}; "
-            f"allowed: {', '.join(sorted(error.valid_methods or []))}.",
+            f"allowed: {', '.join(sorted(valid_methods))}.",
         }
         generic = SearchError(messages.get(error.code, error.description or error.name))
         generic.status = error.code or 500
         generic.code = codes.get(error.code, "http_error")
         response = handle_search_error(generic)
-        if error.code == 405 and error.valid_methods:
+        if valid_methods:
             response = app.make_response(response)
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
     @app.errorhandler(Exception)
