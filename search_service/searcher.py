@@ -30,11 +30,15 @@ from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
 from .article import Article
+from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound
 from .highlight import Highlighter
 from .indexer import IndexStore
 from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse
-from .schema import CATEGORY, DAY, ID, TITLE, from_stored
+from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, WORD_FIELDS, from_stored
+from .scoring import Bm25, field_lengths
+
+SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
 
 # --------------------------------------------------------------------------- result types
 
@@ -135,6 +139,12 @@ class DocArrays:
                     value = value.decode("utf-8")
                 ordinals[docnum] = names.setdefault(value or "", len(names))
             days[:] = np.fromiter((int(v or 0) for v in day_column), dtype=np.int32, count=count)
+        # Field lengths for BM25, computed once per commit.
+        self.lengths = {field: field_lengths(searcher, field, count) for field in SCORED_FIELDS}
+        self.average_lengths = {
+            field: max(1.0, float(lengths[self.live].mean())) if live_ids.size else 1.0
+            for field, lengths in self.lengths.items()
+        }
         self.category_names = list(names)
         self.category_ordinal = names
         self.category = ordinals
@@ -390,6 +400,10 @@ class _Execution:
         self.searcher = searcher
         self.request = request
         self.compiled = CompiledQuery(parse(request.q), engine.options.title_boost)
+        self.docsets = DocSetEvaluator(searcher, snap.arrays.live)
+        options = engine.options
+        self.scorer = Bm25(self.docsets, snap.arrays.lengths, snap.arrays.average_lengths,
+                           int(snap.arrays.live_docnums.size), k1=options.bm25_k1, b=options.bm25_b)
 
     def run(self) -> SearchResults:
         request, arrays = self.request, self.arrays
@@ -404,7 +418,10 @@ class _Execution:
         else:
             primary_query = self.compiled.words()
             primary = self._docs(primary_query)
-            secondary = np.setdiff1d(self._docs(self.compiled.substring()), primary, assume_unique=True)
+            # Only documents not matched by words need their substrings checked.
+            not_primary = arrays.live.copy()
+            not_primary[primary] = False
+            secondary = self.docsets.docs(self.compiled.substring(), within=not_primary)
             if primary.size == 0 and secondary.size == 0:
                 primary_query = self.compiled.any_word()
                 primary = self._docs(primary_query)
@@ -426,11 +443,7 @@ class _Execution:
     # -- matching ---------------------------------------------------------------------------
 
     def _docs(self, query: wq.Query) -> np.ndarray:
-        if query is wq.NullQuery:
-            return _EMPTY
-        docs = np.fromiter(self.searcher.docs_for_query(query), dtype=np.int64)
-        docs.sort()
-        return docs
+        return self.docsets.docs(query)
 
     def _filter_masks(self) -> tuple[np.ndarray, np.ndarray]:
         arrays, request = self.arrays, self.request
@@ -507,16 +520,19 @@ class _Execution:
             ranked += self._scored(self.compiled.substring(), secondary, stop - primary.size)
         return ranked[start:stop]
 
-    def _scored(self, query: wq.Query, allowed: np.ndarray, limit: int) -> list[tuple[int, float | None]]:
-        if not allowed.size or limit <= 0:
+    def _scored(self, query: wq.Query, docs: np.ndarray, limit: int) -> list[tuple[int, float | None]]:
+        """The best ``limit`` of ``docs`` by BM25, ties broken by date (newest first)."""
+        if not docs.size or limit <= 0:
             return []
-        # Ask for a few more than needed so that ties at the cut are broken by date.
-        want = min(int(allowed.size), limit + 10)
-        results = self.searcher.search(query, filter=set(allowed.tolist()), limit=want)
-        days = self.arrays.day
-        scored = [(hit.docnum, hit.score) for hit in results]
-        scored.sort(key=lambda item: (-round(item[1], 6), -int(days[item[0]]), item[0]))
-        return [(docnum, float(score)) for docnum, score in scored[:limit]]
+        scores = np.round(self.scorer.scores(query, docs), 6)
+        days = self.arrays.day[docs]
+        if docs.size > limit * 4:
+            # Only the best candidates need a full sort; keep every doc tied at the cut.
+            cut = np.partition(scores, docs.size - limit)[docs.size - limit]
+            keep = scores >= cut
+            docs, scores, days = docs[keep], scores[keep], days[keep]
+        order = np.lexsort((docs, -days, -scores))[:limit]
+        return [(int(docs[i]), float(scores[i])) for i in order]
 
     def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter) -> Hit:
         article = from_stored(self.searcher.stored_fields(docnum))

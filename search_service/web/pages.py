@@ -281,7 +281,7 @@ def search_csv():
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for hit in results.hits:
-        snippet = html.unescape(_MARK_TAGS.sub("", hit.snippet))
+        snippet = " ".join(html.unescape(_MARK_TAGS.sub("", hit.snippet)).split())
         row = (hit.id, hit.title, hit.category, hit.date or "", hit.url,
                "" if hit.score is None else f"{hit.score:g}", snippet)
         writer.writerow([csv_cell(value) for value in row])

@@ -1,0 +1,108 @@
+"""BM25 scores for a whole matched set at once, in numpy.
+
+Whoosh scores one document at a time through its matcher tree, about 25 µs
+each: 45 ms for a query whose words occur in 1,800 articles. Here every leaf
+term's postings (already read as arrays by :mod:`docsets`) are scored in one
+vectorized step and summed the way Whoosh combines them (AND and OR add the
+scores of the clauses that match), so the ranking needs no Whoosh search call.
+
+BM25 per field with Lucene's idf, ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``,
+and per-field length normalization against that field's average length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.util.numeric import byte_to_length
+
+from .docsets import DocSetEvaluator
+
+# Whoosh stores a field's length in one byte; this table undoes that encoding.
+_BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
+
+
+def field_lengths(searcher, field: str, count: int) -> np.ndarray:
+    """Per-document token count of ``field`` (Whoosh's one-byte approximation)."""
+    lengths = np.zeros(count, dtype=np.float64)
+    leaves = [(searcher, 0)] if searcher.subsearchers is None else searcher.subsearchers
+    for leaf, offset in leaves:
+        reader = leaf.reader()
+        size = reader.doc_count_all()
+        column = _length_column(reader, field)
+        if column is not None:
+            raw = np.fromiter(column, dtype=np.uint8, count=size)
+            lengths[offset:offset + size] = _BYTE_TO_LENGTH[raw]
+        else:  # another codec: the public, slower call
+            for docnum in range(size):
+                lengths[offset + docnum] = reader.doc_field_length(docnum, field)
+    return lengths
+
+
+def _length_column(reader, field: str):
+    # The W3 codec keeps lengths in a hidden one-byte column "_<field>_len".
+    perdoc = getattr(reader, "_perdoc", None)
+    cached_reader = getattr(perdoc, "_cached_reader", None)
+    if cached_reader is None:
+        return None
+    from whoosh.codec.whoosh3 import LENGTHS_COLUMN
+
+    try:
+        return cached_reader(f"_{field}_len", LENGTHS_COLUMN)
+    except Exception:  # noqa: BLE001 - no such column in this segment: fall back
+        return None
+
+
+class Bm25:
+    """Scores the documents of a sorted array for a query tree."""
+
+    def __init__(self, evaluator: DocSetEvaluator, lengths: dict[str, np.ndarray],
+                 average_lengths: dict[str, float], live_count: int, k1: float = 1.2, b: float = 0.75) -> None:
+        self.evaluator = evaluator
+        self.lengths = lengths
+        self.average_lengths = average_lengths
+        self.live_count = max(1, live_count)
+        self.k1 = k1
+        self.b = b
+
+    def scores(self, query: wq.Query, docs: np.ndarray) -> np.ndarray:
+        """Score of each document in ``docs`` (sorted, unique) for ``query``."""
+        total = np.zeros(docs.size, dtype=np.float64)
+        if docs.size:
+            self._add(query, docs, total)
+        return total
+
+    def _add(self, query: wq.Query, docs: np.ndarray, total: np.ndarray) -> None:
+        if isinstance(query, wq.Term):
+            self._add_term(query.fieldname, query.text, query.boost, docs, total)
+        elif isinstance(query, wq.Phrase):
+            # A phrase scores as the sum of its words: frequency of the words stands in
+            # for the phrase's own frequency, which Whoosh would have to count by position.
+            for word in query.words:
+                self._add_term(query.fieldname, word, query.boost, docs, total)
+        elif isinstance(query, wq.Prefix):
+            terms = self.evaluator.expand_prefix(query.fieldname, query.text)
+            for text in terms[:64]:  # a one-character prefix can expand widely; the top few suffice
+                self._add_term(query.fieldname, text, query.boost / max(1, len(terms)) ** 0.5, docs, total)
+        elif isinstance(query, wq.AndNot):
+            self._add(query.a, docs, total)
+        elif isinstance(query, (wq.And, wq.Or)):
+            for child in query.subqueries:
+                self._add(child, docs, total)
+        # Not, Every, NullQuery contribute nothing to relevance.
+
+    def _add_term(self, field: str, text: str, boost: float, docs: np.ndarray, total: np.ndarray) -> None:
+        postings, freqs = self.evaluator.postings(field, text)
+        if not postings.size:
+            return
+        positions = np.searchsorted(docs, postings)
+        positions[positions >= docs.size] = 0
+        hit = docs[positions] == postings
+        if not hit.any():
+            return
+        where, tf = positions[hit], freqs[hit]
+        df = postings.size
+        idf = np.log(1.0 + (self.live_count - df + 0.5) / (df + 0.5))
+        lengths = self.lengths[field][postings[hit]]
+        norm = self.k1 * (1.0 - self.b + self.b * lengths / self.average_lengths[field])
+        total[where] += boost * idf * tf * (self.k1 + 1.0) / (tf + norm)
