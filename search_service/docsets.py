@@ -12,6 +12,9 @@ already known to match, which is usually a handful.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 from whoosh import query as wq
 from whoosh.searching import Searcher
@@ -20,16 +23,51 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
 
 
+class PostingsCache:
+    """Decoded postings of one snapshot, shared by all threads, bounded in bytes.
+
+    Decoding a frequent term's blocks (unpickle + zlib) is most of a query's cost;
+    the same terms recur across queries, and a snapshot never changes, so its
+    decoded arrays can be kept until the next commit replaces the snapshot.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: tuple[np.ndarray, np.ndarray]) -> None:
+        size = value[0].nbytes + value[1].nbytes
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (docs, weights) = self._items.popitem(last=False)
+                self._bytes -= docs.nbytes + weights.nbytes
+
+
 class DocSetEvaluator:
     """Evaluates the query types :mod:`query` produces against one searcher."""
 
-    def __init__(self, searcher: Searcher, live: np.ndarray) -> None:
+    def __init__(self, searcher: Searcher, live: np.ndarray, cache: PostingsCache | None = None) -> None:
         self.searcher = searcher
         self.live = live
         self.leaves: list[tuple[Searcher, int]] = (
             [(searcher, 0)] if searcher.subsearchers is None else list(searcher.subsearchers)
         )
-        self._terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._terms = cache if cache is not None else PostingsCache(0)
 
     def docs(self, query: wq.Query, within: np.ndarray | None = None) -> np.ndarray:
         """Sorted live document numbers matching ``query``, restricted to the boolean mask ``within``.
@@ -111,7 +149,7 @@ class DocSetEvaluator:
             docs, weights = docs[keep], weights[keep]
         else:
             docs, weights = _EMPTY, _EMPTY_F
-        self._terms[key] = (docs, weights)
+        self._terms.put(key, (docs, weights))
         return docs, weights
 
     def expand_prefix(self, field: str, prefix: str) -> list[str]:

@@ -30,7 +30,7 @@ from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
 from .article import Article
-from .docsets import DocSetEvaluator
+from .docsets import DocSetEvaluator, PostingsCache
 from .errors import IndexUnavailable, NotFound
 from .highlight import Highlighter
 from .indexer import IndexStore
@@ -39,6 +39,8 @@ from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, WORD_FIELDS, from_s
 from .scoring import Bm25, field_lengths
 
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
+# Decoded postings kept per snapshot (see docsets.PostingsCache).
+POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
 
 # --------------------------------------------------------------------------- result types
 
@@ -162,6 +164,7 @@ class Snapshot:
     index: FileIndex
     arrays: DocArrays
     opened_at: float
+    postings: PostingsCache = dataclasses.field(default_factory=lambda: PostingsCache(POSTINGS_CACHE_BYTES))
 
     @property
     def key(self) -> tuple[str, int]:
@@ -400,7 +403,7 @@ class _Execution:
         self.searcher = searcher
         self.request = request
         self.compiled = CompiledQuery(parse(request.q), engine.options.title_boost)
-        self.docsets = DocSetEvaluator(searcher, snap.arrays.live)
+        self.docsets = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
         options = engine.options
         self.scorer = Bm25(self.docsets, snap.arrays.lengths, snap.arrays.average_lengths,
                            int(snap.arrays.live_docnums.size), k1=options.bm25_k1, b=options.bm25_b)
