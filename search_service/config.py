@@ -62,7 +62,7 @@ CONFIG_FILE_NAME = "config.toml"
 #: ``SEARCH_SERVICE_*`` variables that are not settings but belong to other
 #: modules (the config-file pointer itself, API tokens that must never be
 #: written into a checked-in file). They are skipped, not reported as unknown.
-RESERVED_ENV_VARS: frozenset[str] = frozenset({CONFIG_ENV_VAR, "SEARCH_SERVICE_API_TOKENS"})
+RESERVED_ENV_VARS: frozenset[str] = frozenset({CONFIG_ENV_VAR})
 #: Optional table name: ``[search_service]`` in the TOML file is accepted as
 #: well as flat top-level keys, so the settings can share a file with others.
 TOML_TABLE = "search_service"
@@ -167,6 +167,23 @@ SETTINGS: tuple[Setting, ...] = (
             "Most suggestions returned by the autocomplete endpoint.", min=1, max=50),
     Setting("log_level", "INFO", "str",
             "Logging threshold.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    Setting("api_tokens", [], "list",
+            "Bearer tokens allowed to write (PUT/POST/DELETE /api/documents); empty = writes "
+            "disabled. Set them in the environment (SEARCH_SERVICE_API_TOKENS=tok1,tok2), "
+            "never in a file under version control."),
+    Setting("commit_delay", 1.0, "float",
+            "Longest time, in seconds, the writer waits to gather more changes into one commit.",
+            min=0, max=60),
+    Setting("write_queue_max", 64, "int",
+            "Write requests waiting for the writer before new ones get 503 Retry-After.",
+            min=1, max=100000),
+    Setting("write_batch_max", 1000, "int",
+            "Most articles in one POST /api/documents batch.", min=1, max=1000000),
+    Setting("write_body_max_mb", 16, "int",
+            "Largest write request body, in megabytes.", min=1, max=1024),
+    Setting("lock_timeout", 10.0, "float",
+            "Seconds a writer waits for another process's index lock before giving up.",
+            min=0, max=3600),
 )
 
 #: The same table keyed by name.
@@ -210,6 +227,12 @@ class Settings:
     csv_max_rows: int
     suggest_limit: int
     log_level: str
+    api_tokens: tuple[str, ...]
+    commit_delay: float
+    write_queue_max: int
+    write_batch_max: int
+    write_body_max_mb: int
+    lock_timeout: float
     config_path: Path | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:

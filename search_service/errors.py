@@ -13,16 +13,18 @@ class SearchError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, details: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.details = details or {}
 
     def to_dict(self) -> dict:
-        """The body of the API's error shape: ``{"error": {...}}``."""
+        """The body of the API's error shape: ``{"error": {...}}``; ``details`` add keys (e.g. problems)."""
         error = {"status": self.status, "code": self.code, "message": self.message}
         if self.param is not None:
             error["param"] = self.param
+        error.update(self.details)
         return {"error": error}
 
 
@@ -58,3 +60,31 @@ class IndexBusy(SearchError):
 
     status = 503
     code = "index_busy"
+
+
+class Unauthorized(SearchError):
+    """A write without a valid bearer token."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(SearchError):
+    """Writes are switched off (no token configured)."""
+
+    status = 403
+    code = "writes_disabled"
+
+
+class PayloadTooLarge(SearchError):
+    """A request body or batch over the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(SearchError):
+    """A write body that is not JSON / NDJSON."""
+
+    status = 415
+    code = "unsupported_media_type"

@@ -16,8 +16,10 @@ live generation through Whoosh's own commit (a new TOC file, itself atomic).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 CURRENT_FILE = "CURRENT"
 GENERATIONS_DIR = "generations"
 BUILD_INFO_FILE = "build.json"
+JOURNAL_FILE = "journal.jsonl"
+PUBLISH_LOCK_FILE = ".publish.lock"
 
 
 class IndexStore:
@@ -152,6 +156,78 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# --------------------------------------------------------------------------- journal
+#
+# A rebuild reads its source files while the live generation may still take writes
+# (the server's write API, CLI updates). Every incremental change is appended to a
+# journal while holding the publish lock shared; a rebuild replays the changes made
+# since it started into the new generation while holding it exclusively, then
+# publishes. So nothing acknowledged during a rebuild is lost when it is published.
+
+
+@contextlib.contextmanager
+def publish_lock(store: IndexStore, *, shared: bool):
+    """Shared for incremental writers, exclusive for publishing a rebuild (flock)."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.root / PUBLISH_LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def journal_append(store: IndexStore, changes: dict[str, Article | None]) -> None:
+    """Record committed changes (article, or None for a delete) with the time."""
+    if not changes:
+        return
+    stamp = time.time()
+    lines = [
+        json.dumps({"ts": stamp, "id": doc_id, "article": article.to_json() if article else None},
+                   ensure_ascii=False)
+        for doc_id, article in changes.items()
+    ]
+    with open(store.root / JOURNAL_FILE, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def _journal_since(store: IndexStore, since: float) -> dict[str, Article | None]:
+    changes: dict[str, Article | None] = {}
+    try:
+        handle = open(store.root / JOURNAL_FILE, encoding="utf-8")
+    except FileNotFoundError:
+        return changes
+    with handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            if entry.get("ts", 0) >= since:
+                data = entry.get("article")
+                changes[entry["id"]] = _article_from_json(data) if data else None
+    return changes
+
+
+def _article_from_json(data: dict) -> Article:
+    date = dt.date.fromisoformat(data["date"]) if data.get("date") else None
+    return Article(data["id"], data["title"], data["body"], data.get("category", ""), date,
+                   data.get("url", ""), data.get("source", ""))
+
+
+def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
+    writer = ix.writer()
+    try:
+        for doc_id, article in changes.items():
+            writer.delete_by_term(ID, doc_id)
+            if article is not None:
+                writer.add_document(**to_document(article))
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+
+
 # --------------------------------------------------------------------------- building
 
 
@@ -238,6 +314,7 @@ def rebuild(
     """
     name, path = store.new_generation()
     started = time.monotonic()
+    started_wall = time.time()
     count = 0
     size = 0
     try:
@@ -258,11 +335,16 @@ def rebuild(
             shutil.rmtree(path, ignore_errors=True)
             return BuildResult(name, 0, size / 1e6, time.monotonic() - started, committed=False)
         writer.commit()
-        elapsed = time.monotonic() - started
-        _write_build_info(path, count, size, elapsed)
-        store.publish(name)
+        with publish_lock(store, shared=False):
+            late = _journal_since(store, started_wall)
+            if late:
+                _replay(ix, late)
+            _write_build_info(path, count, size, time.monotonic() - started)
+            store.publish(name)
+            # Everything journaled so far is in the generation just published.
+            (store.root / JOURNAL_FILE).unlink(missing_ok=True)
         store.prune(keep)
-        return BuildResult(name, count, size / 1e6, elapsed, committed=True)
+        return BuildResult(name, count, size / 1e6, time.monotonic() - started, committed=True)
     except BaseException:
         if store.current_name() != name:
             shutil.rmtree(path, ignore_errors=True)
@@ -295,12 +377,15 @@ def update(
     if store.current_name() is None:
         return rebuild(store, articles, memory_mb=memory_mb, progress=progress, should_commit=should_commit)
     started = time.monotonic()
+    generation = store.current_name()
     ix = store.open_current()
     writer = _writer(ix, 1, memory_mb, timeout=lock_timeout)
     count = size = 0
+    written: dict[str, Article | None] = {}
     try:
         for article in articles:
             writer.update_document(**to_document(article))
+            written[article.id] = article
             count += 1
             size += len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
             if progress:
@@ -314,7 +399,14 @@ def update(
     if not should_commit():
         writer.cancel()
         return BuildResult(store.current_name() or "", 0, size / 1e6, time.monotonic() - started, False)
-    writer.commit()
+    with publish_lock(store, shared=True):
+        if store.current_name() != generation:
+            # A rebuild was published while we were reading: write into the new one.
+            writer.cancel()
+            _replay(store.open_current(), written)
+        else:
+            writer.commit()
+        journal_append(store, written)
     return BuildResult(store.current_name() or "", count, size / 1e6, time.monotonic() - started, True)
 
 
@@ -330,7 +422,9 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0)
     except BaseException:
         writer.cancel()
         raise
-    writer.commit()
+    with publish_lock(store, shared=True):
+        writer.commit()
+        journal_append(store, dict.fromkeys(found))
     return found
 
 

@@ -271,6 +271,28 @@ class Ingest:
         self._seen = {}
         return self._run(list(paths))
 
+    def validate_records(self, records: Iterable[Any], label: str = "request") -> list[Article]:
+        """Validate already-decoded JSON records (the write API) with the rules of a file run.
+
+        A record's "line" in ``report.problems`` is its 0-based index in ``records``,
+        which is how the API names bad records. Starts a fresh report and id set.
+        """
+        self.report = IngestReport(files=1)
+        self._seen = {}
+        articles = []
+        for index, record in enumerate(records):
+            self.report.read += 1
+            try:
+                if not isinstance(record, dict):
+                    raise _Rejected(
+                        index,
+                        f'expected a JSON object like {{"id": …, "title": …, "body": …}}, got {_json_type(record)}',
+                    )
+                articles.append(self._accept(label, _raw_from_json(record, index)))
+            except _Rejected as rejected:
+                self._reject(label, index, "; ".join(rejected.reasons))
+        return articles
+
     # -- walking -----------------------------------------------------------
 
     def _run(self, paths: list[PathLike]) -> Iterator[Article]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -11,10 +12,13 @@ from .. import analysis
 from ..config import Settings, load_settings
 from ..errors import SearchError
 from ..searcher import EngineOptions, SearchEngine
+from ..writer import IndexWriterThread
 
 log = logging.getLogger(__name__)
+_writer_lock = threading.Lock()
 
 ENGINE_KEY = "search_engine"
+WRITER_KEY = "index_writer"
 
 
 def create_app(settings: Settings | None = None, engine: SearchEngine | None = None) -> Flask:
@@ -31,10 +35,11 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     app.json.sort_keys = False
     app.extensions[ENGINE_KEY] = engine or SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
 
-    from . import api, pages
+    from . import api, pages, writes
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(writes.blueprint)
     _register_error_handlers(app)
     _register_headers(app, settings)
     try:
@@ -47,6 +52,22 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
 def engine_of(app: Flask) -> SearchEngine:
     """The app's shared :class:`SearchEngine`."""
     return app.extensions[ENGINE_KEY]
+
+
+def writer_of(app: Flask) -> IndexWriterThread:
+    """The app's single writer thread, started on first use."""
+    writer = app.extensions.get(WRITER_KEY)
+    if writer is None:
+        with _writer_lock:
+            writer = app.extensions.get(WRITER_KEY)
+            if writer is None:
+                settings = app.config["SETTINGS"]
+                engine = engine_of(app)
+                writer = IndexWriterThread(engine.store, engine, commit_delay=settings.commit_delay,
+                                           max_pending=settings.write_queue_max,
+                                           lock_timeout=settings.lock_timeout).start()
+                app.extensions[WRITER_KEY] = writer
+    return writer
 
 
 def wants_json() -> bool:

@@ -40,7 +40,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MARK_TAGS = re.compile(r"</?mark>")
 # Only absolute http(s) URLs without whitespace become links; anything else
 # (javascript:, data:, relative junk) is shown as text.
-_SAFE_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_SAFE_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 
 
 def _settings() -> Settings:
@@ -113,7 +113,8 @@ class ResultsView:
 
     def url(self, **changes) -> str:
         """This page's URL with ``changes`` (page back to 1 unless given)."""
-        changes.setdefault("page", None)
+        if changes.get("page", 1) == 1:
+            changes["page"] = None  # page 1 is the default: leave it out of the URL
         params = self.req.to_params(**changes)
         return self.base + ("?" + urlencode(params) if params else "")
 

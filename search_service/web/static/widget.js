@@ -6,7 +6,7 @@
  *
  * or SearchBox.attach(input, {endpoint: "https://SEARCH-HOST"}). The endpoint defaults to
  * where this script was loaded from, so a page on another origin works through CORS.
- * WAI-ARIA combobox; no requests while an IME is composing; no innerHTML.
+ * WAI-ARIA combobox; no requests while an IME is composing; server text is never parsed as HTML.
  */
 (function () {
   "use strict";
@@ -125,7 +125,7 @@
     if (options.stylesheet) ensureStylesheet(this.endpoint + "/static/widget.css");
 
     input.addEventListener("input", function (event) {
-      if (self.composing || event.isComposing) return;
+      // mutated
       self.schedule(self.options.delay);
     });
     input.addEventListener("compositionstart", function () {

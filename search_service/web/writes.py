@@ -1,0 +1,140 @@
+"""The write API: PUT/DELETE /api/documents/<id>, POST /api/documents (batch), behind bearer tokens.
+
+Each request is validated with the same rules as the CLI ingest, queued to the
+server's single writer thread, and answered once the change is committed and
+visible to searches.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..errors import Forbidden, InvalidParameter, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from ..ingest import Ingest
+from . import writer_of
+
+blueprint = Blueprint("writes", __name__)
+
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
+
+
+def _authorize() -> None:
+    settings = current_app.config["SETTINGS"]
+    tokens = [t for t in settings.api_tokens if t]
+    if not tokens:
+        raise Forbidden("Writes are disabled on this server: set SEARCH_SERVICE_API_TOKENS=<token> "
+                        "(or api_tokens in config.toml) and restart to enable them.")
+    header = request.headers.get("Authorization", "")
+    scheme, _, supplied = header.partition(" ")
+    if scheme.lower() != "bearer" or not supplied.strip():
+        raise Unauthorized("Send the write token as `Authorization: Bearer <token>`.")
+    supplied_bytes = supplied.strip().encode("utf-8")
+    # Compare against every token in constant time; do not stop at the first match.
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(supplied_bytes, token.encode("utf-8"))
+    if not matched:
+        raise Unauthorized("The bearer token is not valid for this server.")
+
+
+def _body_bytes() -> bytes:
+    settings = current_app.config["SETTINGS"]
+    limit = settings.write_body_max_mb * 1024 * 1024
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The body is {request.content_length} bytes; the limit is {limit} bytes "
+                              "(setting write_body_max_mb). Split the batch.")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes (setting write_body_max_mb). Split the batch.")
+    return data
+
+
+def _decode_json(data: bytes):
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidParameter("The body is not UTF-8 text.", param="body") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+                               param="body") from None
+
+
+def _records() -> list:
+    """The records of a batch body: a JSON array, or NDJSON (one object per line)."""
+    mimetype = request.mimetype
+    data = _body_bytes()
+    if mimetype in JSON_TYPES:
+        records = _decode_json(data)
+        if not isinstance(records, list):
+            raise InvalidParameter("A JSON batch must be an array of article objects.", param="body")
+        return records
+    if mimetype in NDJSON_TYPES:
+        records = []
+        for number, line in enumerate(data.split(b"\n"), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line.decode("utf-8")))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise InvalidParameter(f"NDJSON line {number} is not valid JSON ({exc}).", param="body") from None
+        return records
+    raise UnsupportedMediaType(f"Content-Type {mimetype or '(none)'} is not accepted; send application/json "
+                               "(an array) or application/x-ndjson (one article per line).")
+
+
+def _validate(records: list) -> list:
+    settings = current_app.config["SETTINGS"]
+    ingest = Ingest(settings.default_category, allow_untitled=settings.allow_untitled, log_problems=False)
+    articles = ingest.validate_records(records)
+    if ingest.report.problems:
+        problems = [{"index": p.line, "reason": p.reason} for p in ingest.report.problems]
+        raise InvalidParameter(
+            f"{len(problems)} of {len(records)} records are invalid; nothing was written. Fix them and resend.",
+            param="body", details={"problems": problems},
+        )
+    return articles
+
+
+@blueprint.put("/api/documents/<path:doc_id>")
+def put_document(doc_id: str):
+    """Create or replace one article."""
+    _authorize()
+    if request.mimetype not in JSON_TYPES:
+        raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'} is not accepted; "
+                                   "send application/json.")
+    record = _decode_json(_body_bytes())
+    if not isinstance(record, dict):
+        raise InvalidParameter("The body must be one JSON object with title and body.", param="body")
+    if "id" in record and record["id"] != doc_id:
+        raise InvalidParameter(f"The body's id {record['id']!r} differs from the URL's {doc_id!r}; "
+                               "drop it or make them equal.", param="id")
+    articles = _validate([{**record, "id": doc_id}])
+    result = writer_of(current_app).submit(upserts=articles)
+    return jsonify(result.to_json())
+
+
+@blueprint.delete("/api/documents/<path:doc_id>")
+def delete_document(doc_id: str):
+    """Delete one article; 404 when there was none."""
+    _authorize()
+    result = writer_of(current_app).submit(deletes=[doc_id])
+    body = result.to_json()
+    return jsonify(body), (200 if result.deleted else 404)
+
+
+@blueprint.post("/api/documents")
+def post_documents():
+    """Create or replace a batch (JSON array or NDJSON); all or nothing."""
+    _authorize()
+    settings = current_app.config["SETTINGS"]
+    records = _records()
+    if len(records) > settings.write_batch_max:
+        raise PayloadTooLarge(f"The batch has {len(records)} articles; the limit is {settings.write_batch_max} "
+                              "(setting write_batch_max). Split it.", param="body")
+    if not records:
+        raise InvalidParameter("The batch is empty.", param="body")
+    result = writer_of(current_app).submit(upserts=_validate(records))
+    return jsonify(result.to_json())
