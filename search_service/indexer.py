@@ -23,6 +23,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -42,6 +43,8 @@ CURRENT_FILE = "CURRENT"
 GENERATIONS_DIR = "generations"
 BUILD_INFO_FILE = "build.json"
 JOURNAL_FILE = "journal.jsonl"
+BUILDING_PREFIX = ".building-"
+BUILDER_PID_FILE = "builder.pid"
 PUBLISH_LOCK_FILE = ".publish.lock"
 
 
@@ -80,7 +83,8 @@ class IndexStore:
         """Every generation folder on disk, oldest first."""
         if not self.generations_dir.is_dir():
             return []
-        return sorted(p.name for p in self.generations_dir.iterdir() if p.is_dir() and p.name.startswith("g"))
+        return sorted(p.name for p in self.generations_dir.iterdir()
+                      if p.is_dir() and re.fullmatch(r"g\d{6}", p.name))
 
     def build_info(self, name: str | None = None) -> dict:
         """What was recorded when a generation was built (time, counts)."""
@@ -95,18 +99,55 @@ class IndexStore:
     # -- writing the pointer ------------------------------------------------------------
 
     def new_generation(self) -> tuple[str, Path]:
-        """Create an empty folder for the next generation."""
+        """Reserve the next generation name and create its *building* folder.
+
+        A generation is built in ``generations/.building-<name>`` and renamed to
+        ``generations/<name>`` only when complete, so a killed build never leaves
+        something that looks like a generation (to ``rollback`` or ``prune``).
+        """
         self.generations_dir.mkdir(parents=True, exist_ok=True)
-        names = self.generation_names()
-        number = int(names[-1][1:]) + 1 if names else 1
+        self.remove_abandoned_builds()
+        taken = [p.name.removeprefix(BUILDING_PREFIX) for p in self.generations_dir.iterdir()]
+        numbers = [int(n[1:]) for n in taken if re.fullmatch(r"g\d{6}", n)]
+        number = max(numbers, default=0) + 1
         while True:
             name = f"g{number:06d}"
-            path = self.generations_dir / name
+            path = self.generations_dir / f"{BUILDING_PREFIX}{name}"
             try:
-                path.mkdir()
-                return name, path
-            except FileExistsError:  # a concurrent build took this number
+                path.mkdir()  # atomic: a concurrent build cannot take the same number
+            except FileExistsError:
                 number += 1
+                continue
+            if (self.generations_dir / name).exists():
+                path.rmdir()
+                number += 1
+                continue
+            (path / BUILDER_PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
+            return name, path
+
+    def finish_generation(self, name: str, building: Path) -> Path:
+        """Rename a completed build to its generation folder; returns the new path."""
+        final = self.generations_dir / name
+        (building / BUILDER_PID_FILE).unlink(missing_ok=True)
+        os.replace(building, final)
+        _fsync_dir(self.generations_dir)
+        return final
+
+    def remove_abandoned_builds(self) -> list[str]:
+        """Delete building folders whose builder process is gone (killed mid-build)."""
+        removed = []
+        if not self.generations_dir.is_dir():
+            return removed
+        for path in self.generations_dir.glob(f"{BUILDING_PREFIX}*"):
+            try:
+                pid = int((path / BUILDER_PID_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _process_alive(pid):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        return removed
 
     def publish(self, name: str) -> None:
         """Make ``name`` the live generation: write a temp file, fsync, rename over CURRENT."""
@@ -140,6 +181,16 @@ class IndexStore:
         previous = names[names.index(current) - 1]
         self.publish(previous)
         return previous
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -336,9 +387,10 @@ def rebuild(
             return BuildResult(name, 0, size / 1e6, time.monotonic() - started, committed=False)
         writer.commit()
         with publish_lock(store, shared=False):
+            path = store.finish_generation(name, path)
             late = _journal_since(store, started_wall)
             if late:
-                _replay(ix, late)
+                _replay(whoosh_index.open_dir(str(path)), late)
             _write_build_info(path, count, size, time.monotonic() - started)
             store.publish(name)
             # Everything journaled so far is in the generation just published.

@@ -125,7 +125,7 @@
     if (options.stylesheet) ensureStylesheet(this.endpoint + "/static/widget.css");
 
     input.addEventListener("input", function (event) {
-      // mutated
+      if (self.composing || event.isComposing) return;
       self.schedule(self.options.delay);
     });
     input.addEventListener("compositionstart", function () {
