@@ -343,14 +343,18 @@
   Box.prototype.position = function () {
     var rect = this.input.getBoundingClientRect();
     var style = this.list.style;  // CSSOM, allowed by a strict CSP (style attributes are not)
-    style.left = Math.round(rect.left + window.pageXOffset) + "px";
-    style.top = Math.round(rect.bottom + window.pageYOffset + 2) + "px";
     style.minWidth = Math.round(rect.width) + "px";
+    style.top = Math.round(rect.bottom + window.pageYOffset + 2) + "px";
+    // Keep the list inside the viewport when the box sits near the right edge.
+    var room = document.documentElement.clientWidth - 8;
+    var left = rect.left;
+    if (left + this.list.offsetWidth > room) left = Math.max(8, room - this.list.offsetWidth);
+    style.left = Math.round(left + window.pageXOffset) + "px";
   };
 
   Box.prototype.open = function () {
+    this.list.hidden = false;  // shown first so that its width can be measured
     this.position();
-    this.list.hidden = false;
     this.input.setAttribute("aria-expanded", "true");
   };
 
