@@ -1,0 +1,284 @@
+"""Faults survived for real: subprocess servers and CLI builds killed with SIGKILL, writes under load."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import free_port
+
+TOKEN = "fault-token"
+
+
+def write_corpus(path: Path, count: int, prefix: str = "doc", word: str = "智慧城市") -> Path:
+    """A JSON Lines file of ``count`` synthetic articles."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(count):
+            body = f"第{i}篇。{word}建设推动高新区产业园区发展，专精特新企业集聚。" * 20
+            handle.write(json.dumps({"id": f"{prefix}{i}", "title": f"{word}第{i}号", "body": body,
+                                     "category": "智慧城市案例", "date": "2024-05-01"}, ensure_ascii=False) + "\n")
+    return path
+
+
+def cli_env(index_dir: Path, cache_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_SERVICE_")}
+    env.update(SEARCH_SERVICE_INDEX_DIR=str(index_dir), SEARCH_SERVICE_CACHE_DIR=str(cache_dir),
+               SEARCH_SERVICE_API_TOKENS=TOKEN, SEARCH_SERVICE_RELOAD_INTERVAL="0.2",
+               SEARCH_SERVICE_COMMIT_DELAY="0.05", SEARCH_SERVICE_LOG_LEVEL="WARNING")
+    return env
+
+
+def cli(env: dict, *args: str, **kwargs) -> subprocess.Popen:
+    """Start the CLI in the background (stdout discarded, stderr kept for messages)."""
+    return subprocess.Popen([sys.executable, "-m", "search_service.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+
+
+def run_cli(env: dict, *args: str) -> int:
+    """Run the CLI to completion; fail the test with its stderr when it fails."""
+    done = subprocess.run([sys.executable, "-m", "search_service.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.returncode
+
+
+class Server:
+    """``search-service serve`` in a subprocess on a free loopback port."""
+
+    def __init__(self, env: dict) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "search_service.cli", "serve", "--port", str(self.port), "--threads", "8"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return  # answering (503 without an index is fine)
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(self.process.stderr.read().decode()) from None
+                time.sleep(0.1)
+
+    def get(self, path: str, **params) -> tuple[int, dict]:
+        url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def send(self, method: str, path: str, payload) -> tuple[int, dict]:
+        request = urllib.request.Request(self.url + path, method=method,
+                                         data=json.dumps(payload, ensure_ascii=False).encode(),
+                                         headers={"Authorization": f"Bearer {TOKEN}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process.stderr.close()
+
+
+@pytest.fixture()
+def env(tmp_path, jieba_cache) -> dict:
+    return cli_env(tmp_path / "index", jieba_cache)
+
+
+def test_searches_never_fail_during_writes_and_a_rebuild(tmp_path, env):
+    first = write_corpus(tmp_path / "a.jsonl", 300)
+    run_cli(env, "index", "--rebuild", str(first))
+    server = Server(env)
+    errors: list[str] = []
+    stop = threading.Event()
+    searches = [0]
+
+    def search_loop():
+        while not stop.is_set():
+            try:
+                status, body = server.get("/api/search", q="智慧城市")
+            except OSError as exc:
+                errors.append(repr(exc))
+                continue
+            searches[0] += 1
+            if status != 200:
+                errors.append(f"{status} {body}")
+
+    def post_batch(batch: int) -> None:
+        docs = [{"id": f"w{batch}-{i}", "title": "园区规划", "body": "智慧城市与园区规划"} for i in range(20)]
+        status, body = server.send("POST", "/api/documents", docs)
+        assert status == 200, body
+
+    threads = [threading.Thread(target=search_loop) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for batch in range(3):  # before the rebuild: replaced by it, as a rebuild from files means
+            post_batch(batch)
+        second = write_corpus(tmp_path / "b.jsonl", 2000, prefix="new")
+        rebuild = cli(env, "index", "--rebuild", str(second))
+        generations = tmp_path / "index" / "generations"
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith(".building-") for p in generations.iterdir()):
+            assert time.monotonic() < deadline and rebuild.poll() is None
+            time.sleep(0.05)
+        during = 0
+        while rebuild.poll() is None and during < 5:  # while it builds: replayed into it
+            post_batch(100 + during)
+            during += 1
+        _, stderr = rebuild.communicate(timeout=300)
+        assert rebuild.returncode == 0, stderr.decode()
+        expected = 2000 + 20 * during
+        deadline = time.monotonic() + 10
+        while server.get("/api/search", q="智慧城市")[1]["total"] != expected:
+            assert time.monotonic() < deadline, "the server did not move to the new generation"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        server.stop()
+    assert during > 0 and errors == [] and searches[0] > 20
+
+
+def test_kill_9_of_the_server_mid_batch_loses_no_acknowledged_write(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 50)))
+    server = Server(env)
+    acknowledged: list[list[str]] = []
+    attempted: list[list[str]] = []
+    stop = threading.Event()
+
+    def writer(worker: int):
+        batch = 0
+        while not stop.is_set():
+            ids = [f"k{worker}-{batch}-{i}" for i in range(10)]
+            attempted.append(ids)
+            try:
+                status, _ = server.send("POST", "/api/documents",
+                                        [{"id": i, "title": "批次", "body": "杀进程测试" * 50} for i in ids])
+            except OSError:
+                return
+            if status == 200:
+                acknowledged.append(ids)
+            batch += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while len(acknowledged) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    server.stop()
+
+    server = Server(env)
+    try:
+        assert server.get("/healthz")[0] == 200
+        for ids in acknowledged:
+            for doc_id in ids:
+                assert server.get(f"/api/documents/{doc_id}")[0] == 200, doc_id
+        for ids in attempted:  # a batch is all there or not at all
+            present = {server.get(f"/api/documents/{doc_id}")[0] for doc_id in ids}
+            assert len(present) == 1, ids
+    finally:
+        server.stop()
+
+
+def test_kill_9_of_a_rebuild_keeps_the_old_generation(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 30)))
+    live = (tmp_path / "index" / "CURRENT").read_text().strip()
+    big = write_corpus(tmp_path / "big.jsonl", 4000, prefix="big")
+    build = cli(env, "index", "--rebuild", str(big), start_new_session=True)
+    building = tmp_path / "index" / "generations"
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith(".building-") for p in building.iterdir()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.killpg(build.pid, signal.SIGKILL)  # the CLI and its worker processes
+    build.communicate(timeout=10)
+    assert (tmp_path / "index" / "CURRENT").read_text().strip() == live
+    server = Server(env)
+    try:
+        assert server.get("/api/search", q="智慧城市")[1]["total"] == 30
+    finally:
+        server.stop()
+    small = write_corpus(tmp_path / "c.jsonl", 40, prefix="c")
+    run_cli(env, "index", "--rebuild", str(small))
+    names = [p.name for p in building.iterdir()]
+    assert not [n for n in names if n.startswith(".building-")]  # the abandoned build was removed
+
+
+def test_a_failing_write_keeps_the_previous_state(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 20)))
+    # Run the server with a file-size limit: the next segment it writes cannot be written,
+    # as on a full disk. (Permissions cannot simulate this: the tests may run as root.)
+    import resource
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    server = Server.__new__(Server)
+    server.port = free_port()
+    server.url = f"http://127.0.0.1:{server.port}"
+    server.process = subprocess.Popen(
+        [sys.executable, "-m", "search_service.cli", "serve", "--port", str(server.port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit_file_size)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(server.url + "/healthz", timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and server.process.poll() is None
+            time.sleep(0.1)
+    try:
+        # ~360 KB of stored text: over the file-size limit once written, yet small enough
+        # (< 512 KB) that waitress keeps the request body in memory instead of a temp file.
+        # Incompressible text (Whoosh compresses stored fields): pseudo-random ideographs.
+        import random
+
+        rng = random.Random(7)
+        docs = [{"id": f"big{i}", "title": "大批量",
+                 "body": "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(4000))} for i in range(30)]
+        status, body = server.send("POST", "/api/documents", docs)
+        assert status == 503 and body["error"]["code"] == "write_failed"
+        assert "previous state is still served" in body["error"]["message"]
+        assert server.get("/api/search", q="智慧城市")[1]["total"] == 20
+        assert server.get("/api/documents/big0")[0] == 404
+        small = server.send("PUT", "/api/documents/tiny", {"title": "小文章", "body": "智慧城市"})
+        assert small[0] == 200  # the writer survived and writes again
+    finally:
+        server.stop()
