@@ -144,7 +144,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
                                  keep=settings.keep_generations, progress=progress, should_commit=commit_if)
     else:
         result = indexer.update(store, articles, memory_mb=settings.index_memory_mb, progress=progress,
-                                should_commit=commit_if)
+                                lock_timeout=settings.lock_timeout, should_commit=commit_if)
     report_problems()
     if result.committed:
         print(f"{report.summary()}; indexed {result.indexed} into generation {result.generation} "
@@ -216,7 +216,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     store = indexer.IndexStore(settings.index_dir)
-    found = indexer.delete(store, args.ids)
+    found = indexer.delete(store, args.ids, lock_timeout=settings.lock_timeout)
     missing = [i for i in args.ids if i not in found]
     print(f"deleted {len(found)} article(s)", file=sys.stderr)
     for doc_id in missing:

@@ -282,3 +282,18 @@ def test_a_failing_write_keeps_the_previous_state(tmp_path, env):
         assert small[0] == 200  # the writer survived and writes again
     finally:
         server.stop()
+
+
+def test_sigterm_finishes_and_stops_cleanly(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 10)))
+    server = Server(env)
+    status, _ = server.send("PUT", "/api/documents/late", {"title": "最后一篇", "body": "智慧城市"})
+    assert status == 200
+    server.process.terminate()
+    assert server.process.wait(30) == 0
+    server.stop()
+    server = Server(env)
+    try:
+        assert server.get("/api/documents/late")[0] == 200
+    finally:
+        server.stop()

@@ -1,20 +1,43 @@
-"""Run the app under waitress (``search-service serve``)."""
+"""Run the app under waitress (``search-service serve``), with a graceful stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import logging
+import signal
 
-from waitress import serve as waitress_serve
+from waitress.server import create_server
 
 from ..config import Settings
-from . import create_app
+from . import WRITER_KEY, create_app
 
 log = logging.getLogger(__name__)
 
 
 def serve(settings: Settings) -> None:
-    """Build the app (jieba loaded, index opened) and serve it until interrupted."""
+    """Build the app (jieba loaded, index opened) and serve until SIGTERM or Ctrl-C.
+
+    On the signal: stop accepting connections, let requests in flight finish, then
+    commit the writes already queued and stop the writer.
+    """
     app = create_app(settings)
+    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
+                           ident="search_service", clear_untrusted_proxy_headers=True)
+
+    def stop(signum, _frame) -> None:
+        log.info("%s: no new connections; finishing requests in flight", signal.Signals(signum).name)
+        server.close()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("serving on http://%s:%s/ with %d threads", settings.host, settings.port, settings.threads)
-    waitress_serve(app, host=settings.host, port=settings.port, threads=settings.threads,
-                   ident="search_service", clear_untrusted_proxy_headers=True)
+    try:
+        server.run()
+    except OSError:
+        pass  # the loop noticed the closed listener
+    finally:
+        server.task_dispatcher.shutdown(timeout=30)
+        writer = app.extensions.get(WRITER_KEY)
+        if writer is not None:
+            writer.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("stopped")
