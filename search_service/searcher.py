@@ -39,6 +39,8 @@ from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, WORD_FIELDS, from_s
 from .scoring import Bm25, field_lengths
 
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
+# Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
+_STALE_RETRIES = 4
 # Decoded postings kept per snapshot (see docsets.PostingsCache).
 POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
 
@@ -170,10 +172,18 @@ class Snapshot:
     def key(self) -> tuple[str, int]:
         return (self.generation, self.toc_generation)
 
+    toc: TOC | None = None
+
     def open_searcher(self, weighting) -> Searcher:
-        """A new searcher on exactly this commit (never a later one)."""
+        """A new searcher on exactly this commit (never a later one).
+
+        The commit's table of contents is read once, when the snapshot is made: a later
+        commit deletes the TOC file of this one.
+        """
         storage = self.index.storage
-        toc = TOC.read(storage, self.index.indexname, gen=self.toc_generation, schema=self.index.schema)
+        if self.toc is None:
+            self.toc = TOC.read(storage, self.index.indexname, gen=self.toc_generation, schema=self.index.schema)
+        toc = self.toc
         reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
         return Searcher(reader, weighting=weighting, fromindex=self.index)
 
@@ -276,14 +286,23 @@ class SearchEngine:
 
     def _open_snapshot(self, name: str) -> Snapshot:
         index = self.store.open_current()
-        toc_generation = index.latest_generation()
-        snap = Snapshot(name, toc_generation, index, None, time.time())  # type: ignore[arg-type]
-        searcher = snap.open_searcher(self.weighting)
-        try:
-            snap.arrays = DocArrays(searcher)
-        finally:
-            searcher.close()
-        return snap
+        for attempt in range(_STALE_RETRIES):
+            # The newest commit can be replaced (and its files deleted) between listing
+            # and opening it; then take the one after it.
+            toc_generation = index.latest_generation()
+            try:
+                toc = TOC.read(index.storage, index.indexname, gen=toc_generation, schema=index.schema)
+                snap = Snapshot(name, toc_generation, index, None, time.time(), toc=toc)  # type: ignore[arg-type]
+                searcher = snap.open_searcher(self.weighting)
+                try:
+                    snap.arrays = DocArrays(searcher)
+                finally:
+                    searcher.close()
+                return snap
+            except FileNotFoundError:
+                if attempt == _STALE_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def refresh(self) -> Snapshot:
         """Check for a new generation or commit now, ignoring reload_interval."""
@@ -310,24 +329,53 @@ class SearchEngine:
 
     # -- search ---------------------------------------------------------------------------
 
+    def _with_searcher(self, work):
+        """Run ``work(snapshot, searcher)`` on a consistent pair, retrying once on a vanished file.
+
+        A commit makes Whoosh delete the files of the commits before it; a thread that
+        opens (or lazily reads) a searcher of a snapshot that just became stale can meet
+        a missing file. The answer is then to move to the new snapshot and run again.
+        """
+        snap = self.snapshot()
+        for attempt in range(_STALE_RETRIES):
+            try:
+                return work(snap, self._searcher(snap))
+            except FileNotFoundError:
+                if attempt == _STALE_RETRIES - 1:
+                    raise
+                self._drop_searcher()
+                snap = self.refresh()
+        raise AssertionError("unreachable")
+
+    def _drop_searcher(self) -> None:
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            self._local.held = None
+            try:
+                held[1].close()
+            except OSError:
+                pass
+
     def search(self, request: SearchRequest) -> SearchResults:
         """Run one search; repeated requests on the same snapshot come from the cache."""
         started = time.perf_counter()
-        snap = self.snapshot()
-        key = (snap.key, request.cache_key())
-        cached = self.cache.get(key)
-        if cached is not None:
-            return dataclasses.replace(cached, cached=True, took_ms=(time.perf_counter() - started) * 1000)
-        results = _Execution(self, snap, self._searcher(snap), request).run()
-        results.took_ms = (time.perf_counter() - started) * 1000
-        results.generation = snap.generation
-        self.cache.put(key, results)
-        return results
+
+        def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
+            key = (snap.key, request.cache_key())
+            cached = self.cache.get(key)
+            if cached is not None:
+                return dataclasses.replace(cached, cached=True, took_ms=(time.perf_counter() - started) * 1000)
+            results = _Execution(self, snap, searcher, request).run()
+            results.took_ms = (time.perf_counter() - started) * 1000
+            results.generation = snap.generation
+            self.cache.put(key, results)
+            return results
+
+        return self._with_searcher(work)
 
     def document(self, doc_id: str) -> Article:
         """The stored article with this id, or :class:`NotFound`."""
-        snap = self.snapshot()
-        stored = self._searcher(snap).document(**{ID: doc_id})
+        stored = self._with_searcher(lambda snap, searcher: searcher.document(**{ID: doc_id}))
         if stored is None:
             raise NotFound(f"No article with id {doc_id!r}.")
         return from_stored(stored)
@@ -335,8 +383,9 @@ class SearchEngine:
     def suggest(self, text: str, limit: int = 8) -> list[dict]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``."""
-        snap = self.snapshot()
-        searcher = self._searcher(snap)
+        return self._with_searcher(lambda snap, searcher: self._suggest(searcher, text, limit))
+
+    def _suggest(self, searcher: Searcher, text: str, limit: int) -> list[dict]:
         compiled = CompiledQuery(parse(text), self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []

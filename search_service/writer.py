@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # When a batch is open, wait this long for another request before committing:
 # concurrent writers get grouped, a lone writer is not kept waiting.
 _QUIET_GAP = 0.02
+# Small segments accumulate from frequent commits; merge them once there are this many.
+MERGE_AT_SEGMENTS = 12
 
 
 class QueueFull(SearchError):
@@ -226,7 +228,10 @@ class IndexWriterThread:
         except BaseException:
             writer.cancel()
             raise
-        writer.commit()
+        # Merging on every commit would delete the files of the segments it merges while
+        # searchers of the previous snapshot may still open them; merge only when the
+        # segments pile up.
+        writer.commit(merge=len(ix._segments()) >= MERGE_AT_SEGMENTS)
         return existed
 
     @staticmethod

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -56,12 +57,14 @@ def run_cli(env: dict, *args: str) -> int:
 class Server:
     """``search-service serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, env: dict) -> None:
+    def __init__(self, env: dict, preexec_fn=None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # stderr to a file, never an undrained pipe: a full pipe would block the server's logging.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "search_service.cli", "serve", "--port", str(self.port), "--threads", "8"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log, preexec_fn=preexec_fn)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -71,7 +74,8 @@ class Server:
                 return  # answering (503 without an index is fine)
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(self.process.stderr.read().decode()) from None
+                    self.log.seek(0)
+                    raise RuntimeError(self.log.read().decode(errors="replace")) from None
                 time.sleep(0.1)
 
     def get(self, path: str, **params) -> tuple[int, dict]:
@@ -104,7 +108,7 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self.process.stderr.close()
+        self.log.close()
 
 
 @pytest.fixture()
@@ -250,20 +254,7 @@ def test_a_failing_write_keeps_the_previous_state(tmp_path, env):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
 
-    server = Server.__new__(Server)
-    server.port = free_port()
-    server.url = f"http://127.0.0.1:{server.port}"
-    server.process = subprocess.Popen(
-        [sys.executable, "-m", "search_service.cli", "serve", "--port", str(server.port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit_file_size)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(server.url + "/healthz", timeout=1)
-            break
-        except OSError:
-            assert time.monotonic() < deadline and server.process.poll() is None
-            time.sleep(0.1)
+    server = Server(env, preexec_fn=limit_file_size)
     try:
         # ~360 KB of stored text: over the file-size limit once written, yet small enough
         # (< 512 KB) that waitress keeps the request body in memory instead of a temp file.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 
@@ -28,6 +29,8 @@ def serve(settings: Settings) -> None:
         server.close()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: for diagnosing a stuck server.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     log.info("serving on http://%s:%s/ with %d threads", settings.host, settings.port, settings.threads)
     try:
         server.run()
