@@ -22,21 +22,14 @@ from .docsets import DocSetEvaluator
 _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
 
 
-def field_lengths(searcher, field: str, count: int) -> np.ndarray:
-    """Per-document token count of ``field`` (Whoosh's one-byte approximation)."""
-    lengths = np.zeros(count, dtype=np.float64)
-    leaves = [(searcher, 0)] if searcher.subsearchers is None else searcher.subsearchers
-    for leaf, offset in leaves:
-        reader = leaf.reader()
-        size = reader.doc_count_all()
-        column = _length_column(reader, field)
-        if column is not None:
-            raw = np.fromiter(column, dtype=np.uint8, count=size)
-            lengths[offset:offset + size] = _BYTE_TO_LENGTH[raw]
-        else:  # another codec: the public, slower call
-            for docnum in range(size):
-                lengths[offset + docnum] = reader.doc_field_length(docnum, field)
-    return lengths
+def leaf_lengths(reader, field: str) -> np.ndarray:
+    """Per-document token count of ``field`` in one segment (Whoosh's one-byte approximation)."""
+    size = reader.doc_count_all()
+    column = _length_column(reader, field)
+    if column is not None:
+        return _BYTE_TO_LENGTH[np.fromiter(column, dtype=np.uint8, count=size)]
+    # another codec: the public, slower call
+    return np.array([reader.doc_field_length(docnum, field) for docnum in range(size)], dtype=np.float64)
 
 
 def _length_column(reader, field: str):

@@ -27,6 +27,7 @@ import numpy as np
 from whoosh import query as wq
 from whoosh.index import TOC, FileIndex
 from whoosh.scoring import BM25F
+from whoosh.reading import EmptyReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
 from .article import Article
@@ -36,7 +37,7 @@ from .highlight import Highlighter
 from .indexer import IndexStore
 from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse
 from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, WORD_FIELDS, from_stored
-from .scoring import Bm25, field_lengths
+from .scoring import Bm25, leaf_lengths
 
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
@@ -122,31 +123,73 @@ class SearchResults:
 # --------------------------------------------------------------------------- snapshot
 
 
-class DocArrays:
-    """Per-document facet columns of one index commit, indexed by Whoosh document number."""
+class SegmentColumns:
+    """Facet and length columns of one segment; segments never change, so this is cached by id."""
 
-    def __init__(self, searcher: Searcher) -> None:
-        reader = searcher.reader()
+    def __init__(self, reader) -> None:
         count = reader.doc_count_all()
-        self.live = np.zeros(count, dtype=bool)
-        live_ids = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
-        self.live[live_ids] = True
-        self.live_docnums = live_ids
+        names: dict[str, int] = {}
+        codes = np.zeros(count, dtype=np.int32)
+        days = np.zeros(count, dtype=np.int32)
+        if count:
+            for docnum, value in enumerate(reader.column_reader(CATEGORY)):
+                if isinstance(value, bytes):
+                    value = value.decode("utf-8")
+                codes[docnum] = names.setdefault(value or "", len(names))
+            days[:] = np.fromiter((int(v or 0) for v in reader.column_reader(DAY)), dtype=np.int32, count=count)
+        self.category_names = list(names)
+        self.category_codes = codes
+        self.day = days
+        self.lengths = {field: leaf_lengths(reader, field) for field in SCORED_FIELDS}
+
+
+class DocArrays:
+    """Per-document facet columns of one index commit, indexed by Whoosh document number.
+
+    Built from per-segment columns (``segment_cache``, keyed by segment id) so that a
+    commit adding a few documents costs only its new segment's columns.
+    """
+
+    def __init__(self, storage, toc: TOC, segment_cache: dict | None = None) -> None:
+        cache = segment_cache if segment_cache is not None else {}
+        segments = list(toc.segments)
+        count = sum(segment.doc_count_all() for segment in segments)
         names: dict[str, int] = {}
         ordinals = np.zeros(count, dtype=np.int32)
         days = np.zeros(count, dtype=np.int32)
-        if count:
-            category_column = reader.column_reader(CATEGORY)
-            day_column = reader.column_reader(DAY)
-            for docnum, value in enumerate(category_column):
-                if isinstance(value, bytes):
-                    value = value.decode("utf-8")
-                ordinals[docnum] = names.setdefault(value or "", len(names))
-            days[:] = np.fromiter((int(v or 0) for v in day_column), dtype=np.int32, count=count)
-        # Field lengths for BM25, computed once per commit.
-        self.lengths = {field: field_lengths(searcher, field, count) for field in SCORED_FIELDS}
+        self.lengths = {field: np.zeros(count, dtype=np.float64) for field in SCORED_FIELDS}
+        self.live = np.zeros(count, dtype=bool)
+        offset = 0
+        for segment in segments:
+            key = segment.segment_id()
+            columns = cache.get(key)
+            if columns is None:
+                # Only segments new since the last snapshot are opened and read.
+                reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
+                try:
+                    columns = cache[key] = SegmentColumns(reader)
+                finally:
+                    reader.close()
+            size = columns.day.size
+            remap = np.array([names.setdefault(name, len(names)) for name in columns.category_names],
+                             dtype=np.int32)
+            if size:
+                ordinals[offset:offset + size] = remap[columns.category_codes] if remap.size else 0
+            days[offset:offset + size] = columns.day
+            for field, lengths in columns.lengths.items():
+                self.lengths[field][offset:offset + size] = lengths
+            self.live[offset:offset + size] = True
+            if segment.has_deletions():
+                deleted = np.fromiter(segment.deleted_docs(), dtype=np.int64)
+                self.live[deleted + offset] = False
+            offset += size
+        # Segments no longer in this commit will not come back: forget their columns.
+        current = {segment.segment_id() for segment in segments}
+        for key in [k for k in cache if k not in current]:
+            del cache[key]
+        self.live_docnums = np.flatnonzero(self.live).astype(np.int64)
         self.average_lengths = {
-            field: max(1.0, float(lengths[self.live].mean())) if live_ids.size else 1.0
+            field: max(1.0, float(lengths[self.live].mean())) if self.live_docnums.size else 1.0
             for field, lengths in self.lengths.items()
         }
         self.category_names = list(names)
@@ -174,7 +217,7 @@ class Snapshot:
 
     toc: TOC | None = None
 
-    def open_searcher(self, weighting) -> Searcher:
+    def open_searcher(self, weighting, reuse: Searcher | None = None) -> Searcher:
         """A new searcher on exactly this commit (never a later one).
 
         The commit's table of contents is read once, when the snapshot is made: a later
@@ -184,7 +227,27 @@ class Snapshot:
         if self.toc is None:
             self.toc = TOC.read(storage, self.index.indexname, gen=self.toc_generation, schema=self.index.schema)
         toc = self.toc
-        reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
+        # Reuse the segment readers of the thread's previous searcher where the segment and
+        # its deletions are unchanged: opening a segment's term table costs ~100 ms.
+        reusable = {}
+        if reuse is not None:
+            for leaf, _ in reuse.reader().leaf_readers():
+                segment = leaf.segment()
+                if segment is not None:
+                    reusable[(segment.segment_id(), segment.deleted_count())] = leaf
+        readers = []
+        for segment in toc.segments:
+            leaf = reusable.pop((segment.segment_id(), segment.deleted_count()), None)
+            readers.append(leaf if leaf is not None else
+                           SegmentReader(storage, toc.schema, segment, generation=toc.generation))
+        for leaf in reusable.values():
+            leaf.close()
+        if not readers:
+            reader = EmptyReader(toc.schema)
+        elif len(readers) == 1:
+            reader = readers[0]
+        else:
+            reader = MultiReader(readers, generation=toc.generation)
         return Searcher(reader, weighting=weighting, fromindex=self.index)
 
 
@@ -258,6 +321,8 @@ class SearchEngine:
         self._last_check = 0.0
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._segment_columns: dict[str, SegmentColumns] = {}
+        self._open_searchers: set[Searcher] = set()
 
     # -- snapshots and searchers --------------------------------------------------------
 
@@ -292,13 +357,8 @@ class SearchEngine:
             toc_generation = index.latest_generation()
             try:
                 toc = TOC.read(index.storage, index.indexname, gen=toc_generation, schema=index.schema)
-                snap = Snapshot(name, toc_generation, index, None, time.time(), toc=toc)  # type: ignore[arg-type]
-                searcher = snap.open_searcher(self.weighting)
-                try:
-                    snap.arrays = DocArrays(searcher)
-                finally:
-                    searcher.close()
-                return snap
+                arrays = DocArrays(index.storage, toc, self._segment_columns)
+                return Snapshot(name, toc_generation, index, arrays, time.time(), toc=toc)
             except FileNotFoundError:
                 if attempt == _STALE_RETRIES - 1:
                     raise
@@ -313,11 +373,25 @@ class SearchEngine:
         held = getattr(self._local, "held", None)
         if held is not None and held[0] == snap.key:
             return held[1]
-        if held is not None:
-            held[1].close()
-        searcher = snap.open_searcher(self.weighting)
+        # The old searcher's unchanged segment readers move to the new one; the rest close.
+        searcher = snap.open_searcher(self.weighting, reuse=held[1] if held is not None else None)
         self._local.held = (snap.key, searcher)
+        with self._lock:
+            if held is not None:
+                self._open_searchers.discard(held[1])
+            self._open_searchers.add(searcher)
         return searcher
+
+    def close(self) -> None:
+        """Close every thread's searcher (at shutdown; searching again reopens them)."""
+        with self._lock:
+            searchers, self._open_searchers = self._open_searchers, set()
+        for searcher in searchers:
+            try:
+                searcher.close()
+            except OSError:
+                pass
+        self._local = threading.local()
 
     def is_ready(self) -> bool:
         """True when an index is open (for health checks)."""
@@ -351,6 +425,8 @@ class SearchEngine:
         held = getattr(self._local, "held", None)
         if held is not None:
             self._local.held = None
+            with self._lock:
+                self._open_searchers.discard(held[1])
             try:
                 held[1].close()
             except OSError:

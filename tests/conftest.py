@@ -62,9 +62,12 @@ def sample_settings(tmp_path_factory, jieba_cache) -> Settings:
 def app(sample_settings):
     from search_service.web import create_app
 
+    from search_service.web import close_app
+
     app = create_app(sample_settings)
     app.config["TESTING"] = True
-    return app
+    yield app
+    close_app(app)
 
 
 @pytest.fixture()

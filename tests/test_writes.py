@@ -10,7 +10,7 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
-from search_service.web import create_app, writer_of
+from search_service.web import close_app, create_app, writer_of
 
 from .conftest import make_settings
 
@@ -28,9 +28,7 @@ def app(tmp_path, jieba_cache):
     app = create_app(make_settings(tmp_path / "index", jieba_cache, api_tokens=(TOKEN, "other"),
                                    commit_delay=0.05, write_batch_max=5, write_body_max_mb=1))
     yield app
-    writer = app.extensions.get("index_writer")
-    if writer:
-        writer.close()
+    close_app(app)
 
 
 @pytest.fixture()

@@ -54,6 +54,14 @@ def engine_of(app: Flask) -> SearchEngine:
     return app.extensions[ENGINE_KEY]
 
 
+def close_app(app: Flask) -> None:
+    """Commit queued writes, stop the writer and close every searcher (shutdown, tests)."""
+    writer = app.extensions.pop(WRITER_KEY, None)
+    if writer is not None:
+        writer.close()
+    engine_of(app).close()
+
+
 def writer_of(app: Flask) -> IndexWriterThread:
     """The app's single writer thread, started on first use."""
     writer = app.extensions.get(WRITER_KEY)

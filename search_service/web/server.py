@@ -9,7 +9,7 @@ import signal
 from waitress.server import create_server
 
 from ..config import Settings
-from . import WRITER_KEY, create_app
+from . import close_app, create_app
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,7 @@ def serve(settings: Settings) -> None:
         pass  # the loop noticed the closed listener
     finally:
         server.task_dispatcher.shutdown(timeout=30)
-        writer = app.extensions.get(WRITER_KEY)
-        if writer is not None:
-            writer.close()
+        close_app(app)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("stopped")
