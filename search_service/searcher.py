@@ -456,6 +456,16 @@ class SearchEngine:
             raise NotFound(f"No article with id {doc_id!r}.")
         return from_stored(stored)
 
+    def docnums_for_ids(self, ids: list[str]) -> dict[str, list[int]]:
+        """Live document numbers of each id in the current snapshot (for the writer)."""
+
+        def work(snap: Snapshot, searcher: Searcher) -> dict[str, list[int]]:
+            # No postings cache: ids are looked up once and would only evict useful terms.
+            evaluator = DocSetEvaluator(searcher, snap.arrays.live)
+            return {doc_id: evaluator.term(ID, doc_id).tolist() for doc_id in ids}
+
+        return self._with_searcher(work)
+
     def suggest(self, text: str, limit: int = 8) -> list[dict]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``."""
