@@ -184,6 +184,36 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lock_timeout", 10.0, "float",
             "Seconds a writer waits for another process's index lock before giving up.",
             min=0, max=3600),
+    Setting("rate_limit", "60 per 3 seconds", "str",
+            "Per-client limit on the public endpoints (search, suggest, pages), in Flask-Limiter "
+            "notation; several limits separated by ';'. Empty = no limit. The default lets a "
+            "burst of 60 through, 20 a second on average: a person typing never meets it."),
+    Setting("rate_limit_storage", "memory://", "str",
+            "Where rate-limit counters live: memory:// (per process) or a shared store such as "
+            "redis://host:6379."),
+    Setting("trusted_proxies", [], "list",
+            "Addresses of reverse proxies whose X-Forwarded-For is believed; empty = use the "
+            "connection's address."),
+    Setting("max_query_terms", 32, "int",
+            "Most words and phrases one query may have.", min=1, max=1000),
+    Setting("max_prefix_terms", 512, "int",
+            "Most index terms a prefix (word*) may expand to before the query is refused.",
+            min=1, max=100000),
+    Setting("max_suggest_length", 64, "int",
+            "Longest text, in characters, the suggest endpoint accepts.", min=1, max=1000),
+    Setting("access_log", True, "bool",
+            "Write one line per request (method, path, status, duration, results) to stderr."),
+    Setting("log_client_ip", False, "bool",
+            "Include the client's address in access log lines."),
+    Setting("analytics", True, "bool",
+            "Record searches and result clicks (no IP addresses) for the staff analytics page."),
+    Setting("analytics_db", "", "path",
+            "SQLite file for search analytics; empty = analytics.sqlite3 in index_dir."),
+    Setting("analytics_retention_days", 180, "int",
+            "Days of search analytics kept; older rows are pruned.", min=1, max=36500),
+    Setting("admin_password", "", "str",
+            "Password for the staff pages (/admin/...) over HTTP basic auth, besides the API tokens; "
+            "set it in the environment (SEARCH_SERVICE_ADMIN_PASSWORD), never in a committed file."),
 )
 
 #: The same table keyed by name.
@@ -233,6 +263,18 @@ class Settings:
     write_batch_max: int
     write_body_max_mb: int
     lock_timeout: float
+    rate_limit: str
+    rate_limit_storage: str
+    trusted_proxies: tuple[str, ...]
+    max_query_terms: int
+    max_prefix_terms: int
+    max_suggest_length: int
+    access_log: bool
+    log_client_ip: bool
+    analytics: bool
+    analytics_db: str
+    analytics_retention_days: int
+    admin_password: str
     config_path: Path | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
