@@ -333,15 +333,16 @@ def query_bigram_groups(text: str) -> list[list[str]]:
 
 
 def _phrase_tokens(items: list[tuple[int, str, int, int]]) -> list[str]:
-    # Drop the run-final one-character tokens the index adds after every CJK run
-    # when the run is longer than one character: the bigrams already cover that
-    # character, and the text may continue where the query stops.
-    tokens = []
-    for i, (_, text, start, end) in enumerate(items):
-        is_tail = len(text) == 1 and has_cjk(text)
-        if is_tail and i > 0 and has_cjk(items[i - 1][1]) and items[i - 1][3] == end:
-            continue
-        tokens.append(text)
+    # Drop the one-character token that ends the query's last CJK run (when the run is
+    # longer than one character): the bigrams already cover that character, and the
+    # text may continue where the query stops. Inner runs keep theirs: the index has
+    # that token at that position too.
+    tokens = [text for _, text, _, _ in items]
+    if len(items) > 1:
+        _, last, _, end = items[-1]
+        before = items[-2]
+        if len(last) == 1 and has_cjk(last) and has_cjk(before[1]) and before[3] == end:
+            tokens.pop()
     return tokens
 
 

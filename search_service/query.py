@@ -23,6 +23,7 @@ from whoosh import query as wq
 from . import analysis
 from .categories import canonical_category
 from .errors import InvalidParameter
+from .synonyms import SynonymTable
 from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, day_number
 
 SORTS = ("relevance", "date_desc", "date_asc")
@@ -370,6 +371,7 @@ class CompiledQuery:
 
     node: Node | None
     title_boost: float = 3.0
+    synonyms: SynonymTable = dataclasses.field(default_factory=SynonymTable)
 
     def words(self) -> wq.Query:
         """Every word must match (in title or body, title weighted higher)."""
@@ -385,10 +387,27 @@ class CompiledQuery:
         for term in positive_terms(self.node):
             words = analysis.query_words(term.text)
             if words:
-                clauses.extend(self._word(w, term.field) for w in words)
+                clauses.extend(self._word_or_synonyms(w, term.field) for w in words)
             else:
                 clauses.append(self._substring(term))
+            clauses.extend(self._words_of(alt, term.field) for alt in self._whole_alternatives(term))
         return wq.Or(clauses) if clauses else wq.NullQuery
+
+    def expansions(self) -> list[dict]:
+        """The synonym expansions this query applies: ``[{"term", "synonyms"}]``."""
+        found: dict[str, tuple[str, ...]] = {}
+        for term in positive_terms(self.node):
+            whole = self._whole_alternatives(term)
+            if whole:
+                found[term.text] = whole
+                continue
+            if term.phrase:
+                continue
+            for word in analysis.query_words(term.text):
+                alternatives = self.synonyms.alternatives(word)
+                if alternatives:
+                    found[word] = alternatives
+        return [{"term": term, "synonyms": list(alts)} for term, alts in found.items()]
 
     def highlight_terms(self) -> list[str]:
         """Normalized strings to mark in titles and bodies: words and whole phrases."""
@@ -403,6 +422,10 @@ class CompiledQuery:
                 marks.setdefault(norm, None)
             for word in analysis.query_words(term.text):
                 marks.setdefault(word, None)
+        for expansion in self.expansions():
+            for alternative in expansion["synonyms"]:
+                for part in alternative.split():
+                    marks.setdefault(part, None)
         return [m for m in marks if m]
 
     # -- internals ------------------------------------------------------------------------
@@ -411,13 +434,21 @@ class CompiledQuery:
         if node is None:
             return wq.NullQuery
         if isinstance(node, Term):
+            whole = self._whole_alternatives(node)
             if node.phrase or substring:
-                return self._substring(node)
+                query = self._substring(node)
+                if whole:
+                    query = wq.Or([query, *(self._substring(Term(alt, field=node.field)) for alt in whole)])
+                return query
             words = analysis.query_words(node.text)
             if not words:
                 # Only stop words or symbols: the verbatim match is the only meaning left.
                 return self._substring(node)
-            clauses = [self._word(w, node.field) for w in words]
+            if whole:
+                # The whole term is a synonym (经开区): it or any equivalent, each as all its words.
+                return wq.Or([self._words_of(node.text, node.field),
+                              *(self._words_of(alt, node.field) for alt in whole)])
+            clauses = [self._word_or_synonyms(w, node.field) for w in words]
             return clauses[0] if len(clauses) == 1 else wq.And(clauses)
         if isinstance(node, Not):
             return wq.Not(self._compile(node.child, substring))
@@ -434,6 +465,23 @@ class CompiledQuery:
         if any(isinstance(c, wq.Not) for c in children):
             children = [wq.AndNot(wq.Every(), c.query) if isinstance(c, wq.Not) else c for c in children]
         return wq.Or(children)
+
+    def _whole_alternatives(self, term: Term) -> tuple[str, ...]:
+        return self.synonyms.alternatives(term.text) if self.synonyms.groups else ()
+
+    def _words_of(self, text: str, field: str | None) -> wq.Query:
+        """All the words of ``text`` (no synonyms), or its substring when it has none."""
+        clauses = [self._word(w, field) for w in analysis.query_words(text)]
+        if not clauses:
+            return self._substring(Term(text, field=field))
+        return _and(clauses)
+
+    def _word_or_synonyms(self, word: str, field: str | None) -> wq.Query:
+        alternatives = self.synonyms.alternatives(word) if self.synonyms.groups else ()
+        clause = self._word(word, field)
+        if not alternatives:
+            return clause
+        return wq.Or([clause, *(self._words_of(alt, field) for alt in alternatives)])
 
     def _word(self, word: str, field: str | None) -> wq.Query:
         if field == TITLE:
@@ -467,9 +515,9 @@ def _and(queries: list[wq.Query]) -> wq.Query:
     return queries[0] if len(queries) == 1 else wq.And(queries)
 
 
-def compile_query(text: str, title_boost: float = 3.0) -> CompiledQuery:
+def compile_query(text: str, title_boost: float = 3.0, synonyms: SynonymTable | None = None) -> CompiledQuery:
     """Parse and wrap a query string."""
-    return CompiledQuery(parse(text), title_boost)
+    return CompiledQuery(parse(text), title_boost, synonyms or SynonymTable())
 
 
 def date_bounds(request: SearchRequest) -> tuple[int, int]:

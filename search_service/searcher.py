@@ -36,6 +36,7 @@ from .errors import IndexUnavailable, NotFound
 from .highlight import Highlighter
 from .indexer import IndexStore
 from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse
+from .synonyms import SynonymSource, SynonymTable
 from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, WORD_FIELDS, from_stored
 from .scoring import Bm25, leaf_lengths
 
@@ -92,6 +93,7 @@ class SearchResults:
     generation: str = ""
     cached: bool = False
     highlight_terms: list[str] = dataclasses.field(default_factory=list)
+    expansions: list[dict] = dataclasses.field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -108,6 +110,7 @@ class SearchResults:
             "sort": req.sort,
             "took_ms": round(self.took_ms, 2),
             "relaxed": self.relaxed,
+            "expansions": self.expansions,
             "cached": self.cached,
             "generation": self.generation,
             "filters": {
@@ -296,6 +299,7 @@ class EngineOptions:
     snippet_length: int = 120
     reload_interval: float = 2.0
     cache_entries: int = 1024
+    synonyms_file: str = ""
     bm25_b: float = 0.75
     bm25_k1: float = 1.2
 
@@ -306,6 +310,7 @@ class EngineOptions:
             snippet_length=settings.snippet_length,
             reload_interval=settings.reload_interval,
             cache_entries=settings.cache_entries,
+            synonyms_file=settings.synonyms_file,
         )
 
 
@@ -316,6 +321,7 @@ class SearchEngine:
         self.store = IndexStore(index_dir)
         self.options = options
         self.cache = ResultCache(options.cache_entries)
+        self.synonyms = SynonymSource(options.synonyms_file or None, check_interval=max(options.reload_interval, 0.5))
         self.weighting = BM25F(B=options.bm25_b, K1=options.bm25_k1)
         self._snapshot: Snapshot | None = None
         self._last_check = 0.0
@@ -436,12 +442,15 @@ class SearchEngine:
         """Run one search; repeated requests on the same snapshot come from the cache."""
         started = time.perf_counter()
 
+        synonyms = self.synonyms.table()
+
         def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
-            key = (snap.key, request.cache_key())
+            # The synonym table is part of the key: editing the file changes answers.
+            key = (snap.key, hash(synonyms.groups), request.cache_key())
             cached = self.cache.get(key)
             if cached is not None:
                 return dataclasses.replace(cached, cached=True, took_ms=(time.perf_counter() - started) * 1000)
-            results = _Execution(self, snap, searcher, request).run()
+            results = _Execution(self, snap, searcher, request, synonyms).run()
             results.took_ms = (time.perf_counter() - started) * 1000
             results.generation = snap.generation
             self.cache.put(key, results)
@@ -531,13 +540,14 @@ def _day_iso(day: int) -> str:
 class _Execution:
     """One search request against one snapshot and searcher."""
 
-    def __init__(self, engine: SearchEngine, snap: Snapshot, searcher: Searcher, request: SearchRequest) -> None:
+    def __init__(self, engine: SearchEngine, snap: Snapshot, searcher: Searcher, request: SearchRequest,
+                 synonyms: SynonymTable) -> None:
         self.engine = engine
         self.snap = snap
         self.arrays = snap.arrays
         self.searcher = searcher
         self.request = request
-        self.compiled = CompiledQuery(parse(request.q), engine.options.title_boost)
+        self.compiled = CompiledQuery(parse(request.q), engine.options.title_boost, synonyms)
         self.docsets = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
         options = engine.options
         self.scorer = Bm25(self.docsets, snap.arrays.lengths, snap.arrays.average_lengths,
@@ -576,7 +586,7 @@ class _Execution:
         highlighter = Highlighter(self.compiled.highlight_terms())
         hits = [self._hit(docnum, score, request.offset + i + 1, highlighter) for i, (docnum, score) in enumerate(ranked)]
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
-                             highlight_terms=highlighter.terms)
+                             highlight_terms=highlighter.terms, expansions=self.compiled.expansions())
 
     # -- matching ---------------------------------------------------------------------------
 
