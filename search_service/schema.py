@@ -8,12 +8,14 @@ from whoosh import fields
 
 from .analysis import bigram_analyzer, word_analyzer
 from .article import Article
+from .pinyin import PinyinTokenizer
 
 # Field names, used everywhere instead of string literals.
 ID = "id"
 TITLE = "title"          # words (jieba search mode), stored in the original script
 BODY = "body"            # words, stored in the original script
 TITLE_BIGRAMS = "title_bi"  # CJK bigrams with positions: substring / phrase matching
+TITLE_PINYIN = "title_py"    # pinyin of title words: suggestions and fallback only, never ranking
 BODY_BIGRAMS = "body_bi"
 CATEGORY = "category"    # canonical category, one term
 DAY = "day"              # date as the integer YYYYMMDD, 0 when undated; sortable column
@@ -38,6 +40,7 @@ def build_schema() -> fields.Schema:
             TITLE: fields.TEXT(analyzer=words, stored=True, phrase=False),
             BODY: fields.TEXT(analyzer=words, stored=True, phrase=False),
             TITLE_BIGRAMS: fields.TEXT(analyzer=bigrams, phrase=True),
+            TITLE_PINYIN: fields.TEXT(analyzer=PinyinTokenizer(), phrase=False),
             BODY_BIGRAMS: fields.TEXT(analyzer=bigrams, phrase=True),
             CATEGORY: fields.ID(stored=True, sortable=True),
             DAY: fields.NUMERIC(int, bits=32, stored=True, sortable=True, default=UNDATED),
@@ -66,6 +69,7 @@ def to_document(article: Article) -> dict:
         TITLE: article.title,
         BODY: article.body,
         TITLE_BIGRAMS: article.title,
+        TITLE_PINYIN: article.title,
         BODY_BIGRAMS: article.body,
         CATEGORY: article.category,
         DAY: day_number(article.date),

@@ -96,6 +96,10 @@ class Bm25:
         where, tf = positions[hit], freqs[hit]
         df = postings.size
         idf = np.log(1.0 + (self.live_count - df + 0.5) / (df + 0.5))
-        lengths = self.lengths[field][postings[hit]]
-        norm = self.k1 * (1.0 - self.b + self.b * lengths / self.average_lengths[field])
+        field_lengths = self.lengths.get(field)
+        if field_lengths is None:
+            # A field without length statistics (title_py): no length normalization.
+            norm = self.k1
+        else:
+            norm = self.k1 * (1.0 - self.b + self.b * field_lengths[postings[hit]] / self.average_lengths[field])
         total[where] += boost * idf * tf * (self.k1 + 1.0) / (tf + norm)

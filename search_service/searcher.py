@@ -37,7 +37,9 @@ from .highlight import Highlighter
 from .indexer import IndexStore
 from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse
 from .synonyms import SynonymSource, SynonymTable
-from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, WORD_FIELDS, from_stored
+from . import analysis, pinyin
+from .analysis import normalize
+from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25, leaf_lengths
 
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
@@ -94,6 +96,7 @@ class SearchResults:
     cached: bool = False
     highlight_terms: list[str] = dataclasses.field(default_factory=list)
     expansions: list[dict] = dataclasses.field(default_factory=list)
+    suggestion: str | None = None
 
     @property
     def pages(self) -> int:
@@ -111,6 +114,7 @@ class SearchResults:
             "took_ms": round(self.took_ms, 2),
             "relaxed": self.relaxed,
             "expansions": self.expansions,
+            "suggestion": self.suggestion,
             "cached": self.cached,
             "generation": self.generation,
             "filters": {
@@ -487,7 +491,12 @@ class SearchEngine:
         highlighter = Highlighter(compiled.highlight_terms())
         chosen: dict[int, None] = {}
         in_title = CompiledQuery(_title_only(compiled.node), self.options.title_boost)
-        for query in (in_title.substring(), in_title.words(), compiled.words()):
+        queries = [in_title.substring(), in_title.words(), compiled.words()]
+        key = pinyin.query_key(text)
+        if key:
+            # Typed in pinyin: titles whose words' pinyin (or initials) start with it.
+            queries.append(wq.Prefix(TITLE_PINYIN, key))
+        for query in queries:
             if len(chosen) >= limit or query is wq.NullQuery:
                 continue
             for hit in searcher.search(query, limit=limit * 2):
@@ -497,10 +506,13 @@ class SearchEngine:
         suggestions = []
         for docnum in chosen:
             article = from_stored(searcher.stored_fields(docnum))
+            marker = highlighter
+            if key and not highlighter.spans(article.title):
+                marker = Highlighter([normalize(w) for w in pinyin.words_with_prefix(article.title, key)])
             suggestions.append({
                 "id": article.id,
                 "title": article.title,
-                "title_html": highlighter.mark(article.title),
+                "title_html": marker.mark(article.title),
                 "category": article.category,
                 "date": article.date.isoformat() if article.date else None,
                 "url": "/doc/" + quote(article.id, safe=""),
@@ -571,9 +583,7 @@ class _Execution:
             not_primary[primary] = False
             secondary = self.docsets.docs(self.compiled.substring(), within=not_primary)
             if primary.size == 0 and secondary.size == 0:
-                primary_query = self.compiled.any_word()
-                primary = self._docs(primary_query)
-                relaxed = "any_word" if primary.size else None
+                primary_query, primary, relaxed = self._relax()
             elif primary.size == 0:
                 relaxed = "substring"
         category_ok, date_ok = self._filter_masks()
@@ -583,10 +593,68 @@ class _Execution:
         matched = np.concatenate([primary, secondary]) if secondary.size else primary
         facets = self._facets(matched, category_ok, date_ok)
         ranked = self._page(primary_query, primary_final, secondary_final)
-        highlighter = Highlighter(self.compiled.highlight_terms())
+        terms = self.compiled.highlight_terms()
+        if relaxed == "pinyin":
+            # Mark the Chinese words the pinyin stood for.
+            key = pinyin.query_key(request.q) or ""
+            for docnum, _ in ranked:
+                terms += [normalize(w) for w in pinyin.words_with_key(self.searcher.stored_fields(docnum)[TITLE], key)]
+        highlighter = Highlighter(terms)
         hits = [self._hit(docnum, score, request.offset + i + 1, highlighter) for i, (docnum, score) in enumerate(ranked)]
+        suggestion = self._did_you_mean(primary_query) if relaxed is not None or total == 0 else None
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
-                             highlight_terms=highlighter.terms, expansions=self.compiled.expansions())
+                             highlight_terms=highlighter.terms, expansions=self.compiled.expansions(),
+                             suggestion=suggestion)
+
+    # -- relaxation and correction ---------------------------------------------------------
+
+    def _relax(self) -> tuple[wq.Query | None, np.ndarray, str | None]:
+        """No article has every word, nor the text verbatim: pinyin, then any word."""
+        key = pinyin.query_key(self.request.q)
+        if key:
+            query = wq.Term(TITLE_PINYIN, key)
+            docs = self._docs(query)
+            if docs.size:
+                return query, docs, "pinyin"
+        query = self.compiled.any_word()
+        docs = self._docs(query)
+        return query, docs, ("any_word" if docs.size else None)
+
+    def _did_you_mean(self, primary_query) -> str | None:
+        """A correction from the titles' vocabulary with the same pinyin, or None.
+
+        The whole query first (只会城市 -> 智慧城市, zhihuichengshi -> 智慧城市), then each
+        query word that no article contains.
+        """
+        q = self.request.q.strip()
+        whole = pinyin.query_key(q) or (pinyin.pinyin_key(q) if analysis.has_cjk(q) else "")
+        if whole:
+            word = self._title_word_for_key(whole)
+            if word and normalize(word) != normalize(q):
+                return word
+        if not analysis.has_cjk(q):
+            return None
+        corrected = q
+        for word in analysis.query_words(q):
+            if any(self.docsets.term(field, word).size for field in WORD_FIELDS):
+                continue
+            replacement = self._title_word_for_key(pinyin.pinyin_key(word))
+            if replacement:
+                corrected = _replace_normalized(corrected, word, replacement)
+        return corrected if normalize(corrected) != normalize(q) else None
+
+    def _title_word_for_key(self, key: str) -> str | None:
+        if len(key) < 2:
+            return None
+        docs = self.docsets.term(TITLE_PINYIN, key)
+        if not docs.size:
+            return None
+        # The most recent articles' titles give the word in its current spelling.
+        for docnum in docs[np.argsort(-self.arrays.day[docs], kind="stable")][:5].tolist():
+            words = pinyin.words_with_key(self.searcher.stored_fields(docnum)[TITLE], key)
+            if words:
+                return max(words, key=len)
+        return None
 
     # -- matching ---------------------------------------------------------------------------
 
@@ -699,6 +767,12 @@ class _Execution:
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def _replace_normalized(text: str, word: str, replacement: str) -> str:
+    """Replace the occurrence of normalized ``word`` in ``text`` (offsets agree after normalize)."""
+    start = normalize(text).find(word)
+    return text if start < 0 else text[:start] + replacement + text[start + len(word):]
 
 
 def _title_only(node):
