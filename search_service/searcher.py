@@ -39,10 +39,13 @@ from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_nega
 from .synonyms import SynonymSource, SynonymTable
 from . import analysis, pinyin
 from .analysis import normalize
-from .schema import BIGRAM_FIELDS, CATEGORY, DAY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
+from .schema import BIGRAM_FIELDS, BODY, CATEGORY, DAY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25, leaf_lengths
 
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
+# Related articles: how much of a body to read, and how many of its key terms to use.
+SIMILAR_TEXT_CHARS = 3000
+SIMILAR_TERMS = 12
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
 # Decoded postings kept per snapshot (see docsets.PostingsCache).
@@ -306,6 +309,7 @@ class EngineOptions:
     synonyms_file: str = ""
     bm25_b: float = 0.75
     bm25_k1: float = 1.2
+    max_prefix_terms: int = 512
 
     @classmethod
     def from_settings(cls, settings) -> EngineOptions:
@@ -315,6 +319,7 @@ class EngineOptions:
             reload_interval=settings.reload_interval,
             cache_entries=settings.cache_entries,
             synonyms_file=settings.synonyms_file,
+            max_prefix_terms=settings.max_prefix_terms,
         )
 
 
@@ -469,6 +474,50 @@ class SearchEngine:
             raise NotFound(f"No article with id {doc_id!r}.")
         return from_stored(stored)
 
+    def similar(self, doc_id: str, limit: int = 5) -> dict:
+        """Articles sharing this one's key terms (tf-idf of its words), itself excluded."""
+        return self._with_searcher(lambda snap, searcher: self._similar(snap, searcher, doc_id, limit))
+
+    def _similar(self, snap: Snapshot, searcher: Searcher, doc_id: str, limit: int) -> dict:
+        evaluator = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
+        own = evaluator.term(ID, doc_id)
+        if not own.size:
+            raise NotFound(f"No article with id {doc_id!r}.")
+        article = from_stored(searcher.stored_fields(int(own[0])))
+        counts: dict[str, float] = {}
+        # The title counts double; a long body is sampled from its start, where news puts the point.
+        for weight, text in ((2.0, article.title), (1.0, article.body[:SIMILAR_TEXT_CHARS])):
+            for word in analysis.query_words(text):
+                if len(word) >= 2 and not word.isdigit():
+                    counts[word] = counts.get(word, 0.0) + weight
+        total_docs = max(1, int(snap.arrays.live_docnums.size))
+        weighted = []
+        for word, tf in counts.items():
+            df = evaluator.term(BODY, word).size
+            if df <= 1:
+                continue  # only in this article: says nothing about others
+            weighted.append((tf * float(np.log(total_docs / df)), word))
+        weighted.sort(reverse=True)
+        terms = [(word, weight) for weight, word in weighted[:SIMILAR_TERMS] if weight > 0]
+        if not terms:
+            return {"id": doc_id, "terms": [], "similar": []}
+        top = terms[0][1]
+        query = wq.Or([wq.Or([wq.Term(TITLE, word, boost=self.options.title_boost * weight / top),
+                              wq.Term(BODY, word, boost=weight / top)]) for word, weight in terms])
+        docs = evaluator.docs(query)
+        docs = docs[docs != own[0]]
+        scorer = Bm25(evaluator, snap.arrays.lengths, snap.arrays.average_lengths, total_docs,
+                      k1=self.options.bm25_k1, b=self.options.bm25_b)
+        scores = scorer.scores(query, docs)
+        order = np.lexsort((-snap.arrays.day[docs], -np.round(scores, 6)))[:limit]
+        similar = []
+        for i in order.tolist():
+            other = from_stored(searcher.stored_fields(int(docs[i])))
+            similar.append({"id": other.id, "title": other.title, "category": other.category,
+                            "date": other.date.isoformat() if other.date else None,
+                            "url": "/doc/" + quote(other.id, safe=""), "score": round(float(scores[i]), 4)})
+        return {"id": doc_id, "terms": [word for word, _ in terms], "similar": similar}
+
     def docnums_for_ids(self, ids: list[str]) -> dict[str, list[int]]:
         """Live document numbers of each id in the current snapshot (for the writer)."""
 
@@ -488,6 +537,8 @@ class SearchEngine:
         compiled = CompiledQuery(parse(text), self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
+        for field, stem in compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
+            DocSetEvaluator(searcher, _EMPTY).expand_prefix(field, stem, limit=self.options.max_prefix_terms)
         highlighter = Highlighter(compiled.highlight_terms())
         chosen: dict[int, None] = {}
         in_title = CompiledQuery(_title_only(compiled.node), self.options.title_boost)
@@ -569,6 +620,8 @@ class _Execution:
         request, arrays = self.request, self.arrays
         relaxed = None
         node = self.compiled.node
+        for field, stem in self.compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
+            self.docsets.expand_prefix(field, stem, limit=self.engine.options.max_prefix_terms)
         if node is None:
             primary, secondary = arrays.live_docnums, _EMPTY
             primary_query = None

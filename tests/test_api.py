@@ -153,3 +153,16 @@ class TestOverWaitress:
             urllib.request.urlopen(live_server.url + "/api/search?page=0")
         assert caught.value.code == 400
         assert json.load(caught.value)["error"]["param"] == "page"
+
+
+class TestSimilar:
+    def test_related_articles_exclude_the_article(self, client):
+        hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
+        data = get_json(client, f"/api/documents/{hit['id']}/similar?limit=3")
+        assert data["id"] == hit["id"] and data["terms"]
+        assert 0 < len(data["similar"]) <= 3 and hit["id"] not in [s["id"] for s in data["similar"]]
+
+    def test_unknown_article_and_bad_limit(self, client):
+        assert get_json(client, "/api/documents/nope/similar", status=404)["error"]["code"] == "not_found"
+        hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
+        assert get_json(client, f"/api/documents/{hit['id']}/similar?limit=x", status=400)["error"]["param"] == "limit"

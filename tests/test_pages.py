@@ -537,3 +537,9 @@ def test_csv_cells_cannot_start_formulas(xss_client):
     for other in read_csv(xss_client.get("/search.csv", query_string={"q": "园区"})):
         for value in other.values():
             assert not value or value[0] not in "=+-@\t\r"
+
+
+def test_article_page_lists_related_articles(client):
+    hit = client.get("/api/search?q=智慧城市").get_json()["hits"][0]
+    html = client.get(f"/doc/{hit['id']}").get_data(as_text=True)
+    assert "相关文章" in html and 'class="related-list"' in html

@@ -57,6 +57,17 @@ def document(doc_id: str):
     return jsonify(engine_of(current_app).document(doc_id).to_json())
 
 
+@blueprint.get("/api/documents/<path:doc_id>/similar")
+def similar(doc_id: str):
+    """Related articles: the ones sharing this article's key terms (itself excluded)."""
+    _reject_unknown(frozenset({"limit"}))
+    raw_limit = request.args.get("limit", "5")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
+        raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
+                               param="limit")
+    return jsonify(engine_of(current_app).similar(doc_id, int(raw_limit)))
+
+
 @blueprint.get("/api/stats")
 def stats():
     """Document count, categories, date range, generation and build time."""

@@ -312,14 +312,16 @@ def doc(doc_id: str):
             f"q is {len(q)} characters long; the limit is {settings.max_query_length}. Shorten the query.",
             param="q",
         )
-    article = engine_of(current_app).document(doc_id)
-    highlighter = Highlighter(compile_query(q).highlight_terms() if q else [])
+    engine = engine_of(current_app)
+    article = engine.document(doc_id)
+    highlighter = Highlighter(compile_query(q, synonyms=engine.synonyms.table()).highlight_terms() if q else [])
+    related = engine.similar(article.id, 5)["similar"]
     title_html = Markup(highlighter.mark(article.title))
     paragraphs = [Markup(highlighter.mark(line.strip())) for line in article.body.splitlines() if line.strip()]
     back = url_for("pages.search") + ("?" + urlencode({"q": q}) if q else "")
     response = Response(render_template(
         "doc.html", article=article, title_html=title_html, paragraphs=paragraphs, q=q, back_url=back,
-        original_url=safe_url(article.url),
+        original_url=safe_url(article.url), related=related,
     ))
     api = f"{request.script_root}/api/documents/{quote(article.id, safe='')}"
     response.headers["Link"] = f'<{api}>; rel="alternate"; type="application/json"'
