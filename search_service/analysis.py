@@ -144,6 +144,12 @@ class Segmenter:
             self.initialize()
         return self._jieba.tokenize(text, mode="search" if search else "default")
 
+    def dictionary(self) -> dict[str, int]:
+        """jieba's word frequencies (prefixes of words appear with frequency 0)."""
+        if not self._ready:
+            self.initialize()
+        return self._jieba.FREQ
+
     def add_word(self, word: str) -> None:
         """Teach the segmenter a word at run time (used by tests and the dictionary tools)."""
         if not self._ready:

@@ -73,6 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete", help="delete articles by id from the live generation")
     delete.add_argument("ids", nargs="+", metavar="ID", help="article ids")
 
+    words = commands.add_parser("words", help="propose new dictionary words mined from the corpus",
+                                description="List frequent character sequences that jieba splits but that "
+                                "behave like words, for staff to review and add to the user dictionary.")
+    words.add_argument("paths", nargs="*", metavar="PATH",
+                       help="files or folders to read (default: the articles in the index)")
+    words.add_argument("--limit", type=int, default=5000, metavar="N", help="articles to read (default 5000)")
+    words.add_argument("--min-count", type=int, default=5, metavar="N", help="least occurrences (default 5)")
+    words.add_argument("--top", type=int, default=50, metavar="N", help="candidates to print (default 50)")
+    words.add_argument("--dict-format", action="store_true",
+                       help="print only user-dictionary lines (word frequency n)")
+
     commands.add_parser("rollback", help="republish the previous generation")
     commands.add_parser("config", help="list every setting with its type, default and environment variable")
     return parser
@@ -224,6 +235,31 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if not missing else EXIT_REJECTED
 
 
+def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
+    from itertools import islice
+
+    from .wordmining import mine_candidates
+
+    if args.paths:
+        ingest = Ingest(settings.default_category, allow_untitled=True, log_problems=False)
+        texts = (f"{a.title}\n{a.body}" for a in ingest.read(args.paths))
+    else:
+        ix = indexer.IndexStore(settings.index_dir).open_current()
+        texts = (f"{d.get('title', '')}\n{d.get('body', '')}" for d in indexer.iter_stored(ix))
+    candidates = mine_candidates(islice(texts, max(1, args.limit)), min_count=args.min_count, top=args.top)
+    if args.dict_format:
+        for candidate in candidates:
+            print(candidate.dictionary_line())
+        return EXIT_OK
+    print(f"{'word':<10} {'count':>6} {'left H':>7} {'right H':>7} {'cohesion':>9}  jieba splits it as")
+    for c in candidates:
+        print(f"{c.word:<10} {c.count:>6} {c.left_entropy:>7} {c.right_entropy:>7} {c.cohesion:>9}  "
+              f"{' / '.join(c.jieba_split)}")
+    print(f"\n{len(candidates)} candidates. Review them, then add the good ones to the user dictionary "
+          "(setting user_dict; `--dict-format` prints ready lines) and rebuild.", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     name = indexer.IndexStore(settings.index_dir).rollback()
     print(f"generation {name} is live again", file=sys.stderr)
@@ -237,6 +273,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "delete": cmd_delete,
     "rollback": cmd_rollback,
+    "words": cmd_words,
 }
 
 
