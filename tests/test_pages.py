@@ -543,3 +543,10 @@ def test_article_page_lists_related_articles(client):
     hit = client.get("/api/search?q=智慧城市").get_json()["hits"][0]
     html = client.get(f"/doc/{hit['id']}").get_data(as_text=True)
     assert "相关文章" in html and 'class="related-list"' in html
+
+
+def test_did_you_mean_and_synonyms_are_shown(client):
+    html = client.get("/search?q=高心区").get_data(as_text=True)
+    assert "您是不是要找" in html and "q=%E9%AB%98%E6%96%B0%E5%8C%BA" in html  # 高新区
+    html = client.get("/search?q=经开区").get_data(as_text=True)
+    assert "同时搜索了同义词" in html and "经济技术开发区" in html
