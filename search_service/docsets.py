@@ -12,12 +12,15 @@ already known to match, which is usually a handful.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 
 import numpy as np
 from whoosh import query as wq
 from whoosh.searching import Searcher
+
+from .errors import InvalidParameter
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
@@ -152,11 +155,22 @@ class DocSetEvaluator:
         self._terms.put(key, (docs, weights))
         return docs, weights
 
-    def expand_prefix(self, field: str, prefix: str) -> list[str]:
-        """Terms of ``field`` in any segment that start with ``prefix``."""
+    def expand_prefix(self, field: str, prefix: str, limit: int | None = None) -> list[str]:
+        """Terms of ``field`` in any segment that start with ``prefix``.
+
+        With ``limit``, more than ``limit`` terms raise :class:`InvalidParameter` (a user's
+        ``word*`` that would make the query huge); the listing stops as soon as that is known.
+        """
         terms = set()
         for leaf, _ in self.leaves:
-            terms.update(leaf.reader().expand_prefix(field, prefix))
+            terms.update(itertools.islice(leaf.reader().expand_prefix(field, prefix),
+                                          None if limit is None else limit + 1))
+            if limit is not None and len(terms) > limit:
+                raise InvalidParameter(
+                    f"{prefix}* matches more than {limit} words in the index (setting max_prefix_terms); "
+                    "type more characters before the *.",
+                    param="q",
+                )
         return sorted(t.decode("utf-8") if isinstance(t, bytes) else t for t in terms)
 
     def prefix(self, field: str, prefix: str) -> np.ndarray:

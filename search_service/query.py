@@ -2,8 +2,8 @@
 
 :class:`SearchRequest` is the validated form of the API's parameters (the HTML
 pages use the same names). :func:`parse` turns the query text into a small
-syntax tree (words, "phrases", OR, NOT/-word, parentheses, ``title:``); a
-malformed query falls back to plain words instead of failing. :class:`CompiledQuery`
+syntax tree (words, "phrases", OR, NOT/-word, parentheses, ``title:``, ``word*``
+prefixes); a malformed query falls back to plain words instead of failing. :class:`CompiledQuery`
 turns that tree into the Whoosh queries of each tier:
 
 * ``words``: every word must match (jieba precise mode, title boosted);
@@ -24,7 +24,7 @@ from . import analysis
 from .categories import canonical_category
 from .errors import InvalidParameter
 from .synonyms import SynonymTable
-from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, day_number
+from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, WORD_FIELDS, day_number
 
 SORTS = ("relevance", "date_desc", "date_asc")
 
@@ -162,11 +162,15 @@ def _date(get_list, name: str) -> dt.date | None:
 
 @dataclasses.dataclass(frozen=True)
 class Term:
-    """A word (segmented further by jieba) or a quoted phrase, optionally in ``title``."""
+    """A word (segmented further by jieba) or a quoted phrase, optionally in ``title``.
+
+    ``prefix``: the word was typed ``text*`` and matches every index word starting with it.
+    """
 
     text: str
     phrase: bool = False
     field: str | None = None
+    prefix: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,21 +330,29 @@ class _Parser:
         if kind == "word":
             field, _, rest = value.partition(":")
             if rest and field.lower() == "title":
-                return Term(rest, field=TITLE)
+                return _word_term(rest, TITLE)
             if field.lower() == "title" and not rest and value.endswith(":"):
                 nxt = self.peek()
                 if nxt is not None and nxt[0] == "phrase":
                     self.take()
                     return Term(nxt[1].strip(), phrase=True, field=TITLE)
                 raise _Malformed
-            return Term(value)
+            return _word_term(value)
         raise _Malformed
+
+
+def _word_term(word: str, field: str | None = None) -> Term:
+    """``word*`` is a prefix term; a leading ``*`` stays in the text (see :func:`check_query`)."""
+    stem = word.rstrip("*")
+    if stem != word and stem and not stem.startswith("*"):
+        return Term(stem, field=field, prefix=True)
+    return Term(word, field=field)
 
 
 def _plain_words(text: str) -> Node | None:
     words = [w for w in re.split(r"[\s()（）\"“”「」『』＂]+", text) if w and w not in ("OR", "AND", "NOT", "-", "|")]
     words = [w.lstrip("-") or w for w in words]
-    terms = tuple(Term(w) for w in words)
+    terms = tuple(_word_term(w) for w in words)
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else And(terms)
@@ -355,6 +367,39 @@ def positive_terms(node: Node | None) -> list[Term]:
     if isinstance(node, Not):
         return []
     return [t for child in node.children for t in positive_terms(child)]
+
+
+def all_terms(node: Node | None) -> list[Term]:
+    """Every term of the query, negated ones included."""
+    if node is None:
+        return []
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Not):
+        return all_terms(node.child)
+    return [t for child in node.children for t in all_terms(child)]
+
+
+def check_query(text: str, max_terms: int) -> None:
+    """Refuse what would make a query expensive or is not supported, naming the limit.
+
+    Raises :class:`InvalidParameter` (param ``q``) for a leading wildcard (``*abc``) and
+    for more than ``max_terms`` words and phrases (setting ``max_query_terms``).
+    """
+    terms = all_terms(parse(text))
+    for term in terms:
+        if not term.phrase and term.text.startswith("*"):
+            raise InvalidParameter(
+                f"{term.text!r}: a wildcard may only end a word (word*); leading wildcards such as *abc "
+                "are not supported. Type the beginning of the word, then *.",
+                param="q",
+            )
+    if len(terms) > max_terms:
+        raise InvalidParameter(
+            f"q has {len(terms)} words and phrases; the limit is {max_terms} (setting max_query_terms). "
+            "Use fewer words.",
+            param="q",
+        )
 
 
 def is_negative_only(node: Node | None) -> bool:
@@ -385,6 +430,9 @@ class CompiledQuery:
         """At least one positive word matches."""
         clauses = []
         for term in positive_terms(self.node):
+            if term.prefix:
+                clauses.append(self._prefix(term))
+                continue
             words = analysis.query_words(term.text)
             if words:
                 clauses.extend(self._word_or_synonyms(w, term.field) for w in words)
@@ -392,6 +440,18 @@ class CompiledQuery:
                 clauses.append(self._substring(term))
             clauses.extend(self._words_of(alt, term.field) for alt in self._whole_alternatives(term))
         return wq.Or(clauses) if clauses else wq.NullQuery
+
+    def prefixes(self) -> list[tuple[str, str]]:
+        """(word field, normalized stem) of every prefix term, negated ones included.
+
+        The searcher checks how many index terms each expands to (setting ``max_prefix_terms``).
+        """
+        found: dict[tuple[str, str], None] = {}
+        for term in all_terms(self.node):
+            if term.prefix:
+                for field in (TITLE,) if term.field == TITLE else WORD_FIELDS:
+                    found.setdefault((field, _stem(term)), None)
+        return list(found)
 
     def expansions(self) -> list[dict]:
         """The synonym expansions this query applies: ``[{"term", "synonyms"}]``."""
@@ -440,6 +500,8 @@ class CompiledQuery:
                 if whole:
                     query = wq.Or([query, *(self._substring(Term(alt, field=node.field)) for alt in whole)])
                 return query
+            if node.prefix:
+                return self._prefix(node)
             words = analysis.query_words(node.text)
             if not words:
                 # Only stop words or symbols: the verbatim match is the only meaning left.
@@ -467,6 +529,8 @@ class CompiledQuery:
         return wq.Or(children)
 
     def _whole_alternatives(self, term: Term) -> tuple[str, ...]:
+        if term.prefix:
+            return ()  # a prefix already stands for many words
         return self.synonyms.alternatives(term.text) if self.synonyms.groups else ()
 
     def _words_of(self, text: str, field: str | None) -> wq.Query:
@@ -482,6 +546,15 @@ class CompiledQuery:
         if not alternatives:
             return clause
         return wq.Or([clause, *(self._words_of(alt, field) for alt in alternatives)])
+
+    def _prefix(self, term: Term) -> wq.Query:
+        """``stem*``: any word of the word fields starting with the normalized stem."""
+        stem = _stem(term)
+        if not stem:
+            return wq.NullQuery
+        if term.field == TITLE:
+            return wq.Prefix(TITLE, stem)
+        return wq.Or([wq.Prefix(TITLE, stem, boost=self.title_boost), wq.Prefix(BODY, stem)])
 
     def _word(self, word: str, field: str | None) -> wq.Query:
         if field == TITLE:
@@ -499,6 +572,11 @@ class CompiledQuery:
             parts = [_bigram_clause(field, tokens, boost) for tokens in groups]
             per_field.append(_and(parts))
         return per_field[0] if len(per_field) == 1 else wq.Or(per_field)
+
+
+def _stem(term: Term) -> str:
+    """The normalized text of a prefix term, as index words are written."""
+    return analysis.normalize(term.text).strip()
 
 
 def _bigram_clause(field: str, tokens: list[str], boost: float) -> wq.Query:

@@ -37,7 +37,12 @@ def jieba_cache(tmp_path_factory) -> Path:
 
 
 def make_settings(index_dir: Path, cache_dir: Path, **changes) -> Settings:
-    """Default settings pointed at a test index (no config file, no environment)."""
+    """Default settings pointed at a test index (no config file, no environment).
+
+    No rate limit unless a test passes ``rate_limit``: the suite sends far more requests
+    from one address than any visitor would.
+    """
+    changes.setdefault("rate_limit", "")
     return default_settings(cwd=REPO).replace(index_dir=str(index_dir), cache_dir=str(cache_dir),
                                               reload_interval=0.0, **changes)
 

@@ -434,7 +434,8 @@ def test_widget_attached_explicitly_outside_a_form_navigates_to_results(tab, wid
     page.keyboard.press("Escape")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert page.url == widget_site.search_url + "/search?q=%E8%A7%84%E5%88%92"
+    # ref=widget: the search analytics count this search under the widget (docs/ANALYTICS.md).
+    assert page.url == widget_site.search_url + "/search?q=%E8%A7%84%E5%88%92&ref=widget"
     tab.check_clean()
 
 

@@ -36,7 +36,8 @@ def cli_env(index_dir: Path, cache_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_SERVICE_")}
     env.update(SEARCH_SERVICE_INDEX_DIR=str(index_dir), SEARCH_SERVICE_CACHE_DIR=str(cache_dir),
                SEARCH_SERVICE_API_TOKENS=TOKEN, SEARCH_SERVICE_RELOAD_INTERVAL="0.2",
-               SEARCH_SERVICE_COMMIT_DELAY="0.05", SEARCH_SERVICE_LOG_LEVEL="WARNING")
+               SEARCH_SERVICE_COMMIT_DELAY="0.05", SEARCH_SERVICE_LOG_LEVEL="WARNING",
+               SEARCH_SERVICE_RATE_LIMIT="")  # the tests hammer from one address on purpose
     return env
 
 

@@ -29,17 +29,38 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     """
     settings = settings or load_settings()
     analysis.initialize(settings.cache_dir, settings.user_dict or None)
+    from .access_log import configure_logging, install_access_log
+    from .limits import TrustedProxies, install_bounds, install_rate_limit, parse_networks
+    from .metrics import StampStart, install_metrics
+
+    configure_logging(settings)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
+    # Never the debugger or tracebacks in responses, whatever FLASK_DEBUG says.
+    app.config["DEBUG"] = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    # Bodies over the write limit are refused before anything reads them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.write_body_max_mb * 1024 * 1024
+    app.wsgi_app = StampStart(TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies)))
     app.json.ensure_ascii = False  # Chinese as UTF-8, not \\uXXXX escapes
     app.json.sort_keys = False
     app.extensions[ENGINE_KEY] = engine or SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
 
-    from . import api, pages, writes
+    from . import admin, api, pages, tracking, writes
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(writes.blueprint)
+    app.register_blueprint(tracking.blueprint)  # POST /api/click
+    app.register_blueprint(admin.blueprint)  # /admin/analytics
+    # Search analytics: a queue and one writer thread (a no-op recorder when analytics = false).
+    app.extensions[tracking.ANALYTICS_KEY] = tracking.open_app_recorder(settings, app.extensions[ENGINE_KEY])
+    # Order matters: requests are counted and logged even when refused, the rate limit runs
+    # before the bounds, and the bounds before any view.
+    install_metrics(app)
+    install_access_log(app, settings)
+    install_rate_limit(app, settings)
+    install_bounds(app, settings)
     _register_error_handlers(app)
     _register_headers(app, settings)
     try:
@@ -59,6 +80,9 @@ def close_app(app: Flask) -> None:
     writer = app.extensions.pop(WRITER_KEY, None)
     if writer is not None:
         writer.close()
+    from .tracking import close_app_recorder
+
+    close_app_recorder(app)  # writes what is queued; before the engine closes (it counts results)
     engine_of(app).close()
 
 
@@ -109,6 +133,8 @@ def _register_error_handlers(app: Flask) -> None:
             404: f"No such page or endpoint: {request.path}. See /openapi.json for the API.",
             405: f"{request.method} is not allowed on {request.path}; "
             f"allowed: {', '.join(sorted(valid_methods))}.",
+            413: f"The request body is over {app.config['MAX_CONTENT_LENGTH']} bytes "
+            "(setting write_body_max_mb). Split the batch.",
         }
         generic = SearchError(messages.get(error.code, error.description or error.name))
         generic.status = error.code or 500
@@ -134,6 +160,10 @@ def _register_headers(app: Flask, settings: Settings) -> None:
     def add_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if wants_json() or request.path == "/metrics":
+            # Data, never a page: nothing may run in it or frame it.
+            response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+            response.headers.setdefault("X-Frame-Options", "DENY")
         if wants_json():
             origin = request.headers.get("Origin")
             if origin and (origin in allowed_origins or "*" in allowed_origins):

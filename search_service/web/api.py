@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+import time
+
+from flask import Blueprint, current_app, g, jsonify, request
 
 from ..errors import InvalidParameter
 from . import engine_of
 from .openapi import openapi_document
 from .params import search_request
+from .tracking import record_api_search, record_suggest, suggest_session
 
 blueprint = Blueprint("api", __name__)
 
 SEARCH_PARAMS = frozenset({"q", "category", "date_from", "date_to", "sort", "page", "page_size"})
-SUGGEST_PARAMS = frozenset({"q", "limit"})
+SUGGEST_PARAMS = frozenset({"q", "limit", "sid"})  # sid: the widget's typing session (analytics)
 
 
 def _reject_unknown(known: frozenset[str]) -> None:
@@ -29,13 +32,17 @@ def search():
     """Faceted, filtered, highlighted search (see /openapi.json)."""
     _reject_unknown(SEARCH_PARAMS)
     settings = current_app.config["SETTINGS"]
-    results = engine_of(current_app).search(search_request(request, settings))
+    req = search_request(request, settings)
+    results = engine_of(current_app).search(req)
+    g.result_count = results.total  # for the access log
+    record_api_search(req, results)
     return jsonify(results.to_json())
 
 
 @blueprint.get("/api/suggest")
 def suggest():
     """As-you-type suggestions: article titles containing the typed text, matches marked."""
+    started = time.perf_counter()
     _reject_unknown(SUGGEST_PARAMS)
     settings = current_app.config["SETTINGS"]
     q = request.args.get("q", "").strip()
@@ -47,7 +54,10 @@ def suggest():
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
         raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
                                param="limit")
+    sid = suggest_session(request.args.get("sid"))
     suggestions = engine_of(current_app).suggest(q, int(raw_limit)) if q else []
+    g.result_count = len(suggestions)  # for the access log
+    record_suggest(q, sid, len(suggestions), started)
     return jsonify({"query": q, "suggestions": suggestions})
 
 

@@ -16,7 +16,9 @@ def _param(name: str, description: str, schema: dict, *, required: bool = False,
 
 def openapi_document(settings: Settings) -> dict:
     """The whole document; limits in it are the ones this server enforces."""
-    date = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+    # A real calendar date, or empty (= no bound), as the server reads it.
+    date = {"anyOf": [{"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+                      {"type": "string", "maxLength": 0}]}
     nullable_string = {"type": ["string", "null"]}
     facet_value = {
         "type": "object",
@@ -55,14 +57,16 @@ def openapi_document(settings: Settings) -> dict:
                   {"type": "array", "items": {"type": "string"}}), "style": "form", "explode": True},
         _param("date_from", "on or after this date (inclusive)", date),
         _param("date_to", "on or before this date (inclusive)", date),
-        _param("sort", "result order", {"type": "string", "enum": ["relevance", "date_desc", "date_asc"],
-                                        "default": "relevance"}),
+        # An empty value means the default, as for every parameter here.
+        _param("sort", "result order (empty = relevance)",
+               {"type": "string", "enum": ["relevance", "date_desc", "date_asc", ""], "default": "relevance"}),
         _param("page", f"page number; page × page_size ≤ {settings.max_result_window}",
-               {"type": "integer", "minimum": 1, "default": 1}),
+               {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "maxLength": 0}], "default": 1}),
         _param("page_size", "results per page",
-               {"type": "integer", "minimum": 1, "maximum": settings.max_page_size, "default": 10}),
+               {"anyOf": [{"type": "integer", "minimum": 1, "maximum": settings.max_page_size},
+                          {"type": "string", "maxLength": 0}], "default": 10}),
     ]
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "search_service API",
@@ -88,6 +92,9 @@ def openapi_document(settings: Settings) -> dict:
                     _param("q", "text typed so far", {"type": "string", "maxLength": settings.max_query_length}),
                     _param("limit", "how many suggestions",
                            {"type": "integer", "minimum": 1, "maximum": 50, "default": settings.suggest_limit}),
+                    _param("sid", "typing session (random, one per page load) so the search analytics keep only "
+                           "the text a reader settled on; never stored",
+                           {"type": "string", "pattern": "^[A-Za-z0-9_-]{0,64}$"}),
                 ],
                 "responses": {
                     "200": {"description": "suggestions", "content": {"application/json": {"schema": {
@@ -99,6 +106,28 @@ def openapi_document(settings: Settings) -> dict:
                                            "date": nullable_string, "url": {"type": "string"}}}}}}}}},
                     "400": _error_ref(), "503": _error_ref(),
                 },
+            }},
+            "/api/click": {"post": {
+                "summary": "Report a click on a result (search analytics; send with navigator.sendBeacon)",
+                "operationId": "click",
+                "description": "Form-encoded (or JSON) fields; no preflight needed. Accepted from this "
+                "service's pages and the origins in cors_origins. No personal data is stored.",
+                "requestBody": {"required": True, "content": {
+                    media: {"schema": {
+                        "type": "object", "required": ["q", "id", "rank"],
+                        "properties": {
+                            "q": {"type": "string", "maxLength": settings.max_query_length,
+                                  "description": "the query whose result was clicked"},
+                            "id": {"type": "string", "description": "article id"},
+                            "rank": {"type": "integer", "minimum": 1, "maximum": settings.max_result_window,
+                                     "description": "1-based position in the list"},
+                            "channel": {"type": "string", "enum": ["page", "widget"], "default": "page"},
+                            "first": {"type": "integer", "enum": [0, 1], "default": 1,
+                                      "description": "1 for the first click after the search"},
+                        }}}
+                    for media in ("application/x-www-form-urlencoded", "application/json", "text/plain")}},
+                "responses": {"204": {"description": "recorded (or analytics switched off)"},
+                              "400": _error_ref(), "403": _error_ref(), "413": _error_ref()},
             }},
             "/api/documents/{doc_id}": {"get": {
                 "summary": "One stored article",
@@ -159,7 +188,7 @@ def openapi_document(settings: Settings) -> dict:
                         "page": {"type": "integer"}, "page_size": {"type": "integer"},
                         "pages": {"type": "integer"}, "sort": {"type": "string"},
                         "took_ms": {"type": "number"},
-                        "relaxed": {"enum": [None, "substring", "any_word"],
+                        "relaxed": {"enum": [None, "substring", "pinyin", "any_word"],
                                     "description": "set when no article had every word"},
                         "cached": {"type": "boolean"}, "generation": {"type": "string"},
                         "filters": {"type": "object"},
@@ -183,3 +212,100 @@ def openapi_document(settings: Settings) -> dict:
             },
         },
     }
+    return _with_limits(document, settings)
+
+
+#: Paths no rate limit applies to (monitoring).
+UNLIMITED_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+def _with_limits(document: dict, settings: Settings) -> dict:
+    """Add what production hardening adds: the limits on ``q``, ``/metrics``, the write API and 429s."""
+    paths = document["paths"]
+    components = document["components"]
+    search_q = next(p for p in paths["/api/search"]["get"]["parameters"] if p["name"] == "q")
+    search_q["description"] += (
+        f"; word* matches words starting with word (at most {settings.max_prefix_terms} index words, "
+        f"setting max_prefix_terms; no leading *). At most {settings.max_query_terms} words and phrases "
+        f"(max_query_terms) and {settings.max_query_length} characters (max_query_length)."
+    )
+    suggest_q = next(p for p in paths["/api/suggest"]["get"]["parameters"] if p["name"] == "q")
+    suggest_q["schema"]["maxLength"] = min(settings.max_suggest_length, settings.max_query_length)
+    suggest_q["description"] += f" (at most {settings.max_suggest_length} characters, max_suggest_length)"
+    document["info"]["description"] += (
+        " Public endpoints are rate-limited per client (setting rate_limit): over the limit the answer is "
+        "429 with Retry-After, in the same shape."
+    )
+
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http", "scheme": "bearer",
+        "description": "a token from the server's api_tokens setting (SEARCH_SERVICE_API_TOKENS)",
+    }
+    write_errors = {code: {"$ref": "#/components/responses/Error"}
+                    for code in ("400", "401", "403", "413", "415", "503")}
+    write_result = {"description": "committed and visible to searches", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/WriteResult"}}}}
+    components["schemas"]["ArticleInput"] = {
+        "type": "object", "required": ["title", "body"],
+        "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
+                       "category": {"type": "string"}, "date": {"type": ["string", "null"]},
+                       "url": {"type": "string"}, "source": {"type": "string"}},
+    }
+    components["schemas"]["WriteResult"] = {
+        "type": "object", "required": ["status", "visible", "upserted", "deleted", "generation", "commit"],
+        "properties": {"status": {"const": "committed"}, "visible": {"type": "boolean"},
+                       "upserted": {"type": "array", "items": {"type": "string"}},
+                       "deleted": {"type": "array", "items": {"type": "string"}},
+                       "not_found": {"type": "array", "items": {"type": "string"}},
+                       "generation": {"type": "string"}, "commit": {"type": "integer"},
+                       "batch_size": {"type": "integer"}, "took_ms": {"type": "number"}},
+    }
+    doc_id = {"name": "doc_id", "in": "path", "required": True, "description": "article id",
+              "schema": {"type": "string"}}
+    secured = [{"bearer": []}]
+    paths["/api/documents/{doc_id}"]["put"] = {
+        "summary": "Create or replace one article (committed and visible on return)",
+        "operationId": "putDocument", "security": secured, "parameters": [doc_id],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ArticleInput"}}}},
+        # 404: an id the URL cannot carry (a line break, say) matches no route.
+        "responses": {"200": write_result, "404": {"$ref": "#/components/responses/Error"}, **write_errors},
+    }
+    paths["/api/documents/{doc_id}"]["delete"] = {
+        "summary": "Delete one article",
+        "operationId": "deleteDocument", "security": secured, "parameters": [doc_id],
+        "responses": {"200": write_result, "404": {"description": "no such article (or no such URL)", "content": {
+            "application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/WriteResult"},
+                                                      {"$ref": "#/components/schemas/Error"}]}}}},
+            **{k: v for k, v in write_errors.items() if k not in ("413", "415")}},
+    }
+    paths.setdefault("/api/documents", {})["post"] = {
+        "summary": f"Create or replace a batch (at most {settings.write_batch_max} articles, "
+                   f"{settings.write_body_max_mb} MB); all or nothing",
+        "operationId": "postDocuments", "security": secured,
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "array",
+                                            "items": {"$ref": "#/components/schemas/ArticleInput"}}},
+            "application/x-ndjson": {"schema": {"type": "string", "description": "one article object per line"}},
+        }},
+        "responses": {"200": write_result, **write_errors},
+    }
+
+    paths["/metrics"] = {"get": {
+        "summary": "Prometheus metrics: requests, latency, index, cache, write queue (text exposition format)",
+        "operationId": "metrics",
+        "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    }}
+
+    components["responses"]["RateLimited"] = {
+        "description": "too many requests from this client (setting rate_limit); retry after Retry-After seconds",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if settings.rate_limit.strip():
+        for path, operations in paths.items():
+            if path in UNLIMITED_PATHS:
+                continue
+            for operation in operations.values():
+                operation["responses"].setdefault("429", {"$ref": "#/components/responses/RateLimited"})
+    return document

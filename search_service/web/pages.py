@@ -19,7 +19,7 @@ import json
 import re
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from markupsafe import Markup
 
 from ..config import Settings
@@ -29,6 +29,7 @@ from ..query import SearchRequest, compile_query
 from ..searcher import Hit, SearchResults, selected_month, selected_year
 from . import engine_of
 from .params import search_request
+from .tracking import record_page_search
 
 blueprint = Blueprint("pages", __name__)
 
@@ -264,6 +265,8 @@ def search():
     settings = _settings()
     req = search_request(request, settings)
     results = engine_of(current_app).search(req)
+    g.result_count = results.total  # for the access log
+    record_page_search(req, results)  # analytics: queued, never waited on
     view = ResultsView(req, results, settings)
     response = Response(render_template("search.html", req=req, results=results, view=view))
     response.headers["Link"] = f'<{view.api_url}>; rel="alternate"; type="application/json"'

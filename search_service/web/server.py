@@ -21,8 +21,10 @@ def serve(settings: Settings) -> None:
     commit the writes already queued and stop the writer.
     """
     app = create_app(settings)
+    # With trusted_proxies set, X-Forwarded-For must reach the app, whose TrustedProxies
+    # middleware believes it only from those addresses (and drops it from anyone else).
     server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                           ident="search_service", clear_untrusted_proxy_headers=True)
+                           ident="search_service", clear_untrusted_proxy_headers=not settings.trusted_proxies)
 
     def stop(signum, _frame) -> None:
         log.info("%s: no new connections; finishing requests in flight", signal.Signals(signum).name)

@@ -7,6 +7,10 @@
  * or SearchBox.attach(input, {endpoint: "https://SEARCH-HOST"}). The endpoint defaults to
  * where this script was loaded from, so a page on another origin works through CORS.
  * WAI-ARIA combobox; no requests while an IME is composing; server text is never parsed as HTML.
+ *
+ * Search analytics (docs/ANALYTICS.md): suggest calls carry a random per-page-load `sid` so the
+ * service keeps only the text a reader settled on; a chosen suggestion is reported with
+ * navigator.sendBeacon to /api/click; the "全部结果" link adds ref=widget. Nothing personal is sent.
  */
 (function () {
   "use strict";
@@ -33,6 +37,26 @@
       return url.origin + (src && match ? match[1] : "");
     } catch (e) {
       return "";
+    }
+  }
+
+  function newSessionId() {
+    var bytes = new Uint8Array(9), out = "";
+    if (window.crypto && window.crypto.getRandomValues) window.crypto.getRandomValues(bytes);
+    else for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    for (var j = 0; j < bytes.length; j++) out += (bytes[j] + 256).toString(16).slice(1);
+    return out;
+  }
+
+  // A click report that never delays navigation; a CORS-safelisted body needs no preflight.
+  function sendClick(endpoint, fields) {
+    try {
+      if (!navigator.sendBeacon || typeof URLSearchParams !== "function") return;
+      var body = new URLSearchParams();
+      for (var key in fields) if (Object.prototype.hasOwnProperty.call(fields, key)) body.append(key, String(fields[key]));
+      navigator.sendBeacon(endpoint + "/api/click", body);
+    } catch (e) {
+      // analytics never get in the reader's way
     }
   }
 
@@ -103,6 +127,8 @@
     this.seq = 0;
     this.cache = new Map();
     this.id = "ssw-" + (++counter);
+    this.sid = newSessionId();  // one typing session per box and page load (analytics)
+    this.reported = null;       // the query whose first click was reported
 
     var list = this.list = document.createElement("ul");
     list.id = this.id + "-list";
@@ -220,7 +246,8 @@
     var seq = ++this.seq;
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     this.controller = controller;
-    var url = this.endpoint + "/api/suggest?q=" + encodeURIComponent(q) + "&limit=" + this.options.limit;
+    var url = this.endpoint + "/api/suggest?q=" + encodeURIComponent(q) + "&limit=" + this.options.limit +
+      "&sid=" + this.sid;
     fetch(url, {
       signal: controller ? controller.signal : undefined,
       credentials: "omit",
@@ -256,7 +283,7 @@
   };
 
   Box.prototype.resultsUrl = function (q) {
-    return this.endpoint + this.options.searchPath + "?q=" + encodeURIComponent(q);
+    return this.endpoint + this.options.searchPath + "?q=" + encodeURIComponent(q) + "&ref=widget";
   };
 
   Box.prototype.option = function (index) {
@@ -368,6 +395,11 @@
     var item = this.items[index];
     if (!item || !item.href) return;
     this.close();
+    if (item.suggestion && item.suggestion.id != null && this.shown) {
+      sendClick(this.endpoint, { q: this.shown, id: item.suggestion.id, rank: index + 1, channel: "widget",
+                                 first: this.reported === this.shown ? 0 : 1 });
+      this.reported = this.shown;
+    }
     if (typeof this.options.onSelect === "function" && this.options.onSelect(item.suggestion, item.href) === false) return;
     this.navigate(item.href);
   };

@@ -1,0 +1,826 @@
+"""Search analytics: what readers search, what finds nothing, and what they click.
+
+Plain domain code (no Flask): the SQLite schema, a recorder that writes off the
+request path, retention, and the aggregation queries the staff page shows.
+
+* :class:`AnalyticsDB` owns one SQLite file: schema, inserts, pruning, reports.
+* :class:`AnalyticsRecorder` is what request handlers call. ``record_*`` only put
+  an event on a bounded queue (never waiting: when the queue is full the event is
+  dropped and :attr:`AnalyticsRecorder.dropped` counts it); one background thread
+  turns events into rows and inserts them in batches.
+* :class:`NullRecorder` has the same methods and does nothing (``analytics = false``).
+
+Nothing personal is stored: no IP address, no user agent, no cookie, no session
+id. A row holds the normalized query, its filters, the result count, the relaxed
+mode, the time taken, a timestamp and the channel (``page``, ``widget``, ``api``).
+
+As-you-type queries (the widget's suggest calls) are folded into one query per
+typing session before anything is written; see :meth:`AnalyticsRecorder.record_suggest`
+and docs/ANALYTICS.md for the rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from .analysis import normalize, query_words
+from .errors import InvalidParameter
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("page", "widget", "api")
+#: Channels whose searches can be followed by a tracked click (the API's cannot).
+CLICK_CHANNELS = ("page", "widget")
+#: Seconds within which a suggest query replaces the previous one of the same typing session.
+SESSION_WINDOW = 10.0
+SCHEMA_VERSION = 1
+DEFAULT_QUEUE_MAX = 10_000
+MAX_QUERY_CHARS = 512
+MAX_DOC_ID_CHARS = 512
+
+_OPERATOR = re.compile(r"(?<![^\s(（])(OR|AND|NOT)(?![^\s)）])")
+
+
+# --------------------------------------------------------------------------- normalization
+
+
+def normalize_query(text: str) -> str:
+    """The grouping form of a query: width, case and script folded, whitespace collapsed.
+
+    ``習近平`` and ``习近平  `` are the same query. The query operators ``OR``, ``AND``
+    and ``NOT`` keep their capitals (``normalize`` would lower-case them and change
+    what the query means).
+    """
+    if not text:
+        return ""
+    folded = normalize(text)
+    if folded != text:
+        # normalize keeps the length, so the operators are where they were.
+        chars = list(folded)
+        for match in _OPERATOR.finditer(text):
+            chars[match.start():match.end()] = match.group()
+        folded = "".join(chars)
+    return " ".join(folded.split())[:MAX_QUERY_CHARS]
+
+
+def day_of(ts: float) -> str:
+    """The local calendar day (YYYY-MM-DD) of a Unix time."""
+    return time.strftime("%Y-%m-%d", time.localtime(ts))
+
+
+def filters_json(filters: Mapping[str, object] | None) -> str:
+    """Filters as compact JSON with empty values left out; ``""`` when there are none."""
+    if not filters:
+        return ""
+    kept = {key: value for key, value in sorted(filters.items()) if value not in (None, "", (), [])}
+    if not kept:
+        return ""
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"), default=list)
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchEvent:
+    """One search, as stored in the ``searches`` table.
+
+    ``refine``: a repeat of the reader's previous query (another page, another sort
+    or filter); stored, but not counted as a search of its own in the reports.
+    """
+
+    query: str
+    channel: str
+    results: int
+    took_ms: float = 0.0
+    relaxed: str | None = None
+    filters: str = ""
+    page: int = 1
+    refine: bool = False
+    ts: float = dataclasses.field(default_factory=time.time)
+
+    def row(self) -> tuple:
+        return (self.ts, day_of(self.ts), self.channel, self.query, self.filters, int(self.results),
+                self.relaxed, float(self.took_ms), int(self.page), int(bool(self.refine)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClickEvent:
+    """One click on a result; ``first``: the first click after that search."""
+
+    query: str
+    doc_id: str
+    rank: int
+    channel: str
+    first: bool = True
+    ts: float = dataclasses.field(default_factory=time.time)
+
+    def row(self) -> tuple:
+        return (self.ts, day_of(self.ts), self.channel, self.query, self.doc_id, int(self.rank),
+                int(bool(self.first)))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Suggest:
+    query: str
+    sid: str | None
+    suggestions: int
+    took_ms: float
+    ts: float
+
+
+@dataclasses.dataclass(frozen=True)
+class _SearchFromSession:
+    """A search that may close a typing session (the results page after typing in the widget)."""
+
+    event: SearchEvent
+    sid: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Flush:
+    done: threading.Event
+
+
+_STOP = object()
+
+
+# --------------------------------------------------------------------------- reports: plain data
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    """An inclusive range of local days."""
+
+    start: dt.date
+    end: dt.date
+
+    MAX_DAYS = 3660
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @classmethod
+    def last(cls, days: int, today: dt.date | None = None) -> Period:
+        """The ``days`` days that end today."""
+        today = today or dt.date.today()
+        return cls(today - dt.timedelta(days=days - 1), today)
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None, *, default_days: int = 30,
+              today: dt.date | None = None) -> Period:
+        """``from``/``to`` parameters (YYYY-MM-DD, either may be empty) as a period.
+
+        Empty ``to`` is today; empty ``from`` is ``default_days`` days before ``to``.
+        """
+        today = today or dt.date.today()
+        end_day = _parse_day(end, "to") or today
+        start_day = _parse_day(start, "from") or end_day - dt.timedelta(days=default_days - 1)
+        if start_day > end_day:
+            raise InvalidParameter(f"from ({start_day}) is after to ({end_day}); swap them.", param="from")
+        if (end_day - start_day).days + 1 > cls.MAX_DAYS:
+            raise InvalidParameter(f"the period is longer than {cls.MAX_DAYS} days; shorten it.", param="from")
+        return cls(start_day, end_day)
+
+    def bounds(self) -> tuple[str, str]:
+        return self.start.isoformat(), self.end.isoformat()
+
+    def each_day(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=n) for n in range(self.days)]
+
+
+def _parse_day(raw: str | None, name: str) -> dt.date | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be a date written YYYY-MM-DD, e.g. 2025-09-11; got {text!r}.",
+                               param=name) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """The period's totals. Rates are None when there is nothing to divide by."""
+
+    searches: int = 0            # new searches (refinements and later pages not counted)
+    queries: int = 0             # distinct normalized queries
+    zero_results: int = 0        # searches that found nothing
+    relaxed: int = 0             # searches answered only by a relaxed (partial) match
+    trackable: int = 0           # searches with results on a channel whose clicks are tracked
+    clicks: int = 0              # every recorded click
+    clicked_searches: int = 0    # first clicks: searches followed by at least one click
+    avg_rank: float | None = None
+    avg_took_ms: float | None = None
+    by_channel: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def zero_rate(self) -> float | None:
+        return self.zero_results / self.searches if self.searches else None
+
+    @property
+    def ctr(self) -> float | None:
+        """Click-through rate: searches with results followed by a click / such searches."""
+        return min(1.0, self.clicked_searches / self.trackable) if self.trackable else None
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryRow:
+    """One query's numbers in the period."""
+
+    query: str
+    searches: int
+    zero_results: int = 0
+    relaxed: int = 0
+    trackable: int = 0
+    clicks: int = 0
+    clicked_searches: int = 0
+    avg_rank: float | None = None
+    avg_results: float | None = None
+    last_seen: str = ""          # YYYY-MM-DD of the latest search
+
+    @property
+    def ctr(self) -> float | None:
+        return min(1.0, self.clicked_searches / self.trackable) if self.trackable else None
+
+
+@dataclasses.dataclass(frozen=True)
+class DayRow:
+    day: str
+    searches: int = 0
+    zero_results: int = 0
+    clicks: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    period: Period
+    summary: Summary
+    top: list[QueryRow]
+    zero: list[QueryRow]
+    noclick: list[QueryRow]
+    daily: list[DayRow]
+
+
+def dictionary_hint(query: str) -> dict:
+    """What the segmenter makes of a query, and a user-dictionary line that keeps it whole.
+
+    ``{"words": [...], "entry": "数字孪生 1000 n" or ""}``: an entry is proposed for a
+    query that is one run of Chinese text (no spaces or operators) that jieba splits
+    into several words -- the usual reason a new term finds nothing by words.
+    """
+    words = query_words(query)
+    entry = ""
+    text = query.strip()
+    if (2 <= len(text) <= 16 and " " not in text and len(words) > 1
+            and re.fullmatch(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9]+", text) and re.search(r"[\u3400-\u9fff]", text)):
+        entry = f"{text} 1000 n"
+    return {"words": words, "entry": entry}
+
+
+# --------------------------------------------------------------------------- the database
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS searches (
+    id        INTEGER PRIMARY KEY,
+    ts        REAL    NOT NULL,            -- Unix time
+    day       TEXT    NOT NULL,            -- local day, YYYY-MM-DD
+    channel   TEXT    NOT NULL,            -- page | widget | api
+    query     TEXT    NOT NULL,            -- normalized (width, case, script, spaces)
+    filters   TEXT    NOT NULL DEFAULT '', -- JSON of the non-default filters, '' for none
+    results   INTEGER NOT NULL,            -- total matches
+    relaxed   TEXT,                        -- NULL | substring | any_word
+    took_ms   REAL    NOT NULL,
+    page      INTEGER NOT NULL DEFAULT 1,
+    refine    INTEGER NOT NULL DEFAULT 0   -- 1: another page/order/filter of the previous query
+);
+CREATE INDEX IF NOT EXISTS searches_day ON searches (day, query);
+CREATE INDEX IF NOT EXISTS searches_ts ON searches (ts);
+CREATE TABLE IF NOT EXISTS clicks (
+    id        INTEGER PRIMARY KEY,
+    ts        REAL    NOT NULL,
+    day       TEXT    NOT NULL,
+    channel   TEXT    NOT NULL,            -- page | widget
+    query     TEXT    NOT NULL,            -- normalized, like searches.query
+    doc_id    TEXT    NOT NULL,
+    rank      INTEGER NOT NULL,            -- 1-based position in the list clicked in
+    first     INTEGER NOT NULL DEFAULT 1   -- 1: the first click after that search
+);
+CREATE INDEX IF NOT EXISTS clicks_day ON clicks (day, query);
+CREATE INDEX IF NOT EXISTS clicks_ts ON clicks (ts);
+"""
+
+_INSERT_SEARCH = ("INSERT INTO searches (ts, day, channel, query, filters, results, relaxed, took_ms, page, refine) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_CLICK = "INSERT INTO clicks (ts, day, channel, query, doc_id, rank, first) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+# A search counted in the reports: a new search, not another page or filter of the previous one.
+_COUNTED = "refine = 0 AND day BETWEEN ? AND ?"
+_TRACKABLE = "channel IN ('page', 'widget') AND results > 0"
+
+_QUERY_STATS = f"""
+WITH s AS (
+    SELECT query,
+           COUNT(*)                                          AS searches,
+           SUM(results = 0)                                  AS zero_results,
+           SUM(relaxed IS NOT NULL AND results > 0)          AS relaxed,
+           SUM({_TRACKABLE})                                 AS trackable,
+           AVG(results)                                      AS avg_results,
+           MAX(ts)                                           AS last_ts
+    FROM searches WHERE {_COUNTED} GROUP BY query
+), c AS (
+    SELECT query, COUNT(*) AS clicks, SUM(first) AS clicked, AVG(rank) AS avg_rank
+    FROM clicks WHERE day BETWEEN ? AND ? GROUP BY query
+)
+SELECT s.query, s.searches, s.zero_results, s.relaxed, s.trackable,
+       COALESCE(c.clicks, 0) AS clicks, COALESCE(c.clicked, 0) AS clicked, c.avg_rank,
+       s.avg_results, s.last_ts
+FROM s LEFT JOIN c ON c.query = s.query
+"""
+
+
+class AnalyticsDB:
+    """One SQLite file of search analytics. Connections are opened per call (thread-safe)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        return conn
+
+    def create(self) -> None:
+        """Create the folder, the file and the tables (idempotent); WAL so reads never block writes."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _closing(self.connect()) as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version > SCHEMA_VERSION:
+                log.warning("%s has analytics schema %d, newer than this program's %d",
+                            self.path, version, SCHEMA_VERSION)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def insert(self, searches: Iterable[SearchEvent] = (), clicks: Iterable[ClickEvent] = (),
+               conn: sqlite3.Connection | None = None) -> None:
+        """Insert rows in one transaction (used by the recorder, and by tests for fixtures)."""
+        search_rows = [event.row() for event in searches]
+        click_rows = [event.row() for event in clicks]
+        if not search_rows and not click_rows:
+            return
+        own = conn is None
+        conn = conn or self.connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if search_rows:
+                    conn.executemany(_INSERT_SEARCH, search_rows)
+                if click_rows:
+                    conn.executemany(_INSERT_CLICK, click_rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            if own:
+                conn.close()
+
+    def prune(self, retention_days: int, now: float | None = None) -> int:
+        """Delete rows older than ``retention_days``; returns how many went."""
+        cutoff = (now if now is not None else time.time()) - retention_days * 86400
+        with _closing(self.connect()) as conn:
+            removed = conn.execute("DELETE FROM searches WHERE ts < ?", (cutoff,)).rowcount
+            removed += conn.execute("DELETE FROM clicks WHERE ts < ?", (cutoff,)).rowcount
+        return removed
+
+    def counts(self) -> tuple[int, int]:
+        """(search rows, click rows) in the file, all periods."""
+        if not self.exists():
+            return 0, 0
+        with _closing(self.connect()) as conn:
+            return (conn.execute("SELECT COUNT(*) FROM searches").fetchone()[0],
+                    conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0])
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def _read(self, sql: str, params: tuple) -> list[tuple]:
+        if not self.exists():
+            return []
+        with _closing(self.connect()) as conn:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return []
+                raise
+
+    def summary(self, period: Period) -> Summary:
+        start, end = period.bounds()
+        rows = self._read(f"""
+            SELECT COUNT(*), COUNT(DISTINCT query), COALESCE(SUM(results = 0), 0),
+                   COALESCE(SUM(relaxed IS NOT NULL AND results > 0), 0), COALESCE(SUM({_TRACKABLE}), 0),
+                   AVG(took_ms)
+            FROM searches WHERE {_COUNTED}""", (start, end))
+        searches, queries, zero, relaxed, trackable, took = rows[0] if rows else (0, 0, 0, 0, 0, None)
+        clicks = self._read("SELECT COUNT(*), COALESCE(SUM(first), 0), AVG(rank) FROM clicks "
+                            "WHERE day BETWEEN ? AND ?", (start, end))
+        n_clicks, clicked, avg_rank = clicks[0] if clicks else (0, 0, None)
+        channels = dict(self._read(f"SELECT channel, COUNT(*) FROM searches WHERE {_COUNTED} GROUP BY channel",
+                                   (start, end)))
+        return Summary(searches=searches, queries=queries, zero_results=zero, relaxed=relaxed, trackable=trackable,
+                       clicks=n_clicks, clicked_searches=clicked, avg_rank=avg_rank, avg_took_ms=took,
+                       by_channel=tuple((c, channels.get(c, 0)) for c in CHANNELS))
+
+    def _query_rows(self, period: Period, where: str, order: str, limit: int | None) -> list[QueryRow]:
+        start, end = period.bounds()
+        sql = f"SELECT * FROM ({_QUERY_STATS}) WHERE {where} ORDER BY {order}"
+        params: tuple = (start, end, start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [QueryRow(query=q, searches=n, zero_results=zero, relaxed=relaxed, trackable=trackable,
+                         clicks=clicks, clicked_searches=clicked, avg_rank=avg_rank, avg_results=avg_results,
+                         last_seen=day_of(last_ts))
+                for q, n, zero, relaxed, trackable, clicks, clicked, avg_rank, avg_results, last_ts
+                in self._read(sql, params)]
+
+    def top_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """The most searched queries."""
+        return self._query_rows(period, "1", "searches DESC, last_ts DESC, query", limit)
+
+    def zero_result_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """Queries that found nothing, most frequent first (``searches`` counts only the empty ones)."""
+        start, end = period.bounds()
+        sql = f"""SELECT query, COUNT(*), MAX(ts), SUM(channel = 'api') FROM searches
+                  WHERE {_COUNTED} AND results = 0 GROUP BY query
+                  ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
+        params: tuple = (start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [QueryRow(query=q, searches=n, zero_results=n, last_seen=day_of(last_ts))
+                for q, n, last_ts, _ in self._read(sql, params)]
+
+    def no_click_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """Queries that found results on the page or the widget, yet nobody clicked one."""
+        return self._query_rows(period, "trackable > 0 AND clicks = 0", "trackable DESC, last_ts DESC, query", limit)
+
+    def daily(self, period: Period) -> list[DayRow]:
+        """Every day of the period (zeros included): searches, empty searches, clicks."""
+        start, end = period.bounds()
+        searches = {day: (n, zero) for day, n, zero in self._read(
+            f"SELECT day, COUNT(*), SUM(results = 0) FROM searches WHERE {_COUNTED} GROUP BY day", (start, end))}
+        clicks = dict(self._read("SELECT day, COUNT(*) FROM clicks WHERE day BETWEEN ? AND ? GROUP BY day",
+                                 (start, end)))
+        out = []
+        for day in period.each_day():
+            key = day.isoformat()
+            n, zero = searches.get(key, (0, 0))
+            out.append(DayRow(key, n, zero, clicks.get(key, 0)))
+        return out
+
+    def report(self, period: Period, limit: int = 50) -> Report:
+        """Everything the staff page shows for ``period``."""
+        return Report(period, self.summary(period), self.top_queries(period, limit),
+                      self.zero_result_queries(period, limit), self.no_click_queries(period, limit),
+                      self.daily(period))
+
+
+class _closing:
+    """``with`` for a sqlite3 connection that closes it (sqlite3's own ``with`` only commits)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()
+
+
+# --------------------------------------------------------------------------- the recorder
+
+#: ``resolver(query) -> (total, relaxed)``: what a full search of a typed query finds.
+Resolver = Callable[[str], tuple[int, "str | None"]]
+
+
+class AnalyticsRecorder:
+    """Queue + one writer thread. ``record_*`` never block and never raise on bad luck.
+
+    ``resolver``, when given, is called on the writer thread for each finished typing
+    session, so a widget query is stored with what a full search finds (suggestions
+    only look at titles) -- not on the request path.
+    """
+
+    enabled = True
+
+    def __init__(self, db: AnalyticsDB, *, retention_days: int = 180, queue_max: int = DEFAULT_QUEUE_MAX,
+                 batch_max: int = 500, session_window: float = SESSION_WINDOW, resolver: Resolver | None = None,
+                 prune_interval: float = 86400.0, clock: Callable[[], float] = time.time,
+                 max_sessions: int = 10_000) -> None:
+        self.db = db
+        self.retention_days = retention_days
+        self.batch_max = batch_max
+        self.session_window = session_window
+        self.resolver = resolver
+        self.prune_interval = prune_interval
+        self.clock = clock
+        self.max_sessions = max_sessions
+        self.dropped = 0          # events lost because the queue was full (a counter for /metrics)
+        self.failed = 0           # events lost because the database write failed
+        self.written = 0          # rows written (searches + clicks)
+        self._counter_lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_max)
+        self._sessions: dict[str, _Suggest] = {}
+        self._searches: list[SearchEvent] = []
+        self._clicks: list[ClickEvent] = []
+        self._next_prune = 0.0
+        self._conn: sqlite3.Connection | None = None
+        self._thread = threading.Thread(target=self._run, name="analytics-writer", daemon=True)
+        self._closed = False
+
+    def start(self) -> AnalyticsRecorder:
+        """Create the tables (raises on an unusable path) and start the writer thread."""
+        self.db.create()
+        self._thread.start()
+        return self
+
+    def counters(self) -> dict[str, int]:
+        """Monotonic counters, named for a metrics endpoint."""
+        return {"analytics_events_dropped_total": self.dropped, "analytics_events_failed_total": self.failed,
+                "analytics_rows_written_total": self.written, "analytics_queue_size": self._queue.qsize()}
+
+    # -- request side: enqueue only ---------------------------------------------------------
+
+    def _offer(self, item) -> None:
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            with self._counter_lock:
+                self.dropped += 1
+
+    def record_search(self, query: str, *, channel: str, results: int, took_ms: float = 0.0,
+                      relaxed: str | None = None, filters: Mapping[str, object] | None = None, page: int = 1,
+                      refine: bool = False, sid: str | None = None, ts: float | None = None) -> None:
+        """Log one search. On the ``page`` and ``widget`` channels it also closes the typing
+        session it came from (``sid``; without one, the latest session whose text it starts with)."""
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}")
+        normalized = normalize_query(query)
+        if not normalized:
+            return
+        event = SearchEvent(normalized, channel, int(results), float(took_ms), relaxed or None,
+                            filters_json(filters), int(page), bool(refine), self.clock() if ts is None else ts)
+        self._offer(_SearchFromSession(event, sid) if channel in CLICK_CHANNELS else event)
+
+    def record_suggest(self, query: str, *, sid: str | None, suggestions: int, took_ms: float = 0.0,
+                       ts: float | None = None) -> None:
+        """Log one as-you-type query of the widget (channel ``widget``).
+
+        Within one typing session (same ``sid``), a query replaces the previous one when
+        either is a prefix of the other and it came within ``session_window`` seconds:
+        only the text the reader settled on is kept. Without a ``sid`` each call is a search.
+        """
+        normalized = normalize_query(query)
+        if not normalized:
+            return
+        self._offer(_Suggest(normalized, sid or None, int(suggestions), float(took_ms),
+                             self.clock() if ts is None else ts))
+
+    def record_click(self, query: str, doc_id: str, rank: int, *, channel: str, first: bool = True,
+                     ts: float | None = None) -> None:
+        """Log one click on a result (``rank`` counts from 1 in the list clicked in)."""
+        if channel not in CLICK_CHANNELS:
+            raise ValueError(f"unknown click channel {channel!r}")
+        normalized = normalize_query(query)
+        if not normalized or not doc_id:
+            return
+        self._offer(ClickEvent(normalized, str(doc_id)[:MAX_DOC_ID_CHARS], int(rank), channel, bool(first),
+                               self.clock() if ts is None else ts))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write everything queued and every open typing session now (tests, shutdown)."""
+        if not self._thread.is_alive():
+            return False
+        done = threading.Event()
+        try:
+            self._queue.put(_Flush(done), timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is pending and stop the writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                log.warning("analytics queue full at shutdown; pending events are lost")
+                return
+            self._thread.join(timeout)
+
+    # -- writer thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._conn = self.db.connect()
+        except sqlite3.Error:
+            log.exception("analytics: cannot open %s; recording is off", self.db.path)
+            self._closed = True
+            return
+        try:
+            self._prune_if_due()
+            while True:
+                items = [self._next_item()]
+                while len(items) < self.batch_max:
+                    try:
+                        items.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop, flushes = False, []
+                for item in items:
+                    if item is None:
+                        continue
+                    if item is _STOP:
+                        stop = True
+                    elif isinstance(item, _Flush):
+                        flushes.append(item)
+                    else:
+                        self._handle(item)
+                self._expire_sessions(everything=stop or bool(flushes))
+                self._write()
+                self._prune_if_due()
+                for flush in flushes:
+                    flush.done.set()
+                if stop:
+                    return
+        except Exception:  # never take the service down; say so once
+            log.exception("analytics writer stopped")
+            self._closed = True
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _next_item(self):
+        if self._sessions:
+            oldest = min(s.ts for s in self._sessions.values())
+            timeout = max(0.05, oldest + self.session_window - self.clock() + 0.01)
+        else:
+            timeout = 60.0
+        try:
+            return self._queue.get(timeout=min(timeout, 60.0))
+        except queue.Empty:
+            return None
+
+    def _handle(self, item) -> None:
+        if isinstance(item, _Suggest):
+            self._suggest(item)
+        elif isinstance(item, _SearchFromSession):
+            self._close_session_for(item.event, item.sid)
+            self._searches.append(item.event)
+        elif isinstance(item, SearchEvent):
+            self._searches.append(item)
+        elif isinstance(item, ClickEvent):
+            self._clicks.append(item)
+
+    def _suggest(self, event: _Suggest) -> None:
+        if event.sid is None:
+            self._finish(event)
+            return
+        previous = self._sessions.get(event.sid)
+        if previous is not None and not (
+            event.ts - previous.ts <= self.session_window
+            and (event.query.startswith(previous.query) or previous.query.startswith(event.query))
+        ):
+            self._finish(previous)
+        self._sessions.pop(event.sid, None)
+        self._sessions[event.sid] = event  # newest last
+        if len(self._sessions) > self.max_sessions:
+            oldest = next(iter(self._sessions))
+            self._finish(self._sessions.pop(oldest))
+
+    def _close_session_for(self, search: SearchEvent, sid: str | None) -> None:
+        """A results page opened after typing replaces the typing session's last query."""
+        if sid is not None:
+            candidates = [sid] if sid in self._sessions else []
+        else:
+            candidates = [key for key, s in self._sessions.items()
+                          if search.query.startswith(s.query) and -1 <= search.ts - s.ts <= self.session_window]
+        if candidates:
+            latest = max(candidates, key=lambda key: self._sessions[key].ts)
+            del self._sessions[latest]
+
+    def _expire_sessions(self, everything: bool) -> None:
+        now = self.clock()
+        for key in [k for k, s in self._sessions.items() if everything or now - s.ts > self.session_window]:
+            self._finish(self._sessions.pop(key))
+
+    def _finish(self, event: _Suggest) -> None:
+        results, relaxed = event.suggestions, None
+        if self.resolver is not None:
+            try:
+                results, relaxed = self.resolver(event.query)
+            except Exception as exc:  # no index, index swapped: keep the suggestion count
+                log.debug("analytics: cannot count results of %r: %s", event.query, exc)
+        self._searches.append(SearchEvent(event.query, "widget", results, event.took_ms, relaxed, "", 1, False,
+                                          event.ts))
+
+    def _write(self) -> None:
+        if not self._searches and not self._clicks:
+            return
+        searches, clicks = self._searches, self._clicks
+        self._searches, self._clicks = [], []
+        try:
+            self.db.insert(searches, clicks, conn=self._conn)
+            self.written += len(searches) + len(clicks)
+        except sqlite3.Error as exc:
+            self.failed += len(searches) + len(clicks)
+            log.warning("analytics: %d events not written to %s: %s", len(searches) + len(clicks),
+                        self.db.path, exc)
+
+    def _prune_if_due(self) -> None:
+        now = self.clock()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self.prune_interval
+        try:
+            removed = self.db.prune(self.retention_days, now)
+            if removed:
+                log.info("analytics: pruned %d rows older than %d days", removed, self.retention_days)
+        except sqlite3.Error as exc:
+            log.warning("analytics: pruning %s failed: %s", self.db.path, exc)
+
+
+class NullRecorder:
+    """The recorder when analytics is off: same methods, nothing recorded."""
+
+    enabled = False
+    dropped = failed = written = 0
+
+    def __init__(self, db: AnalyticsDB | None = None) -> None:
+        self.db = db
+
+    def counters(self) -> dict[str, int]:
+        return {"analytics_events_dropped_total": 0, "analytics_events_failed_total": 0,
+                "analytics_rows_written_total": 0, "analytics_queue_size": 0}
+
+    def record_search(self, *args, **kwargs) -> None:
+        pass
+
+    def record_suggest(self, *args, **kwargs) -> None:
+        pass
+
+    def record_click(self, *args, **kwargs) -> None:
+        pass
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        pass
+
+
+def database_path(index_dir: str | Path, analytics_db: str = "") -> Path:
+    """``analytics_db``, or ``analytics.sqlite3`` in the index folder when it is empty."""
+    return Path(analytics_db) if analytics_db else Path(index_dir) / "analytics.sqlite3"
+
+
+def open_recorder(path: str | Path, *, enabled: bool = True, retention_days: int = 180,
+                  resolver: Resolver | None = None, **options) -> AnalyticsRecorder | NullRecorder:
+    """A started recorder on ``path``; a :class:`NullRecorder` when disabled or when the file
+    cannot be created (analytics must never stop the search service from starting)."""
+    db = AnalyticsDB(path)
+    if not enabled:
+        return NullRecorder(db)
+    try:
+        return AnalyticsRecorder(db, retention_days=retention_days, resolver=resolver, **options).start()
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("analytics disabled: cannot use %s: %s", path, exc)
+        return NullRecorder(db)

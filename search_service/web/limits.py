@@ -1,0 +1,273 @@
+"""Abuse limits: who the client is, per-client rate limits, and bounded work per request.
+
+* **Client address.** :class:`TrustedProxies` is WSGI middleware: when the connection
+  comes from one of the ``trusted_proxies`` (addresses or networks), ``REMOTE_ADDR``
+  becomes the right-most address in ``X-Forwarded-For`` that is not itself a trusted
+  proxy (the client the proxy saw; anything further left was written by the client and
+  proves nothing). From any other peer, ``X-Forwarded-*`` and ``Forwarded`` are
+  dropped, so nothing downstream can believe them by mistake.
+* **Rate limit.** One Flask-Limiter application limit (``rate_limit``, e.g. ``60 per 3
+  seconds``; ``;`` separates several) shared by every public endpoint, counted per
+  client address (IPv6 per /64, the block one subscriber gets). Not counted: ``/healthz``
+  and ``/metrics`` (monitoring), ``/static/`` (the widget and styles), and writes that
+  carry a valid bearer token (see :func:`_is_exempt`). Over the limit: 429 with
+  ``Retry-After``, in the API's error shape or as a Chinese page.
+* **Bounds.** Before a search, suggestion or article view runs, ``q`` is checked
+  against ``max_query_length``, ``max_suggest_length`` and ``max_query_terms`` and for
+  leading wildcards (``*abc``); each refusal is a 400 naming the setting. Prefix
+  expansion (``max_prefix_terms``) needs the index and is checked by the searcher.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Iterable
+
+from flask import Flask, Response, render_template, request
+from flask_limiter import Limiter, RateLimitExceeded
+from limits import parse_many
+
+from ..config import Settings
+from ..errors import ConfigError, InvalidParameter, SearchError
+from ..query import check_query
+
+LIMITER_KEY = "rate_limiter"
+WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+#: Never rate-limited: monitoring must keep working while a client is being throttled.
+EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
+#: Endpoints whose ``q`` is a query (length, terms, wildcards checked before the view runs).
+QUERY_ENDPOINTS = frozenset({"api.search", "api.suggest", "pages.search", "pages.search_csv", "pages.doc",
+                             "pages.opensearch_suggest"})
+SUGGEST_ENDPOINTS = frozenset({"api.suggest", "pages.opensearch_suggest"})
+_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO",
+                  "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_BY", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RateLimited(SearchError):
+    """Too many requests from one client."""
+
+    status = 429
+    code = "rate_limited"
+
+
+# --------------------------------------------------------------------------- client address
+
+
+def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
+    """``trusted_proxies`` entries (``10.0.0.1``, ``10.0.0.0/8``, ``::1``) as networks."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"trusted_proxies: {value!r} is not an IP address or network (e.g. 10.0.0.1 or 10.0.0.0/8). "
+                "Fix: correct or remove it.",
+                param="trusted_proxies",
+            ) from None
+    return tuple(networks)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _trusted(address, networks: tuple[Network, ...]) -> bool:
+    return address is not None and any(address in network for network in networks)
+
+
+def client_from_forwarded(remote: str, forwarded_for: str, networks: tuple[Network, ...]) -> str:
+    """The client's address: ``remote``, or through trusted proxies the right-most untrusted hop."""
+    if not networks or not _trusted(_address(remote), networks):
+        return remote
+    hops = [hop for hop in (part.strip() for part in forwarded_for.split(",")) if hop]
+    believed = remote
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break  # garbage: believe nothing further left
+        believed = str(address)
+        if not _trusted(address, networks):
+            break  # the first hop no trusted proxy vouches for: the client
+    return believed
+
+
+class TrustedProxies:
+    """WSGI middleware: the real client in ``REMOTE_ADDR``; proxy headers only from trusted proxies."""
+
+    def __init__(self, wsgi_app, networks: tuple[Network, ...]) -> None:
+        self.wsgi_app = wsgi_app
+        self.networks = networks
+
+    def __call__(self, environ, start_response):
+        remote = environ.get("REMOTE_ADDR", "")
+        if self.networks and _trusted(_address(remote), self.networks):
+            client = client_from_forwarded(remote, environ.get("HTTP_X_FORWARDED_FOR", ""), self.networks)
+            environ["search_service.proxy_addr"] = remote
+            environ["REMOTE_ADDR"] = client
+        else:
+            for name in _PROXY_HEADERS:
+                environ.pop(name, None)
+        return self.wsgi_app(environ, start_response)
+
+
+def client_key() -> str:
+    """The rate-limit bucket of this request: the client address, IPv6 by /64."""
+    remote = request.remote_addr or "unknown"
+    address = _address(remote)
+    if address is None:
+        return remote
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+def _has_valid_token(tokens: tuple[str, ...]) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, supplied = header.partition(" ")
+    if scheme.lower() != "bearer" or not supplied.strip() or not tokens:
+        return False
+    supplied_bytes = supplied.strip().encode("utf-8")
+    matched = False
+    for token in tokens:  # constant time, every token compared
+        matched |= hmac.compare_digest(supplied_bytes, token.encode("utf-8"))
+    return matched
+
+
+def _is_exempt(settings: Settings) -> bool:
+    """Requests that do not count against the public per-client limit.
+
+    Writes with a valid bearer token are exempt: they come from the site's own scripts,
+    are bounded by the writer queue (``write_queue_max``: 503 Retry-After when full),
+    ``write_batch_max`` and ``write_body_max_mb``, and a bulk import must not fail half-way
+    because the same address also searched. Writes *without* a valid token count like any
+    public request, which throttles token guessing.
+    """
+    path = request.path
+    if path in EXEMPT_PATHS or path.startswith("/static/"):
+        return True
+    if request.method in WRITE_METHODS:
+        return _has_valid_token(tuple(t for t in settings.api_tokens if t))
+    return False
+
+
+def _retry_after(limiter: Limiter) -> int:
+    current = limiter.current_limit
+    if current is None:
+        return 1
+    try:
+        return max(1, math.ceil(current.reset_at - time.time()))
+    except Exception:  # noqa: BLE001 - a storage hiccup must not turn a 429 into a 500
+        return 1
+
+
+class _DropLimiterLines(logging.Filter):
+    """Flask-Limiter logs every breach with the client's address; the access log has the 429."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("ratelimit ")
+
+
+def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
+    """Apply ``rate_limit`` to the public endpoints; None when the setting is empty."""
+    spec = settings.rate_limit.strip()
+    if not spec:
+        return None
+    try:
+        parsed = parse_many(spec)
+    except ValueError as exc:
+        raise ConfigError(
+            f"rate_limit = {spec!r} is not in rate-limit notation ({exc}). Fix: write e.g. "
+            '"60 per 3 seconds" or "20/second; 600/minute", or "" for no limit.',
+            param="rate_limit",
+        ) from None
+    if not parsed:
+        return None
+    logger = logging.getLogger("flask-limiter")
+    if not any(isinstance(f, _DropLimiterLines) for f in logger.filters):
+        logger.addFilter(_DropLimiterLines())
+    try:
+        limiter = Limiter(
+            client_key,
+            application_limits=[spec],
+            application_limits_exempt_when=lambda: _is_exempt(settings),
+            storage_uri=settings.rate_limit_storage,
+            strategy="sliding-window-counter",
+            key_prefix="search_service",
+        )
+        limiter.init_app(app)
+    except Exception as exc:  # the storage URI names an unknown scheme or a missing driver
+        raise ConfigError(
+            f"rate_limit_storage = {settings.rate_limit_storage!r} cannot be used: {exc}. Fix: use "
+            "memory:// or a reachable shared store such as redis://host:6379 (with its Python driver installed).",
+            param="rate_limit_storage",
+        ) from None
+    app.extensions[LIMITER_KEY] = limiter
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error: RateLimitExceeded):
+        from . import error_response, wants_json
+
+        retry = _retry_after(limiter)
+        limit = getattr(getattr(error, "limit", None), "limit", None) or spec
+        problem = RateLimited(
+            f"Too many requests from this client: the limit is {limit} (setting rate_limit). "
+            f"Retry after {retry} seconds."
+        )
+        if wants_json():
+            response = error_response(problem)
+        else:
+            response = Response(render_template("rate_limited.html", error=problem, retry_after=retry),
+                                status=429, mimetype="text/html")
+        response.headers["Retry-After"] = str(retry)
+        return response
+
+    return limiter
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def install_bounds(app: Flask, settings: Settings) -> None:
+    """Check ``q`` of the query endpoints before the view does any work."""
+
+    @app.before_request
+    def check_bounds() -> None:
+        if request.endpoint not in QUERY_ENDPOINTS:
+            return
+        values = request.args.getlist("q")
+        if len(values) != 1:
+            return  # absent, or repeated: the view reports it
+        q = values[0].strip()
+        if request.endpoint in SUGGEST_ENDPOINTS and len(q) > settings.max_suggest_length:
+            raise InvalidParameter(
+                f"q is {len(q)} characters long; suggestions take at most {settings.max_suggest_length} "
+                "(setting max_suggest_length). Search instead, or shorten the text.",
+                param="q",
+            )
+        if len(q) > settings.max_query_length:
+            raise InvalidParameter(
+                f"q is {len(q)} characters long; the limit is {settings.max_query_length} "
+                "(setting max_query_length). Shorten the query.",
+                param="q",
+            )
+        check_query(q, settings.max_query_terms)

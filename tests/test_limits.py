@@ -1,0 +1,348 @@
+"""Abuse limits: per-client rate limits (429 + Retry-After), X-Forwarded-For from trusted proxies
+only, bounded work per request (each limit named in its error), prefix queries, security headers,
+and no debug pages or stack traces."""
+
+from __future__ import annotations
+
+import itertools
+
+import jsonschema
+import pytest
+from whoosh import query as wq
+
+from search_service.errors import InvalidParameter
+from search_service.query import Term, check_query, compile_query, parse
+from search_service.web import close_app, create_app
+from search_service.web.limits import TrustedProxies, client_from_forwarded, parse_networks
+from search_service.web.openapi import openapi_document
+
+TOKEN = "limits-test-token"
+_addresses = (f"198.51.100.{i}" for i in itertools.count(1))
+
+
+def new_client(app, address: str | None = None):
+    """A test client that is its own rate-limit bucket (a fresh address unless given)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address or next(_addresses)
+    return client
+
+
+@pytest.fixture(scope="module")
+def limited_app(sample_settings):
+    """The sample index behind a small limit (3 per minute), with writes enabled and a trusted proxy."""
+    app = create_app(sample_settings.replace(rate_limit="3 per minute", api_tokens=(TOKEN,),
+                                             trusted_proxies=("10.0.0.1", "fd00::/8")))
+    yield app
+    close_app(app)
+
+
+def error_of(response) -> dict:
+    assert response.is_json, response.get_data(as_text=True)[:200]
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert body["error"]["status"] == response.status_code
+    return body["error"]
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+def test_over_the_limit_is_429_in_the_error_shape_with_retry_after(limited_app):
+    client = new_client(limited_app)
+    for _ in range(3):
+        assert client.get("/api/search?q=园区").status_code == 200
+    response = client.get("/api/search?q=园区")
+    assert response.status_code == 429
+    error = error_of(response)
+    assert error["code"] == "rate_limited"
+    assert "rate_limit" in error["message"] and "3 per 1 minute" in error["message"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    # The response is what the OpenAPI document promises for 429.
+    document = openapi_document(limited_app.config["SETTINGS"])
+    assert document["paths"]["/api/search"]["get"]["responses"]["429"] == {
+        "$ref": "#/components/responses/RateLimited"}
+    jsonschema.validate(response.get_json(), document["components"]["schemas"]["Error"])
+
+
+def test_pages_get_a_chinese_429_page(limited_app):
+    client = new_client(limited_app)
+    for _ in range(3):
+        assert client.get("/search?q=园区").status_code == 200
+    response = client.get("/search?q=园区")
+    assert response.status_code == 429
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "请求过于频繁" in html and "秒后再试" in html
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_the_limit_is_per_client_and_shared_by_the_public_endpoints(limited_app):
+    client = new_client(limited_app)
+    assert client.get("/api/search?q=园区").status_code == 200
+    assert client.get("/api/suggest?q=园区").status_code == 200
+    assert client.get("/search").status_code == 200
+    assert client.get("/api/suggest?q=园区").status_code == 429  # one budget across endpoints
+    assert client.get("/doc/anything").status_code == 429
+    assert new_client(limited_app).get("/api/search?q=园区").status_code == 200  # another client
+
+
+def test_monitoring_and_static_files_are_never_limited(limited_app):
+    client = new_client(limited_app)
+    for _ in range(4):
+        client.get("/api/stats")
+    assert client.get("/api/stats").status_code == 429
+    for _ in range(5):
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+        with client.get("/static/widget.js") as response:
+            assert response.status_code == 200
+
+
+def test_writes_with_a_valid_token_are_exempt_without_one_they_count(limited_app):
+    client = new_client(limited_app)
+    for _ in range(3):
+        client.get("/api/search?q=x")
+    # Valid token: not limited (415 because the body is not JSON, so nothing is written).
+    for _ in range(3):
+        response = client.put("/api/documents/x", data="not json", content_type="text/plain",
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 415
+    # No or a wrong token: counted like any public request, which throttles token guessing.
+    response = client.put("/api/documents/x", data="{}", content_type="application/json",
+                          headers={"Authorization": "Bearer guess"})
+    assert response.status_code == 429
+    assert error_of(response)["code"] == "rate_limited"
+
+
+def test_an_empty_rate_limit_means_no_limit(app):
+    client = new_client(app)
+    assert all(client.get("/api/suggest?q=园").status_code == 200 for _ in range(80))
+
+
+def test_a_bad_rate_limit_setting_stops_start_up_naming_it(sample_settings):
+    from search_service.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rate_limit"):
+        create_app(sample_settings.replace(rate_limit="lots per day"))
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        create_app(sample_settings.replace(trusted_proxies=("not-an-address",)))
+
+
+# --------------------------------------------------------------------------- client address
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy(limited_app):
+    proxy = new_client(limited_app, "10.0.0.1")
+    # Through the trusted proxy, each forwarded client has its own budget.
+    for _ in range(3):
+        assert proxy.get("/api/search?q=a", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 200
+    assert proxy.get("/api/search?q=a", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 429
+    assert proxy.get("/api/search?q=a", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 200
+    # A client spoofing the left of the chain is still itself (the proxy appends the real address).
+    spoofed = "1.2.3.4, 203.0.113.7"
+    assert proxy.get("/api/search?q=a", headers={"X-Forwarded-For": spoofed}).status_code == 429
+
+    # From anyone else the header is ignored: rotating it does not buy more requests.
+    direct = new_client(limited_app, "192.0.2.55")
+    statuses = [direct.get("/api/search?q=a", headers={"X-Forwarded-For": f"203.0.113.{100 + i}"}).status_code
+                for i in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
+def test_client_from_forwarded_walks_back_through_trusted_hops():
+    networks = parse_networks(["10.0.0.0/8", "::1"])
+    assert client_from_forwarded("10.0.0.1", "203.0.113.9", networks) == "203.0.113.9"
+    assert client_from_forwarded("10.0.0.1", "6.6.6.6, 203.0.113.9, 10.1.2.3", networks) == "203.0.113.9"
+    assert client_from_forwarded("10.0.0.1", "", networks) == "10.0.0.1"
+    assert client_from_forwarded("10.0.0.1", "garbage, 203.0.113.9", networks) == "203.0.113.9"
+    assert client_from_forwarded("10.0.0.1", "203.0.113.9, garbage", networks) == "10.0.0.1"
+    assert client_from_forwarded("10.0.0.1", "[2001:db8::1]:443", networks) == "2001:db8::1"
+    assert client_from_forwarded("192.0.2.1", "203.0.113.9", networks) == "192.0.2.1"  # untrusted peer
+    assert client_from_forwarded("::1", "2001:db8::5", networks) == "2001:db8::5"
+    assert client_from_forwarded("10.0.0.1", "203.0.113.9", ()) == "10.0.0.1"
+
+
+def test_ipv6_clients_share_a_budget_per_64(limited_app):
+    one = new_client(limited_app, "2001:db8:1:2::10")
+    other_in_same_64 = new_client(limited_app, "2001:db8:1:2:ffff::1")
+    for _ in range(3):
+        assert one.get("/api/search?q=a").status_code == 200
+    assert other_in_same_64.get("/api/search?q=a").status_code == 429
+    assert new_client(limited_app, "2001:db8:1:3::10").get("/api/search?q=a").status_code == 200
+
+
+def test_proxy_headers_from_untrusted_peers_do_not_reach_the_app():
+    seen: list[dict] = []
+
+    def inner(environ, start_response):
+        seen.append(dict(environ))
+        return []
+
+    middleware = TrustedProxies(inner, parse_networks(["10.0.0.1"]))
+    headers = {"HTTP_X_FORWARDED_FOR": "1.2.3.4", "HTTP_FORWARDED": "for=1.2.3.4", "HTTP_X_REAL_IP": "1.2.3.4"}
+    middleware({"REMOTE_ADDR": "192.0.2.1", **headers}, None)
+    middleware({"REMOTE_ADDR": "10.0.0.1", **headers}, None)
+    untrusted, trusted = seen
+    assert untrusted["REMOTE_ADDR"] == "192.0.2.1" and not set(headers) & set(untrusted)
+    assert trusted["REMOTE_ADDR"] == "1.2.3.4" and trusted["search_service.proxy_addr"] == "10.0.0.1"
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+@pytest.mark.parametrize(("url", "setting"), [
+    ("/api/search?q=" + " ".join(f"w{i}" for i in range(33)), "max_query_terms"),
+    ("/api/search?q=" + "园" * 257, "max_query_length"),
+    ("/api/suggest?q=" + "园" * 65, "max_suggest_length"),
+    ("/search?q=" + " ".join(f"w{i}" for i in range(33)), "max_query_terms"),
+])
+def test_each_bound_is_a_400_naming_its_setting(client, url, setting):
+    response = client.get(url)
+    assert response.status_code == 400
+    if url.startswith("/search"):  # a page: the message is shown on it
+        assert setting in response.get_data(as_text=True)
+        return
+    error = error_of(response)
+    assert error["code"] == "invalid_parameter" and error["param"] == "q"
+    assert setting in error["message"]
+
+
+def test_bounds_follow_the_settings(sample_settings):
+    app = create_app(sample_settings.replace(max_query_terms=2, max_suggest_length=3))
+    try:
+        client = app.test_client()
+        assert client.get("/api/search?q=园区 智慧").status_code == 200
+        response = client.get("/api/search?q=园区 智慧 城市")
+        assert response.status_code == 400 and "the limit is 2" in error_of(response)["message"]
+        assert client.get("/api/suggest?q=园区规").status_code == 200
+        assert "max_suggest_length" in error_of(client.get("/api/suggest?q=园区规划"))["message"]
+        # Pages refuse the same way, as a page.
+        page = client.get("/search?q=园区 智慧 城市")
+        assert page.status_code == 400 and page.mimetype == "text/html"
+    finally:
+        close_app(app)
+
+
+def test_request_bodies_are_capped(sample_settings):
+    app = create_app(sample_settings.replace(api_tokens=(TOKEN,), write_body_max_mb=1))
+    try:
+        assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+        response = app.test_client().post("/api/documents", data=b"[" + b" " * (1024 * 1024 + 10) + b"]",
+                                          content_type="application/json",
+                                          headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 413
+        assert "write_body_max_mb" in error_of(response)["message"]
+    finally:
+        close_app(app)
+
+
+# --------------------------------------------------------------------------- prefix queries
+
+
+def test_prefix_syntax():
+    assert parse("智慧*") == Term("智慧", prefix=True)
+    assert parse("title:智慧*") == Term("智慧", field="title", prefix=True)
+    assert parse("a*b") == Term("a*b")  # only a trailing * is a wildcard
+    assert parse("*abc") == Term("*abc")  # kept, and refused by check_query
+    words = compile_query("智慧*").words()
+    assert isinstance(words, wq.Or) and all(isinstance(q, wq.Prefix) for q in words.subqueries)
+    assert compile_query("iPhone*").prefixes() == [("title", "iphone"), ("body", "iphone")]
+    assert compile_query("-高新* 园区").prefixes() == [("title", "高新"), ("body", "高新")]
+
+
+@pytest.mark.parametrize("q", ["*abc", "*", "园区 *规划", "-*abc", "title:*abc", "(*abc OR 园区)"])
+def test_leading_wildcards_are_refused(client, q):
+    with pytest.raises(InvalidParameter, match="leading wildcards"):
+        check_query(q, 32)
+    response = client.get("/api/search", query_string={"q": q})
+    assert response.status_code == 400
+    assert "leading wildcards" in error_of(response)["message"]
+
+
+def test_prefix_queries_match_words_starting_with_the_prefix(client):
+    def search(q: str) -> dict:
+        response = client.get("/api/search", query_string={"q": q})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    prefix, word = search("智慧*"), search("智慧")
+    assert prefix["relaxed"] is None
+    assert prefix["total"] >= word["total"] > 0
+    every = {h["id"] for h in client.get("/api/search?q=智慧*&page_size=100").get_json()["hits"]}
+    assert {h["id"] for h in client.get("/api/search?q=智慧&page_size=100").get_json()["hits"]} <= every
+    assert search("高新*")["total"] >= search("高新区")["total"] > 0
+    # Traditional script and upper case fold like every query.
+    assert search("高新區*")["total"] == search("高新区*")["total"]
+    assert search("IPHONE*")["total"] == search("iphone*")["total"] > 0
+    # Under NOT, a prefix removes every article with such a word.
+    assert search("园区 -智慧*")["total"] <= search("园区")["total"] - 1
+
+
+def test_a_prefix_expanding_too_far_is_refused_naming_the_limit(sample_settings):
+    app = create_app(sample_settings.replace(max_prefix_terms=3))
+    try:
+        client = app.test_client()
+        for url in ("/api/search?q=高*", "/api/suggest?q=高*", "/api/search?q=园区 OR -高*"):
+            response = client.get(url)
+            assert response.status_code == 400, url
+            error = error_of(response)
+            assert error["param"] == "q" and "max_prefix_terms" in error["message"] and "3" in error["message"]
+        assert client.get("/api/search?q=智慧城*").status_code == 200
+        assert client.get("/search?q=高*").status_code == 400
+    finally:
+        close_app(app)
+
+
+# --------------------------------------------------------------------------- headers and errors
+
+
+@pytest.mark.parametrize("url", ["/api/search?q=园区", "/search?q=园区", "/healthz", "/metrics", "/openapi.json",
+                                 "/static/widget.js", "/api/nope", "/nope", "/doc/nope", "/api/search?page=0",
+                                 "/help"])
+def test_security_headers_on_every_response(client, url):
+    with client.get(url) as response:
+        response.get_data()
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["X-Frame-Options"] in ("DENY", "SAMEORIGIN")
+    assert "frame-ancestors" in response.headers["Content-Security-Policy"]
+
+
+def test_security_headers_on_429_and_writes(limited_app):
+    client = new_client(limited_app)
+    responses = [client.get("/api/search?q=a") for _ in range(4)] + [
+        client.put("/api/documents/x", data="{}", content_type="application/json"),
+        client.get("/search?q=a")]
+    assert [r.status_code for r in responses][-3:] == [429, 429, 429]
+    for response in responses:
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors" in response.headers["Content-Security-Policy"]
+
+
+def test_json_is_never_framed_or_run(client):
+    response = client.get("/api/search?q=园区")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+def test_no_debug_mode_and_no_stack_trace_in_any_response(sample_settings, monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = create_app(sample_settings)
+    try:
+        assert not app.debug
+        engine = app.extensions["search_engine"]
+
+        def explode(*args, **kwargs):
+            raise RuntimeError("secret internal detail /srv/index")
+
+        monkeypatch.setattr(engine, "search", explode)
+        monkeypatch.setattr(engine, "suggest", explode)
+        client = app.test_client()
+        for url in ("/api/search?q=x", "/search?q=x", "/api/suggest?q=x"):
+            response = client.get(url)
+            assert response.status_code == 500
+            text = response.get_data(as_text=True)
+            assert "secret internal detail" not in text and "Traceback" not in text and "RuntimeError" not in text
+        assert error_of(client.get("/api/search?q=x"))["code"] == "internal_error"
+    finally:
+        close_app(app)
