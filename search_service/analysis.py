@@ -199,7 +199,9 @@ def word_spans(norm: str, *, search: bool, removestops: bool = True) -> Iterator
                     yield part.group(), start + part.start(), start + part.end()
 
 
-_BIGRAM_RUN = re.compile(f"([{CJK_CLASS}]+)|([^\\W_]+)")
+# Latin/digit runs exclude CJK characters explicitly: [^\W_] alone would let "iphone手机壳"
+# swallow the CJK run after the Latin letters as one token.
+_BIGRAM_RUN = re.compile(f"([{CJK_CLASS}]+)|((?:(?![{CJK_CLASS}])[^\\W_])+)")
 _GAP_IS_SPACE = re.compile(r"\s*")
 
 

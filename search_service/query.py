@@ -453,6 +453,48 @@ class CompiledQuery:
                     found.setdefault((field, _stem(term)), None)
         return list(found)
 
+    def is_plain(self) -> bool:
+        """Plain words (and -words): no phrase, OR, field or prefix. Partial matches may follow these."""
+
+        def plain(node: Node) -> bool:
+            if isinstance(node, Term):
+                return not (node.phrase or node.field or node.prefix)
+            if isinstance(node, Not):
+                return isinstance(node.child, Term)
+            return isinstance(node, And) and all(plain(child) for child in node.children)
+
+        return self.node is not None and plain(self.node) and bool(positive_terms(self.node))
+
+    def bigrams_any(self) -> wq.Query:
+        """Any of the positive terms' character bigrams, in body and (boosted) title.
+
+        Ranks partial matches by shared characters when they share no jieba word (种业振兴
+        against 种业 and 振兴, a product name jieba splits differently).
+        """
+        tokens: dict[str, None] = {}
+        singles: dict[str, None] = {}
+        for term in positive_terms(self.node):
+            for group in analysis.query_bigram_groups(term.text):
+                for token in group:
+                    if len(token) == 1 and analysis.has_cjk(token):
+                        singles.setdefault(token, None)
+                    else:
+                        tokens.setdefault(token, None)
+        clauses = []
+        for field, boost in ((BODY_BIGRAMS, 1.0), (TITLE_BIGRAMS, self.title_boost)):
+            clauses += [wq.Term(field, token, boost=boost) for token in tokens]
+            if not tokens:
+                clauses += [wq.Prefix(field, char, boost=boost) for char in singles]
+        return wq.Or(clauses) if clauses else wq.NullQuery
+
+    def negatives(self) -> wq.Query:
+        """What the query excludes (its NOT / -word terms), as words; NullQuery when nothing."""
+        if not isinstance(self.node, And):
+            return wq.NullQuery
+        excluded = [self._compile(child.child, substring=False) for child in self.node.children
+                    if isinstance(child, Not)]
+        return wq.Or(excluded) if excluded else wq.NullQuery
+
     def expansions(self) -> list[dict]:
         """The synonym expansions this query applies: ``[{"term", "synonyms"}]``."""
         found: dict[str, tuple[str, ...]] = {}

@@ -20,6 +20,7 @@ import datetime as dt
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -68,6 +69,7 @@ class Hit:
     source: str
     score: float | None
     rank: int
+    match: str | None = None  # "all_words", "substring", "pinyin", "partial"; None when listing
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -618,62 +620,94 @@ class _Execution:
 
     def run(self) -> SearchResults:
         request, arrays = self.request, self.arrays
-        relaxed = None
         node = self.compiled.node
         for field, stem in self.compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
             self.docsets.expand_prefix(field, stem, limit=self.engine.options.max_prefix_terms)
-        if node is None:
-            primary, secondary = arrays.live_docnums, _EMPTY
-            primary_query = None
-        elif is_negative_only(node):
-            primary, secondary = self._docs(self.compiled.words()), _EMPTY
-            primary_query = None
-        else:
-            primary_query = self.compiled.words()
-            primary = self._docs(primary_query)
-            # Only documents not matched by words need their substrings checked.
-            not_primary = arrays.live.copy()
-            not_primary[primary] = False
-            secondary = self.docsets.docs(self.compiled.substring(), within=not_primary)
-            if primary.size == 0 and secondary.size == 0:
-                primary_query, primary, relaxed = self._relax()
-            elif primary.size == 0:
-                relaxed = "substring"
         category_ok, date_ok = self._filter_masks()
-        primary_final = primary[category_ok[primary] & date_ok[primary]]
-        secondary_final = secondary[category_ok[secondary] & date_ok[secondary]]
-        total = int(primary_final.size + secondary_final.size)
-        matched = np.concatenate([primary, secondary]) if secondary.size else primary
+        relaxed = None
+        plain = self.compiled.is_plain()
+        exact: np.ndarray = _EMPTY  # words ∪ substring matches: partial matches exclude them
+        if node is None:
+            tiers = [_Tier("all", arrays.live_docnums, None)]
+        elif is_negative_only(node):
+            tiers = [_Tier("all", self._docs(self.compiled.words()), None)]
+        else:
+            words_query = self.compiled.words()
+            words = self._docs(words_query)
+            # Only documents not matched by words need their substrings checked.
+            not_words = arrays.live.copy()
+            not_words[words] = False
+            substring = self.docsets.docs(self.compiled.substring(), within=not_words)
+            exact = np.union1d(words, substring)
+            tiers = [_Tier("words", words, self._combined if plain else self._bm25(words_query)),
+                     _Tier("substring", substring, self._bm25(self.compiled.substring()))]
+            if words.size == 0 and substring.size == 0:
+                tiers, relaxed = self._relax(plain)
+            elif words.size == 0:
+                relaxed = "substring"
+        matched = np.concatenate([t.docs for t in tiers]) if len(tiers) > 1 else tiers[0].docs
         facets = self._facets(matched, category_ok, date_ok)
-        ranked = self._page(primary_query, primary_final, secondary_final)
+        for tier in tiers:
+            tier.docs = tier.docs[category_ok[tier.docs] & date_ok[tier.docs]]
+        total = sum(int(t.docs.size) for t in tiers)
+        stop = request.offset + request.page_size
+        if plain and relaxed in (None, "substring") and request.sort == "relevance" and total and stop > total:
+            # The page reaches past the last exact match: fill it with partial matches, ranked
+            # after every exact one. Computed only then; totals and facets count exact matches.
+            rest_mask = arrays.live & category_ok & date_ok
+            rest_mask[exact] = False
+            tiers.append(_Tier("partial", self._partial(rest_mask), self._combined))
+        ranked = self._page(tiers)
         terms = self.compiled.highlight_terms()
         if relaxed == "pinyin":
             # Mark the Chinese words the pinyin stood for.
             key = pinyin.query_key(request.q) or ""
-            for docnum, _ in ranked:
+            for docnum, _, _ in ranked:
                 terms += [normalize(w) for w in pinyin.words_with_key(self.searcher.stored_fields(docnum)[TITLE], key)]
         highlighter = Highlighter(terms)
-        hits = [self._hit(docnum, score, request.offset + i + 1, highlighter) for i, (docnum, score) in enumerate(ranked)]
-        suggestion = self._did_you_mean(primary_query) if relaxed is not None or total == 0 else None
+        hits = [self._hit(docnum, score, request.offset + i + 1, highlighter, match)
+                for i, (docnum, score, match) in enumerate(ranked)]
+        suggestion = self._did_you_mean() if relaxed is not None or total == 0 else None
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
                              highlight_terms=highlighter.terms, expansions=self.compiled.expansions(),
                              suggestion=suggestion)
 
+    # -- tiers and their scores -------------------------------------------------------------
+
+    def _bm25(self, query: wq.Query) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda docs: self.scorer.scores(query, docs)
+
+    def _combined(self, docs: np.ndarray) -> np.ndarray:
+        """Words and shared character bigrams in one score (see docs/BENCHMARKS.md#relevance)."""
+        any_word = self.scorer.scores(self.compiled.any_word(), docs)
+        return any_word + BIGRAM_WEIGHT * self.scorer.scores(self.compiled.bigrams_any(), docs)
+
+    def _partial(self, within: np.ndarray) -> np.ndarray:
+        """Documents sharing any word or character bigram of the query, minus its -words."""
+        docs = self.docsets.docs(wq.Or([self.compiled.any_word(), self.compiled.bigrams_any()]), within=within)
+        negatives = self.compiled.negatives()
+        if negatives is not wq.NullQuery and docs.size:
+            docs = np.setdiff1d(docs, self._docs(negatives), assume_unique=True)
+        return docs
+
     # -- relaxation and correction ---------------------------------------------------------
 
-    def _relax(self) -> tuple[wq.Query | None, np.ndarray, str | None]:
-        """No article has every word, nor the text verbatim: pinyin, then any word."""
+    def _relax(self, plain: bool) -> tuple[list[_Tier], str | None]:
+        """No article has every word, nor the text verbatim: pinyin, then partial matches."""
         key = pinyin.query_key(self.request.q)
         if key:
             query = wq.Term(TITLE_PINYIN, key)
             docs = self._docs(query)
             if docs.size:
-                return query, docs, "pinyin"
+                return [_Tier("pinyin", docs, self._bm25(query))], "pinyin"
+        if plain:
+            docs = self._partial(self.arrays.live)
+            return [_Tier("partial", docs, self._combined)], ("any_word" if docs.size else None)
         query = self.compiled.any_word()
         docs = self._docs(query)
-        return query, docs, ("any_word" if docs.size else None)
+        return [_Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
 
-    def _did_you_mean(self, primary_query) -> str | None:
+    def _did_you_mean(self) -> str | None:
         """A correction from the titles' vocabulary with the same pinyin, or None.
 
         The whole query first (只会城市 -> 智慧城市, zhihuichengshi -> 智慧城市), then each
@@ -772,28 +806,37 @@ class _Execution:
 
     # -- ranking ---------------------------------------------------------------------------------
 
-    def _page(self, primary_query, primary: np.ndarray, secondary: np.ndarray) -> list[tuple[int, float | None]]:
+    def _page(self, tiers: list[_Tier]) -> list[tuple[int, float | None, str | None]]:
+        """The requested page: by date over all tiers, or by relevance tier after tier."""
         request = self.request
         start, stop = request.offset, request.offset + request.page_size
-        if request.sort != "relevance" or primary_query is None:
-            docs = np.concatenate([primary, secondary]) if secondary.size else primary
+        if request.sort != "relevance" or tiers[0].score is None:
+            docs = np.concatenate([t.docs for t in tiers]) if len(tiers) > 1 else tiers[0].docs
+            labels = np.concatenate([np.full(t.docs.size, i) for i, t in enumerate(tiers)]) if len(tiers) > 1 \
+                else np.zeros(docs.size, dtype=int)
             days = self.arrays.day[docs]
-            if request.sort == "date_asc":
-                order = np.lexsort((docs, days))
+            order = np.lexsort((docs, days)) if request.sort == "date_asc" else np.lexsort((-docs, -days))
+            page = order[start:stop]
+            return [(int(docs[i]), None, _match_label(tiers[int(labels[i])].name)) for i in page]
+        ranked: list[tuple[int, float | None, str | None]] = []
+        before = 0
+        for tier in tiers:
+            if before >= stop:
+                break
+            if tier.docs.size and before + tier.docs.size > start:
+                best = self._scored(tier.score, tier.docs, stop - before)
+                ranked += [(docnum, score, _match_label(tier.name)) for docnum, score in best]
             else:
-                order = np.lexsort((-docs, -days))
-            return [(int(d), None) for d in docs[order][start:stop]]
-        ranked = self._scored(primary_query, primary, stop)
-        if stop > primary.size and secondary.size:
-            # Substring-only matches come after every word match.
-            ranked += self._scored(self.compiled.substring(), secondary, stop - primary.size)
-        return ranked[start:stop]
+                ranked += [(-1, None, None)] * min(int(tier.docs.size), stop - before)  # skipped whole
+            before += int(tier.docs.size)
+        return [item for item in ranked[start:stop] if item[0] >= 0]
 
-    def _scored(self, query: wq.Query, docs: np.ndarray, limit: int) -> list[tuple[int, float | None]]:
-        """The best ``limit`` of ``docs`` by BM25, ties broken by date (newest first)."""
+    def _scored(self, score: Callable[[np.ndarray], np.ndarray], docs: np.ndarray,
+                limit: int) -> list[tuple[int, float]]:
+        """The best ``limit`` of ``docs`` by ``score``, ties broken by date (newest first)."""
         if not docs.size or limit <= 0:
             return []
-        scores = np.round(self.scorer.scores(query, docs), 6)
+        scores = np.round(score(docs), 6)
         days = self.arrays.day[docs]
         if docs.size > limit * 4:
             # Only the best candidates need a full sort; keep every doc tied at the cut.
@@ -803,7 +846,8 @@ class _Execution:
         order = np.lexsort((docs, -days, -scores))[:limit]
         return [(int(docs[i]), float(scores[i])) for i in order]
 
-    def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter) -> Hit:
+    def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter,
+             match: str | None = None) -> Hit:
         article = from_stored(self.searcher.stored_fields(docnum))
         return Hit(
             id=article.id,
@@ -816,10 +860,27 @@ class _Execution:
             source=article.source,
             score=round(score, 4) if score is not None else None,
             rank=rank,
+            match=match,
         )
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+# Weight of shared character bigrams against words in the partial-match score (chosen by
+# bench.relevance: 0.25 / 0.5 / 1 are within a query or two of each other; 0.5 is best on MRR).
+BIGRAM_WEIGHT = 0.5
+
+
+@dataclasses.dataclass
+class _Tier:
+    """Matches of one kind, ranked after the tiers before it; ``score`` None = listed by date."""
+
+    name: str
+    docs: np.ndarray
+    score: Callable[[np.ndarray], np.ndarray] | None
+
+
+def _match_label(tier: str) -> str | None:
+    return {"words": "all_words", "all": None}.get(tier, tier)
 
 
 def _replace_normalized(text: str, word: str, replacement: str) -> str:

@@ -72,6 +72,19 @@ def test_no_client_address_unless_asked(app, sample_settings, caplog, access_lin
         close_app(logging_app)
 
 
+def test_rate_limiting_logs_no_client_address(sample_settings, caplog, access_lines):
+    caplog.set_level(logging.DEBUG)  # Flask-Limiter's own breach lines name the client: dropped
+    app = create_app(sample_settings.replace(rate_limit="1 per minute"))
+    try:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = "203.0.113.99"
+        assert [client.get("/api/search?q=园区").status_code for _ in range(2)] == [200, 429]
+        assert "203.0.113.99" not in caplog.text
+        assert [line["status"] for line in access_lines()] == ["200", "429"]
+    finally:
+        close_app(app)
+
+
 def test_the_write_token_and_write_query_strings_are_never_logged(sample_settings, tmp_path, caplog, access_lines):
     caplog.set_level(logging.DEBUG)  # every logger, every level
     from tests.conftest import SAMPLES, build_index, make_settings

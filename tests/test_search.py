@@ -30,7 +30,9 @@ def search(engine: SearchEngine, **params):
 
 
 def ids(results) -> list[str]:
-    return [hit.id for hit in results.hits]
+    """Ids of the exact matches (every word, or the text verbatim); partial matches that fill
+    the rest of a page are left out (see test_partial_matches_fill_the_page)."""
+    return [hit.id for hit in results.hits if hit.match != "partial"]
 
 
 class TestSemantics:
@@ -39,7 +41,16 @@ class TestSemantics:
         assert set(ids(search(engine, q="習近平"))) == {"a1", "a2"}
 
     def test_words_are_anded(self, engine):
-        assert ids(search(engine, q="习近平 高新区")) == ["a1"]
+        results = search(engine, q="习近平 高新区")
+        assert ids(results) == ["a1"] and results.total == 1
+
+    def test_partial_matches_fill_the_page_after_the_exact_ones(self, engine):
+        results = search(engine, q="习近平 高新区")
+        matches = [hit.match for hit in results.hits]
+        assert matches[0] == "all_words" and set(matches[1:]) == {"partial"} and len(matches) > 1
+        assert {"a2", "a11"} <= {hit.id for hit in results.hits}  # one of the two words each
+        assert results.relaxed is None and results.total == 1  # totals and facets count exact matches
+        assert [h.id for h in search(engine, q="习近平 高新区", sort="date_desc").hits] == ["a1"]
 
     def test_phrase_is_an_exact_substring(self, engine):
         # a4 has 农业 and 发展, but never 农业发展 as one string.
@@ -67,7 +78,8 @@ class TestSemantics:
 
     def test_any_word_fallback_says_so(self, engine):
         results = search(engine, q="杭州 火星基地")
-        assert ids(results) == ["a5"] and results.relaxed == "any_word"
+        assert [h.id for h in results.hits] == ["a5"] and results.relaxed == "any_word"
+        assert results.hits[0].match == "partial"
 
     def test_title_matches_rank_first(self, engine):
         assert ids(search(engine, q="园区规划"))[0] == "a7"

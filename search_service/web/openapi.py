@@ -41,6 +41,10 @@ def openapi_document(settings: Settings) -> dict:
             "source": {"type": "string"},
             "score": {"type": ["number", "null"], "description": "BM25F score; null when sorted by date"},
             "rank": {"type": "integer", "minimum": 1},
+            "match": {"enum": [None, "all_words", "substring", "pinyin", "partial"],
+                      "description": "how the hit matched: every word, the text verbatim, by pinyin, or only "
+                      "some words/characters (partial matches fill a page after the last exact match and are "
+                      "not counted in total); null when listing without a query"},
         },
     }
     article = {
@@ -138,6 +142,28 @@ def openapi_document(settings: Settings) -> dict:
                     "404": _error_ref(), "503": _error_ref(),
                 },
             }},
+            "/api/documents/{doc_id}/similar": {"get": {
+                "summary": "Related articles (sharing this article's key terms)",
+                "operationId": "similarDocuments",
+                "parameters": [
+                    _param("doc_id", "article id", {"type": "string"}, required=True, where="path"),
+                    _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}),
+                ],
+                "responses": {
+                    "200": {"description": "related articles", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["id", "terms", "similar"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "terms": {"type": "array", "items": {"type": "string"}},
+                            "similar": {"type": "array", "items": {
+                                "type": "object", "required": ["id", "title", "category", "url"],
+                                "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                                               "category": {"type": "string"}, "date": nullable_string,
+                                               "url": {"type": "string"}, "score": {"type": "number"}}}},
+                        }}}}},
+                    "400": _error_ref(), "404": _error_ref(), "503": _error_ref(),
+                },
+            }},
             "/api/stats": {"get": {
                 "summary": "Index statistics",
                 "operationId": "stats",
@@ -191,6 +217,13 @@ def openapi_document(settings: Settings) -> dict:
                         "relaxed": {"enum": [None, "substring", "pinyin", "any_word"],
                                     "description": "set when no article had every word"},
                         "cached": {"type": "boolean"}, "generation": {"type": "string"},
+                        "expansions": {"type": "array", "description": "synonym expansions applied",
+                                       "items": {"type": "object", "required": ["term", "synonyms"],
+                                                 "properties": {"term": {"type": "string"},
+                                                                "synonyms": {"type": "array",
+                                                                             "items": {"type": "string"}}}}},
+                        "suggestion": {"type": ["string", "null"],
+                                       "description": "did-you-mean: a same-pinyin correction from titles"},
                         "filters": {"type": "object"},
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                         "facets": {"type": "object", "properties": {
