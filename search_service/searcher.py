@@ -8,31 +8,30 @@ thread-safe. A new commit or a newly published generation is noticed within
 ``reload_interval`` seconds; a thread moves to it between requests, so requests
 in flight finish on the snapshot they started with.
 
-Facets are counted with ``numpy.bincount`` over the matched document numbers
-instead of Whoosh's ``groupedby`` (an order of magnitude faster), and snippets
-come from :mod:`highlight` (no re-segmentation).
+Matching documents come from :mod:`docsets` (posting blocks as numpy arrays),
+scores from :mod:`scoring` (BM25 in numpy), facets are ``numpy.bincount`` over
+the matched document numbers instead of Whoosh's ``groupedby`` (an order of
+magnitude faster), and snippets come from :mod:`highlight` (no re-segmentation).
+Result types are in :mod:`results`, snapshots in :mod:`snapshot`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.index import TOC, FileIndex
+from whoosh.index import TOC
 from whoosh.scoring import BM25F
-from whoosh.reading import EmptyReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
 from .article import Article
-from .docsets import DocSetEvaluator, PostingsCache
+from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound
 from .highlight import Highlighter
 from .indexer import IndexStore
@@ -40,264 +39,17 @@ from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_nega
 from .synonyms import SynonymSource, SynonymTable
 from . import analysis, pinyin
 from .analysis import normalize
-from .schema import BIGRAM_FIELDS, BODY, CATEGORY, DAY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
-from .scoring import Bm25, leaf_lengths
+from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
+from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
+from .scoring import Bm25
+from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot
 
-SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
 # Related articles: how much of a body to read, and how many of its key terms to use.
 SIMILAR_TEXT_CHARS = 3000
 SIMILAR_TERMS = 12
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
-# Decoded postings kept per snapshot (see docsets.PostingsCache).
-POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
 
-# --------------------------------------------------------------------------- result types
-
-
-@dataclasses.dataclass
-class Hit:
-    """One result, ready to render: ``title_html`` and ``snippet`` are escaped HTML."""
-
-    id: str
-    title: str
-    title_html: str
-    snippet: str
-    category: str
-    date: str | None
-    url: str
-    source: str
-    score: float | None
-    rank: int
-    match: str | None = None  # "all_words", "substring", "pinyin", "partial"; None when listing
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
-class FacetValue:
-    """One facet entry: its value, how many results have it, and whether it is selected."""
-
-    value: str
-    count: int
-    selected: bool
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
-class SearchResults:
-    """Everything a page or the API shows for one request."""
-
-    request: SearchRequest
-    total: int
-    hits: list[Hit]
-    facets: dict[str, list[FacetValue]]
-    took_ms: float
-    relaxed: str | None = None
-    generation: str = ""
-    cached: bool = False
-    highlight_terms: list[str] = dataclasses.field(default_factory=list)
-    expansions: list[dict] = dataclasses.field(default_factory=list)
-    suggestion: str | None = None
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.request.page_size))
-
-    def to_json(self) -> dict:
-        req = self.request
-        return {
-            "query": req.q,
-            "total": self.total,
-            "page": req.page,
-            "page_size": req.page_size,
-            "pages": self.pages,
-            "sort": req.sort,
-            "took_ms": round(self.took_ms, 2),
-            "relaxed": self.relaxed,
-            "expansions": self.expansions,
-            "suggestion": self.suggestion,
-            "cached": self.cached,
-            "generation": self.generation,
-            "filters": {
-                "category": list(req.categories),
-                "date_from": req.date_from.isoformat() if req.date_from else None,
-                "date_to": req.date_to.isoformat() if req.date_to else None,
-            },
-            "hits": [hit.to_json() for hit in self.hits],
-            "facets": {name: [v.to_json() for v in values] for name, values in self.facets.items()},
-        }
-
-
-# --------------------------------------------------------------------------- snapshot
-
-
-class SegmentColumns:
-    """Facet and length columns of one segment; segments never change, so this is cached by id."""
-
-    def __init__(self, reader) -> None:
-        count = reader.doc_count_all()
-        names: dict[str, int] = {}
-        codes = np.zeros(count, dtype=np.int32)
-        days = np.zeros(count, dtype=np.int32)
-        if count:
-            for docnum, value in enumerate(reader.column_reader(CATEGORY)):
-                if isinstance(value, bytes):
-                    value = value.decode("utf-8")
-                codes[docnum] = names.setdefault(value or "", len(names))
-            days[:] = np.fromiter((int(v or 0) for v in reader.column_reader(DAY)), dtype=np.int32, count=count)
-        self.category_names = list(names)
-        self.category_codes = codes
-        self.day = days
-        self.lengths = {field: leaf_lengths(reader, field) for field in SCORED_FIELDS}
-
-
-class DocArrays:
-    """Per-document facet columns of one index commit, indexed by Whoosh document number.
-
-    Built from per-segment columns (``segment_cache``, keyed by segment id) so that a
-    commit adding a few documents costs only its new segment's columns.
-    """
-
-    def __init__(self, storage, toc: TOC, segment_cache: dict | None = None) -> None:
-        cache = segment_cache if segment_cache is not None else {}
-        segments = list(toc.segments)
-        count = sum(segment.doc_count_all() for segment in segments)
-        names: dict[str, int] = {}
-        ordinals = np.zeros(count, dtype=np.int32)
-        days = np.zeros(count, dtype=np.int32)
-        self.lengths = {field: np.zeros(count, dtype=np.float64) for field in SCORED_FIELDS}
-        self.live = np.zeros(count, dtype=bool)
-        offset = 0
-        for segment in segments:
-            key = segment.segment_id()
-            columns = cache.get(key)
-            if columns is None:
-                # Only segments new since the last snapshot are opened and read.
-                reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
-                try:
-                    columns = cache[key] = SegmentColumns(reader)
-                finally:
-                    reader.close()
-            size = columns.day.size
-            remap = np.array([names.setdefault(name, len(names)) for name in columns.category_names],
-                             dtype=np.int32)
-            if size:
-                ordinals[offset:offset + size] = remap[columns.category_codes] if remap.size else 0
-            days[offset:offset + size] = columns.day
-            for field, lengths in columns.lengths.items():
-                self.lengths[field][offset:offset + size] = lengths
-            self.live[offset:offset + size] = True
-            if segment.has_deletions():
-                deleted = np.fromiter(segment.deleted_docs(), dtype=np.int64)
-                self.live[deleted + offset] = False
-            offset += size
-        # Segments no longer in this commit will not come back: forget their columns.
-        current = {segment.segment_id() for segment in segments}
-        for key in [k for k in cache if k not in current]:
-            del cache[key]
-        self.live_docnums = np.flatnonzero(self.live).astype(np.int64)
-        self.average_lengths = {
-            field: max(1.0, float(lengths[self.live].mean())) if self.live_docnums.size else 1.0
-            for field, lengths in self.lengths.items()
-        }
-        self.category_names = list(names)
-        self.category_ordinal = names
-        self.category = ordinals
-        self.day = days
-        self.year = days // 10000
-        self.month = days // 100 % 100
-
-
-@dataclasses.dataclass
-class Snapshot:
-    """One commit of one generation: what every thread searches until the next refresh."""
-
-    generation: str
-    toc_generation: int
-    index: FileIndex
-    arrays: DocArrays
-    opened_at: float
-    postings: PostingsCache = dataclasses.field(default_factory=lambda: PostingsCache(POSTINGS_CACHE_BYTES))
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.generation, self.toc_generation)
-
-    toc: TOC | None = None
-
-    def open_searcher(self, weighting, reuse: Searcher | None = None) -> Searcher:
-        """A new searcher on exactly this commit (never a later one).
-
-        The commit's table of contents is read once, when the snapshot is made: a later
-        commit deletes the TOC file of this one.
-        """
-        storage = self.index.storage
-        if self.toc is None:
-            self.toc = TOC.read(storage, self.index.indexname, gen=self.toc_generation, schema=self.index.schema)
-        toc = self.toc
-        # Reuse the segment readers of the thread's previous searcher where the segment and
-        # its deletions are unchanged: opening a segment's term table costs ~100 ms.
-        reusable = {}
-        if reuse is not None:
-            for leaf, _ in reuse.reader().leaf_readers():
-                segment = leaf.segment()
-                if segment is not None:
-                    reusable[(segment.segment_id(), segment.deleted_count())] = leaf
-        readers = []
-        for segment in toc.segments:
-            leaf = reusable.pop((segment.segment_id(), segment.deleted_count()), None)
-            readers.append(leaf if leaf is not None else
-                           SegmentReader(storage, toc.schema, segment, generation=toc.generation))
-        for leaf in reusable.values():
-            leaf.close()
-        if not readers:
-            reader = EmptyReader(toc.schema)
-        elif len(readers) == 1:
-            reader = readers[0]
-        else:
-            reader = MultiReader(readers, generation=toc.generation)
-        return Searcher(reader, weighting=weighting, fromindex=self.index)
-
-
-class ResultCache:
-    """A small thread-safe LRU of search results keyed by (snapshot, request)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key):
-        with self._lock:
-            value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def put(self, key, value) -> None:
-        if self.capacity <= 0:
-            return
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-# --------------------------------------------------------------------------- engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -898,20 +650,3 @@ def _title_only(node):
     return type(node)(tuple(_title_only(child) for child in node.children))
 
 
-def selected_year(request: SearchRequest) -> int | None:
-    """The year the date filter selects exactly (Jan 1 to Dec 31 of one year, or a month in it)."""
-    low, high = request.date_from, request.date_to
-    if low is None or high is None or low.year != high.year:
-        return None
-    if (low.month, low.day) == (1, 1) and (high.month, high.day) == (12, 31):
-        return low.year
-    return low.year if selected_month(request) else None
-
-
-def selected_month(request: SearchRequest) -> int | None:
-    """The month the date filter selects exactly, or None."""
-    low, high = request.date_from, request.date_to
-    if low is None or high is None or (low.year, low.month) != (high.year, high.month) or low.day != 1:
-        return None
-    next_month = dt.date(low.year + low.month // 12, low.month % 12 + 1, 1)
-    return low.month if high == next_month - dt.timedelta(days=1) else None

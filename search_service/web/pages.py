@@ -26,7 +26,7 @@ from ..config import Settings
 from ..errors import InvalidParameter, SearchError
 from ..highlight import Highlighter
 from ..query import SearchRequest, compile_query
-from ..searcher import Hit, SearchResults, selected_month, selected_year
+from ..results import Hit, SearchResults, selected_month, selected_year
 from . import engine_of
 from .params import search_request
 from .tracking import record_page_search

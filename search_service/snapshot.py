@@ -1,0 +1,193 @@
+"""One commit of the live generation, as the engine searches it.
+
+:class:`Snapshot` pins a Whoosh commit (its table of contents is read once, since a
+later commit deletes the file) and carries :class:`DocArrays`, the per-document
+columns facets, filters and BM25 need, built from per-segment columns cached by
+segment id: segments never change, so a commit adding a few documents reads only
+its new segment. :class:`ResultCache` keeps answers keyed by snapshot, so any
+change invalidates them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from whoosh.index import TOC, FileIndex
+from whoosh.reading import EmptyReader, MultiReader, SegmentReader
+from whoosh.searching import Searcher
+
+from .docsets import PostingsCache
+from .schema import BIGRAM_FIELDS, CATEGORY, DAY, WORD_FIELDS
+from .scoring import leaf_lengths
+
+SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
+# Decoded postings kept per snapshot (see docsets.PostingsCache).
+POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
+
+
+class SegmentColumns:
+    """Facet and length columns of one segment; segments never change, so this is cached by id."""
+
+    def __init__(self, reader) -> None:
+        count = reader.doc_count_all()
+        names: dict[str, int] = {}
+        codes = np.zeros(count, dtype=np.int32)
+        days = np.zeros(count, dtype=np.int32)
+        if count:
+            for docnum, value in enumerate(reader.column_reader(CATEGORY)):
+                if isinstance(value, bytes):
+                    value = value.decode("utf-8")
+                codes[docnum] = names.setdefault(value or "", len(names))
+            days[:] = np.fromiter((int(v or 0) for v in reader.column_reader(DAY)), dtype=np.int32, count=count)
+        self.category_names = list(names)
+        self.category_codes = codes
+        self.day = days
+        self.lengths = {field: leaf_lengths(reader, field) for field in SCORED_FIELDS}
+
+
+class DocArrays:
+    """Per-document facet columns of one index commit, indexed by Whoosh document number.
+
+    Built from per-segment columns (``segment_cache``, keyed by segment id) so that a
+    commit adding a few documents costs only its new segment's columns.
+    """
+
+    def __init__(self, storage, toc: TOC, segment_cache: dict | None = None) -> None:
+        cache = segment_cache if segment_cache is not None else {}
+        segments = list(toc.segments)
+        count = sum(segment.doc_count_all() for segment in segments)
+        names: dict[str, int] = {}
+        ordinals = np.zeros(count, dtype=np.int32)
+        days = np.zeros(count, dtype=np.int32)
+        self.lengths = {field: np.zeros(count, dtype=np.float64) for field in SCORED_FIELDS}
+        self.live = np.zeros(count, dtype=bool)
+        offset = 0
+        for segment in segments:
+            key = segment.segment_id()
+            columns = cache.get(key)
+            if columns is None:
+                # Only segments new since the last snapshot are opened and read.
+                reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
+                try:
+                    columns = cache[key] = SegmentColumns(reader)
+                finally:
+                    reader.close()
+            size = columns.day.size
+            remap = np.array([names.setdefault(name, len(names)) for name in columns.category_names],
+                             dtype=np.int32)
+            if size:
+                ordinals[offset:offset + size] = remap[columns.category_codes] if remap.size else 0
+            days[offset:offset + size] = columns.day
+            for field, lengths in columns.lengths.items():
+                self.lengths[field][offset:offset + size] = lengths
+            self.live[offset:offset + size] = True
+            if segment.has_deletions():
+                deleted = np.fromiter(segment.deleted_docs(), dtype=np.int64)
+                self.live[deleted + offset] = False
+            offset += size
+        # Segments no longer in this commit will not come back: forget their columns.
+        current = {segment.segment_id() for segment in segments}
+        for key in [k for k in cache if k not in current]:
+            del cache[key]
+        self.live_docnums = np.flatnonzero(self.live).astype(np.int64)
+        self.average_lengths = {
+            field: max(1.0, float(lengths[self.live].mean())) if self.live_docnums.size else 1.0
+            for field, lengths in self.lengths.items()
+        }
+        self.category_names = list(names)
+        self.category_ordinal = names
+        self.category = ordinals
+        self.day = days
+        self.year = days // 10000
+        self.month = days // 100 % 100
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """One commit of one generation: what every thread searches until the next refresh."""
+
+    generation: str
+    toc_generation: int
+    index: FileIndex
+    arrays: DocArrays
+    opened_at: float
+    postings: PostingsCache = dataclasses.field(default_factory=lambda: PostingsCache(POSTINGS_CACHE_BYTES))
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.generation, self.toc_generation)
+
+    toc: TOC | None = None
+
+    def open_searcher(self, weighting, reuse: Searcher | None = None) -> Searcher:
+        """A new searcher on exactly this commit (never a later one).
+
+        The commit's table of contents is read once, when the snapshot is made: a later
+        commit deletes the TOC file of this one.
+        """
+        storage = self.index.storage
+        if self.toc is None:
+            self.toc = TOC.read(storage, self.index.indexname, gen=self.toc_generation, schema=self.index.schema)
+        toc = self.toc
+        # Reuse the segment readers of the thread's previous searcher where the segment and
+        # its deletions are unchanged: opening a segment's term table costs ~100 ms.
+        reusable = {}
+        if reuse is not None:
+            for leaf, _ in reuse.reader().leaf_readers():
+                segment = leaf.segment()
+                if segment is not None:
+                    reusable[(segment.segment_id(), segment.deleted_count())] = leaf
+        readers = []
+        for segment in toc.segments:
+            leaf = reusable.pop((segment.segment_id(), segment.deleted_count()), None)
+            readers.append(leaf if leaf is not None else
+                           SegmentReader(storage, toc.schema, segment, generation=toc.generation))
+        for leaf in reusable.values():
+            leaf.close()
+        if not readers:
+            reader = EmptyReader(toc.schema)
+        elif len(readers) == 1:
+            reader = readers[0]
+        else:
+            reader = MultiReader(readers, generation=toc.generation)
+        return Searcher(reader, weighting=weighting, fromindex=self.index)
+
+
+class ResultCache:
+    """A small thread-safe LRU of search results keyed by (snapshot, request)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key, value) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# --------------------------------------------------------------------------- engine
