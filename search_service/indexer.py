@@ -44,6 +44,7 @@ GENERATIONS_DIR = "generations"
 BUILD_INFO_FILE = "build.json"
 JOURNAL_FILE = "journal.jsonl"
 BUILDING_PREFIX = ".building-"
+JOURNAL_MAX_BYTES = 64 * 1024 * 1024
 BUILDER_PID_FILE = "builder.pid"
 PUBLISH_LOCK_FILE = ".publish.lock"
 
@@ -238,8 +239,13 @@ def journal_append(store: IndexStore, changes: dict[str, Article | None]) -> Non
                    ensure_ascii=False)
         for doc_id, article in changes.items()
     ]
-    with open(store.root / JOURNAL_FILE, "a", encoding="utf-8") as handle:
+    path = store.root / JOURNAL_FILE
+    with open(path, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
+        size = handle.tell()
+    # The journal only serves rebuilds in progress; without one, old entries are dead weight.
+    if size > JOURNAL_MAX_BYTES and not any(store.generations_dir.glob(f"{BUILDING_PREFIX}*")):
+        path.unlink(missing_ok=True)
 
 
 def _journal_since(store: IndexStore, since: float) -> dict[str, Article | None]:
