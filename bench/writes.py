@@ -99,7 +99,8 @@ def measure_ours(index_dir, seconds: float, writers: int) -> dict:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_SERVICE_")}
     env.update(SEARCH_SERVICE_INDEX_DIR=str(index_dir), SEARCH_SERVICE_CACHE_DIR=str(CACHE_DIR),
-               SEARCH_SERVICE_API_TOKENS=TOKEN, SEARCH_SERVICE_LOG_LEVEL="WARNING")
+               SEARCH_SERVICE_API_TOKENS=TOKEN, SEARCH_SERVICE_LOG_LEVEL="WARNING",
+               SEARCH_SERVICE_RATE_LIMIT="")  # the benchmark is one client hammering on purpose
     # stderr to a file, never an undrained pipe: a full pipe would block the server's logging.
     log_path = OUT_DIR / "writes-server.log"
     log_file = open(log_path, "wb")

@@ -5,6 +5,8 @@ and no debug pages or stack traces."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 
 import jsonschema
 import pytest
@@ -13,7 +15,12 @@ from whoosh import query as wq
 from search_service.errors import InvalidParameter
 from search_service.query import Term, check_query, compile_query, parse
 from search_service.web import close_app, create_app
-from search_service.web.limits import TrustedProxies, client_from_forwarded, parse_networks
+from search_service.web.limits import (
+    SweepingMemoryStorage,
+    TrustedProxies,
+    client_from_forwarded,
+    parse_networks,
+)
 from search_service.web.openapi import openapi_document
 
 TOKEN = "limits-test-token"
@@ -112,6 +119,23 @@ def test_writes_with_a_valid_token_are_exempt_without_one_they_count(limited_app
                           headers={"Authorization": "Bearer guess"})
     assert response.status_code == 429
     assert error_of(response)["code"] == "rate_limited"
+
+
+def test_in_memory_counters_start_no_threads_and_still_expire(limited_app, monkeypatch):
+    storage = limited_app.extensions["rate_limiter"].storage
+    assert isinstance(storage, SweepingMemoryStorage)
+    starts = []
+    monkeypatch.setattr(threading.Thread, "start", lambda self: starts.append(self))
+    client = new_client(limited_app)
+    for _ in range(3):
+        assert client.get("/api/search?q=a").status_code == 200
+        time.sleep(0.02)  # limits' own storage would start a timer thread for each of these
+    assert starts == []
+    storage.incr("expiring", 0.01)
+    time.sleep(0.02)
+    storage._last_sweep = 0.0
+    storage.incr("other", 60)
+    assert "expiring" not in storage.storage and "other" in storage.storage
 
 
 def test_an_empty_rate_limit_means_no_limit(app):

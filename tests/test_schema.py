@@ -50,8 +50,7 @@ def test_every_route_is_documented(app):
     documented = {path.replace("{doc_id}", "<path:doc_id>") for path in _DOCUMENT["paths"]}
     api_routes = {rule.rule for rule in app.url_map.iter_rules()
                   if rule.rule.startswith("/api/") or rule.rule in ("/healthz", "/metrics", "/openapi.json")}
-    # /similar belongs to the related-articles feature and is documented with it when it settles.
-    assert api_routes - documented <= {"/api/documents/<path:doc_id>/similar"}
+    assert api_routes - documented == set()
 
 
 @pytest.mark.parametrize(("path", "method", "mode"), CASES)
