@@ -114,11 +114,13 @@ class SearchRequest:
                 f"sort must be one of {', '.join(SORTS)}; got {sort!r}.", param="sort"
             )
         page = _integer(get_list, "page", 1, 1, None)
-        page_size = _integer(get_list, "page_size", limits.default_page_size, 1, limits.max_page_size)
+        page_size = _integer(get_list, "page_size", limits.default_page_size, 1, limits.max_page_size,
+                             setting="max_page_size")
         if page * page_size > limits.max_result_window:
             raise InvalidParameter(
                 f"page {page} with page_size {page_size} reaches result {page * page_size}; results deeper "
-                f"than {limits.max_result_window} are not paged. Narrow the search with filters instead.",
+                f"than {limits.max_result_window} are not paged (setting max_result_window). Narrow the "
+                "search with filters instead.",
                 param="page",
             )
         return cls(q, categories, date_from, date_to, sort, page, page_size)
@@ -131,7 +133,7 @@ def _single(get_list: Callable[[str], Sequence[str]], name: str) -> str:
     return values[0] if values else ""
 
 
-def _integer(get_list, name: str, default: int, low: int, high: int | None) -> int:
+def _integer(get_list, name: str, default: int, low: int, high: int | None, setting: str = "") -> int:
     raw = _single(get_list, name).strip()
     if not raw:
         return default
@@ -140,7 +142,8 @@ def _integer(get_list, name: str, default: int, low: int, high: int | None) -> i
     value = int(raw)
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InvalidParameter(f"{name} must be {bound}; got {value}.", param=name)
+        where = f" (setting {setting})" if setting and high is not None and value > high else ""
+        raise InvalidParameter(f"{name} must be {bound}{where}; got {value}.", param=name)
     return value
 
 

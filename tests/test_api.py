@@ -77,7 +77,7 @@ class TestErrors:
 
     def test_error_shape_is_pinned(self, client):
         assert get_json(client, "/api/search?page_size=1000", status=400) == {"error": {
-            "status": 400, "code": "invalid_parameter", "message": "page_size must be between 1 and 100; got 1000.",
+            "status": 400, "code": "invalid_parameter", "message": "page_size must be between 1 and 100 (setting max_page_size); got 1000.",
             "param": "page_size"}}
 
     def test_unknown_document_route_and_method(self, client):
