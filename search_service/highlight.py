@@ -38,9 +38,14 @@ class Highlighter:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every match in ``text``, left to right, not overlapping."""
+        return self._matches(text)[0]
+
+    def _matches(self, text: str) -> tuple[list[tuple[int, int]], list[str]]:
+        """The spans and the normalized text of each match (normalization runs once per text)."""
         if self._pattern is None or not text:
-            return []
-        return [m.span() for m in self._pattern.finditer(normalize(text))]
+            return [], []
+        found = list(self._pattern.finditer(normalize(text)))
+        return [m.span() for m in found], [m.group() for m in found]
 
     def mark(self, text: str) -> str:
         """The whole text, HTML-escaped, with every match in ``<mark>``."""
@@ -53,21 +58,23 @@ class Highlighter:
         """
         if not text:
             return ""
-        spans = self.spans(text)
+        spans, matched = self._matches(text)
         if len(text) <= length:
             return _render(text, spans, 0, len(text))
         if not spans:
             return _render(text, [], 0, length) + ELLIPSIS
-        start = _best_window(text, spans, length)
+        start = _best_window(text, spans, matched, length)
         end = min(len(text), start + length)
         inside = [(s, e) for s, e in spans if s >= start and e <= end]
         rendered = _render(text, inside, start, end)
         return (ELLIPSIS if start > 0 else "") + rendered + (ELLIPSIS if end < len(text) else "")
 
 
-def _best_window(text: str, spans: list[tuple[int, int]], length: int) -> int:
-    """Start offset of the window that holds the most distinct matched terms, then the most matches."""
-    norm_terms = [text[s:e] for s, e in spans]
+def _best_window(text: str, spans: list[tuple[int, int]], matched: list[str], length: int) -> int:
+    """Start offset of the window that holds the most distinct matched terms, then the most matches.
+
+    ``matched`` holds each span's normalized text, so 發展 and 发展 count as one term.
+    """
     best = (-1, -1)
     best_start = 0
     right = 0
@@ -78,8 +85,8 @@ def _best_window(text: str, spans: list[tuple[int, int]], length: int) -> int:
             right = left
         while right + 1 < len(spans) and spans[right + 1][1] - spans[left][0] <= length:
             right += 1
-        window = norm_terms[left:right + 1]
-        score = (len({normalize(t) for t in window}), len(window))
+        window = matched[left:right + 1]
+        score = (len(set(window)), len(window))
         if score > best:
             best = score
             best_start = spans[left][0]
