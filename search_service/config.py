@@ -158,6 +158,11 @@ SETTINGS: tuple[Setting, ...] = (
             min=20, max=2000),
     Setting("title_boost", 3.0, "float",
             "Weight of a title match relative to a body match.", min=0, max=100),
+    Setting("bm25_k1", 1.2, "float",
+            "BM25 term-frequency saturation; bench.relevance found 0.6-1.5 within a query or two.",
+            min=0, max=10),
+    Setting("bm25_b", 0.75, "float",
+            "BM25 length normalization (0 = none, 1 = full).", min=0, max=1),
     Setting("cors_origins", [], "list",
             "Origins allowed to call the JSON API from browsers, e.g. "
             "https://www.example.org; empty = none."),
@@ -253,6 +258,8 @@ class Settings:
     cache_entries: int
     snippet_length: int
     title_boost: float
+    bm25_k1: float
+    bm25_b: float
     cors_origins: tuple[str, ...]
     csv_max_rows: int
     suggest_limit: int

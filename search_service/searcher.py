@@ -73,6 +73,8 @@ class EngineOptions:
             reload_interval=settings.reload_interval,
             cache_entries=settings.cache_entries,
             synonyms_file=settings.synonyms_file,
+            bm25_k1=settings.bm25_k1,
+            bm25_b=settings.bm25_b,
             max_prefix_terms=settings.max_prefix_terms,
         )
 
