@@ -233,64 +233,30 @@ def bigram_spans(norm: str) -> Iterator[tuple[int, str, int, int]]:
 # --------------------------------------------------------------------------- Whoosh glue
 
 
-class WordTokenizer(Tokenizer):
-    """Whoosh tokenizer: normalize, then jieba (search mode when indexing, precise for queries).
+class SpanTokenizer(Tokenizer):
+    """A Whoosh tokenizer made of a span function; subclasses define :meth:`spans`.
 
-    Honours Whoosh's tokenizer contract: ``positions`` are token ordinals starting
-    at ``start_pos``; ``startchar``/``endchar`` are offsets into the original value
-    plus ``start_char``.
+    Honours Whoosh's tokenizer contract: ``positions`` start at ``start_pos``;
+    ``startchar``/``endchar`` are offsets into the original value plus ``start_char``
+    (normalization keeps the length, so offsets found in normalized text are
+    offsets in the original).
     """
 
-    def __init__(self, index_mode: str = "search") -> None:
-        self.index_mode = index_mode
+    def spans(self, value: str, mode: str, removestops: bool) -> Iterator[tuple[int, str, int, int]]:
+        """(position, token text, start, end) of ``value``; positions relative to 0."""
+        raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.index_mode == self.index_mode
+        return type(other) is type(self) and vars(other) == vars(self)
 
     def __hash__(self) -> int:
-        return hash((type(self), self.index_mode))
+        return hash((type(self), tuple(sorted(vars(self).items()))))
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        if not tokenize:
-            token.original = token.text = normalize(value)
-            token.boost = 1.0
-            if positions:
-                token.pos = start_pos
-            if chars:
-                token.startchar, token.endchar = start_char, start_char + len(value)
-            yield token
-            return
-        search = mode != "query" and self.index_mode == "search"
-        pos = start_pos
-        for text, start, end in word_spans(normalize(value), search=search, removestops=removestops):
-            token.text = text
-            token.boost = 1.0
-            token.stopped = False
-            if keeporiginal:
-                token.original = value[start:end]
-            if positions:
-                token.pos = pos
-                pos += 1
-            if chars:
-                token.startchar, token.endchar = start_char + start, start_char + end
-            yield token
-
-
-class BigramTokenizer(Tokenizer):
-    """Whoosh tokenizer for the substring field: see :func:`bigram_spans`."""
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for pos, text, start, end in bigram_spans(normalize(value)):
+        items = self.spans(value, mode, removestops) if tokenize else [(0, normalize(value), 0, len(value))]
+        for pos, text, start, end in items:
             token.text = text
             token.boost = 1.0
             token.stopped = False
@@ -301,6 +267,29 @@ class BigramTokenizer(Tokenizer):
             if chars:
                 token.startchar, token.endchar = start_char + start, start_char + end
             yield token
+
+
+class WordTokenizer(SpanTokenizer):
+    """Normalize, then jieba: search mode when indexing, precise mode for queries (``mode="query"``).
+
+    Positions are token ordinals, never character offsets.
+    """
+
+    def __init__(self, index_mode: str = "search") -> None:
+        self.index_mode = index_mode
+
+    def spans(self, value, mode, removestops):
+        search = mode != "query" and self.index_mode == "search"
+        for pos, (text, start, end) in enumerate(word_spans(normalize(value), search=search,
+                                                            removestops=removestops)):
+            yield pos, text, start, end
+
+
+class BigramTokenizer(SpanTokenizer):
+    """The substring field's tokenizer: see :func:`bigram_spans`."""
+
+    def spans(self, value, mode, removestops):
+        return bigram_spans(normalize(value))
 
 
 def word_analyzer() -> WordTokenizer:

@@ -16,9 +16,8 @@ import re
 from collections.abc import Iterator
 
 from pypinyin import lazy_pinyin
-from whoosh.analysis import Token, Tokenizer
 
-from .analysis import CJK_CLASS, SEGMENTER, has_cjk, normalize
+from .analysis import CJK_CLASS, SEGMENTER, SpanTokenizer, has_cjk, normalize
 
 _PINYIN_QUERY = re.compile(r"[a-zA-Z' ]+")
 
@@ -57,29 +56,12 @@ def query_key(text: str) -> str | None:
     return key if len(key) >= 2 else None
 
 
-class PinyinTokenizer(Tokenizer):
-    """Whoosh tokenizer of the ``title_py`` field (no positions needed)."""
+class PinyinTokenizer(SpanTokenizer):
+    """The ``title_py`` field's tokenizer (see :func:`title_pinyin_tokens`)."""
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+    def spans(self, value, mode, removestops):
         for pos, (text, start, end) in enumerate(title_pinyin_tokens(value)):
-            token.text = text
-            token.boost = 1.0
-            token.stopped = False
-            if keeporiginal:
-                token.original = value[start:end]
-            if positions:
-                token.pos = start_pos + pos
-            if chars:
-                token.startchar, token.endchar = start_char + start, start_char + end
-            yield token
+            yield pos, text, start, end
 
 
 def words_with_key(title: str, key: str) -> list[str]:

@@ -16,6 +16,11 @@ from search_service.config import Settings, default_settings
 from search_service.ingest import Ingest
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+# As the machine's probe starts it: no sandbox as root, and no background connections
+# (the network is closed; Chromium would keep retrying).
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--no-first-run", "--disable-sync"]
 SAMPLES = REPO / "samples"
 SHARED = REPO.parent / "shared"
 
@@ -120,3 +125,17 @@ def live_server(app) -> Iterator[LiveServer]:
     """The sample app under a real waitress server on a free loopback port."""
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Debian Chromium for the whole run, driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -16,24 +16,11 @@ import pytest
 from search_service.web import close_app, create_app
 
 from .conftest import LiveServer, free_port
-from .test_browser import CHROMIUM, LAUNCH_ARGS, Tab, _HostHandler, _open_tab, screenshot
+from .test_browser import Tab, _HostHandler, _open_tab, screenshot
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "staff-pass-浏览器"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass
