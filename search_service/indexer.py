@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.index import LockError
 
 from .article import Article
@@ -273,7 +274,7 @@ def _article_from_json(data: dict) -> Article:
 
 
 def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
-    writer = ix.writer()
+    writer = ix.writer(codec=codec())
     try:
         for doc_id, article in changes.items():
             writer.delete_by_term(ID, doc_id)
@@ -339,13 +340,23 @@ class Progress:
             self._bar.close()
 
 
+def codec() -> W3Codec:
+    """Whoosh's codec without zlib on posting blocks.
+
+    Compressing each small posting block cost about a fifth of indexing time for a third
+    less disk (1,500 news articles: 0.16 -> 0.19 MB/s, 36.5 -> 49.1 MB); reading them back
+    uncompressed is cheaper too. Disk is the cheaper resource here.
+    """
+    return W3Codec(compression=0)
+
+
 def _writer(ix: whoosh_index.Index, procs: int, memory_mb: int, timeout: float):
     try:
         if procs > 1:
             # Each process segments and writes its own segment; multisegment skips the
             # final single-threaded merge (the searcher reads several segments fine).
-            return ix.writer(procs=procs, limitmb=memory_mb, multisegment=True)
-        return ix.writer(limitmb=memory_mb, timeout=timeout)
+            return ix.writer(procs=procs, limitmb=memory_mb, multisegment=True, codec=codec())
+        return ix.writer(limitmb=memory_mb, timeout=timeout, codec=codec())
     except LockError as exc:
         raise IndexBusy(
             "Another process is writing to the index (Whoosh's write lock is held); "

@@ -24,7 +24,7 @@ from whoosh.index import LockError
 
 from .article import Article
 from .errors import IndexBusy, SearchError
-from .indexer import IndexStore, journal_append, publish_lock, rebuild
+from .indexer import IndexStore, codec, journal_append, publish_lock, rebuild
 from .schema import ID, to_document
 from .searcher import SearchEngine
 
@@ -218,7 +218,7 @@ class IndexWriterThread:
             # The first write of a new server creates an empty generation to write into.
             rebuild(self.store, [])
         ix = self.store.open_current()
-        writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb)
+        writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec())
         existed: dict[str, bool] = {}
         try:
             # With the write lock held nobody else commits, so the engine's refreshed
