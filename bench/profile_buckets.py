@@ -21,13 +21,14 @@ NORMALIZE = "normalize: width/case fold + OpenCC t2s"
 JIEBA = "jieba segmentation"
 WORD_TOKENS = "word tokens: stop words, mixed/number tokens (analysis.word_spans)"
 BIGRAMS = "bigram tokenization (analysis.bigram_spans)"
+PINYIN = "pinyin of title words (pinyin.py, pypinyin)"
 WHOOSH_PER_DOC = "Whoosh add_document: term counts, posting pool"
 WHOOSH_STORED = "Whoosh stored fields + sortable columns"
 WHOOSH_COMMIT = "Whoosh commit: sort runs, write terms + posting blocks (zlib)"
 OTHER = "other (harness, schema.to_document, gc)"
 
 #: Bucket order in reports: the text pipeline first, then Whoosh.
-BUCKETS = (NORMALIZE, JIEBA, WORD_TOKENS, BIGRAMS, WHOOSH_PER_DOC, WHOOSH_STORED, WHOOSH_COMMIT, OTHER)
+BUCKETS = (NORMALIZE, JIEBA, WORD_TOKENS, BIGRAMS, PINYIN, WHOOSH_PER_DOC, WHOOSH_STORED, WHOOSH_COMMIT, OTHER)
 
 _NORMALIZE_FUNCS = {"normalize", "_t2s", "_t2s_keep_length", "_lower_keep_length"}
 _WORD_FUNCS = {"word_spans", "has_cjk", "WordTokenizer.__call__", "Segmenter.spans"}
@@ -78,6 +79,8 @@ def bucket_of(filename: str, lineno: int, funcname: str) -> str | None:
         return NORMALIZE
     if "/jieba/" in path:
         return JIEBA
+    if "/pypinyin/" in path or path.endswith("search_service/pinyin.py"):
+        return PINYIN
     if path.endswith("search_service/analysis.py"):
         if name in _NORMALIZE_FUNCS:
             return NORMALIZE
