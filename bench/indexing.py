@@ -219,7 +219,7 @@ def profile_section(profile: dict, profile_run: dict, runs: list[dict]) -> str:
         f"({profile_run['megabytes']:.1f} MB; {profile_run['profile']['wall_seconds_under_profiler']:.1f} s wall "
         f"under the profiler). Raw profile: `{profile['prof_file']}` (open with `python -m pstats`). The "
         "profiler's per-call overhead inflates code made of many small calls (jieba, per-posting Whoosh code) "
-        "relative to C-heavy code (zlib, OpenCC): read the shares as a ranking, not as exact fractions.",
+        "relative to C-heavy code (OpenCC, zlib, re): read the shares as a ranking, not as exact fractions.",
         "",
         table,
         "",

@@ -24,7 +24,7 @@ BIGRAMS = "bigram tokenization (analysis.bigram_spans)"
 PINYIN = "pinyin of title words (pinyin.py, pypinyin)"
 WHOOSH_PER_DOC = "Whoosh add_document: term counts, posting pool"
 WHOOSH_STORED = "Whoosh stored fields + sortable columns"
-WHOOSH_COMMIT = "Whoosh commit: sort runs, write terms + posting blocks (zlib)"
+WHOOSH_COMMIT = "Whoosh commit: sort runs, write terms + posting blocks"
 OTHER = "other (harness, schema.to_document, gc)"
 
 #: Bucket order in reports: the text pipeline first, then Whoosh.
