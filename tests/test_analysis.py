@@ -99,6 +99,11 @@ class TestWordTokenizer:
 
 
 class TestBigrams:
+    def test_a_latin_run_does_not_swallow_the_cjk_run_after_it(self):
+        # The fixed _BIGRAM_RUN bug: "5g手机" was one Latin token, so 手机 was unsearchable.
+        assert list(bigram_spans("5g手机")) == [(0, "5g", 0, 2), (1, "手机", 2, 4), (2, "机", 3, 4)]
+        assert [t[1] for t in bigram_spans("iphone15发布会")] == ["iphone15", "发布", "布会", "会"]
+
     def test_runs_give_bigrams_and_a_final_character(self):
         assert [t[1] for t in bigram_spans("集群发展")] == ["集群", "群发", "发展", "展"]
 

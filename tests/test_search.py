@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from search_service import indexer
+from search_service.article import Article
 from search_service.query import SearchRequest, get_list_from_mapping
 from search_service.searcher import EngineOptions, SearchEngine
 
@@ -84,10 +86,19 @@ class TestSemantics:
     def test_title_matches_rank_first(self, engine):
         assert ids(search(engine, q="园区规划"))[0] == "a7"
 
-    def test_word_matches_rank_before_substring_matches(self, engine):
-        results = search(engine, q="城市")
-        # every article with the word 城市 comes before ones that only contain the characters
-        assert results.total >= 3
+    def test_word_matches_rank_before_substring_matches(self, tmp_path, jieba_cache):
+        # 老城市场 segments as 老城 / 市场: it holds the characters 城市 but not the word,
+        # and says them three times, so by term frequency alone it would come first.
+        articles = [
+            {"id": "word", "title": "治理", "body": "城市治理的经验。", "category": "产业规划", "date": "2024-01-01"},
+            {"id": "chars", "title": "改造", "body": "老城市场，老城市场，老城市场改造。", "category": "产业规划",
+             "date": "2024-02-01"},
+        ]
+        source = tmp_path / "articles.jsonl"
+        source.write_text("\n".join(json.dumps(a, ensure_ascii=False) for a in articles), encoding="utf-8")
+        build_index(tmp_path / "index", [source])
+        results = search(SearchEngine(tmp_path / "index", EngineOptions(reload_interval=0)), q="城市")
+        assert [(h.id, h.match) for h in results.hits] == [("word", "all_words"), ("chars", "substring")]
 
 
 class TestFiltersAndFacets:
@@ -139,10 +150,17 @@ class TestHits:
         hit = next(h for h in search(engine, q="经济发展").hits if h.id == "a2")
         assert "<mark>經濟發展</mark>" in hit.snippet or "<mark>發展</mark>" in hit.snippet
 
-    def test_cache_answers_repeats_and_is_invalidated_on_change(self, engine):
+    def test_cache_answers_repeats_and_is_invalidated_on_change(self, tmp_path, jieba_cache):
+        build_index(tmp_path, [FIXTURE])
+        engine = SearchEngine(tmp_path, EngineOptions(reload_interval=0))
         first = search(engine, q="高新区")
         again = search(engine, q="高新区")
-        assert again.cached and ids(again) == ids(first)
+        assert not first.cached and again.cached and ids(again) == ids(first)
+        added = Article("new1", "高新区新闻", "高新区又一篇文章。", "高新院新闻", dt.date(2026, 1, 1))
+        indexer.update(indexer.IndexStore(tmp_path), [added])
+        engine.refresh()
+        after = search(engine, q="高新区")
+        assert not after.cached and "new1" in ids(after) and after.total == first.total + 1
 
     def test_document_and_stats(self, engine):
         assert engine.document("a2").title == "習近平會見外賓"
