@@ -233,7 +233,12 @@ def test_pagination_links_keep_state_and_mark_the_current_page(client):
 
 
 def test_pagination_is_absent_on_a_single_page(client):
-    soup = soup_of(client.get("/search", query_string={"q": "园区规划", "page_size": "50"}))
+    response = client.get("/search", query_string={"q": "园区规划", "page_size": "50"})
+    expected = api(client, q="园区规划", page_size=50)
+    assert response.status_code == 200 and expected["pages"] == 1
+    soup = soup_of(response)
+    # A results page (an error page has no hits and no pagination either).
+    assert len(soup.select(".hit")) == len(expected["hits"]) > 0
     assert not soup.select("nav.pagination")
 
 
