@@ -18,6 +18,7 @@ Result types are in :mod:`results`, snapshots in :mod:`snapshot`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,9 @@ from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot
 # Related articles: how much of a body to read, and how many of its key terms to use.
 SIMILAR_TEXT_CHARS = 3000
 SIMILAR_TERMS = 12
+SUGGEST_EXCERPT_CHARS = 60
+# The article's own address becomes a link only when it is an absolute http(s) URL.
+_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
 
@@ -323,6 +327,9 @@ class SearchEngine:
                 "category": article.category,
                 "date": article.date.isoformat() if article.date else None,
                 "url": "/doc/" + quote(article.id, safe=""),
+                # For the widget's "open on the institute's site" and excerpt options (docs/SEARCH_BOX.md).
+                "source_url": article.url if _HTTP_URL.fullmatch(article.url or "") else None,
+                "excerpt_html": highlighter.snippet(article.body, SUGGEST_EXCERPT_CHARS),
             })
         return suggestions
 

@@ -107,7 +107,14 @@ def openapi_document(settings: Settings) -> dict:
                             "type": "object", "required": ["id", "title", "title_html", "category", "url"],
                             "properties": {"id": {"type": "string"}, "title": {"type": "string"},
                                            "title_html": {"type": "string"}, "category": {"type": "string"},
-                                           "date": nullable_string, "url": {"type": "string"}}}}}}}}},
+                                           "date": nullable_string,
+                                           "url": {"type": "string", "description": "this service's article page"},
+                                           "source_url": {**nullable_string, "description":
+                                                          "the article on the institute's own site (http/https), "
+                                                          "or null"},
+                                           "excerpt_html": {"type": "string", "description":
+                                                            "about 60 characters of the body around the match, "
+                                                            "escaped HTML with <mark>"}}}}}}}}},
                     "400": _error_ref(), "503": _error_ref(),
                 },
             }},
