@@ -258,3 +258,16 @@ def test_an_older_analytics_file_gets_the_new_column(tmp_path):
     db.insert([SearchEvent("新", "page", 0, filtered_out=True)])
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT query, filtered_out FROM searches ORDER BY id").fetchall() == [("旧", 0), ("新", 1)]
+
+
+def test_suggestions_carry_the_original_url_and_an_excerpt_on_request(client):
+    plain = client.get("/api/suggest?q=园区").get_json()["suggestions"]
+    assert plain and all("excerpt_html" not in s for s in plain)
+    assert all(s["source_url"] is None or s["source_url"].startswith(("http://", "https://")) for s in plain)
+    assert any(s["source_url"] for s in plain)
+    rich = client.get("/api/suggest?q=园区&excerpt=1").get_json()["suggestions"]
+    assert [s["id"] for s in rich] == [s["id"] for s in plain]
+    assert all(s["excerpt_html"] and len(re.sub(r"</?mark>", "", s["excerpt_html"])) <= 62 for s in rich)
+    assert any("<mark>" in s["excerpt_html"] for s in rich)
+    bad = client.get("/api/suggest?q=园区&excerpt=yes")
+    assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "excerpt"

@@ -99,6 +99,8 @@ def openapi_document(settings: Settings) -> dict:
                     _param("sid", "typing session (random, one per page load) so the search analytics keep only "
                            "the text a reader settled on; never stored",
                            {"type": "string", "pattern": "^[A-Za-z0-9_-]{0,64}$"}),
+                    _param("excerpt", "1: add excerpt_html, a line of each article's text around the match",
+                           {"type": "integer", "enum": [0, 1], "default": 0}),
                 ],
                 "responses": {
                     "200": {"description": "suggestions", "content": {"application/json": {"schema": {
@@ -113,8 +115,8 @@ def openapi_document(settings: Settings) -> dict:
                                                           "the article on the institute's own site (http/https), "
                                                           "or null"},
                                            "excerpt_html": {"type": "string", "description":
-                                                            "about 60 characters of the body around the match, "
-                                                            "escaped HTML with <mark>"}}}}}}}}},
+                                                            "with excerpt=1: about 60 characters of the body "
+                                                            "around the match, escaped HTML with <mark>"}}}}}}}}},
                     "400": _error_ref(), "503": _error_ref(),
                 },
             }},

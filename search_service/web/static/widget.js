@@ -104,7 +104,8 @@
 
   function ensureStylesheet(href) {
     var links = document.querySelectorAll("link[rel~='stylesheet']");
-    for (var i = 0; i < links.length; i++) if (links[i].href === href) return;
+    // The service's own pages link it with a version (?v=…): that one counts too.
+    for (var i = 0; i < links.length; i++) if (links[i].href.split("?")[0] === href) return;
     var link = document.createElement("link");
     link.rel = "stylesheet";
     link.href = href;
@@ -254,7 +255,7 @@
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     this.controller = controller;
     var url = this.endpoint + "/api/suggest?q=" + encodeURIComponent(q) + "&limit=" + this.options.limit +
-      "&sid=" + this.sid;
+      "&sid=" + this.sid + (this.options.excerpt ? "&excerpt=1" : "");
     fetch(url, {
       signal: controller ? controller.signal : undefined,
       credentials: "omit",
