@@ -467,6 +467,19 @@ class ErrorView:
     explanation: str
     detail: str
     param_label: str
+    setting: str = ""  # the setting whose limit was reached (named for the site's staff)
+
+
+#: Chinese for the limits a request can reach; the values come from the settings.
+_SETTING_HINTS = {
+    "max_query_length": "搜索词最多 {max_query_length} 个字符，请缩短后再试。",
+    "max_query_terms": "搜索词最多包含 {max_query_terms} 个词或短语，请减少关键词后再试。",
+    "max_suggest_length": "输入建议最多针对 {max_suggest_length} 个字符，请直接搜索。",
+    "max_prefix_terms": "以 * 结尾的前缀太短，匹配的词太多，请多写几个字再试。",
+    "max_result_window": "只能翻到前 {max_result_window} 条结果；请用筛选条件缩小范围。",
+    "max_page_size": "每页条数须为 1 到 {max_page_size} 之间的整数。",
+}
+_SETTING_NAMED = re.compile(r"\(setting `{0,2}(\w+)`{0,2}\)")
 
 
 def error_view(error: SearchError) -> ErrorView:
@@ -475,13 +488,19 @@ def error_view(error: SearchError) -> ErrorView:
     param = getattr(error, "param", None)
     title = _STATUS_TITLES.get(status, "出错了")
     explanation = ""
+    setting = ""
     if status == 400:
-        hint = _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。")
+        named = _SETTING_NAMED.search(getattr(error, "message", "") or "")
+        setting = named.group(1) if named and named.group(1) in _SETTING_HINTS else ""
+        hint = _SETTING_HINTS.get(setting) or _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。")
         try:
-            max_page_size = _settings().max_page_size
+            values = {name: getattr(_settings(), name) for name in _SETTING_HINTS}
         except (RuntimeError, KeyError):
-            max_page_size = 100
-        explanation = hint.format(max_page_size=max_page_size)
+            values = {"max_page_size": 100}
+        try:
+            explanation = hint.format(**values)
+        except (KeyError, IndexError):
+            explanation = _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。").format(max_page_size=100)
     elif status == 404:
         if request.path.startswith("/doc/"):
             title = "未找到该文章"
@@ -497,7 +516,7 @@ def error_view(error: SearchError) -> ErrorView:
         # index: that is for the operator's log, not for a visitor's page.
         log.warning("index unavailable (%s %s): %s", request.method, request.path, getattr(error, "message", ""))
     # Visitors read Chinese: the English message stays in the JSON API and the log.
-    return ErrorView(title, explanation, "", _PARAM_NAMES.get(param or "", param or ""))
+    return ErrorView(title, explanation, "", _PARAM_NAMES.get(param or "", param or ""), setting)
 
 
 @blueprint.app_context_processor
