@@ -12,7 +12,13 @@ request path, retention, and the aggregation queries the staff page shows.
 
 Nothing personal is stored: no IP address, no user agent, no cookie, no session
 id. A row holds the normalized query, its filters, the result count, the relaxed
-mode, the time taken, a timestamp and the channel (``page``, ``widget``, ``api``).
+mode, the time taken, a timestamp and the channel (``page``, ``widget``, ``api``, or
+``script`` for token-carrying API calls and headless browsers, which no report counts).
+
+A query is *unfound* when its answer had no exact match: nothing at all, or only the
+any-word or pinyin fallback (partial matches fill every page, so "zero results" alone
+would miss almost every failed search). A search that was empty only because of its
+filters (the query alone finds articles) is ``filtered_out``: counted apart, not as unfound.
 
 As-you-type queries (the widget's suggest calls) are folded into one query per
 typing session before anything is written; see :meth:`AnalyticsRecorder.record_suggest`
@@ -38,7 +44,12 @@ from .errors import InvalidParameter
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("page", "widget", "api")
+CHANNELS = ("page", "widget", "api", "script")
+#: Searches by people: ``script`` (API calls with a token, headless browsers) is shown on its own
+#: and counted in no report.
+READER_CHANNELS = ("page", "widget", "api")
+#: Fallbacks that answer a query without an exact match: such a query was not found.
+UNFOUND_RELAXED = ("any_word", "pinyin")
 #: Channels whose searches can be followed by a tracked click (the API's cannot).
 CLICK_CHANNELS = ("page", "widget")
 #: Seconds within which a suggest query replaces the previous one of the same typing session.
@@ -97,6 +108,7 @@ class SearchEvent:
 
     ``refine``: a repeat of the reader's previous query (another page, another sort
     or filter); stored, but not counted as a search of its own in the reports.
+    ``filtered_out``: no results, but only because of the filters (the query alone finds some).
     """
 
     query: str
@@ -108,10 +120,12 @@ class SearchEvent:
     page: int = 1
     refine: bool = False
     ts: float = dataclasses.field(default_factory=time.time)
+    filtered_out: bool = False
 
     def row(self) -> tuple:
         return (self.ts, day_of(self.ts), self.channel, self.query, self.filters, int(self.results),
-                self.relaxed, float(self.took_ms), int(self.page), int(bool(self.refine)))
+                self.relaxed, float(self.took_ms), int(self.page), int(bool(self.refine)),
+                int(bool(self.filtered_out) and int(self.results) == 0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +233,7 @@ class Summary:
 
     searches: int = 0            # new searches (refinements and later pages not counted)
     queries: int = 0             # distinct normalized queries
-    zero_results: int = 0        # searches that found nothing
+    zero_results: int = 0        # searches that found nothing (not counting filtered_out)
     relaxed: int = 0             # searches answered only by a relaxed (partial) match
     trackable: int = 0           # searches with results on a channel whose clicks are tracked
     clicks: int = 0              # every recorded click
@@ -227,10 +241,16 @@ class Summary:
     avg_rank: float | None = None
     avg_took_ms: float | None = None
     by_channel: tuple[tuple[str, int], ...] = ()
+    unfound: int = 0             # no exact match: nothing, or only the any-word/pinyin fallback
+    filtered_out: int = 0        # empty only because of the filters (the query alone finds some)
 
     @property
     def zero_rate(self) -> float | None:
         return self.zero_results / self.searches if self.searches else None
+
+    @property
+    def unfound_rate(self) -> float | None:
+        return self.unfound / self.searches if self.searches else None
 
     @property
     def ctr(self) -> float | None:
@@ -252,6 +272,7 @@ class QueryRow:
     avg_rank: float | None = None
     avg_results: float | None = None
     last_seen: str = ""          # YYYY-MM-DD of the latest search
+    unfound: int = 0             # searches without an exact match (see the module docstring)
 
     @property
     def ctr(self) -> float | None:
@@ -274,6 +295,7 @@ class Report:
     zero: list[QueryRow]
     noclick: list[QueryRow]
     daily: list[DayRow]
+    filtered_out: list[QueryRow] = dataclasses.field(default_factory=list)
 
 
 def dictionary_hint(query: str) -> dict:
@@ -306,7 +328,8 @@ CREATE TABLE IF NOT EXISTS searches (
     relaxed   TEXT,                        -- NULL | substring | any_word
     took_ms   REAL    NOT NULL,
     page      INTEGER NOT NULL DEFAULT 1,
-    refine    INTEGER NOT NULL DEFAULT 0   -- 1: another page/order/filter of the previous query
+    refine    INTEGER NOT NULL DEFAULT 0,  -- 1: another page/order/filter of the previous query
+    filtered_out INTEGER NOT NULL DEFAULT 0 -- 1: empty only because of its filters
 );
 CREATE INDEX IF NOT EXISTS searches_day ON searches (day, query);
 CREATE INDEX IF NOT EXISTS searches_ts ON searches (ts);
@@ -324,23 +347,31 @@ CREATE INDEX IF NOT EXISTS clicks_day ON clicks (day, query);
 CREATE INDEX IF NOT EXISTS clicks_ts ON clicks (ts);
 """
 
-_INSERT_SEARCH = ("INSERT INTO searches (ts, day, channel, query, filters, results, relaxed, took_ms, page, refine) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_SEARCH = ("INSERT INTO searches (ts, day, channel, query, filters, results, relaxed, took_ms, page, refine, "
+                  "filtered_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: Columns added after the first schema: (table, column, definition), added to older files in place.
+_ADDED_COLUMNS = (
+    ("searches", "filtered_out", "INTEGER NOT NULL DEFAULT 0"),
+)
 _INSERT_CLICK = "INSERT INTO clicks (ts, day, channel, query, doc_id, rank, first) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
-# A search counted in the reports: a new search, not another page or filter of the previous one.
-_COUNTED = "refine = 0 AND day BETWEEN ? AND ?"
+# A search counted in the reports: a reader's new search, not another page or filter of the
+# previous one, and not a script's.
+_COUNTED = "refine = 0 AND channel != 'script' AND day BETWEEN ? AND ?"
+_ZERO = "(results = 0 AND filtered_out = 0)"
+_UNFOUND = f"({_ZERO} OR (results > 0 AND relaxed IN ('any_word', 'pinyin')))"
 _TRACKABLE = "channel IN ('page', 'widget') AND results > 0"
 
 _QUERY_STATS = f"""
 WITH s AS (
     SELECT query,
            COUNT(*)                                          AS searches,
-           SUM(results = 0)                                  AS zero_results,
+           SUM({_ZERO})                                      AS zero_results,
            SUM(relaxed IS NOT NULL AND results > 0)          AS relaxed,
            SUM({_TRACKABLE})                                 AS trackable,
            AVG(results)                                      AS avg_results,
-           MAX(ts)                                           AS last_ts
+           MAX(ts)                                           AS last_ts,
+           SUM({_UNFOUND})                                   AS unfound
     FROM searches WHERE {_COUNTED} GROUP BY query
 ), c AS (
     SELECT query, COUNT(*) AS clicks, SUM(first) AS clicked, AVG(rank) AS avg_rank
@@ -348,7 +379,7 @@ WITH s AS (
 )
 SELECT s.query, s.searches, s.zero_results, s.relaxed, s.trackable,
        COALESCE(c.clicks, 0) AS clicks, COALESCE(c.clicked, 0) AS clicked, c.avg_rank,
-       s.avg_results, s.last_ts
+       s.avg_results, s.last_ts, s.unfound
 FROM s LEFT JOIN c ON c.query = s.query
 """
 
@@ -373,6 +404,10 @@ class AnalyticsDB:
         with _closing(self.connect()) as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
+            for table, column, definition in _ADDED_COLUMNS:
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -438,19 +473,22 @@ class AnalyticsDB:
     def summary(self, period: Period) -> Summary:
         start, end = period.bounds()
         rows = self._read(f"""
-            SELECT COUNT(*), COUNT(DISTINCT query), COALESCE(SUM(results = 0), 0),
+            SELECT COUNT(*), COUNT(DISTINCT query), COALESCE(SUM({_ZERO}), 0),
                    COALESCE(SUM(relaxed IS NOT NULL AND results > 0), 0), COALESCE(SUM({_TRACKABLE}), 0),
-                   AVG(took_ms)
+                   AVG(took_ms), COALESCE(SUM({_UNFOUND}), 0), COALESCE(SUM(results = 0 AND filtered_out = 1), 0)
             FROM searches WHERE {_COUNTED}""", (start, end))
-        searches, queries, zero, relaxed, trackable, took = rows[0] if rows else (0, 0, 0, 0, 0, None)
+        searches, queries, zero, relaxed, trackable, took, unfound, filtered_out = (
+            rows[0] if rows else (0, 0, 0, 0, 0, None, 0, 0))
         clicks = self._read("SELECT COUNT(*), COALESCE(SUM(first), 0), AVG(rank) FROM clicks "
                             "WHERE day BETWEEN ? AND ?", (start, end))
         n_clicks, clicked, avg_rank = clicks[0] if clicks else (0, 0, None)
-        channels = dict(self._read(f"SELECT channel, COUNT(*) FROM searches WHERE {_COUNTED} GROUP BY channel",
-                                   (start, end)))
+        # Every channel, scripts included, so staff see how much of the traffic is not readers.
+        channels = dict(self._read("SELECT channel, COUNT(*) FROM searches WHERE refine = 0 AND day BETWEEN ? AND ? "
+                                   "GROUP BY channel", (start, end)))
         return Summary(searches=searches, queries=queries, zero_results=zero, relaxed=relaxed, trackable=trackable,
                        clicks=n_clicks, clicked_searches=clicked, avg_rank=avg_rank, avg_took_ms=took,
-                       by_channel=tuple((c, channels.get(c, 0)) for c in CHANNELS))
+                       by_channel=tuple((c, channels.get(c, 0)) for c in CHANNELS),
+                       unfound=unfound, filtered_out=filtered_out)
 
     def _query_rows(self, period: Period, where: str, order: str, limit: int | None) -> list[QueryRow]:
         start, end = period.bounds()
@@ -461,8 +499,8 @@ class AnalyticsDB:
             params += (limit,)
         return [QueryRow(query=q, searches=n, zero_results=zero, relaxed=relaxed, trackable=trackable,
                          clicks=clicks, clicked_searches=clicked, avg_rank=avg_rank, avg_results=avg_results,
-                         last_seen=day_of(last_ts))
-                for q, n, zero, relaxed, trackable, clicks, clicked, avg_rank, avg_results, last_ts
+                         last_seen=day_of(last_ts), unfound=unfound)
+                for q, n, zero, relaxed, trackable, clicks, clicked, avg_rank, avg_results, last_ts, unfound
                 in self._read(sql, params)]
 
     def top_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
@@ -470,17 +508,33 @@ class AnalyticsDB:
         return self._query_rows(period, "1", "searches DESC, last_ts DESC, query", limit)
 
     def zero_result_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
-        """Queries that found nothing, most frequent first (``searches`` counts only the empty ones)."""
+        """Unfound queries, most frequent first: no exact match (nothing, or only the any-word or
+        pinyin fallback). ``searches`` counts only those searches; ``zero_results`` the ones that
+        found nothing at all, ``relaxed`` the ones answered by a fallback. Searches empty only
+        because of their filters are not here (see :meth:`filtered_out_queries`)."""
         start, end = period.bounds()
-        sql = f"""SELECT query, COUNT(*), MAX(ts), SUM(channel = 'api') FROM searches
-                  WHERE {_COUNTED} AND results = 0 GROUP BY query
+        sql = f"""SELECT query, COUNT(*), MAX(ts), SUM({_ZERO}), SUM(results > 0) FROM searches
+                  WHERE {_COUNTED} AND {_UNFOUND} GROUP BY query
                   ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
         params: tuple = (start, end)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
-        return [QueryRow(query=q, searches=n, zero_results=n, last_seen=day_of(last_ts))
-                for q, n, last_ts, _ in self._read(sql, params)]
+        return [QueryRow(query=q, searches=n, zero_results=zero, relaxed=fallback, last_seen=day_of(last_ts),
+                         unfound=n)
+                for q, n, last_ts, zero, fallback in self._read(sql, params)]
+
+    def filtered_out_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """Queries whose searches were empty only because of their filters (``searches`` counts those)."""
+        start, end = period.bounds()
+        sql = f"""SELECT query, COUNT(*), MAX(ts) FROM searches
+                  WHERE {_COUNTED} AND results = 0 AND filtered_out = 1 GROUP BY query
+                  ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
+        params: tuple = (start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [QueryRow(query=q, searches=n, last_seen=day_of(last_ts)) for q, n, last_ts in self._read(sql, params)]
 
     def no_click_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
         """Queries that found results on the page or the widget, yet nobody clicked one."""
@@ -490,7 +544,7 @@ class AnalyticsDB:
         """Every day of the period (zeros included): searches, empty searches, clicks."""
         start, end = period.bounds()
         searches = {day: (n, zero) for day, n, zero in self._read(
-            f"SELECT day, COUNT(*), SUM(results = 0) FROM searches WHERE {_COUNTED} GROUP BY day", (start, end))}
+            f"SELECT day, COUNT(*), SUM({_ZERO}) FROM searches WHERE {_COUNTED} GROUP BY day", (start, end))}
         clicks = dict(self._read("SELECT day, COUNT(*) FROM clicks WHERE day BETWEEN ? AND ? GROUP BY day",
                                  (start, end)))
         out = []
@@ -504,7 +558,7 @@ class AnalyticsDB:
         """Everything the staff page shows for ``period``."""
         return Report(period, self.summary(period), self.top_queries(period, limit),
                       self.zero_result_queries(period, limit), self.no_click_queries(period, limit),
-                      self.daily(period))
+                      self.daily(period), self.filtered_out_queries(period, limit))
 
 
 class _closing:
@@ -585,7 +639,8 @@ class AnalyticsRecorder:
 
     def record_search(self, query: str, *, channel: str, results: int, took_ms: float = 0.0,
                       relaxed: str | None = None, filters: Mapping[str, object] | None = None, page: int = 1,
-                      refine: bool = False, sid: str | None = None, ts: float | None = None) -> None:
+                      refine: bool = False, sid: str | None = None, ts: float | None = None,
+                      filtered_out: bool = False) -> None:
         """Log one search. On the ``page`` and ``widget`` channels it also closes the typing
         session it came from (``sid``; without one, the latest session whose text it starts with)."""
         if channel not in CHANNELS:
@@ -594,7 +649,8 @@ class AnalyticsRecorder:
         if not normalized:
             return
         event = SearchEvent(normalized, channel, int(results), float(took_ms), relaxed or None,
-                            filters_json(filters), int(page), bool(refine), self.clock() if ts is None else ts)
+                            filters_json(filters), int(page), bool(refine), self.clock() if ts is None else ts,
+                            bool(filtered_out))
         self._offer(_SearchFromSession(event, sid) if channel in CLICK_CHANNELS else event)
 
     def record_suggest(self, query: str, *, sid: str | None, suggestions: int, took_ms: float = 0.0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from .analysis import has_cjk, normalize
@@ -102,14 +103,43 @@ def _best_window(text: str, spans: list[tuple[int, int]], matched: list[str], le
     return start
 
 
+_LINE_BREAK = re.compile(r"[ \t\u3000]*[\r\n][\s\u3000]*")
+
+
+def _is_wide(char: str) -> bool:
+    """Chinese (and other full-width) text: no space is written next to it."""
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def _flow(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` with its line breaks joined as running text.
+
+    A snippet shows several paragraphs on one line. Chinese text joins them with nothing
+    ("产业。从案例看"); a space stays only between Latin words ("5G network"). The
+    characters on either side are read from the whole ``text``, so a cut never decides.
+    """
+    piece = text[start:end]
+    if "\n" not in piece and "\r" not in piece:
+        return piece
+
+    def join(match: re.Match) -> str:
+        before = start + match.start() - 1
+        after = start + match.end()
+        if before < 0 or after >= len(text):
+            return ""
+        return "" if _is_wide(text[before]) or _is_wide(text[after]) else " "
+
+    return _LINE_BREAK.sub(join, piece)
+
+
 def _render(text: str, spans: list[tuple[int, int]], start: int, end: int) -> str:
     out = []
     cursor = start
     for s, e in spans:
         if s < cursor or e > end:
             continue
-        out.append(html.escape(text[cursor:s]))
+        out.append(html.escape(_flow(text, cursor, s)))
         out.append(MARK_OPEN + html.escape(text[s:e]) + MARK_CLOSE)
         cursor = e
-    out.append(html.escape(text[cursor:end]))
+    out.append(html.escape(_flow(text, cursor, end)))
     return "".join(out)

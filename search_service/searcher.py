@@ -18,6 +18,7 @@ Result types are in :mod:`results`, snapshots in :mod:`snapshot`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,10 @@ from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot
 # Related articles: how much of a body to read, and how many of its key terms to use.
 SIMILAR_TEXT_CHARS = 3000
 SIMILAR_TERMS = 12
+SUGGEST_EXCERPT_CHARS = 60
+SUGGEST_EXCERPT_SCAN = 1500
+# The article's own address becomes a link only when it is an absolute http(s) URL.
+_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
 
@@ -284,12 +289,13 @@ class SearchEngine:
 
         return self._with_searcher(work)
 
-    def suggest(self, text: str, limit: int = 8) -> list[dict]:
+    def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[dict]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
-        then the best articles with every word. Matches are marked in ``title_html``."""
-        return self._with_searcher(lambda snap, searcher: self._suggest(searcher, text, limit))
+        then the best articles with every word. Matches are marked in ``title_html``;
+        with ``excerpt``, ``excerpt_html`` holds a line of the body around the match."""
+        return self._with_searcher(lambda snap, searcher: self._suggest(searcher, text, limit, excerpt))
 
-    def _suggest(self, searcher: Searcher, text: str, limit: int) -> list[dict]:
+    def _suggest(self, searcher: Searcher, text: str, limit: int, excerpt: bool = False) -> list[dict]:
         compiled = CompiledQuery(parse(text), self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
@@ -316,14 +322,22 @@ class SearchEngine:
             marker = highlighter
             if key and not highlighter.spans(article.title):
                 marker = Highlighter([normalize(w) for w in pinyin.words_with_prefix(article.title, key)])
-            suggestions.append({
+            item = {
                 "id": article.id,
                 "title": article.title,
                 "title_html": marker.mark(article.title),
                 "category": article.category,
                 "date": article.date.isoformat() if article.date else None,
                 "url": "/doc/" + quote(article.id, safe=""),
-            })
+                # For the widget's "open on the institute's site" option (docs/SEARCH_BOX.md).
+                "source_url": article.url if _HTTP_URL.fullmatch(article.url or "") else None,
+            }
+            if excerpt:
+                # Only on request, and from the body's opening part: a snippet costs about 1.4 µs
+                # per character (normalization), too much for every keystroke on long articles.
+                item["excerpt_html"] = highlighter.snippet(article.body[:SUGGEST_EXCERPT_SCAN],
+                                                           SUGGEST_EXCERPT_CHARS)
+            suggestions.append(item)
         return suggestions
 
     def stats(self) -> dict:

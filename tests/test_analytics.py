@@ -152,7 +152,7 @@ class TestReports:
         assert summary.ctr == pytest.approx(3 / 7)
         assert summary.avg_rank == pytest.approx((1 + 3 + 2 + 4) / 4)
         assert summary.avg_took_ms == pytest.approx(10.0)
-        assert dict(summary.by_channel) == {"page": 7, "widget": 3, "api": 3}
+        assert dict(summary.by_channel) == {"page": 7, "widget": 3, "api": 3, "script": 0}
 
     def test_top_queries(self, fixture_db):
         top = fixture_db.top_queries(PERIOD)

@@ -48,8 +48,8 @@ class Tab:
 
 
 def _open_tab(browser, **context_options) -> tuple[object, Tab]:
-    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
-                                  viewport={"width": 1280, "height": 900}, **context_options)
+    options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     tab = Tab(page)

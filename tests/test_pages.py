@@ -265,12 +265,25 @@ def test_no_results_says_so_and_offers_filters_to_drop(client):
     params = [("q", "园区"), ("category", "没有这个分类"), ("date_from", "2024-01-01"), ("date_to", "2024-12-31")]
     soup = soup_of(client.get("/search", query_string=params))
     box = soup.select_one(".no-results")
-    assert "未找到与“园区”相关的结果" in box.get_text()
+    unfiltered = api(client, q="园区")["total"]
+    # What is true: the query finds articles, the filters exclude all of them.
+    assert "所选筛选条件下没有结果" in box.get_text()
+    assert f"“园区”共有 {unfiltered} 条结果" in box.get_text()
     drops = {a.get_text(): query_of(a["href"]) for a in box.select(".drop-filters a")}
+    # Removing the date still leaves an unknown category: 0 results, so it is no link.
+    assert "去掉「日期：2024年」" not in drops
+    assert "去掉「日期：2024年」：仍没有结果" in box.select_one(".drop-none").get_text()
     assert drops["去掉「分类：没有这个分类」"] == {"q": ["园区"], "date_from": ["2024-01-01"],
                                                "date_to": ["2024-12-31"]}
-    assert drops["去掉「日期：2024年」"] == {"q": ["园区"], "category": ["没有这个分类"]}
     assert drops["清除全部筛选条件"] == {"q": ["园区"]}
+    # Each count is what that link's page finds.
+    for item in box.select(".drop-filters li"):
+        link = item.select_one("a")
+        if link is None:
+            continue
+        count = int(re.search(r"(\d+) 条结果", item.get_text()).group(1))
+        target = soup_of(client.get(link["href"]))
+        assert f"找到 {count} 条结果" in target.select_one("#summary").get_text()
     assert not soup.select("ol.hits")
     # Without filters: still a clear message and the syntax help.
     soup = soup_of(client.get("/search", query_string={"q": "qzxjvw"}))

@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     install_access_log(app, settings)
     install_rate_limit(app, settings)
     install_bounds(app, settings)
+    from .caching import install_caching
+
+    install_caching(app, settings)  # after the limits: a 304 is still a counted request
     _register_error_handlers(app)
     _register_headers(app, settings)
     try:

@@ -32,8 +32,8 @@ PRESETS = (7, 30, 90)
 TABLE_ROWS = 50
 CSV_ROWS = 10_000
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
-TABLES = ("top", "zero", "noclick", "daily")
-CHANNEL_LABELS = {"page": "结果页", "widget": "搜索框建议", "api": "API"}
+TABLES = ("top", "zero", "noclick", "daily", "filtered")
+CHANNEL_LABELS = {"page": "结果页", "widget": "搜索框建议", "api": "API", "script": "脚本与自动浏览器（不计入统计）"}
 
 
 # --------------------------------------------------------------------------- access
@@ -272,15 +272,20 @@ def _csv_rows(table: str, db: AnalyticsDB, period: Period) -> tuple[list[str], l
         rows = []
         for r in db.zero_result_queries(period, CSV_ROWS):
             hint = dictionary_hint(r.query)
-            rows.append([r.query, r.searches, r.last_seen, " / ".join(hint["words"]), hint["entry"]])
-        return ["query", "zero_result_searches", "last_seen", "segmented_as", "user_dict_entry"], rows
+            rows.append([r.query, r.searches, r.zero_results, r.relaxed, r.last_seen, " / ".join(hint["words"]),
+                         hint["entry"]])
+        return ["query", "unfound_searches", "zero_results", "partial_only", "last_seen", "segmented_as",
+                "user_dict_entry"], rows
+    if table == "filtered":
+        return (["query", "filtered_out_searches", "last_seen"],
+                [[r.query, r.searches, r.last_seen] for r in db.filtered_out_queries(period, CSV_ROWS)])
     return (["day", "searches", "zero_results", "clicks"],
             [[d.day, d.searches, d.zero_results, d.clicks] for d in db.daily(period)])
 
 
 @blueprint.get("/admin/analytics.csv")
 def analytics_csv():
-    """One table of the page as CSV (UTF-8 with BOM for Excel): ``table=top|zero|noclick|daily``."""
+    """One table of the page as CSV (UTF-8 with BOM for Excel): ``table=top|zero|noclick|daily|filtered``."""
     denied = _denied()
     if denied is not None:
         return denied

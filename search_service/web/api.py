@@ -15,7 +15,7 @@ from .tracking import record_api_search, record_suggest, suggest_session
 blueprint = Blueprint("api", __name__)
 
 SEARCH_PARAMS = frozenset({"q", "category", "date_from", "date_to", "sort", "page", "page_size"})
-SUGGEST_PARAMS = frozenset({"q", "limit", "sid"})  # sid: the widget's typing session (analytics)
+SUGGEST_PARAMS = frozenset({"q", "limit", "sid", "excerpt"})  # sid: the widget's typing session (analytics)
 
 
 def _reject_unknown(known: frozenset[str]) -> None:
@@ -54,8 +54,11 @@ def suggest():
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
         raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
                                param="limit")
+    raw_excerpt = request.args.get("excerpt", "0")
+    if raw_excerpt not in ("0", "1"):
+        raise InvalidParameter(f"excerpt must be 0 or 1; got {raw_excerpt[:20]!r}.", param="excerpt")
     sid = suggest_session(request.args.get("sid"))
-    suggestions = engine_of(current_app).suggest(q, int(raw_limit)) if q else []
+    suggestions = engine_of(current_app).suggest(q, int(raw_limit), raw_excerpt == "1") if q else []
     g.result_count = len(suggestions)  # for the access log
     record_suggest(q, sid, len(suggestions), started)
     return jsonify({"query": q, "suggestions": suggestions})

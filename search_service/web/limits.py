@@ -9,7 +9,7 @@
 * **Rate limit.** One Flask-Limiter application limit (``rate_limit``, e.g. ``60 per 3
   seconds``; ``;`` separates several) shared by every public endpoint, counted per
   client address (IPv6 per /64, the block one subscriber gets). Not counted: ``/healthz``
-  and ``/metrics`` (monitoring), ``/static/`` (the widget and styles), and writes that
+  and ``/metrics`` (monitoring), ``/static/`` (the widget and styles), and requests that
   carry a valid bearer token (see :func:`_is_exempt`). Over the limit: 429 with
   ``Retry-After``, in the API's error shape or as a Chinese page.
 * **Bounds.** Before a search, suggestion or article view runs, ``q`` is checked
@@ -158,18 +158,19 @@ def _has_valid_token(tokens: tuple[str, ...]) -> bool:
 def _is_exempt(settings: Settings) -> bool:
     """Requests that do not count against the public per-client limit.
 
-    Writes with a valid bearer token are exempt: they come from the site's own scripts,
-    are bounded by the writer queue (``write_queue_max``: 503 Retry-After when full),
-    ``write_batch_max`` and ``write_body_max_mb``, and a bulk import must not fail half-way
-    because the same address also searched. Writes *without* a valid token count like any
-    public request, which throttles token guessing.
+    Requests with a valid bearer token are exempt, reads and writes alike: they come from the
+    site's own scripts (a staff script running 150 searches must not get 429 for most of them);
+    writes stay bounded by the writer queue (``write_queue_max``: 503 Retry-After when full),
+    ``write_batch_max`` and ``write_body_max_mb``, and searches by the per-request bounds.
+    Requests *without* a valid token (or with a wrong one) count like any public request,
+    which also throttles token guessing.
     """
     path = request.path
     if path in EXEMPT_PATHS or path.startswith("/static/"):
         return True
-    if request.method in WRITE_METHODS:
-        return _has_valid_token(tuple(t for t in settings.api_tokens if t))
-    return False
+    # Any request with a valid bearer token is the site's own script (a staff report running
+    # a few hundred searches, a bulk import): it is not throttled like an anonymous client.
+    return _has_valid_token(tuple(t for t in settings.api_tokens if t))
 
 
 def _retry_after(limiter: Limiter) -> int:

@@ -4,7 +4,11 @@ Per request: ``search_service_requests_total{endpoint,method,status}`` and the l
 histogram ``search_service_request_duration_seconds{endpoint}`` (``endpoint`` is the
 Flask endpoint name such as ``api.search``, so the label set stays small whatever
 URLs clients invent). Read at scrape time: index documents, generation and commit,
-result-cache hits, misses and hit ratio, and the writer's queue depth.
+result-cache hits, misses and hit ratio, the writer's queue depth, the analytics
+recorder's counters (``search_service_analytics_events_dropped_total`` and
+``..._failed_total``: events lost to a full queue or a failed database write; rows
+written; queue size), and the usual ``process_*`` series (CPU seconds, resident and
+virtual memory, open file descriptors, start time) of this process.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -47,6 +52,9 @@ class Metrics:
                                   "Time from the request reaching the app to the response, by endpoint.",
                                   ("endpoint",), buckets=BUCKETS, registry=self.registry)
         self.registry.register(_EngineCollector(app))
+        self.registry.register(_AnalyticsCollector(app))
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ... (Linux /proc).
+        ProcessCollector(registry=self.registry)
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, method if method in METHODS else "other", str(status)).inc()
@@ -101,6 +109,32 @@ class _EngineCollector(Collector):
                                   "Write requests waiting for the index writer (0 before the first write).")
         depth.add_metric([], writer.depth if writer is not None else 0)
         yield depth
+
+
+class _AnalyticsCollector(Collector):
+    """The analytics recorder's counters: events lost must be visible to whoever runs the service."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from .tracking import recorder_of
+
+        counters = recorder_of(self.app).counters()
+        yield _counter("search_service_analytics_events_dropped",
+                       "Analytics events lost because the recorder's queue was full.",
+                       counters["analytics_events_dropped_total"])
+        yield _counter("search_service_analytics_events_failed",
+                       "Analytics events lost because the database write failed.",
+                       counters["analytics_events_failed_total"])
+        yield _counter("search_service_analytics_rows_written", "Analytics rows written (searches and clicks).",
+                       counters["analytics_rows_written_total"])
+        queued = GaugeMetricFamily("search_service_analytics_queue_size", "Analytics events waiting to be written.")
+        queued.add_metric([], counters["analytics_queue_size"])
+        yield queued
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

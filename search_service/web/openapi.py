@@ -99,6 +99,8 @@ def openapi_document(settings: Settings) -> dict:
                     _param("sid", "typing session (random, one per page load) so the search analytics keep only "
                            "the text a reader settled on; never stored",
                            {"type": "string", "pattern": "^[A-Za-z0-9_-]{0,64}$"}),
+                    _param("excerpt", "1: add excerpt_html, a line of each article's text around the match",
+                           {"type": "integer", "enum": [0, 1], "default": 0}),
                 ],
                 "responses": {
                     "200": {"description": "suggestions", "content": {"application/json": {"schema": {
@@ -107,7 +109,14 @@ def openapi_document(settings: Settings) -> dict:
                             "type": "object", "required": ["id", "title", "title_html", "category", "url"],
                             "properties": {"id": {"type": "string"}, "title": {"type": "string"},
                                            "title_html": {"type": "string"}, "category": {"type": "string"},
-                                           "date": nullable_string, "url": {"type": "string"}}}}}}}}},
+                                           "date": nullable_string,
+                                           "url": {"type": "string", "description": "this service's article page"},
+                                           "source_url": {**nullable_string, "description":
+                                                          "the article on the institute's own site (http/https), "
+                                                          "or null"},
+                                           "excerpt_html": {"type": "string", "description":
+                                                            "with excerpt=1: about 60 characters of the body "
+                                                            "around the match, escaped HTML with <mark>"}}}}}}}}},
                     "400": _error_ref(), "503": _error_ref(),
                 },
             }},

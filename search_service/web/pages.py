@@ -16,6 +16,7 @@ import dataclasses
 import html
 import io
 import json
+import logging
 import re
 from urllib.parse import quote, urlencode
 
@@ -31,6 +32,7 @@ from . import engine_of
 from .params import search_request
 from .tracking import record_page_search
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("pages", __name__)
 
 SITE_NAME = "高新院"
@@ -55,10 +57,28 @@ def safe_url(url: str | None) -> str:
     return ""
 
 
-def doc_href(doc_id: str, q: str = "") -> str:
-    """The article page of ``doc_id`` (the id is one path segment), with the query to mark."""
+def doc_href(doc_id: str, q: str = "", state: list[tuple[str, str]] | None = None) -> str:
+    """The article page of ``doc_id`` (the id is one path segment), with the query to mark.
+
+    ``state``: the results page's parameters (``SearchRequest.to_params``), carried along so
+    the article's "返回搜索结果" leads back to the same filters, order and page.
+    """
     href = f"{request.script_root}/doc/{quote(doc_id, safe='')}"
-    return href + ("?" + urlencode({"q": q}) if q else "")
+    params = state if state is not None else ([("q", q)] if q else [])
+    return href + ("?" + urlencode(params) if params else "")
+
+
+def back_state(settings: Settings) -> list[tuple[str, str]]:
+    """The results-page state an article page was opened with (its URL parameters).
+
+    A parameter that would be refused on the results page (a hand-edited link) is dropped
+    here rather than making the article itself unreachable: only ``q`` is kept then.
+    """
+    try:
+        return search_request(request, settings).to_params()
+    except InvalidParameter:
+        q = request.args.get("q", "").strip()
+        return [("q", q)] if q else []
 
 
 def format_ms(took_ms: float) -> str:
@@ -93,6 +113,15 @@ class FacetLink:
 
 
 @dataclasses.dataclass(frozen=True)
+class DropOption:
+    """One way out of an empty page: ``label`` (去掉「…」) finds ``count`` results at ``url``."""
+
+    label: str
+    url: str
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
 class PageLink:
     label: str
     url: str | None
@@ -104,11 +133,13 @@ class PageLink:
 class ResultsView:
     """Everything ``search.html`` needs beyond the results: URLs for every control."""
 
-    def __init__(self, req: SearchRequest, results: SearchResults, settings: Settings) -> None:
+    def __init__(self, req: SearchRequest, results: SearchResults, settings: Settings, engine=None) -> None:
         self.req = req
         self.results = results
         self.settings = settings
+        self.engine = engine
         self.base = url_for("pages.search")
+        self._counts: dict[tuple, int] = {}
 
     # -- URLs --------------------------------------------------------------------------
 
@@ -135,7 +166,7 @@ class ResultsView:
         return url_for("pages.search_csv") + ("?" + urlencode(params) if params else "")
 
     def doc_url(self, hit: Hit) -> str:
-        return doc_href(hit.id, self.req.q)
+        return doc_href(hit.id, state=self.req.to_params())
 
     # -- state -------------------------------------------------------------------------
 
@@ -168,20 +199,57 @@ class ResultsView:
             return f"{req.date_to.isoformat()} 止"
         return ""
 
+    def _removals(self) -> list[tuple[str, str, dict]]:
+        """(label, kind, changes) for each selected filter: the request changes that remove it."""
+        req = self.req
+        out = [(f"分类：{c}", "category", {"categories": tuple(x for x in req.categories if x != c)})
+               for c in req.categories]
+        if req.date_from or req.date_to:
+            out.append((f"日期：{self.date_label}", "date", {"date_from": None, "date_to": None}))
+        return out
+
     def chips(self) -> list[Chip]:
         """The selected filters, each with the URL that removes it."""
-        req = self.req
-        chips = [
-            Chip(f"分类：{c}", "category", self.url(categories=tuple(x for x in req.categories if x != c)))
-            for c in req.categories
-        ]
-        if req.date_from or req.date_to:
-            chips.append(Chip(f"日期：{self.date_label}", "date", self.url(date_from=None, date_to=None)))
-        return chips
+        return [Chip(label, kind, self.url(**changes)) for label, kind, changes in self._removals()]
 
     @property
     def clear_all_url(self) -> str:
         return self.url(categories=(), date_from=None, date_to=None)
+
+    @property
+    def filter_count(self) -> int:
+        """How many filters are selected (the number on the phone's "筛选 (n)" button)."""
+        return len(self.req.categories) + (1 if self.req.date_from or self.req.date_to else 0)
+
+    def count_with(self, **changes) -> int:
+        """How many results this request finds with ``changes`` (a filter removed, say).
+
+        Only asked on an empty page, for a handful of variants; each is an ordinary search
+        (result cache included) for one hit.
+        """
+        key = tuple(sorted((k, str(v)) for k, v in changes.items()))
+        if key not in self._counts:
+            fields = {"categories": changes.get("categories", self.req.categories),
+                      "date_from": changes.get("date_from", self.req.date_from),
+                      "date_to": changes.get("date_to", self.req.date_to)}
+            variant = dataclasses.replace(self.req, page=1, page_size=1, **fields)
+            self._counts[key] = self.engine.search(variant).total if self.engine is not None else 0
+        return self._counts[key]
+
+    @property
+    def unfiltered_total(self) -> int:
+        """Results of the same query without any filter."""
+        if not self.has_filters:
+            return self.results.total
+        return self.count_with(categories=(), date_from=None, date_to=None)
+
+    def drop_options(self) -> list[DropOption]:
+        """On an empty page: what removing each filter (then all of them) would find."""
+        options = [DropOption(f"去掉「{label}」", self.url(**changes), self.count_with(**changes))
+                   for label, _, changes in self._removals()]
+        if len(options) > 1:
+            options.append(DropOption("清除全部筛选条件", self.clear_all_url, self.unfiltered_total))
+        return options
 
     def sort_links(self) -> list[Link]:
         req = self.req
@@ -264,10 +332,14 @@ def search():
     """The results page (and, without a query, the latest articles)."""
     settings = _settings()
     req = search_request(request, settings)
-    results = engine_of(current_app).search(req)
+    engine = engine_of(current_app)
+    results = engine.search(req)
     g.result_count = results.total  # for the access log
-    record_page_search(req, results)  # analytics: queued, never waited on
-    view = ResultsView(req, results, settings)
+    view = ResultsView(req, results, settings, engine)
+    # analytics: queued, never waited on; an empty page with filters says whether the
+    # query alone finds something (then it was the filters, not the query, that found nothing).
+    filtered_out = results.total == 0 and view.has_filters and view.unfiltered_total > 0
+    record_page_search(req, results, filtered_out=filtered_out)
     response = Response(render_template("search.html", req=req, results=results, view=view))
     response.headers["Link"] = f'<{view.api_url}>; rel="alternate"; type="application/json"'
     return response
@@ -321,7 +393,8 @@ def doc(doc_id: str):
     related = engine.similar(article.id, 5)["similar"]
     title_html = Markup(highlighter.mark(article.title))
     paragraphs = [Markup(highlighter.mark(line.strip())) for line in article.body.splitlines() if line.strip()]
-    back = url_for("pages.search") + ("?" + urlencode({"q": q}) if q else "")
+    state = back_state(settings)
+    back = url_for("pages.search") + ("?" + urlencode(state) if state else "")
     response = Response(render_template(
         "doc.html", article=article, title_html=title_html, paragraphs=paragraphs, q=q, back_url=back,
         original_url=safe_url(article.url), related=related,
@@ -394,6 +467,19 @@ class ErrorView:
     explanation: str
     detail: str
     param_label: str
+    setting: str = ""  # the setting whose limit was reached (named for the site's staff)
+
+
+#: Chinese for the limits a request can reach; the values come from the settings.
+_SETTING_HINTS = {
+    "max_query_length": "搜索词最多 {max_query_length} 个字符，请缩短后再试。",
+    "max_query_terms": "搜索词最多包含 {max_query_terms} 个词或短语，请减少关键词后再试。",
+    "max_suggest_length": "输入建议最多针对 {max_suggest_length} 个字符，请直接搜索。",
+    "max_prefix_terms": "以 * 结尾的前缀太短，匹配的词太多，请多写几个字再试。",
+    "max_result_window": "只能翻到前 {max_result_window} 条结果；请用筛选条件缩小范围。",
+    "max_page_size": "每页条数须为 1 到 {max_page_size} 之间的整数。",
+}
+_SETTING_NAMED = re.compile(r"\(setting `{0,2}(\w+)`{0,2}\)")
 
 
 def error_view(error: SearchError) -> ErrorView:
@@ -402,25 +488,35 @@ def error_view(error: SearchError) -> ErrorView:
     param = getattr(error, "param", None)
     title = _STATUS_TITLES.get(status, "出错了")
     explanation = ""
+    setting = ""
     if status == 400:
-        hint = _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。")
+        named = _SETTING_NAMED.search(getattr(error, "message", "") or "")
+        setting = named.group(1) if named and named.group(1) in _SETTING_HINTS else ""
+        hint = _SETTING_HINTS.get(setting) or _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。")
         try:
-            max_page_size = _settings().max_page_size
+            values = {name: getattr(_settings(), name) for name in _SETTING_HINTS}
         except (RuntimeError, KeyError):
-            max_page_size = 100
-        explanation = hint.format(max_page_size=max_page_size)
+            values = {"max_page_size": 100}
+        try:
+            explanation = hint.format(**values)
+        except (KeyError, IndexError):
+            explanation = _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。").format(max_page_size=100)
     elif status == 404:
         if request.path.startswith("/doc/"):
             title = "未找到该文章"
             explanation = "这篇文章不存在，或已从索引中删除。可以试着搜索它的标题。"
         else:
-            explanation = "您访问的页面不存在。请检查网址，或直接使用下面的搜索框。"
+            explanation = "您访问的页面不存在。请检查网址，或使用页面上方的搜索框查找。"
     elif status == 503:
         explanation = "搜索索引尚未建立或正在更新，请稍后再试。"
     elif status >= 500:
         explanation = "服务器处理请求时出错，请稍后再试。问题已记录在服务器日志中。"
-    detail = getattr(error, "message", "") if status < 500 or status == 503 else ""
-    return ErrorView(title, explanation, detail, _PARAM_NAMES.get(param or "", param or ""))
+    if status == 503:
+        # The English message names the server's folder and the command that builds the
+        # index: that is for the operator's log, not for a visitor's page.
+        log.warning("index unavailable (%s %s): %s", request.method, request.path, getattr(error, "message", ""))
+    # Visitors read Chinese: the English message stays in the JSON API and the log.
+    return ErrorView(title, explanation, "", _PARAM_NAMES.get(param or "", param or ""), setting)
 
 
 @blueprint.app_context_processor

@@ -8,7 +8,10 @@ is kept: no IP address, user agent, cookie or session id.
 
 Channels: ``page`` (the results page), ``widget`` (the search-box script's
 suggest calls, its "全部结果" navigation, which adds ``ref=widget`` to the URL,
-and clicks on its suggestions), ``api`` (``/api/search``).
+and clicks on its suggestions), ``api`` (``/api/search``), and ``script``: API
+calls that carry a valid token (the institute's own scripts) and anything a
+headless browser sends. Scripts are shown on their own and counted in no report;
+a headless browser's as-you-type calls are not recorded at all.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NOT_A_READER = re.compile(r"bot|crawl|spider|slurp|preview|monitor|uptime|curl/|wget/|python-requests",
                            re.IGNORECASE)
 _TRUE = {"1", "true", "yes"}
+# Automated browsers announce themselves in the user agent (HeadlessChrome, PhantomJS, ...).
+_HEADLESS = re.compile(r"headless|phantomjs|puppeteer|playwright|selenium|webdriver", re.IGNORECASE)
 
 
 class OriginNotAllowed(SearchError):
@@ -84,6 +89,17 @@ def _is_reader() -> bool:
     return not _NOT_A_READER.search(request.headers.get("User-Agent", ""))
 
 
+def _is_headless() -> bool:
+    return bool(_HEADLESS.search(request.headers.get("User-Agent", "")))
+
+
+def _has_api_token() -> bool:
+    from .limits import _has_valid_token
+
+    settings = current_app.config["SETTINGS"]
+    return _has_valid_token(tuple(t for t in settings.api_tokens if t))
+
+
 def _filters(req: SearchRequest) -> dict:
     return {
         "category": list(req.categories),
@@ -108,8 +124,10 @@ def _referrer() -> tuple[str, dict] | None:
     return path or "/", parse_qs(parts.query)
 
 
-def record_page_search(req: SearchRequest, results) -> None:
-    """The results page: channel ``widget`` after the widget's "全部结果", else ``page``.
+def record_page_search(req: SearchRequest, results, filtered_out: bool = False) -> None:
+    """The results page: channel ``widget`` after the widget's "全部结果", else ``page``
+    (``script`` from a headless browser). ``filtered_out``: the page was empty only because
+    of its filters.
 
     Not recorded: no query, crawlers, pages opened from the analytics page itself.
     A refinement (a later page, or the same query again from a results page: another
@@ -126,16 +144,21 @@ def record_page_search(req: SearchRequest, results) -> None:
         previous = (referrer[1].get("q") or [""])[0]
         refine = refine or normalize_query(previous) == normalize_query(req.q)
     channel = "widget" if request.args.get("ref") == "widget" else "page"
+    if _is_headless():
+        channel = "script"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
-                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine)
+                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine,
+                           filtered_out=filtered_out)
 
 
 def record_api_search(req: SearchRequest, results) -> None:
-    """``/api/search``: channel ``api``; later pages are refinements."""
+    """``/api/search``: channel ``api`` (``script`` with a valid token or from a headless
+    browser); later pages are refinements."""
     recorder = recorder_of(current_app)
     if not recorder.enabled or not req.q:
         return
-    recorder.record_search(req.q, channel="api", results=results.total, took_ms=results.took_ms,
+    channel = "script" if _is_headless() or _has_api_token() else "api"
+    recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
                            relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1)
 
 
@@ -151,7 +174,7 @@ def suggest_session(raw: str | None) -> str | None:
 def record_suggest(q: str, sid: str | None, suggestions: int, started: float) -> None:
     """``/api/suggest``: channel ``widget``, folded into one query per typing session."""
     recorder = recorder_of(current_app)
-    if not recorder.enabled or not q:
+    if not recorder.enabled or not q or _is_headless():
         return
     recorder.record_suggest(q, sid=sid, suggestions=suggestions,
                             took_ms=(time.perf_counter() - started) * 1000)

@@ -23,8 +23,12 @@
     minLength: 1,        // characters before suggesting
     searchPath: "/search",
     stylesheet: true,    // add <link rel=stylesheet> to the endpoint's widget.css
+    openOriginal: false, // true: a suggestion opens the article on the site itself (its url), not /doc/<id>
+    excerpt: false,      // true: a line of the article's text under each title
+    slashFocus: true,    // "/" anywhere on the page (outside a text field) focuses the box
     onSelect: null       // function (suggestion, href) -> false to stop navigation
   };
+  var slashBox = null;     // the box "/" focuses: the first one attached with slashFocus
   var CACHE_SIZE = 50;
   var counter = 0;
   var boxes = new WeakMap();
@@ -100,7 +104,8 @@
 
   function ensureStylesheet(href) {
     var links = document.querySelectorAll("link[rel~='stylesheet']");
-    for (var i = 0; i < links.length; i++) if (links[i].href === href) return;
+    // The service's own pages link it with a version (?v=…): that one counts too.
+    for (var i = 0; i < links.length; i++) if (links[i].href.split("?")[0] === href) return;
     var link = document.createElement("link");
     link.rel = "stylesheet";
     link.href = href;
@@ -111,6 +116,9 @@
     var data = input.dataset, out = {};
     if (data.endpoint) out.endpoint = data.endpoint;
     if (data.limit && /^\d+$/.test(data.limit)) out.limit = parseInt(data.limit, 10);
+    if (data.open === "original") out.openOriginal = true;
+    if (data.excerpt != null && data.excerpt !== "false") out.excerpt = true;
+    if (data.slash === "off" || data.slash === "false") out.slashFocus = false;
     return out;
   }
 
@@ -247,7 +255,7 @@
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     this.controller = controller;
     var url = this.endpoint + "/api/suggest?q=" + encodeURIComponent(q) + "&limit=" + this.options.limit +
-      "&sid=" + this.sid;
+      "&sid=" + this.sid + (this.options.excerpt ? "&excerpt=1" : "");
     fetch(url, {
       signal: controller ? controller.signal : undefined,
       credentials: "omit",
@@ -295,6 +303,15 @@
     return li;
   };
 
+  // The institute's own page of the article when asked for and known, else the service's page.
+  Box.prototype.hrefOf = function (s, q) {
+    if (this.options.openOriginal && s.source_url) {
+      var original = this.resolve(String(s.source_url), "");
+      if (original) return original;
+    }
+    return this.resolve(String(s.url || ""), q);
+  };
+
   Box.prototype.render = function (q, suggestions) {
     var list = this.list;
     list.textContent = "";
@@ -302,7 +319,7 @@
     this.shown = q;
     for (var i = 0; i < suggestions.length; i++) {
       var s = suggestions[i] || {};
-      var href = this.resolve(String(s.url || ""), q);
+      var href = this.hrefOf(s, q);
       if (!href) continue;
       var li = this.option(this.items.length);
       var title = document.createElement("span");
@@ -318,22 +335,28 @@
         small.textContent = meta;
         li.appendChild(small);
       }
+      if (this.options.excerpt && s.excerpt_html) {
+        var excerpt = document.createElement("span");
+        excerpt.className = "ssw-excerpt";
+        appendMarked(excerpt, s.excerpt_html);
+        li.appendChild(excerpt);
+      }
       list.appendChild(li);
       this.items.push({ element: li, href: href, suggestion: s });
     }
-    if (!this.items.length) {
-      this.close();
-      this.status.textContent = "没有建议";
-      return;
-    }
+    var found = this.items.length;
     var all = this.option(this.items.length);
     all.className += " ssw-all";
-    all.textContent = "搜索“" + q + "”的全部结果";
+    // With no suggestion the list stays visible with one row, so the reader is not left
+    // wondering whether anything happened.
+    if (!found) all.className += " ssw-none";
+    all.textContent = found ? "搜索“" + q + "”的全部结果" : "没有建议 — 搜索全部结果";
     list.appendChild(all);
     this.items.push({ element: all, href: this.resultsUrl(q), suggestion: null });
     this.setActive(-1, false);
     this.open();
-    this.status.textContent = "有 " + (this.items.length - 1) + " 条建议，可用上下方向键选择";
+    this.status.textContent = found ? "有 " + found + " 条建议，可用上下方向键选择"
+                                    : "没有建议，按下方向键可搜索全部结果";
   };
 
   Box.prototype.indexOf = function (node) {
@@ -414,8 +437,25 @@
     if (boxes.has(input)) return boxes.get(input);
     var box = new Box(input, Object.assign({}, DEFAULTS, optionsFromData(input), options || {}));
     boxes.set(input, box);
+    if (box.options.slashFocus && !slashBox) slashBox = box;
     return box;
   }
+
+  // "/" focuses the search box, as on many sites, unless the reader is typing somewhere.
+  function typingIn(element) {
+    if (!element) return false;
+    var tag = element.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || element.isContentEditable;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (!slashBox || typingIn(event.target) || typingIn(document.activeElement)) return;
+    if (!document.contains(slashBox.input)) return;
+    event.preventDefault();
+    slashBox.input.focus();
+    if (slashBox.input.select) slashBox.input.select();
+  });
 
   function attachAll() {
     var inputs = document.querySelectorAll("input[data-search-box]");
