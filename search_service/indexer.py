@@ -580,15 +580,16 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0)
     opened is still the live one: a delete is never committed into a generation a
     rebuild has just replaced (where it would be lost).
     """
-    ids = list(dict.fromkeys(ids))
+    source = iter(ids)  # read while the writer is open, like update's articles
+    requested: list[str] = []
     while True:
         generation = store.current_name()
         ix = store.open_current()
         writer = _writer(ix, 1, 64, timeout=lock_timeout)
         found = []
         try:
-            for doc_id in ids:
-                if writer.delete_by_term(ID, doc_id):
+            for doc_id in _remember(requested, source):
+                if writer.delete_by_term(ID, doc_id) and doc_id not in found:
                     found.append(doc_id)
         except BaseException:
             writer.cancel()
@@ -599,6 +600,14 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0)
                 return found
             writer.cancel()
         # A new generation was published between opening the writer and committing: again, in it.
+
+
+def _remember(requested: list[str], source: Iterator[str]) -> Iterator[str]:
+    """The ids read so far, then the rest of ``source`` (remembered for a retry)."""
+    yield from list(requested)
+    for doc_id in source:
+        requested.append(doc_id)
+        yield doc_id
 
 
 def _journal_then_commit(store: IndexStore, writer, changes: dict[str, Article | None], generation: str) -> None:
