@@ -258,10 +258,11 @@ class IndexWriterThread:
         are released first); a commit that raised after its table of contents was
         written counts as committed.
         """
+        if self.store.current_name() is None:
+            # The first write of a new server creates an empty generation to write into
+            # (before the shared lock: publishing it takes the lock exclusively).
+            rebuild(self.store, [])
         with publish_lock(self.store, shared=True):
-            if self.store.current_name() is None:
-                # The first write of a new server creates an empty generation to write into.
-                rebuild(self.store, [])
             generation = self.store.current_name()
             ix = self.store.open_current()
             writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec())
