@@ -12,8 +12,9 @@ Run from the project root: ``.venv/bin/python -m bench.writes [--seconds S] [--w
 
 ``--merges`` measures, instead, acknowledgements while segments are merged:
 
-* **Ours**: the real server; 2 clients POST batches of 50 real articles (the corpus after the
-  starting index) as fast as they are acknowledged, so segments pile up and the background
+* **Ours**: the real server; 2 clients POST batches of 10 real articles (the corpus after the
+  starting index, bodies cut to their first 400 characters so that indexing does not hide the
+  merges) as fast as they are acknowledged, so segments pile up and the background
   merger runs; 4 clients PUT single articles and time each acknowledgement. A sampler reads
   ``search_service_merge_running`` from ``/metrics`` every 50 ms, so each acknowledgement is
   classed as "while a merge ran" or not.
@@ -255,12 +256,15 @@ def measure_baseline(index_dir, seconds: float) -> dict:
     return {"acks": len(latencies), "acks_per_s": len(latencies) / elapsed, "ack_ms": percentiles(latencies)}
 
 
-BATCH = 50
+BATCH = 10
 MERGE_AT_SEGMENTS_BEFORE = 12  # the writer's former rule: merge inside the commit from 12 segments on
 
 
+BODY_CHARS = 400
+
+
 def _later_articles(skip: int, count: int) -> list[dict]:
-    """Real articles after the starting index's, as write-API records."""
+    """Real articles after the starting index's, as write-API records (bodies cut to BODY_CHARS)."""
     from search_service.ingest import Ingest
 
     source = require_corpora() / "xwlb_cctv.jsonl.gz"
@@ -272,6 +276,7 @@ def _later_articles(skip: int, count: int) -> list[dict]:
             break
         record = article.to_json()
         record["id"] = f"merge-{i}"
+        record["body"] = record["body"][:BODY_CHARS]
         out.append(record)
     return out
 
@@ -467,7 +472,7 @@ def main_merges(args) -> None:
         "",
         provenance(command_line("bench.writes") + " --merges", started, machine,
                    f"first {args.articles} articles of xwlb_cctv as the starting index; the following "
-                   f"articles as the batches"),
+                   f"articles, bodies cut to {BODY_CHARS} characters, as the batches"),
         "",
         table,
         "",
