@@ -350,6 +350,9 @@ class BackgroundMerger:
             path = self.store.current_path()
             if path is None or not needs_merge(path):
                 return False
+            with merge_lock(path, blocking=False) as free:
+                if not free:
+                    return False  # a reindex or another process's merge holds the generation
             self._thread = threading.Thread(target=self._run, args=(path,), name="index-merger", daemon=True)
             self._thread.start()
             return True
