@@ -220,8 +220,16 @@ def _fsync_dir(path: Path) -> None:
 # therefore cannot disagree about what was written.
 
 
-class JournalError(OSError):
+class JournalError(SearchError):
     """The journal could not be written; the change was not committed."""
+
+    status = 503
+    code = "write_failed"
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.strerror = error.strerror or str(error)
+        super().__init__(f"Could not append to the journal {path} ({self.strerror}); nothing was written. "
+                         "Check free disk space and the folder's permissions, then retry.")
 
 
 @contextlib.contextmanager
@@ -272,7 +280,7 @@ def journal_append(store: IndexStore, changes: dict[str, Article | None], genera
         finally:
             os.close(fd)
     except OSError as exc:
-        raise JournalError(exc.errno, f"could not append to {path}: {exc.strerror or exc}") from exc
+        raise JournalError(path, exc) from exc
 
 
 def _journal_entries(store: IndexStore) -> Iterator[dict]:

@@ -416,12 +416,12 @@ def test_merges_run_in_the_background_and_a_failed_merge_cleans_up_and_recovers(
     run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 5)))
     live = tmp_path / "index" / "generations" / "g000001"
     rng = random.Random(11)
-    # Each single-article commit writes a ~0.3 MB segment; a merge of six writes a posting
-    # file of ~0.8 MB, over the limit: the merge fails as on a full disk, the writes do not.
-    server = Server(env, preexec_fn=file_size_limit(512 * 1024))
+    # Each single-article commit writes a ~0.2 MB segment; a merge of seven writes a posting
+    # file of ~0.5 MB, over the limit: the merge fails as on a full disk, the writes do not.
+    server = Server(env, preexec_fn=file_size_limit(384 * 1024))
     try:
         for i in range(merging.MERGE_FACTOR + 1):
-            status, body = server.send("PUT", f"/api/documents/m{i}", {"title": "合并", "body": _random_body(rng, 800)})
+            status, body = server.send("PUT", f"/api/documents/m{i}", {"title": "合并", "body": _random_body(rng, 500)})
             assert status == 200, body
         deadline = time.monotonic() + 120
         while metric(server, "search_service_merge_failures_total") < 1:
