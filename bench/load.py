@@ -337,7 +337,8 @@ def run(args: argparse.Namespace) -> dict:
             if rebuild is None and elapsed >= args.rebuild_after:
                 rebuild_started = elapsed
                 rebuild = subprocess.Popen(
-                    [sys.executable, "-m", "search_service.cli", "index", "--rebuild", str(rebuild_source)],
+                    [sys.executable, "-m", "search_service.cli", "index", "--rebuild", "--drop-missing",
+                     str(rebuild_source)],
                     cwd=REPO, env=rebuild_env, stdout=subprocess.DEVNULL, stderr=rebuild_log)
             if rebuild is not None and rebuild_ended is None and rebuild.poll() is not None:
                 rebuild_ended = time.time() - started

@@ -39,7 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 "files or folders, and index the valid articles.")
     index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
     index.add_argument("--rebuild", action="store_true",
-                       help="build a complete new generation from PATHs and publish it atomically")
+                       help="build a complete new generation from PATHs and publish it atomically; refuses to "
+                       "drop live articles absent from PATHs (see reindex, --drop-missing)")
+    index.add_argument("--drop-missing", action="store_true",
+                       help="with --rebuild: drop live articles absent from PATHs (written through the API or an "
+                       "earlier run) instead of refusing")
     index.add_argument("--strict", action="store_true", help="commit nothing when any record is invalid")
     index.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
     index.add_argument("--category", metavar="NAME", help="category for every article read (overrides the files)")
@@ -84,7 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     words.add_argument("--dict-format", action="store_true",
                        help="print only user-dictionary lines (word frequency n)")
 
-    commands.add_parser("rollback", help="republish the previous generation")
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the live articles with the current dictionary, analyzer and settings",
+        description="Build a new generation from the live generation's own stored articles (no source files) "
+        "and publish it atomically; writes made meanwhile are carried over and searches are served throughout. "
+        "Run it after changing the user dictionary, synonyms of the analyzer, or an index setting.")
+    reindex.add_argument("--workers", type=int, metavar="N",
+                         help="processes (setting index_workers; 0 = all cores)")
+
+    commands.add_parser("optimize", help="merge all segments of the live generation into one",
+                        description="Merge every segment of the live generation (and drop deleted documents). "
+                        "A running server merges in the background by itself; this is for a quiet hour. "
+                        "Writes and searches go on meanwhile.")
+
+    commands.add_parser("rollback", help="republish the previous generation, keeping writes made since",
+                        description="Republish the generation before the live one. Changes written into the live "
+                        "generation after it was published (write API, index, delete) are carried into the "
+                        "generation rolled back to, so no acknowledged write is lost.")
     commands.add_parser("config", help="list every setting with its type, default and environment variable")
     return parser
 
@@ -152,7 +172,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     if args.rebuild:
         workers = settings.index_workers or os.cpu_count() or 1
         result = indexer.rebuild(store, articles, procs=workers, memory_mb=settings.index_memory_mb,
-                                 keep=settings.keep_generations, progress=progress, should_commit=commit_if)
+                                 keep=settings.keep_generations, progress=progress, should_commit=commit_if,
+                                 drop_missing=args.drop_missing)
     else:
         result = indexer.update(store, articles, memory_mb=settings.index_memory_mb, progress=progress,
                                 lock_timeout=settings.lock_timeout, should_commit=commit_if)
@@ -161,6 +182,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{report.summary()}; indexed {result.indexed} into generation {result.generation} "
               f"({result.megabytes:.1f} MB in {result.seconds:.1f} s, {result.mb_per_second:.2f} MB/s)",
               file=sys.stderr)
+        if result.dropped:
+            print(f"--drop-missing: {result.dropped} live article(s) absent from the files were dropped",
+                  file=sys.stderr)
     else:
         print(f"{report.summary()}; --strict: nothing committed because of the problems above", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_REJECTED
@@ -261,8 +285,47 @@ def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    name = indexer.IndexStore(settings.index_dir).rollback()
-    print(f"generation {name} is live again", file=sys.stderr)
+    result = indexer.rollback(indexer.IndexStore(settings.index_dir))
+    print(f"generation {result.generation} is live again (replacing {result.replaced}); "
+          f"{result.carried} change(s) written since {result.replaced} was published were carried over",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    store = indexer.IndexStore(settings.index_dir)
+    workers = settings.index_workers or os.cpu_count() or 1
+    result = indexer.reindex(store, procs=workers, memory_mb=settings.index_memory_mb,
+                             keep=settings.keep_generations, progress=indexer.Progress())
+    print(f"reindexed {result.indexed} live articles into generation {result.generation} "
+          f"({result.megabytes:.1f} MB in {result.seconds:.1f} s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_optimize(args: argparse.Namespace, settings: Settings) -> int:
+    from .errors import IndexUnavailable
+    from .merging import MergeAbandoned, clean_stale_files, merge
+
+    store = indexer.IndexStore(settings.index_dir)
+    path = store.current_path()
+    if path is None:
+        raise IndexUnavailable(f"No index in {store.root}: build one with `search-service index --rebuild PATH`.")
+    clean_stale_files(path)
+    try:
+        result = merge(path, everything=True, memory_mb=settings.index_memory_mb)
+    except MergeAbandoned as exc:
+        print(f"search-service: error: the merge was abandoned ({exc}); nothing changed. Run it again.",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"search-service: error: the merge failed ({exc.strerror or exc}); nothing changed and its "
+              "temporary files were removed. Free disk space and run it again.", file=sys.stderr)
+        return EXIT_ERROR
+    if result is None:
+        print(f"generation {path.name} has a single segment without deletions: nothing to merge", file=sys.stderr)
+    else:
+        print(f"merged {result.merged_segments} segments ({result.documents} documents) of {result.generation} "
+              f"in {result.seconds:.1f} s", file=sys.stderr)
     return EXIT_OK
 
 
@@ -273,6 +336,8 @@ COMMANDS = {
     "serve": cmd_serve,
     "delete": cmd_delete,
     "rollback": cmd_rollback,
+    "reindex": cmd_reindex,
+    "optimize": cmd_optimize,
     "words": cmd_words,
 }
 

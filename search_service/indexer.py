@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -35,8 +36,8 @@ from whoosh.codec.whoosh3 import W3Codec
 from whoosh.index import LockError
 
 from .article import Article
-from .errors import IndexBusy, IndexUnavailable
-from .schema import ID, build_schema, to_document
+from .errors import IndexBusy, IndexUnavailable, SearchError
+from .schema import ID, build_schema, from_stored, to_document
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ GENERATIONS_DIR = "generations"
 BUILD_INFO_FILE = "build.json"
 JOURNAL_FILE = "journal.jsonl"
 BUILDING_PREFIX = ".building-"
-JOURNAL_MAX_BYTES = 64 * 1024 * 1024
 BUILDER_PID_FILE = "builder.pid"
 PUBLISH_LOCK_FILE = ".publish.lock"
 
@@ -175,14 +175,8 @@ class IndexStore:
         return removed
 
     def rollback(self) -> str:
-        """Republish the generation before the live one; returns its name."""
-        current = self.current_name()
-        names = [n for n in self.generation_names() if whoosh_index.exists_in(str(self.generations_dir / n))]
-        if current not in names or names.index(current) == 0:
-            raise IndexUnavailable("No earlier generation to roll back to (see keep_generations).")
-        previous = names[names.index(current) - 1]
-        self.publish(previous)
-        return previous
+        """Republish the generation before the live one; returns its name (see :func:`rollback`)."""
+        return rollback(self).generation
 
 
 def _process_alive(pid: int) -> bool:
@@ -212,10 +206,30 @@ def _fsync_dir(path: Path) -> None:
 # --------------------------------------------------------------------------- journal
 #
 # A rebuild reads its source files while the live generation may still take writes
-# (the server's write API, CLI updates). Every incremental change is appended to a
-# journal while holding the publish lock shared; a rebuild replays the changes made
-# since it started into the new generation while holding it exclusively, then
-# publishes. So nothing acknowledged during a rebuild is lost when it is published.
+# (the server's write API, CLI updates and deletes). Every incremental change is
+# journaled *before* its commit, fsync'd, while holding the publish lock shared; a
+# rebuild (or reindex, or a rollback) then carries the changes made since it started
+# into the generation it publishes, holding the lock exclusively.
+#
+# The journal names the ids a write touched and a digest of the state it gave each
+# one (None for a delete); it never decides the content. What is carried over is
+# each touched id's state *in the live generation*, and only when that state is one
+# the journal recorded for it: a journaled write whose commit then failed left the
+# live state unchanged, so it is not carried over, and a committed write is carried
+# over even if everything after its commit failed. The journal and the index
+# therefore cannot disagree about what was written.
+
+
+class JournalError(SearchError):
+    """The journal could not be written; the change was not committed."""
+
+    status = 503
+    code = "write_failed"
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.strerror = error.strerror or str(error)
+        super().__init__(f"Could not append to the journal {path} ({self.strerror}); nothing was written. "
+                         "Check free disk space and the folder's permissions, then retry.")
 
 
 @contextlib.contextmanager
@@ -230,41 +244,75 @@ def publish_lock(store: IndexStore, *, shared: bool):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def journal_append(store: IndexStore, changes: dict[str, Article | None]) -> None:
-    """Record committed changes (article, or None for a delete) with the time."""
+def article_digest(article: Article | None) -> str | None:
+    """A digest of an article's stored state (None for absent), as journaled and compared."""
+    if article is None:
+        return None
+    # ensure_ascii: any str (even one with a lone surrogate) has an ASCII encoding.
+    text = json.dumps(article.to_json(), ensure_ascii=True, sort_keys=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:32]
+
+
+def journal_append(store: IndexStore, changes: dict[str, Article | None], generation: str | None = None) -> None:
+    """Record changes about to be committed (article, or None for a delete), durably.
+
+    Call it before the commit, with the publish lock held shared. Raises
+    :class:`JournalError` when the journal cannot be written: the caller must then
+    not commit.
+    """
     if not changes:
         return
     stamp = time.time()
-    lines = [
-        json.dumps({"ts": stamp, "id": doc_id, "article": article.to_json() if article else None},
-                   ensure_ascii=False)
+    generation = generation or store.current_name()
+    data = "".join(
+        json.dumps({"ts": stamp, "gen": generation, "id": doc_id, "state": article_digest(article)},
+                   ensure_ascii=True) + "\n"
         for doc_id, article in changes.items()
-    ]
+    ).encode("ascii")
     path = store.root / JOURNAL_FILE
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-        size = handle.tell()
-    # The journal only serves rebuilds in progress; without one, old entries are dead weight.
-    if size > JOURNAL_MAX_BYTES and not any(store.generations_dir.glob(f"{BUILDING_PREFIX}*")):
-        path.unlink(missing_ok=True)
-
-
-def _journal_since(store: IndexStore, since: float) -> dict[str, Article | None]:
-    changes: dict[str, Article | None] = {}
     try:
-        handle = open(store.root / JOURNAL_FILE, encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise JournalError(path, exc) from exc
+
+
+def _journal_entries(store: IndexStore) -> Iterator[dict]:
+    try:
+        handle = open(store.root / JOURNAL_FILE, encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return changes
+        return
     with handle:
         for line in handle:
             try:
                 entry = json.loads(line)
             except ValueError:
-                continue  # a line cut short by a crash
-            if entry.get("ts", 0) >= since:
-                data = entry.get("article")
-                changes[entry["id"]] = _article_from_json(data) if data else None
-    return changes
+                continue  # a line cut short by a crash or a full disk
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                continue
+            if "article" in entry:  # written by an earlier version: the article itself
+                data = entry["article"]
+                entry["state"] = article_digest(_article_from_json(data)) if data else None
+            yield entry
+
+
+def _journal_since(store: IndexStore, since: float | None = None,
+                   generation: str | None = None) -> dict[str, set[str | None]]:
+    """Every id journaled since ``since`` (and/or into ``generation``), with the states recorded."""
+    touched: dict[str, set[str | None]] = {}
+    for entry in _journal_entries(store):
+        if since is not None and entry.get("ts", 0) < since:
+            continue
+        if generation is not None and entry.get("gen") not in (generation, None):
+            continue
+        touched.setdefault(entry["id"], set()).add(entry.get("state"))
+    return touched
 
 
 def _article_from_json(data: dict) -> Article:
@@ -273,7 +321,27 @@ def _article_from_json(data: dict) -> Article:
                    data.get("url", ""), data.get("source", ""))
 
 
+def committed_changes(live: whoosh_index.Index, touched: dict[str, set[str | None]]) -> dict[str, Article | None]:
+    """The live state of every journaled id whose live state is one the journal recorded.
+
+    An id whose every journaled write failed still has its earlier state, which the
+    journal did not record: it is left out.
+    """
+    changes: dict[str, Article | None] = {}
+    if not touched:
+        return changes
+    with live.searcher() as searcher:
+        for doc_id, states in touched.items():
+            stored = searcher.document(**{ID: doc_id})
+            article = from_stored(stored) if stored else None
+            if article_digest(article) in states:
+                changes[doc_id] = article
+    return changes
+
+
 def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
+    if not changes:
+        return
     writer = ix.writer(codec=codec())
     try:
         for doc_id, article in changes.items():
@@ -283,7 +351,30 @@ def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
     except BaseException:
         writer.cancel()
         raise
-    writer.commit()
+    writer.commit(merge=False)
+
+
+def _carry_over(store: IndexStore, target: Path, since: float | None = None,
+                generation: str | None = None) -> int:
+    """Copy into ``target`` the live state of the ids journaled since ``since``; returns how many.
+
+    Call with the publish lock held exclusively (no write can commit meanwhile).
+    """
+    live_name = store.current_name()
+    if live_name is None:
+        return 0
+    touched = _journal_since(store, since, generation)
+    if not touched:
+        return 0
+    changes = committed_changes(store.open_current(), touched)
+    _replay(whoosh_index.open_dir(str(target)), changes)
+    return len(changes)
+
+
+def _truncate_journal(store: IndexStore) -> None:
+    """Drop the journal once it is all in the published generation, unless another build needs it."""
+    if not any(store.generations_dir.glob(f"{BUILDING_PREFIX}*")):
+        (store.root / JOURNAL_FILE).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- building
@@ -298,6 +389,7 @@ class BuildResult:
     megabytes: float
     seconds: float
     committed: bool
+    dropped: int = 0  # live articles absent from the new generation, dropped by it
 
     @property
     def mb_per_second(self) -> float:
@@ -373,12 +465,16 @@ def rebuild(
     keep: int = 2,
     progress: Progress | None = None,
     should_commit: Callable[[], bool] = lambda: True,
+    drop_missing: bool = True,
 ) -> BuildResult:
     """Write every article into a fresh generation and publish it.
 
     ``should_commit`` is asked after the last article (``--strict`` says no when
     anything was rejected): on no, or on any exception, the new generation is
-    deleted and the live one is untouched.
+    deleted and the live one is untouched. Changes committed to the live generation
+    while the build ran are carried into it before it is published. With
+    ``drop_missing=False``, a build that lacks articles of the live generation is
+    not published (:class:`WouldDropArticles` says how many and which).
     """
     name, path = store.new_generation()
     started = time.monotonic()
@@ -403,17 +499,23 @@ def rebuild(
             shutil.rmtree(path, ignore_errors=True)
             return BuildResult(name, 0, size / 1e6, time.monotonic() - started, committed=False)
         writer.commit()
+        # Live articles the new generation lacks (listed before the lock: it takes a while).
+        absent = _absent_ids(store, path)
         with publish_lock(store, shared=False):
+            # Changes committed since the build began are carried over; a dropped article
+            # rewritten meanwhile is then not missing.
+            missing = sorted(set(absent) - set(_journal_since(store, started_wall)))
+            if missing and not drop_missing:
+                raise WouldDropArticles(missing)
             path = store.finish_generation(name, path)
-            late = _journal_since(store, started_wall)
-            if late:
-                _replay(whoosh_index.open_dir(str(path)), late)
+            _carry_over(store, path, since=started_wall)
             _write_build_info(path, count, size, time.monotonic() - started)
             store.publish(name)
             # Everything journaled so far is in the generation just published.
-            (store.root / JOURNAL_FILE).unlink(missing_ok=True)
+            _truncate_journal(store)
         store.prune(keep)
-        return BuildResult(name, count, size / 1e6, time.monotonic() - started, committed=True)
+        return BuildResult(name, count, size / 1e6, time.monotonic() - started, committed=True,
+                           dropped=len(missing))
     except BaseException:
         if store.current_name() != name:
             shutil.rmtree(path, ignore_errors=True)
@@ -472,29 +574,151 @@ def update(
         if store.current_name() != generation:
             # A rebuild was published while we were reading: write into the new one.
             writer.cancel()
+            journal_append(store, written)
             _replay(store.open_current(), written)
         else:
-            writer.commit()
-        journal_append(store, written)
+            _journal_then_commit(store, writer, written, generation)
     return BuildResult(store.current_name() or "", count, size / 1e6, time.monotonic() - started, True)
 
 
 def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0) -> list[str]:
-    """Delete documents by id from the live generation; returns the ids that existed."""
-    ix = store.open_current()
-    writer = _writer(ix, 1, 64, timeout=lock_timeout)
-    found = []
+    """Delete documents by id from the live generation; returns the ids that existed.
+
+    Like :func:`update`, it checks under the publish lock that the generation it
+    opened is still the live one: a delete is never committed into a generation a
+    rebuild has just replaced (where it would be lost).
+    """
+    source = iter(ids)  # read while the writer is open, like update's articles
+    requested: list[str] = []
+    while True:
+        generation = store.current_name()
+        ix = store.open_current()
+        writer = _writer(ix, 1, 64, timeout=lock_timeout)
+        found = []
+        try:
+            for doc_id in _remember(requested, source):
+                if writer.delete_by_term(ID, doc_id) and doc_id not in found:
+                    found.append(doc_id)
+        except BaseException:
+            writer.cancel()
+            raise
+        with publish_lock(store, shared=True):
+            if store.current_name() == generation:
+                _journal_then_commit(store, writer, dict.fromkeys(found), generation)
+                return found
+            writer.cancel()
+        # A new generation was published between opening the writer and committing: again, in it.
+
+
+def _remember(requested: list[str], source: Iterator[str]) -> Iterator[str]:
+    """The ids read so far, then the rest of ``source`` (remembered for a retry)."""
+    yield from list(requested)
+    for doc_id in source:
+        requested.append(doc_id)
+        yield doc_id
+
+
+def _journal_then_commit(store: IndexStore, writer, changes: dict[str, Article | None], generation: str) -> None:
+    """Journal ``changes`` (durably), then commit them; nothing is committed if the journal fails."""
     try:
-        for doc_id in ids:
-            if writer.delete_by_term(ID, doc_id):
-                found.append(doc_id)
+        journal_append(store, changes, generation)
     except BaseException:
         writer.cancel()
         raise
-    with publish_lock(store, shared=True):
-        writer.commit()
-        journal_append(store, dict.fromkeys(found))
-    return found
+    writer.commit(merge=False)
+
+
+def rollback(store: IndexStore) -> RollbackResult:
+    """Republish the generation before the live one, with the changes made since the live one was published.
+
+    Writes committed into the live generation after it was published (the write
+    API, ``index``, ``delete``) are carried into the generation it returns to, so a
+    rollback undoes a rebuild (a dictionary or analyzer change), never an
+    acknowledged write. Holds the publish lock exclusively: writes wait meanwhile.
+    """
+    with publish_lock(store, shared=False):
+        current = store.current_name()
+        names = [n for n in store.generation_names()
+                 if whoosh_index.exists_in(str(store.generations_dir / n))]
+        if current not in names or names.index(current) == 0:
+            raise IndexUnavailable("No earlier generation to roll back to (see keep_generations).")
+        previous = names[names.index(current) - 1]
+        carried = _carry_over(store, store.generations_dir / previous, generation=current)
+        store.publish(previous)
+        _truncate_journal(store)
+    return RollbackResult(previous, current, carried)
+
+
+@dataclasses.dataclass
+class RollbackResult:
+    """What a rollback did."""
+
+    generation: str  # live again
+    replaced: str  # the generation it replaced
+    carried: int  # changes made in ``replaced`` after its publication, carried over
+
+
+class WouldDropArticles(SearchError):
+    """A rebuild lacks articles of the live generation and was asked not to drop them."""
+
+    status = 409
+    code = "would_drop_articles"
+
+    def __init__(self, missing: list[str]) -> None:
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        super().__init__(
+            f"{len(missing)} live article(s) are absent from the files given ({shown}); they were written "
+            "through the API, `index` or an earlier build. Nothing was published. To rebuild from the live "
+            "articles (after a dictionary or analyzer change) run `search-service reindex`; to drop them, "
+            "pass --drop-missing; to keep them, add them to the files."
+        )
+        self.missing = missing
+
+
+def _absent_ids(store: IndexStore, built: Path) -> list[str]:
+    """Ids live in the live generation but absent from the generation built in ``built``."""
+    if store.current_name() is None:
+        return []
+    new_ids = _id_terms(whoosh_index.open_dir(str(built)))
+    live = store.open_current()
+    candidates = _id_terms(live) - new_ids
+    if not candidates:
+        return []
+    with live.searcher() as searcher:
+        # The term list also holds ids of deleted documents (until a merge): keep live ones.
+        return sorted(i for i in candidates if searcher.document_number(**{ID: i}) is not None)
+
+
+def _id_terms(ix: whoosh_index.Index) -> set[str]:
+    with ix.reader() as reader:
+        return {term.decode("utf-8") if isinstance(term, bytes) else term for term in reader.lexicon(ID)}
+
+
+def reindex(
+    store: IndexStore,
+    *,
+    procs: int = 1,
+    memory_mb: int = 256,
+    keep: int = 2,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build a new generation from the live one's own stored articles, with today's analysis, and publish it.
+
+    For after a dictionary, analyzer or schema change: no source files are needed
+    and nothing is dropped. Writes committed while it runs are carried over before
+    it is published (see :func:`rebuild`); searches are served from the live
+    generation throughout. Merges of the live generation wait until it is done (they
+    would delete the segment files it reads).
+    """
+    from .merging import merge_lock
+
+    live = store.current_path()
+    if live is None:
+        raise IndexUnavailable(f"No index in {store.root} to reindex: build one with `search-service index --rebuild PATH`.")
+    with merge_lock(live, blocking=True):
+        articles = (from_stored(stored) for stored in iter_stored(whoosh_index.open_dir(str(live))))
+        return rebuild(store, articles, procs=procs, memory_mb=memory_mb, keep=keep, progress=progress,
+                       drop_missing=False)
 
 
 def iter_stored(ix: whoosh_index.Index) -> Iterator[dict]:

@@ -6,9 +6,18 @@ queue and waits; a single thread takes what is queued (gathering for at most
 search engine so the change is visible, and only then wakes the requests. A
 request therefore returns after its change is committed *and* searchable.
 
-Within a batch the last change to an id wins. A failed commit (lock held by
-another process, full disk, unwritable folder) fails every request of the
-batch with a clear message and leaves the previous commit serving.
+Within a batch the last change to an id wins. The batch is journaled (fsync'd)
+before it is committed, so the journal never lacks a committed change (see
+``indexer``). The answer tells what happened: a failure before the commit (lock
+held by another process, full disk, unwritable journal) fails every request of
+the batch with "nothing was written" and leaves the previous commit serving; once
+the commit is on disk, the requests are told it committed, even if something
+after it failed (then with ``visible: false`` and a warning when the searchable
+snapshot could not be refreshed).
+
+Commits never merge segments: that would hold the acknowledgement for as long as
+the merge takes. A :class:`merging.BackgroundMerger` merges them in a child
+process instead, poked after each commit.
 """
 
 from __future__ import annotations
@@ -20,11 +29,12 @@ import threading
 import time
 from collections.abc import Iterable
 
-from whoosh.index import LockError
+from whoosh.index import TOC, LockError
 
 from .article import Article
 from .errors import IndexBusy, SearchError
-from .indexer import IndexStore, codec, journal_append, publish_lock, rebuild
+from .indexer import IndexStore, JournalError, codec, journal_append, publish_lock, rebuild
+from .merging import BackgroundMerger, clean_stale_files
 from .schema import ID, to_document
 from .searcher import SearchEngine
 
@@ -33,8 +43,6 @@ log = logging.getLogger(__name__)
 # When a batch is open, wait this long for another request before committing:
 # concurrent writers get grouped, a lone writer is not kept waiting.
 _QUIET_GAP = 0.02
-# Small segments accumulate from frequent commits; merge them once there are this many.
-MERGE_AT_SEGMENTS = 12
 
 
 class QueueFull(SearchError):
@@ -62,11 +70,13 @@ class WriteResult:
     commit: int
     batch_size: int
     waited_ms: float
+    visible: bool = True
+    warning: str | None = None
 
     def to_json(self) -> dict:
-        return {
+        body = {
             "status": "committed",
-            "visible": True,
+            "visible": self.visible,
             "upserted": self.upserted,
             "deleted": self.deleted,
             "not_found": self.missing,
@@ -75,6 +85,9 @@ class WriteResult:
             "batch_size": self.batch_size,
             "took_ms": round(self.waited_ms, 1),
         }
+        if self.warning:
+            body["warning"] = self.warning
+        return body
 
 
 @dataclasses.dataclass
@@ -94,7 +107,8 @@ class IndexWriterThread:
     """Owns the index's write lock for a server process; see the module docstring."""
 
     def __init__(self, store: IndexStore, engine: SearchEngine, *, commit_delay: float = 1.0,
-                 max_pending: int = 64, lock_timeout: float = 10.0, memory_mb: int = 128) -> None:
+                 max_pending: int = 64, lock_timeout: float = 10.0, memory_mb: int = 128,
+                 merger: BackgroundMerger | None = None) -> None:
         self.store = store
         self.engine = engine
         self.commit_delay = commit_delay
@@ -104,11 +118,21 @@ class IndexWriterThread:
         self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
         self._accepting = True
         self.commits = 0
+        self.merger = merger if merger is not None else BackgroundMerger(store, memory_mb=memory_mb)
 
     # -- requests -------------------------------------------------------------------------
 
     def start(self) -> IndexWriterThread:
+        # Files a killed or failed write or merge left behind (a full disk, kill -9) go now,
+        # so that nobody has to clean the folder by hand.
+        live = self.store.current_path()
+        if live is not None:
+            try:
+                clean_stale_files(live)
+            except OSError as exc:
+                log.warning("could not clean %s: %s", live, exc)
         self._thread.start()
+        self.merger.poke()
         return self
 
     @property
@@ -137,11 +161,12 @@ class IndexWriterThread:
         return change.result
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop taking writes, commit what is queued, and stop the thread."""
+        """Stop taking writes, commit and answer what is queued, stop the thread and any merge."""
         self._accepting = False
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(timeout)
+        self.merger.close()
 
     # -- the thread -----------------------------------------------------------------------
 
@@ -180,10 +205,7 @@ class IndexWriterThread:
             for doc_id in change.deletes:
                 final[doc_id] = None
         try:
-            with publish_lock(self.store, shared=True):
-                existed = self._apply(final)
-                journal_append(self.store, final)
-            snap = self.engine.refresh()
+            existed, generation, commit = self._write(final)
         except SearchError as exc:
             self._fail(batch, exc)
             return
@@ -193,63 +215,137 @@ class IndexWriterThread:
                 "(a CLI `index` run?); retry when it has finished."))
             return
         except OSError as exc:
-            log.error("commit failed: %s", exc)
+            log.error("commit failed, nothing written: %s", exc)
             self._fail(batch, WriteFailed(
                 f"Could not write the index ({exc.strerror or exc}); nothing of this request was written "
                 "and the previous state is still served. Check free disk space and the permissions of "
                 f"{self.store.root}."))
             return
         except Exception as exc:  # noqa: BLE001 - the thread must survive any fault
-            log.exception("commit failed")
+            log.exception("commit failed, nothing written")
             self._fail(batch, WriteFailed(f"The commit failed ({type(exc).__name__}); nothing was written."))
             return
+        # Committed: from here on, whatever happens, the answer is "committed".
         self.commits += 1
+        visible, warning = True, None
+        try:
+            snap = self.engine.refresh()
+            if snap.generation == generation:
+                commit = snap.toc_generation
+        except Exception as exc:  # noqa: BLE001 - the commit is durable; say so
+            log.exception("commit %d of %s is durable but the search snapshot could not be refreshed", commit,
+                          generation)
+            visible = False
+            warning = (f"Committed, but not yet searchable here: refreshing the search snapshot failed "
+                       f"({type(exc).__name__}); it is retried within reload_interval. Do not resend.")
+        try:
+            self.merger.poke()
+        except Exception:  # noqa: BLE001 - a merge is an optimization; never fail a write over it
+            log.exception("could not start a background merge")
         now = time.monotonic()
         for change in batch:
             upserted = [a.id for a in change.upserts]
             deleted = [i for i in change.deletes if existed.get(i)]
             missing = [i for i in change.deletes if not existed.get(i)]
-            change.result = WriteResult(upserted, deleted, missing, snap.generation, snap.toc_generation,
-                                        len(batch), (now - change.queued_at) * 1000)
+            change.result = WriteResult(upserted, deleted, missing, generation, commit, len(batch),
+                                        (now - change.queued_at) * 1000, visible, warning)
             change.done.set()
 
-    def _apply(self, final: dict[str, Article | None]) -> dict[str, bool]:
+    def _write(self, final: dict[str, Article | None]) -> tuple[dict[str, bool], str, int]:
+        """Journal, then commit ``final``; returns (ids that existed, generation, commit number).
+
+        Raises only when nothing was committed (the write lock and temporary files
+        are released first); a commit that raised after its table of contents was
+        written counts as committed.
+        """
         if self.store.current_name() is None:
-            # The first write of a new server creates an empty generation to write into.
+            # The first write of a new server creates an empty generation to write into
+            # (before the shared lock: publishing it takes the lock exclusively).
             rebuild(self.store, [])
-        ix = self.store.open_current()
-        writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec())
+        with publish_lock(self.store, shared=True):
+            generation = self.store.current_name()
+            ix = self.store.open_current()
+            writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec())
+            try:
+                existed = self._apply(ix, writer, final)
+                journal_append(self.store, final, generation)
+            except BaseException as exc:
+                _abandon(writer)
+                self._clean_after_failure()
+                if isinstance(exc, JournalError):
+                    raise WriteFailed(f"Could not write the journal ({exc.strerror}); nothing of this request "
+                                      "was written and the previous state is still served. Check free disk "
+                                      f"space and the permissions of {self.store.root}.") from exc
+                raise
+            commit = writer.generation
+            try:
+                writer.commit(merge=False)
+            except BaseException:
+                _abandon(writer)
+                if not ix.storage.file_exists(TOC._filename(ix.indexname, commit)):
+                    self._clean_after_failure()
+                    raise
+                log.exception("commit %d of %s failed after its table of contents was written: it is "
+                              "committed and acknowledged as such", commit, generation)
+        return existed, generation, commit
+
+    def _apply(self, ix, writer, final: dict[str, Article | None]) -> dict[str, bool]:
         existed: dict[str, bool] = {}
-        try:
-            # With the write lock held nobody else commits, so the engine's refreshed
-            # snapshot is exactly the commit this writer starts from: look the ids up
-            # there. Whoosh's delete_by_term would open a whole new reader (~100 ms per
-            # segment) for every commit.
-            snap = self.engine.refresh()
-            if snap.generation == self.store.current_name() and snap.toc_generation == ix.latest_generation():
-                docnums = self.engine.docnums_for_ids(list(final))
+        # With the write lock held nobody else commits, so the engine's refreshed
+        # snapshot is exactly the commit this writer starts from: look the ids up
+        # there. Whoosh's delete_by_term would open a whole new reader (~100 ms per
+        # segment) for every commit.
+        snap = self.engine.refresh()
+        if snap.generation == self.store.current_name() and snap.toc_generation == ix.latest_generation():
+            docnums = self.engine.docnums_for_ids(list(final))
+        else:
+            docnums = None
+        for doc_id, article in final.items():
+            if docnums is None:
+                existed[doc_id] = bool(writer.delete_by_term(ID, doc_id))
             else:
-                docnums = None
-            for doc_id, article in final.items():
-                if docnums is None:
-                    existed[doc_id] = bool(writer.delete_by_term(ID, doc_id))
-                else:
-                    for docnum in docnums.get(doc_id, ()):
-                        writer.delete_document(docnum)
-                    existed[doc_id] = bool(docnums.get(doc_id))
-                if article is not None:
-                    writer.add_document(**to_document(article))
-        except BaseException:
-            writer.cancel()
-            raise
-        # Merging on every commit would delete the files of the segments it merges while
-        # searchers of the previous snapshot may still open them; merge only when the
-        # segments pile up.
-        writer.commit(merge=len(ix._segments()) >= MERGE_AT_SEGMENTS)
+                for docnum in docnums.get(doc_id, ()):
+                    writer.delete_document(docnum)
+                existed[doc_id] = bool(docnums.get(doc_id))
+            if article is not None:
+                writer.add_document(**to_document(article))
         return existed
+
+    def _clean_after_failure(self) -> None:
+        live = self.store.current_path()
+        if live is not None:
+            try:
+                clean_stale_files(live)
+            except OSError as exc:
+                log.warning("could not clean %s after a failed commit: %s", live, exc)
 
     @staticmethod
     def _fail(batch: list[_Change], error: SearchError) -> None:
         for change in batch:
             change.error = error
             change.done.set()
+
+
+def _abandon(writer) -> None:
+    """Give up a Whoosh writer whatever state it is in: its write lock and temporary files are released.
+
+    Whoosh's ``cancel`` can fail itself (closing files on a full disk) and its failed
+    ``commit`` keeps the write lock: without this, every later write of the process
+    would wait for a lock nobody will release.
+    """
+    if not writer.is_closed:
+        try:
+            writer.cancel()
+        except Exception:  # noqa: BLE001 - release by hand below
+            pass
+    lock = getattr(writer, "writelock", None)
+    if lock is not None and getattr(lock, "fd", None) is not None:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        writer._tempstorage.destroy()
+    except Exception:  # noqa: BLE001 - already gone
+        pass
+    writer.is_closed = True

@@ -83,8 +83,37 @@ def test_delete_and_rollback(env, capsys):
     assert main(["delete", "a1", "nope"]) == 1
     assert "nope: no such article" in capsys.readouterr().err
     assert main(["rollback"]) == 0
-    assert main(["search", "title:习近平考察高新区"]) == 0
-    assert capsys.readouterr().out.startswith("1 results")
+    assert "g000001 is live again (replacing g000002); 1 change(s)" in capsys.readouterr().err
+    # The delete acknowledged in g000002 was carried into g000001: a rollback undoes a build, not a write.
+    assert main(["search", "title:习近平考察高新区", "--json"]) == 0
+    assert "a1" not in [hit["id"] for hit in json.loads(capsys.readouterr().out)["hits"]]
+
+
+def test_rebuild_refuses_to_drop_live_articles_and_reindex_keeps_them(env, tmp_path, capsys):
+    articles = FIXTURES / "search" / "articles.jsonl"
+    assert main(["index", "--rebuild", str(articles)]) == 0
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps({"id": "cms1", "title": "内容管理系统推送", "body": "接口写入的文章"},
+                                ensure_ascii=False) + "\n", encoding="utf-8")
+    assert main(["index", str(extra)]) == 0  # an article only the live index has
+    capsys.readouterr()
+    assert main(["index", "--rebuild", str(articles)]) == 2
+    err = capsys.readouterr().err
+    assert "1 live article(s) are absent" in err and "cms1" in err and "reindex" in err and "--drop-missing" in err
+    assert main(["stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["generation"], stats["documents"]) == ("g000001", 13)  # nothing published
+    assert main(["reindex"]) == 0
+    assert "reindexed 13 live articles into generation g000002" in capsys.readouterr().err
+    assert main(["search", "接口写入"]) == 0 and "id cms1" in capsys.readouterr().out
+    assert main(["optimize"]) == 0
+    assert "nothing to merge" in capsys.readouterr().err  # a fresh build is one segment
+    assert main(["index", str(extra)]) == 0
+    assert main(["optimize"]) == 0
+    assert "merged 2 segments" in capsys.readouterr().err
+    assert main(["index", "--rebuild", "--drop-missing", str(articles)]) == 0
+    assert "1 live article(s) absent from the files were dropped" in capsys.readouterr().err
+    assert main(["search", "接口写入"]) == 0 and "id cms1" not in capsys.readouterr().out
 
 
 def test_bad_setting_stops_with_a_message(env, monkeypatch, capsys):

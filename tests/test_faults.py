@@ -148,7 +148,7 @@ def test_searches_never_fail_during_writes_and_a_rebuild(tmp_path, env):
         for batch in range(3):  # before the rebuild: replaced by it, as a rebuild from files means
             post_batch(batch)
         second = write_corpus(tmp_path / "b.jsonl", 2000, prefix="new")
-        rebuild = cli(env, "index", "--rebuild", str(second))
+        rebuild = cli(env, "index", "--rebuild", "--drop-missing", str(second))
         generations = tmp_path / "index" / "generations"
         deadline = time.monotonic() + 60
         while not any(p.name.startswith(".building-") for p in generations.iterdir()):
@@ -240,7 +240,7 @@ def test_kill_9_of_a_rebuild_keeps_the_old_generation(tmp_path, env):
     finally:
         server.stop()
     small = write_corpus(tmp_path / "c.jsonl", 40, prefix="c")
-    run_cli(env, "index", "--rebuild", str(small))
+    run_cli(env, "index", "--rebuild", "--drop-missing", str(small))
     names = [p.name for p in building.iterdir()]
     assert not [n for n in names if n.startswith(".building-")]  # the abandoned build was removed
 
@@ -287,5 +287,209 @@ def test_sigterm_finishes_and_stops_cleanly(tmp_path, env):
     server = Server(env)
     try:
         assert server.get("/api/documents/late")[0] == 200
+    finally:
+        server.stop()
+
+
+def file_size_limit(limit: int):
+    """A preexec_fn: every file the process writes is cut at ``limit`` bytes, as on a full disk."""
+    import resource
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def metric(server: Server, name: str) -> float:
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_a_journal_that_cannot_be_written_means_nothing_was_written(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 20)))
+    journal = tmp_path / "index" / "journal.jsonl"
+    limit = 256 * 1024
+    journal.write_bytes(b"\n" * limit)  # at the file-size limit: the next append fails (EFBIG)
+    server = Server(env, preexec_fn=file_size_limit(limit))
+    try:
+        status, body = server.send("PUT", "/api/documents/j1", {"title": "日志", "body": "智慧城市 日志写不进"})
+        assert status == 503 and body["error"]["code"] == "write_failed"
+        assert "journal" in body["error"]["message"] and "nothing" in body["error"]["message"]
+        assert server.get("/api/documents/j1")[0] == 404  # the answer was the truth
+        assert server.get("/api/search", q="智慧城市")[1]["total"] == 20
+        journal.write_bytes(b"")  # space is back
+        status, body = server.send("PUT", "/api/documents/j1", {"title": "日志", "body": "智慧城市 日志写不进"})
+        assert status == 200 and body["status"] == "committed"
+        assert server.get("/api/documents/j1")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_a_commit_that_fails_after_its_table_of_contents_is_acknowledged_as_committed(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 20)))
+    server = Server(env)
+    try:
+        live = tmp_path / "index" / "generations" / (tmp_path / "index" / "CURRENT").read_text().strip()
+        # Whoosh removes its temporary folder (MAIN.tmp) after writing the table of contents;
+        # a folder inside it makes that fail: the commit is on disk, then Whoosh raises.
+        (live / "MAIN.tmp" / "blocker").mkdir(parents=True)
+        for attempt in range(2):  # the second proves the write lock was released
+            status, body = server.send("PUT", f"/api/documents/t{attempt}", {"title": "目录", "body": "智慧城市"})
+            assert status == 200 and body["status"] == "committed", body
+            assert server.get(f"/api/documents/t{attempt}")[0] == 200
+    finally:
+        server.stop()
+    server = Server(env)  # the leftover is removed at start, with no manual cleanup
+    try:
+        assert not (live / "MAIN.tmp").exists()
+        assert server.get("/api/search", q="智慧城市")[1]["total"] == 22
+    finally:
+        server.stop()
+
+
+def _in_threads(calls) -> tuple[list, list[threading.Thread]]:
+    results: list = []
+
+    def run(call):
+        try:
+            results.append(call())
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            results.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    return results, threads
+
+
+def test_sigterm_answers_searches_in_flight_and_queued_writes(tmp_path, env):
+    from search_service import indexer
+
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 200)))
+    server = Server(env)  # 8 threads
+    store = indexer.IndexStore(tmp_path / "index")
+    try:
+        # Holding the publish lock stalls the server's writer inside its commit: the writes
+        # pile up in its queue, holding all 8 request threads, and the searches sent after
+        # them wait in waitress' task queue, which waitress' own stop would cancel.
+        with indexer.publish_lock(store, shared=False):
+            writes, write_threads = _in_threads(
+                [lambda i=i: server.send("PUT", f"/api/documents/q{i}", {"title": "排队", "body": "智慧城市 排队"})
+                 for i in range(8)])
+            time.sleep(1.0)
+            searches, search_threads = _in_threads(
+                [lambda i=i: server.get("/api/search", q=f"智慧城市 {i}") for i in range(12)])
+            time.sleep(1.0)
+            server.process.terminate()
+            time.sleep(1.0)
+            with pytest.raises(OSError):  # no new connections once the signal arrived
+                urllib.request.urlopen(server.url + "/healthz", timeout=2)
+        for thread in write_threads + search_threads:
+            thread.join(60)
+        assert server.process.wait(60) == 0
+    finally:
+        server.stop()
+    assert [r[0] for r in writes] == [200] * 8, writes
+    assert [r[0] for r in searches] == [200] * 12, searches
+    server = Server(env)
+    try:
+        assert server.get("/api/search", q="排队")[1]["total"] == 8
+    finally:
+        server.stop()
+
+
+def _random_body(rng, chars: int) -> str:
+    # Incompressible text: pseudo-random ideographs (each a new bigram, so segments grow fast).
+    return "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(chars))
+
+
+def test_merges_run_in_the_background_and_a_failed_merge_cleans_up_and_recovers(tmp_path, env):
+    import random
+
+    from search_service import merging
+
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 5)))
+    live = tmp_path / "index" / "generations" / "g000001"
+    rng = random.Random(11)
+    # Each single-article commit writes a ~0.2 MB segment; a merge of seven writes a posting
+    # file of ~0.5 MB, over the limit: the merge fails as on a full disk, the writes do not.
+    server = Server(env, preexec_fn=file_size_limit(384 * 1024))
+    try:
+        for i in range(merging.MERGE_FACTOR + 1):
+            status, body = server.send("PUT", f"/api/documents/m{i}", {"title": "合并", "body": _random_body(rng, 500)})
+            assert status == 200, body
+        deadline = time.monotonic() + 120
+        while metric(server, "search_service_merge_failures_total") < 1:
+            assert time.monotonic() < deadline, "the merge did not fail"
+            time.sleep(0.2)
+        assert metric(server, "search_service_merge_failing") == 1
+        assert not list(live.glob(".merge-*")) and not list(live.glob("*.tmp"))
+        status, _ = server.send("PUT", "/api/documents/after", {"title": "之后", "body": "智慧城市 失败之后"})
+        assert status == 200  # writes are unaffected by the failed merge
+    finally:
+        server.stop()
+    segments_before = len(merging.choose_segments(_segments(live)))
+    assert segments_before >= merging.MERGE_FACTOR
+    server = Server(env)  # space is back: the next write starts a merge, which succeeds
+    try:
+        assert server.send("PUT", "/api/documents/again", {"title": "再次", "body": "智慧城市"})[0] == 200
+        deadline = time.monotonic() + 120
+        while metric(server, "search_service_merges_total") < 1:
+            assert time.monotonic() < deadline, "the merge did not succeed"
+            time.sleep(0.2)
+        assert metric(server, "search_service_merge_failing") == 0
+        assert server.get("/api/search", q="合并")[1]["total"] == merging.MERGE_FACTOR + 1
+        assert server.get("/api/documents/after")[0] == 200
+    finally:
+        server.stop()
+    assert merging.choose_segments(_segments(live)) == []
+    assert not list(live.glob(".merge-*")) and not list(live.glob("*.tmp"))
+
+
+def _segments(path: Path) -> list:
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC
+
+    return list(TOC.read(FileStorage(str(path)), "MAIN").segments)
+
+
+def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
+    import random
+
+    from search_service import merging
+
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 5)))
+    live = tmp_path / "index" / "generations" / "g000001"
+    rng = random.Random(5)
+    server = Server(env)
+    try:
+        for i in range(merging.MERGE_FACTOR + 1):
+            assert server.send("PUT", f"/api/documents/s{i}", {"title": "合并", "body": _random_body(rng, 1500)})[0] == 200
+        deadline = time.monotonic() + 60
+        while metric(server, "search_service_merge_running") < 1:  # a merge of ~10 s has started
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        writes, threads = _in_threads(
+            [lambda i=i: server.send("PUT", f"/api/documents/w{i}", {"title": "停机写入", "body": "智慧城市 停机写入"})
+             for i in range(4)])
+        time.sleep(0.3)
+        assert metric(server, "search_service_merge_running") == 1  # the writes were answered during it
+        server.process.terminate()
+        for thread in threads:
+            thread.join(60)
+        assert server.process.wait(30) == 0
+    finally:
+        server.stop()
+    assert [r[0] for r in writes] == [200] * 4, writes
+    assert not list(live.glob(".merge-*"))  # the stopped merge left nothing
+    server = Server(env)
+    try:
+        assert server.get("/api/search", q="停机写入")[1]["total"] == 4
+        assert server.get("/api/search", q="合并")[1]["total"] == merging.MERGE_FACTOR + 1
     finally:
         server.stop()

@@ -93,3 +93,102 @@ def test_parallel_rebuild_gives_the_same_index(store):
     docs = [article(str(i), body=f"第{i}号 高新区智慧城市") for i in range(60)]
     indexer.rebuild(store, docs, procs=2)
     assert total(store) == 60
+
+
+def ids_in(store) -> set[str]:
+    return {d["id"] for d in indexer.iter_stored(store.open_current())}
+
+
+def test_delete_lands_in_a_rebuild_published_between_its_open_and_its_commit(store):
+    indexer.rebuild(store, [article("1"), article("2")])
+    first = store.current_name()
+
+    def ids_while_a_rebuild_is_published():
+        # delete() reads its ids with its writer open on the first generation: a rebuild
+        # publishes a new generation (with the same articles) right then.
+        indexer.rebuild(store, [article("1"), article("2"), article("3")])
+        yield "2"
+
+    assert indexer.delete(store, ids_while_a_rebuild_is_published()) == ["2"]
+    assert store.current_name() != first
+    assert ids_in(store) == {"1", "3"}  # the delete is in the published generation, not lost in the old one
+
+
+def test_update_lands_in_a_rebuild_published_while_it_read(store):
+    indexer.rebuild(store, [article("1")])
+    first = store.current_name()
+
+    def articles_while_a_rebuild_is_published():
+        yield article("2")
+        indexer.rebuild(store, [article("1"), article("9")])
+        yield article("3")
+
+    result = indexer.update(store, articles_while_a_rebuild_is_published())
+    assert result.committed and result.generation != first == "g000001"
+    assert ids_in(store) == {"1", "2", "3", "9"}  # the replay branch wrote both into the new generation
+
+
+def test_rollback_carries_over_writes_acknowledged_since_the_newer_generation(store):
+    indexer.rebuild(store, [article("1"), article("2")])
+    indexer.rebuild(store, [article("1"), article("3")])
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0))
+    indexer.update(store, [article("4"), article("3", title="园区规划", body="园区规划")])
+    assert indexer.delete(store, ["1"]) == ["1"]
+    result = indexer.rollback(store)
+    assert (result.generation, result.replaced, result.carried) == ("g000001", "g000002", 3)
+    assert store.current_name() == "g000001"
+    assert ids_in(store) == {"2", "3", "4"}  # the older build, plus every change made since g000002
+    with store.open_current().searcher() as searcher:
+        assert searcher.document(id="3")["title"] == "园区规划"
+    assert engine.search(SearchRequest(q="园区规划")).total == 1  # a running engine moves to it
+    engine.close()
+
+
+def test_a_journaled_write_whose_commit_failed_is_not_carried_over(store):
+    indexer.rebuild(store, [article("1"), article("5")])
+
+    class WritesDuringTheBuild(indexer.Progress):
+        def update(self, item):
+            super().update(item)
+            if self.articles == 1:
+                # Journaled, then the commit failed (full disk, kill -9 between the two): the
+                # live generation still has the old 1 and 5, and no 2.
+                indexer.journal_append(store, {"1": article("1", title="新标题"), "2": article("2")})
+                indexer.journal_append(store, {"5": None})
+                indexer.update(store, [article("8")])  # journaled and committed
+
+    touched = indexer._journal_since(store)
+    assert set(touched) == set()
+    indexer.rebuild(store, [article("1"), article("7")], progress=WritesDuringTheBuild())
+    assert ids_in(store) == {"1", "7", "8"}
+    with store.open_current().searcher() as searcher:
+        assert searcher.document(id="1")["title"] == "智慧城市"  # the file's version, not the failed write
+
+
+def test_reindex_rebuilds_the_live_articles_and_carries_over_writes_made_meanwhile(store):
+    indexer.rebuild(store, [article("1"), article("2")])
+    indexer.update(store, [article("api", body="接口写入的文章")])  # not in any source file
+
+    class WriteWhileReindexing(indexer.Progress):
+        def update(self, item):
+            super().update(item)
+            if self.articles == 1:
+                indexer.update(store, [article("during")])
+                indexer.delete(store, ["2"])
+
+    result = indexer.reindex(store, progress=WriteWhileReindexing())
+    assert result.committed and store.current_name() == result.generation == "g000002"
+    assert ids_in(store) == {"1", "api", "during"}
+    assert total(store, "接口写入") == 1
+
+
+def test_rebuild_refuses_to_drop_live_articles_unless_told(store):
+    indexer.rebuild(store, [article("1"), article("2")])
+    indexer.update(store, [article("api")])
+    with pytest.raises(indexer.WouldDropArticles) as caught:
+        indexer.rebuild(store, [article("1")], drop_missing=False)
+    assert caught.value.missing == ["2", "api"] and "reindex" in caught.value.message
+    assert store.current_name() == "g000001" and ids_in(store) == {"1", "2", "api"}
+    assert not [p for p in store.generations_dir.iterdir() if p.name != "g000001"]
+    result = indexer.rebuild(store, [article("1")], drop_missing=True)
+    assert result.dropped == 2 and ids_in(store) == {"1"}

@@ -4,7 +4,7 @@ Per request: ``search_service_requests_total{endpoint,method,status}`` and the l
 histogram ``search_service_request_duration_seconds{endpoint}`` (``endpoint`` is the
 Flask endpoint name such as ``api.search``, so the label set stays small whatever
 URLs clients invent). Read at scrape time: index documents, generation and commit,
-result-cache hits, misses and hit ratio, the writer's queue depth, the analytics
+result-cache hits, misses and hit ratio, the writer's queue depth and background merges, the analytics
 recorder's counters (``search_service_analytics_events_dropped_total`` and
 ``..._failed_total``: events lost to a full queue or a failed database write; rows
 written; queue size), and the usual ``process_*`` series (CPU seconds, resident and
@@ -109,6 +109,18 @@ class _EngineCollector(Collector):
                                   "Write requests waiting for the index writer (0 before the first write).")
         depth.add_metric([], writer.depth if writer is not None else 0)
         yield depth
+        merger = writer.merger if writer is not None else None
+        yield _counter("search_service_merges", "Background segment merges completed.",
+                       merger.merges if merger else 0)
+        yield _counter("search_service_merge_failures", "Background segment merges that failed (see the log).",
+                       merger.failures if merger else 0)
+        running = GaugeMetricFamily("search_service_merge_running", "1 while a background merge runs.")
+        running.add_metric([], 1 if merger is not None and merger.running else 0)
+        yield running
+        failing = GaugeMetricFamily("search_service_merge_failing",
+                                    "1 when the last background merge failed (writes are unaffected).")
+        failing.add_metric([], 1 if merger is not None and merger.failing else 0)
+        yield failing
 
 
 class _AnalyticsCollector(Collector):

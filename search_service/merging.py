@@ -1,0 +1,454 @@
+"""Segment merges off the write path, and the cleanup of what failed writes and merges leave.
+
+Every commit of the write path adds a small segment and merges nothing (a Whoosh
+merge inside a commit held the acknowledgement for up to 40 s). Segments are
+merged here instead, without holding Whoosh's write lock while the merged
+segment is written:
+
+1. read the live commit's table of contents and choose segments to merge (a
+   logarithmic policy: ``MERGE_FACTOR`` segments of about the same size, or all
+   of them for ``optimize``);
+2. write the merged segment into a staging folder inside the generation
+   (``.merge-<random>/``: Whoosh's own file cleanup skips dot-names, so commits
+   made meanwhile leave it alone) -- this is the long part, and writes commit
+   meanwhile;
+3. take the write lock for a moment: re-read the newest commit, carry the
+   deletions committed meanwhile into the merged segment (a replaced article
+   deletes its old copy), move the files in, write the next table of contents,
+   release. Segments added meanwhile stay as they are.
+
+A merge that fails (full disk, killed process) leaves the live commit untouched;
+its staging folder is removed by the merge itself or, if it was killed, by
+:func:`clean_stale_files` at the next start. One merge runs at a time per
+generation (an flock), across processes.
+
+:class:`BackgroundMerger` runs merges for a server in a child process (a merge
+is CPU-bound Python: in a thread it would take the GIL from searches), reports
+failures in the log and in its counters for ``/metrics``, retries with a
+back-off, and stops the child on shutdown. ``search-service optimize`` runs one
+merge of everything in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC, FileIndex, clean_files
+from whoosh.reading import SegmentReader
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "MAIN"  # Whoosh's default index name inside a generation folder
+MERGE_LOCK_FILE = ".merge.lock"
+STAGING_PREFIX = ".merge-"
+#: Merge this many segments of one size class (sizes within a factor MERGE_FACTOR).
+MERGE_FACTOR = 6
+#: How long the swap may wait for Whoosh's write lock (held only during commits).
+SWAP_LOCK_TIMEOUT = 30.0
+
+
+@dataclasses.dataclass
+class MergeResult:
+    """What one merge did."""
+
+    generation: str
+    merged_segments: int
+    documents: int
+    seconds: float
+    commit: int
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class MergeAbandoned(Exception):
+    """The segments chosen were merged or removed by someone else meanwhile; nothing was changed."""
+
+
+# --------------------------------------------------------------------------- locks
+
+
+@contextlib.contextmanager
+def merge_lock(generation_path: Path | str, *, blocking: bool):
+    """One merge (or reindex read) at a time per generation; yields False when busy and not blocking."""
+    path = Path(generation_path) / MERGE_LOCK_FILE
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _acquire_write_lock(ix: FileIndex, timeout: float):
+    lock = ix.lock("WRITELOCK")
+    deadline = time.monotonic() + timeout
+    while not lock.acquire(blocking=False):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.01)
+    return lock
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def choose_segments(segments: list, everything: bool = False) -> list:
+    """The segments to merge next, in index order (empty: nothing worth merging).
+
+    Size classes are powers of ``MERGE_FACTOR`` of a segment's document count; the
+    smallest class holding ``MERGE_FACTOR`` or more segments is merged (so a
+    document is rewritten about log(N) times over its life, not once per commit).
+    ``everything`` merges all segments (and drops deleted documents) when there is
+    more than one, or one with deletions.
+    """
+    if everything:
+        if len(segments) > 1 or (segments and segments[0].has_deletions()):
+            return list(segments)
+        return []
+    classes: dict[int, list] = {}
+    for segment in segments:
+        size = max(1, segment.doc_count_all())
+        classes.setdefault(int(math.log(size, MERGE_FACTOR)), []).append(segment)
+    for level in sorted(classes):
+        if len(classes[level]) >= MERGE_FACTOR:
+            chosen = {id(s) for s in classes[level]}
+            return [s for s in segments if id(s) in chosen]
+    return []
+
+
+def needs_merge(generation_path: Path | str) -> bool:
+    """True when the newest commit of a generation has segments the policy would merge."""
+    try:
+        toc = TOC.read(FileStorage(str(generation_path)), INDEX_NAME)
+    except (OSError, ValueError, EOFError):
+        return False
+    return bool(choose_segments(list(toc.segments)))
+
+
+# --------------------------------------------------------------------------- one merge
+
+
+def merge(generation_path: Path | str, *, everything: bool = False, staging_name: str | None = None,
+          memory_mb: int = 128, lock_timeout: float = SWAP_LOCK_TIMEOUT) -> MergeResult | None:
+    """Merge segments of one generation (see the module docstring); None when there was nothing to do.
+
+    Raises OSError (disk full, ...) after removing its staging folder; the live
+    commit is then exactly as before.
+    """
+    from .indexer import codec
+
+    path = Path(generation_path)
+    started = time.monotonic()
+    with merge_lock(path, blocking=everything) as locked:
+        if not locked:
+            return None  # another merge of this generation is running
+        storage = FileStorage(str(path))
+        toc = TOC.read(storage, INDEX_NAME)
+        chosen = choose_segments(list(toc.segments), everything)
+        if not chosen:
+            return None
+        staging = path / (staging_name or f"{STAGING_PREFIX}{secrets.token_hex(6)}")
+        try:
+            merged, mapping = _write_merged(storage, toc, chosen, staging, memory_mb, codec())
+            commit = _swap(storage, path, chosen, merged, mapping, staging, lock_timeout)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return MergeResult(path.name, len(chosen), merged.doc_count(), round(time.monotonic() - started, 3), commit)
+
+
+def _write_merged(storage, toc, chosen, staging: Path, memory_mb: int, codec):
+    """Write the live documents of ``chosen`` as one segment in ``staging``; returns it and the docnum map."""
+    staging.mkdir()
+    temp_index = FileIndex.create(FileStorage(str(staging)), toc.schema, INDEX_NAME)
+    # compound=False: a reader then maps the segment's files instead of copying them.
+    writer = temp_index.writer(limitmb=memory_mb, codec=codec, compound=False)
+    mapping: dict[tuple[str, int], int] = {}
+    try:
+        for segment in chosen:
+            reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
+            try:
+                base = writer.docnum
+                live = [d for d in range(segment.doc_count_all()) if not segment.is_deleted(d)]
+                writer.add_reader(reader)
+            finally:
+                reader.close()
+            # add_reader copies the live documents in order: record where each went.
+            if writer.docnum - base != len(live):
+                raise RuntimeError(f"merge copied {writer.docnum - base} documents of segment "
+                                   f"{segment.segment_id()}, expected {len(live)}")
+            for offset, docnum in enumerate(live):
+                mapping[(segment.segment_id(), docnum)] = base + offset
+        writer.commit(merge=False)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.cancel()
+        raise
+    segments = TOC.read(FileStorage(str(staging)), INDEX_NAME).segments
+    if len(segments) != 1:
+        raise RuntimeError(f"merge wrote {len(segments)} segments, expected 1")
+    return segments[0], mapping
+
+
+def _swap(storage, path: Path, chosen, merged, mapping, staging: Path, lock_timeout: float) -> int:
+    """Replace ``chosen`` by ``merged`` in a new commit, under Whoosh's write lock; returns the commit number."""
+    ix = FileIndex(storage, indexname=INDEX_NAME)
+    lock = _acquire_write_lock(ix, lock_timeout)
+    if lock is None:
+        raise MergeAbandoned(f"the write lock stayed busy for {lock_timeout:.0f} s")
+    try:
+        latest = TOC.read(storage, INDEX_NAME)
+        by_id = {segment.segment_id(): segment for segment in latest.segments}
+        chosen_ids = [segment.segment_id() for segment in chosen]
+        if any(segment_id not in by_id for segment_id in chosen_ids):
+            raise MergeAbandoned("the chosen segments changed meanwhile")
+        # Documents deleted (replaced) since the merge began: delete their merged copies.
+        for before in chosen:
+            now = by_id[before.segment_id()]
+            for docnum in set(now.deleted_docs()) - set(before.deleted_docs()):
+                merged.delete_document(mapping[(before.segment_id(), docnum)])
+        for name in os.listdir(staging):
+            if name.startswith(merged.segment_id() + "."):
+                os.replace(staging / name, path / name)
+        segments = []
+        for segment in latest.segments:
+            if segment.segment_id() == chosen_ids[0]:
+                segments.append(merged)
+            elif segment.segment_id() not in chosen_ids:
+                segments.append(segment)
+        generation = latest.generation + 1
+        TOC(latest.schema, segments, generation).write(storage, INDEX_NAME)
+        # The merged segments' files go; readers that have them open keep reading them.
+        clean_files(storage, INDEX_NAME, generation, segments)
+        return generation
+    finally:
+        lock.release()
+
+
+# --------------------------------------------------------------------------- cleanup
+
+_TOC_TEMP = re.compile(rf"^_{INDEX_NAME}_\d+\.toc\.[\d.]+$")
+
+
+def clean_stale_files(generation_path: Path | str) -> list[str]:
+    """Remove what failed or killed writes and merges left in a generation folder; returns the names.
+
+    Staging folders of merges are removed when no merge holds the merge lock;
+    Whoosh's temporary folders (``*.tmp``: posting runs, ``*.ctmp``), half-written
+    tables of contents and segment files no commit refers to are removed when no
+    writer holds the write lock (a writer's files in progress are never touched).
+    Safe to call at any time; does nothing it cannot do safely.
+    """
+    path = Path(generation_path)
+    removed: list[str] = []
+    if not path.is_dir():
+        return removed
+    with merge_lock(path, blocking=False) as locked:
+        if locked:
+            for staging in path.glob(f"{STAGING_PREFIX}*"):
+                shutil.rmtree(staging, ignore_errors=True)
+                removed.append(staging.name)
+    storage = FileStorage(str(path))
+    try:
+        ix = FileIndex(storage, indexname=INDEX_NAME)
+    except (OSError, ValueError, EOFError):
+        return removed
+    lock = ix.lock("WRITELOCK")
+    if not lock.acquire(blocking=False):
+        return removed
+    try:
+        toc = TOC.read(storage, INDEX_NAME)
+        live = {segment.segment_id() for segment in toc.segments}
+        segment_pattern = TOC._segment_pattern(INDEX_NAME)
+        for entry in os.listdir(path):
+            full = path / entry
+            if entry.startswith("."):
+                continue
+            if full.is_dir() and entry.endswith(".tmp"):
+                shutil.rmtree(full, ignore_errors=True)
+                removed.append(entry)
+            elif entry.endswith(".ctmp") or _TOC_TEMP.match(entry):
+                full.unlink(missing_ok=True)
+                removed.append(entry)
+            else:
+                match = segment_pattern.match(entry)
+                if match and match.group(1) not in live and not TOC._pattern(INDEX_NAME).match(entry):
+                    full.unlink(missing_ok=True)
+                    removed.append(entry)
+    finally:
+        lock.release()
+    if removed:
+        log.warning("removed files left by a failed or interrupted write or merge in %s: %s",
+                    path, ", ".join(sorted(removed)))
+    return removed
+
+
+# --------------------------------------------------------------------------- the server's merger
+
+
+class BackgroundMerger:
+    """Runs merges of the live generation in a child process, one at a time, off the write path.
+
+    :meth:`poke` (called by the writer after each commit) starts a merge when the
+    policy wants one and none is running; a failed merge is logged, counted and
+    retried after a back-off that doubles (up to ``max_backoff``), so writes are
+    never blocked by it and a merge succeeds again as soon as the disk has room.
+    """
+
+    def __init__(self, store, *, memory_mb: int = 128, min_backoff: float = 5.0, max_backoff: float = 300.0) -> None:
+        self.store = store
+        self.memory_mb = memory_mb
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.merges = 0
+        self.failures = 0
+        self.last_error = ""
+        self.last_result: dict | None = None
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def failing(self) -> bool:
+        """True when the last merge attempt failed."""
+        return self._backoff > 0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def poke(self) -> bool:
+        """Start a merge of the live generation if one is due; True when one was started."""
+        with self._lock:
+            if self._closed or self.running or time.monotonic() < self._retry_at:
+                return False
+            path = self.store.current_path()
+            if path is None or not needs_merge(path):
+                return False
+            with merge_lock(path, blocking=False) as free:
+                if not free:
+                    return False  # a reindex or another process's merge holds the generation
+            self._thread = threading.Thread(target=self._run, args=(path,), name="index-merger", daemon=True)
+            self._thread.start()
+            return True
+
+    def _run(self, path: Path) -> None:
+        staging = f"{STAGING_PREFIX}{secrets.token_hex(6)}"
+        command = [sys.executable, "-m", "search_service.merging", str(path), "--staging", staging,
+                   "--memory-mb", str(self.memory_mb)]
+        started = time.monotonic()
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                self._child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                               start_new_session=True)
+            out, err = self._child.communicate()
+            code = self._child.returncode
+        except OSError as exc:
+            out, err, code = b"", str(exc).encode(), -1
+        finally:
+            with self._lock:
+                self._child = None
+        if code == 0:
+            self.merges += 1
+            self._backoff = 0.0
+            try:
+                self.last_result = json.loads(out.decode() or "null")
+            except ValueError:
+                self.last_result = None
+            if self.last_result:
+                log.info("merged %s segments (%s documents) of %s in %.1f s", self.last_result["merged_segments"],
+                         self.last_result["documents"], self.last_result["generation"],
+                         time.monotonic() - started)
+            return
+        shutil.rmtree(path / staging, ignore_errors=True)  # a killed child could not clean up
+        if self._closed and code < 0:
+            log.info("merge of %s stopped at shutdown; the live commit is unchanged", path.name)
+            return
+        message = (err.decode(errors="replace").strip().splitlines() or [f"exit status {code}"])[-1]
+        self.failures += 1
+        self.last_error = message
+        self._backoff = min(self.max_backoff, max(self.min_backoff, self._backoff * 2))
+        self._retry_at = time.monotonic() + self._backoff
+        log.error("merge of %s failed (%s); writes are unaffected, the live commit is unchanged; "
+                  "retrying in %.0f s or later", path.name, message, self._backoff)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop a running merge (its staging files are removed) and take no more."""
+        with self._lock:
+            self._closed = True
+            child = self._child
+        if child is not None and child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive() and child is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                self._thread.join(timeout)
+
+
+# --------------------------------------------------------------------------- child process entry
+
+
+def _child_main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m search_service.merging",
+                                     description="Merge segments of one index generation (used by the server).")
+    parser.add_argument("generation", help="generation folder")
+    parser.add_argument("--staging", help="name of the staging folder to use")
+    parser.add_argument("--everything", action="store_true", help="merge all segments")
+    parser.add_argument("--memory-mb", type=int, default=128)
+    args = parser.parse_args(argv)
+    staging = Path(args.generation) / (args.staging or f"{STAGING_PREFIX}{secrets.token_hex(6)}")
+
+    def stop(signum, _frame):
+        shutil.rmtree(staging, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    with contextlib.suppress(AttributeError, OSError):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an OSError, not a kill
+    try:
+        result = merge(args.generation, everything=args.everything, staging_name=staging.name,
+                       memory_mb=args.memory_mb)
+    except MergeAbandoned as exc:
+        print(json.dumps(None))
+        print(f"merge abandoned: {exc}", file=sys.stderr)
+        return 0
+    except OSError as exc:
+        reason = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+        print(f"merge failed: {reason} {exc.strerror or exc}".replace("  ", " "), file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_json() if result else None))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run by BackgroundMerger
+    sys.exit(_child_main())

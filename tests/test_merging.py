@@ -1,0 +1,143 @@
+"""Merges off the write path: the policy, a merge racing real commits, a merge on a full disk, cleanup."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+
+import pytest
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC
+
+from search_service import indexer, merging
+from search_service.article import Article
+from search_service.query import SearchRequest
+from search_service.searcher import EngineOptions, SearchEngine
+
+
+def article(doc_id: str, body: str = "高新区智慧城市建设") -> Article:
+    return Article(doc_id, f"智慧城市{doc_id}", body, "智慧城市案例")
+
+
+@pytest.fixture()
+def store(tmp_path, jieba_cache) -> indexer.IndexStore:
+    store = indexer.IndexStore(tmp_path / "index")
+    indexer.rebuild(store, [article(f"base{i}") for i in range(20)])
+    for i in range(merging.MERGE_FACTOR):  # one small segment per commit
+        indexer.update(store, [article(f"small{i}")])
+    return store
+
+
+def segments(store) -> list:
+    return list(TOC.read(FileStorage(str(store.current_path())), merging.INDEX_NAME).segments)
+
+
+def listing(path) -> list[str]:
+    """The folder's files, but the merge lock file (it stays, as lock files do)."""
+    return sorted(n for n in os.listdir(path) if n != merging.MERGE_LOCK_FILE)
+
+
+def total(store, q="智慧城市") -> int:
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0, cache_entries=0))
+    try:
+        return engine.search(SearchRequest(q=q)).total
+    finally:
+        engine.close()
+
+
+def test_commits_no_longer_merge_and_the_policy_picks_same_sized_segments(store):
+    before = segments(store)
+    assert len(before) == 1 + merging.MERGE_FACTOR  # update() committed without merging
+    chosen = merging.choose_segments(before)
+    assert len(chosen) == merging.MERGE_FACTOR and all(s.doc_count_all() == 1 for s in chosen)
+    assert merging.needs_merge(store.current_path())
+    assert merging.choose_segments(before[:3]) == []
+    assert len(merging.choose_segments(before[:2], everything=True)) == 2
+
+
+def test_merge_keeps_every_document_and_the_deletions_committed_while_it_ran(store):
+    path = store.current_path()
+    storage = FileStorage(str(path))
+    toc = TOC.read(storage, merging.INDEX_NAME)
+    chosen = merging.choose_segments(list(toc.segments))
+    staging = path / ".merge-test"
+    merged, mapping = merging._write_merged(storage, toc, chosen, staging, 64, indexer.codec())
+    # While the merged segment sits in staging, real commits replace one merged article,
+    # delete another and add a new one (the server keeps writing during a merge).
+    indexer.update(store, [article("small0", body="园区规划")])
+    indexer.update(store, [article("late")])
+    assert indexer.delete(store, ["small1"]) == ["small1"]
+    assert staging.is_dir()  # Whoosh's cleanup of those commits left the staging folder alone
+    commit = merging._swap(storage, path, chosen, merged, mapping, staging, 5)
+    after = segments(store)
+    assert commit == TOC._latest_generation(storage, merging.INDEX_NAME)
+    assert len(after) == len(toc.segments) - len(chosen) + 1 + 2  # merged + the two new commits
+    assert total(store) == 20 + merging.MERGE_FACTOR - 1 + 1  # small1 gone, late added
+    assert total(store, "园区规划") == 1  # small0 replaced: its old copy (merged) is deleted
+    assert total(store, "高新区") == 20 + merging.MERGE_FACTOR - 2 + 1
+    with store.open_current().searcher() as searcher:
+        assert searcher.document(id="small1") is None and searcher.document(id="late") is not None
+        assert searcher.document(id="small0")["body"] == "园区规划"
+
+
+def test_merge_runs_as_a_child_and_optimize_merges_everything(store):
+    done = subprocess.run([sys.executable, "-m", "search_service.merging", str(store.current_path())],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(segments(store)) == 2 and total(store) == 20 + merging.MERGE_FACTOR
+    result = merging.merge(store.current_path(), everything=True)
+    assert result is not None and result.merged_segments == 2 and len(segments(store)) == 1
+    assert total(store) == 20 + merging.MERGE_FACTOR
+    assert merging.merge(store.current_path(), everything=True) is None  # nothing left to do
+
+
+def test_a_merge_on_a_full_disk_leaves_nothing_behind_and_succeeds_when_space_is_back(store):
+    path = store.current_path()
+    before = listing(path)
+
+    def full_disk():  # every file the merge writes is cut at 2 KB, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+    done = subprocess.run([sys.executable, "-m", "search_service.merging", str(path)], capture_output=True,
+                          text=True, timeout=120, preexec_fn=full_disk)
+    assert done.returncode == 1 and "merge failed" in done.stderr and "EFBIG" in done.stderr
+    assert listing(path) == before  # no staging folder, no *.tmp, no partial segment
+    assert total(store) == 20 + merging.MERGE_FACTOR
+    indexer.update(store, [article("after")])  # writes still work
+    assert merging.merge(path) is not None and total(store) == 21 + merging.MERGE_FACTOR
+
+
+def test_stale_files_of_killed_writes_and_merges_are_cleaned(store):
+    path = store.current_path()
+    before = listing(path)
+    (path / ".merge-dead").mkdir()
+    (path / ".merge-dead" / "MAIN_x.seg").write_bytes(b"x")
+    (path / "MAIN.tmp").mkdir()
+    (path / "MAIN.tmp" / "abc.run").write_bytes(b"x")
+    (path / "abcd.ctmp").write_bytes(b"x")
+    (path / "_MAIN_99.toc.1700000000.5").write_bytes(b"x")
+    (path / "MAIN_zzzzzzzz.trm").write_bytes(b"partial")
+    removed = merging.clean_stale_files(path)
+    assert sorted(removed) == sorted([".merge-dead", "MAIN.tmp", "abcd.ctmp", "_MAIN_99.toc.1700000000.5",
+                                      "MAIN_zzzzzzzz.trm"])
+    assert listing(path) == before
+    assert total(store) == 20 + merging.MERGE_FACTOR
+
+
+def test_cleanup_leaves_a_writer_in_progress_alone(store):
+    ix = store.open_current()
+    writer = ix.writer()
+    try:
+        (store.current_path() / "abcd.ctmp").write_bytes(b"x")
+        assert merging.clean_stale_files(store.current_path()) == []  # write lock held: not touched
+    finally:
+        writer.cancel()
+    removed = merging.clean_stale_files(store.current_path())
+    # Whoosh's cancel() leaves the cancelled segment's empty files: they go too.
+    assert "abcd.ctmp" in removed and all(n.startswith(writer.newsegment.segment_id()) for n in removed
+                                          if n != "abcd.ctmp")
+    assert total(store) == 20 + merging.MERGE_FACTOR
