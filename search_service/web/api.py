@@ -9,6 +9,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 from ..errors import InvalidParameter
 from . import engine_of
 from .openapi import openapi_document
+from ..query import integer_param
+from .health import canary
 from .params import search_request
 from .tracking import record_api_search, record_suggest, suggest_session
 
@@ -50,12 +52,9 @@ def suggest():
         raise InvalidParameter(
             f"q is {len(q)} characters long; the limit is {settings.max_query_length}.", param="q"
         )
-    raw_limit = request.args.get("limit", str(settings.suggest_limit))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
-        raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
-                               param="limit")
+    limit = integer_param(request.args.getlist, "limit", settings.suggest_limit, 1, 50)
     sid = suggest_session(request.args.get("sid"))
-    suggestions = engine_of(current_app).suggest(q, int(raw_limit)) if q else []
+    suggestions = engine_of(current_app).suggest(q, limit) if q else []
     g.result_count = len(suggestions)  # for the access log
     record_suggest(q, sid, len(suggestions), started)
     return jsonify({"query": q, "suggestions": suggestions})
@@ -71,11 +70,8 @@ def document(doc_id: str):
 def similar(doc_id: str):
     """Related articles: the ones sharing this article's key terms (itself excluded)."""
     _reject_unknown(frozenset({"limit"}))
-    raw_limit = request.args.get("limit", "5")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
-        raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
-                               param="limit")
-    return jsonify(engine_of(current_app).similar(doc_id, int(raw_limit)))
+    limit = integer_param(request.args.getlist, "limit", 5, 1, 50)
+    return jsonify(engine_of(current_app).similar(doc_id, limit))
 
 
 @blueprint.get("/api/stats")
@@ -86,8 +82,9 @@ def stats():
 
 @blueprint.get("/healthz")
 def healthz():
-    """200 while the index is open, 503 (JSON error shape) without one."""
+    """200 when the home page and a search can be served (a cached canary), else 503 with the reason."""
     stats = engine_of(current_app).stats()  # raises IndexUnavailable -> 503
+    canary(current_app)  # raises Unhealthy -> 503
     return jsonify({"status": "ok", "documents": stats["documents"], "generation": stats["generation"]})
 
 
