@@ -96,6 +96,7 @@ class SearchRequest:
         Raises :class:`InvalidParameter` naming the parameter, the limit and the fix.
         """
         q = _single(get_list, "q").strip()
+        _check_unicode("q", q)
         if len(q) > limits.max_query_length:
             raise InvalidParameter(
                 f"q is {len(q)} characters long; the limit is {limits.max_query_length}. Shorten the query.",
@@ -108,6 +109,8 @@ class SearchRequest:
                 "(setting max_categories). Filter on fewer categories.",
                 param="category",
             )
+        for value in given:
+            _check_unicode("category", value)
         categories = tuple(dict.fromkeys(canonical_category(c) for c in given if c.strip()))
         date_from = _date(get_list, "date_from")
         date_to = _date(get_list, "date_to")
@@ -132,6 +135,17 @@ class SearchRequest:
                 param="page",
             )
         return cls(q, categories, date_from, date_to, sort, page, page_size)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(name: str, value: str) -> None:
+    """Refuse lone surrogates (invalid Unicode: from a command line's undecodable bytes, say)."""
+    match = _SURROGATE.search(value)
+    if match:
+        raise InvalidParameter(f"{name} contains invalid Unicode (a lone surrogate U+{ord(match.group()):04X}); "
+                               "send UTF-8 text.", param=name)
 
 
 def _single(get_list: Callable[[str], Sequence[str]], name: str) -> str:

@@ -169,7 +169,11 @@ def describe_unexpected(error: BaseException, method: str, path: str) -> str:
     """One log line for an unexpected exception: where the request went, what, and where in the code."""
     frames = traceback.extract_tb(error.__traceback__)
     ours = [f for f in frames if "search_service" in f.filename] or frames
-    where = f" at {os.path.basename(ours[-1].filename)}:{ours[-1].lineno} in {ours[-1].name}" if ours else ""
+    where = ""
+    if ours:
+        name = ours[-1].filename.replace(os.sep, "/")
+        name = name.split("/search_service/", 1)[1] if "/search_service/" in name else os.path.basename(name)
+        where = f" at {name}:{ours[-1].lineno} in {ours[-1].name}"
     shown_path = path if len(path) <= 200 else path[:200] + f"…({len(path)} chars)"
     message = str(error)
     message = message if len(message) <= 300 else message[:300] + "…"
