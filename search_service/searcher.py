@@ -602,7 +602,7 @@ class _Execution:
 
     def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter,
              match: str | None = None) -> Hit:
-        article = from_stored(self.searcher.stored_fields(docnum))
+        article = from_stored(self.snap.large_articles.stored_fields(self.searcher, docnum))
         return Hit(
             id=article.id,
             title=article.title,

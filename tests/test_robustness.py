@@ -631,3 +631,22 @@ def test_any_query_is_answered_without_a_5xx(client, text):
     for path in ("/api/search", "/search", "/doc/seed-1"):
         response = client.get(path, query_string={"q": q})
         assert response.status_code in (200, 400), (path, response.status_code)
+
+
+def test_the_snapshot_keeps_decoded_long_articles_only(tmp_path, jieba_cache):
+    from search_service.searcher import EngineOptions, SearchEngine
+
+    long_body = "智慧城市建设与园区规划。" * 5000  # 60,000 characters
+    indexer.rebuild(indexer.IndexStore(tmp_path / "index"),
+                    [Article("long", "长文章 智慧城市", long_body), Article("short", "短文章 智慧城市", "智慧城市。")])
+    engine = SearchEngine(tmp_path / "index", EngineOptions())
+    try:
+        cache = engine.snapshot().large_articles
+        first = engine.search(SearchRequest(q="智慧城市"))
+        assert {hit.id for hit in first.hits} == {"long", "short"}
+        assert len(cache._items) == 1 and next(iter(cache._items.values()))["body"] == long_body
+        cache.clear()
+        assert engine.search(SearchRequest(q="智慧城市", page_size=11)).hits[0].snippet  # decoded again
+        assert len(cache._items) == 1
+    finally:
+        engine.close()

@@ -133,6 +133,7 @@ class ResultsView:
         self.results = results
         self.settings = settings
         self.base = url_for("pages.search")
+        self._chips: list[Chip] | None = None
 
     # -- URLs --------------------------------------------------------------------------
 
@@ -193,7 +194,16 @@ class ResultsView:
         return ""
 
     def chips(self) -> list[Chip]:
-        """The selected filters, each with the URL that removes it."""
+        """The selected filters, each with the URL that removes it (built once: the page shows them twice).
+
+        Each removal URL carries the other categories, so the page grows with the square of
+        their number: ``max_categories`` (a 400 beyond it) is what keeps that small.
+        """
+        if self._chips is None:
+            self._chips = self._make_chips()
+        return self._chips
+
+    def _make_chips(self) -> list[Chip]:
         req = self.req
         chips = [
             Chip(f"分类：{c}", "category", self.url(categories=tuple(x for x in req.categories if x != c)))
