@@ -331,6 +331,17 @@ def test_category_values_are_bounded(client, app):
     assert error["param"] == "category" and "max_categories" in error["message"]
 
 
+def test_max_categories_is_a_setting(tmp_path, jieba_cache):
+    built = _app(tmp_path, jieba_cache, max_categories=2)
+    try:
+        client = built.test_client()
+        assert client.get("/api/search?category=a&category=b").status_code == 200
+        error = error_of(client.get("/api/search?category=a&category=b&category=c"))
+        assert "the limit is 2 (setting max_categories)" in error["message"]
+    finally:
+        close_app(built)
+
+
 def test_rendering_at_the_category_bound_stays_small(client, app):
     limit = app.config["SETTINGS"].max_categories
 
