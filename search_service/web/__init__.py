@@ -175,7 +175,7 @@ def describe_unexpected(error: BaseException, method: str, path: str) -> str:
         name = name.split("/search_service/", 1)[1] if "/search_service/" in name else os.path.basename(name)
         where = f" at {name}:{ours[-1].lineno} in {ours[-1].name}"
     shown_path = path if len(path) <= 200 else path[:200] + f"…({len(path)} chars)"
-    message = str(error)
+    message = " ".join(str(error).split())  # one line, whatever the exception says
     message = message if len(message) <= 300 else message[:300] + "…"
     return f"unhandled {type(error).__name__} on {method} {shown_path!r}: {message}{where}"
 
