@@ -155,15 +155,18 @@ def _single(get_list: Callable[[str], Sequence[str]], name: str) -> str:
     return values[0] if values else ""
 
 
-def integer_param(get_list, name: str, default: int, low: int, high: int | None, setting: str = "") -> int:
+def integer_param(get_list, name: str, default: int, low: int, high: int | None, setting: str = "",
+                  empty_is_default: bool = True) -> int:
     """The whole number given once as ``name`` (``default`` when absent), within ``low``..``high``.
+
+    An empty value means the default too, unless ``empty_is_default`` is false (then it is refused).
 
     Only ASCII digits, at most 9 of them: ``int()`` would also take ``٣`` or ``１`` (and
     ``str.isdigit`` even ``²``, which ``int()`` then refuses), and a 5,000-digit value
     is an error of its own in Python. Raises :class:`InvalidParameter` naming ``name``.
     """
     raw = _single(get_list, name).strip()
-    if not raw:
+    if not raw and (empty_is_default or not get_list(name)):
         return default
     if not re.fullmatch(r"[0-9]{1,9}", raw, re.ASCII):
         shown = raw if len(raw) <= 40 else raw[:40] + f"…({len(raw)} characters)"

@@ -293,6 +293,12 @@ def test_integers_are_ascii_digits_of_bounded_length(client, path, name, value):
         assert error["param"] == name and len(error["message"]) < 400
 
 
+def test_an_empty_limit_is_refused_as_before(client):
+    for path in ("/api/suggest?q=城市&limit=", "/api/documents/seed-1/similar?limit="):
+        assert error_of(client.get(path))["param"] == "limit"
+    assert client.get("/api/search?page=&page_size=").status_code == 200  # documented: empty = default
+
+
 @pytest.mark.parametrize("rank", ["²", "٣", "9" * 2000, ""])
 def test_click_rank_is_ascii_digits(client, rank):
     response = client.post("/api/click", data={"q": "城市", "id": "seed-1", "rank": rank, "channel": "page"})

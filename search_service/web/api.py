@@ -52,7 +52,7 @@ def suggest():
         raise InvalidParameter(
             f"q is {len(q)} characters long; the limit is {settings.max_query_length}.", param="q"
         )
-    limit = integer_param(request.args.getlist, "limit", settings.suggest_limit, 1, 50)
+    limit = integer_param(request.args.getlist, "limit", settings.suggest_limit, 1, 50, empty_is_default=False)
     sid = suggest_session(request.args.get("sid"))
     suggestions = engine_of(current_app).suggest(q, limit) if q else []
     g.result_count = len(suggestions)  # for the access log
@@ -70,7 +70,7 @@ def document(doc_id: str):
 def similar(doc_id: str):
     """Related articles: the ones sharing this article's key terms (itself excluded)."""
     _reject_unknown(frozenset({"limit"}))
-    limit = integer_param(request.args.getlist, "limit", 5, 1, 50)
+    limit = integer_param(request.args.getlist, "limit", 5, 1, 50, empty_is_default=False)
     return jsonify(engine_of(current_app).similar(doc_id, limit))
 
 
