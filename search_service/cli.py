@@ -149,7 +149,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     # log_problems=False: this command prints each problem itself, once.
     ingest = Ingest(settings.default_category, args.category, id_override=args.id_override,
-                    allow_untitled=settings.allow_untitled, log_problems=False)
+                    allow_untitled=settings.allow_untitled, log_problems=False,
+                    max_id_length=settings.max_id_length, max_article_kb=settings.max_article_kb)
     articles = ingest.read(args.paths)
     report = ingest.report
 

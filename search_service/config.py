@@ -206,6 +206,18 @@ SETTINGS: tuple[Setting, ...] = (
             min=1, max=100000),
     Setting("max_suggest_length", 64, "int",
             "Longest text, in characters, the suggest endpoint accepts.", min=1, max=1000),
+    Setting("max_categories", 20, "int",
+            "Most category values one search may filter on (repeated category parameters); more is "
+            "refused with a 400.", min=1, max=1000),
+    Setting("max_id_length", 256, "int",
+            "Longest accepted article id, in characters (ingest and write API).", min=1, max=4096),
+    Setting("max_article_kb", 1024, "int",
+            "Largest accepted article (title + body as UTF-8), in KB; larger ones are refused at "
+            "ingest and by the write API.", min=1, max=65536),
+    Setting("public_url", "", "str",
+            "The site's public base URL (e.g. https://search.example.org/) used for absolute URLs "
+            "such as /opensearch.xml; empty = from X-Forwarded-Host/-Proto of a trusted proxy, else "
+            "the server's own address (never the request's Host header)."),
     Setting("access_log", True, "bool",
             "Write one line per request (method, path, status, duration, results) to stderr."),
     Setting("log_client_ip", False, "bool",
@@ -276,6 +288,10 @@ class Settings:
     max_query_terms: int
     max_prefix_terms: int
     max_suggest_length: int
+    max_categories: int
+    max_id_length: int
+    max_article_kb: int
+    public_url: str
     access_log: bool
     log_client_ip: bool
     analytics: bool

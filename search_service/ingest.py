@@ -49,7 +49,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Union
 
-from .article import Article
+from .article import TEXT_FIELDS, Article, character_problem, id_problem, length_problem
 from .categories import canonical_category
 from .cleaning import collapse_to_line, collapse_whitespace, parse_date, strip_ruby
 
@@ -59,6 +59,8 @@ __all__ = [
     "IngestReport",
     "Ingest",
     "read_articles",
+    "JsonProblem",
+    "decode_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -224,6 +226,8 @@ class Ingest:
     keep their own ids).
     ``allow_untitled``: accept records whose title is missing or empty (the
     title is then ``""``) instead of rejecting them.
+    ``max_id_length``, ``max_article_kb``: the settings of the same names (longest id in
+    characters; largest title + body in KB of UTF-8).
     ``log_problems``: also log each problem as a warning on the
     ``search_service.ingest`` logger (turn off when the caller prints
     :attr:`report` itself, to avoid seeing every problem twice).
@@ -237,8 +241,12 @@ class Ingest:
         id_override: str | None = None,
         allow_untitled: bool = False,
         log_problems: bool = True,
+        max_id_length: int = 256,
+        max_article_kb: int = 1024,
     ) -> None:
         self.log_problems = log_problems
+        self.max_id_length = max_id_length
+        self.max_article_kb = max_article_kb
         self.default_category = canonical_category(default_category)
         self.category = canonical_category(category) if category else None
         self.id_override = id_override.strip() if id_override else None
@@ -436,12 +444,39 @@ class Ingest:
 
     # -- cleaning and validation common to all readers ----------------------
 
+    def _character_problems(self, raw: _Raw) -> list[tuple[int, str]]:
+        """Ids and text fields that may not be stored as given (see :mod:`article`), with their lines."""
+        lines = {"title": raw.title_line, "body": raw.body_line, "date": raw.date_line}
+        found = []
+        if raw.id.strip() and "id" not in raw.bad_fields:
+            problem = id_problem(raw.id, self.max_id_length)
+            if problem:
+                found.append((raw.line, problem))
+        for name, multiline in TEXT_FIELDS:
+            value = getattr(raw, name)
+            if name == "id" or not isinstance(value, str):
+                continue
+            problem = character_problem(name, value, multiline=multiline) or length_problem(name, value)
+            if problem:
+                line = lines.get(name) or raw.line
+                if multiline and line == raw.body_line and raw.body_line != raw.line:
+                    # A page file: the body's lines follow one another from body_line.
+                    line += value.count("\n", 0, _first_bad(value))
+                found.append((line, problem))
+        return found
+
     def _accept(self, label: str, raw: _Raw) -> Article:
         """Clean and validate ``raw``; return the Article or raise :class:`_Rejected`."""
         problems: list[tuple[int, str]] = [(raw.line, reason) for reason in raw.problems]
+        characters = self._character_problems(raw)
+        if characters:
+            problems.extend(characters)
+            # Invalid characters first: cleaning such text could fail or hide what was sent.
+            problems.sort(key=lambda item: item[0])
+            raise _Rejected(problems[0][0], *(reason for _, reason in problems))
 
-        article_id = raw.id.strip()
-        if not article_id and "id" not in raw.bad_fields:
+        article_id = raw.id
+        if not article_id.strip() and "id" not in raw.bad_fields:
             problems.append((raw.line, 'empty "id"; every record needs a unique, non-empty id'))
 
         title = collapse_to_line(strip_ruby(raw.title)) if raw.title is not None else ""
@@ -466,6 +501,13 @@ class Ingest:
                 date = parse_date(raw.date.strip())
             except ValueError as exc:
                 problems.append((raw.date_line or raw.line, str(exc)))
+
+        size = len(title.encode("utf-8")) + len(body.encode("utf-8"))
+        if size > self.max_article_kb * 1024:
+            problems.append((raw.body_line or raw.line,
+                             f"the article is {size} bytes of text (title + body, UTF-8); the limit is "
+                             f"{self.max_article_kb * 1024} bytes (setting max_article_kb); split it into "
+                             "several articles"))
 
         if problems:
             # One problem entry per record, at the line of its first problem.
@@ -540,14 +582,73 @@ def _json_type(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+#: Longest integer literal accepted in JSON input: Python refuses to convert over 4,300
+#: digits (with a ValueError that would surface as a 500), and no field needs more than a few.
+MAX_JSON_INT_DIGITS = 32
+#: Deepest nesting of arrays and objects accepted in JSON input (an article is one flat
+#: object; a batch is one level more). Deeper values would make every later ``repr``, ``str``
+#: or encoder call recurse that deep.
+MAX_JSON_DEPTH = 32
+
+
+class JsonProblem(ValueError):
+    """JSON text that cannot be used; the message says why and where."""
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise JsonProblem(f"a number with {len(literal.lstrip('-'))} digits; "
+                          f"integers may have at most {MAX_JSON_INT_DIGITS} digits")
+    return int(literal)
+
+
+def decode_json(text: str) -> Any:
+    """``json.loads`` for input from outside: every failure is a :class:`JsonProblem`.
+
+    Besides syntax errors, refuses integers over :data:`MAX_JSON_INT_DIGITS` digits and
+    nesting deeper than the decoder can follow (its RecursionError), which ``json.loads``
+    would otherwise raise as errors no caller expects.
+    """
+    try:
+        value = json.loads(text, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}" if "\n" in text.rstrip() else f"column {exc.colno}"
+        raise JsonProblem(f"{exc.msg} at {where}") from None
+    except RecursionError:
+        raise JsonProblem(f"arrays or objects nested too deeply; the limit is {MAX_JSON_DEPTH} levels "
+                          "(an article is one flat object)") from None
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse nesting deeper than :data:`MAX_JSON_DEPTH` (an iterative walk, no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise JsonProblem(f"arrays or objects nested more than {MAX_JSON_DEPTH} levels deep; "
+                              "an article is one flat object")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def _first_bad(value: str) -> int:
+    match = re.search("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", value)
+    return match.start() if match else len(value)
+
+
 def _decode_json_record(text: str, lineno: int) -> dict[str, Any]:
     """Parse one JSON Lines line into a dict; raise _Rejected when it is not one."""
     try:
-        record = json.loads(text.rstrip())
-    except json.JSONDecodeError as exc:
-        raise _Rejected(
-            lineno, f"bad JSON: {exc.msg} at column {exc.colno}; each line must be one complete JSON object"
-        ) from None
+        record = decode_json(text.rstrip())
+    except JsonProblem as exc:
+        raise _Rejected(lineno, f"bad JSON: {exc}; each line must be one complete JSON object") from None
     if not isinstance(record, dict):
         raise _Rejected(
             lineno,

@@ -39,6 +39,7 @@ class Limits:
     max_page_size: int = 100
     max_result_window: int = 10000
     default_page_size: int = 10
+    max_categories: int = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,12 +96,22 @@ class SearchRequest:
         Raises :class:`InvalidParameter` naming the parameter, the limit and the fix.
         """
         q = _single(get_list, "q").strip()
+        _check_unicode("q", q)
         if len(q) > limits.max_query_length:
             raise InvalidParameter(
                 f"q is {len(q)} characters long; the limit is {limits.max_query_length}. Shorten the query.",
                 param="q",
             )
-        categories = tuple(dict.fromkeys(canonical_category(c) for c in get_list("category") if c.strip()))
+        given = get_list("category")
+        if len(given) > limits.max_categories:
+            raise InvalidParameter(
+                f"category was given {len(given)} times; the limit is {limits.max_categories} "
+                "(setting max_categories). Filter on fewer categories.",
+                param="category",
+            )
+        for value in given:
+            _check_unicode("category", value)
+        categories = tuple(dict.fromkeys(canonical_category(c) for c in given if c.strip()))
         date_from = _date(get_list, "date_from")
         date_to = _date(get_list, "date_to")
         if date_from and date_to and date_from > date_to:
@@ -113,8 +124,8 @@ class SearchRequest:
             raise InvalidParameter(
                 f"sort must be one of {', '.join(SORTS)}; got {sort!r}.", param="sort"
             )
-        page = _integer(get_list, "page", 1, 1, None)
-        page_size = _integer(get_list, "page_size", limits.default_page_size, 1, limits.max_page_size,
+        page = integer_param(get_list, "page", 1, 1, None)
+        page_size = integer_param(get_list, "page_size", limits.default_page_size, 1, limits.max_page_size,
                              setting="max_page_size")
         if page * page_size > limits.max_result_window:
             raise InvalidParameter(
@@ -126,6 +137,17 @@ class SearchRequest:
         return cls(q, categories, date_from, date_to, sort, page, page_size)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(name: str, value: str) -> None:
+    """Refuse lone surrogates (invalid Unicode: from a command line's undecodable bytes, say)."""
+    match = _SURROGATE.search(value)
+    if match:
+        raise InvalidParameter(f"{name} contains invalid Unicode (a lone surrogate U+{ord(match.group()):04X}); "
+                               "send UTF-8 text.", param=name)
+
+
 def _single(get_list: Callable[[str], Sequence[str]], name: str) -> str:
     values = get_list(name)
     if len(values) > 1:
@@ -133,12 +155,24 @@ def _single(get_list: Callable[[str], Sequence[str]], name: str) -> str:
     return values[0] if values else ""
 
 
-def _integer(get_list, name: str, default: int, low: int, high: int | None, setting: str = "") -> int:
+def integer_param(get_list, name: str, default: int, low: int, high: int | None, setting: str = "",
+                  empty_is_default: bool = True) -> int:
+    """The whole number given once as ``name`` (``default`` when absent), within ``low``..``high``.
+
+    An empty value means the default too, unless ``empty_is_default`` is false (then it is refused).
+
+    Only ASCII digits, at most 9 of them: ``int()`` would also take ``٣`` or ``１`` (and
+    ``str.isdigit`` even ``²``, which ``int()`` then refuses), and a 5,000-digit value
+    is an error of its own in Python. Raises :class:`InvalidParameter` naming ``name``.
+    """
     raw = _single(get_list, name).strip()
-    if not raw:
+    if not raw and (empty_is_default or not get_list(name)):
         return default
-    if not re.fullmatch(r"[0-9]{1,9}", raw):
-        raise InvalidParameter(f"{name} must be a whole number; got {raw!r}.", param=name)
+    if not re.fullmatch(r"[0-9]{1,9}", raw, re.ASCII):
+        shown = raw if len(raw) <= 40 else raw[:40] + f"…({len(raw)} characters)"
+        bound = f" between {low} and {high}" if high is not None else f" of at least {low}"
+        raise InvalidParameter(f"{name} must be a whole number{bound}, written in ASCII digits 0-9; "
+                               f"got {shown!r}.", param=name)
     value = int(raw)
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
@@ -210,6 +244,35 @@ class _Malformed(Exception):
     pass
 
 
+#: Deepest nesting a query may have, counted as its deepest parenthesis plus all its
+#: negations (NOT, -word). The parser and every walk over the tree recurse once per level,
+#: so this keeps a 256-character query of ``(`` far from Python's recursion limit; real
+#: queries nest two or three levels.
+MAX_QUERY_DEPTH = 64
+
+
+def _depth(tokens: list[tuple[str, str]]) -> int:
+    """An upper bound of the tree depth ``tokens`` can produce (see :data:`MAX_QUERY_DEPTH`)."""
+    level = deepest = negations = 0
+    for kind, value in tokens:
+        if kind == "(":
+            level += 1
+            deepest = max(deepest, level)
+        elif kind == ")":
+            level = max(0, level - 1)
+        elif kind == "not":
+            negations += 1
+        elif kind == "word":
+            negations += len(value) - len(value.lstrip("-"))
+    return deepest + negations
+
+
+def query_depth(text: str) -> int:
+    """How deeply ``text`` nests (parentheses plus negations); 0 for plain words."""
+    tokens = _lex(text)
+    return _depth(tokens) if tokens else 0
+
+
 def parse(text: str) -> Node | None:
     """The syntax tree of a query, or None for an empty query.
 
@@ -217,7 +280,7 @@ def parse(text: str) -> Node | None:
     whole query plain words.
     """
     tokens = _lex(text)
-    if tokens is None:
+    if tokens is None or _depth(tokens) > MAX_QUERY_DEPTH:
         return _plain_words(text)
     if not tokens:
         return None
@@ -386,9 +449,17 @@ def all_terms(node: Node | None) -> list[Term]:
 def check_query(text: str, max_terms: int) -> None:
     """Refuse what would make a query expensive or is not supported, naming the limit.
 
-    Raises :class:`InvalidParameter` (param ``q``) for a leading wildcard (``*abc``) and
-    for more than ``max_terms`` words and phrases (setting ``max_query_terms``).
+    Raises :class:`InvalidParameter` (param ``q``) for a leading wildcard (``*abc``), for
+    nesting deeper than :data:`MAX_QUERY_DEPTH` and for more than ``max_terms`` words and
+    phrases (setting ``max_query_terms``).
     """
+    depth = query_depth(text)
+    if depth > MAX_QUERY_DEPTH:
+        raise InvalidParameter(
+            f"q nests parentheses and negations (NOT, -word) {depth} levels deep; the limit is "
+            f"{MAX_QUERY_DEPTH}. Remove the extra parentheses.",
+            param="q",
+        )
     terms = all_terms(parse(text))
     for term in terms:
         if not term.phrase and term.text.startswith("*"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
-import datetime as dt
 
 from .query import SearchRequest
 
@@ -100,5 +100,6 @@ def selected_month(request: SearchRequest) -> int | None:
     low, high = request.date_from, request.date_to
     if low is None or high is None or (low.year, low.month) != (high.year, high.month) or low.day != 1:
         return None
-    next_month = dt.date(low.year + low.month // 12, low.month % 12 + 1, 1)
-    return low.month if high == next_month - dt.timedelta(days=1) else None
+    # The month's last day, without computing the next month (which December 9999 has not).
+    last_day = calendar.monthrange(low.year, low.month)[1]
+    return low.month if high.day == last_day else None

@@ -244,7 +244,7 @@ class SearchEngine:
         own = evaluator.term(ID, doc_id)
         if not own.size:
             raise NotFound(f"No article with id {doc_id!r}.")
-        article = from_stored(searcher.stored_fields(int(own[0])))
+        article = from_stored(snap.large_articles.stored_fields(searcher, int(own[0])))
         counts: dict[str, float] = {}
         # The title counts double; a long body is sampled from its start, where news puts the point.
         for weight, text in ((2.0, article.title), (1.0, article.body[:SIMILAR_TEXT_CHARS])):
@@ -616,7 +616,7 @@ class _Execution:
 
     def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter,
              match: str | None = None) -> Hit:
-        article = from_stored(self.searcher.stored_fields(docnum))
+        article = from_stored(self.snap.large_articles.stored_fields(self.searcher, docnum))
         return Hit(
             id=article.id,
             title=article.title,

@@ -105,6 +105,44 @@ class DocArrays:
         self.month = days // 100 % 100
 
 
+class LargeArticleCache:
+    """The decoded stored fields of the few longest articles this snapshot's searches meet.
+
+    Whoosh keeps all of a document's stored fields in one compressed pickle and decodes all
+    of it, body included, for every hit: for an article near ``max_article_kb`` that costs
+    as much as a whole search, and every search that finds it would pay again. Articles whose
+    body has at least ``min_chars`` characters are kept (at most ``entries``, least recently
+    used first out); ordinary ones are never cached (decoding them is cheap). Thread-safe;
+    the dicts handed out are shared and must not be changed.
+    """
+
+    def __init__(self, entries: int = 8, min_chars: int = 50_000) -> None:
+        self.entries = entries
+        self.min_chars = min_chars
+        self._items: OrderedDict[int, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget every kept article."""
+        with self._lock:
+            self._items.clear()
+
+    def stored_fields(self, searcher: Searcher, docnum: int) -> dict:
+        """``searcher.stored_fields(docnum)``, from the cache when the article is a long one."""
+        with self._lock:
+            fields = self._items.get(docnum)
+            if fields is not None:
+                self._items.move_to_end(docnum)
+                return fields
+        fields = searcher.stored_fields(docnum)
+        if len(fields.get("body") or "") >= self.min_chars:
+            with self._lock:
+                self._items[docnum] = fields
+                while len(self._items) > self.entries:
+                    self._items.popitem(last=False)
+        return fields
+
+
 @dataclasses.dataclass
 class Snapshot:
     """One commit of one generation: what every thread searches until the next refresh."""
@@ -115,6 +153,7 @@ class Snapshot:
     arrays: DocArrays
     opened_at: float
     postings: PostingsCache = dataclasses.field(default_factory=lambda: PostingsCache(POSTINGS_CACHE_BYTES))
+    large_articles: LargeArticleCache = dataclasses.field(default_factory=lambda: LargeArticleCache())
 
     @property
     def key(self) -> tuple[str, int]:

@@ -132,4 +132,4 @@ def test_any_query_text_searches_or_is_refused_cleanly(fuzz_client, q):
         # Only the documented bounds refuse a query text; each names its setting.
         message = response.get_json()["error"]["message"]
         assert any(word in message for word in ("max_query_length", "max_query_terms", "leading wildcards",
-                                                "max_prefix_terms")), message
+                                                "max_prefix_terms", "levels deep; the limit is")), message

@@ -443,8 +443,15 @@ def test_article_page_marks_traditional_text_for_a_simplified_query(client):
 # --------------------------------------------------------------------------- OpenSearch and assets
 
 
-def test_opensearch_description(client):
-    response = client.get("/opensearch.xml", base_url="https://search.example.org")
+def test_opensearch_description(sample_settings):
+    # Absolute URLs come from the public_url setting (never from the Host header: see test_robustness).
+    from search_service.web import close_app, create_app
+
+    app = create_app(sample_settings.replace(public_url="https://search.example.org/"))
+    try:
+        response = app.test_client().get("/opensearch.xml", base_url="https://evil.example")
+    finally:
+        close_app(app)
     assert response.status_code == 200
     assert response.mimetype == "application/opensearchdescription+xml"
     root = ET.fromstring(response.get_data())
@@ -463,7 +470,7 @@ def test_opensearch_suggestions_use_the_browser_format(client):
     query, titles, descriptions, urls = response.get_json(force=True)
     widget = client.get("/api/suggest", query_string={"q": "智慧"}).get_json()["suggestions"]
     assert query == "智慧" and titles == [s["title"] for s in widget]
-    assert urls == ["http://localhost" + s["url"] for s in widget]
+    assert urls == ["http://127.0.0.1" + s["url"] for s in widget]  # the listening address, not Host
     assert len(descriptions) == len(titles)
     assert client.get("/opensearch/suggest").get_json(force=True) == ["", [], [], []]
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
 import threading
+import traceback
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .. import analysis
 from ..config import Settings, load_settings
-from ..errors import SearchError
+from ..errors import InvalidParameter, SearchError
 from ..searcher import EngineOptions, SearchEngine
 from ..writer import IndexWriterThread
 
@@ -28,6 +33,11 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     initialization is not thread-safe.
     """
     settings = settings or load_settings()
+    if settings.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", settings.public_url.strip()):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"public_url = {settings.public_url!r} is not an absolute http(s) URL; write it like "
+                          "https://search.example.org/ (or leave it empty).", param="public_url")
     analysis.initialize(settings.cache_dir, settings.user_dict or None)
     from .access_log import configure_logging, install_access_log
     from .limits import TrustedProxies, install_bounds, install_rate_limit, parse_networks
@@ -41,7 +51,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     app.config["PROPAGATE_EXCEPTIONS"] = False
     # Bodies over the write limit are refused before anything reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.write_body_max_mb * 1024 * 1024
-    app.wsgi_app = StampStart(TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies)))
+    app.wsgi_app = CatchAll(StampStart(TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies))))
     app.json.ensure_ascii = False  # Chinese as UTF-8, not \\uXXXX escapes
     app.json.sort_keys = False
     app.extensions[ENGINE_KEY] = engine or SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
@@ -65,6 +75,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
 
     install_caching(app, settings)  # after the limits: a 304 is still a counted request
     _register_error_handlers(app)
+    _register_utf8_check(app)
     _register_headers(app, settings)
     try:
         app.extensions[ENGINE_KEY].snapshot()  # open the index before the first request
@@ -150,10 +161,82 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
-        # Never a stack trace in a response; the log has it.
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # Never a stack trace in a response, and one compact line in the log (not a traceback
+        # a client could make as long as it likes): a bug to fix, located.
+        log.error("%s", describe_unexpected(error, request.method, request.path))
         internal = SearchError("Internal error; the server log has the details.")
         return handle_search_error(internal)
+
+
+def describe_unexpected(error: BaseException, method: str, path: str) -> str:
+    """One log line for an unexpected exception: where the request went, what, and where in the code."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if "search_service" in f.filename] or frames
+    where = ""
+    if ours:
+        name = ours[-1].filename.replace(os.sep, "/")
+        name = name.split("/search_service/", 1)[1] if "/search_service/" in name else os.path.basename(name)
+        where = f" at {name}:{ours[-1].lineno} in {ours[-1].name}"
+    shown_path = path if len(path) <= 200 else path[:200] + f"…({len(path)} chars)"
+    message = " ".join(str(error).split())  # one line, whatever the exception says
+    message = message if len(message) <= 300 else message[:300] + "…"
+    return f"unhandled {type(error).__name__} on {method} {shown_path!r}: {message}{where}"
+
+
+class CatchAll:
+    """Outermost WSGI layer: an exception that escapes everything else (middleware, an error
+    handler that itself failed) becomes a JSON 500 and one log line, never a traceback that
+    waitress would print."""
+
+    BODY = (b'{"error": {"status": 500, "code": "internal_error", '
+            b'"message": "Internal error; the server log has the details."}}')
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.wsgi_app(environ, start_response)
+        except Exception as error:  # noqa: BLE001 - the last line of defence
+            log.error("%s", describe_unexpected(error, environ.get("REQUEST_METHOD", "?"),
+                                                environ.get("PATH_INFO", "")))
+            start_response("500 Internal Server Error",
+                           [("Content-Type", "application/json"), ("Content-Length", str(len(self.BODY)))],
+                           sys.exc_info())
+            return [self.BODY]
+
+
+def _register_utf8_check(app: Flask) -> None:
+    """URLs must be UTF-8: werkzeug would turn invalid bytes into U+FFFD, so an id or a query
+    would silently become something other than what was sent."""
+
+    @app.before_request
+    def check_utf8() -> None:
+        environ = request.environ
+        try:
+            environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        except UnicodeEncodeError:
+            pass  # already text (not from a WSGI server): nothing was decoded with replacement
+        except UnicodeDecodeError as exc:
+            raise InvalidParameter(
+                f"The URL path is not valid UTF-8 (byte {exc.start + 1} of the decoded path); "
+                "percent-encode the UTF-8 bytes of the text.", param="path") from None
+        try:
+            query = environ.get("QUERY_STRING", "").encode("latin-1")
+        except UnicodeEncodeError:
+            return  # already text (not from a WSGI server)
+        if b"%" in query or not query.isascii():
+            for pair in query.split(b"&"):
+                try:
+                    unquote_to_bytes(pair).decode("utf-8")
+                except UnicodeDecodeError:
+                    try:
+                        name = unquote_to_bytes(pair.split(b"=", 1)[0]).decode("utf-8")
+                    except UnicodeDecodeError:
+                        name = "(a parameter name)"
+                    raise InvalidParameter(
+                        f"The value of {name!r} is not valid UTF-8 once percent-decoded; send UTF-8 text.",
+                        param=name) from None
 
 
 def _register_headers(app: Flask, settings: Settings) -> None:

@@ -9,6 +9,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 from ..errors import InvalidParameter
 from . import engine_of
 from .openapi import openapi_document
+from ..query import integer_param
+from .health import canary
 from .params import search_request
 from .tracking import record_api_search, record_suggest, suggest_session
 
@@ -50,15 +52,12 @@ def suggest():
         raise InvalidParameter(
             f"q is {len(q)} characters long; the limit is {settings.max_query_length}.", param="q"
         )
-    raw_limit = request.args.get("limit", str(settings.suggest_limit))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
-        raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
-                               param="limit")
+    limit = integer_param(request.args.getlist, "limit", settings.suggest_limit, 1, 50, empty_is_default=False)
     raw_excerpt = request.args.get("excerpt", "0")
     if raw_excerpt not in ("0", "1"):
         raise InvalidParameter(f"excerpt must be 0 or 1; got {raw_excerpt[:20]!r}.", param="excerpt")
     sid = suggest_session(request.args.get("sid"))
-    suggestions = engine_of(current_app).suggest(q, int(raw_limit), raw_excerpt == "1") if q else []
+    suggestions = engine_of(current_app).suggest(q, limit, raw_excerpt == "1") if q else []
     g.result_count = len(suggestions)  # for the access log
     record_suggest(q, sid, len(suggestions), started)
     return jsonify({"query": q, "suggestions": suggestions})
@@ -74,11 +73,8 @@ def document(doc_id: str):
 def similar(doc_id: str):
     """Related articles: the ones sharing this article's key terms (itself excluded)."""
     _reject_unknown(frozenset({"limit"}))
-    raw_limit = request.args.get("limit", "5")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
-        raise InvalidParameter(f"limit must be a whole number between 1 and 50; got {raw_limit!r}.",
-                               param="limit")
-    return jsonify(engine_of(current_app).similar(doc_id, int(raw_limit)))
+    limit = integer_param(request.args.getlist, "limit", 5, 1, 50, empty_is_default=False)
+    return jsonify(engine_of(current_app).similar(doc_id, limit))
 
 
 @blueprint.get("/api/stats")
@@ -89,8 +85,9 @@ def stats():
 
 @blueprint.get("/healthz")
 def healthz():
-    """200 while the index is open, 503 (JSON error shape) without one."""
+    """200 when the home page and a search can be served (a cached canary), else 503 with the reason."""
     stats = engine_of(current_app).stats()  # raises IndexUnavailable -> 503
+    canary(current_app)  # raises Unhealthy -> 503
     return jsonify({"status": "ok", "documents": stats["documents"], "generation": stats["generation"]})
 
 

@@ -4,8 +4,10 @@
   comes from one of the ``trusted_proxies`` (addresses or networks), ``REMOTE_ADDR``
   becomes the right-most address in ``X-Forwarded-For`` that is not itself a trusted
   proxy (the client the proxy saw; anything further left was written by the client and
-  proves nothing). From any other peer, ``X-Forwarded-*`` and ``Forwarded`` are
-  dropped, so nothing downstream can believe them by mistake.
+  proves nothing); ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` set the scheme and host
+  absolute URLs use (werkzeug ProxyFix semantics, see ``pages.public_base_url``). From any
+  other peer, ``X-Forwarded-*`` and ``Forwarded`` are dropped, so nothing downstream can
+  believe them by mistake.
 * **Rate limit.** One Flask-Limiter application limit (``rate_limit``, e.g. ``60 per 3
   seconds``; ``;`` separates several) shared by every public endpoint, counted per
   client address (IPv6 per /64, the block one subscriber gets). Not counted: ``/healthz``
@@ -24,6 +26,7 @@ import hmac
 import ipaddress
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -121,10 +124,27 @@ class TrustedProxies:
             client = client_from_forwarded(remote, environ.get("HTTP_X_FORWARDED_FOR", ""), self.networks)
             environ["search_service.proxy_addr"] = remote
             environ["REMOTE_ADDR"] = client
+            # As werkzeug's ProxyFix(x_proto=1, x_host=1): the value the nearest proxy appended.
+            proto = _last(environ.get("HTTP_X_FORWARDED_PROTO", "")).lower()
+            if proto in ("http", "https"):
+                environ["wsgi.url_scheme"] = proto
+            host = _last(environ.get("HTTP_X_FORWARDED_HOST", ""))
+            if _HOST.fullmatch(host):
+                environ["HTTP_HOST"] = host
+                environ["search_service.forwarded_host"] = host
         else:
             for name in _PROXY_HEADERS:
                 environ.pop(name, None)
         return self.wsgi_app(environ, start_response)
+
+
+# A host name or address with an optional port: nothing that could break out of a URL.
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
+def _last(header: str) -> str:
+    """The right-most value of a comma-separated forwarding header (the nearest proxy's)."""
+    return header.rsplit(",", 1)[-1].strip()
 
 
 def client_key() -> str:

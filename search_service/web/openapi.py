@@ -57,8 +57,10 @@ def openapi_document(settings: Settings) -> dict:
     search_params = [
         _param("q", 'query: words (all must match), "exact phrase", OR, NOT or -word, (groups), title:word',
                {"type": "string", "maxLength": settings.max_query_length}),
-        {**_param("category", "only these categories (repeat for several: any of them)",
-                  {"type": "array", "items": {"type": "string"}}), "style": "form", "explode": True},
+        {**_param("category", "only these categories (repeat for several: any of them; at most "
+                              f"{settings.max_categories}, setting max_categories)",
+                  {"type": "array", "items": {"type": "string"}, "maxItems": settings.max_categories}),
+         "style": "form", "explode": True},
         _param("date_from", "on or after this date (inclusive)", date),
         _param("date_to", "on or before this date (inclusive)", date),
         # An empty value means the default, as for every parameter here.
@@ -193,7 +195,8 @@ def openapi_document(settings: Settings) -> dict:
                 },
             }},
             "/healthz": {"get": {
-                "summary": "Health check: 200 with an open index, 503 without",
+                "summary": "Health check: 200 when the index is open and the home page and a search can be "
+                           "served (a canary re-run at most every 2 s); 503 with the reason otherwise",
                 "operationId": "health",
                 "responses": {
                     "200": {"description": "healthy", "content": {"application/json": {"schema": {
@@ -289,6 +292,9 @@ def _with_limits(document: dict, settings: Settings) -> dict:
         "schema": {"$ref": "#/components/schemas/WriteResult"}}}}
     components["schemas"]["ArticleInput"] = {
         "type": "object", "required": ["title", "body"],
+        "description": f"Text must be valid Unicode without control characters (the body may hold line breaks "
+                       f"and tabs); title + body at most {settings.max_article_kb} KB of UTF-8 (setting "
+                       "max_article_kb); JSON nested at most 32 levels, integers at most 32 digits.",
         "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
                        "category": {"type": "string"}, "date": {"type": ["string", "null"]},
                        "url": {"type": "string"}, "source": {"type": "string"}},
@@ -302,8 +308,11 @@ def _with_limits(document: dict, settings: Settings) -> dict:
                        "generation": {"type": "string"}, "commit": {"type": "integer"},
                        "batch_size": {"type": "integer"}, "took_ms": {"type": "number"}},
     }
-    doc_id = {"name": "doc_id", "in": "path", "required": True, "description": "article id",
-              "schema": {"type": "string"}}
+    doc_id = {"name": "doc_id", "in": "path", "required": True,
+              "description": f"article id: at most {settings.max_id_length} characters (setting max_id_length), "
+                             "valid UTF-8, no control characters, no leading or trailing whitespace (stored "
+                             "exactly as sent; a PUT with an id breaking a rule is a 400 naming it)",
+              "schema": {"type": "string", "maxLength": settings.max_id_length}}
     secured = [{"bearer": []}]
     paths["/api/documents/{doc_id}"]["put"] = {
         "summary": "Create or replace one article (committed and visible on return)",

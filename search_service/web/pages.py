@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from ..config import Settings
 from ..errors import InvalidParameter, SearchError
-from ..highlight import Highlighter
+from ..highlight import MARK_SCAN_CHARS, Highlighter
 from ..query import SearchRequest, compile_query
 from ..results import Hit, SearchResults, selected_month, selected_year
 from . import engine_of
@@ -55,6 +55,30 @@ def safe_url(url: str | None) -> str:
     if url and _SAFE_URL.fullmatch(url):
         return url
     return ""
+
+
+def public_base_url() -> str:
+    """The base of absolute URLs, ending in ``/``; never taken from the request's Host header.
+
+    The ``public_url`` setting when set; else the host and scheme a trusted proxy forwarded
+    (``X-Forwarded-Host``/``-Proto``, applied by ``limits.TrustedProxies`` only for peers in
+    ``trusted_proxies``); else the address the server listens on (setting ``host``, with
+    ``localhost`` for a wildcard address, and the port it accepted the connection on): right
+    for a browser on the same machine, and a reason to set ``public_url`` in production.
+    """
+    settings = _settings()
+    configured = settings.public_url.strip()
+    if configured:
+        return configured.rstrip("/") + "/"
+    environ = request.environ
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("search_service.forwarded_host")
+    if not host:
+        host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "localhost"
+        port = str(environ.get("SERVER_PORT") or settings.port)
+        if port and (scheme, port) not in (("http", "80"), ("https", "443")):
+            host = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{scheme}://{host}{request.script_root}/"
 
 
 def doc_href(doc_id: str, q: str = "", state: list[tuple[str, str]] | None = None) -> str:
@@ -140,6 +164,7 @@ class ResultsView:
         self.engine = engine
         self.base = url_for("pages.search")
         self._counts: dict[tuple, int] = {}
+        self._chips: list[Chip] | None = None
 
     # -- URLs --------------------------------------------------------------------------
 
@@ -209,8 +234,14 @@ class ResultsView:
         return out
 
     def chips(self) -> list[Chip]:
-        """The selected filters, each with the URL that removes it."""
-        return [Chip(label, kind, self.url(**changes)) for label, kind, changes in self._removals()]
+        """The selected filters, each with the URL that removes it (built once: the page shows them twice).
+
+        Each removal URL carries the other categories, so the page grows with the square of
+        their number: ``max_categories`` (a 400 beyond it) is what keeps that small.
+        """
+        if self._chips is None:
+            self._chips = [Chip(label, kind, self.url(**changes)) for label, kind, changes in self._removals()]
+        return self._chips
 
     @property
     def clear_all_url(self) -> str:
@@ -392,7 +423,7 @@ def doc(doc_id: str):
     highlighter = Highlighter(compile_query(q, synonyms=engine.synonyms.table()).highlight_terms() if q else [])
     related = engine.similar(article.id, 5)["similar"]
     title_html = Markup(highlighter.mark(article.title))
-    paragraphs = [Markup(highlighter.mark(line.strip())) for line in article.body.splitlines() if line.strip()]
+    paragraphs = marked_paragraphs(highlighter, article.body)
     state = back_state(settings)
     back = url_for("pages.search") + ("?" + urlencode(state) if state else "")
     response = Response(render_template(
@@ -404,6 +435,25 @@ def doc(doc_id: str):
     return response
 
 
+def marked_paragraphs(highlighter: Highlighter, body: str, budget: int = MARK_SCAN_CHARS) -> list[Markup]:
+    """The body's paragraphs, escaped, with matches marked in the first ``budget`` characters.
+
+    Bounded so that a query on the largest allowed article costs about what the page's
+    bytes cost; the rest of a very long article is shown unmarked.
+    """
+    paragraphs = []
+    for line in body.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if budget > 0:
+            paragraphs.append(Markup(highlighter.mark(line, limit=budget)))
+            budget -= len(line)
+        else:
+            paragraphs.append(Markup(html.escape(line)))
+    return paragraphs
+
+
 @blueprint.get("/help")
 def help_page():
     """The query syntax, with examples."""
@@ -413,7 +463,7 @@ def help_page():
 @blueprint.get("/opensearch.xml")
 def opensearch():
     """OpenSearch 1.1 description so browsers can add the site search."""
-    body = render_template("opensearch.xml", host=request.host_url)
+    body = render_template("opensearch.xml", host=public_base_url())
     return Response(body, mimetype="application/opensearchdescription+xml")
 
 
@@ -423,7 +473,7 @@ def opensearch_suggest():
     settings = _settings()
     q = request.args.get("q", "").strip()[: settings.max_query_length]
     suggestions = engine_of(current_app).suggest(q, settings.suggest_limit) if q else []
-    host = request.host_url.rstrip("/")
+    host = public_base_url().rstrip("/")
     body = [
         q,
         [s["title"] for s in suggestions],

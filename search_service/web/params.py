@@ -10,7 +10,8 @@ from ..query import Limits, SearchRequest
 
 def limits_of(settings: Settings) -> Limits:
     """The request limits configured in ``settings``."""
-    return Limits(settings.max_query_length, settings.max_page_size, settings.max_result_window)
+    return Limits(settings.max_query_length, settings.max_page_size, settings.max_result_window,
+                  max_categories=settings.max_categories)
 
 
 def search_request(request: Request, settings: Settings) -> SearchRequest:

@@ -16,7 +16,6 @@ a headless browser's as-you-type calls are not recorded at all.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -26,7 +25,8 @@ from flask import Blueprint, Flask, current_app, request
 from ..analytics import AnalyticsRecorder, NullRecorder, database_path, normalize_query, open_recorder
 from ..config import Settings
 from ..errors import InvalidParameter, PayloadTooLarge, SearchError
-from ..query import SearchRequest
+from ..ingest import JsonProblem, decode_json
+from ..query import SearchRequest, get_list_from_mapping, integer_param
 
 blueprint = Blueprint("tracking", __name__)
 
@@ -206,9 +206,9 @@ def _click_fields() -> dict[str, str]:
         raise InvalidParameter("The body is not UTF-8 text.", param="body") from None
     if request.mimetype in ("application/json", "text/plain") and text.lstrip().startswith("{"):
         try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidParameter(f"The body is not valid JSON: {exc.msg}.", param="body") from None
+            body = decode_json(text)
+        except JsonProblem as exc:
+            raise InvalidParameter(f"The body is not valid JSON: {exc}.", param="body") from None
         return {str(k): "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
                 for k, v in body.items()}
     return {key: values[0] for key, values in parse_qs(text, keep_blank_values=True).items()}
@@ -229,13 +229,14 @@ def click():
     doc_id = fields.get("id", "").strip()
     if not doc_id or len(doc_id) > 512:
         raise InvalidParameter("id must be the article id (1 to 512 characters).", param="id")
-    rank = fields.get("rank", "")
-    if not rank.isdigit() or not 1 <= int(rank) <= settings.max_result_window:
-        raise InvalidParameter(f"rank must be a whole number between 1 and {settings.max_result_window}; "
-                               f"got {rank[:20]!r}.", param="rank")
+    if not str(fields.get("rank", "")).strip():
+        raise InvalidParameter(f"rank must be a whole number between 1 and {settings.max_result_window}.",
+                               param="rank")
+    rank = integer_param(get_list_from_mapping(fields), "rank", 0, 1, settings.max_result_window,
+                         setting="max_result_window")
     channel = fields.get("channel", "page")
     if channel not in ("page", "widget"):
         raise InvalidParameter(f"channel must be page or widget; got {channel[:20]!r}.", param="channel")
     first = fields.get("first", "1").lower() in _TRUE
-    recorder_of(current_app).record_click(q, doc_id, int(rank), channel=channel, first=first)
+    recorder_of(current_app).record_click(q, doc_id, rank, channel=channel, first=first)
     return "", 204

@@ -8,12 +8,12 @@ visible to searches.
 from __future__ import annotations
 
 import hmac
-import json
 
 from flask import Blueprint, current_app, jsonify, request
 
 from ..errors import Forbidden, InvalidParameter, PayloadTooLarge, Unauthorized, UnsupportedMediaType
-from ..ingest import Ingest
+from ..article import id_problem
+from ..ingest import Ingest, JsonProblem, decode_json
 from . import writer_of
 
 blueprint = Blueprint("writes", __name__)
@@ -53,14 +53,21 @@ def _body_bytes() -> bytes:
     return data
 
 
-def _decode_json(data: bytes):
+def _decode_json(data: bytes, where: str = "The body"):
     try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidParameter("The body is not UTF-8 text.", param="body") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidParameter(f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+        return decode_json(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidParameter(f"{where} is not UTF-8 text (byte {exc.start + 1}); send UTF-8.",
                                param="body") from None
+    except JsonProblem as exc:
+        raise InvalidParameter(f"{where} is not valid JSON: {exc}.", param="body") from None
+
+
+def _check_id(doc_id: str) -> None:
+    """The URL's id must be storable exactly as sent (400 naming the rule otherwise)."""
+    problem = id_problem(doc_id, current_app.config["SETTINGS"].max_id_length)
+    if problem:
+        raise InvalidParameter(f"The id in the URL cannot be stored: {problem}.", param="id")
 
 
 def _records() -> list:
@@ -76,10 +83,7 @@ def _records() -> list:
         records = []
         for number, line in enumerate(data.split(b"\n"), 1):
             if line.strip():
-                try:
-                    records.append(json.loads(line.decode("utf-8")))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise InvalidParameter(f"NDJSON line {number} is not valid JSON ({exc}).", param="body") from None
+                records.append(_decode_json(line, f"NDJSON line {number}"))
         return records
     raise UnsupportedMediaType(f"Content-Type {mimetype or '(none)'} is not accepted; send application/json "
                                "(an array) or application/x-ndjson (one article per line).")
@@ -87,7 +91,8 @@ def _records() -> list:
 
 def _validate(records: list) -> list:
     settings = current_app.config["SETTINGS"]
-    ingest = Ingest(settings.default_category, allow_untitled=settings.allow_untitled, log_problems=False)
+    ingest = Ingest(settings.default_category, allow_untitled=settings.allow_untitled, log_problems=False,
+                    max_id_length=settings.max_id_length, max_article_kb=settings.max_article_kb)
     articles = ingest.validate_records(records)
     if ingest.report.problems:
         problems = [{"index": p.line, "reason": p.reason} for p in ingest.report.problems]
@@ -105,11 +110,13 @@ def put_document(doc_id: str):
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'} is not accepted; "
                                    "send application/json.")
+    _check_id(doc_id)
     record = _decode_json(_body_bytes())
     if not isinstance(record, dict):
         raise InvalidParameter("The body must be one JSON object with title and body.", param="body")
     if "id" in record and record["id"] != doc_id:
-        raise InvalidParameter(f"The body's id {record['id']!r} differs from the URL's {doc_id!r}; "
+        given = repr(record["id"]) if isinstance(record["id"], str) else "not a string"
+        raise InvalidParameter(f"The body's id ({given[:300]}) differs from the URL's {doc_id!r}; "
                                "drop it or make them equal.", param="id")
     articles = _validate([{**record, "id": doc_id}])
     result = writer_of(current_app).submit(upserts=articles)
