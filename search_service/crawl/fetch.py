@@ -123,14 +123,20 @@ class Fetcher:
             attempt += 1
 
     def _polite_wait(self) -> None:
+        # The delay runs from the end of the previous answer: a slow server gets more rest, not less.
         if self._last is not None:
             wait = self._last + self.delay - self._clock()
             if wait > 0:
                 self._sleep(wait)
-        self._last = self._clock()
 
     def _get_once(self, url: str, headers: Mapping[str, str]) -> Response:
         self._polite_wait()
+        try:
+            return self._request(url, headers)
+        finally:
+            self._last = self._clock()
+
+    def _request(self, url: str, headers: Mapping[str, str]) -> Response:
         self.requests += 1
         started = self._clock()
         try:
