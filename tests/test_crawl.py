@@ -84,6 +84,7 @@ class Site:
         self.pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.requests: list[tuple[float, str, dict[str, str]]] = []
         self.failures: dict[str, list[int]] = {}  # path -> statuses to answer before the page
+        self.slow: dict[str, float] = {}  # path -> seconds to wait before answering
         self.lock = threading.Lock()
         handler = self._handler()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -125,6 +126,8 @@ class Site:
                     site.requests.append((time.monotonic(), self.path, dict(self.headers.items())))
                     queue = site.failures.get(self.path)
                     failure = queue.pop(0) if queue else None
+                if self.path in site.slow:
+                    time.sleep(site.slow[self.path])
                 if failure is not None:
                     self._answer(failure, {"Content-Type": "text/html"}, b"<h1>Server Error</h1>")
                     return
@@ -442,6 +445,44 @@ def test_cli_crawl_summary_and_exit_status(site, tmp_path, jieba_cache, capsys):
     assert main(["--index-dir", str(tmp_path / "i2"), "crawl", site.base + "/", "--max-pages", "3",
                  "--delay", "0"]) == 0
     assert "stopped at the page limit" in capsys.readouterr().err
+
+
+def test_bounds_on_size_and_time_are_reported_by_url(site, tmp_path, jieba_cache):
+    huge = article_page(title="很长的页面", crumbs='<a href="/news/gxq/">高新区新闻</a>',
+                        info="来源:高新院 日期:2020-01-01 点击:", paragraphs=["很长的段落。" * 20000])
+    site.put("/news/gxq/201909127966.html", huge)  # about 400 KB, linked from the gxq list
+    site.slow["/news/gxq/201805030002.html"] = 1.0
+    report = crawl(site, tmp_path, max_page_bytes=200_000, timeout=0.3, retries=1)
+    problems = {p.url.removeprefix(site.base): p.reason for p in report.problems}
+    assert problems["/news/gxq/201909127966.html"] == (
+        "page larger than 200,000 bytes (setting crawl_max_page_bytes); not read")
+    assert problems["/news/gxq/201805030002.html"].startswith("timed out after 0.3 s (setting crawl_timeout)")
+    assert problems["/news/gxq/201805030002.html"].endswith("(after 2 attempts)")
+    ids = {a.id.removeprefix(site.base) for a in stored_articles(tmp_path / "index")}
+    assert "/news/gxq/201909127966.html" not in ids and "/news/gxq/201805030002.html" not in ids
+    assert "/news/hydj/201612053972.html" in ids  # the rest of the site is indexed
+
+
+def test_kill_during_a_crawl_leaves_state_no_ahead_of_the_index(site, tmp_path, jieba_cache):
+    """An interrupted crawl (here: an exception after the first batch) is picked up by the next run."""
+    crawler = Crawler(indexer.IndexStore(tmp_path / "index"), options(site, tmp_path, batch_size=2),
+                      show_progress=False)
+    visits = 0
+    original = crawler._visit
+
+    def visit_then_die(url):
+        nonlocal visits
+        visits += 1
+        if visits == 20:
+            raise KeyboardInterrupt
+        yield from original(url)
+
+    crawler._visit = visit_then_die
+    with pytest.raises(KeyboardInterrupt):
+        crawler.run()
+    report = crawl(site, tmp_path)
+    assert stored_articles(tmp_path / "index") == expected_articles(site.base)
+    assert report.added + report.unchanged == 8
 
 
 # --------------------------------------------------------------------------- units

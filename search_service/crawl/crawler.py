@@ -81,7 +81,7 @@ class CrawlOptions:
     selectors: Selectors = Selectors()
     default_category: str = ""
     allow_untitled: bool = False
-    batch_size: int = 200
+    batch_size: int = 500
     memory_mb: int = 256
     lock_timeout: float = 10.0
     keep_generations: int = 2
@@ -247,7 +247,7 @@ class Crawler:
         self._carried: list[Article] = []  # rebuild: articles kept from the live generation
         self._rebuild_ids: set[str] = set()
         self._searcher = None
-        self._ix = None
+        self._index_ids: set[str] | None = None  # ids in the live generation, read once, kept up to date
         self._progress = _Progress(progress_stream) if show_progress else None
 
     # -- the run ---------------------------------------------------------------
@@ -290,7 +290,7 @@ class Crawler:
                     self._rebuild_ids.add(article.id)
                     yield article
 
-        before = self._live_ids()
+        before = set(self._ids())
         result = indexer.rebuild(
             self.store, articles(), procs=1, memory_mb=self.options.memory_mb,
             keep=self.options.keep_generations,
@@ -311,8 +311,8 @@ class Crawler:
         if self._pending:
             indexer.update(self.store, self._pending, memory_mb=self.options.memory_mb,
                            lock_timeout=self.options.lock_timeout)
+            self._ids().update(article.id for article in self._pending)
             self._pending = []
-            self._refresh_searcher()
         self._flush_state(self._pending_rows)
         self._pending_rows = []
 
@@ -325,19 +325,22 @@ class Crawler:
         if gone:
             self.report.removed = len(indexer.delete(self.store, gone, lock_timeout=self.options.lock_timeout))
 
-    def _refresh_searcher(self) -> None:
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
-
     def _searcher_now(self):
         if self._searcher is None and self.store.current_name() is not None:
             self._searcher = self.store.open_current().searcher()
         return self._searcher
 
+    def _ids(self) -> set[str]:
+        if self._index_ids is None:
+            self._index_ids = self._live_ids()
+            if not self.options.rebuild and self._searcher is not None:
+                # Only a rebuild reads stored articles later; an open searcher holds index data in memory.
+                self._searcher.close()
+                self._searcher = None
+        return self._index_ids
+
     def _in_index(self, article_id: str) -> bool:
-        searcher = self._searcher_now()
-        return searcher is not None and searcher.document_number(id=article_id) is not None
+        return article_id in self._ids()
 
     def _stored(self, article_id: str) -> Article | None:
         searcher = self._searcher_now()
