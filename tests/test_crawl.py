@@ -384,6 +384,17 @@ def test_second_round_is_conditional_and_applies_changes(site, tmp_path, jieba_c
     assert set(requests) <= first | {"/news/gxq/201909120001.html"}
 
 
+def test_a_maintenance_page_does_not_delete_articles(site, tmp_path, jieba_cache):
+    crawl(site, tmp_path)
+    notice = "<html><head><meta charset='utf-8'></head><body><h1>系统维护中</h1><p>请稍后访问。</p></body></html>"
+    site.put("/news/zhcsal/202405120001.html", notice)
+    report = crawl(site, tmp_path)
+    url = site.base + "/news/zhcsal/202405120001.html"
+    assert url in {a.id for a in stored_articles(tmp_path / "index")}
+    assert report.removed == 0 and report.kept >= 1
+    assert any(p.url == url and "no article's shape" in p.reason for p in report.problems)
+
+
 def test_transient_failures_are_retried(site, tmp_path, jieba_cache):
     site.failures["/news/cygh/202001010003.html"] = [503, 500]
     report = crawl(site, tmp_path)

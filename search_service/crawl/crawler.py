@@ -13,8 +13,10 @@ Order of work:
 3. breadth-first over the links of every page, then the URLs of earlier runs
    (so that pages no longer linked are checked and removed when they answer
    404/410);
-4. at the end, articles whose pages answered 404/410, redirect elsewhere or are
-   no longer articles are deleted, unless another URL still gave them.
+4. at the end, articles whose pages answered 404/410 or redirect to another
+   article are deleted, unless another URL still gave them (a page that lost
+   its article's shape is reported and kept: a site under maintenance answers
+   200 with a notice everywhere).
 
 Every page is fetched once per run in the spelling of
 :func:`~search_service.crawl.urls.normalize_url`; an article is named by its
@@ -586,6 +588,12 @@ class Crawler:
         if not fields.article_signs or fields.link_share >= _LIST_LINK_SHARE:
             # Home, list and pagination pages, or anything else without an article's shape.
             self.report.other_pages += 1
+            if prev is not None and prev.kind == "article" and prev.article_id:
+                # Not a reason to delete: a site under maintenance answers 200 with a notice for every
+                # page. Only 404/410 and redirects take an article away.
+                self._failed(url, prev, "was an article, now has no article's shape (no 来源/日期 line, "
+                             "publication date or <article>); the indexed article is kept")
+                return
             row.content_hash = hashlib.sha256(response.body).hexdigest()
             self._gone(prev, row)
             return
