@@ -105,8 +105,42 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Republish the generation before the live one. Changes written into the live "
                         "generation after it was published (write API, index, delete) are carried into the "
                         "generation rolled back to, so no acknowledged write is lost.")
+
+    crawl = commands.add_parser(
+        "crawl", help="index a website by its address; run again to keep the index in step",
+        description="Crawl URL's host (robots.txt obeyed, sitemaps and links followed) and index its article "
+        "pages. Without --rebuild, articles are added, replaced and removed in the live generation, and pages "
+        "unchanged since the last run are not downloaded again (conditional requests). Exits 1 when any page "
+        "failed (listed by URL), 2 when the crawl could not run.")
+    crawl.add_argument("url", metavar="URL", help="the site's address, e.g. http://www.achie.org/")
+    crawl.add_argument("--delay", type=_non_negative_float, metavar="SECONDS",
+                       help="seconds between requests (setting crawl_delay; robots.txt Crawl-delay wins if longer)")
+    crawl.add_argument("--max-pages", type=_positive_int, metavar="N",
+                       help="stop after fetching N pages (setting crawl_max_pages)")
+    crawl.add_argument("--rebuild", action="store_true",
+                       help="build a new generation from the crawl alone and publish it atomically")
     commands.add_parser("config", help="list every setting with its type, default and environment variable")
     return parser
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds as a number, got {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -285,6 +319,32 @@ def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
+    from .crawl import CrawlOptions, Crawler
+
+    try:
+        options = CrawlOptions.from_settings(settings, args.url, delay=args.delay, max_pages=args.max_pages,
+                                             rebuild=args.rebuild)
+        crawler = Crawler(indexer.IndexStore(settings.index_dir), options)
+    except ValueError as exc:
+        print(f"search-service: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        report = crawler.run()
+    except ValueError as exc:  # an invalid crawl_*_selector, met on the first page
+        print(f"search-service: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    for broken in report.broken_links:
+        print(f"{broken.url}: broken link: {broken.reason}", file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
+    if report.aborted:
+        print(f"search-service: error: {report.aborted}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK if report.ok else EXIT_REJECTED
+
+
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     result = indexer.rollback(indexer.IndexStore(settings.index_dir))
     print(f"generation {result.generation} is live again (replacing {result.replaced}); "
@@ -340,6 +400,7 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "optimize": cmd_optimize,
     "words": cmd_words,
+    "crawl": cmd_crawl,
 }
 
 

@@ -231,6 +231,42 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_password", "", "str",
             "Password for the staff pages (/admin/...) over HTTP basic auth, besides the API tokens; "
             "set it in the environment (SEARCH_SERVICE_ADMIN_PASSWORD), never in a committed file."),
+    # -- crawl (search-service crawl URL) --
+    Setting("crawl_delay", 1.0, "float",
+            "Seconds between two requests of a crawl (--delay); a longer Crawl-delay in robots.txt wins.",
+            min=0, max=3600),
+    Setting("crawl_max_pages", 20000, "int",
+            "Most pages one crawl fetches (--max-pages); robots.txt and sitemaps not counted.", min=1,
+            max=10_000_000),
+    Setting("crawl_timeout", 20.0, "float",
+            "Seconds to connect and between bytes of an answer; a page must be complete within 3x this.",
+            min=0.1, max=600),
+    Setting("crawl_max_page_bytes", 5_000_000, "int",
+            "Largest page read (bytes, after decompression); larger pages are reported, not indexed.",
+            min=1024, max=1_000_000_000),
+    Setting("crawl_retries", 2, "int",
+            "Extra attempts for a page that timed out or answered 5xx/429, with back-off.", min=0, max=10),
+    Setting("crawl_retry_backoff", 2.0, "float",
+            "Seconds before the first retry; doubled for each next one (Retry-After wins, up to 120 s).",
+            min=0, max=600),
+    Setting("crawl_user_agent", "", "str",
+            "User-Agent of the crawler; empty = search-service-crawler/VERSION (+site search indexer; "
+            "respects robots.txt). robots.txt groups are matched against it."),
+    Setting("crawl_state_db", "", "path",
+            "SQLite file of crawl state (ETag, Last-Modified, hashes); empty = crawl.sqlite3 in index_dir."),
+    Setting("crawl_category_map", [], "list",
+            'URL path prefix to category, "prefix=category" each, e.g. "/news/gxq/=高新区新闻"; the '
+            "longest matching prefix beats the page's breadcrumb."),
+    Setting("crawl_title_selector", "", "str",
+            "CSS selector of the article title when the template differs from the site's (empty = built-in)."),
+    Setting("crawl_body_selector", "", "str",
+            "CSS selector of the article's content element (empty = .content, <article>, <main>, <body>)."),
+    Setting("crawl_date_selector", "", "str",
+            "CSS selector of the element holding the date (its datetime/content attribute or its 日期: text)."),
+    Setting("crawl_category_selector", "", "str",
+            "CSS selector of the element naming the category (a breadcrumb's last category is taken)."),
+    Setting("crawl_remove_selector", "", "str",
+            "CSS selector of elements to drop from the body (share buttons, ads), besides the built-in ones."),
 )
 
 #: The same table keyed by name.
@@ -298,6 +334,20 @@ class Settings:
     analytics_db: str
     analytics_retention_days: int
     admin_password: str
+    crawl_delay: float
+    crawl_max_pages: int
+    crawl_timeout: float
+    crawl_max_page_bytes: int
+    crawl_retries: int
+    crawl_retry_backoff: float
+    crawl_user_agent: str
+    crawl_state_db: str
+    crawl_category_map: tuple[str, ...]
+    crawl_title_selector: str
+    crawl_body_selector: str
+    crawl_date_selector: str
+    crawl_category_selector: str
+    crawl_remove_selector: str
     config_path: Path | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:

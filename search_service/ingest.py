@@ -36,7 +36,6 @@ Typical use::
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import datetime as dt
 import gzip
@@ -52,6 +51,15 @@ from typing import Any, Union
 from .article import TEXT_FIELDS, Article, character_problem, id_problem, length_problem
 from .categories import canonical_category
 from .cleaning import collapse_to_line, collapse_whitespace, parse_date, strip_ruby
+from .extract import (
+    META_LINE,
+    DecodeProblem,
+    UnparsableHTML,
+    breadcrumb_category,
+    decode_html,
+    extract_page,
+    meta_fields,
+)
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -721,21 +729,10 @@ _BREADCRUMB_LINE = re.compile(
     r"(?:主页|主頁|首页|首頁|网站首页|網站首頁|Home)\s*[>＞›»]",
     re.IGNORECASE,
 )
-_BREADCRUMB_SPLIT = re.compile(r"\s*[>＞›»]\s*")
-_HOME_SEGMENTS = {"主页", "主頁", "首页", "首頁", "网站首页", "網站首頁", "home"}
-_LEAF_SEGMENTS = {"正文", "详情", "詳情", "内容", "內容", "文章", "阅读", "閱讀"}
-
-# Labels of the meta line. The value of one label runs up to the next label.
-_META_LABELS = (
-    "來源|来源|日期|發布時間|发布时间|發布日期|发布日期|時間|时间|作者|點擊|点击|瀏覽|浏览|閱讀|阅读"
-)
-_META_LINE = re.compile(r"(?:來源|来源|日期|發布時間|发布时间|發布日期|发布日期)\s*[:：]")
-_SOURCE_VALUE = re.compile(rf"(?:來源|来源)\s*[:：](.*?)(?=(?:{_META_LABELS})\s*[:：]|$)")
-_DATE_VALUE = re.compile(
-    rf"(?:日期|發布時間|发布时间|發布日期|发布日期)\s*[:：](.*?)(?=(?:{_META_LABELS})\s*[:：]|$)"
-)
-# Placeholder the site's CMS prints when a field is unknown.
-_UNKNOWN = {"未知", "不详", "不詳"}
+# The breadcrumb and 來源/日期 line are read as in HTML pages (search_service.extract).
+_META_LINE = META_LINE
+_breadcrumb_category = breadcrumb_category
+_meta_fields = meta_fields
 
 
 def _decode_utf8_page(data: bytes) -> str:
@@ -749,36 +746,6 @@ def _decode_utf8_page(data: bytes) -> str:
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte {exc.start - line_start + 1} "
             "of the line); save the file as UTF-8",
         ) from None
-
-
-def _breadcrumb_category(text: str, title: str = "") -> str:
-    """The category named by a breadcrumb: its last segment that is not the page itself."""
-    text = re.sub(r"^(?:当前位置|當前位置|您的位置|你的位置)\s*[:：]", "", text.strip())
-    segments = [seg.strip() for seg in _BREADCRUMB_SPLIT.split(text) if seg.strip()]
-    while segments and (segments[-1] in _LEAF_SEGMENTS or (title and segments[-1] == title)):
-        segments.pop()
-    segments = [seg for seg in segments if seg.casefold() not in _HOME_SEGMENTS]
-    return segments[-1] if segments else ""
-
-
-def _meta_fields(line: str) -> tuple[str, str | None]:
-    """Source and raw date value from a meta line such as
-    ``來源:高新院 achie.org 日期:2025-09-11 點擊:次``.
-
-    The source is the first word after 來源: (``高新院``); the CMS's ``未知``
-    placeholder means no source. The date is None when the line has no 日期.
-    """
-    source = ""
-    match = _SOURCE_VALUE.search(line)
-    if match and match.group(1).split():
-        source = match.group(1).split()[0]
-        if source in _UNKNOWN:
-            source = ""
-    date: str | None = None
-    match = _DATE_VALUE.search(line)
-    if match:
-        date = match.group(1).strip()
-    return source, date
 
 
 def _parse_text_page(text: str, page_id: str) -> _Raw:
@@ -848,274 +815,31 @@ def _parse_text_page(text: str, page_id: str) -> _Raw:
 # HTML pages
 # --------------------------------------------------------------------------
 
-# Elements whose text is never article content. <rt>/<rp> are ruby
-# annotations: <ruby>高<rt>gāo</rt></ruby> must read as 高.
-_DROP_FIRST = ("script", "style", "noscript", "template", "rt", "rp", "iframe", "svg")
-# Page furniture, dropped after title/meta/category have been read from it.
-_DROP_FURNITURE = ("nav", "header", "footer", "aside", "form", "button", "select")
-_BREADCRUMB_SELECTORS = (
-    ".breadcrumb, .breadcrumbs, .crumbs, .position, .place, .location, "
-    "[aria-label=breadcrumb], [aria-label=Breadcrumb]"
-)
-_TITLE_SELECTORS = ("article h1", "main h1", "h1.title", ".article-title", ".title", "h1")
-_BODY_SELECTORS = (".content", ".article-content", "#content", "article", "main", "body")
-_INFO_SELECTORS = ".info, .meta, .article-meta, .article-info, .pubtime"
-_FURNITURE_NAMES = frozenset(("nav", "footer", "aside"))
-
-# Block elements: each starts and ends a line of text.
-_BLOCKS = frozenset(
-    "address article aside blockquote center dd details dialog div dl dt fieldset figcaption "
-    "figure h1 h2 h3 h4 h5 h6 hr li main ol p pre section summary table tbody thead tfoot tr ul "
-    "caption".split()
-)
-_CELLS = frozenset(("td", "th"))
-# A private-use character marks block breaks while inline whitespace is folded
-# (it is not whitespace, so the folding leaves it alone).
-_BREAK = "\ue000"
-# East Asian wide characters (CJK ideographs, CJK punctuation, full-width forms):
-# a line break between two of them in HTML source is not a space (CSS Text
-# segment-break rules), so "高新\n区" reads 高新区, not 高新 区.
-_WIDE = "\u3001-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60\U00020000-\U0003134f"
-_CJK_SEGMENT_BREAK = re.compile(rf"(?<=[{_WIDE}])[^\S\n{_BREAK}]*\n\s*(?=[{_WIDE}])")
-_HTML_SPACES = re.compile(r"\s+")
-_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
-# GB2312/GBK pages are common on Chinese sites; GB18030 decodes both.
-_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030"}
-
-
-def _decode_html(data: bytes) -> str:
-    """Decode HTML bytes using the BOM, else ``<meta charset>``, else UTF-8."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    match = _CHARSET.search(data[:4096])
-    encoding = match.group(1).decode("ascii").lower() if match else "utf-8"
-    encoding = _CHARSET_ALIASES.get(encoding, encoding)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise _Rejected(
-            data.count(b"\n", 0, match.start()) + 1 if match else 1,
-            f'unknown charset "{encoding}" in <meta>; declare utf-8 (or save the file as UTF-8)',
-        ) from None
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        line_start = data.rfind(b"\n", 0, exc.start) + 1
-        raise _Rejected(
-            line,
-            f"not valid {encoding} (byte 0x{data[exc.start]:02x} at byte "
-            f"{exc.start - line_start + 1} of the line); fix the <meta charset> or save the file as UTF-8",
-        ) from None
-
-
-def _html_text(element: Any, *, blocks: bool) -> str:
-    """The visible text of ``element``, one line per block element.
-
-    Whitespace inside text runs is folded the way a browser renders it; with
-    ``blocks`` each block element (``p``, ``div``, ``li``, ``br`` …) becomes a line
-    break, ``<pre>`` keeps its line breaks. Iterative, so deeply nested markup
-    cannot exhaust the recursion limit.
-    """
-    from bs4 import NavigableString
-    from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
-
-    skipped_strings = (Comment, Declaration, Doctype, ProcessingInstruction)
-    parts: list[str] = []
-    pre_depth = 0
-    # Stack items: a node to visit, or a string marker to emit on the way out.
-    stack: list[Any] = [element]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, tuple):  # ("exit", tag name)
-            name = node[1]
-            if name == "pre":
-                pre_depth -= 1
-            parts.append(_BREAK if (blocks and name in _BLOCKS) else " " if name in _CELLS else "")
-            continue
-        if isinstance(node, NavigableString):
-            if isinstance(node, skipped_strings):
-                continue
-            text = str(node)
-            if pre_depth and blocks:
-                text = text.replace("\n", _BREAK)
-            parts.append(text)
-            continue
-        name = node.name
-        if name == "br":
-            parts.append(_BREAK if blocks else " ")
-            continue
-        if name in _BLOCKS:
-            parts.append(_BREAK if blocks else " ")
-        elif name in _CELLS:
-            parts.append(" ")
-        if name == "pre":
-            pre_depth += 1
-        stack.append(("exit", name))
-        stack.extend(reversed(list(node.children)))
-
-    text = "".join(parts)
-    text = _CJK_SEGMENT_BREAK.sub("", text)
-    text = _HTML_SPACES.sub(" ", text)
-    text = strip_ruby(text)
-    if not blocks:
-        return collapse_to_line(text)
-    return collapse_whitespace(text.replace(_BREAK, "\n"))
-
-
-def _inside(element: Any, names: frozenset[str]) -> bool:
-    return any(parent.name in names for parent in element.parents)
-
-
-def _is_site_header(element: Any) -> bool:
-    """A ``<header>`` (or an element inside one) that is not part of an ``<article>``."""
-    names = [parent.name for parent in element.parents]
-    if element.name == "header":
-        names.insert(0, "header")
-    return "header" in names and "article" not in names[names.index("header") :]
-
-
-def _meta_content(soup: Any, *keys: str) -> tuple[str, int | None]:
-    """The ``content`` of the first ``<meta name|property=key>`` found, and its line."""
-    for key in keys:
-        tag = soup.find("meta", attrs={"name": key}) or soup.find("meta", attrs={"property": key})
-        if tag is not None and tag.get("content", "").strip():
-            return tag["content"].strip(), tag.sourceline
-    return "", None
-
 
 def _parse_html_page(data: bytes, page_id: str) -> _Raw:
-    """Read an article page of the site's template.
+    """Read an article page of the site's template (see :func:`search_service.extract.extract_page`).
 
-    The template (see ``samples/html/``)::
-
-        <head>
-          <meta charset="utf-8">
-          <meta name="category" content="智慧城市案例">      optional
-          <meta name="date" content="2024-05-12">           optional
-          <link rel="canonical" href="http://www.achie.org/…">
-        </head>
-        <body>
-          <header><nav>…site menu…</nav></header>
-          <div class="position">当前位置：<a>主页</a> &gt; <a>新闻中心</a> &gt; <a>智慧城市案例</a></div>
-          <article>
-            <h1 class="title">…</h1>
-            <div class="info">来源:高新院 日期:2024-05-12 点击:<script>…</script>次</div>
-            <div class="content"><p>…</p><p>…</p></div>
-          </article>
-          <footer>…</footer>
-        </body>
-
-    Found by fallbacks: title from ``article h1``, ``h1.title``, ``.title``, any
-    ``h1``, ``og:title``, ``<title>``; category from ``<meta name=category>``,
-    ``.category``, the breadcrumb; date from ``<meta name=date>``,
-    ``article:published_time``, ``<time datetime>``, the 日期 of the info line;
-    body from ``.content``, ``article``, ``main``, ``<body>``.
+    The crawler reads pages with the same two steps, so a page gives the same
+    article from a file and from the website.
     """
-    # Imported lazily: only HTML ingest needs bs4.
-    from bs4 import BeautifulSoup
-    from bs4.builder import ParserRejectedMarkup
-
     try:
-        soup = BeautifulSoup(_decode_html(data), "html.parser")
-    except ParserRejectedMarkup as exc:
-        raise _Rejected(1, f"cannot parse HTML ({exc}); is this really an HTML page?") from None
-    for tag in soup.find_all(_DROP_FIRST):
-        tag.decompose()
-
-    # Title: the article's heading, not the site logo in the page header.
-    title_el = None
-    for selector in _TITLE_SELECTORS:
-        for candidate in soup.select(selector):
-            if candidate.name == "title" or _inside(candidate, _FURNITURE_NAMES):
-                continue
-            if _is_site_header(candidate):
-                continue
-            if _html_text(candidate, blocks=False):
-                title_el = candidate
-                break
-        if title_el is not None:
-            break
-    title: str | None = None
-    title_line: int | None = None
-    if title_el is not None:
-        title, title_line = _html_text(title_el, blocks=False), title_el.sourceline
-    else:
-        og_title, og_line = _meta_content(soup, "og:title")
-        if og_title:
-            title, title_line = og_title, og_line
-        elif soup.title is not None and soup.title.get_text(strip=True):
-            # "标题 - 高新院" / "标题_高新院": keep the part before the site name.
-            full = soup.title.get_text(" ", strip=True)
-            title = re.split(r"\s+[-|–—]\s+|_", full)[0].strip()
-            title_line = soup.title.sourceline
-
-    # Category: explicit meta, then a .category element, then the breadcrumb.
-    category, _ = _meta_content(soup, "category", "article:section")
-    crumbs = soup.select_one(_BREADCRUMB_SELECTORS)
-    if crumbs is None:
-        position = soup.find(string=re.compile(r"^\s*(?:当前位置|當前位置|您的位置|你的位置)\s*[:：]"))
-        crumbs = position.parent if position is not None else None
-    if not category:
-        category_el = soup.select_one(".category")
-        if category_el is not None:
-            category = _html_text(category_el, blocks=False)
-    if not category and crumbs is not None:
-        category = _breadcrumb_category(_html_text(crumbs, blocks=False), title or "")
-
-    # Date and source: machine-readable first, then the visible info line.
-    date, date_line = _meta_content(soup, "date", "pubdate", "publishdate", "article:published_time")
-    if not date:
-        time_el = soup.find("time", attrs={"datetime": True})
-        if time_el is not None:
-            date, date_line = time_el["datetime"].strip(), time_el.sourceline
-    source, _ = _meta_content(soup, "source", "author")
-    info_el = soup.select_one(_INFO_SELECTORS)
-    if info_el is None or not _META_LINE.search(info_el.get_text(" ")):
-        text_node = soup.find(string=_META_LINE)
-        info_el = text_node.parent if text_node is not None else None
-    if info_el is not None:
-        info_source, info_date = _meta_fields(_html_text(info_el, blocks=False))
-        source = source or info_source
-        if not date and info_date is not None:
-            date, date_line = info_date, info_el.sourceline
-
-    url, _ = _meta_content(soup, "og:url")
-    canonical = soup.find("link", attrs={"rel": "canonical", "href": True})
-    if canonical is not None:
-        url = canonical["href"].strip()
-
-    # Body: the content container, minus everything read above and the furniture.
-    container = None
-    for selector in _BODY_SELECTORS:
-        container = soup.select_one(selector)
-        if container is not None:
-            break
-    container_line = container.sourceline if container is not None else None
-    for element in (title_el, info_el, crumbs):
-        if element is not None and element.parent is not None:
-            element.decompose()
-    for tag in soup.find_all(_DROP_FURNITURE):
-        if tag.parent is not None:  # may already be gone with an ancestor
-            tag.decompose()
-    for tag in soup.select(".category"):
-        tag.decompose()
-    body = _html_text(container, blocks=True) if container is not None else ""
-
+        fields = extract_page(decode_html(data))
+    except DecodeProblem as problem:
+        raise _Rejected(problem.line, problem.reason) from None
+    except UnparsableHTML as exc:
+        raise _Rejected(1, str(exc)) from None
     return _Raw(
-        line=title_line or 1,
+        line=fields.title_line or 1,
         id=page_id,
-        title=title,
-        body=body or None,
-        category=category,
-        date=date or None,
-        url=url,
-        source=source if source not in _UNKNOWN else "",
-        title_line=title_line or 1,
-        body_line=container_line or 1,
-        date_line=date_line,
+        title=fields.title,
+        body=fields.body,
+        category=fields.category,
+        date=fields.date,
+        url=fields.url,
+        source=fields.source,
+        title_line=fields.title_line or 1,
+        body_line=fields.body_line or 1,
+        date_line=fields.date_line,
         missing_title_reason='missing title: no <h1>, ".title", og:title or <title> in the page',
         missing_body_reason=(
             'missing body: no text in the ".content" / <article> / <main> / <body> element'

@@ -1,0 +1,12 @@
+"""``search-service crawl URL``: index the website itself, and keep the index in step with it.
+
+Modules: :mod:`.urls` (one spelling per page, canonical URLs), :mod:`.fetch`
+(polite HTTP), :mod:`.robots` (robots.txt by Protego), :mod:`.sitemaps`,
+:mod:`.state` (what earlier runs saw, in SQLite beside the index) and
+:mod:`.crawler` (the run). Article extraction is shared with file ingest
+(:mod:`search_service.extract`).
+"""
+
+from .crawler import CrawlOptions, CrawlProblem, CrawlReport, Crawler, default_user_agent, parse_category_map
+
+__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent", "parse_category_map"]

@@ -1,0 +1,688 @@
+"""The crawl itself: from a start URL to articles added, changed and removed in the index.
+
+One thread, one host, one request at a time with a delay: the site is a small
+institute's server and the index changes slowly, so politeness matters more
+than speed (the benchmark shows where the time goes).
+
+Order of work:
+
+1. ``robots.txt`` of the start host (no rules on 4xx; nothing at all on 5xx or
+   no answer, and the crawl stops with an error);
+2. the start URL (a redirect to another host, ``achie.org`` → ``www.achie.org``,
+   adds that host), then the sitemaps robots.txt names, else ``/sitemap.xml``;
+3. breadth-first over the links of every page, then the URLs of earlier runs
+   (so that pages no longer linked are checked and removed when they answer
+   404/410);
+4. at the end, articles whose pages answered 404/410 or redirect to another
+   article are deleted, unless another URL still gave them (a page that lost
+   its article's shape is reported and kept: a site under maintenance answers
+   200 with a notice everywhere).
+
+Every page is fetched once per run in the spelling of
+:func:`~search_service.crawl.urls.normalize_url`; an article is named by its
+canonical URL. Articles go through :meth:`Ingest.validate_records`, the same
+cleaning and validation as files and the write API.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .. import __version__, indexer
+from ..article import Article
+from ..extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
+from ..ingest import Ingest
+from ..schema import from_stored
+from .fetch import Fetcher, Response
+from .robots import MAX_ROBOTS_BYTES, RobotsRules
+from .sitemaps import parse_sitemap
+from .state import CrawlState, PageRecord, now_iso
+from .urls import canonical_url, host_of, is_probably_html, join_link, normalize_url
+
+__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent"]
+
+log = logging.getLogger(__name__)
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+_MAX_REDIRECT_HOPS = 5
+_MAX_SITEMAPS = 50
+_MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+# A page whose body text is mostly link text is a list of articles, not one.
+_LIST_LINK_SHARE = 0.5
+_STATE_FILE = "crawl.sqlite3"
+
+
+def default_user_agent() -> str:
+    """``search-service-crawler/<version> (+site search indexer; respects robots.txt)``."""
+    return f"search-service-crawler/{__version__} (+site search indexer; respects robots.txt)"
+
+
+@dataclasses.dataclass(frozen=True)
+class CrawlOptions:
+    """Everything a crawl needs besides the index (see the ``crawl_*`` settings)."""
+
+    start_url: str
+    delay: float = 1.0
+    max_pages: int = 10_000
+    rebuild: bool = False
+    user_agent: str = dataclasses.field(default_factory=default_user_agent)
+    timeout: float = 20.0
+    max_page_bytes: int = 5_000_000
+    retries: int = 2
+    retry_backoff: float = 2.0
+    category_map: tuple[tuple[str, str], ...] = ()
+    selectors: Selectors = Selectors()
+    default_category: str = ""
+    allow_untitled: bool = False
+    batch_size: int = 500
+    memory_mb: int = 256
+    lock_timeout: float = 10.0
+    keep_generations: int = 2
+    state_path: str = ""
+
+    @classmethod
+    def from_settings(cls, settings, start_url: str, *, delay: float | None = None,
+                      max_pages: int | None = None, rebuild: bool = False) -> CrawlOptions:
+        return cls(
+            start_url=start_url,
+            delay=settings.crawl_delay if delay is None else delay,
+            max_pages=settings.crawl_max_pages if max_pages is None else max_pages,
+            rebuild=rebuild,
+            user_agent=settings.crawl_user_agent or default_user_agent(),
+            timeout=settings.crawl_timeout,
+            max_page_bytes=settings.crawl_max_page_bytes,
+            retries=settings.crawl_retries,
+            retry_backoff=settings.crawl_retry_backoff,
+            category_map=parse_category_map(settings.crawl_category_map),
+            selectors=Selectors(
+                title=settings.crawl_title_selector, body=settings.crawl_body_selector,
+                date=settings.crawl_date_selector, category=settings.crawl_category_selector,
+                remove=settings.crawl_remove_selector,
+            ),
+            default_category=settings.default_category,
+            allow_untitled=settings.allow_untitled,
+            memory_mb=settings.index_memory_mb,
+            lock_timeout=settings.lock_timeout,
+            keep_generations=settings.keep_generations,
+            state_path=settings.crawl_state_db or str(Path(settings.index_dir) / _STATE_FILE),
+        )
+
+
+def parse_category_map(entries) -> tuple[tuple[str, str], ...]:
+    """``["/news/gxq/=高新区新闻", …]`` → ``(("/news/gxq/", "高新区新闻"), …)``, longest prefix first.
+
+    Raises ``ValueError`` naming the entry that has no ``=`` or an empty side.
+    """
+    pairs = []
+    for entry in entries:
+        prefix, sep, category = str(entry).partition("=")
+        if not sep or not prefix.strip() or not category.strip():
+            raise ValueError(
+                f"setting crawl_category_map: entry {entry!r} must look like \"/news/gxq/=高新区新闻\" "
+                "(a URL path prefix, '=', a category)"
+            )
+        pairs.append((prefix.strip(), category.strip()))
+    return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CrawlProblem:
+    """A page that could not be used, by URL, with the reason."""
+
+    url: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.reason}"
+
+
+@dataclasses.dataclass
+class CrawlReport:
+    """What one crawl did. ``problems`` make the run fail; ``broken_links`` do not."""
+
+    pages_fetched: int = 0
+    not_modified: int = 0
+    other_pages: int = 0
+    disallowed: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    kept: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    truncated: bool = False
+    aborted: str | None = None
+    generation: str | None = None
+    problems: list[CrawlProblem] = dataclasses.field(default_factory=list)
+    broken_links: list[CrawlProblem] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.aborted is None
+
+    def summary(self) -> str:
+        text = (
+            f"{self.pages_fetched} pages fetched ({self.not_modified} not modified, {self.other_pages} not articles, "
+            f"{self.disallowed} disallowed by robots.txt); articles: {self.added} added, {self.changed} changed, "
+            f"{self.unchanged} unchanged, {self.removed} removed"
+        )
+        if self.kept:
+            text += f", {self.kept} kept after failures"
+        text += f"; {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        if self.broken_links:
+            text += f", {len(self.broken_links)} broken link{'s' if len(self.broken_links) != 1 else ''}"
+        if self.truncated:
+            text += "; stopped at the page limit (--max-pages / setting crawl_max_pages)"
+        if self.generation:
+            text += f"; generation {self.generation}"
+        return text + f"; {self.seconds:.1f} s"
+
+
+class _Progress:
+    """Pages fetched and articles found: a tqdm bar on a terminal, a log line every 10 s otherwise."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self._bar = None
+        self._last = time.monotonic()
+        if getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=0, unit="page", file=self.stream, desc="crawling", dynamic_ncols=True)
+
+    def update(self, report: CrawlReport, queued: int) -> None:
+        if self._bar is not None:
+            self._bar.total = report.pages_fetched + queued
+            self._bar.update(report.pages_fetched - self._bar.n)
+            self._bar.set_postfix(new=report.added, changed=report.changed, problems=len(report.problems),
+                                  refresh=False)
+            return
+        now = time.monotonic()
+        if now - self._last >= 10:
+            self._last = now
+            print(f"crawling: {report.pages_fetched} pages fetched, {queued} queued, {report.added} added, "
+                  f"{report.changed} changed, {len(report.problems)} problems", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class Crawler:
+    """One crawl of one site into one index store. Use :meth:`run` once."""
+
+    def __init__(self, store: indexer.IndexStore, options: CrawlOptions, *, progress_stream=None,
+                 show_progress: bool = True) -> None:
+        start = normalize_url(options.start_url)
+        if start is None:
+            raise ValueError(f"not an http(s) URL: {options.start_url!r}; give the site's address, "
+                             "e.g. http://www.achie.org/")
+        self.store = store
+        self.options = options
+        self.start = start
+        self.hosts = {host_of(start)}
+        self.report = CrawlReport()
+        self.fetcher = Fetcher(options.user_agent, delay=options.delay, timeout=options.timeout,
+                               max_bytes=options.max_page_bytes, retries=options.retries,
+                               backoff=options.retry_backoff)
+        self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
+        self.ingest = Ingest(options.default_category, allow_untitled=options.allow_untitled, log_problems=False)
+        self._robots: dict[str, RobotsRules] = {}
+        self._frontier: collections.deque[str] = collections.deque()
+        self._queued: set[str] = set()
+        self._referrer: dict[str, str] = {}
+        self._alive: set[str] = set()  # article ids a page gave (or kept) this run
+        self._maybe_gone: set[str] = set()  # article ids whose page said they are gone
+        self._pending: list[Article] = []
+        self._pending_rows: list[PageRecord] = []
+        self._deferred_rows: list[PageRecord] = []  # rows of removed articles: written after the delete
+        self._carried: list[Article] = []  # rebuild: articles kept from the live generation
+        self._rebuild_ids: set[str] = set()
+        self._searcher = None
+        self._index_ids: set[str] | None = None  # ids in the live generation, read once, kept up to date
+        self._progress = _Progress(progress_stream) if show_progress else None
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self) -> CrawlReport:
+        started = time.monotonic()
+        try:
+            if self.options.rebuild:
+                self._run_rebuild()
+            else:
+                self._run_incremental()
+        finally:
+            self.report.requests = self.fetcher.requests
+            self.report.seconds = time.monotonic() - started
+            if self._progress is not None:
+                self._progress.close()
+            if self._searcher is not None:
+                self._searcher.close()
+            self.fetcher.close()
+            self.state.close()
+        return self.report
+
+    def _run_incremental(self) -> None:
+        for article in self._crawl():
+            self._pending.append(article)
+            if len(self._pending) >= self.options.batch_size:
+                self._flush()
+        self._flush()
+        if self.report.aborted is None:
+            self._remove_gone()
+        self._flush_state(self._deferred_rows)
+
+    def _run_rebuild(self) -> None:
+        def articles() -> Iterator[Article]:
+            for article in self._crawl():
+                self._rebuild_ids.add(article.id)
+                yield article
+            for article in self._carried:
+                if article.id not in self._rebuild_ids:
+                    self._rebuild_ids.add(article.id)
+                    yield article
+
+        before = set(self._ids())
+        result = indexer.rebuild(
+            self.store, articles(), procs=1, memory_mb=self.options.memory_mb,
+            keep=self.options.keep_generations,
+            # Never publish an empty or aborted crawl over a good index.
+            should_commit=lambda: self.report.aborted is None and bool(self._rebuild_ids),
+        )
+        if not result.committed:
+            if self.report.aborted is None:
+                self.report.aborted = "no article found; nothing was published (the live index is unchanged)"
+            return
+        self.report.generation = result.generation
+        self.report.removed = len(before - self._rebuild_ids)
+        self._flush_state(self._pending_rows + self._deferred_rows)
+
+    # -- index and state writes -------------------------------------------------
+
+    def _flush(self) -> None:
+        if self._pending:
+            indexer.update(self.store, self._pending, memory_mb=self.options.memory_mb,
+                           lock_timeout=self.options.lock_timeout)
+            self._ids().update(article.id for article in self._pending)
+            self._pending = []
+        self._flush_state(self._pending_rows)
+        self._pending_rows = []
+
+    def _flush_state(self, rows: list[PageRecord]) -> None:
+        if rows:
+            self.state.put(rows)
+
+    def _remove_gone(self) -> None:
+        gone = sorted(i for i in self._maybe_gone - self._alive if self._in_index(i))
+        if gone:
+            self.report.removed = len(indexer.delete(self.store, gone, lock_timeout=self.options.lock_timeout))
+
+    def _searcher_now(self):
+        if self._searcher is None and self.store.current_name() is not None:
+            self._searcher = self.store.open_current().searcher()
+        return self._searcher
+
+    def _ids(self) -> set[str]:
+        if self._index_ids is None:
+            self._index_ids = self._live_ids()
+            if not self.options.rebuild and self._searcher is not None:
+                # Only a rebuild reads stored articles later; an open searcher holds index data in memory.
+                self._searcher.close()
+                self._searcher = None
+        return self._index_ids
+
+    def _in_index(self, article_id: str) -> bool:
+        return article_id in self._ids()
+
+    def _stored(self, article_id: str) -> Article | None:
+        searcher = self._searcher_now()
+        if searcher is None:
+            return None
+        stored = searcher.document(id=article_id)
+        return from_stored(stored) if stored else None
+
+    def _live_ids(self) -> set[str]:
+        searcher = self._searcher_now()
+        if searcher is None:
+            return set()
+        # The id terms include deleted documents' until a merge: keep those that still find one.
+        return {term for term in searcher.reader().field_terms("id") if searcher.document_number(id=term) is not None}
+
+    # -- crawling ---------------------------------------------------------------
+
+    def _crawl(self) -> Iterator[Article]:
+        rules = self._robots_for(self.start)
+        if rules.problem:
+            self.report.aborted = rules.problem
+            self.report.problems.append(CrawlProblem(self._robots_url(self.start), rules.problem))
+            return
+        self._enqueue(self.start, None)
+        first = True
+        while self._frontier:
+            if self.report.pages_fetched >= self.options.max_pages:
+                self.report.truncated = True
+                break
+            url = self._frontier.popleft()
+            yield from self._visit(url)
+            if first:
+                first = False
+                if self.report.aborted is not None:
+                    return
+                self._read_sitemaps()
+                for known in self.state.known_urls(("article", "page", "bad", "failed", "redirect")):
+                    if host_of(known) in self.hosts:
+                        self._enqueue(known, None)
+            if self._progress is not None:
+                self._progress.update(self.report, len(self._frontier))
+
+    def _enqueue(self, url: str, referrer: str | None) -> None:
+        if url in self._queued or host_of(url) not in self.hosts or not is_probably_html(url):
+            return
+        self._queued.add(url)
+        self._frontier.append(url)
+        if referrer is not None:
+            self._referrer[url] = referrer
+
+    def _robots_url(self, url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}/robots.txt"
+
+    def _robots_for(self, url: str) -> RobotsRules:
+        host = host_of(url)
+        rules = self._robots.get(host)
+        if rules is not None:
+            return rules
+        agent = self.options.user_agent
+        robots_url = self._robots_url(url)
+        response = self._follow(robots_url, max_bytes=MAX_ROBOTS_BYTES, check_robots=False)
+        if response.status == 200:
+            rules = RobotsRules.parse(response.body.decode("utf-8", errors="replace"), agent)
+        elif 400 <= response.status < 500 and response.status != 429:
+            rules = RobotsRules.allow_everything(agent)
+        else:
+            reason = response.problem or f"HTTP {response.status}"
+            rules = RobotsRules.unreachable(
+                agent, f"robots.txt could not be read ({reason}); nothing was crawled, as RFC 9309 asks. "
+                "Try again when the site answers.")
+        delay = rules.crawl_delay
+        if delay is not None and delay > self.fetcher.delay:
+            log.info("robots.txt of %s asks for Crawl-delay %s s", host, delay)
+            self.fetcher.delay = delay
+        self._robots[host] = rules
+        return rules
+
+    def _follow(self, url: str, *, max_bytes: int, check_robots: bool = True) -> Response:
+        """GET with redirects followed on the crawled hosts (robots.txt, sitemaps)."""
+        saved = self.fetcher.max_bytes
+        self.fetcher.max_bytes = max_bytes
+        try:
+            for _ in range(_MAX_REDIRECT_HOPS + 1):
+                response = self.fetcher.get(url)
+                if response.status not in (301, 302, 303, 307, 308):
+                    return response
+                target = join_link(url, response.headers.get("location", ""))
+                if target is None or host_of(target) not in self.hosts:
+                    return Response(url, response.status, problem="redirected off the site")
+                if check_robots and not self._robots_for(target).allowed(target):
+                    return Response(url, response.status, problem="redirected to a URL robots.txt disallows")
+                url = target
+            return Response(url, 0, problem=f"more than {_MAX_REDIRECT_HOPS} redirects")
+        finally:
+            self.fetcher.max_bytes = saved
+
+    def _read_sitemaps(self) -> None:
+        rules = self._robots_for(self.start)
+        named = [u for u in (normalize_url(s) for s in rules.sitemaps) if u and host_of(u) in self.hosts]
+        parts = urlsplit(self.start)
+        todo = collections.deque(named or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"])
+        seen: set[str] = set()
+        while todo and len(seen) < _MAX_SITEMAPS:
+            url = todo.popleft()
+            if url in seen:
+                continue
+            seen.add(url)
+            if not self._robots_for(url).allowed(url):
+                continue
+            response = self._follow(url, max_bytes=_MAX_SITEMAP_BYTES)
+            if response.status != 200 or response.problem:
+                if named:  # a sitemap robots.txt names must be there; /sitemap.xml is only a guess
+                    self.report.problems.append(CrawlProblem(url, f"sitemap not read ({response.problem or 'HTTP ' + str(response.status)})"))
+                continue
+            try:
+                sitemap = parse_sitemap(response.body)
+            except ValueError as exc:
+                self.report.problems.append(CrawlProblem(url, str(exc)))
+                continue
+            for child in sitemap.sitemaps:
+                child_url = normalize_url(child)
+                if child_url and host_of(child_url) in self.hosts:
+                    todo.append(child_url)
+            for page in sitemap.pages:
+                page_url = normalize_url(page)
+                if page_url:
+                    self._enqueue(page_url, url)
+
+    # -- one page -----------------------------------------------------------------
+
+    def _visit(self, url: str) -> Iterator[Article]:
+        if not self._robots_for(url).allowed(url):
+            self.report.disallowed += 1
+            return
+        prev = self.state.get(url)
+        headers = self._conditional_headers(prev)
+        response = self.fetcher.get(url, headers)
+        self.report.pages_fetched += 1
+        now = now_iso()
+
+        if response.problem or response.transient:
+            reason = response.problem or f"HTTP {response.status}"
+            if response.attempts > 1:
+                reason += f" (after {response.attempts} attempts)"
+            self._failed(url, prev, reason)
+            return
+        if response.status == 304 and prev is not None:
+            self.report.not_modified += 1
+            if prev.kind == "article" and prev.article_id and prev.article_id not in self._alive:
+                self.report.unchanged += 1
+                self._alive.add(prev.article_id)
+            else:
+                self.report.other_pages += 1
+            for link in prev.links:
+                self._enqueue(link, url)
+            prev.last_seen = prev.last_fetched = now
+            prev.status = 200
+            self._pending_rows.append(prev)
+            return
+        if response.status in (301, 302, 303, 307, 308):
+            target = join_link(url, response.headers.get("location", ""))
+            if target is not None and url == self.start:
+                self.hosts.add(host_of(target))  # the site's own address: achie.org -> www.achie.org
+            if target is not None:
+                self._enqueue(target, url)
+            self.report.other_pages += 1
+            self._gone(prev, PageRecord(url, "redirect", response.status, redirect_to=target, last_seen=now,
+                                        last_fetched=now))
+            return
+        if response.status in (404, 410):
+            self.report.other_pages += 1
+            if prev is None or prev.kind == "gone":
+                referrer = self._referrer.get(url)
+                if referrer:
+                    self.report.broken_links.append(CrawlProblem(url, f"HTTP {response.status}, linked from {referrer}"))
+            self._gone(prev, PageRecord(url, "gone", response.status, last_fetched=now))
+            return
+        if response.status != 200:
+            self._failed(url, prev, f"HTTP {response.status}")
+            return
+        if response.media_type not in _HTML_TYPES:
+            self.report.other_pages += 1
+            self._pending_rows.append(PageRecord(url, "page", 200, last_seen=now, last_fetched=now))
+            return
+        yield from self._page(url, prev, response, now)
+
+    def _conditional_headers(self, prev: PageRecord | None) -> dict[str, str]:
+        if self.options.rebuild or prev is None or prev.kind not in ("article", "page"):
+            return {}
+        if prev.kind == "article" and not (prev.article_id and self._in_index(prev.article_id)):
+            return {}  # the index lost it (a rebuild from files?): fetch it whole
+        headers = {}
+        if prev.etag:
+            headers["If-None-Match"] = prev.etag
+        if prev.last_modified:
+            headers["If-Modified-Since"] = prev.last_modified
+        return headers
+
+    def _failed(self, url: str, prev: PageRecord | None, reason: str) -> None:
+        """A page that did not answer usefully: report it, keep what the index has."""
+        self.report.problems.append(CrawlProblem(url, reason))
+        if prev is not None and prev.article_id:
+            self._alive.add(prev.article_id)
+            self.report.kept += 1
+            if self.options.rebuild:
+                article = self._stored(prev.article_id)
+                if article is not None:
+                    self._carried.append(article)
+        if prev is None:
+            self._pending_rows.append(PageRecord(url, "failed", 0, problem=reason, last_fetched=now_iso()))
+
+    def _gone(self, prev: PageRecord | None, row: PageRecord) -> None:
+        """The page no longer gives the article it gave; the article goes unless another URL gives it."""
+        if prev is not None and prev.article_id:
+            self._maybe_gone.add(prev.article_id)
+            self._deferred_rows.append(row)
+        else:
+            self._pending_rows.append(row)
+
+    def _page(self, url: str, prev: PageRecord | None, response: Response, now: str) -> Iterator[Article]:
+        try:
+            text = decode_html(response.body, http_charset=response.charset, detect=True,
+                               fix_hint="the page's charset (HTTP header or <meta>) does not match its bytes")
+            fields = extract_page(text, self.options.selectors, collect_links=True)
+        except DecodeProblem as problem:
+            self._failed(url, prev, f"undecodable: line {problem.line}: {problem.reason}")
+            return
+        except UnparsableHTML as exc:
+            self._failed(url, prev, str(exc))
+            return
+        links = []
+        for href in fields.links:
+            link = join_link(url, href)
+            if link is not None and host_of(link) in self.hosts:
+                links.append(link)
+                self._enqueue(link, url)
+        links = list(dict.fromkeys(links))
+        row = PageRecord(url, "page", 200, etag=response.headers.get("etag"),
+                         last_modified=response.headers.get("last-modified"), links=links, last_seen=now,
+                         last_fetched=now)
+
+        if not fields.article_signs or fields.link_share >= _LIST_LINK_SHARE:
+            # Home, list and pagination pages, or anything else without an article's shape.
+            self.report.other_pages += 1
+            if prev is not None and prev.kind == "article" and prev.article_id:
+                # Not a reason to delete: a site under maintenance answers 200 with a notice for every
+                # page. Only 404/410 and redirects take an article away.
+                self._failed(url, prev, "was an article, now has no article's shape (no 来源/日期 line, "
+                             "publication date or <article>); the indexed article is kept")
+                return
+            row.content_hash = hashlib.sha256(response.body).hexdigest()
+            self._gone(prev, row)
+            return
+
+        article_id = canonical_url(url, fields.url, self.hosts)
+        article = self._article(url, article_id, fields)
+        if article is None:  # reported as a problem
+            if prev is not None and prev.article_id:
+                self._alive.add(prev.article_id)
+                self.report.kept += 1
+                if self.options.rebuild:
+                    kept = self._stored(prev.article_id)
+                    if kept is not None:
+                        self._carried.append(kept)
+            row.kind, row.problem, row.etag, row.last_modified = "bad", self.report.problems[-1].reason, None, None
+            row.article_id = prev.article_id if prev is not None else None
+            self._pending_rows.append(row)
+            return
+        row.kind, row.article_id = "article", article.id
+        row.content_hash = _article_hash(article)
+        if article.id in self._alive:  # the same article under another URL, already done this run
+            self.report.other_pages += 1
+            self._pending_rows.append(row)
+            return
+        self._alive.add(article.id)
+        old_hash = self._old_hash(prev, article.id)
+        if self.options.rebuild:
+            if old_hash is None and not self._in_index(article.id):
+                self.report.added += 1
+            elif old_hash == row.content_hash:
+                self.report.unchanged += 1
+            else:
+                self.report.changed += 1
+            self._pending_rows.append(row)
+            yield article
+            return
+        in_index = self._in_index(article.id)
+        if in_index and old_hash == row.content_hash:
+            self.report.unchanged += 1
+            self._pending_rows.append(row)
+            return
+        if in_index:
+            self.report.changed += 1
+        else:
+            self.report.added += 1
+        self._pending_rows.append(row)
+        yield article
+
+    def _old_hash(self, prev: PageRecord | None, article_id: str) -> str | None:
+        if prev is not None and prev.article_id == article_id and prev.kind == "article":
+            return prev.content_hash
+        for other in self.state.urls_of_article(article_id):
+            record = self.state.get(other)
+            if record is not None and record.kind == "article":
+                return record.content_hash
+        return None
+
+    def _article(self, url: str, article_id: str, fields: PageFields) -> Article | None:
+        """Validate the page's fields as ingest does; None (and a problem) when it is not usable."""
+        missing = []
+        if not fields.title and not self.options.allow_untitled:
+            missing.append("no title (no <h1>, \".title\", og:title or <title>; or set crawl_title_selector)")
+        if not fields.body:
+            missing.append("no body (no text in \".content\", <article>, <main> or <body>; "
+                           "or set crawl_body_selector)")
+        if missing:
+            self.report.problems.append(CrawlProblem(url, "; ".join(missing)))
+            return None
+        category = _mapped_category(article_id, self.options.category_map) or fields.category
+        record = {"id": article_id, "title": fields.title or "", "body": fields.body, "category": category,
+                  "date": fields.date, "url": article_id, "source": fields.source}
+        articles = self.ingest.validate_records([record], label=url)
+        if not articles:
+            reasons = "; ".join(p.reason for p in self.ingest.report.problems) or "rejected"
+            self.report.problems.append(CrawlProblem(url, reasons))
+            return None
+        return articles[0]
+
+
+def _mapped_category(url: str, mapping: tuple[tuple[str, str], ...]) -> str:
+    """The category of the longest ``crawl_category_map`` prefix that ``url`` (or its path) starts with."""
+    path = urlsplit(url).path
+    for prefix, category in mapping:
+        if url.startswith(prefix) if prefix.startswith(("http://", "https://")) else path.startswith(prefix):
+            return category
+    return ""
+
+
+def _article_hash(article: Article) -> str:
+    """sha256 of what is indexed: a page whose markup changed but whose article did not is unchanged."""
+    data = json.dumps(article.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
