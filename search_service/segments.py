@@ -241,6 +241,15 @@ class SegmentBuilder:
                 length += freq
         return length
 
+    def cancel(self) -> None:
+        """Close and delete the temporary column file (the build failed; the folder is deleted)."""
+        columns = self.perdoc._cols
+        try:
+            columns._temp.close()
+            columns._tempstorage.delete_file(columns._tempname)
+        except OSError:
+            pass
+
     # -- writing -----------------------------------------------------------------------------
 
     def finish(self):
@@ -411,18 +420,24 @@ def _build_here(storage, schema, articles, codec, segment_mb, on_article):
     count = size = 0
     builder = SegmentBuilder(storage, schema, codec)
     limit = segment_mb * 1e6
-    for article in articles:
-        builder.add(article)
-        count += 1
-        if on_article:
-            on_article(article)
-        if builder.text_bytes >= limit:
+    try:
+        for article in articles:
+            builder.add(article)
+            count += 1
+            if on_article:
+                on_article(article)
+            if builder.text_bytes >= limit:
+                size += builder.text_bytes
+                segments.append(builder.finish())
+                builder = SegmentBuilder(storage, schema, codec)
+        if builder.doc_count:
             size += builder.text_bytes
             segments.append(builder.finish())
-            builder = SegmentBuilder(storage, schema, codec)
-    if builder.doc_count:
-        size += builder.text_bytes
-        segments.append(builder.finish())
+        else:
+            builder.cancel()
+    except BaseException:
+        builder.cancel()
+        raise
     return segments, count, size
 
 
@@ -447,6 +462,8 @@ def _worker(number: int, index_dir: str, schema, codec, segment_mb: float, inbox
                 builder, first_batch = SegmentBuilder(storage, schema, codec), None
         if builder.doc_count:
             outbox.put(("segment", number, first_batch, builder.text_bytes, builder.finish()))
+        else:
+            builder.cancel()
         outbox.put(("done", number, None, 0, None))
     except BaseException:  # reported to the parent, which fails the build
         outbox.put(("error", number, None, 0, traceback.format_exc()))
