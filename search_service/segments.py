@@ -17,6 +17,9 @@ The result is an ordinary Whoosh 3 segment, non-compound (readers can mmap each 
   without memo entries (plain opcodes any ``pickle.loads`` reads), ids as delta-coded
   small ints, weights as ints (term frequencies; Whoosh's writer uses 9-byte floats and
   pickles each value bytes object through ``_codecs.encode``);
+* a term found in one document only has its posting inlined in the term table
+  (``W3TermInfo`` inlined postings, read through a ``ListMatcher``): most bigram terms
+  are such, and a separate block cost them about 40 bytes more;
 * a position value is ``Positions.encode``'s layout: a 4-byte count and a pickled tuple
   of position deltas (``Positions.decode_positions`` reads it).
 
@@ -282,6 +285,20 @@ class SegmentBuilder:
         for btext, entry in keyed:
             docs, freqs = entry.docs, entry.freqs
             n = len(docs)
+            if n == 1:
+                # Inlined in the term table, as W3TermInfo.set_inlined: no posting block.
+                doc, freq = docs[0], freqs[0]
+                length = lengths[doc] if lengths is not None else 0
+                if fixed is None:
+                    value = _bytes_op(entry.positions[0]) + _TUPLE1
+                elif fixed == 0:
+                    value = _NONE
+                else:
+                    value = _bytes_op(_COUNT[freq] if freq < 1024 else _pack_u4_be(freq)) + _TUPLE1
+                table.append((prefix + btext,
+                              _TERMINFO(1, float(freq), 1, length, length, float(freq), doc, doc)
+                              + _int_op(doc) + _TUPLE1 + _int_op(freq) + _TUPLE1 + value + _TUPLE3 + _STOP))
+                continue
             start = base + len(buffer)
             buffer += WHOOSH3_HEADER_MAGIC
             total = maxweight = maxlen = 0

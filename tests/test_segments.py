@@ -79,6 +79,8 @@ def _dump(ix: whoosh_index.Index) -> dict:
                         value = tuple(fmt.decode_positions(value))
                     elif value:
                         value = fmt.decode_frequency(value)
+                    else:
+                        value = None  # no value: None from a block, "" from an inlined posting
                     postings.setdefault((fieldname, tbytes), []).append(
                         (ids[matcher.id() + offset], float(matcher.weight()), value))
                     matcher.next()
