@@ -368,8 +368,10 @@ def main(argv: list[str] | None = None) -> int:
 
     engines = args.engines or ([f"cli:{args.procs}", f"ours:{args.procs}"] + (["ours:1"] if args.procs != 1 else [])
                                + ["baseline"])
-    if "baseline" not in engines or not any(e.startswith("ours:") for e in engines):
-        sys.exit("bench.indexing: --engines needs baseline and at least one ours:N")
+    if "baseline" not in engines or not any(e.startswith(("ours:", "cli:")) for e in engines):
+        sys.exit("bench.indexing: --engines needs baseline and at least one ours:N or cli:N")
+    if profile_sample and not any(e.startswith("ours:") for e in engines):
+        profile_sample = None  # the profile section compares with an ours:N run
     runs = [spawn_worker(engine, sample) for engine in engines]
     profile_run = spawn_worker("profile", profile_sample) if profile_sample else None
 
