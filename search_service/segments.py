@@ -465,8 +465,15 @@ def _worker(number: int, index_dir: str, schema, codec, segment_mb: float, inbox
         builder = SegmentBuilder(storage, schema, codec)
         first_batch = None
         limit = segment_mb * 1e6
+        parent = os.getppid()
         while True:
-            item = inbox.get()
+            try:
+                item = inbox.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the build was killed (kill -9): stop too
+                    builder.cancel()
+                    return
+                continue
             if item is None:
                 break
             sequence, batch = item
