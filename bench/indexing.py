@@ -56,7 +56,12 @@ def _cpu_seconds() -> float:
 def _build(engine: str, index_dir: Path, articles: list) -> dict:
     """Index ``articles`` with one engine; returns wall and CPU seconds (this process and its
     children, analyzer start-up excluded), index size and segment count."""
-    if engine == "baseline":
+    if engine.startswith("cli:"):
+        outcome = _build_cli(int(engine.split(":")[1]), index_dir, articles)
+        index_path = Path(outcome.pop("index_path"))
+        count = outcome.pop("indexed")
+        seconds, cpu = outcome["seconds"], outcome["cpu_seconds"]
+    elif engine == "baseline":
         from . import baseline
 
         baseline.initialize(common.CACHE_DIR)
@@ -80,8 +85,60 @@ def _build(engine: str, index_dir: Path, articles: list) -> dict:
     ix = whoosh_index.open_dir(str(index_path))
     segments = len(ix._segments())
     ix.close()
-    return {"seconds": seconds, "cpu_seconds": cpu, "indexed": count,
-            "index_mb": common.dir_megabytes(index_path), "segments": segments}
+    result = {"seconds": seconds, "cpu_seconds": cpu, "indexed": count,
+              "index_mb": common.dir_megabytes(index_path), "segments": segments}
+    if engine.startswith("cli:"):
+        result["peak_tree_rss_mb"] = outcome["peak_tree_rss_mb"]
+    return result
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    total_kb = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
+                    pending += [int(child) for child in handle.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total_kb / 1024
+
+
+def _build_cli(procs: int, index_dir: Path, articles: list) -> dict:
+    """``search-service index --rebuild`` as a whole process (interpreter start-up, dictionary
+    load, reading and cleaning the JSON Lines included) on the sample written as JSON Lines."""
+    source = WORK_DIR / "sample.jsonl"
+    with open(source, "w", encoding="utf-8") as handle:
+        for article in articles:
+            handle.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
+    env = dict(os.environ, SEARCH_SERVICE_CACHE_DIR=str(common.CACHE_DIR))
+    command = [sys.executable, "-m", "search_service.cli", "--index-dir", str(index_dir),
+               "index", "--rebuild", str(source), "--workers", str(procs)]
+    cpu_before, started = _cpu_seconds(), time.perf_counter()
+    process = subprocess.Popen(command, cwd=common.REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    peak_tree = 0.0
+    while process.poll() is None:
+        peak_tree = max(peak_tree, _tree_rss_mb(process.pid))
+        time.sleep(0.2)
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
+    errors = process.stderr.read()
+    source.unlink()
+    if process.returncode != 0:
+        raise SystemExit(f"bench.indexing: the CLI failed ({process.returncode}):\n{errors}")
+    from search_service import indexer
+
+    store = indexer.IndexStore(index_dir)
+    return {"seconds": seconds, "cpu_seconds": cpu, "indexed": store.build_info()["documents"],
+            "index_path": str(store.current_path()), "peak_tree_rss_mb": peak_tree}
 
 
 def _profile(index_dir: Path, articles: list) -> dict:
@@ -155,6 +212,8 @@ def spawn_worker(engine: str, sample: common.Sample) -> dict:
 def _engine_label(engine: str) -> str:
     if engine == "baseline":
         return "baseline (Whoosh + ChineseAnalyzer, default writer)"
+    if engine.startswith("cli:"):
+        return f"ours, whole CLI process (`search-service index --rebuild --workers {engine[4:]}`)"
     procs = engine.split(":")[1]
     return f"ours (`indexer.rebuild`, procs={procs})"
 
@@ -176,13 +235,14 @@ def build_table(runs: list[dict]) -> str:
             common.fmt(run["megabytes"] / run["cpu_seconds"], 3),
             common.fmt(run["peak_rss_mb"]["self"], 0),
             common.fmt(run["peak_rss_mb"]["children"] or None, 0),
+            common.fmt(run.get("peak_tree_rss_mb"), 0),
             common.fmt(run["index_mb"]),
             f"{run['index_mb'] / run['megabytes']:.1f}×",
             run["segments"],
         ])
     return common.markdown_table(
         ["engine", "wall s", "MB/s", "articles/s", "vs baseline", "CPU s (util.)", "MB per CPU s", "peak RSS MB",
-         "peak RSS child MB", "index MB", "index / text", "segments"],
+         "peak RSS child MB", "peak RSS all processes MB", "index MB", "index / text", "segments"],
         rows,
     )
 
@@ -207,8 +267,9 @@ def profile_section(profile: dict, profile_run: dict, runs: list[dict]) -> str:
                                       profile_buckets.WHOOSH_COMMIT))
     base = next(r for r in runs if r["engine"] == "baseline")
     base_rate = base["megabytes"] / base["seconds"]
-    one = next(r for r in runs if r["engine"] == "ours:1")
+    one = next((r for r in runs if r["engine"] == "ours:1"), None)
     many = max((r for r in runs if r["engine"].startswith("ours:")), key=lambda r: int(r["engine"][5:]))
+    one = one or many
     one_rate = one["megabytes"] / one["seconds"]
     many_rate = many["megabytes"] / many["seconds"]
     procs = int(many["engine"][5:])
@@ -250,11 +311,16 @@ def render(runs: list[dict], profile_run: dict | None, sample: common.Sample, ma
         "",
         common.provenance(command, date, machine, corpus),
         f"- Reading + cleaning the sample with our ingest took {first['ingest_seconds']:.1f} s (not counted "
-        "below). Each engine runs in its own fresh process and indexes the same Article objects; timed from "
-        "the first `add_document` to the end of the commit. CPU s counts the process and its sub-writers.",
-        f"- Peak RSS includes the loaded sample (about {first['rss_after_load_mb']:.0f} MB right after "
-        "loading). For procs>1 Whoosh forks one sub-writer per process; \"peak RSS child\" is the largest "
-        "of them (pages shared with the parent counted in both).",
+        "for the in-process engines). Each engine runs in its own fresh process, one after the other. "
+        "`ours:N` and the baseline index the same Article objects, timed from the first article to the end "
+        "of the commit (dictionary already loaded). The CLI row times the whole `search-service index "
+        "--rebuild` process on the same articles written as JSON Lines: interpreter start-up, jieba "
+        "dictionary load, reading and cleaning, building and publishing. CPU s counts the process and its "
+        "children (the build workers).",
+        f"- Peak RSS (getrusage) includes the loaded sample for the in-process engines (about "
+        f"{first['rss_after_load_mb']:.0f} MB right after loading); \"peak RSS child\" is the largest child "
+        "process (build workers; pages shared with the parent counted in both). For the CLI row, \"all "
+        "processes\" is the peak of the summed RSS of the CLI process and its workers (sampled every 0.2 s).",
         "",
         build_table(runs),
         "",
@@ -278,6 +344,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: at most {QUICK_LIMIT} articles per file, docs/BENCHMARKS.md untouched")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
+    parser.add_argument("--engines", nargs="+", metavar="ENGINE",
+                        help="engines to run: cli:N (the whole CLI process), ours:N (indexer.rebuild in "
+                             "process), baseline (default: cli:P ours:P ours:1 baseline, P = --procs)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -297,7 +366,12 @@ def main(argv: list[str] | None = None) -> int:
         profile_sample = common.Sample(sample.corpora, args.profile_sample, sample.limit) \
             if args.profile_sample > 0 else None
 
-    engines = [f"ours:{args.procs}"] + (["ours:1"] if args.procs != 1 else []) + ["baseline"]
+    engines = args.engines or ([f"cli:{args.procs}", f"ours:{args.procs}"] + (["ours:1"] if args.procs != 1 else [])
+                               + ["baseline"])
+    if "baseline" not in engines or not any(e.startswith(("ours:", "cli:")) for e in engines):
+        sys.exit("bench.indexing: --engines needs baseline and at least one ours:N or cli:N")
+    if profile_sample and not any(e.startswith("ours:") for e in engines):
+        profile_sample = None  # the profile section compares with an ours:N run
     runs = [spawn_worker(engine, sample) for engine in engines]
     profile_run = spawn_worker("profile", profile_sample) if profile_sample else None
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import jieba
@@ -173,8 +173,14 @@ def word_spans(norm: str, *, search: bool, removestops: bool = True) -> Iterator
     and split (``iphone15`` -> iphone15, iphone, 15); a number followed by a unit
     character is also kept joined (``2025年`` besides 2025 and 年).
     """
+    return words_of_segments(SEGMENTER.spans(norm, search), removestops=removestops)
+
+
+def words_of_segments(segments: Iterable[tuple[str, int, int]], *,
+                      removestops: bool = True) -> Iterator[tuple[str, int, int]]:
+    """:func:`word_spans` of jieba's raw output, so one segmentation can serve several fields."""
     previous: tuple[str, int, int] | None = None
-    for word, start, end in SEGMENTER.spans(norm, search):
+    for word, start, end in segments:
         if not _WORDLIKE.search(word):
             previous = None
             continue

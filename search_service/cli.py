@@ -234,7 +234,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
               "date_to": args.date_to, "sort": args.sort, "page_size": str(max(1, args.limit))}
     limits = Limits(settings.max_query_length, max(settings.max_page_size, args.limit), settings.max_result_window)
     request = SearchRequest.from_params(get_list_from_mapping(params), limits)
-    results = engine.search(request)
+    try:
+        results = engine.search(request)
+    finally:
+        engine.close()  # non-compound segments: the searcher holds open files
     if args.json:
         print(json.dumps(results.to_json(), ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -261,7 +264,11 @@ def _terminal_marks(html_text: str) -> str:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from .searcher import EngineOptions, SearchEngine
 
-    stats = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings)).stats()
+    engine = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
+    try:
+        stats = engine.stats()
+    finally:
+        engine.close()
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
         return EXIT_OK

@@ -35,6 +35,7 @@ from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.index import LockError
 
+from . import segments
 from .article import Article
 from .errors import IndexBusy, IndexUnavailable, SearchError
 from .schema import ID, build_schema, from_stored, to_document
@@ -482,23 +483,15 @@ def rebuild(
     count = 0
     size = 0
     try:
-        ix = whoosh_index.create_in(str(path), build_schema())
-        writer = _writer(ix, procs, memory_mb, timeout=0)
-        try:
-            for article in articles:
-                writer.add_document(**to_document(article))
-                count += 1
-                size += len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
-                if progress:
-                    progress.update(article)
-        except BaseException:
-            writer.cancel()
-            raise
+        schema = build_schema()
+        whoosh_index.create_in(str(path), schema)
+        # Whole segments written by segments.build (workers, no posting pool): see that module.
+        count, size = segments.build(path, schema, articles, codec=codec(), procs=procs,
+                                     segment_mb=segments.segment_megabytes(memory_mb),
+                                     on_article=progress.update if progress else None)
         if not should_commit():
-            writer.cancel()
             shutil.rmtree(path, ignore_errors=True)
             return BuildResult(name, 0, size / 1e6, time.monotonic() - started, committed=False)
-        writer.commit()
         # Live articles the new generation lacks (listed before the lock: it takes a while).
         absent = _absent_ids(store, path)
         with publish_lock(store, shared=False):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pypinyin import lazy_pinyin
 
@@ -37,8 +37,12 @@ def pinyin_key(text: str) -> str:
 
 def title_pinyin_tokens(text: str) -> Iterator[tuple[str, int, int]]:
     """Pinyin tokens of a title as (token, start, end) of the word they come from."""
-    norm = normalize(text)
-    for word, start, end in SEGMENTER.spans(norm, True):
+    return pinyin_of_segments(SEGMENTER.spans(normalize(text), True))
+
+
+def pinyin_of_segments(segments: Iterable[tuple[str, int, int]]) -> Iterator[tuple[str, int, int]]:
+    """:func:`title_pinyin_tokens` of jieba's raw search-mode output of the normalized title."""
+    for word, start, end in segments:
         if not has_cjk(word) or not all(has_cjk(ch) for ch in word):
             continue
         full, initials = word_pinyin(word)

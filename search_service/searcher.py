@@ -169,6 +169,14 @@ class SearchEngine:
                 pass
         self._local = threading.local()
 
+    def __del__(self) -> None:
+        # Non-compound segments: each searcher holds open column files; an engine dropped
+        # without close() (a CLI command, a test) must not leave them to the garbage collector.
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to report to
+            pass
+
     def is_ready(self) -> bool:
         """True when an index is open (for health checks)."""
         try:

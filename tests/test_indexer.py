@@ -21,7 +21,12 @@ def store(tmp_path, jieba_cache) -> indexer.IndexStore:
 
 
 def total(store, q="智慧城市") -> int:
-    return SearchEngine(store.root, EngineOptions(reload_interval=0, cache_entries=0)).search(SearchRequest(q=q)).total
+    # Closed at once: segments are non-compound, so an engine holds open files until closed.
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0, cache_entries=0))
+    try:
+        return engine.search(SearchRequest(q=q)).total
+    finally:
+        engine.close()
 
 
 def test_no_index_is_unavailable(store):
@@ -76,6 +81,7 @@ def test_a_running_engine_sees_commits_and_new_generations(store):
     assert engine.search(SearchRequest(q="智慧城市")).total == 2  # cache invalidated too
     indexer.rebuild(store, [article("9")])
     assert engine.search(SearchRequest(q="智慧城市")).total == 1
+    engine.close()
 
 
 def test_delete_and_rollback(store):
