@@ -292,7 +292,9 @@ class SegmentBuilder:
                 if fixed is None:
                     value = _bytes_op(entry.positions[0]) + _TUPLE1
                 elif fixed == 0:
-                    value = _NONE
+                    # (b"",): Whoosh's ListMatcher answers "" (a str) for missing inlined values,
+                    # which its own merge (PostingPool.add) refuses; Existence encodes b"".
+                    value = _bytes_op(b"") + _TUPLE1
                 else:
                     value = _bytes_op(_COUNT[freq] if freq < 1024 else _pack_u4_be(freq)) + _TUPLE1
                 table.append((prefix + btext,
