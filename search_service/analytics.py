@@ -108,10 +108,12 @@ class SearchEvent:
     page: int = 1
     refine: bool = False
     ts: float = dataclasses.field(default_factory=time.time)
+    #: The query searched instead, normalized, when the typed one was corrected (智惠城市 → 智慧城市); else None.
+    searched: str | None = None
 
     def row(self) -> tuple:
         return (self.ts, day_of(self.ts), self.channel, self.query, self.filters, int(self.results),
-                self.relaxed, float(self.took_ms), int(self.page), int(bool(self.refine)))
+                self.relaxed, float(self.took_ms), int(self.page), int(bool(self.refine)), self.searched)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,7 +308,8 @@ CREATE TABLE IF NOT EXISTS searches (
     relaxed   TEXT,                        -- NULL | substring | any_word
     took_ms   REAL    NOT NULL,
     page      INTEGER NOT NULL DEFAULT 1,
-    refine    INTEGER NOT NULL DEFAULT 0   -- 1: another page/order/filter of the previous query
+    refine    INTEGER NOT NULL DEFAULT 0,  -- 1: another page/order/filter of the previous query
+    searched  TEXT                         -- the correction searched instead of query (normalized), or NULL
 );
 CREATE INDEX IF NOT EXISTS searches_day ON searches (day, query);
 CREATE INDEX IF NOT EXISTS searches_ts ON searches (ts);
@@ -324,8 +327,10 @@ CREATE INDEX IF NOT EXISTS clicks_day ON clicks (day, query);
 CREATE INDEX IF NOT EXISTS clicks_ts ON clicks (ts);
 """
 
-_INSERT_SEARCH = ("INSERT INTO searches (ts, day, channel, query, filters, results, relaxed, took_ms, page, refine) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_SEARCH = ("INSERT INTO searches (ts, day, channel, query, filters, results, relaxed, took_ms, page, refine, "
+                  "searched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: Columns added after a file may have been created: (name, declaration), added when missing.
+_ADDED_COLUMNS = (("searches", "searched", "TEXT"),)
 _INSERT_CLICK = "INSERT INTO clicks (ts, day, channel, query, doc_id, rank, first) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 # A search counted in the reports: a new search, not another page or filter of the previous one.
@@ -373,6 +378,10 @@ class AnalyticsDB:
         with _closing(self.connect()) as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
+            for table, column, declaration in _ADDED_COLUMNS:
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -585,16 +594,19 @@ class AnalyticsRecorder:
 
     def record_search(self, query: str, *, channel: str, results: int, took_ms: float = 0.0,
                       relaxed: str | None = None, filters: Mapping[str, object] | None = None, page: int = 1,
-                      refine: bool = False, sid: str | None = None, ts: float | None = None) -> None:
+                      refine: bool = False, sid: str | None = None, ts: float | None = None,
+                      searched: str | None = None) -> None:
         """Log one search. On the ``page`` and ``widget`` channels it also closes the typing
-        session it came from (``sid``; without one, the latest session whose text it starts with)."""
+        session it came from (``sid``; without one, the latest session whose text it starts with).
+        ``searched``: the correction searched instead of ``query``, when there was one."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
         normalized = normalize_query(query)
         if not normalized:
             return
         event = SearchEvent(normalized, channel, int(results), float(took_ms), relaxed or None,
-                            filters_json(filters), int(page), bool(refine), self.clock() if ts is None else ts)
+                            filters_json(filters), int(page), bool(refine), self.clock() if ts is None else ts,
+                            normalize_query(searched) or None if searched else None)
         self._offer(_SearchFromSession(event, sid) if channel in CLICK_CHANNELS else event)
 
     def record_suggest(self, query: str, *, sid: str | None, suggestions: int, took_ms: float = 0.0,

@@ -127,7 +127,8 @@ def record_page_search(req: SearchRequest, results) -> None:
         refine = refine or normalize_query(previous) == normalize_query(req.q)
     channel = "widget" if request.args.get("ref") == "widget" else "page"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
-                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine)
+                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine,
+                           searched=_searched(results))
 
 
 def record_api_search(req: SearchRequest, results) -> None:
@@ -136,7 +137,13 @@ def record_api_search(req: SearchRequest, results) -> None:
     if not recorder.enabled or not req.q:
         return
     recorder.record_search(req.q, channel="api", results=results.total, took_ms=results.took_ms,
-                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1)
+                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1,
+                           searched=_searched(results))
+
+
+def _searched(results) -> str | None:
+    """The correction searched instead of the typed query (智惠城市 → 智慧城市), or None."""
+    return results.searched if getattr(results, "correction", None) else None
 
 
 def suggest_session(raw: str | None) -> str | None:

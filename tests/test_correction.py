@@ -1,0 +1,214 @@
+"""Homophone slips and toneless pinyin, corrected from the index's own vocabulary and said so."""
+
+from __future__ import annotations
+
+import pytest
+
+from search_service import correction, indexer
+from search_service.article import Article
+from search_service.query import SearchRequest
+from search_service.searcher import EngineOptions, SearchEngine
+
+ARTICLES = [
+    Article("1", "智慧城市建设提速", "城市大脑上线，智慧城市平台建设全面提速。"),
+    Article("2", "智慧城市数据开放", "多地推进智慧城市数据开放与共享。"),
+    Article("3", "应急指挥中心演练", "应急指挥中心开展联合演练，指挥调度顺畅。"),
+    Article("4", "科普活动走进社区", "科普讲座受到居民欢迎。"),
+    Article("5", "科普基地开放日", "青少年科普教育基地向公众开放。"),
+    Article("6", "企业信用信息公示", "企业信用体系建设取得进展，信用修复有序开展。"),
+    Article("7", "商业银行法修订", "银行法修订草案提请审议。"),
+    Article("8", "景点旅游推荐", "热门景点介绍。"),
+    Article("9", "经典园区规划案例", "园区规划经典案例分享。"),
+    Article("10", "城市更新行动", "老旧小区改造与城市更新。"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _segmenter(jieba_cache):
+    return jieba_cache
+
+
+def make_engine(root, articles=ARTICLES, **options) -> SearchEngine:
+    store = indexer.IndexStore(root)
+    indexer.rebuild(store, articles, procs=1)
+    return SearchEngine(store.root, EngineOptions(reload_interval=0, **options))
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, jieba_cache) -> SearchEngine:
+    return make_engine(tmp_path_factory.mktemp("correction-index"))
+
+
+def search(engine: SearchEngine, q: str, **changes):
+    return engine.search(SearchRequest(q=q, **changes))
+
+
+def hit_ids(results) -> set[str]:
+    return {h.id for h in results.hits if h.match != "partial"}
+
+
+# --------------------------------------------------------------------------- pinyin helpers
+
+
+def test_char_readings_are_toneless_and_list_heteronyms():
+    assert correction.char_readings("行")[:2] == ("xing", "hang")
+    assert correction.char_readings("女") == ("nv", "ru")
+    assert correction.char_readings("a") == ()
+
+
+def test_word_keys_prefer_the_phrase_reading():
+    assert correction.word_keys("银行")[0] == "yinhang"
+    assert "changsha" in correction.word_keys("长沙")
+
+
+def test_fuzzy_folds_southern_confusions():
+    assert correction.fuzzy("zhihuichengshi") == correction.fuzzy("zihuicensi")
+    assert correction.fuzzy("lanzhou") == correction.fuzzy("nanzou")
+    assert correction.fuzzy("xinyong") == correction.fuzzy("xingyon")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("kepu", True), ("zhihuichengshi", True), ("qiye xinyong", True), ("xi'an", True),
+    ("zhcs", False),   # initials: suggestions, not correction
+    ("xian", False),   # one syllable is too ambiguous to read
+    ("hm", False), ("iphone", False), ("5g", False), ("智慧", False), ("", False),
+])
+def test_looks_like_pinyin(text, expected):
+    assert correction.looks_like_pinyin(text) is expected
+
+
+def test_syllabify_backtracks():
+    assert correction.syllabify("zhihuichengshi") == ["zhi", "hui", "cheng", "shi"]
+    assert correction.syllabify("xinyong") == ["xin", "yong"]
+    assert correction.syllabify("qwrt") is None
+
+
+# --------------------------------------------------------------------------- the corrector on its own
+
+
+def test_vocabulary_has_title_and_body_words_with_frequencies(engine):
+    vocabulary = engine.vocabulary()
+    assert vocabulary.frequency("智慧城市") >= 2
+    assert vocabulary.frequency("指挥") >= 1
+    assert vocabulary.frequency("智惠") == 0
+    assert "智慧" in vocabulary.words("zhihui") and "指挥" in vocabulary.words("zhihui")
+    assert vocabulary.words("zhihui")["智慧"] > vocabulary.words("zhihui")["指挥"]
+
+
+def test_corrector_checks_candidates_against_the_index(engine):
+    corrector = correction.Corrector(engine.vocabulary())
+    asked = []
+
+    def nothing_matches(text, verbatim):
+        asked.append(text)
+        return 0
+
+    assert corrector.correct("智惠城市", nothing_matches) is None
+    assert asked and asked[0] == "智慧城市"  # the best candidate is tried first, and refused
+    found = corrector.correct("智惠城市", lambda text, verbatim: 5 if text == "智慧城市" else 0)
+    assert found == correction.Correction("智慧城市", "homophone", (("智惠城市", "智慧城市"),), 5)
+
+
+# --------------------------------------------------------------------------- searching
+
+
+@pytest.mark.parametrize("typed, searched, kind, expected", [
+    ("智惠城市", "智慧城市", "homophone", {"1", "2"}),
+    ("可普", "科普", "homophone", {"4", "5"}),
+    ("企业新用", "企业信用", "homophone", {"6"}),   # jieba: 企业/新/用, found nowhere verbatim
+    ("智惠城市 建设", "智慧城市 建设", "homophone", {"1"}),  # a slip beside a correct word
+    ("zhihuichengshi", "智慧城市", "pinyin", {"1", "2"}),
+    ("kepu", "科普", "pinyin", {"4", "5"}),
+    ("qiye xinyong", "企业信用", "pinyin", {"6"}),
+    ("yinhangfa", "银行法", "pinyin", {"7"}),
+])
+def test_slips_and_pinyin_are_answered_with_the_meant_words_results(engine, typed, searched, kind, expected):
+    results = search(engine, typed)
+    assert results.searched == searched
+    assert results.correction == {"typed": typed, "searched": searched, "kind": kind,
+                                  "changes": results.correction["changes"]}
+    assert results.correction["changes"]
+    assert hit_ids(results) == expected
+    assert results.relaxed is None and results.suggestion is None
+    assert results.request.q == typed  # paging and the search box keep what was typed
+    as_json = results.to_json()
+    assert as_json["query"] == typed and as_json["searched"] == searched and as_json["correction"]["kind"] == kind
+
+
+def test_correct_0_searches_as_typed(engine):
+    results = search(engine, "智惠城市", correct=False)
+    assert results.correction is None and results.searched is None
+    assert results.relaxed == "any_word"
+    assert results.suggestion == "智慧城市"  # did-you-mean still offers it
+    assert results.to_json()["searched"] == "智惠城市"
+
+
+def test_correction_marks_the_corrected_words(engine):
+    results = search(engine, "智惠城市")
+    assert "<mark>智慧城市</mark>" in results.hits[0].title_html
+
+
+@pytest.mark.parametrize("typed", ["指挥", "智慧", "景点", "经典", "银行法", "城市 指挥"])
+def test_a_query_with_exact_matches_is_never_corrected(engine, typed):
+    # 指挥 and 智慧 sound alike and both have matches: nothing to correct.
+    results = search(engine, typed)
+    assert results.correction is None and results.total > 0
+
+
+def test_homophones_are_chosen_by_evidence(engine):
+    # zhihui reads as 智慧 (4 documents) or 指挥 (1): the index decides, not a list.
+    assert search(engine, "zhihui").searched == "智慧"
+    assert search(engine, "zhihui zhongxin").searched == "指挥中心"  # only 指挥中心 occurs
+
+
+@pytest.mark.parametrize("typed", ["zhcs", "zh"])
+def test_initials_keep_serving_title_pinyin(engine, typed):
+    results = search(engine, typed)
+    assert results.correction is None
+
+
+def test_latin_words_that_are_not_pinyin_are_left_alone(engine):
+    for typed in ("china", "iphone", "hello world"):
+        assert search(engine, typed).correction is None
+
+
+def test_correct_words_that_occur_nowhere_together_are_not_corrected(engine):
+    results = search(engine, "智慧城市 银行法")
+    assert results.correction is None and results.relaxed == "any_word"
+
+
+def test_partial_match_names_the_words_that_found_nothing(engine):
+    results = search(engine, "智慧城市 火星基地")
+    # 火星基地 is 火星 + 基地; 基地 is in article 5, 火星 in none.
+    assert results.relaxed == "any_word" and results.unmatched == ["火星"]
+    assert results.to_json()["unmatched"] == ["火星"]
+
+
+def test_correction_setting_off(tmp_path):
+    engine = make_engine(tmp_path / "off", correction=False)
+    assert search(engine, "智惠城市").correction is None
+
+
+def test_fuzzy_pinyin_is_a_setting(tmp_path):
+    strict = make_engine(tmp_path / "strict")
+    fuzzy = make_engine(tmp_path / "fuzzy", fuzzy_pinyin=True)
+    assert search(strict, "zihuicensi").correction is None
+    assert search(fuzzy, "zihuicensi").searched == "智慧城市"
+
+
+def test_vocabulary_follows_new_generations_and_commits(tmp_path):
+    engine = make_engine(tmp_path / "gen")
+    assert search(engine, "量子通心").correction is None
+    store = engine.store
+    indexer.rebuild(store, ARTICLES + [Article("11", "量子通信网络建成", "量子通信干线开通。")], procs=1)
+    assert search(engine, "量子通心").searched == "量子通信"
+    indexer.update(store, [Article("12", "碳达峰行动方案", "实现碳达峰目标。")])
+    engine.refresh()
+    assert search(engine, "碳达丰").searched == "碳达峰"
+
+
+def test_odd_input_does_not_break_correction(engine):
+    for typed in ("智" * 200, "zhi" * 80, "'''", "智惠\u200b城市", "ｚｈｉｈｕｉ", "-智惠城市", "智惠城市 -城市",
+                  "𠀀𠀁城市", "智惠城市" + "a" * 50):
+        results = search(engine, typed)
+        assert results.total >= 0
