@@ -38,7 +38,7 @@ from .indexer import IndexStore
 from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse, positive_terms
 from .synonyms import SynonymSource, SynonymTable
 from . import analysis, pinyin
-from .correction import Corrector, SegmentVocabulary, Vocabulary
+from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .analysis import normalize
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
@@ -191,6 +191,7 @@ class SearchEngine:
                 return held[1]
             leaves = [leaf for leaf, _ in searcher.reader().leaf_readers()]
             vocabulary = Vocabulary.of_readers(leaves, WORD_FIELDS, self._segment_vocabularies)
+            syllables()  # the pinyin syllable table, read once per process
             self._vocabulary = (snap.key, vocabulary)
             return vocabulary
 

@@ -212,3 +212,70 @@ def test_odd_input_does_not_break_correction(engine):
                   "𠀀𠀁城市", "智惠城市" + "a" * 50):
         results = search(engine, typed)
         assert results.total >= 0
+
+
+# --------------------------------------------------------------------------- the API
+
+
+class TestApi:
+    """``/api/search`` over the sample app: ``correct``, ``searched``, ``correction``, OpenAPI."""
+
+    def test_a_slip_is_answered_with_the_correction(self, client):
+        data = client.get("/api/search?q=智惠城市").get_json()
+        assert data["query"] == "智惠城市" and data["searched"] == "智慧城市"
+        assert data["correction"]["kind"] == "homophone" and data["correction"]["typed"] == "智惠城市"
+        assert data["total"] > 0 and data["relaxed"] is None
+        assert all("智慧城市" in h["title"] + h["snippet"].replace("<mark>", "").replace("</mark>", "")
+                   for h in data["hits"][:3])
+
+    def test_correct_0_searches_as_typed(self, client):
+        data = client.get("/api/search?q=智惠城市&correct=0").get_json()
+        assert data["correction"] is None and data["searched"] == "智惠城市"
+        assert data["relaxed"] == "any_word" and data["suggestion"] == "智慧城市"
+        assert data["unmatched"] == ["智惠"]
+
+    def test_pinyin_over_the_api(self, client):
+        data = client.get("/api/search?q=zhihuichengshi").get_json()
+        assert data["searched"] == "智慧城市" and data["correction"]["kind"] == "pinyin"
+
+    @pytest.mark.parametrize("url", ["/api/search?q=智惠城市&correct=maybe",
+                                     "/api/search?q=智惠城市&correct=1&correct=0"])
+    def test_bad_correct_is_a_400_naming_it(self, client, url):
+        response = client.get(url)
+        assert response.status_code == 400
+        assert response.get_json()["error"]["param"] == "correct"
+
+    def test_openapi_documents_the_parameter_and_fields(self, client):
+        document = client.get("/openapi.json").get_json()
+        params = {p["name"]: p for p in document["paths"]["/api/search"]["get"]["parameters"]}
+        assert "correct" in params and "0" in params["correct"]["schema"]["enum"]
+        properties = document["components"]["schemas"]["SearchResults"]["properties"]
+        assert {"searched", "correction", "unmatched"} <= set(properties)
+
+    def test_page_links_keep_correct_0(self, client):
+        html = client.get("/search?q=智惠城市&correct=0").get_data(as_text=True)
+        assert "notice-corrected" not in html
+        assert "correct=0" in html  # the JSON twin and every other link keep it
+
+    def test_the_page_says_what_was_searched(self, client):
+        html = client.get("/search?q=智惠城市").get_data(as_text=True)
+        assert "已显示「" in html and "智慧城市</strong></a>」的搜索结果，仍然搜索「" in html
+        assert "correct=0" in html
+
+    def test_analytics_record_typed_and_searched(self, tmp_path, jieba_cache, sample_settings):
+        from search_service.analytics import AnalyticsDB, database_path
+        from search_service.web import close_app, create_app
+
+        settings = sample_settings.replace(analytics=True, analytics_db=str(tmp_path / "a.sqlite3"))
+        app = create_app(settings)
+        try:
+            client = app.test_client()
+            client.get("/search?q=智惠城市", headers={"User-Agent": "Mozilla/5.0"})
+            client.get("/api/search?q=智慧城市")
+            app.extensions["analytics"].flush()
+        finally:
+            close_app(app)
+        db = AnalyticsDB(database_path(settings.index_dir, settings.analytics_db))
+        with db.connect() as conn:
+            rows = conn.execute("SELECT query, searched, channel FROM searches ORDER BY id").fetchall()
+        assert rows == [("智惠城市", "智慧城市", "page"), ("智慧城市", None, "api")]
