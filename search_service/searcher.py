@@ -427,7 +427,7 @@ class _Execution:
             tiers = [_Tier("words", words, self._combined if plain else self._bm25(words_query)),
                      _Tier("substring", substring, self._bm25(self.compiled.substring()))]
             if substring.size == 0 and plain and request.correct and self.engine.options.correction \
-                    and (words.size == 0 or _fragmented(self.compiled)):
+                    and (words.size == 0 or self._only_fragments(words)):
                 corrected = self._corrected()
                 if corrected is not None:
                     return corrected
@@ -514,6 +514,15 @@ class _Execution:
         results.correction = {"typed": self.request.q, "searched": correction.text, "kind": correction.kind,
                               "changes": [{"typed": a, "searched": b} for a, b in correction.changes]}
         return results
+
+    def _only_fragments(self, words: np.ndarray) -> bool:
+        """True when the all-words matches hold a typed word only as scattered single characters
+        (see :func:`_fragmented`) and none of them has the query verbatim."""
+        if not _fragmented(self.compiled):
+            return False
+        within = np.zeros(self.arrays.live.size, dtype=bool)
+        within[words] = True
+        return not self.docsets.docs(self.compiled.substring(), within=within).size
 
     def _exact_count(self, text: str, verbatim: bool) -> int:
         """Documents ``text`` matches exactly: every word or verbatim (only verbatim when asked)."""

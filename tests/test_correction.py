@@ -184,6 +184,13 @@ def test_partial_match_names_the_words_that_found_nothing(engine):
     assert results.to_json()["unmatched"] == ["火星"]
 
 
+def test_a_split_word_found_verbatim_is_not_corrected(tmp_path):
+    # 企业新用 occurs verbatim in article 13 (which also has 企业, 新, 用 as words): an exact match.
+    engine = make_engine(tmp_path / "verbatim", ARTICLES + [Article("13", "企业新用工登记办法", "企业新用工须登记。")])
+    results = search(engine, "企业新用")
+    assert results.correction is None and "13" in hit_ids(results)
+
+
 def test_correction_setting_off(tmp_path):
     engine = make_engine(tmp_path / "off", correction=False)
     assert search(engine, "智惠城市").correction is None
