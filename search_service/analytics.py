@@ -478,6 +478,17 @@ class AnalyticsDB:
         """The most searched queries."""
         return self._query_rows(period, "1", "searches DESC, last_ts DESC, query", limit)
 
+    def corrections(self, period: Period, limit: int | None = 50) -> list[tuple[str, str, int]]:
+        """(typed, searched instead, searches) of corrected queries, commonest slips first."""
+        start, end = period.bounds()
+        sql = f"""SELECT query, searched, COUNT(*) FROM searches WHERE {_COUNTED} AND searched IS NOT NULL
+                  GROUP BY query, searched ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
+        params: tuple = (start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [(q, searched, n) for q, searched, n in self._read(sql, params)]
+
     def zero_result_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
         """Queries that found nothing, most frequent first (``searches`` counts only the empty ones)."""
         start, end = period.bounds()

@@ -286,3 +286,29 @@ class TestApi:
         with db.connect() as conn:
             rows = conn.execute("SELECT query, searched, channel FROM searches ORDER BY id").fetchall()
         assert rows == [("智惠城市", "智慧城市", "page"), ("智慧城市", None, "api")]
+
+
+def test_analytics_file_of_an_older_version_gains_the_searched_column(tmp_path):
+    import sqlite3
+
+    from search_service.analytics import AnalyticsDB, Period, SearchEvent
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:  # the table as it was before correction
+        conn.execute("CREATE TABLE searches (id INTEGER PRIMARY KEY, ts REAL NOT NULL, day TEXT NOT NULL, "
+                     "channel TEXT NOT NULL, query TEXT NOT NULL, filters TEXT NOT NULL DEFAULT '', "
+                     "results INTEGER NOT NULL, relaxed TEXT, took_ms REAL NOT NULL, "
+                     "page INTEGER NOT NULL DEFAULT 1, refine INTEGER NOT NULL DEFAULT 0)")
+        conn.execute("INSERT INTO searches (ts, day, channel, query, results, took_ms) "
+                     "VALUES (1, '2026-01-01', 'page', '旧', 1, 1.0)")
+    conn.close()
+    db = AnalyticsDB(path)
+    db.create()
+    db.create()  # idempotent
+    db.insert([SearchEvent("智惠城市", "page", 7, searched="智慧城市"), SearchEvent("智惠城市", "page", 7,
+                                                                                   searched="智慧城市"),
+               SearchEvent("科普", "page", 3)])
+    today = Period.last(1)
+    assert db.corrections(today) == [("智惠城市", "智慧城市", 2)]
+    with db.connect() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM searches WHERE searched IS NULL").fetchone()[0] == 2
