@@ -57,6 +57,9 @@ CANDIDATES = 4
 MAX_WORD_CHARS = 8
 #: Reading combinations tried for one word or span (heteronyms multiply them).
 MAX_KEY_VARIANTS = 8
+#: Longest CJK run / pinyin string corrected: longer text is pasted, not mistyped.
+MAX_RUN_CHARS = 24
+MAX_PINYIN_LETTERS = 72
 
 _CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
 _CJK_WORD = re.compile(f"[{CJK_CLASS}]{{1,{MAX_WORD_CHARS}}}")
@@ -346,6 +349,8 @@ class Corrector:
     def _run(self, run: str) -> list[tuple[str, float]]:
         """Best readings of a CJK run: typed characters covered by words, or changed to homophones."""
         n = len(run)
+        if n < 2 or n > MAX_RUN_CHARS:
+            return []
         beams: list[dict[str, float]] = [dict() for _ in range(n + 1)]
         beams[0][""] = 0.0
         readings = [char_readings(c) or (c,) for c in run]
@@ -379,7 +384,7 @@ class Corrector:
     def _pinyin(self, letters: str) -> list[tuple[str, float]]:
         """Best readings of toneless pinyin letters as vocabulary words (concatenated)."""
         n = len(letters)
-        if n < 2:
+        if n < 2 or n > MAX_PINYIN_LETTERS:
             return []
         longest = 6 * MAX_WORD_CHARS
         beams: list[dict[str, float]] = [dict() for _ in range(n + 1)]
