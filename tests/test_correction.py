@@ -95,6 +95,16 @@ def test_vocabulary_has_title_and_body_words_with_frequencies(engine):
     assert vocabulary.words("zhihui")["智慧"] > vocabulary.words("zhihui")["指挥"]
 
 
+def test_term_table_read_directly_agrees_with_whoosh(engine):
+    searcher = engine._searcher(engine.snapshot())
+    for leaf, _ in searcher.reader().leaf_readers():
+        for field in ("title", "body"):
+            fast = dict(correction._term_frequencies(leaf, field))
+            slow = {(t.decode("utf-8") if isinstance(t, bytes) else t): info.doc_frequency()
+                    for t, info in leaf.iter_field(field, "\u3400")}
+            assert fast == slow and "城市" in fast
+
+
 def test_corrector_checks_candidates_against_the_index(engine):
     corrector = correction.Corrector(engine.vocabulary())
     asked = []
