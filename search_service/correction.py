@@ -47,6 +47,8 @@ UNCOVERED = 1.0
 CHANGE = 1.5
 #: Weight of log(document frequency) of each word used (more evidence, lower cost).
 FREQUENCY = 0.15
+#: Extra cost of each typed character read by one of its rare readings (遗 as wei, not yi).
+RARE_READING = 0.75
 #: Extra cost of a one-character word standing for pinyin letters (a syllable alone is a weak reading).
 SINGLE_SYLLABLE = 1.5
 #: Each word a pinyin string is read as (fewer, longer words are the likelier reading).
@@ -93,17 +95,16 @@ def char_readings(char: str) -> tuple[str, ...]:
 
 
 def word_keys(word: str) -> tuple[str, ...]:
-    """Toneless pinyin keys of a CJK word: its phrase reading first when pypinyin has one, then
-    reading combinations of its characters (at most :data:`MAX_KEY_VARIANTS`)."""
+    """Toneless pinyin keys of a CJK word: its phrase reading when pypinyin has one, and the usual
+    (first) reading of each character. Rare readings are left out: with them 派出 would also read
+    maichu (派 has a rare reading mai) and stand in for 迈出."""
     keys: dict[str, None] = {}
     phrase = phrases_dict.get(word)
     if phrase and len(phrase) == len(word):
         keys["".join(to_normal(r[0]) for r in phrase)] = None
     readings = [char_readings(c) for c in word]
-    if not all(readings):
-        return tuple(keys)
-    for combo in itertools.islice(itertools.product(*readings), MAX_KEY_VARIANTS):
-        keys.setdefault("".join(combo), None)
+    if all(readings):
+        keys.setdefault("".join(r[0] for r in readings), None)
     return tuple(keys)
 
 
@@ -385,15 +386,20 @@ class Corrector:
             for end in range(start + 1, min(n, start + MAX_WORD_CHARS) + 1):
                 span = run[start:end]
                 seen: set[str] = set()
-                for combo in itertools.islice(itertools.product(*readings[start:end]), MAX_KEY_VARIANTS):
-                    for word, df in self._lookup("".join(combo)).items():
+                choices = [range(len(r)) for r in readings[start:end]]
+                for picks in itertools.islice(itertools.product(*choices), MAX_KEY_VARIANTS):
+                    key = "".join(readings[start + i][pick] for i, pick in enumerate(picks))
+                    # A typed character read by one of its rare readings is a weaker reading.
+                    rare = RARE_READING * sum(1 for pick in picks if pick)
+                    for word, df in self._lookup(key).items():
                         if word in seen or len(word) != end - start:
                             continue
                         seen.add(word)
                         if len(word) == 1:
                             continue  # a character alone is no evidence for itself or another
                         changed = sum(a != b for a, b in zip(word, span))
-                        edges.append((end, word, changed * CHANGE - FREQUENCY * math.log1p(df)))
+                        cost = changed * CHANGE - FREQUENCY * math.log1p(df)
+                        edges.append((end, word, cost + (rare if changed else 0.0)))
             for end, text, cost in edges:
                 beam = beams[end]
                 for prefix, prefix_cost in hypotheses:
