@@ -270,12 +270,14 @@ def bench_queries() -> list[str]:
             if line.strip() and not line.startswith("#")]
 
 
-def relevance_sets(quick: bool) -> dict:
+def relevance_sets(quick: bool, names: list[str]) -> dict:
     """False corrections and MRR/nDCG with correction on and off on bench.relevance's judged sets."""
     from . import relevance
 
     out = {}
     for name, loader in (("ecom", relevance.load_ecom), ("site", relevance.load_site)):
+        if name not in names:
+            continue
         evalset = loader()
         index_dir, meta = relevance.prepare_index(evalset, rebuild=False)
         queries = evalset.queries[: relevance.QUICK_QUERIES] if quick else evalset.queries
@@ -396,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     add_shared_argument(parser)
     parser.add_argument("--quick", action="store_true", help="tuning half only, no relevance sets; docs untouched")
     parser.add_argument("--fuzzy", action="store_true", help="also measure with correction_fuzzy_pinyin on")
+    parser.add_argument("--relevance-sets", nargs="*", default=["ecom", "site"], choices=("ecom", "site"),
+                        help="bench.relevance sets to count false corrections and MRR on (default both)")
     args = parser.parse_args(argv)
     use_shared(args.shared)
     common.initialize_analysis()
@@ -422,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["latency_slips"] = latency(engine, [r["typed"] for r in rows
                                             if r["split"] == "held-out" and r["kind"] != "correct"])
     if not args.quick:
-        raw["relevance"] = relevance_sets(quick=False)
+        raw["relevance"] = relevance_sets(quick=False, names=args.relevance_sets)
     common.save_raw("correction", raw)
     text = render(raw)
     print(text)
