@@ -417,7 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     vocab = vocabulary_cost(index_dir)
     engine = _engine(index_dir)
     judged = judge(engine, rows)
-    raw = {"command": common.command_line("bench.correction"), "date": common.now_utc(), "machine": machine,
+    # The command as typed from the project root, with the shared folder named as the project knows it.
+    command = common.command_line("bench.correction")
+    if args.shared is not None:
+        command = command.replace(str(args.shared), "../shared")
+    raw = {"command": command, "date": common.now_utc(), "machine": machine,
            "corpus": f"{meta['articles']:,} articles ({meta.get('sample', sample.describe())})",
            "set_size": len(rows), "fuzzy": "false", "judged": judged, "vocabulary": vocab}
     if args.fuzzy:
