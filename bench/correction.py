@@ -350,6 +350,8 @@ def render(raw: dict) -> str:
                          f"{on['mrr@10']:.4f} / {on['ndcg@10']:.4f} / {on['recall@100']:.4f}",
                          f"{off['mrr@10']:.4f} / {off['ndcg@10']:.4f} / {off['recall@100']:.4f}"])
         lines += [common.markdown_table(["set", "queries", "corrected (false)", "on", "off"], body, "lrrrr"), ""]
+        if raw.get("relevance_command"):
+            lines += [f"(Sets added by `{raw['relevance_command']}` on {raw.get('relevance_date', 'a later run')}.)", ""]
         for name, row in rel.items():
             if row["corrected"]:
                 shown = "; ".join(f"{c['typed']} → {c['searched']}" for c in row["corrected"][:8])
@@ -400,9 +402,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fuzzy", action="store_true", help="also measure with correction_fuzzy_pinyin on")
     parser.add_argument("--relevance-sets", nargs="*", default=["ecom", "site"], choices=("ecom", "site"),
                         help="bench.relevance sets to count false corrections and MRR on (default both)")
+    parser.add_argument("--add-relevance", nargs="+", default=None, choices=("ecom", "site"), metavar="SET",
+                        help="measure only these relevance sets and add them to the last run's figures "
+                             "(bench/out/correction.json), then rewrite the docs section")
     args = parser.parse_args(argv)
     use_shared(args.shared)
     common.initialize_analysis()
+    if args.add_relevance:
+        raw = json.loads((common.OUT_DIR / "correction.json").read_text(encoding="utf-8"))
+        raw.setdefault("relevance", {}).update(relevance_sets(quick=False, names=args.add_relevance))
+        command = common.command_line("bench.correction")
+        if args.shared is not None:
+            command = command.replace(str(args.shared), "../shared")
+        raw["relevance_command"] = command
+        raw["relevance_date"] = common.now_utc()
+        common.save_raw("correction", raw)
+        text = render(raw)
+        print(text)
+        common.update_section(SECTION, text)
+        return 0
     sample = common.sample_from_args(args)
     index_dir, meta = prepare_index(sample)
     if args.action == "generate":
