@@ -163,6 +163,12 @@ SETTINGS: tuple[Setting, ...] = (
             min=0, max=10),
     Setting("bm25_b", 0.75, "float",
             "BM25 length normalization (0 = none, 1 = full).", min=0, max=1),
+    Setting("correction", True, "bool",
+            "Answer a query that has no exact match with its homophone or pinyin correction when that has "
+            "(智惠城市 -> 智慧城市, kepu -> 科普), saying so; correct=0 in a request turns it off."),
+    Setting("correction_fuzzy_pinyin", False, "bool",
+            "Corrections also accept the southern confusions z/zh, c/ch, s/sh, n/l, -n/-ng "
+            "(see docs/BENCHMARKS.md#correction for what it costs)."),
     Setting("cors_origins", [], "list",
             "Origins allowed to call the JSON API from browsers, e.g. "
             "https://www.example.org; empty = none."),
@@ -308,6 +314,8 @@ class Settings:
     title_boost: float
     bm25_k1: float
     bm25_b: float
+    correction: bool
+    correction_fuzzy_pinyin: bool
     cors_origins: tuple[str, ...]
     csv_max_rows: int
     suggest_limit: int

@@ -36,9 +36,10 @@ from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound
 from .highlight import Highlighter
 from .indexer import IndexStore
-from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse
+from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse, positive_terms
 from .synonyms import SynonymSource, SynonymTable
 from . import analysis, pinyin
+from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .analysis import normalize
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
@@ -69,6 +70,8 @@ class EngineOptions:
     bm25_b: float = 0.75
     bm25_k1: float = 1.2
     max_prefix_terms: int = 512
+    correction: bool = True
+    fuzzy_pinyin: bool = False
 
     @classmethod
     def from_settings(cls, settings) -> EngineOptions:
@@ -81,6 +84,8 @@ class EngineOptions:
             bm25_k1=settings.bm25_k1,
             bm25_b=settings.bm25_b,
             max_prefix_terms=settings.max_prefix_terms,
+            correction=settings.correction,
+            fuzzy_pinyin=settings.correction_fuzzy_pinyin,
         )
 
 
@@ -99,6 +104,10 @@ class SearchEngine:
         self._local = threading.local()
         self._segment_columns: dict[str, SegmentColumns] = {}
         self._open_searchers: set[Searcher] = set()
+        # Correction vocabulary: per segment (cached by segment id), one per snapshot key.
+        self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
+        self._vocabulary_lock = threading.Lock()
+        self._segment_vocabularies: dict[str, SegmentVocabulary] = {}
 
     # -- snapshots and searchers --------------------------------------------------------
 
@@ -176,6 +185,28 @@ class SearchEngine:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to report to
             pass
+
+    def vocabulary(self) -> Vocabulary:
+        """The correction vocabulary of the current snapshot (see :mod:`correction`).
+
+        Built on the first search that needs a correction and kept until the next commit;
+        call this before reporting ready to pay for it at start-up instead (warming).
+        """
+        return self._with_searcher(self._vocabulary_of)
+
+    def _vocabulary_of(self, snap: Snapshot, searcher: Searcher) -> Vocabulary:
+        held = self._vocabulary
+        if held is not None and held[0] == snap.key:
+            return held[1]
+        with self._vocabulary_lock:
+            held = self._vocabulary
+            if held is not None and held[0] == snap.key:
+                return held[1]
+            leaves = [leaf for leaf, _ in searcher.reader().leaf_readers()]
+            vocabulary = Vocabulary.of_readers(leaves, WORD_FIELDS, self._segment_vocabularies)
+            syllables()  # the pinyin syllable table, read once per process
+            self._vocabulary = (snap.key, vocabulary)
+            return vocabulary
 
     def is_ready(self) -> bool:
         """True when an index is open (for health checks)."""
@@ -417,6 +448,11 @@ class _Execution:
             exact = np.union1d(words, substring)
             tiers = [_Tier("words", words, self._combined if plain else self._bm25(words_query)),
                      _Tier("substring", substring, self._bm25(self.compiled.substring()))]
+            if substring.size == 0 and plain and request.correct and self.engine.options.correction \
+                    and (words.size == 0 or self._only_fragments(words)):
+                corrected = self._corrected()
+                if corrected is not None:
+                    return corrected
             if words.size == 0 and substring.size == 0:
                 tiers, relaxed = self._relax(plain)
             elif words.size == 0:
@@ -444,9 +480,10 @@ class _Execution:
         hits = [self._hit(docnum, score, request.offset + i + 1, highlighter, match)
                 for i, (docnum, score, match) in enumerate(ranked)]
         suggestion = self._did_you_mean() if relaxed is not None or total == 0 else None
+        unmatched = self._unmatched() if relaxed == "any_word" else []
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
                              highlight_terms=highlighter.terms, expansions=self.compiled.expansions(),
-                             suggestion=suggestion)
+                             suggestion=suggestion, unmatched=unmatched)
 
     # -- tiers and their scores -------------------------------------------------------------
 
@@ -482,6 +519,54 @@ class _Execution:
         query = self.compiled.any_word()
         docs = self._docs(query)
         return [_Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
+
+    def _corrected(self) -> SearchResults | None:
+        """The results of the query's homophone/pinyin correction, when the typed query has no
+        exact match and the correction has (see :mod:`correction`); else None."""
+        vocabulary = self.engine._vocabulary_of(self.snap, self.searcher)
+        corrector = Corrector(vocabulary, fuzzy_pinyin=self.engine.options.fuzzy_pinyin)
+        correction = corrector.correct(self.request.q, self._exact_count)
+        if correction is None:
+            return None
+        corrected = dataclasses.replace(self.request, q=correction.text, correct=False)
+        results = _Execution(self.engine, self.snap, self.searcher, corrected, self.compiled.synonyms).run()
+        results.request = self.request
+        results.searched = correction.text
+        results.suggestion = None
+        results.correction = {"typed": self.request.q, "searched": correction.text, "kind": correction.kind,
+                              "changes": [{"typed": a, "searched": b} for a, b in correction.changes]}
+        return results
+
+    def _only_fragments(self, words: np.ndarray) -> bool:
+        """True when the all-words matches hold a typed word only as scattered single characters
+        (see :func:`_fragmented`) and none of them has the query verbatim."""
+        if not _fragmented(self.compiled):
+            return False
+        within = np.zeros(self.arrays.live.size, dtype=bool)
+        within[words] = True
+        return not self.docsets.docs(self.compiled.substring(), within=within).size
+
+    def _exact_count(self, text: str, verbatim: bool) -> int:
+        """Documents ``text`` matches exactly: every word or verbatim (only verbatim when asked)."""
+        compiled = CompiledQuery(parse(text), self.engine.options.title_boost, self.compiled.synonyms)
+        if compiled.node is None:
+            return 0
+        if not verbatim and not _fragmented(compiled):
+            found = self._docs(compiled.words()).size
+            if found:
+                return int(found)
+        return int(self._docs(compiled.substring()).size)
+
+    def _unmatched(self) -> list[str]:
+        """The query's words that no article contains, in title or body (for the partial-match notice)."""
+        missing: dict[str, None] = {}
+        for term in positive_terms(self.compiled.node):
+            if term.prefix:
+                continue
+            for word in analysis.query_words(term.text) or [normalize(term.text).strip()]:
+                if not any(self.docsets.term(field, word).size for field in WORD_FIELDS):
+                    missing.setdefault(word, None)
+        return list(missing)
 
     def _did_you_mean(self) -> str | None:
         """A correction from the titles' vocabulary with the same pinyin, or None.
@@ -658,6 +743,19 @@ class _Tier:
 
 def _match_label(tier: str) -> str | None:
     return {"words": "all_words", "all": None}.get(tier, tier)
+
+
+def _fragmented(compiled: CompiledQuery) -> bool:
+    """True when jieba broke a typed word into single characters (企业新用 → 企业/新/用).
+
+    Articles that merely contain 新 and 用 somewhere are no exact match for a word that
+    occurs nowhere verbatim: such a query may still be a slip worth correcting.
+    """
+    for term in positive_terms(compiled.node):
+        words = analysis.query_words(term.text)
+        if len(words) > 1 and any(len(w) == 1 and analysis.has_cjk(w) for w in words):
+            return True
+    return False
 
 
 def _replace_normalized(text: str, word: str, replacement: str) -> str:
