@@ -123,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
             "TCP port the HTTP server listens on.", min=1, max=65535),
     Setting("threads", 8, "int",
             "Waitress worker threads serving requests.", min=1, max=256),
+    Setting("workers", 0, "int",
+            "Server processes sharing the listening socket (`serve`); each has `threads` threads. "
+            "0 = one per CPU core; 1 = a single process.", min=0, max=64),
     Setting("cache_dir", "index/.cache", "path",
             "Folder for jieba's cache and other derived files owned by the service."),
     Setting("user_dict", "", "path",
@@ -243,6 +246,7 @@ class Settings:
     host: str
     port: int
     threads: int
+    workers: int
     cache_dir: str
     user_dict: str
     synonyms_file: str

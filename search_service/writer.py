@@ -218,7 +218,7 @@ class IndexWriterThread:
             # The first write of a new server creates an empty generation to write into.
             rebuild(self.store, [])
         ix = self.store.open_current()
-        writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec())
+        writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec(), compound=False)
         existed: dict[str, bool] = {}
         try:
             # With the write lock held nobody else commits, so the engine's refreshed
