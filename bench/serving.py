@@ -320,6 +320,65 @@ def render(result: dict, command: str, machine: dict) -> str:
     return "\n".join(lines)
 
 
+PROJECT_TO = (100_000, 300_000, 1_000_000)
+#: (key, label, digits, model): sizes grow as a fixed part plus a part per article (linear);
+#: latencies as a power of the article count (fitted in log-log space).
+PROJECTED = (("index_mb", "index MB", 0, "linear"), ("anon_mb", "anon MB", 0, "linear"),
+             ("ready_seconds", "start to ready s", 1, "linear"), ("p50_ms", "p50 ms", 1, "power"),
+             ("p95_ms", "p95 ms", 1, "power"), ("first_ms", "first search ms", 1, "power"))
+
+
+def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares of y = a + b x; returns (a, b)."""
+    n = len(xs)
+    mean_x, mean_y = sum(xs) / n, sum(ys) / n
+    var = sum((x - mean_x) ** 2 for x in xs)
+    b = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / var if var else 0.0
+    return mean_y - b * mean_x, b
+
+
+def fit_power_law(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares of log y = log a + b log x; returns (a, b). Cost ~ a * articles^b."""
+    import math
+
+    points = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y > 0]
+    n = len(points)
+    mean_x = sum(p[0] for p in points) / n
+    mean_y = sum(p[1] for p in points) / n
+    var = sum((p[0] - mean_x) ** 2 for p in points)
+    b = sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / var if var else 0.0
+    return math.exp(mean_y - b * mean_x), b
+
+
+def render_projection(scaling: list[dict], command: str, date: str) -> str:
+    """Measured rows and fits over them, extrapolated (for docs/SCALING.md)."""
+    fmt = common.fmt
+    xs = [r["articles"] for r in scaling]
+    fits = {key: (fit_linear if model == "linear" else fit_power_law)(xs, [r[key] for r in scaling])
+            for key, _, _, model in PROJECTED}
+
+    def predict(key: str, model: str, n: int) -> float:
+        a, b = fits[key]
+        return a + b * n if model == "linear" else a * n ** b
+
+    headers = ["articles", "", *[label for _, label, _, _ in PROJECTED]]
+    rows = [[f"{r['articles']:,}", "measured", *[fmt(r[key], d) for key, _, d, _ in PROJECTED]] for r in scaling]
+    rows += [[f"{n:,}", "projected", *[fmt(predict(key, model, n), d) for key, _, d, model in PROJECTED]]
+             for n in PROJECT_TO]
+    models = [f"{fits[key][0]:.3g} + {fits[key][1] * 1000:.3g}/1k articles" if model == "linear"
+              else f"∝ n^{fits[key][1]:.2f}" for key, _, _, model in PROJECTED]
+    rows.append(["fit", "", *models])
+    return "\n".join([f"- Command: `{command}` ({date}); one process, one thread, result cache off, "
+                      "first pass over bench/queries.txt after `SearchEngine.warm()`; the machine was shared "
+                      "(noisy).", "",
+                      common.markdown_table(headers, rows, "ll" + "r" * len(PROJECTED))])
+
+
+def update_scaling_doc(body: str, path: Path = common.REPO / "docs" / "SCALING.md") -> None:
+    """Rewrite the generated part of docs/SCALING.md (the prose around it is kept)."""
+    common.update_section("scaling", body, path)
+
+
 def plot(scaling: list[dict], path: Path) -> bool:
     """A PNG of latency and memory against articles, when matplotlib is installed (else no plot)."""
     try:
@@ -393,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     print(body)
     if not args.quick and not args.no_docs:
         common.update_section(SECTION, body)
+        if result.get("scaling"):
+            update_scaling_doc(render_projection(result["scaling"], command, result["date"]))
     return 0
 
 

@@ -197,8 +197,8 @@ SETTINGS: tuple[Setting, ...] = (
             "notation; several limits separated by ';'. Empty = no limit. The default lets a "
             "burst of 60 through, 20 a second on average: a person typing never meets it."),
     Setting("rate_limit_storage", "memory://", "str",
-            "Where rate-limit counters live: memory:// (per process) or a shared store such as "
-            "redis://host:6379."),
+            "Where rate-limit counters live: memory:// (per process; `serve` with several workers "
+            "shares them in a SQLite file of its own) or a shared store such as redis://host:6379."),
     Setting("trusted_proxies", [], "list",
             "Addresses of reverse proxies whose X-Forwarded-For is believed; empty = use the "
             "connection's address."),

@@ -227,7 +227,7 @@ class SearchEngine:
         Opens the snapshot (facet columns), runs ``queries`` through every path a search
         can take (words, substring, partial match, pinyin, suggestions, an article),
         which loads jieba's and pypinyin's lazily read dictionaries, and opens
-        ``searchers`` searchers on the snapshot, each with the same queries run on it, for
+        ``searchers`` searchers on the snapshot, each with two of the queries run on it, for
         the server's threads to take on their first request. The result cache is emptied
         afterwards (warm-up answers are not anybody's request). Raises
         :class:`IndexUnavailable` without an index.
@@ -245,7 +245,7 @@ class SearchEngine:
         opened = []
         for _ in range(max(1, searchers)):
             searcher = snap.open_searcher(self.weighting)
-            for q in queries:
+            for q in queries[:2]:  # enough to open what a reader loads lazily (terms, stored fields)
                 with contextlib.suppress(SearchError):
                     _Execution(self, snap, searcher, SearchRequest(q=q), synonyms).run()
             opened.append((snap.key, searcher))

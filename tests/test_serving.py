@@ -390,3 +390,27 @@ def test_eight_warm_threads_share_one_copy_of_the_index(tmp_path, env, shared_di
     assert index_mb > 40, index_mb  # large enough that a copy per thread would show
     assert anonymous[8] <= anonymous[1] + 80, (anonymous, index_mb)
     assert anonymous[8] <= index_mb + 300, (anonymous, index_mb)
+
+
+def test_an_index_with_compound_segments_still_opens_and_is_read_without_copies(tmp_path, jieba_cache):
+    """Indexes written before segments were left uncompound: searchable, no per-reader copy."""
+    from whoosh.filedb.structfile import BufferFile
+
+    from search_service.schema import to_document
+
+    build_index(tmp_path / "index", [write_corpus(tmp_path / "a.jsonl", 20)])
+    store = indexer.IndexStore(tmp_path / "index")
+    ix = store.open_current()
+    writer = ix.writer(codec=indexer.codec(), compound=True)  # what every writer did before
+    writer.add_document(**to_document(Article("old", "旧格式索引", "复合段文件仍可读取")))
+    writer.commit(optimize=True)
+    assert list(store.current_path().glob("*.seg")), "the test needs a compound segment"
+    engine = SearchEngine(tmp_path / "index")
+    try:
+        assert engine.search(SearchRequest(q="智慧城市")).total == 20
+        assert engine.search(SearchRequest(q="复合段文件")).total == 1
+        searcher = engine._searcher(engine.snapshot())
+        files = [f for leaf, _ in searcher.reader().leaf_readers() for f in (leaf._terms._dbfile, leaf._terms._postfile)]
+        assert files and not any(isinstance(f, BufferFile) for f in files)
+    finally:
+        engine.close()
