@@ -5,7 +5,8 @@ Run from the project root::
     .venv/bin/python -m bench.serving                 # whole corpora (indexes cached in bench/out/)
     .venv/bin/python -m bench.serving --quick         # smoke test on a small sample; docs untouched
 
-Sections written into ``docs/BENCHMARKS.md`` (``bench:serving``):
+Sections written into ``docs/BENCHMARKS.md`` (``bench:serving-memory``, ``-workers``,
+``-first-pass``, ``-scaling``; a run rewrites only the parts it measured):
 
 * **Memory**: ``search-service serve`` (the real server, a child process) after the same
   warm-up and 8-client workload, with 1 and 8 threads (one process), then 1 and 2 worker
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from . import common, search
 
-SECTION = "serving"
+SECTIONS = ("serving-memory", "serving-workers", "serving-first-pass", "serving-scaling")
 WORK_DIR = common.OUT_DIR / "search"
 SCALING_FRACTIONS = (0.12, 0.24, 0.48, 1.0)
 QUICK_FRACTIONS = (0.01, 0.02)
@@ -241,19 +242,21 @@ def measure_scaling(samples: list[tuple[common.Sample, Path, dict]]) -> list[dic
 # --------------------------------------------------------------------------- report
 
 
-def render(result: dict, command: str, machine: dict) -> str:
+def render(result: dict, command: str, machine: dict) -> dict[str, str]:
+    """The markdown of each measured part, keyed by its section name in docs/BENCHMARKS.md."""
     fmt = common.fmt
-    lines = [common.provenance(command, result["date"], machine, result["corpus"]), ""]
+    head = [common.provenance(command, result["date"], machine, result["corpus"]), ""]
     index_mb = result["index_mb"]
-    lines += [f"Index on disk: {fmt(index_mb, 0)} MB ({result['articles']:,} articles, non-compound segments "
-              "read through mmap). Every server is a child process `search-service serve` on loopback with "
-              "the result cache off (`SEARCH_SERVICE_CACHE_ENTRIES=0`) and the rate limit off; the page "
-              "cache already holds the index (built or read minutes before: warm disk) for every row and "
-              "for the baseline alike.", ""]
-    mem = result["memory"]
+    head += [f"Index on disk: {fmt(index_mb, 0)} MB ({result['articles']:,} articles, non-compound segments "
+             "read through mmap). Every server is a child process `search-service serve` on loopback with "
+             "the result cache off (`SEARCH_SERVICE_CACHE_ENTRIES=0`) and the rate limit off; the page "
+             "cache already holds the index (built or read minutes before: warm disk) for every row and "
+             "for the baseline alike.", ""]
+    sections = {}
+    mem = result.get("memory")
     if mem:
-        lines += ["### Memory of the server", "",
-                  "Anonymous (`RssAnon`: heap, private to a process) and file-backed (`RssFile`: the mapped "
+        lines = list(head)
+        lines += ["Anonymous (`RssAnon`: heap, private to a process) and file-backed (`RssFile`: the mapped "
                   "index in the page cache, shared by threads and processes) memory, summed over the "
                   f"supervisor and its workers, when `/healthz` first says ok (warmed) and after "
                   f"{result['memory_seconds']:.0f} s of 8 clients searching (uncached).", ""]
@@ -265,33 +268,35 @@ def render(result: dict, command: str, machine: dict) -> str:
              "requests", "errors"], rows))
         one = next(m for m in mem if m["threads"] == 1)["after"]["anon_mb"]
         eight = next(m for m in mem if m["threads"] == 8 and m["workers"] == 1)["after"]["anon_mb"]
-        lines += ["", f"Eight warm threads against one: +{eight - one:,.0f} MB anonymous (goal ≤ +80 MB); "
+        lines += ["", f"Eight warm threads against one: {eight - one:+,.0f} MB anonymous (goal ≤ +80 MB); "
                   f"{eight:,.0f} MB against the index's {index_mb:,.0f} MB on disk + 300 "
                   f"(goal ≤ {index_mb + 300:,.0f} MB). Before this change each thread's first search "
                   "copied the compound segments into its heap (issue 12: +1.87 GB anonymous per thread at "
-                  "42,180 articles).", ""]
-    runs = result["throughput"]
+                  "42,180 articles)."]
+        sections["serving-memory"] = "\n".join(lines)
+    runs = result.get("throughput")
     if runs:
         one, two = runs
         ratio = two["requests_per_second"] / one["requests_per_second"] if one["requests_per_second"] else float("nan")
-        lines += ["### Uncached searches per second over HTTP, 8 clients", "",
-                  f"Each run: {result['throughput_seconds']:.0f} s after one warm pass over the "
-                  f"{result['queries']} queries; 8 threads per worker.", ""]
+        lines = list(head)
+        lines += [f"Uncached searches per second, 8 keep-alive clients; each run {result['throughput_seconds']:.0f} s "
+                  f"after one warm pass over the {result['queries']} queries; 8 threads per worker.", ""]
         rows = [[f"workers={r['workers']}", fmt(r["requests_per_second"], 1), fmt(r["p50_ms"]), fmt(r["p99_ms"]),
                  f"{r['ok']:,}", r["errors"], fmt(r["memory"]["anon_mb"], 0), fmt(r["memory"]["file_mb"], 0)]
                 for r in runs]
         lines.append(common.markdown_table(
             ["server", "searches/s", "p50 ms", "p99 ms", "requests", "errors", "anon MB", "file MB"], rows))
         lines += ["", f"workers=2 / workers=1: **{ratio:.2f}×** (goal ≥ {TARGETS['workers_speedup']}× on 2 cores). "
-                  f"The load generator (8 client threads, this benchmark's own process) runs on the same 2 "
-                  f"cores, and other helpers' jobs shared the machine (load average at start "
-                  f"{' / '.join(str(x) for x in machine['loadavg_at_start'])}).", ""]
+                  "The load generator (8 client threads, this benchmark's own process) runs on the same 2 "
+                  "cores, and other helpers' jobs shared the machine (load average at start "
+                  f"{' / '.join(str(x) for x in machine['loadavg_at_start'])})."]
+        sections["serving-workers"] = "\n".join(lines)
     first, base = result.get("first_pass"), result.get("baseline_first_pass")
     if first and base:
         p50 = base["p50_ms"] / first["p50_ms"]
         p95 = base["p95_ms"] / first["p95_ms"]
-        lines += ["### First pass, uncached", "",
-                  "Ours: a fresh one-process server (8 threads); timing starts when `/healthz` first answers "
+        lines = list(head)
+        lines += ["Ours: a fresh one-process server (8 threads); timing starts when `/healthz` first answers "
                   "200, then one keep-alive client sends each query once. Baseline: a fresh process, its "
                   "index opened and jieba loaded, then each query once in process (no HTTP).", ""]
         rows = [["ours over HTTP", fmt(first["first_ms"]), fmt(first["p50_ms"]), fmt(first["p95_ms"]),
@@ -301,12 +306,12 @@ def render(result: dict, command: str, machine: dict) -> str:
         lines.append(common.markdown_table(["", "first query ms", "p50 ms", "p95 ms", "anon MB", "file MB"], rows))
         lines += ["", f"Baseline / ours: **{p50:.1f}×** at the median (goal ≥ {TARGETS['first_pass_p50_speedup']}×), "
                   f"**{p95:.1f}×** at p95 (goal ≥ {TARGETS['first_pass_p95_speedup']}×). Our server took "
-                  f"{first['ready_seconds']:.1f} s from start to ready (dictionary, index and searchers warmed).",
-                  ""]
+                  f"{first['ready_seconds']:.1f} s from start to ready (dictionary, index and searchers warmed)."]
+        sections["serving-first-pass"] = "\n".join(lines)
     scaling = result.get("scaling")
     if scaling:
-        lines += ["### How cost grows with the corpus", "",
-                  "Our engine in a fresh process, one thread, result cache off: `SearchEngine.warm()` (what "
+        lines = [common.provenance(command, result["date"], machine, "samples of all corpora (CRC32 of id)"), ""]
+        lines += ["Our engine in a fresh process, one thread, result cache off: `SearchEngine.warm()` (what "
                   "the server does before ready), then each query once. First search = the first query "
                   "after warm-up. See docs/SCALING.md for the projection.", ""]
         rows = [[f"{r['articles']:,}", fmt(r["text_mb"], 0), fmt(r["index_mb"], 0), fmt(r["ready_seconds"], 1),
@@ -317,7 +322,8 @@ def render(result: dict, command: str, machine: dict) -> str:
              "anon MB", "file MB"], rows))
         if result.get("plot"):
             lines += ["", f"![latency and memory against articles]({result['plot']})"]
-    return "\n".join(lines)
+        sections["serving-scaling"] = "\n".join(lines)
+    return sections
 
 
 PROJECT_TO = (100_000, 300_000, 1_000_000)
@@ -408,10 +414,16 @@ def plot(scaling: list[dict], path: Path) -> bool:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.serving", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", type=float, default=1.0, metavar="FRACTION",
+                        help="sample of the corpora for memory, workers and first pass (default 1: all)")
+    parser.add_argument("--scaling", type=float, nargs="*", default=list(SCALING_FRACTIONS), metavar="FRACTION",
+                        help="samples for the scaling table (default %(default)s)")
+    parser.add_argument("--scaling-built-only", action="store_true",
+                        help="scaling: only the samples whose index is already built (cached)")
     parser.add_argument("--build-procs", type=int, default=os.cpu_count() or 1, metavar="N")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each load run (default 20)")
     parser.add_argument("--memory-seconds", type=float, default=10.0, help="load before measuring memory")
-    parser.add_argument("--skip", nargs="*", default=[], choices=("memory", "throughput", "first", "scaling"))
+    parser.add_argument("--skip", nargs="*", default=[], choices=("memory", "workers", "first", "scaling"))
     parser.add_argument("--quick", action="store_true", help="small samples, short runs; docs untouched")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
     return parser.parse_args(argv)
@@ -421,37 +433,52 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = common.machine_info()
     command = common.command_line("bench.serving")
-    fractions = QUICK_FRACTIONS if args.quick else SCALING_FRACTIONS
+    fractions = QUICK_FRACTIONS if args.quick else tuple(args.scaling)
     queries = search.load_queries()
-    full = common.Sample((), fractions[-1])
-    ours_info, base_info = search.prepare_indexes(full, False, args.build_procs, None, None)
-    index_dir = ours_info.path
-    seconds = 3.0 if args.quick else args.seconds
-    result = {"date": common.now_utc(), "corpus": full.describe(), "articles": ours_info.articles,
-              "index_mb": ours_info.index_mb, "queries": len(queries), "throughput_seconds": seconds,
-              "memory_seconds": 2.0 if args.quick else args.memory_seconds,
-              "memory": [], "throughput": []}
-    if "memory" not in args.skip:
-        result["memory"] = measure_memory(index_dir, queries, result["memory_seconds"])
-    if "throughput" not in args.skip:
-        result["throughput"] = measure_throughput(index_dir, queries, seconds, 8)
-    if "first" not in args.skip:
-        result["first_pass"] = measure_first_pass(index_dir, queries)
-        result["baseline_first_pass"] = baseline_first_pass(base_info.path, queries)
+    full = common.Sample((), QUICK_FRACTIONS[-1] if args.quick else args.sample)
+    result = {"date": common.now_utc(), "corpus": full.describe(), "queries": len(queries),
+              "throughput_seconds": 3.0 if args.quick else args.seconds,
+              "memory_seconds": 2.0 if args.quick else args.memory_seconds}
+    if {"memory", "workers", "first"} - set(args.skip):
+        if "first" in args.skip:  # the baseline index is only needed for the first pass
+            index_dir, meta = ours_index(full, args.build_procs)
+            ours_info = search._info_ours(index_dir, meta)
+            base_info = None
+        else:
+            ours_info, base_info = search.prepare_indexes(full, False, args.build_procs, None, None)
+        index_dir = ours_info.path
+        result.update(articles=ours_info.articles, index_mb=ours_info.index_mb)
+        if "memory" not in args.skip:
+            result["memory"] = measure_memory(index_dir, queries, result["memory_seconds"])
+        if "workers" not in args.skip:
+            result["throughput"] = measure_throughput(index_dir, queries, result["throughput_seconds"], 8)
+        if base_info is not None:
+            result["first_pass"] = measure_first_pass(index_dir, queries)
+            result["baseline_first_pass"] = baseline_first_pass(base_info.path, queries)
+    else:
+        result.update(articles=0, index_mb=0.0)
     if "scaling" not in args.skip:
         samples = []
         for fraction in fractions:
             sample = common.Sample((), fraction)
+            if args.scaling_built_only and search._cached(WORK_DIR / sample.key() / "ours.json",
+                                                          search.ours_fingerprint()) is None:
+                print(f"bench.serving: scaling: no built index for {sample.describe()}; left out",
+                      file=sys.stderr)
+                continue
             path, meta = ours_index(sample, args.build_procs)
             samples.append((sample, path, meta))
-        result["scaling"] = measure_scaling(samples)
-        if not args.quick and plot(result["scaling"], common.REPO / "docs" / "scaling.png"):
-            result["plot"] = "scaling.png"
+        if samples:
+            result["scaling"] = measure_scaling(samples)
+            if not args.quick and plot(result["scaling"], common.REPO / "docs" / "scaling.png"):
+                result["plot"] = "scaling.png"
     common.save_raw("serving", result)
-    body = render(result, command, machine)
-    print(body)
+    sections = render(result, command, machine)
+    for name, body in sections.items():
+        print(f"## {name}\n\n{body}\n")
     if not args.quick and not args.no_docs:
-        common.update_section(SECTION, body)
+        for name, body in sections.items():
+            common.update_section(name, body)
         if result.get("scaling"):
             update_scaling_doc(render_projection(result["scaling"], command, result["date"]))
     return 0

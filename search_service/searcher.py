@@ -140,6 +140,12 @@ class SearchEngine:
                 return snap
             self._snapshot = self._open_snapshot(name)
             self.cache.clear()
+            # Spare searchers of an older snapshot would keep its (maybe deleted) files mapped.
+            stale = [s for key, s in self._spares if key != self._snapshot.key]
+            self._spares = [(key, s) for key, s in self._spares if key == self._snapshot.key]
+            for searcher in stale:
+                self._open_searchers.discard(searcher)
+                searcher.close()
             return self._snapshot
 
     # A stamp younger than this is not trusted: file times tick coarsely (a few ms).

@@ -20,6 +20,7 @@ import faulthandler
 import gc
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -54,11 +55,22 @@ def worker_count(settings: Settings) -> int:
 
 def serve(settings: Settings) -> None:
     """Serve until SIGTERM or Ctrl-C: one process, or a supervisor and ``workers`` processes."""
+    raise_open_file_limit()
     workers = worker_count(settings)
     if workers <= 1:
         _serve_process(settings, sock=None)
     else:
         Supervisor(settings, workers).run()
+
+
+def raise_open_file_limit() -> None:
+    """Soft limit on open files up to the hard one: every thread's searcher maps each file of
+    each (non-compound) segment, and a mapping holds a descriptor; 1024 can run out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _serve_process(settings: Settings, sock: socket.socket | None, parent: int | None = None) -> None:
