@@ -439,22 +439,32 @@ def main(argv: list[str] | None = None) -> int:
     result = {"date": common.now_utc(), "corpus": full.describe(), "queries": len(queries),
               "throughput_seconds": 3.0 if args.quick else args.seconds,
               "memory_seconds": 2.0 if args.quick else args.memory_seconds}
+    def publish() -> None:
+        """Raw numbers and the sections measured so far (a run cut short keeps what it measured)."""
+        common.save_raw("serving", result)
+        sections = render(result, command, machine)
+        if not args.quick and not args.no_docs:
+            for name, body in sections.items():
+                common.update_section(name, body)
+            if result.get("scaling"):
+                update_scaling_doc(render_projection(result["scaling"], command, result["date"]))
+        return sections
+
+    base_info = None
     if {"memory", "workers", "first"} - set(args.skip):
         if "first" in args.skip:  # the baseline index is only needed for the first pass
             index_dir, meta = ours_index(full, args.build_procs)
             ours_info = search._info_ours(index_dir, meta)
-            base_info = None
         else:
             ours_info, base_info = search.prepare_indexes(full, False, args.build_procs, None, None)
         index_dir = ours_info.path
         result.update(articles=ours_info.articles, index_mb=ours_info.index_mb)
         if "memory" not in args.skip:
             result["memory"] = measure_memory(index_dir, queries, result["memory_seconds"])
+            publish()
         if "workers" not in args.skip:
             result["throughput"] = measure_throughput(index_dir, queries, result["throughput_seconds"], 8)
-        if base_info is not None:
-            result["first_pass"] = measure_first_pass(index_dir, queries)
-            result["baseline_first_pass"] = baseline_first_pass(base_info.path, queries)
+            publish()
     else:
         result.update(articles=0, index_mb=0.0)
     if "scaling" not in args.skip:
@@ -472,15 +482,12 @@ def main(argv: list[str] | None = None) -> int:
             result["scaling"] = measure_scaling(samples)
             if not args.quick and plot(result["scaling"], common.REPO / "docs" / "scaling.png"):
                 result["plot"] = "scaling.png"
-    common.save_raw("serving", result)
-    sections = render(result, command, machine)
-    for name, body in sections.items():
+            publish()
+    if base_info is not None:
+        result["first_pass"] = measure_first_pass(ours_info.path, queries)
+        result["baseline_first_pass"] = baseline_first_pass(base_info.path, queries)
+    for name, body in publish().items():
         print(f"## {name}\n\n{body}\n")
-    if not args.quick and not args.no_docs:
-        for name, body in sections.items():
-            common.update_section(name, body)
-        if result.get("scaling"):
-            update_scaling_doc(render_projection(result["scaling"], command, result["date"]))
     return 0
 
 
