@@ -327,6 +327,7 @@ def render(result: dict, command: str, machine: dict) -> dict[str, str]:
 
 
 PROJECT_TO = (100_000, 300_000, 1_000_000)
+MIN_SIZES_TO_PROJECT = 3
 #: (key, label, digits, model): sizes grow as a fixed part plus a part per article (linear);
 #: latencies as a power of the article count (fitted in log-log space).
 PROJECTED = (("index_mb", "index MB", 0, "linear"), ("anon_mb", "anon MB", 0, "linear"),
@@ -369,15 +370,21 @@ def render_projection(scaling: list[dict], command: str, date: str) -> str:
 
     headers = ["articles", "", *[label for _, label, _, _ in PROJECTED]]
     rows = [[f"{r['articles']:,}", "measured", *[fmt(r[key], d) for key, _, d, _ in PROJECTED]] for r in scaling]
-    rows += [[f"{n:,}", "projected", *[fmt(predict(key, model, n), d) for key, _, d, model in PROJECTED]]
-             for n in PROJECT_TO]
-    models = [f"{fits[key][0]:.3g} + {fits[key][1] * 1000:.3g}/1k articles" if model == "linear"
-              else f"∝ n^{fits[key][1]:.2f}" for key, _, _, model in PROJECTED]
-    rows.append(["fit", "", *models])
+    note = ""
+    if len(set(xs)) >= MIN_SIZES_TO_PROJECT:
+        rows += [[f"{n:,}", "projected", *[fmt(predict(key, model, n), d) for key, _, d, model in PROJECTED]]
+                 for n in PROJECT_TO]
+        models = [f"{fits[key][0]:.3g} + {fits[key][1] * 1000:.3g}/1k articles" if model == "linear"
+                  else f"∝ n^{fits[key][1]:.2f}" for key, _, _, model in PROJECTED]
+        rows.append(["fit", "", *models])
+    else:
+        note = (f"\n\nNo projection: a fit needs at least {MIN_SIZES_TO_PROJECT} corpus sizes and this run "
+                f"measured {len(set(xs))}. Run `python -m bench.serving` with the default `--scaling` "
+                "(about 5k, 10k, 20k and 42k articles) on a quiet machine.")
     return "\n".join([f"- Command: `{command}` ({date}); one process, one thread, result cache off, "
                       "first pass over bench/queries.txt after `SearchEngine.warm()`; the machine was shared "
                       "(noisy).", "",
-                      common.markdown_table(headers, rows, "ll" + "r" * len(PROJECTED))])
+                      common.markdown_table(headers, rows, "ll" + "r" * len(PROJECTED))]) + note
 
 
 def update_scaling_doc(body: str, path: Path = common.REPO / "docs" / "SCALING.md") -> None:
