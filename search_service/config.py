@@ -123,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
             "TCP port the HTTP server listens on.", min=1, max=65535),
     Setting("threads", 8, "int",
             "Waitress worker threads serving requests.", min=1, max=256),
+    Setting("workers", 0, "int",
+            "Server processes sharing the listening socket (`serve`); each has `threads` threads. "
+            "0 = one per CPU core; 1 = a single process.", min=0, max=64),
     Setting("cache_dir", "index/.cache", "path",
             "Folder for jieba's cache and other derived files owned by the service."),
     Setting("user_dict", "", "path",
@@ -200,8 +203,8 @@ SETTINGS: tuple[Setting, ...] = (
             "notation; several limits separated by ';'. Empty = no limit. The default lets a "
             "burst of 60 through, 20 a second on average: a person typing never meets it."),
     Setting("rate_limit_storage", "memory://", "str",
-            "Where rate-limit counters live: memory:// (per process) or a shared store such as "
-            "redis://host:6379."),
+            "Where rate-limit counters live: memory:// (per process; `serve` with several workers "
+            "shares them in a SQLite file of its own) or a shared store such as redis://host:6379."),
     Setting("trusted_proxies", [], "list",
             "Addresses of reverse proxies whose X-Forwarded-For is believed; empty = use the "
             "connection's address."),
@@ -297,6 +300,7 @@ class Settings:
     host: str
     port: int
     threads: int
+    workers: int
     cache_dir: str
     user_dict: str
     synonyms_file: str
