@@ -22,7 +22,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# ../shared beside the checkout; BENCH_SHARED_DIR points elsewhere (e.g. from a git worktree).
+SHARED = Path(os.environ.get("BENCH_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
 CORPORA_DIR = SHARED / "corpora"
 OUT_DIR = REPO / "bench" / "out"
 BENCHMARKS_MD = REPO / "docs" / "BENCHMARKS.md"

@@ -121,11 +121,13 @@ class SearchEvent:
     refine: bool = False
     ts: float = dataclasses.field(default_factory=time.time)
     filtered_out: bool = False
+    #: The query searched instead, normalized, when the typed one was corrected (智惠城市 → 智慧城市); else None.
+    searched: str | None = None
 
     def row(self) -> tuple:
         return (self.ts, day_of(self.ts), self.channel, self.query, self.filters, int(self.results),
                 self.relaxed, float(self.took_ms), int(self.page), int(bool(self.refine)),
-                int(bool(self.filtered_out) and int(self.results) == 0))
+                int(bool(self.filtered_out) and int(self.results) == 0), self.searched)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,7 +331,8 @@ CREATE TABLE IF NOT EXISTS searches (
     took_ms   REAL    NOT NULL,
     page      INTEGER NOT NULL DEFAULT 1,
     refine    INTEGER NOT NULL DEFAULT 0,  -- 1: another page/order/filter of the previous query
-    filtered_out INTEGER NOT NULL DEFAULT 0 -- 1: empty only because of its filters
+    filtered_out INTEGER NOT NULL DEFAULT 0, -- 1: empty only because of its filters
+    searched  TEXT                         -- the correction searched instead of query (normalized), or NULL
 );
 CREATE INDEX IF NOT EXISTS searches_day ON searches (day, query);
 CREATE INDEX IF NOT EXISTS searches_ts ON searches (ts);
@@ -348,10 +351,11 @@ CREATE INDEX IF NOT EXISTS clicks_ts ON clicks (ts);
 """
 
 _INSERT_SEARCH = ("INSERT INTO searches (ts, day, channel, query, filters, results, relaxed, took_ms, page, refine, "
-                  "filtered_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                  "filtered_out, searched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 #: Columns added after the first schema: (table, column, definition), added to older files in place.
 _ADDED_COLUMNS = (
     ("searches", "filtered_out", "INTEGER NOT NULL DEFAULT 0"),
+    ("searches", "searched", "TEXT"),
 )
 _INSERT_CLICK = "INSERT INTO clicks (ts, day, channel, query, doc_id, rank, first) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
@@ -507,6 +511,17 @@ class AnalyticsDB:
         """The most searched queries."""
         return self._query_rows(period, "1", "searches DESC, last_ts DESC, query", limit)
 
+    def corrections(self, period: Period, limit: int | None = 50) -> list[tuple[str, str, int]]:
+        """(typed, searched instead, searches) of corrected queries, commonest slips first."""
+        start, end = period.bounds()
+        sql = f"""SELECT query, searched, COUNT(*) FROM searches WHERE {_COUNTED} AND searched IS NOT NULL
+                  GROUP BY query, searched ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
+        params: tuple = (start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [(q, searched, n) for q, searched, n in self._read(sql, params)]
+
     def zero_result_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
         """Unfound queries, most frequent first: no exact match (nothing, or only the any-word or
         pinyin fallback). ``searches`` counts only those searches; ``zero_results`` the ones that
@@ -640,9 +655,10 @@ class AnalyticsRecorder:
     def record_search(self, query: str, *, channel: str, results: int, took_ms: float = 0.0,
                       relaxed: str | None = None, filters: Mapping[str, object] | None = None, page: int = 1,
                       refine: bool = False, sid: str | None = None, ts: float | None = None,
-                      filtered_out: bool = False) -> None:
+                      filtered_out: bool = False, searched: str | None = None) -> None:
         """Log one search. On the ``page`` and ``widget`` channels it also closes the typing
-        session it came from (``sid``; without one, the latest session whose text it starts with)."""
+        session it came from (``sid``; without one, the latest session whose text it starts with).
+        ``searched``: the correction searched instead of ``query``, when there was one."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
         normalized = normalize_query(query)
@@ -650,7 +666,7 @@ class AnalyticsRecorder:
             return
         event = SearchEvent(normalized, channel, int(results), float(took_ms), relaxed or None,
                             filters_json(filters), int(page), bool(refine), self.clock() if ts is None else ts,
-                            bool(filtered_out))
+                            bool(filtered_out), normalize_query(searched) or None if searched else None)
         self._offer(_SearchFromSession(event, sid) if channel in CLICK_CHANNELS else event)
 
     def record_suggest(self, query: str, *, sid: str | None, suggestions: int, took_ms: float = 0.0,

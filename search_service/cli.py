@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (setting host)")
     serve.add_argument("--port", type=int, help="port (setting port)")
     serve.add_argument("--threads", type=int, help="worker threads (setting threads)")
+    serve.add_argument("--workers", type=int, dest="serve_workers", metavar="N",
+                       help="server processes sharing the socket; 0 = one per core (setting workers)")
 
     delete = commands.add_parser("delete", help="delete articles by id from the live generation")
     delete.add_argument("ids", nargs="+", metavar="ID", help="article ids")
@@ -171,6 +173,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "port": getattr(args, "port", None),
         "threads": getattr(args, "threads", None),
         "index_workers": getattr(args, "workers", None),
+        "workers": getattr(args, "serve_workers", None),
         "default_category": getattr(args, "default_category", None),
         "allow_untitled": getattr(args, "allow_untitled", None),
     }

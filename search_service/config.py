@@ -123,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
             "TCP port the HTTP server listens on.", min=1, max=65535),
     Setting("threads", 8, "int",
             "Waitress worker threads serving requests.", min=1, max=256),
+    Setting("workers", 0, "int",
+            "Server processes sharing the listening socket (`serve`); each has `threads` threads. "
+            "0 = one per CPU core; 1 = a single process.", min=0, max=64),
     Setting("cache_dir", "index/.cache", "path",
             "Folder for jieba's cache and other derived files owned by the service."),
     Setting("user_dict", "", "path",
@@ -163,6 +166,12 @@ SETTINGS: tuple[Setting, ...] = (
             min=0, max=10),
     Setting("bm25_b", 0.75, "float",
             "BM25 length normalization (0 = none, 1 = full).", min=0, max=1),
+    Setting("correction", True, "bool",
+            "Answer a query that has no exact match with its homophone or pinyin correction when that has "
+            "(智惠城市 -> 智慧城市, kepu -> 科普), saying so; correct=0 in a request turns it off."),
+    Setting("correction_fuzzy_pinyin", False, "bool",
+            "Corrections also accept the southern confusions z/zh, c/ch, s/sh, n/l, -n/-ng "
+            "(see docs/BENCHMARKS.md#correction for what it costs)."),
     Setting("cors_origins", [], "list",
             "Origins allowed to call the JSON API from browsers, e.g. "
             "https://www.example.org; empty = none."),
@@ -194,8 +203,8 @@ SETTINGS: tuple[Setting, ...] = (
             "notation; several limits separated by ';'. Empty = no limit. The default lets a "
             "burst of 60 through, 20 a second on average: a person typing never meets it."),
     Setting("rate_limit_storage", "memory://", "str",
-            "Where rate-limit counters live: memory:// (per process) or a shared store such as "
-            "redis://host:6379."),
+            "Where rate-limit counters live: memory:// (per process; `serve` with several workers "
+            "shares them in a SQLite file of its own) or a shared store such as redis://host:6379."),
     Setting("trusted_proxies", [], "list",
             "Addresses of reverse proxies whose X-Forwarded-For is believed; empty = use the "
             "connection's address."),
@@ -291,6 +300,7 @@ class Settings:
     host: str
     port: int
     threads: int
+    workers: int
     cache_dir: str
     user_dict: str
     synonyms_file: str
@@ -308,6 +318,8 @@ class Settings:
     title_boost: float
     bm25_k1: float
     bm25_b: float
+    correction: bool
+    correction_fuzzy_pinyin: bool
     cors_origins: tuple[str, ...]
     csv_max_rows: int
     suggest_limit: int

@@ -343,7 +343,7 @@ def committed_changes(live: whoosh_index.Index, touched: dict[str, set[str | Non
 def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
     if not changes:
         return
-    writer = ix.writer(codec=codec())
+    writer = ix.writer(codec=codec(), compound=False)
     try:
         for doc_id, article in changes.items():
             writer.delete_by_term(ID, doc_id)
@@ -448,8 +448,8 @@ def _writer(ix: whoosh_index.Index, procs: int, memory_mb: int, timeout: float):
         if procs > 1:
             # Each process segments and writes its own segment; multisegment skips the
             # final single-threaded merge (the searcher reads several segments fine).
-            return ix.writer(procs=procs, limitmb=memory_mb, multisegment=True, codec=codec())
-        return ix.writer(limitmb=memory_mb, timeout=timeout, codec=codec())
+            return ix.writer(procs=procs, limitmb=memory_mb, multisegment=True, codec=codec(), compound=False)
+        return ix.writer(limitmb=memory_mb, timeout=timeout, codec=codec(), compound=False)
     except LockError as exc:
         raise IndexBusy(
             "Another process is writing to the index (Whoosh's write lock is held); "

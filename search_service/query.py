@@ -53,6 +53,8 @@ class SearchRequest:
     sort: str = "relevance"
     page: int = 1
     page_size: int = 10
+    #: False (``correct=0``): search the query exactly as typed, never a homophone/pinyin correction.
+    correct: bool = True
 
     @property
     def offset(self) -> int:
@@ -60,7 +62,7 @@ class SearchRequest:
 
     def cache_key(self) -> tuple:
         return (self.q, tuple(sorted(self.categories)), self.date_from, self.date_to, self.sort,
-                self.page, self.page_size)
+                self.page, self.page_size, self.correct)
 
     def to_params(self, **changes) -> list[tuple[str, str]]:
         """URL parameters that reproduce this request (defaults left out), with changes applied.
@@ -75,6 +77,7 @@ class SearchRequest:
             "sort": self.sort if self.sort != "relevance" else "",
             "page": str(self.page) if self.page != 1 else "",
             "page_size": str(self.page_size) if self.page_size != 10 else "",
+            "correct": "" if self.correct else "0",
         }
         for key, value in changes.items():
             if isinstance(value, dt.date):
@@ -84,7 +87,7 @@ class SearchRequest:
         if values["q"]:
             params.append(("q", values["q"]))
         params.extend(("category", c) for c in values["categories"])
-        for key in ("date_from", "date_to", "sort", "page", "page_size"):
+        for key in ("date_from", "date_to", "sort", "page", "page_size", "correct"):
             if values[key]:
                 params.append((key, str(values[key])))
         return params
@@ -134,7 +137,8 @@ class SearchRequest:
                 "search with filters instead.",
                 param="page",
             )
-        return cls(q, categories, date_from, date_to, sort, page, page_size)
+        correct = _boolean(get_list, "correct", True)
+        return cls(q, categories, date_from, date_to, sort, page, page_size, correct)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -179,6 +183,17 @@ def integer_param(get_list, name: str, default: int, low: int, high: int | None,
         where = f" (setting {setting})" if setting and high is not None and value > high else ""
         raise InvalidParameter(f"{name} must be {bound}{where}; got {value}.", param=name)
     return value
+
+
+def _boolean(get_list, name: str, default: bool) -> bool:
+    raw = _single(get_list, name).strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise InvalidParameter(f"{name} must be 1 or 0 (true or false); got {raw[:40]!r}.", param=name)
 
 
 def _date(get_list, name: str) -> dt.date | None:

@@ -55,6 +55,12 @@ class SearchResults:
     highlight_terms: list[str] = dataclasses.field(default_factory=list)
     expansions: list[dict] = dataclasses.field(default_factory=list)
     suggestion: str | None = None
+    #: The query whose results these are: the typed one, or its correction (see ``correction``).
+    searched: str | None = None
+    #: When the typed query had no exact match and a correction did: {"typed", "searched", "kind", "changes"}.
+    correction: dict | None = None
+    #: Words of the query no article contains (named by the partial-match notice).
+    unmatched: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -64,6 +70,9 @@ class SearchResults:
         req = self.request
         return {
             "query": req.q,
+            "searched": self.searched if self.searched is not None else req.q,
+            "correction": self.correction,
+            "unmatched": self.unmatched,
             "total": self.total,
             "page": req.page,
             "page_size": req.page_size,

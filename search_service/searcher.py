@@ -17,7 +17,9 @@ Result types are in :mod:`results`, snapshots in :mod:`snapshot`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
 import threading
 import time
@@ -33,17 +35,18 @@ from whoosh.searching import Searcher
 
 from .article import Article
 from .docsets import DocSetEvaluator
-from .errors import IndexUnavailable, NotFound
+from .errors import IndexUnavailable, NotFound, SearchError
 from .highlight import Highlighter
-from .indexer import IndexStore
-from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse
+from .indexer import CURRENT_FILE, IndexStore
+from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse, positive_terms
 from .synonyms import SynonymSource, SynonymTable
 from . import analysis, pinyin
+from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .analysis import normalize
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
 from .scoring import Bm25
-from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot
+from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot, open_mapped
 
 # Related articles: how much of a body to read, and how many of its key terms to use.
 SIMILAR_TEXT_CHARS = 3000
@@ -54,6 +57,10 @@ SUGGEST_EXCERPT_SCAN = 1500
 _HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
+# What SearchEngine.warm() runs before the server reports ready: words (one common, two
+# joined), a prefix, pinyin (relaxation and suggestions), and words no article has
+# (partial matches, did-you-mean).
+WARM_QUERIES = ("中国", "经济 发展", "科技*", "zhongguo", "量子纠缠态坍缩哲学")
 
 
 
@@ -69,6 +76,8 @@ class EngineOptions:
     bm25_b: float = 0.75
     bm25_k1: float = 1.2
     max_prefix_terms: int = 512
+    correction: bool = True
+    fuzzy_pinyin: bool = False
 
     @classmethod
     def from_settings(cls, settings) -> EngineOptions:
@@ -81,6 +90,8 @@ class EngineOptions:
             bm25_k1=settings.bm25_k1,
             bm25_b=settings.bm25_b,
             max_prefix_terms=settings.max_prefix_terms,
+            correction=settings.correction,
+            fuzzy_pinyin=settings.correction_fuzzy_pinyin,
         )
 
 
@@ -99,20 +110,40 @@ class SearchEngine:
         self._local = threading.local()
         self._segment_columns: dict[str, SegmentColumns] = {}
         self._open_searchers: set[Searcher] = set()
+        # Correction vocabulary: per segment (cached by segment id), one per snapshot key.
+        self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
+        self._vocabulary_lock = threading.Lock()
+        self._segment_vocabularies: dict[str, SegmentVocabulary] = {}
+        # Searchers opened and warmed by warm() before the server is ready; a thread's
+        # first request takes one instead of opening its own (see _searcher).
+        self._spares: list[tuple[tuple[str, int], Searcher]] = []
+        # Fingerprint of the files a change of the index touches (see _disk_stamp).
+        self._stamp: tuple | None = None
 
     # -- snapshots and searchers --------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """The current snapshot, refreshed when the index changed (checked every reload_interval)."""
+        """The current snapshot, refreshed when the index changed.
+
+        Every call compares a cheap fingerprint of the files that a commit, a publish or
+        a rollback changes (two ``stat`` calls, see :meth:`_disk_stamp`), so a write
+        acknowledged by any process -- another worker of ``serve --workers`` included --
+        is seen by the next search. The full check (reading ``CURRENT``, listing the
+        generation's commits) runs when the fingerprint moved, and at least every
+        ``reload_interval`` seconds.
+        """
         now = time.monotonic()
         snap = self._snapshot
-        if snap is not None and now - self._last_check < self.options.reload_interval:
+        if snap is not None and self._unchanged(snap, now):
             return snap
         with self._lock:
             snap = self._snapshot
-            if snap is not None and now - self._last_check < self.options.reload_interval:
+            if snap is not None and self._unchanged(snap, now):
                 return snap
             self._last_check = now
+            # Taken before looking: any change after this point moves the stamp again.
+            stamp = self._disk_stamp(self.store.current_name())
+            self._stamp = stamp if stamp is not None and stamp[-1] else None
             name = self.store.current_name()
             if name is None:
                 self._snapshot = None
@@ -123,10 +154,42 @@ class SearchEngine:
                 return snap
             self._snapshot = self._open_snapshot(name)
             self.cache.clear()
+            # Spare searchers of an older snapshot would keep its (maybe deleted) files mapped.
+            stale = [s for key, s in self._spares if key != self._snapshot.key]
+            self._spares = [(key, s) for key, s in self._spares if key == self._snapshot.key]
+            for searcher in stale:
+                self._open_searchers.discard(searcher)
+                searcher.close()
             return self._snapshot
 
+    # A stamp younger than this is not trusted: file times tick coarsely (a few ms).
+    STAMP_SETTLE_SECONDS = 0.05
+
+    def _unchanged(self, snap: Snapshot, now: float) -> bool:
+        return (now - self._last_check < self.options.reload_interval and self._stamp is not None
+                and self._disk_stamp(snap.generation) == self._stamp)
+
+    def _disk_stamp(self, generation: str | None) -> tuple | None:
+        """(generation, CURRENT's inode and mtime, the generation folder's mtime, settled), or None.
+
+        A publish or a rollback replaces ``CURRENT`` (a new inode); a commit adds a table
+        of contents to the generation's folder (its mtime moves). Two changes within one
+        tick of the file clock look alike, so ``settled`` is False while the newest mtime
+        is under STAMP_SETTLE_SECONDS old, and an unsettled stamp is never trusted.
+        """
+        if generation is None:
+            return None
+        try:
+            current = os.stat(self.store.root / CURRENT_FILE)
+            folder = os.stat(self.store.generations_dir / generation)
+        except OSError:
+            return None
+        newest = max(current.st_mtime_ns, folder.st_mtime_ns) / 1e9
+        settled = time.time() - newest > self.STAMP_SETTLE_SECONDS
+        return (generation, current.st_ino, current.st_mtime_ns, folder.st_mtime_ns, settled)
+
     def _open_snapshot(self, name: str) -> Snapshot:
-        index = self.store.open_current()
+        index = open_mapped(self.store.open_current())
         for attempt in range(_STALE_RETRIES):
             # The newest commit can be replaced (and its files deleted) between listing
             # and opening it; then take the one after it.
@@ -149,6 +212,11 @@ class SearchEngine:
         held = getattr(self._local, "held", None)
         if held is not None and held[0] == snap.key:
             return held[1]
+        if held is None and self._spares:
+            spare = self._take_spare(snap.key)
+            if spare is not None:
+                self._local.held = (snap.key, spare)
+                return spare
         # The old searcher's unchanged segment readers move to the new one; the rest close.
         searcher = snap.open_searcher(self.weighting, reuse=held[1] if held is not None else None)
         self._local.held = (snap.key, searcher)
@@ -158,9 +226,60 @@ class SearchEngine:
             self._open_searchers.add(searcher)
         return searcher
 
+    def _take_spare(self, key: tuple[str, int]) -> Searcher | None:
+        """A searcher warm() opened on this snapshot; spares of older snapshots are closed."""
+        with self._lock:
+            spares, self._spares = self._spares, []
+            taken = None
+            for spare_key, searcher in spares:
+                if taken is None and spare_key == key:
+                    taken = searcher
+                elif spare_key == key:
+                    self._spares.append((spare_key, searcher))
+                else:
+                    self._open_searchers.discard(searcher)
+                    searcher.close()
+            return taken
+
+    def warm(self, searchers: int = 1, queries: tuple[str, ...] = WARM_QUERIES) -> float:
+        """Do before the server is ready what the first searches would otherwise do; seconds taken.
+
+        Opens the snapshot (facet columns), runs ``queries`` through every path a search
+        can take (words, substring, partial match, pinyin, suggestions, an article),
+        which loads jieba's and pypinyin's lazily read dictionaries, and opens
+        ``searchers`` searchers on the snapshot, each with two of the queries run on it, for
+        the server's threads to take on their first request. The result cache is emptied
+        afterwards (warm-up answers are not anybody's request). Raises
+        :class:`IndexUnavailable` without an index.
+        """
+        started = time.perf_counter()
+        snap = self.snapshot()  # IndexUnavailable without an index
+        for q in queries:
+            with contextlib.suppress(SearchError):  # e.g. a prefix expanding past max_prefix_terms
+                self.suggest(q)
+                hits = self.search(SearchRequest(q=q, page_size=1)).hits
+                if hits:
+                    self.document(hits[0].id)
+        self._drop_searcher()  # the calling thread's own: it does not serve requests
+        synonyms = self.synonyms.table()
+        opened = []
+        for _ in range(max(1, searchers)):
+            searcher = snap.open_searcher(self.weighting)
+            for q in queries[:2]:  # enough to open what a reader loads lazily (terms, stored fields)
+                with contextlib.suppress(SearchError):
+                    _Execution(self, snap, searcher, SearchRequest(q=q), synonyms).run()
+            opened.append((snap.key, searcher))
+        with self._lock:
+            for _, searcher in opened:
+                self._open_searchers.add(searcher)
+            self._spares.extend(opened)
+        self.cache.clear()
+        return time.perf_counter() - started
+
     def close(self) -> None:
         """Close every thread's searcher (at shutdown; searching again reopens them)."""
         with self._lock:
+            self._spares = []
             searchers, self._open_searchers = self._open_searchers, set()
         for searcher in searchers:
             try:
@@ -176,6 +295,28 @@ class SearchEngine:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to report to
             pass
+
+    def vocabulary(self) -> Vocabulary:
+        """The correction vocabulary of the current snapshot (see :mod:`correction`).
+
+        Built on the first search that needs a correction and kept until the next commit;
+        call this before reporting ready to pay for it at start-up instead (warming).
+        """
+        return self._with_searcher(self._vocabulary_of)
+
+    def _vocabulary_of(self, snap: Snapshot, searcher: Searcher) -> Vocabulary:
+        held = self._vocabulary
+        if held is not None and held[0] == snap.key:
+            return held[1]
+        with self._vocabulary_lock:
+            held = self._vocabulary
+            if held is not None and held[0] == snap.key:
+                return held[1]
+            leaves = [leaf for leaf, _ in searcher.reader().leaf_readers()]
+            vocabulary = Vocabulary.of_readers(leaves, WORD_FIELDS, self._segment_vocabularies)
+            syllables()  # the pinyin syllable table, read once per process
+            self._vocabulary = (snap.key, vocabulary)
+            return vocabulary
 
     def is_ready(self) -> bool:
         """True when an index is open (for health checks)."""
@@ -417,6 +558,11 @@ class _Execution:
             exact = np.union1d(words, substring)
             tiers = [_Tier("words", words, self._combined if plain else self._bm25(words_query)),
                      _Tier("substring", substring, self._bm25(self.compiled.substring()))]
+            if substring.size == 0 and plain and request.correct and self.engine.options.correction \
+                    and (words.size == 0 or self._only_fragments(words)):
+                corrected = self._corrected()
+                if corrected is not None:
+                    return corrected
             if words.size == 0 and substring.size == 0:
                 tiers, relaxed = self._relax(plain)
             elif words.size == 0:
@@ -444,9 +590,10 @@ class _Execution:
         hits = [self._hit(docnum, score, request.offset + i + 1, highlighter, match)
                 for i, (docnum, score, match) in enumerate(ranked)]
         suggestion = self._did_you_mean() if relaxed is not None or total == 0 else None
+        unmatched = self._unmatched() if relaxed == "any_word" else []
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
                              highlight_terms=highlighter.terms, expansions=self.compiled.expansions(),
-                             suggestion=suggestion)
+                             suggestion=suggestion, unmatched=unmatched)
 
     # -- tiers and their scores -------------------------------------------------------------
 
@@ -482,6 +629,54 @@ class _Execution:
         query = self.compiled.any_word()
         docs = self._docs(query)
         return [_Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
+
+    def _corrected(self) -> SearchResults | None:
+        """The results of the query's homophone/pinyin correction, when the typed query has no
+        exact match and the correction has (see :mod:`correction`); else None."""
+        vocabulary = self.engine._vocabulary_of(self.snap, self.searcher)
+        corrector = Corrector(vocabulary, fuzzy_pinyin=self.engine.options.fuzzy_pinyin)
+        correction = corrector.correct(self.request.q, self._exact_count)
+        if correction is None:
+            return None
+        corrected = dataclasses.replace(self.request, q=correction.text, correct=False)
+        results = _Execution(self.engine, self.snap, self.searcher, corrected, self.compiled.synonyms).run()
+        results.request = self.request
+        results.searched = correction.text
+        results.suggestion = None
+        results.correction = {"typed": self.request.q, "searched": correction.text, "kind": correction.kind,
+                              "changes": [{"typed": a, "searched": b} for a, b in correction.changes]}
+        return results
+
+    def _only_fragments(self, words: np.ndarray) -> bool:
+        """True when the all-words matches hold a typed word only as scattered single characters
+        (see :func:`_fragmented`) and none of them has the query verbatim."""
+        if not _fragmented(self.compiled):
+            return False
+        within = np.zeros(self.arrays.live.size, dtype=bool)
+        within[words] = True
+        return not self.docsets.docs(self.compiled.substring(), within=within).size
+
+    def _exact_count(self, text: str, verbatim: bool) -> int:
+        """Documents ``text`` matches exactly: every word or verbatim (only verbatim when asked)."""
+        compiled = CompiledQuery(parse(text), self.engine.options.title_boost, self.compiled.synonyms)
+        if compiled.node is None:
+            return 0
+        if not verbatim and not _fragmented(compiled):
+            found = self._docs(compiled.words()).size
+            if found:
+                return int(found)
+        return int(self._docs(compiled.substring()).size)
+
+    def _unmatched(self) -> list[str]:
+        """The query's words that no article contains, in title or body (for the partial-match notice)."""
+        missing: dict[str, None] = {}
+        for term in positive_terms(self.compiled.node):
+            if term.prefix:
+                continue
+            for word in analysis.query_words(term.text) or [normalize(term.text).strip()]:
+                if not any(self.docsets.term(field, word).size for field in WORD_FIELDS):
+                    missing.setdefault(word, None)
+        return list(missing)
 
     def _did_you_mean(self) -> str | None:
         """A correction from the titles' vocabulary with the same pinyin, or None.
@@ -658,6 +853,19 @@ class _Tier:
 
 def _match_label(tier: str) -> str | None:
     return {"words": "all_words", "all": None}.get(tier, tier)
+
+
+def _fragmented(compiled: CompiledQuery) -> bool:
+    """True when jieba broke a typed word into single characters (企业新用 → 企业/新/用).
+
+    Articles that merely contain 新 and 用 somewhere are no exact match for a word that
+    occurs nowhere verbatim: such a query may still be a slip worth correcting.
+    """
+    for term in positive_terms(compiled.node):
+        words = analysis.query_words(term.text)
+        if len(words) > 1 and any(len(w) == 1 and analysis.has_cjk(w) for w in words):
+            return True
+    return False
 
 
 def _replace_normalized(text: str, word: str, replacement: str) -> str:

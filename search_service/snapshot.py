@@ -11,10 +11,15 @@ change invalidates them.
 from __future__ import annotations
 
 import dataclasses
+import io
+import mmap
+import os
 import threading
 from collections import OrderedDict
 
 import numpy as np
+from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.structfile import StructFile
 from whoosh.index import TOC, FileIndex
 from whoosh.reading import EmptyReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
@@ -26,6 +31,41 @@ from .scoring import leaf_lengths
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
 # Decoded postings kept per snapshot (see docsets.PostingsCache).
 POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
+
+
+class MappedStorage(FileStorage):
+    """A generation folder opened for reading, every file read through ``mmap``.
+
+    Each thread's searcher opens its own segment readers. Read through ``mmap`` the
+    bytes they touch live once, in the page cache, shared by every thread and every
+    worker process (file-backed memory), instead of once per reader in the heap.
+
+    Whoosh's ``supports_mmap`` only decides how a *compound* segment (the ``.seg``
+    files of indexes written before segments were left uncompound) is opened: with
+    it, ``CompoundStorage`` maps the file and then wraps each sub-file in
+    ``BufferFile(BytesIO(...))`` -- a private copy of the segment per reader. With it
+    off, sub-files are windows (``SubFile``) on the file this class opened, which is
+    itself mapped: old compound indexes are read without copies too.
+    """
+
+    supports_mmap = False
+
+    def __init__(self, path) -> None:
+        super().__init__(str(path), supports_mmap=False, readonly=True)
+
+    def open_file(self, name, **kwargs):
+        with open(self._fpath(name), "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return StructFile(io.BytesIO(b""), name=name, **kwargs)  # mmap refuses empty files
+            # The map holds its own reference to the file: the descriptor can close now,
+            # and a segment file deleted by a later commit stays readable while mapped.
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        return StructFile(mapped, name=name, **kwargs)
+
+
+def open_mapped(index: FileIndex) -> FileIndex:
+    """The same index (name, schema) read through :class:`MappedStorage`."""
+    return FileIndex(MappedStorage(index.storage.folder), schema=index.schema, indexname=index.indexname)
 
 
 class SegmentColumns:

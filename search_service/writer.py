@@ -265,7 +265,8 @@ class IndexWriterThread:
         with publish_lock(self.store, shared=True):
             generation = self.store.current_name()
             ix = self.store.open_current()
-            writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec())
+            writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec(),
+                               compound=False)
             try:
                 existed = self._apply(ix, writer, final)
                 journal_append(self.store, final, generation)

@@ -23,7 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--no-first-run", "--disable-sync"]
 SAMPLES = REPO / "samples"
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("BENCH_SHARED_DIR") or REPO.parent / "shared")  # BENCH_SHARED_DIR: from a git worktree
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,8 @@ def cli_env(index_dir: Path, cache_dir: Path) -> dict:
     env.update(SEARCH_SERVICE_INDEX_DIR=str(index_dir), SEARCH_SERVICE_CACHE_DIR=str(cache_dir),
                SEARCH_SERVICE_API_TOKENS=TOKEN, SEARCH_SERVICE_RELOAD_INTERVAL="0.2",
                SEARCH_SERVICE_COMMIT_DELAY="0.05", SEARCH_SERVICE_LOG_LEVEL="WARNING",
-               SEARCH_SERVICE_RATE_LIMIT="")  # the tests hammer from one address on purpose
+               SEARCH_SERVICE_RATE_LIMIT="",  # the tests hammer from one address on purpose
+               SEARCH_SERVICE_WORKERS="1")  # one process: its faults (test_serving has the workers')
     return env
 
 

@@ -297,7 +297,9 @@ def test_relaxed_results_are_explained(client):
     assert expected["relaxed"] == "any_word" and expected["total"] > 0
     soup = soup_of(client.get("/search", query_string={"q": "园区 不存在的词语"}))
     notice = soup.select_one(".notice-relaxed").get_text()
-    assert "没有同时包含所有词的结果，以下为部分匹配结果" in notice
+    # The notice names the words no article contains (none: it says only that no article has them all).
+    assert expected["unmatched"] == ["存在", "词语"]
+    assert "没有文章包含「存在」、「词语」，以下为部分匹配结果" in notice
     assert len(soup.select(".hit")) == len(expected["hits"])
 
 
@@ -571,7 +573,10 @@ def test_article_page_lists_related_articles(client):
 
 
 def test_did_you_mean_and_synonyms_are_shown(client):
-    html = client.get("/search?q=高心区").get_data(as_text=True)
+    # Searched as typed (correct=0), did-you-mean offers the correction; by default its results
+    # are shown with the correction notice instead (tests/test_correction.py).
+    html = client.get("/search?q=高心区&correct=0").get_data(as_text=True)
     assert "您是不是要找" in html and "q=%E9%AB%98%E6%96%B0%E5%8C%BA" in html  # 高新区
+    assert "已显示「" in client.get("/search?q=高心区").get_data(as_text=True)
     html = client.get("/search?q=经开区").get_data(as_text=True)
     assert "同时搜索了同义词" in html and "经济技术开发区" in html

@@ -48,10 +48,25 @@ def engine(tmp_path):
 
 @pytest.mark.parametrize("query", ["zhihuichengshi", "zhihui chengshi", "zhcs"])
 def test_pinyin_queries_find_titles(engine, query):
-    results = engine.search(SearchRequest(q=query))
+    # correct=0: the title-pinyin fallback alone (with correction, full pinyin is read as 智慧城市
+    # across titles and bodies: tests/test_correction.py).
+    results = engine.search(SearchRequest(q=query, correct=False))
     assert [h.id for h in results.hits] == ["1"] and results.relaxed == "pinyin"
     assert "<mark>智慧城市</mark>" in results.hits[0].title_html
     assert results.suggestion == "智慧城市"
+
+
+@pytest.mark.parametrize("query", ["zhihuichengshi", "zhihui chengshi"])
+def test_full_pinyin_is_corrected_to_the_characters(engine, query):
+    results = engine.search(SearchRequest(q=query))
+    assert [h.id for h in results.hits] == ["1"] and results.searched == "智慧城市"
+    assert results.correction["kind"] == "pinyin" and results.relaxed is None
+    assert "<mark>智慧城市</mark>" in results.hits[0].title_html
+
+
+def test_initials_are_not_corrected(engine):
+    results = engine.search(SearchRequest(q="zhcs"))
+    assert results.correction is None and results.relaxed == "pinyin"
 
 
 def test_pinyin_never_mixes_into_chinese_queries(engine):
@@ -61,10 +76,13 @@ def test_pinyin_never_mixes_into_chinese_queries(engine):
 
 
 def test_did_you_mean_offers_a_same_pinyin_correction(engine):
-    results = engine.search(SearchRequest(q="高心区"))
+    # correct=0 (searched as typed): did-you-mean offers the alternative. By default the
+    # correction's results are shown instead (tests/test_correction.py).
+    results = engine.search(SearchRequest(q="高心区", correct=False))
     assert results.suggestion == "高新区"
-    assert engine.search(SearchRequest(q="只会城市")).suggestion == "智慧城市"
+    assert engine.search(SearchRequest(q="只会城市", correct=False)).suggestion == "智慧城市"
     assert engine.search(SearchRequest(q="智慧城市")).suggestion is None
+    assert engine.search(SearchRequest(q="高心区")).searched == "高新区"
 
 
 def test_suggest_understands_pinyin_prefixes(engine):

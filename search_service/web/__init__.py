@@ -78,7 +78,10 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     _register_utf8_check(app)
     _register_headers(app, settings)
     try:
-        app.extensions[ENGINE_KEY].snapshot()  # open the index before the first request
+        # Before the first request (and before /healthz can say ok): open the index, load the
+        # dictionaries, and one warm searcher per server thread.
+        seconds = app.extensions[ENGINE_KEY].warm(searchers=settings.threads)
+        log.info("index opened and warmed in %.2f s", seconds)
     except SearchError as exc:
         log.warning("starting without an index: %s", exc.message)
     return app

@@ -16,7 +16,7 @@ from .tracking import record_api_search, record_suggest, suggest_session
 
 blueprint = Blueprint("api", __name__)
 
-SEARCH_PARAMS = frozenset({"q", "category", "date_from", "date_to", "sort", "page", "page_size"})
+SEARCH_PARAMS = frozenset({"q", "category", "date_from", "date_to", "sort", "page", "page_size", "correct"})
 SUGGEST_PARAMS = frozenset({"q", "limit", "sid", "excerpt"})  # sid: the widget's typing session (analytics)
 
 

@@ -26,7 +26,9 @@ import hmac
 import ipaddress
 import logging
 import math
+import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -34,7 +36,8 @@ from collections.abc import Iterable
 from flask import Flask, Response, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage
+from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
 
 from ..config import Settings
 from ..errors import ConfigError, InvalidParameter, SearchError
@@ -230,6 +233,137 @@ class SweepingMemoryStorage(MemoryStorage):
             self._MemoryStorage__expire_events()
         finally:
             self._sweeping.release()
+
+
+class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
+    """Rate-limit counters in one SQLite file, shared by every worker process of ``serve``.
+
+    ``search-service-sqlite:///path/to/file`` (the path after ``//``). The workers of
+    ``serve --workers N`` must count a client once, not once per process; limits ships
+    shared storages only for servers (Redis, Memcached, MongoDB). SQLite is in the
+    standard library, needs no service, and a transaction makes each check-and-count
+    atomic across processes; a worker killed mid-transaction holds no lock afterwards
+    (the kernel drops it). Counters are ephemeral, so nothing is synced to disk
+    (``synchronous=OFF``; WAL lets readers and the one writer overlap).
+    """
+
+    STORAGE_SCHEME = ["search-service-sqlite"]
+    SWEEP_INTERVAL = 10.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options) -> None:
+        self.path = (uri or "").split("://", 1)[-1]
+        if not self.path:
+            raise ValueError("search-service-sqlite:// needs a file path, e.g. search-service-sqlite:///tmp/rl.db")
+        self._local = threading.local()
+        self._last_sweep = time.monotonic()
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._db().execute("SELECT 1")  # fail at start, not on the first request
+
+    @property
+    def base_exceptions(self):
+        return sqlite3.Error
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (a connection must not cross threads, nor a fork)."""
+        held = getattr(self._local, "db", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, "
+                   "expires REAL NOT NULL) WITHOUT ROWID")
+        self._local.db = (os.getpid(), db)
+        return db
+
+    def _incr(self, db: sqlite3.Connection, key: str, expiry: float, amount: int, now: float) -> int:
+        row = db.execute(
+            "INSERT INTO counters (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "value = CASE WHEN expires <= ? THEN excluded.value ELSE value + excluded.value END, "
+            "expires = CASE WHEN expires <= ? THEN excluded.expires ELSE expires END RETURNING value",
+            (key, amount, now + expiry, now, now)).fetchone()
+        return int(row[0])
+
+    def _get(self, db: sqlite3.Connection, key: str, now: float) -> int:
+        row = db.execute("SELECT value FROM counters WHERE key = ? AND expires > ?", (key, now)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _sweep(self, db: sqlite3.Connection, now: float) -> None:
+        # Expired counters are ignored when read; deleting them only bounds the file.
+        if time.monotonic() - self._last_sweep >= self.SWEEP_INTERVAL:
+            self._last_sweep = time.monotonic()
+            db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        db, now = self._db(), time.time()
+        self._sweep(db, now)
+        return self._incr(db, key, expiry, amount, now)
+
+    def decr(self, key: str, amount: int = 1) -> int:
+        row = self._db().execute("UPDATE counters SET value = max(value - ?, 0) WHERE key = ? AND expires > ? "
+                                 "RETURNING value", (amount, key, time.time())).fetchone()
+        return int(row[0]) if row else 0
+
+    def get(self, key: str) -> int:
+        return self._get(self._db(), key, time.time())
+
+    def get_expiry(self, key: str) -> float:
+        now = time.time()
+        row = self._db().execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now)).fetchone()
+        return float(row[0]) if row else now
+
+    def check(self) -> bool:
+        try:
+            self._db().execute("SELECT 1")
+            return True
+        except sqlite3.Error:
+            return False
+
+    def reset(self) -> int | None:
+        return self._db().execute("DELETE FROM counters").rowcount
+
+    def clear(self, key: str) -> None:
+        self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """Check and count in one transaction: no other worker counts in between."""
+        if amount > limit:
+            return False
+        db, now = self._db(), time.time()
+        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            previous, previous_ttl, current, _ = self._window(db, previous_key, current_key, expiry, now)
+            allowed = math.floor(previous * previous_ttl / expiry + current) + amount <= limit
+            if allowed:
+                self._incr(db, current_key, 2 * expiry, amount, now)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return allowed
+
+    def _window(self, db, previous_key: str, current_key: str, expiry: int, now: float):
+        previous = self._get(db, previous_key, now)
+        current = self._get(db, current_key, now)
+        previous_ttl = 0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
+        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
+        return previous, previous_ttl, current, current_ttl
+
+    def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        now = time.time()
+        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        return self._window(self._db(), previous_key, current_key, expiry, now)
+
+    def clear_sliding_window(self, key: str, expiry: int) -> None:
+        previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
+        self.clear(previous_key)
+        self.clear(current_key)
+
+
+def shared_storage_uri(path: str) -> str:
+    """The ``rate_limit_storage`` that makes worker processes share counters in ``path``."""
+    return f"{SqliteStorage.STORAGE_SCHEME[0]}://{path}"
 
 
 def storage_uri(configured: str) -> str:

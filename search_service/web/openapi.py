@@ -71,6 +71,10 @@ def openapi_document(settings: Settings) -> dict:
         _param("page_size", "results per page",
                {"anyOf": [{"type": "integer", "minimum": 1, "maximum": settings.max_page_size},
                           {"type": "string", "maxLength": 0}], "default": 10}),
+        _param("correct", "1 (default): a query with no exact match is answered with its homophone or pinyin "
+               "correction when that has exact matches (智惠城市 → 智慧城市, kepu → 科普; see `correction` in the "
+               "response); 0: search the query exactly as typed",
+               {"type": "string", "enum": ["1", "0", "true", "false", ""], "default": "1"}),
     ]
     document = {
         "openapi": "3.1.0",
@@ -221,7 +225,22 @@ def openapi_document(settings: Settings) -> dict:
                     "type": "object",
                     "required": ["total", "page", "page_size", "took_ms", "hits", "facets", "relaxed"],
                     "properties": {
-                        "query": {"type": "string"},
+                        "query": {"type": "string", "description": "the query as typed"},
+                        "searched": {"type": "string",
+                                     "description": "the query whose results these are: `query`, or its correction"},
+                        "correction": {
+                            "type": ["object", "null"],
+                            "description": "set when the typed query had no exact match and these are the results "
+                                           "of its correction; repeat the request with correct=0 for the typed query",
+                            "required": ["typed", "searched", "kind", "changes"],
+                            "properties": {
+                                "typed": {"type": "string"}, "searched": {"type": "string"},
+                                "kind": {"enum": ["homophone", "pinyin"]},
+                                "changes": {"type": "array", "items": {
+                                    "type": "object", "required": ["typed", "searched"],
+                                    "properties": {"typed": {"type": "string"}, "searched": {"type": "string"}}}}}},
+                        "unmatched": {"type": "array", "items": {"type": "string"},
+                                      "description": "words of the query no article contains (partial matches)"},
                         "total": {"type": "integer", "minimum": 0},
                         "page": {"type": "integer"}, "page_size": {"type": "integer"},
                         "pages": {"type": "integer"}, "sort": {"type": "string"},

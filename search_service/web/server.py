@@ -1,10 +1,30 @@
-"""Run the app under waitress (``search-service serve``), with a graceful stop on SIGTERM/SIGINT."""
+"""Run the app under waitress (``search-service serve``), with a graceful stop on SIGTERM/SIGINT.
+
+With ``workers`` = 1, one process. With more, a supervisor process binds the listening
+socket, then forks the workers; each builds its own app (index opened and warmed before
+it accepts) and serves the same socket with waitress (``sockets=[sock]``), so the kernel
+hands each connection to one idle worker. The supervisor holds no app: it replaces a
+worker that dies, and on SIGTERM/SIGINT passes the signal on and waits for every worker
+to finish its requests and commit its queued writes.
+
+What the workers share goes through the disk: the index (each write takes Whoosh's lock
+and the publish lock; every search compares the on-disk commit first, see
+``SearchEngine.snapshot``), the analytics database (SQLite, WAL) and the rate-limit
+counters (a SQLite file, see ``limits.SqliteStorage``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import gc
 import logging
+import os
+import resource
+import shutil
 import signal
+import socket
+import tempfile
 import threading
 import time
 
@@ -19,23 +39,62 @@ log = logging.getLogger(__name__)
 
 #: On SIGTERM, how long requests in flight and queued may take to be answered.
 GRACE_SECONDS = 30.0
+#: Connections the kernel queues while every worker is busy.
+BACKLOG = 1024
+#: A worker that exits sooner than this after starting is restarted only after a pause.
+CRASH_LOOP_SECONDS = 2.0
+#: How long the supervisor waits for workers to stop before killing them.
+STOP_TIMEOUT = 60.0
+
+
+def worker_count(settings: Settings) -> int:
+    """Processes to run: the ``workers`` setting, 0 meaning one per CPU core."""
+    if settings.workers > 0:
+        return settings.workers
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def serve(settings: Settings) -> None:
-    """Build the app (jieba loaded, index opened) and serve until SIGTERM or Ctrl-C.
+    """Serve until SIGTERM or Ctrl-C: one process, or a supervisor and ``workers`` processes."""
+    raise_open_file_limit()
+    workers = worker_count(settings)
+    if workers <= 1:
+        _serve_process(settings, sock=None)
+    else:
+        Supervisor(settings, workers).run()
+
+
+def raise_open_file_limit() -> None:
+    """Soft limit on open files up to the hard one: every thread's searcher maps each file of
+    each (non-compound) segment, and a mapping holds a descriptor; 1024 can run out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _serve_process(settings: Settings, sock: socket.socket | None, parent: int | None = None) -> None:
+    """Build the app (jieba loaded, index opened and warmed) and serve until SIGTERM or Ctrl-C.
 
     On the signal: stop accepting connections; answer every request already
     received -- in flight, waiting for a thread, or waiting for the index writer
     (whose writes are committed) -- and send the answers; then stop the writer
     and any background merge. Waitress' own stop would cancel the requests still
-    waiting for a thread, so the loop is run here.
+    waiting for a thread, so the loop is run here. ``sock`` is a socket already
+    bound and listening (a worker of a supervisor); ``parent`` the supervisor's pid (the
+    worker stops when the supervisor is gone, rather than serve orphaned).
     """
     _clean_stale_files(settings)
     app = create_app(settings)
     # With trusted_proxies set, X-Forwarded-For must reach the app, whose TrustedProxies
     # middleware believes it only from those addresses (and drops it from anyone else).
-    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                           ident="search_service", clear_untrusted_proxy_headers=not settings.trusted_proxies)
+    where = {"sockets": [sock]} if sock is not None else {"host": settings.host, "port": settings.port}
+    server = create_server(app, threads=settings.threads, ident="search_service",
+                           clear_untrusted_proxy_headers=not settings.trusted_proxies, **where)
     stopping = threading.Event()
 
     def stop(signum, _frame) -> None:
@@ -45,7 +104,13 @@ def serve(settings: Settings) -> None:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     # `kill -USR1 <pid>` prints every thread's stack to stderr: for diagnosing a stuck server.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    log.info("serving on http://%s:%s/ with %d threads", settings.host, settings.port, settings.threads)
+    if parent is not None:
+        threading.Thread(target=_stop_when_orphaned, args=(parent, stopping), daemon=True,
+                         name="orphan-watch").start()
+        log.info("worker %d serving on http://%s:%s/ with %d threads", os.getpid(), settings.host,
+                 settings.port, settings.threads)
+    else:
+        log.info("serving on http://%s:%s/ with %d threads", settings.host, settings.port, settings.threads)
     try:
         run_until(server, stopping)
         drain(server, GRACE_SECONDS)
@@ -109,3 +174,124 @@ def _clean_stale_files(settings: Settings) -> None:
             clean_stale_files(live)
         except OSError as exc:
             log.warning("could not clean %s: %s", live, exc)
+
+
+def _stop_when_orphaned(parent: int, closing: threading.Event) -> None:
+    while not closing.wait(1.0):
+        if os.getppid() != parent:
+            log.warning("the supervisor (pid %d) is gone: stopping", parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, for the workers to share."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Supervisor:
+    """Binds the socket, forks ``workers`` serving processes, replaces those that die."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.children: dict[int, float] = {}  # pid -> start time
+        self.stopping = False
+
+    def run(self) -> None:
+        settings = self.settings
+        sock = bind(settings.host, settings.port)
+        shared_dir = tempfile.mkdtemp(prefix="search-service-")
+        if settings.rate_limit.strip() and settings.rate_limit_storage.strip().lower().startswith("memory://"):
+            from .limits import shared_storage_uri
+
+            # Counted once across workers, not once per process.
+            settings = settings.replace(rate_limit_storage=shared_storage_uri(os.path.join(shared_dir, "rate.db")))
+        self.settings = settings
+        # jieba's dictionary is loaded once here and shared by the workers after the fork
+        # (copy-on-write); gc.freeze keeps the collector from touching (copying) its pages.
+        from .. import analysis
+
+        analysis.initialize(settings.cache_dir, settings.user_dict or None)
+        gc.freeze()
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.info("serving on http://%s:%s/ with %d workers of %d threads", settings.host, settings.port,
+                 self.workers, settings.threads)
+        try:
+            for _ in range(self.workers):
+                self._spawn(sock)
+            self._supervise(sock)
+        finally:
+            for pid in list(self.children):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            sock.close()
+            shutil.rmtree(shared_dir, ignore_errors=True)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log.info("stopped")
+
+    def _stop(self, signum, _frame) -> None:
+        if not self.stopping:
+            log.info("%s: stopping %d workers", signal.Signals(signum).name, len(self.children))
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def _spawn(self, sock: socket.socket) -> None:
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                gc.unfreeze()
+                _serve_process(self.settings, sock, parent=parent)
+            except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's loop
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def _supervise(self, sock: socket.socket) -> None:
+        deadline = None
+        while self.children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                if self.stopping and deadline is None:
+                    deadline = time.monotonic() + STOP_TIMEOUT
+                if deadline is not None and time.monotonic() > deadline:
+                    log.error("workers %s did not stop within %.0f s: killing them", sorted(self.children),
+                              STOP_TIMEOUT)
+                    return  # run() kills what is left
+                time.sleep(0.2)
+                continue
+            started = self.children.pop(pid, None)
+            if started is None or self.stopping:
+                continue
+            log.warning("worker %d exited (%s); starting another", pid, _describe(status))
+            if time.monotonic() - started < CRASH_LOOP_SECONDS:
+                time.sleep(CRASH_LOOP_SECONDS)  # failing at start: do not spin
+            if not self.stopping:
+                self._spawn(sock)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"

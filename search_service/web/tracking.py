@@ -148,7 +148,7 @@ def record_page_search(req: SearchRequest, results, filtered_out: bool = False) 
         channel = "script"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
                            relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine,
-                           filtered_out=filtered_out)
+                           filtered_out=filtered_out, searched=_searched(results))
 
 
 def record_api_search(req: SearchRequest, results) -> None:
@@ -159,7 +159,13 @@ def record_api_search(req: SearchRequest, results) -> None:
         return
     channel = "script" if _is_headless() or _has_api_token() else "api"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
-                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1)
+                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1,
+                           searched=_searched(results))
+
+
+def _searched(results) -> str | None:
+    """The correction searched instead of the typed query (智惠城市 → 智慧城市), or None."""
+    return results.searched if getattr(results, "correction", None) else None
 
 
 def suggest_session(raw: str | None) -> str | None:
