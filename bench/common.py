@@ -301,7 +301,7 @@ def machine_info() -> dict:
 
 def now_utc() -> str:
     """The current time, ISO 8601 in UTC, to the second."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def command_line(module: str) -> str:

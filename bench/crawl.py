@@ -138,14 +138,14 @@ def build_site(count: int) -> dict:
             write(path, html.encode("utf-8"))
             lists.append(path)
     write("/", f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>高新院</title></head><body>{_menu()}"
-               f"{_FOOTER}</body></html>".encode("utf-8"))
+               f"{_FOOTER}</body></html>".encode())
     write("/news/", f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>新闻中心</title></head><body>"
-                    f"{_menu()}{_FOOTER}</body></html>".encode("utf-8"))
+                    f"{_menu()}{_FOOTER}</body></html>".encode())
     lists += ["/", "/news/"]
     write("/robots.txt", b"User-agent: *\nDisallow: /plus/\nDisallow: /member/\n")
     sitemap = "".join(f"<url><loc>{{BASE}}{p}</loc></url>" for p in pages[::2])
     write("/sitemap.template.xml", f'<?xml version="1.0" encoding="UTF-8"?><urlset '
-          f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{sitemap}</urlset>'.encode("utf-8"))
+          f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{sitemap}</urlset>'.encode())
     return {"articles": pages, "lists": lists, "records": len(records)}
 
 
@@ -231,7 +231,7 @@ def phase_fetch(base: str, paths: list[str], client: str) -> dict:
 
 def phase_crawl(base: str, index_dir: str) -> dict:
     from search_service import analysis, indexer
-    from search_service.crawl import CrawlOptions, Crawler
+    from search_service.crawl import Crawler, CrawlOptions
 
     analysis.initialize(CACHE_DIR)
     options = CrawlOptions(start_url=base + "/", delay=0.0, max_pages=1_000_000,

@@ -95,7 +95,7 @@ def _search_times(engines: dict, variants: dict, repeats: int) -> tuple[dict, di
     times = {(e, v): [] for e in engines for v in variants}
     ranks = {}
     for q in QUERIES:
-        for name, engine in engines.items():  # warm
+        for engine in engines.values():  # warm
             engine.search(SearchRequest(q=q))
         for _ in range(repeats):
             for (name, variant), samples in times.items():

@@ -39,7 +39,7 @@ _PER_DOC_FUNCS = {"SegmentWriter.add_document", "PostingPool.add", "IndexWriter.
                   "SegmentWriter._check_state"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _qualnames(filename: str) -> dict[int, str]:
     """First line of each function in a source file -> ``Class.method`` style name."""
     try:

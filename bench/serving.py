@@ -31,7 +31,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -96,7 +95,7 @@ class Server(search.Server):
         while self.workers > 1 and time.monotonic() < deadline:
             self._log.flush()
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
-            if text.count(" serving on http") - text.count("with %d workers" % self.workers) >= self.workers:
+            if text.count(" serving on http") - text.count(f"with {self.workers} workers") >= self.workers:
                 return
             time.sleep(0.25)
 

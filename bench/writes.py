@@ -150,7 +150,7 @@ def _start_server(index_dir, threads: int = 16, log_name: str = "writes-server.l
             break
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(log_path.read_text(encoding="utf-8", errors="replace"))
+                raise SystemExit(log_path.read_text(encoding="utf-8", errors="replace")) from None
             time.sleep(0.2)
     return server, client, log_file
 
@@ -235,8 +235,8 @@ def measure_ours(index_dir, seconds: float, writers: int, searchers: int = 4) ->
 def measure_baseline(index_dir, seconds: float) -> dict:
     """One Whoosh commit per article, sequentially, no search load (the naive writer)."""
     from search_service import indexer
-    from search_service.schema import to_document
     from search_service.ingest import Ingest
+    from search_service.schema import to_document
 
     store = indexer.IndexStore(index_dir)
     ix = store.open_current()
@@ -405,11 +405,10 @@ def measure_merges_ours(index_dir, seconds: float, records: list[dict], batch_wr
 
 def measure_merges_baseline(index_dir, seconds: float, records: list[dict]) -> dict:
     """The same batches, in process, committed the former way (Whoosh merges inside the commit)."""
+    from bench.common import current_rss_mb
     from search_service import indexer
     from search_service.ingest import Ingest
     from search_service.schema import to_document
-
-    from bench.common import current_rss_mb
 
     ix = indexer.IndexStore(index_dir).open_current()
     ingest = Ingest(log_problems=False)

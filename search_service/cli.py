@@ -330,7 +330,7 @@ def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
-    from .crawl import CrawlOptions, Crawler
+    from .crawl import Crawler, CrawlOptions
 
     try:
         options = CrawlOptions.from_settings(settings, args.url, delay=args.delay, max_pages=args.max_pages,

@@ -131,7 +131,7 @@ def syllabify(letters: str) -> list[str] | None:
     """``letters`` split into pinyin syllables (longest first, backtracking), or None."""
     known = syllables()
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def split(start: int) -> tuple[str, ...] | None:
         if start == len(letters):
             return ()

@@ -520,7 +520,7 @@ def rebuild(
 
 def _write_build_info(path: Path, count: int, size: int, seconds: float) -> None:
     info = {
-        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "documents": count,
         "megabytes": round(size / 1e6, 3),
         "seconds": round(seconds, 3),
@@ -707,7 +707,8 @@ def reindex(
 
     live = store.current_path()
     if live is None:
-        raise IndexUnavailable(f"No index in {store.root} to reindex: build one with `search-service index --rebuild PATH`.")
+        raise IndexUnavailable(
+            f"No index in {store.root} to reindex: build one with `search-service index --rebuild PATH`.")
     with merge_lock(live, blocking=True):
         articles = (from_stored(stored) for stored in iter_stored(whoosh_index.open_dir(str(live))))
         return rebuild(store, articles, procs=procs, memory_mb=memory_mb, keep=keep, progress=progress,

@@ -23,8 +23,8 @@ from whoosh import query as wq
 from . import analysis
 from .categories import canonical_category
 from .errors import InvalidParameter
-from .synonyms import SynonymTable
 from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, WORD_FIELDS, day_number
+from .synonyms import SynonymTable
 
 SORTS = ("relevance", "date_desc", "date_asc")
 

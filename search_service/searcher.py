@@ -33,20 +33,20 @@ from whoosh.index import TOC
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
+from . import analysis, pinyin
+from .analysis import normalize
 from .article import Article
+from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound, SearchError
 from .highlight import Highlighter
 from .indexer import CURRENT_FILE, IndexStore
 from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse, positive_terms
-from .synonyms import SynonymSource, SynonymTable
-from . import analysis, pinyin
-from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
-from .analysis import normalize
-from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
+from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot, open_mapped
+from .synonyms import SynonymSource, SynonymTable
 
 # Related articles: how much of a body to read, and how many of its key terms to use.
 SIMILAR_TEXT_CHARS = 3000

@@ -539,7 +539,8 @@ def _build_in_workers(storage, schema, articles, codec, procs, segment_mb, on_ar
                 drain(False)
                 if not workers[number].is_alive():
                     drain(False)
-                    raise BuildFailed(f"index build worker {number} exited (code {workers[number].exitcode})")
+                    raise BuildFailed(
+                        f"index build worker {number} exited (code {workers[number].exitcode})") from None
 
     try:
         batch: list[Article] = []

@@ -71,9 +71,7 @@ def sample_settings(tmp_path_factory, jieba_cache) -> Settings:
 
 @pytest.fixture(scope="session")
 def app(sample_settings):
-    from search_service.web import create_app
-
-    from search_service.web import close_app
+    from search_service.web import close_app, create_app
 
     app = create_app(sample_settings)
     app.config["TESTING"] = True

@@ -24,7 +24,7 @@ import pytest
 from search_service import indexer
 from search_service.article import Article
 from search_service.cli import main
-from search_service.crawl import CrawlOptions, Crawler, parse_category_map
+from search_service.crawl import Crawler, CrawlOptions, parse_category_map
 from search_service.crawl.urls import normalize_url
 from search_service.extract import Selectors, decode_html, extract_page
 from search_service.ingest import Ingest

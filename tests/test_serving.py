@@ -375,7 +375,7 @@ def test_eight_warm_threads_share_one_copy_of_the_index(tmp_path, env, shared_di
     for threads in (1, 8):
         server = Served(dict(env, SEARCH_SERVICE_CACHE_ENTRIES="0"), workers=1, threads=threads)
         try:
-            def client(offset: int) -> None:
+            def client(offset: int, server: Served = server) -> None:
                 for q in queries[offset:] + queries[:offset]:
                     assert server.get("/api/search", q=q)[0] == 200
 

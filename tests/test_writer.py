@@ -7,7 +7,7 @@ import pytest
 from search_service import indexer
 from search_service.article import Article
 from search_service.searcher import EngineOptions, SearchEngine
-from search_service.writer import IndexWriterThread
+from search_service.writer import IndexWriterThread, WriteFailed
 
 
 @pytest.fixture()
@@ -39,7 +39,7 @@ def test_the_journal_takes_any_string_the_index_takes(store, writer):
 
 
 def test_a_write_that_fails_before_its_commit_journals_nothing_it_did_not_commit(store, writer):
-    with pytest.raises(Exception):
+    with pytest.raises(WriteFailed):
         # A category the index's column cannot encode fails while the document is added.
         writer.submit(upserts=[Article("bad", "标题", "正文", category="分类\ud800")])
     assert "bad" not in indexer._journal_since(store)

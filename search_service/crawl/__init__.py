@@ -7,6 +7,6 @@ Modules: :mod:`.urls` (one spelling per page, canonical URLs), :mod:`.fetch`
 (:mod:`search_service.extract`).
 """
 
-from .crawler import CrawlOptions, CrawlProblem, CrawlReport, Crawler, default_user_agent, parse_category_map
+from .crawler import Crawler, CrawlOptions, CrawlProblem, CrawlReport, default_user_agent, parse_category_map
 
 __all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent", "parse_category_map"]

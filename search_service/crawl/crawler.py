@@ -456,7 +456,8 @@ class Crawler:
             response = self._follow(url, max_bytes=_MAX_SITEMAP_BYTES)
             if response.status != 200 or response.problem:
                 if named:  # a sitemap robots.txt names must be there; /sitemap.xml is only a guess
-                    self.report.problems.append(CrawlProblem(url, f"sitemap not read ({response.problem or 'HTTP ' + str(response.status)})"))
+                    reason = response.problem or f"HTTP {response.status}"
+                    self.report.problems.append(CrawlProblem(url, f"sitemap not read ({reason})"))
                 continue
             try:
                 sitemap = parse_sitemap(response.body)
@@ -518,7 +519,8 @@ class Crawler:
             if prev is None or prev.kind == "gone":
                 referrer = self._referrer.get(url)
                 if referrer:
-                    self.report.broken_links.append(CrawlProblem(url, f"HTTP {response.status}, linked from {referrer}"))
+                    self.report.broken_links.append(
+                        CrawlProblem(url, f"HTTP {response.status}, linked from {referrer}"))
             self._gone(prev, PageRecord(url, "gone", response.status, last_fetched=now))
             return
         if response.status != 200:

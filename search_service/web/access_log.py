@@ -50,8 +50,8 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _escape(text: str) -> str:
-    return _UNSAFE.sub(lambda m: "%{:02X}".format(ord(m.group())) if ord(m.group()) < 256
-                       else "\\u{:04x}".format(ord(m.group())), text)
+    return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}" if ord(m.group()) < 256
+                       else f"\\u{ord(m.group()):04x}", text)
 
 
 def request_target() -> str:

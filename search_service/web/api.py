@@ -7,10 +7,10 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..errors import InvalidParameter
-from . import engine_of
-from .openapi import openapi_document
 from ..query import integer_param
+from . import engine_of
 from .health import canary
+from .openapi import openapi_document
 from .params import search_request
 from .tracking import record_api_search, record_suggest, suggest_session
 

@@ -11,8 +11,8 @@ import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..errors import Forbidden, InvalidParameter, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from ..article import id_problem
+from ..errors import Forbidden, InvalidParameter, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from ..ingest import Ingest, JsonProblem, decode_json
 from . import writer_of
 
