@@ -5,18 +5,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: serve test install index bench clean
+.PHONY: serve test lint lock install index bench clean
 
 # The runtime only: what `make serve` needs (no test tools, no Playwright).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -c requirements.lock -e .
 	touch $(STAMP)
 
 # The test extras on top (pytest, Playwright's driver, hypothesis, ...): for `make test`.
-$(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test]'
+$(TEST_STAMP): $(STAMP) requirements.lock
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[test,lint]'
 	touch $(TEST_STAMP)
 
 install: $(TEST_STAMP)
@@ -33,8 +33,18 @@ index: $(STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m pytest
 
+# ruff (style, imports, bugbear, pyupgrade, Flask kept inside web/) and mypy over search_service/.
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check search_service tests bench
+	$(VENV)/bin/mypy
+
+# Rewrite requirements.lock from the current .venv (after changing dependencies in pyproject.toml).
+lock: $(TEST_STAMP)
+	{ sed -n '1,3p' requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -v '^search.service'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
 bench: $(TEST_STAMP)
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[test,bench]'
 	$(PY) -m bench.indexing
 	$(PY) -m bench.search
 
