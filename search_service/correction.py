@@ -207,8 +207,8 @@ def _term_frequencies(reader, field: str) -> Iterable[tuple[str, int]]:
     table = getattr(terms, "_tindex", None)
     fieldmap = getattr(terms, "_fieldmap", None)
     head = getattr(W3TermInfo, "_struct", None)
-    if table is not None and isinstance(fieldmap, dict) and field in fieldmap and head is not None \
-            and hasattr(table, "items_from"):
+    if terms is not None and table is not None and isinstance(fieldmap, dict) and field in fieldmap \
+            and head is not None and hasattr(table, "items_from"):
         prefix = terms._keycoder(field, b"")
         # Keys are the field number then the term's UTF-8 bytes, in byte order: start at the
         # first CJK character and stop at the next field.

@@ -161,7 +161,7 @@ class DocSetEvaluator:
         With ``limit``, more than ``limit`` terms raise :class:`InvalidParameter` (a user's
         ``word*`` that would make the query huge); the listing stops as soon as that is known.
         """
-        terms = set()
+        terms: set[str | bytes] = set()  # Whoosh readers yield bytes, decoded below
         for leaf, _ in self.leaves:
             terms.update(itertools.islice(leaf.reader().expand_prefix(field, prefix),
                                           None if limit is None else limit + 1))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import re
-from typing import Any
+from typing import Any, cast
 
 from .cleaning import collapse_to_line, collapse_whitespace, strip_ruby
 
@@ -446,10 +446,11 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     fields = PageFields()
     if collect_links:
         # Before anything is dropped: the menu and the pagination are links too.
-        fields.links = [a["href"] for a in soup.find_all(("a", "area"), href=True)]
+        # href is a single-valued attribute (a str); rel is multi-valued (a list of str) in bs4.
+        fields.links = [cast(str, a["href"]) for a in soup.find_all(("a", "area"), href=True)]
         fields.links += [
-            link["href"] for link in soup.find_all("link", href=True)
-            if {"next", "prev"} & {value.lower() for value in link.get("rel", [])}
+            cast(str, link["href"]) for link in soup.find_all("link", href=True)
+            if {"next", "prev"} & {value.lower() for value in cast(list[str], link.get("rel") or [])}
         ]
     for tag in soup.find_all(_DROP_FIRST):
         tag.decompose()
@@ -518,7 +519,8 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     if time_el is not None:
         fields.article_signs.append("<time>")
         if not date:
-            date, date_line = time_el["datetime"].strip(), time_el.sourceline
+            # datetime is a single-valued attribute: bs4 gives a str.
+            date, date_line = cast(str, time_el["datetime"]).strip(), time_el.sourceline
     source, _ = _meta_content(soup, "source", "author")
     info_el = soup.select_one(_INFO_SELECTORS)
     if info_el is None or not META_LINE.search(info_el.get_text(" ")):
@@ -539,7 +541,7 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     url, _ = _meta_content(soup, "og:url")
     canonical = soup.find("link", attrs={"rel": "canonical", "href": True})
     if canonical is not None:
-        url = canonical["href"].strip()
+        url = cast(str, canonical["href"]).strip()  # href is single-valued: a str
     fields.url = url
 
     # Body: the content container, minus everything read above and the furniture.

@@ -138,7 +138,7 @@ class IndexStore:
 
     def remove_abandoned_builds(self) -> list[str]:
         """Delete building folders whose builder process is gone (killed mid-build)."""
-        removed = []
+        removed: list[str] = []
         if not self.generations_dir.is_dir():
             return removed
         for path in self.generations_dir.glob(f"{BUILDING_PREFIX}*"):
@@ -611,7 +611,7 @@ def _remember(requested: list[str], source: Iterator[str]) -> Iterator[str]:
         yield doc_id
 
 
-def _journal_then_commit(store: IndexStore, writer, changes: dict[str, Article | None], generation: str) -> None:
+def _journal_then_commit(store: IndexStore, writer, changes: dict[str, Article | None], generation: str | None) -> None:
     """Journal ``changes`` (durably), then commit them; nothing is committed if the journal fails."""
     try:
         journal_append(store, changes, generation)

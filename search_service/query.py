@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from whoosh import query as wq
 
@@ -69,7 +70,7 @@ class SearchRequest:
 
         ``categories`` may be given as a tuple; ``None`` removes a parameter.
         """
-        values = {
+        values: dict[str, Any] = {  # strings, except categories (a tuple); changes are any of these
             "q": self.q,
             "categories": self.categories,
             "date_from": self.date_from.isoformat() if self.date_from else "",
@@ -361,7 +362,7 @@ class _Parser:
 
     def expression(self) -> Node:
         children = [self.conjunction()]
-        while self.peek() is not None and self.peek()[0] == "or":
+        while (token := self.peek()) is not None and token[0] == "or":
             self.take()
             children.append(self.conjunction())
         return children[0] if len(children) == 1 else Or(tuple(children))

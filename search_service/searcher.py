@@ -795,6 +795,8 @@ class _Execution:
             if before >= stop:
                 break
             if tier.docs.size and before + tier.docs.size > start:
+                if tier.score is None:  # only the "all" tier, always alone, lists by date
+                    raise SearchError(f"tier {tier.name!r} has no score to rank by relevance")
                 best = self._scored(tier.score, tier.docs, stop - before)
                 ranked += [(docnum, score, _match_label(tier.name)) for docnum, score in best]
             else:

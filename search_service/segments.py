@@ -216,6 +216,8 @@ class SegmentBuilder:
                     entry = postings[text] = _Postings(True)
                 entry.docs.append(docnum)
                 entry.freqs.append(len(positions))
+                if entry.positions is None:
+                    raise ValueError(f"field {name!r}: a term indexed without positions got positions")
                 entry.positions.append(encode_positions(positions))
                 length += len(positions)
             return length

@@ -31,6 +31,8 @@ class SynonymTable:
     """Normalized term -> the other members of its group."""
 
     groups: tuple[tuple[str, ...], ...] = ()
+    # Set by __post_init__ from ``lookup``; not an __init__ argument, nor compared or shown.
+    _lookup: dict[str, tuple[str, ...]] = dataclasses.field(init=False, repr=False, compare=False)
 
     @property
     def lookup(self) -> dict[str, tuple[str, ...]]:

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from whoosh.index import TOC, LockError
 
 from .article import Article
-from .errors import IndexBusy, SearchError
+from .errors import IndexBusy, IndexUnavailable, SearchError
 from .indexer import IndexStore, JournalError, codec, journal_append, publish_lock, rebuild
 from .merging import BackgroundMerger, clean_stale_files
 from .schema import ID, to_document
@@ -265,6 +265,8 @@ class IndexWriterThread:
         with publish_lock(self.store, shared=True):
             generation = self.store.current_name()
             ix = self.store.open_current()
+            if generation is None:  # open_current raised already: the lock keeps it from changing
+                raise IndexUnavailable(f"No index in {self.store.root}")
             writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec(),
                                compound=False)
             try:

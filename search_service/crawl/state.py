@@ -82,7 +82,9 @@ class CrawlState:
         ).fetchone()
         if row is None:
             return None
-        return PageRecord(*row[:7], json.loads(row[7] or "[]"), *row[8:])
+        fields = list(row)
+        fields[7] = json.loads(fields[7] or "[]")  # links, stored as JSON
+        return PageRecord(*fields)
 
     def known_urls(self, kinds: Iterable[str]) -> list[str]:
         """URLs last seen as one of ``kinds``, oldest first (re-checked after the new ones)."""

@@ -51,9 +51,11 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     app.config["PROPAGATE_EXCEPTIONS"] = False
     # Bodies over the write limit are refused before anything reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.write_body_max_mb * 1024 * 1024
-    app.wsgi_app = CatchAll(StampStart(TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies))))
-    app.json.ensure_ascii = False  # Chinese as UTF-8, not \\uXXXX escapes
-    app.json.sort_keys = False
+    # Flask's documented middleware idiom; mypy sees wsgi_app as a method only.
+    app.wsgi_app = CatchAll(StampStart(TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies))))  # type: ignore[method-assign]
+    # DefaultJSONProvider's settings; app.json is typed as the JSONProvider base, which lacks them.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese as UTF-8, not \\uXXXX escapes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[ENGINE_KEY] = engine or SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
 
     from . import admin, api, pages, tracking, writes
@@ -145,8 +147,9 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         valid_methods = getattr(error, "valid_methods", None) or []
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
-        messages = {
+        codes: dict[int | None, str] = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+                                        415: "unsupported_media_type"}
+        messages: dict[int | None, str] = {
             404: f"No such page or endpoint: {request.path}. See /openapi.json for the API.",
             405: f"{request.method} is not allowed on {request.path}; "
             f"allowed: {', '.join(sorted(valid_methods))}.",

@@ -98,8 +98,9 @@ def _private(response: Response) -> Response:
 def _db() -> AnalyticsDB:
     settings = current_app.config["SETTINGS"]
     recorder = recorder_of(current_app)
-    if getattr(recorder, "db", None) is not None:
-        return recorder.db
+    db = getattr(recorder, "db", None)
+    if db is not None:
+        return db
     return AnalyticsDB(database_path(settings.index_dir, settings.analytics_db))
 
 

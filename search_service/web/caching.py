@@ -127,7 +127,7 @@ def install_caching(app: Flask, settings: Settings) -> None:
 
     @app.url_defaults
     def version_static_urls(endpoint: str, values: dict) -> None:
-        if endpoint == "static" and "v" not in values and values.get("filename"):
+        if endpoint == "static" and "v" not in values and values.get("filename") and app.static_folder:
             version = static_version(app.static_folder, values["filename"])
             if version:
                 values["v"] = version
@@ -151,7 +151,7 @@ def install_caching(app: Flask, settings: Settings) -> None:
         if request.endpoint == "static" and response.status_code in (200, 304):
             version = request.args.get("v")
             filename = (request.view_args or {}).get("filename", "")
-            if version and version == static_version(app.static_folder, filename):
+            if version and app.static_folder and version == static_version(app.static_folder, filename):
                 response.headers["Cache-Control"] = VERSIONED_CACHE_CONTROL
             else:
                 response.headers["Cache-Control"] = UNVERSIONED_CACHE_CONTROL
@@ -176,6 +176,8 @@ def robots():
 @blueprint.get("/favicon.ico")
 def favicon():
     """The site's icon (also linked from every page as ``/static/favicon.svg``)."""
+    if current_app.static_folder is None:  # Flask(__name__) always has one; never None here
+        raise RuntimeError("the app has no static folder")
     response = send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
                                    max_age=86400)
     return response

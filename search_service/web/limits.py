@@ -230,7 +230,8 @@ class SweepingMemoryStorage(MemoryStorage):
             return
         try:
             self._last_sweep = now
-            self._MemoryStorage__expire_events()
+            # limits' private (name-mangled) MemoryStorage method, absent from its type stubs.
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
         finally:
             self._sweeping.release()
 

@@ -332,7 +332,7 @@ def _with_limits(document: dict, settings: Settings) -> dict:
                              "valid UTF-8, no control characters, no leading or trailing whitespace (stored "
                              "exactly as sent; a PUT with an id breaking a rule is a 400 naming it)",
               "schema": {"type": "string", "maxLength": settings.max_id_length}}
-    secured = [{"bearer": []}]
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
     paths["/api/documents/{doc_id}"]["put"] = {
         "summary": "Create or replace one article (committed and visible on return)",
         "operationId": "putDocument", "security": secured, "parameters": [doc_id],

@@ -227,8 +227,9 @@ class ResultsView:
     def _removals(self) -> list[tuple[str, str, dict]]:
         """(label, kind, changes) for each selected filter: the request changes that remove it."""
         req = self.req
-        out = [(f"分类：{c}", "category", {"categories": tuple(x for x in req.categories if x != c)})
-               for c in req.categories]
+        out: list[tuple[str, str, dict]] = [
+            (f"分类：{c}", "category", {"categories": tuple(x for x in req.categories if x != c)})
+            for c in req.categories]
         if req.date_from or req.date_to:
             out.append((f"日期：{self.date_label}", "date", {"date_from": None, "date_to": None}))
         return out
