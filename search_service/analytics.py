@@ -298,6 +298,8 @@ class Report:
     noclick: list[QueryRow]
     daily: list[DayRow]
     filtered_out: list[QueryRow] = dataclasses.field(default_factory=list)
+    #: (typed, searched instead, searches) of corrected queries, commonest first (see :meth:`AnalyticsDB.corrections`).
+    corrections: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
 
 
 def dictionary_hint(query: str) -> dict:
@@ -573,7 +575,8 @@ class AnalyticsDB:
         """Everything the staff page shows for ``period``."""
         return Report(period, self.summary(period), self.top_queries(period, limit),
                       self.zero_result_queries(period, limit), self.no_click_queries(period, limit),
-                      self.daily(period), self.filtered_out_queries(period, limit))
+                      self.daily(period), self.filtered_out_queries(period, limit),
+                      self.corrections(period, limit))
 
 
 class _closing:

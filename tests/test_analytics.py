@@ -8,6 +8,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import re
 import sqlite3
 import threading
 import time
@@ -637,6 +638,68 @@ class TestAnalyticsPage:
         assert response.status_code == 200 and "analytics" in response.get_data(as_text=True).lower()
         assert client.get("/admin/docs/nothing.md", headers=basic(PASSWORD)).status_code == 404
         assert client.get("/admin/docs/..%2Fpyproject.toml", headers=basic(PASSWORD)).status_code == 404
+
+
+@pytest.fixture()
+def web_with_slips(web):
+    """Corrected searches recorded through the app's own recorder, hand-counted.
+
+    Counted: 智惠城市 → 智慧城市 3 (page ×2, api), kepu → 科普 2 (typed "KePu": normalized),
+    企业新用 → 企业信用 1. Not counted: a refinement of 智惠城市 and a script's 可普 → 科普.
+    Not a correction at all: 园区规划.
+    """
+    rec = recorder(web)
+    rec.record_search("智惠城市", channel="page", results=7, searched="智慧城市")
+    rec.record_search("KePu", channel="api", results=4, searched="科普")
+    rec.record_search("企业新用", channel="page", results=2, searched="企业信用")
+    rec.record_search("智惠城市", channel="api", results=7, searched="智慧城市")
+    rec.record_search("智惠城市", channel="page", results=7, searched="智慧城市", page=2, refine=True)
+    rec.record_search("kepu", channel="page", results=4, searched="科普")
+    rec.record_search("可普", channel="script", results=4, searched="科普")
+    rec.record_search("智惠城市", channel="page", results=7, searched="智慧城市")
+    rec.record_search("园区规划", channel="page", results=5)
+    rec.flush()
+    return web
+
+
+def corrections_section(html: str) -> str:
+    start = html.index('<section class="admin-section" aria-labelledby="corrections-heading">')
+    return html[start:html.index("</section>", start)]
+
+
+class TestCorrectionsSection:
+    ROWS = [("智惠城市", "智慧城市", 3), ("kepu", "科普", 2), ("企业新用", "企业信用", 1)]
+
+    def test_page_lists_the_slips_commonest_first(self, web_with_slips):
+        html = web_with_slips.test_client().get("/admin/analytics", headers=basic(PASSWORD)).get_data(as_text=True)
+        section = corrections_section(html)
+        assert "自动纠正的搜索词" in section and "同音" in section
+        assert 'href="/admin/analytics.csv?' in section and "table=corrections" in section
+        shown = re.findall(r'<tr><td class="col-rank">(\d+)</td><td class="query"><a [^>]*>([^<]*)</a></td>'
+                           r'<td class="query"><a [^>]*>([^<]*)</a></td><td class="num">(\d+)</td></tr>', section)
+        assert shown == [(str(n), typed, searched, str(count))
+                         for n, (typed, searched, count) in enumerate(self.ROWS, start=1)]
+        assert 'href="/search?q=%E6%99%BA%E6%83%A0%E5%9F%8E%E5%B8%82"' in section  # the typed query, as readers saw it
+        assert "这段时间没有自动纠正的搜索" not in section
+        assert " style=" not in html and "<script>" not in html
+
+    def test_csv_table(self, web_with_slips):
+        response = web_with_slips.test_client().get("/admin/analytics.csv?table=corrections", headers=basic(PASSWORD))
+        assert response.status_code == 200
+        assert "search-analytics-corrections-" in response.headers["Content-Disposition"]
+        table = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+        assert table == [["typed", "searched_instead", "searches"]] + [
+            [typed, searched, str(count)] for typed, searched, count in self.ROWS]
+
+    def test_empty_state(self, web_with_rows):
+        client = web_with_rows.test_client()
+        html = client.get("/admin/analytics", headers=basic(PASSWORD)).get_data(as_text=True)
+        section = corrections_section(html)
+        assert '<p class="empty">这段时间没有自动纠正的搜索。</p>' in section
+        assert 'data-table="corrections"' not in section
+        response = client.get("/admin/analytics.csv?table=corrections", headers=basic(PASSWORD))
+        assert list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig")))) == [
+            ["typed", "searched_instead", "searches"]]
 
 
 def test_daily_chart_geometry():

@@ -32,7 +32,7 @@ PRESETS = (7, 30, 90)
 TABLE_ROWS = 50
 CSV_ROWS = 10_000
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
-TABLES = ("top", "zero", "noclick", "daily", "filtered")
+TABLES = ("top", "zero", "noclick", "daily", "filtered", "corrections")
 CHANNEL_LABELS = {"page": "结果页", "widget": "搜索框建议", "api": "API", "script": "脚本与自动浏览器（不计入统计）"}
 
 
@@ -280,13 +280,18 @@ def _csv_rows(table: str, db: AnalyticsDB, period: Period) -> tuple[list[str], l
     if table == "filtered":
         return (["query", "filtered_out_searches", "last_seen"],
                 [[r.query, r.searches, r.last_seen] for r in db.filtered_out_queries(period, CSV_ROWS)])
+    if table == "corrections":
+        return (["typed", "searched_instead", "searches"],
+                [[typed, searched, n] for typed, searched, n in db.corrections(period, CSV_ROWS)])
     return (["day", "searches", "zero_results", "clicks"],
             [[d.day, d.searches, d.zero_results, d.clicks] for d in db.daily(period)])
 
 
 @blueprint.get("/admin/analytics.csv")
 def analytics_csv():
-    """One table of the page as CSV (UTF-8 with BOM for Excel): ``table=top|zero|noclick|daily|filtered``."""
+    """One table of the page as CSV (UTF-8 with BOM for Excel).
+
+    ``table=top|zero|noclick|daily|filtered|corrections``."""
     denied = _denied()
     if denied is not None:
         return denied
