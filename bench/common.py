@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import json
 import logging
 import os
@@ -150,20 +149,6 @@ class LoadedCorpus:
         return len(self.articles)
 
 
-def import_with_retry(module: str, attempts: int = 5, wait: float = 60.0):
-    """Import a project module, waiting and retrying while a colleague's edit leaves it broken."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return importlib.import_module(module)
-        except (ImportError, SyntaxError) as exc:
-            if attempt == attempts:
-                raise
-            print(f"bench: cannot import {module} ({exc}); retrying in {wait:.0f} s", file=sys.stderr)
-            time.sleep(wait)
-            sys.modules.pop(module, None)
-    raise AssertionError("unreachable")
-
-
 def article_megabytes(article) -> float:
     """UTF-8 size of title + body in MB (the unit of every MB/s figure)."""
     return (len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))) / 1e6
@@ -175,7 +160,8 @@ def load_articles(sample: Sample) -> LoadedCorpus:
     Both engines then index these same objects, so ingest cost is measured once,
     separately, and never counted in an engine's indexing time.
     """
-    ingest_module = import_with_retry("search_service.ingest")
+    from search_service import ingest as ingest_module
+
     # Rejected records are counted in the report below; one warning line each would drown the output.
     logging.getLogger("search_service.ingest").setLevel(logging.ERROR)
     started = time.perf_counter()

@@ -276,8 +276,8 @@ class OursRunner:
     """Our engine in process, with a result cache that :meth:`run` clears or expects to hit."""
 
     def __init__(self, index_dir: Path) -> None:
-        searcher = common.import_with_retry("search_service.searcher")
-        query = common.import_with_retry("search_service.query")
+        from search_service import query, searcher
+
         common.initialize_analysis()
         self._request = lambda params: query.SearchRequest.from_params(query.get_list_from_mapping(params))
         self.engine = searcher.SearchEngine(index_dir, searcher.EngineOptions(cache_entries=100_000))
