@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import free_port
+from .http_json import get_json, send_json
 
 TOKEN = "fault-token"
 
@@ -81,23 +82,10 @@ class Server:
                 time.sleep(0.1)
 
     def get(self, path: str, **params) -> tuple[int, dict]:
-        url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return get_json(self.url, path, params, timeout=10)  # a new connection each time
 
     def send(self, method: str, path: str, payload) -> tuple[int, dict]:
-        request = urllib.request.Request(self.url + path, method=method,
-                                         data=json.dumps(payload, ensure_ascii=False).encode(),
-                                         headers={"Authorization": f"Bearer {TOKEN}",
-                                                  "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return send_json(self.url, method, path, payload, token=TOKEN, timeout=30)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

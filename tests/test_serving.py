@@ -32,6 +32,7 @@ from search_service.query import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 
 from .conftest import SAMPLES, build_index, free_port
+from .http_json import get_json, send_json
 from .test_faults import TOKEN, cli_env, run_cli, write_corpus
 
 
@@ -71,23 +72,10 @@ class Served:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
     def get(self, path: str, **params) -> tuple[int, dict]:
-        url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:  # a new connection each time
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return get_json(self.url, path, params, timeout=30)  # a new connection each time
 
     def send(self, method: str, path: str, payload) -> tuple[int, dict]:
-        request = urllib.request.Request(self.url + path, method=method,
-                                         data=json.dumps(payload, ensure_ascii=False).encode(),
-                                         headers={"Authorization": f"Bearer {TOKEN}",
-                                                  "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return send_json(self.url, method, path, payload, token=TOKEN, timeout=60)
 
     def stop(self) -> int:
         for pid in self._children_or_empty():
