@@ -254,6 +254,10 @@ class SearchEngine:
         """
         started = time.perf_counter()
         snap = self.snapshot()  # IndexUnavailable without an index
+        if self.options.correction:
+            # The correction vocabulary (every word of the index by pinyin) takes seconds to
+            # read at the site's scale: a reader's first slip must not pay for it.
+            self.vocabulary()
         for q in queries:
             with contextlib.suppress(SearchError):  # e.g. a prefix expanding past max_prefix_terms
                 self.suggest(q)

@@ -322,3 +322,17 @@ def test_analytics_file_of_an_older_version_gains_the_searched_column(tmp_path):
     assert db.corrections(today) == [("智惠城市", "智慧城市", 2)]
     with db.connect() as conn:
         assert conn.execute("SELECT COUNT(*) FROM searches WHERE searched IS NULL").fetchone()[0] == 2
+
+
+def test_warm_up_builds_the_vocabulary_before_the_first_slip(tmp_path):
+    engine = make_engine(tmp_path)
+    off = make_engine(tmp_path / "off", correction=False)
+    try:
+        engine.warm(queries=())
+        off.warm(queries=())
+        # Held for the snapshot the first search will use (built once per generation/commit).
+        assert engine._vocabulary is not None and engine._vocabulary[0] == engine.snapshot().key
+        assert off._vocabulary is None  # correction off: nothing to read
+    finally:
+        engine.close()
+        off.close()
