@@ -252,6 +252,21 @@ def _swap(storage, path: Path, chosen, merged, mapping, staging: Path, lock_time
 _TOC_TEMP = re.compile(rf"^_{INDEX_NAME}_\d+\.toc\.[\d.]+$")
 
 
+def clean_live_generation(store) -> None:
+    """:func:`clean_stale_files` on the live generation of ``store``, if any; a failure is logged.
+
+    What the server runs at start and the writer after a failed commit: leftovers of a
+    killed or failed write or merge go without anybody cleaning the folder by hand.
+    """
+    live = store.current_path()
+    if live is None or not live.is_dir():
+        return
+    try:
+        clean_stale_files(live)
+    except OSError as exc:
+        log.warning("could not clean %s: %s", live, exc)
+
+
 def clean_stale_files(generation_path: Path | str) -> list[str]:
     """Remove what failed or killed writes and merges left in a generation folder; returns the names.
 

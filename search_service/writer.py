@@ -34,7 +34,7 @@ from whoosh.index import TOC, LockError
 from .article import Article
 from .errors import IndexBusy, IndexUnavailable, SearchError
 from .indexer import IndexStore, JournalError, codec, journal_append, publish_lock, rebuild
-from .merging import BackgroundMerger, clean_stale_files
+from .merging import BackgroundMerger, clean_live_generation
 from .schema import ID, to_document
 from .searcher import SearchEngine
 
@@ -123,14 +123,8 @@ class IndexWriterThread:
     # -- requests -------------------------------------------------------------------------
 
     def start(self) -> IndexWriterThread:
-        # Files a killed or failed write or merge left behind (a full disk, kill -9) go now,
-        # so that nobody has to clean the folder by hand.
-        live = self.store.current_path()
-        if live is not None:
-            try:
-                clean_stale_files(live)
-            except OSError as exc:
-                log.warning("could not clean %s: %s", live, exc)
+        # Files a killed or failed write or merge left behind (a full disk, kill -9) go now.
+        clean_live_generation(self.store)
         self._thread.start()
         self.merger.poke()
         return self
@@ -315,12 +309,7 @@ class IndexWriterThread:
         return existed
 
     def _clean_after_failure(self) -> None:
-        live = self.store.current_path()
-        if live is not None:
-            try:
-                clean_stale_files(live)
-            except OSError as exc:
-                log.warning("could not clean %s after a failed commit: %s", live, exc)
+        clean_live_generation(self.store)
 
     @staticmethod
     def _fail(batch: list[_Change], error: SearchError) -> None:

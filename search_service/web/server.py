@@ -166,14 +166,9 @@ def _busy(server) -> bool:
 def _clean_stale_files(settings: Settings) -> None:
     """Remove what a killed or failed write or merge left in the live generation (no manual cleanup)."""
     from ..indexer import IndexStore
-    from ..merging import clean_stale_files
+    from ..merging import clean_live_generation
 
-    live = IndexStore(settings.index_dir).current_path()
-    if live is not None and live.is_dir():
-        try:
-            clean_stale_files(live)
-        except OSError as exc:
-            log.warning("could not clean %s: %s", live, exc)
+    clean_live_generation(IndexStore(settings.index_dir))
 
 
 def _stop_when_orphaned(parent: int, closing: threading.Event) -> None:
