@@ -22,9 +22,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import jieba
 import opencc
 from whoosh.analysis import Token, Tokenizer
+
+from .segmenter import Segmenter
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ def has_cjk(text: str) -> bool:
 
 # --------------------------------------------------------------------------- segmenter
 
-_DATA_DIR = Path(__file__).parent / "data"
-BUILTIN_USER_DICT = _DATA_DIR / "user_dict.txt"
 
 # Words too common to carry meaning; dropped from the word field (the bigram field
 # keeps them, so a query made only of these still finds its substring).
@@ -104,57 +103,6 @@ _NUMBER_UNITS = frozenset("年月日号时分秒元亿万千百个次项家人�
 
 _MIXED_PARTS = re.compile(r"[^\W\d_]+|\d+(?:\.\d+)?")
 _WORDLIKE = re.compile(r"\w")
-
-
-class Segmenter:
-    """One jieba dictionary for the whole process, loaded once.
-
-    ``initialize`` must run before a threaded server starts (jieba's lazy
-    initialization is not thread-safe) and before a process pool forks.
-    """
-
-    def __init__(self) -> None:
-        self._jieba = jieba.Tokenizer()
-        self._lock = threading.Lock()
-        self._ready = False
-        self.user_dicts: tuple[Path, ...] = ()
-
-    def initialize(self, cache_dir: Path | str | None = None, user_dicts: tuple[Path, ...] = ()) -> None:
-        """Load the dictionary (cache in ``cache_dir``) and the domain dictionaries."""
-        with self._lock:
-            if self._ready and tuple(user_dicts) == self.user_dicts:
-                return
-            jieba.setLogLevel(logging.WARNING)
-            if cache_dir:
-                Path(cache_dir).mkdir(parents=True, exist_ok=True)
-                # Our own folder, not the shared /tmp/jieba.cache another user could own.
-                self._jieba.tmp_dir = str(cache_dir)
-            self._jieba.initialize()
-            dicts = (BUILTIN_USER_DICT, *user_dicts) if BUILTIN_USER_DICT.exists() else tuple(user_dicts)
-            for path in dicts:
-                # jieba leaves a file it opened itself unclosed; hand it an open one.
-                with open(path, "rb") as handle:
-                    self._jieba.load_userdict(handle)
-            self.user_dicts = tuple(user_dicts)
-            self._ready = True
-
-    def spans(self, text: str, search: bool) -> Iterator[tuple[str, int, int]]:
-        """jieba tokens of ``text`` as (word, start, end); search mode adds sub-words."""
-        if not self._ready:
-            self.initialize()
-        return self._jieba.tokenize(text, mode="search" if search else "default")
-
-    def dictionary(self) -> dict[str, int]:
-        """jieba's word frequencies (prefixes of words appear with frequency 0)."""
-        if not self._ready:
-            self.initialize()
-        return self._jieba.FREQ
-
-    def add_word(self, word: str) -> None:
-        """Teach the segmenter a word at run time (used by tests and the dictionary tools)."""
-        if not self._ready:
-            self.initialize()
-        self._jieba.add_word(word)
 
 
 SEGMENTER = Segmenter()
