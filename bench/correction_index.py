@@ -41,6 +41,7 @@ def _fingerprint(sample: common.Sample) -> str:
 def prepare_index(sample: common.Sample, rebuild: bool = False) -> tuple[Path, dict]:
     """The cached index of ``sample`` (built with one process when missing or stale)."""
     from search_service import indexer
+    from search_service.store import IndexStore
 
     root = WORK_DIR / f"index-{sample.key()}"
     meta_path = root.with_suffix(".json")
@@ -49,13 +50,13 @@ def prepare_index(sample: common.Sample, rebuild: bool = False) -> tuple[Path, d
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         meta = {}
-    if not rebuild and meta.get("fingerprint") == fingerprint and indexer.IndexStore(root).current_name():
+    if not rebuild and meta.get("fingerprint") == fingerprint and IndexStore(root).current_name():
         return root, meta | {"reused": True}
     shutil.rmtree(root, ignore_errors=True)
     common.initialize_analysis()
     loaded = common.load_articles(sample)
     print(f"bench.correction: indexing {loaded.count:,} articles ({sample.describe()}) …", file=sys.stderr, flush=True)
-    result = indexer.rebuild(indexer.IndexStore(root), loaded.articles, procs=1, keep=1)
+    result = indexer.rebuild(IndexStore(root), loaded.articles, procs=1, keep=1)
     meta = {"fingerprint": fingerprint, "articles": loaded.count, "per_file": loaded.per_file,
             "megabytes": round(result.megabytes, 2), "build_seconds": round(result.seconds, 1),
             "sample": sample.describe(), "built_at": common.now_utc()}

@@ -33,10 +33,11 @@ from whoosh.index import TOC, LockError
 
 from .article import Article
 from .errors import IndexBusy, IndexUnavailable, SearchError
-from .indexer import IndexStore, JournalError, codec, journal_append, publish_lock, rebuild
+from .indexer import rebuild
 from .merging import BackgroundMerger, clean_live_generation
 from .schema import ID, to_document
 from .searcher import SearchEngine
+from .store import IndexStore, JournalError, codec, journal_append, publish_lock
 
 log = logging.getLogger(__name__)
 
