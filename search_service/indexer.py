@@ -15,7 +15,7 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -37,15 +37,38 @@ from .store import (
 )
 
 
+def apply_changes(writer, changes: Iterable[tuple[str, Article | None]],
+                  docnums: Mapping[str, Sequence[int]] | None = None) -> dict[str, bool]:
+    """Apply ``(id, article)`` changes to an open Whoosh writer, in order; an article of None deletes.
+
+    Every id's documents are deleted first and the article, if any, added after:
+    Whoosh's ``update_document`` would not see a document added earlier in the same
+    uncommitted writer. ``docnums`` (the live document numbers of each id, from a
+    snapshot of exactly the commit the writer starts from) spares Whoosh's
+    ``delete_by_term``, which opens a new reader for every writer. Returns, for each
+    id in the order first seen, whether it had a document in the committed index.
+    """
+    existed: dict[str, bool] = {}
+    for doc_id, article in changes:
+        if docnums is None:
+            found = bool(writer.delete_by_term(ID, doc_id))
+        else:
+            numbers = docnums.get(doc_id, ())
+            for docnum in numbers:
+                writer.delete_document(docnum)
+            found = bool(numbers)
+        existed[doc_id] = existed.get(doc_id, False) or found
+        if article is not None:
+            writer.add_document(**to_document(article))
+    return existed
+
+
 def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
     if not changes:
         return
     writer = ix.writer(codec=codec(), compound=False)
     try:
-        for doc_id, article in changes.items():
-            writer.delete_by_term(ID, doc_id)
-            if article is not None:
-                writer.add_document(**to_document(article))
+        apply_changes(writer, changes.items())
     except BaseException:
         writer.cancel()
         raise
@@ -228,14 +251,20 @@ def update(
     writer = _writer(ix, 1, memory_mb, timeout=lock_timeout)
     count = size = 0
     written: dict[str, Article | None] = {}
-    try:
+
+    def upserts() -> Iterator[tuple[str, Article | None]]:
+        nonlocal count, size
         for article in articles:
-            writer.update_document(**to_document(article))
+            yield article.id, article
+            # Counted once applied (the writer asks for the next one only then).
             written[article.id] = article
             count += 1
             size += len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
             if progress:
                 progress.update(article)
+
+    try:
+        apply_changes(writer, upserts())
     except BaseException:
         writer.cancel()
         raise
@@ -269,14 +298,12 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0)
         generation = store.current_name()
         ix = store.open_current()
         writer = _writer(ix, 1, 64, timeout=lock_timeout)
-        found = []
         try:
-            for doc_id in _remember(requested, source):
-                if writer.delete_by_term(ID, doc_id) and doc_id not in found:
-                    found.append(doc_id)
+            existed = apply_changes(writer, ((doc_id, None) for doc_id in _remember(requested, source)))
         except BaseException:
             writer.cancel()
             raise
+        found = [doc_id for doc_id, was in existed.items() if was]
         with publish_lock(store, shared=True):
             if store.current_name() == generation:
                 _journal_then_commit(store, writer, dict.fromkeys(found), generation)
