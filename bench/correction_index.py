@@ -22,7 +22,8 @@ from . import common
 WORK_DIR = common.OUT_DIR / "correction"
 DEFAULT_SAMPLE = 0.25
 #: Source files whose changes make a cached index stale.
-FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "ingest.py", "cleaning.py", "data/user_dict.txt")
+FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "ingest/driver.py", "ingest/raw.py", "ingest/jsonl.py",
+                "cleaning.py", "data/user_dict.txt")
 
 
 def _fingerprint(sample: common.Sample) -> str:

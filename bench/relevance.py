@@ -59,8 +59,8 @@ REFERENCE = {
 }
 TARGETS = {"mrr@10": 0.66, "recall@100": 0.90}
 #: Source files whose changes make a cached index stale.
-FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "writer.py", "ingest.py", "cleaning.py",
-                "data/user_dict.txt")
+FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "writer.py", "ingest/driver.py", "ingest/raw.py",
+                "ingest/jsonl.py", "cleaning.py", "data/user_dict.txt")
 #: Site set: keep a distractor when CRC32(id) % SITE_MODULUS == 0 (about 1 in 12 of ~42,000 articles).
 SITE_MODULUS = 12
 METRICS = ("mrr@10", "ndcg@10", "recall@10", "recall@100")
