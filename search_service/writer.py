@@ -8,7 +8,7 @@ request therefore returns after its change is committed *and* searchable.
 
 Within a batch the last change to an id wins. The batch is journaled (fsync'd)
 before it is committed, so the journal never lacks a committed change (see
-``indexer``). The answer tells what happened: a failure before the commit (lock
+``store``). The answer tells what happened: a failure before the commit (lock
 held by another process, full disk, unwritable journal) fails every request of
 the batch with "nothing was written" and leaves the previous commit serving; once
 the commit is on disk, the requests are told it committed, even if something
