@@ -22,7 +22,8 @@ from . import common
 WORK_DIR = common.OUT_DIR / "correction"
 DEFAULT_SAMPLE = 0.25
 #: Source files whose changes make a cached index stale.
-FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "ingest.py", "cleaning.py", "data/user_dict.txt")
+FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "ingest/driver.py", "ingest/raw.py", "ingest/jsonl.py",
+                "cleaning.py", "data/user_dict.txt")
 
 
 def _fingerprint(sample: common.Sample) -> str:
@@ -41,6 +42,7 @@ def _fingerprint(sample: common.Sample) -> str:
 def prepare_index(sample: common.Sample, rebuild: bool = False) -> tuple[Path, dict]:
     """The cached index of ``sample`` (built with one process when missing or stale)."""
     from search_service import indexer
+    from search_service.store import IndexStore
 
     root = WORK_DIR / f"index-{sample.key()}"
     meta_path = root.with_suffix(".json")
@@ -49,13 +51,13 @@ def prepare_index(sample: common.Sample, rebuild: bool = False) -> tuple[Path, d
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         meta = {}
-    if not rebuild and meta.get("fingerprint") == fingerprint and indexer.IndexStore(root).current_name():
+    if not rebuild and meta.get("fingerprint") == fingerprint and IndexStore(root).current_name():
         return root, meta | {"reused": True}
     shutil.rmtree(root, ignore_errors=True)
     common.initialize_analysis()
     loaded = common.load_articles(sample)
     print(f"bench.correction: indexing {loaded.count:,} articles ({sample.describe()}) …", file=sys.stderr, flush=True)
-    result = indexer.rebuild(indexer.IndexStore(root), loaded.articles, procs=1, keep=1)
+    result = indexer.rebuild(IndexStore(root), loaded.articles, procs=1, keep=1)
     meta = {"fingerprint": fingerprint, "articles": loaded.count, "per_file": loaded.per_file,
             "megabytes": round(result.megabytes, 2), "build_seconds": round(result.seconds, 1),
             "sample": sample.describe(), "built_at": common.now_utc()}

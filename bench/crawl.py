@@ -230,14 +230,15 @@ def phase_fetch(base: str, paths: list[str], client: str) -> dict:
 
 
 def phase_crawl(base: str, index_dir: str) -> dict:
-    from search_service import analysis, indexer
+    from search_service import analysis
     from search_service.crawl import Crawler, CrawlOptions
+    from search_service.store import IndexStore
 
     analysis.initialize(CACHE_DIR)
     options = CrawlOptions(start_url=base + "/", delay=0.0, max_pages=1_000_000,
                            state_path=str(Path(index_dir) / "crawl.sqlite3"))
     started = time.perf_counter()
-    report = Crawler(indexer.IndexStore(index_dir), options, show_progress=False).run()
+    report = Crawler(IndexStore(index_dir), options, show_progress=False).run()
     seconds = time.perf_counter() - started
     return {"pages": report.pages_fetched, "seconds": seconds, "added": report.added,
             "unchanged": report.unchanged, "not_modified": report.not_modified,

@@ -71,10 +71,11 @@ def _articles(count: int, kb: int):
 
 def _build(path, articles) -> float:
     from search_service import indexer
+    from search_service.store import IndexStore
 
     shutil.rmtree(path, ignore_errors=True)
     started = time.perf_counter()
-    indexer.rebuild(indexer.IndexStore(path), articles, procs=1)
+    indexer.rebuild(IndexStore(path), articles, procs=1)
     return time.perf_counter() - started
 
 

@@ -71,10 +71,11 @@ def _build(engine: str, index_dir: Path, articles: list) -> dict:
         index_path = index_dir
     else:
         from search_service import indexer
+        from search_service.store import IndexStore
 
         procs = int(engine.split(":")[1])
         common.initialize_analysis()
-        store = indexer.IndexStore(index_dir)
+        store = IndexStore(index_dir)
         cpu_before, started = _cpu_seconds(), time.perf_counter()
         result = indexer.rebuild(store, articles, procs=procs, memory_mb=256, keep=1)
         seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
@@ -82,8 +83,10 @@ def _build(engine: str, index_dir: Path, articles: list) -> dict:
         index_path = store.current_path()
     from whoosh import index as whoosh_index
 
+    from search_service.store import latest_segments
+
     ix = whoosh_index.open_dir(str(index_path))
-    segments = len(ix._segments())
+    segments = len(latest_segments(ix))
     ix.close()
     result = {"seconds": seconds, "cpu_seconds": cpu, "indexed": count,
               "index_mb": common.dir_megabytes(index_path), "segments": segments}
@@ -134,9 +137,9 @@ def _build_cli(procs: int, index_dir: Path, articles: list) -> dict:
     source.unlink()
     if process.returncode != 0:
         raise SystemExit(f"bench.indexing: the CLI failed ({process.returncode}):\n{errors}")
-    from search_service import indexer
+    from search_service.store import IndexStore
 
-    store = indexer.IndexStore(index_dir)
+    store = IndexStore(index_dir)
     return {"seconds": seconds, "cpu_seconds": cpu, "indexed": store.build_info()["documents"],
             "index_path": str(store.current_path()), "peak_tree_rss_mb": peak_tree}
 
@@ -144,9 +147,10 @@ def _build_cli(procs: int, index_dir: Path, articles: list) -> dict:
 def _profile(index_dir: Path, articles: list) -> dict:
     """cProfile ``ours:1`` over ``articles``; returns the bucket summary (and saves the .prof)."""
     from search_service import indexer
+    from search_service.store import IndexStore
 
     common.initialize_analysis()
-    store = indexer.IndexStore(index_dir)
+    store = IndexStore(index_dir)
     # CPU time, not wall time: on a shared machine other processes' load would otherwise be
     # charged to whichever function happened to be running.
     profiler = cProfile.Profile(time.process_time)

@@ -212,6 +212,7 @@ def read_articles(count: int) -> list:
 def base_index(articles: list, procs: int) -> Path:
     """The served index for this many articles, built once and kept under bench/out/load/."""
     from search_service import analysis, indexer
+    from search_service.store import IndexStore
 
     path = WORK_DIR / f"base-xwlb-{len(articles)}"
     if (path / "CURRENT").exists():
@@ -220,7 +221,7 @@ def base_index(articles: list, procs: int) -> Path:
     analysis.initialize(CACHE_DIR)
     print(f"bench.load: building the base index of {len(articles)} articles (once) ...", file=sys.stderr)
     started = time.perf_counter()
-    indexer.rebuild(indexer.IndexStore(path), iter(articles), procs=procs)
+    indexer.rebuild(IndexStore(path), iter(articles), procs=procs)
     print(f"bench.load: built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return path
 

@@ -59,8 +59,8 @@ REFERENCE = {
 }
 TARGETS = {"mrr@10": 0.66, "recall@100": 0.90}
 #: Source files whose changes make a cached index stale.
-FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "writer.py", "ingest.py", "cleaning.py",
-                "data/user_dict.txt")
+FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "writer.py", "ingest/driver.py", "ingest/raw.py",
+                "ingest/jsonl.py", "cleaning.py", "data/user_dict.txt")
 #: Site set: keep a distractor when CRC32(id) % SITE_MODULUS == 0 (about 1 in 12 of ~42,000 articles).
 SITE_MODULUS = 12
 METRICS = ("mrr@10", "ndcg@10", "recall@10", "recall@100")
@@ -296,6 +296,7 @@ def old_bigram_runs(active: bool):
 def prepare_index(evalset: EvalSet, rebuild: bool, old_bigrams: bool = False) -> tuple[Path, dict]:
     """The cached index of a set (rebuilt when the corpus or the analysis code changed)."""
     from search_service import indexer
+    from search_service.store import IndexStore
 
     suffix = "-oldbigrams" if old_bigrams else ""
     fingerprint = evalset.fingerprint + suffix
@@ -305,14 +306,14 @@ def prepare_index(evalset: EvalSet, rebuild: bool, old_bigrams: bool = False) ->
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         meta = {}
-    if not rebuild and meta.get("fingerprint") == fingerprint and indexer.IndexStore(root).current_name():
+    if not rebuild and meta.get("fingerprint") == fingerprint and IndexStore(root).current_name():
         meta["reused"] = True
         return root, meta
     shutil.rmtree(root, ignore_errors=True)
     print(f"bench.relevance: indexing {len(evalset.articles):,} articles of {evalset.name}{suffix} (procs=1) …",
           file=sys.stderr, flush=True)
     with old_bigram_runs(old_bigrams):
-        result = indexer.rebuild(indexer.IndexStore(root), evalset.articles, procs=1, keep=1)
+        result = indexer.rebuild(IndexStore(root), evalset.articles, procs=1, keep=1)
     meta = {"fingerprint": fingerprint, "articles": len(evalset.articles), "megabytes": round(result.megabytes, 2),
             "build_seconds": round(result.seconds, 1), "built_at": common.now_utc()}
     meta_path.parent.mkdir(parents=True, exist_ok=True)

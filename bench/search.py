@@ -197,13 +197,14 @@ def prepare_indexes(sample: common.Sample, rebuild: bool, procs: int, ours_dir: 
 
 def _build_ours(path: Path, corpus: common.LoadedCorpus, procs: int, meta_path: Path) -> dict:
     from search_service import indexer
+    from search_service.store import IndexStore
 
     fingerprint = ours_fingerprint()  # of the code that builds it, should it change meanwhile
     shutil.rmtree(path, ignore_errors=True)
     common.initialize_analysis()
     print(f"bench.search: building our index ({corpus.count} articles, procs={procs}) …", file=sys.stderr,
           flush=True)
-    result = indexer.rebuild(indexer.IndexStore(path), corpus.articles, procs=procs, keep=1)
+    result = indexer.rebuild(IndexStore(path), corpus.articles, procs=procs, keep=1)
     return _save_meta(meta_path, fingerprint, corpus, result.seconds)
 
 
@@ -227,7 +228,7 @@ def _save_meta(meta_path: Path, fingerprint: str, corpus: common.LoadedCorpus, s
 
 
 def _info_ours(path: Path, meta: dict | None) -> IndexInfo:
-    from search_service.indexer import IndexStore
+    from search_service.store import IndexStore
 
     store = IndexStore(path)
     current = store.current_path()

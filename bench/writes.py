@@ -68,12 +68,13 @@ def _free_port() -> int:
 def _build_index(index_dir, articles: int) -> None:
     from search_service import analysis, indexer
     from search_service.ingest import Ingest
+    from search_service.store import IndexStore
 
     analysis.initialize(CACHE_DIR)
     source = require_corpora() / "xwlb_cctv.jsonl.gz"
     ingest = Ingest(log_problems=False)
     stream = (a for i, a in zip(range(articles), ingest.read([source])))
-    indexer.rebuild(indexer.IndexStore(index_dir), stream, procs=os.cpu_count() or 1)
+    indexer.rebuild(IndexStore(index_dir), stream, procs=os.cpu_count() or 1)
 
 
 def _article(i: int) -> dict:
@@ -234,11 +235,11 @@ def measure_ours(index_dir, seconds: float, writers: int, searchers: int = 4) ->
 
 def measure_baseline(index_dir, seconds: float) -> dict:
     """One Whoosh commit per article, sequentially, no search load (the naive writer)."""
-    from search_service import indexer
     from search_service.ingest import Ingest
     from search_service.schema import to_document
+    from search_service.store import IndexStore
 
-    store = indexer.IndexStore(index_dir)
+    store = IndexStore(index_dir)
     ix = store.open_current()
     ingest = Ingest(log_problems=False)
     latencies = []
@@ -406,11 +407,11 @@ def measure_merges_ours(index_dir, seconds: float, records: list[dict], batch_wr
 def measure_merges_baseline(index_dir, seconds: float, records: list[dict]) -> dict:
     """The same batches, in process, committed the former way (Whoosh merges inside the commit)."""
     from bench.common import current_rss_mb
-    from search_service import indexer
     from search_service.ingest import Ingest
     from search_service.schema import to_document
+    from search_service.store import IndexStore, codec, latest_segments
 
-    ix = indexer.IndexStore(index_dir).open_current()
+    ix = IndexStore(index_dir).open_current()
     ingest = Ingest(log_problems=False)
     latencies, merged = [], 0
     began = time.perf_counter()
@@ -420,10 +421,10 @@ def measure_merges_baseline(index_dir, seconds: float, records: list[dict]) -> d
             break
         articles = ingest.validate_records(records[start:start + BATCH])
         started = time.perf_counter()
-        writer = ix.writer(codec=indexer.codec())
+        writer = ix.writer(codec=codec())
         for article in articles:
             writer.update_document(**to_document(article))
-        merge = len(ix._segments()) >= MERGE_AT_SEGMENTS_BEFORE
+        merge = len(latest_segments(ix)) >= MERGE_AT_SEGMENTS_BEFORE
         merged += merge
         writer.commit(merge=merge)
         latencies.append((time.perf_counter() - started) * 1000)

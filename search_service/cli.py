@@ -14,6 +14,7 @@ from . import __version__, analysis, indexer
 from .config import Settings, load_settings, settings_help
 from .errors import SearchError
 from .ingest import SUPPORTED_SUFFIXES, Ingest
+from .store import IndexStore
 
 log = logging.getLogger("search_service")
 
@@ -204,7 +205,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         print(f"dry run: {report.summary()}; {count} would be indexed, nothing written", file=sys.stderr)
         return EXIT_OK if report.ok else EXIT_REJECTED
 
-    store = indexer.IndexStore(settings.index_dir)
+    store = IndexStore(settings.index_dir)
     progress = indexer.Progress()
     commit_if = (lambda: report.ok) if args.strict else (lambda: True)
     if args.rebuild:
@@ -295,7 +296,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
-    store = indexer.IndexStore(settings.index_dir)
+    store = IndexStore(settings.index_dir)
     found = indexer.delete(store, args.ids, lock_timeout=settings.lock_timeout)
     missing = [i for i in args.ids if i not in found]
     print(f"deleted {len(found)} article(s)", file=sys.stderr)
@@ -313,7 +314,7 @@ def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
         ingest = Ingest(settings.default_category, allow_untitled=True, log_problems=False)
         texts = (f"{a.title}\n{a.body}" for a in ingest.read(args.paths))
     else:
-        ix = indexer.IndexStore(settings.index_dir).open_current()
+        ix = IndexStore(settings.index_dir).open_current()
         texts = (f"{d.get('title', '')}\n{d.get('body', '')}" for d in indexer.iter_stored(ix))
     candidates = mine_candidates(islice(texts, max(1, args.limit)), min_count=args.min_count, top=args.top)
     if args.dict_format:
@@ -335,7 +336,7 @@ def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
     try:
         options = CrawlOptions.from_settings(settings, args.url, delay=args.delay, max_pages=args.max_pages,
                                              rebuild=args.rebuild)
-        crawler = Crawler(indexer.IndexStore(settings.index_dir), options)
+        crawler = Crawler(IndexStore(settings.index_dir), options)
     except ValueError as exc:
         print(f"search-service: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -356,7 +357,7 @@ def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    result = indexer.rollback(indexer.IndexStore(settings.index_dir))
+    result = indexer.rollback(IndexStore(settings.index_dir))
     print(f"generation {result.generation} is live again (replacing {result.replaced}); "
           f"{result.carried} change(s) written since {result.replaced} was published were carried over",
           file=sys.stderr)
@@ -364,7 +365,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    store = indexer.IndexStore(settings.index_dir)
+    store = IndexStore(settings.index_dir)
     workers = settings.index_workers or os.cpu_count() or 1
     result = indexer.reindex(store, procs=workers, memory_mb=settings.index_memory_mb,
                              keep=settings.keep_generations, progress=indexer.Progress())
@@ -377,7 +378,7 @@ def cmd_optimize(args: argparse.Namespace, settings: Settings) -> int:
     from .errors import IndexUnavailable
     from .merging import MergeAbandoned, clean_stale_files, merge
 
-    store = indexer.IndexStore(settings.index_dir)
+    store = IndexStore(settings.index_dir)
     path = store.current_path()
     if path is None:
         raise IndexUnavailable(f"No index in {store.root}: build one with `search-service index --rebuild PATH`.")

@@ -434,28 +434,48 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     Raises :class:`UnparsableHTML` when the parser rejects the text and
     ``ValueError`` for an invalid selector.
     """
+    selectors = selectors or Selectors()
+    soup = _parse(text)
+    fields = PageFields()
+    if collect_links:
+        # Before anything is dropped: the menu and the pagination are links too.
+        fields.links = _links(soup)
+    for tag in soup.find_all(_DROP_FIRST):
+        tag.decompose()
+    title_el = _read_title(soup, selectors, fields)
+    crumbs = _read_category(soup, selectors, fields)
+    info_el = _read_date_and_source(soup, selectors, fields)
+    fields.url = _canonical_url(soup)
+    _read_body(soup, selectors, fields, already_read=(title_el, info_el, crumbs))
+    return fields
+
+
+def _parse(text: str) -> Any:
+    """The page's element tree; :class:`UnparsableHTML` when the parser rejects the text."""
     # Imported lazily: only HTML reading needs bs4.
     from bs4 import BeautifulSoup
     from bs4.builder import ParserRejectedMarkup
 
-    selectors = selectors or Selectors()
     try:
-        soup = BeautifulSoup(text, "html.parser")
+        return BeautifulSoup(text, "html.parser")
     except ParserRejectedMarkup as exc:
         raise UnparsableHTML(f"cannot parse HTML ({exc}); is this really an HTML page?") from None
-    fields = PageFields()
-    if collect_links:
-        # Before anything is dropped: the menu and the pagination are links too.
-        # href is a single-valued attribute (a str); rel is multi-valued (a list of str) in bs4.
-        fields.links = [cast(str, a["href"]) for a in soup.find_all(("a", "area"), href=True)]
-        fields.links += [
-            cast(str, link["href"]) for link in soup.find_all("link", href=True)
-            if {"next", "prev"} & {value.lower() for value in cast(list[str], link.get("rel") or [])}
-        ]
-    for tag in soup.find_all(_DROP_FIRST):
-        tag.decompose()
 
-    # Title: the article's heading, not the site logo in the page header.
+
+def _links(soup: Any) -> list[str]:
+    """Every link target of the page: ``<a>``/``<area>`` and ``<link rel=next|prev>``."""
+    # href is a single-valued attribute (a str); rel is multi-valued (a list of str) in bs4.
+    links = [cast(str, a["href"]) for a in soup.find_all(("a", "area"), href=True)]
+    links += [
+        cast(str, link["href"]) for link in soup.find_all("link", href=True)
+        if {"next", "prev"} & {value.lower() for value in cast(list[str], link.get("rel") or [])}
+    ]
+    return links
+
+
+def _read_title(soup: Any, selectors: Selectors, fields: PageFields) -> Any:
+    """Set the title and its line; returns its element (None when it came from ``<meta>``/``<title>``)."""
+    # The article's heading, not the site logo in the page header.
     title_el = _select_one(soup, selectors.title, "crawl_title_selector") if selectors.title else None
     if title_el is not None and not html_text(title_el, blocks=False):
         title_el = None
@@ -481,8 +501,14 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
             full = soup.title.get_text(" ", strip=True)
             fields.title = re.split(r"\s+[-|–—]\s+|_", full)[0].strip()
             fields.title_line = soup.title.sourceline
+    return title_el
 
-    # Category: a selector, explicit meta, then a .category element, then the breadcrumb.
+
+def _read_category(soup: Any, selectors: Selectors, fields: PageFields) -> Any:
+    """Set the category: a selector, explicit meta, a .category element, then the breadcrumb.
+
+    Returns the breadcrumb's element (None without one): it is not body text.
+    """
     category = ""
     if selectors.category:
         category_el = _select_one(soup, selectors.category, "crawl_category_selector")
@@ -502,8 +528,14 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     if not category and crumbs is not None:
         category = breadcrumb_category(html_text(crumbs, blocks=False), fields.title or "")
     fields.category = category
+    return crumbs
 
-    # Date and source: a selector, machine-readable data, then the visible info line.
+
+def _read_date_and_source(soup: Any, selectors: Selectors, fields: PageFields) -> Any:
+    """Set date, source and the signs of an article: a selector, machine-readable data, the info line.
+
+    Returns the info line's element (None without one): it is not body text.
+    """
     date, date_line = "", None
     if selectors.date:
         date_el = _select_one(soup, selectors.date, "crawl_date_selector")
@@ -537,14 +569,20 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     og_type, _ = _meta_content(soup, "og:type")
     if og_type.lower() == "article":
         fields.article_signs.append("og:type article")
+    return info_el
 
+
+def _canonical_url(soup: Any) -> str:
+    """The page's own address: ``<link rel=canonical>``, else ``og:url``."""
     url, _ = _meta_content(soup, "og:url")
     canonical = soup.find("link", attrs={"rel": "canonical", "href": True})
     if canonical is not None:
         url = cast(str, canonical["href"]).strip()  # href is single-valued: a str
-    fields.url = url
+    return url
 
-    # Body: the content container, minus everything read above and the furniture.
+
+def _read_body(soup: Any, selectors: Selectors, fields: PageFields, already_read: tuple[Any, ...]) -> None:
+    """Set the body: the content container, minus the elements ``already_read`` and the furniture."""
     container = _select_one(soup, selectors.body, "crawl_body_selector") if selectors.body else None
     if container is not None:
         fields.article_signs.append("crawl_body_selector")
@@ -555,7 +593,7 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     if soup.find("article") is not None:
         fields.article_signs.append("<article>")
     container_line = container.sourceline if container is not None else None
-    for element in (title_el, info_el, crumbs):
+    for element in already_read:
         if element is not None and element.parent is not None:
             element.decompose()
     for tag in soup.find_all(_DROP_FURNITURE):
@@ -578,7 +616,6 @@ def extract_page(text: str, selectors: Selectors | None = None, *, collect_links
     else:
         body = ""
     fields.body, fields.body_line = body or None, container_line
-    return fields
 
 
 def _drop_prenext_lines(container: Any) -> None:

@@ -1,343 +1,66 @@
-"""Index generations on disk: build, publish atomically, add/replace/delete, roll back.
-
-Layout of the data folder::
-
-    index/
-      CURRENT                 name of the live generation (replaced atomically)
-      generations/g000001/    one complete Whoosh index per generation
-      generations/g000002/
-      .cache/                 jieba's cache (see settings.cache_dir)
+"""Building and changing the index: rebuild, update, delete, reindex, roll back.
 
 A rebuild writes a new generation beside the live one and only then replaces
 ``CURRENT``; a reader therefore never sees a half-built index, and a failed or
 killed build leaves the old generation serving. Incremental writes go into the
 live generation through Whoosh's own commit (a new TOC file, itself atomic).
+The data folder itself (generations, pointer, lock, journal, codec) is ``store``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
-import hashlib
 import json
-import logging
-import os
-import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import W3Codec
 from whoosh.index import LockError
 
 from . import segments
 from .article import Article
 from .errors import IndexBusy, IndexUnavailable, SearchError
 from .schema import ID, build_schema, from_stored, to_document
-
-log = logging.getLogger(__name__)
-
-CURRENT_FILE = "CURRENT"
-GENERATIONS_DIR = "generations"
-BUILD_INFO_FILE = "build.json"
-JOURNAL_FILE = "journal.jsonl"
-BUILDING_PREFIX = ".building-"
-BUILDER_PID_FILE = "builder.pid"
-PUBLISH_LOCK_FILE = ".publish.lock"
-
-
-class IndexStore:
-    """The data folder and its generations. Cheap to create; holds no open files."""
-
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
-        self.generations_dir = self.root / GENERATIONS_DIR
-
-    # -- reading the pointer ------------------------------------------------------------
-
-    def current_name(self) -> str | None:
-        """Name of the live generation, or None when nothing was ever published."""
-        try:
-            name = (self.root / CURRENT_FILE).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        return name or None
-
-    def current_path(self) -> Path | None:
-        """Folder of the live generation, or None."""
-        name = self.current_name()
-        return self.generations_dir / name if name else None
-
-    def open_current(self) -> whoosh_index.Index:
-        """Open the live generation, or raise :class:`IndexUnavailable`."""
-        path = self.current_path()
-        if path is None or not whoosh_index.exists_in(str(path)):
-            raise IndexUnavailable(
-                f"No index in {self.root}: build one with `search-service index --rebuild PATH`."
-            )
-        return whoosh_index.open_dir(str(path))
-
-    def generation_names(self) -> list[str]:
-        """Every generation folder on disk, oldest first."""
-        if not self.generations_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.generations_dir.iterdir()
-                      if p.is_dir() and re.fullmatch(r"g\d{6}", p.name))
-
-    def build_info(self, name: str | None = None) -> dict:
-        """What was recorded when a generation was built (time, counts)."""
-        name = name or self.current_name()
-        if not name:
-            return {}
-        try:
-            return json.loads((self.generations_dir / name / BUILD_INFO_FILE).read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return {}
-
-    # -- writing the pointer ------------------------------------------------------------
-
-    def new_generation(self) -> tuple[str, Path]:
-        """Reserve the next generation name and create its *building* folder.
-
-        A generation is built in ``generations/.building-<name>`` and renamed to
-        ``generations/<name>`` only when complete, so a killed build never leaves
-        something that looks like a generation (to ``rollback`` or ``prune``).
-        """
-        self.generations_dir.mkdir(parents=True, exist_ok=True)
-        self.remove_abandoned_builds()
-        taken = [p.name.removeprefix(BUILDING_PREFIX) for p in self.generations_dir.iterdir()]
-        numbers = [int(n[1:]) for n in taken if re.fullmatch(r"g\d{6}", n)]
-        number = max(numbers, default=0) + 1
-        while True:
-            name = f"g{number:06d}"
-            path = self.generations_dir / f"{BUILDING_PREFIX}{name}"
-            try:
-                path.mkdir()  # atomic: a concurrent build cannot take the same number
-            except FileExistsError:
-                number += 1
-                continue
-            if (self.generations_dir / name).exists():
-                path.rmdir()
-                number += 1
-                continue
-            (path / BUILDER_PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
-            return name, path
-
-    def finish_generation(self, name: str, building: Path) -> Path:
-        """Rename a completed build to its generation folder; returns the new path."""
-        final = self.generations_dir / name
-        (building / BUILDER_PID_FILE).unlink(missing_ok=True)
-        os.replace(building, final)
-        _fsync_dir(self.generations_dir)
-        return final
-
-    def remove_abandoned_builds(self) -> list[str]:
-        """Delete building folders whose builder process is gone (killed mid-build)."""
-        removed: list[str] = []
-        if not self.generations_dir.is_dir():
-            return removed
-        for path in self.generations_dir.glob(f"{BUILDING_PREFIX}*"):
-            try:
-                pid = int((path / BUILDER_PID_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _process_alive(pid):
-                continue
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
-        return removed
-
-    def publish(self, name: str) -> None:
-        """Make ``name`` the live generation: write a temp file, fsync, rename over CURRENT."""
-        if not (self.generations_dir / name).is_dir():
-            raise IndexUnavailable(f"Generation {name} does not exist in {self.generations_dir}.")
-        tmp = self.root / f".{CURRENT_FILE}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(name + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.root / CURRENT_FILE)
-        _fsync_dir(self.root)
-
-    def prune(self, keep: int) -> list[str]:
-        """Delete all but the newest ``keep`` generations (never the live one)."""
-        current = self.current_name()
-        names = self.generation_names()
-        removed = []
-        for name in names[: max(0, len(names) - keep)]:
-            if name != current:
-                shutil.rmtree(self.generations_dir / name, ignore_errors=True)
-                removed.append(name)
-        return removed
-
-    def rollback(self) -> str:
-        """Republish the generation before the live one; returns its name (see :func:`rollback`)."""
-        return rollback(self).generation
+from .store import (
+    BUILD_INFO_FILE,
+    IndexStore,
+    codec,
+    committed_changes,
+    journal_append,
+    journal_since,
+    publish_lock,
+    truncate_journal,
+)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def apply_changes(writer, changes: Iterable[tuple[str, Article | None]],
+                  docnums: Mapping[str, Sequence[int]] | None = None) -> dict[str, bool]:
+    """Apply ``(id, article)`` changes to an open Whoosh writer, in order; an article of None deletes.
 
-
-def _fsync_dir(path: Path) -> None:
-    # Make the rename itself durable; not every platform can open a directory.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# --------------------------------------------------------------------------- journal
-#
-# A rebuild reads its source files while the live generation may still take writes
-# (the server's write API, CLI updates and deletes). Every incremental change is
-# journaled *before* its commit, fsync'd, while holding the publish lock shared; a
-# rebuild (or reindex, or a rollback) then carries the changes made since it started
-# into the generation it publishes, holding the lock exclusively.
-#
-# The journal names the ids a write touched and a digest of the state it gave each
-# one (None for a delete); it never decides the content. What is carried over is
-# each touched id's state *in the live generation*, and only when that state is one
-# the journal recorded for it: a journaled write whose commit then failed left the
-# live state unchanged, so it is not carried over, and a committed write is carried
-# over even if everything after its commit failed. The journal and the index
-# therefore cannot disagree about what was written.
-
-
-class JournalError(SearchError):
-    """The journal could not be written; the change was not committed."""
-
-    status = 503
-    code = "write_failed"
-
-    def __init__(self, path: Path, error: OSError) -> None:
-        self.strerror = error.strerror or str(error)
-        super().__init__(f"Could not append to the journal {path} ({self.strerror}); nothing was written. "
-                         "Check free disk space and the folder's permissions, then retry.")
-
-
-@contextlib.contextmanager
-def publish_lock(store: IndexStore, *, shared: bool):
-    """Shared for incremental writers, exclusive for publishing a rebuild (flock)."""
-    store.root.mkdir(parents=True, exist_ok=True)
-    with open(store.root / PUBLISH_LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def article_digest(article: Article | None) -> str | None:
-    """A digest of an article's stored state (None for absent), as journaled and compared."""
-    if article is None:
-        return None
-    # ensure_ascii: any str (even one with a lone surrogate) has an ASCII encoding.
-    text = json.dumps(article.to_json(), ensure_ascii=True, sort_keys=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:32]
-
-
-def journal_append(store: IndexStore, changes: dict[str, Article | None], generation: str | None = None) -> None:
-    """Record changes about to be committed (article, or None for a delete), durably.
-
-    Call it before the commit, with the publish lock held shared. Raises
-    :class:`JournalError` when the journal cannot be written: the caller must then
-    not commit.
+    Every id's documents are deleted first and the article, if any, added after:
+    Whoosh's ``update_document`` would not see a document added earlier in the same
+    uncommitted writer. ``docnums`` (the live document numbers of each id, from a
+    snapshot of exactly the commit the writer starts from) spares Whoosh's
+    ``delete_by_term``, which opens a new reader for every writer. Returns, for each
+    id in the order first seen, whether it had a document in the committed index.
     """
-    if not changes:
-        return
-    stamp = time.time()
-    generation = generation or store.current_name()
-    data = "".join(
-        json.dumps({"ts": stamp, "gen": generation, "id": doc_id, "state": article_digest(article)},
-                   ensure_ascii=True) + "\n"
-        for doc_id, article in changes.items()
-    ).encode("ascii")
-    path = store.root / JOURNAL_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise JournalError(path, exc) from exc
-
-
-def _journal_entries(store: IndexStore) -> Iterator[dict]:
-    try:
-        handle = open(store.root / JOURNAL_FILE, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return
-    with handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash or a full disk
-            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-                continue
-            if "article" in entry:  # written by an earlier version: the article itself
-                data = entry["article"]
-                entry["state"] = article_digest(_article_from_json(data)) if data else None
-            yield entry
-
-
-def _journal_since(store: IndexStore, since: float | None = None,
-                   generation: str | None = None) -> dict[str, set[str | None]]:
-    """Every id journaled since ``since`` (and/or into ``generation``), with the states recorded."""
-    touched: dict[str, set[str | None]] = {}
-    for entry in _journal_entries(store):
-        if since is not None and entry.get("ts", 0) < since:
-            continue
-        if generation is not None and entry.get("gen") not in (generation, None):
-            continue
-        touched.setdefault(entry["id"], set()).add(entry.get("state"))
-    return touched
-
-
-def _article_from_json(data: dict) -> Article:
-    date = dt.date.fromisoformat(data["date"]) if data.get("date") else None
-    return Article(data["id"], data["title"], data["body"], data.get("category", ""), date,
-                   data.get("url", ""), data.get("source", ""))
-
-
-def committed_changes(live: whoosh_index.Index, touched: dict[str, set[str | None]]) -> dict[str, Article | None]:
-    """The live state of every journaled id whose live state is one the journal recorded.
-
-    An id whose every journaled write failed still has its earlier state, which the
-    journal did not record: it is left out.
-    """
-    changes: dict[str, Article | None] = {}
-    if not touched:
-        return changes
-    with live.searcher() as searcher:
-        for doc_id, states in touched.items():
-            stored = searcher.document(**{ID: doc_id})
-            article = from_stored(stored) if stored else None
-            if article_digest(article) in states:
-                changes[doc_id] = article
-    return changes
+    existed: dict[str, bool] = {}
+    for doc_id, article in changes:
+        if docnums is None:
+            found = bool(writer.delete_by_term(ID, doc_id))
+        else:
+            numbers = docnums.get(doc_id, ())
+            for docnum in numbers:
+                writer.delete_document(docnum)
+            found = bool(numbers)
+        existed[doc_id] = existed.get(doc_id, False) or found
+        if article is not None:
+            writer.add_document(**to_document(article))
+    return existed
 
 
 def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
@@ -345,10 +68,7 @@ def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
         return
     writer = ix.writer(codec=codec(), compound=False)
     try:
-        for doc_id, article in changes.items():
-            writer.delete_by_term(ID, doc_id)
-            if article is not None:
-                writer.add_document(**to_document(article))
+        apply_changes(writer, changes.items())
     except BaseException:
         writer.cancel()
         raise
@@ -364,18 +84,13 @@ def _carry_over(store: IndexStore, target: Path, since: float | None = None,
     live_name = store.current_name()
     if live_name is None:
         return 0
-    touched = _journal_since(store, since, generation)
+    touched = journal_since(store, since, generation)
     if not touched:
         return 0
     changes = committed_changes(store.open_current(), touched)
     _replay(whoosh_index.open_dir(str(target)), changes)
     return len(changes)
 
-
-def _truncate_journal(store: IndexStore) -> None:
-    """Drop the journal once it is all in the published generation, unless another build needs it."""
-    if not any(store.generations_dir.glob(f"{BUILDING_PREFIX}*")):
-        (store.root / JOURNAL_FILE).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- building
@@ -433,16 +148,6 @@ class Progress:
             self._bar.close()
 
 
-def codec() -> W3Codec:
-    """Whoosh's codec without zlib on posting blocks.
-
-    Compressing each small posting block cost about a fifth of indexing time for a third
-    less disk (1,500 news articles: 0.16 -> 0.19 MB/s, 36.5 -> 49.1 MB); reading them back
-    uncompressed is cheaper too. Disk is the cheaper resource here.
-    """
-    return W3Codec(compression=0)
-
-
 def _writer(ix: whoosh_index.Index, procs: int, memory_mb: int, timeout: float):
     try:
         if procs > 1:
@@ -497,7 +202,7 @@ def rebuild(
         with publish_lock(store, shared=False):
             # Changes committed since the build began are carried over; a dropped article
             # rewritten meanwhile is then not missing.
-            missing = sorted(set(absent) - set(_journal_since(store, started_wall)))
+            missing = sorted(set(absent) - set(journal_since(store, started_wall)))
             if missing and not drop_missing:
                 raise WouldDropArticles(missing)
             path = store.finish_generation(name, path)
@@ -505,7 +210,7 @@ def rebuild(
             _write_build_info(path, count, size, time.monotonic() - started)
             store.publish(name)
             # Everything journaled so far is in the generation just published.
-            _truncate_journal(store)
+            truncate_journal(store)
         store.prune(keep)
         return BuildResult(name, count, size / 1e6, time.monotonic() - started, committed=True,
                            dropped=len(missing))
@@ -546,14 +251,20 @@ def update(
     writer = _writer(ix, 1, memory_mb, timeout=lock_timeout)
     count = size = 0
     written: dict[str, Article | None] = {}
-    try:
+
+    def upserts() -> Iterator[tuple[str, Article | None]]:
+        nonlocal count, size
         for article in articles:
-            writer.update_document(**to_document(article))
+            yield article.id, article
+            # Counted once applied (the writer asks for the next one only then).
             written[article.id] = article
             count += 1
             size += len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
             if progress:
                 progress.update(article)
+
+    try:
+        apply_changes(writer, upserts())
     except BaseException:
         writer.cancel()
         raise
@@ -587,14 +298,12 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0)
         generation = store.current_name()
         ix = store.open_current()
         writer = _writer(ix, 1, 64, timeout=lock_timeout)
-        found = []
         try:
-            for doc_id in _remember(requested, source):
-                if writer.delete_by_term(ID, doc_id) and doc_id not in found:
-                    found.append(doc_id)
+            existed = apply_changes(writer, ((doc_id, None) for doc_id in _remember(requested, source)))
         except BaseException:
             writer.cancel()
             raise
+        found = [doc_id for doc_id, was in existed.items() if was]
         with publish_lock(store, shared=True):
             if store.current_name() == generation:
                 _journal_then_commit(store, writer, dict.fromkeys(found), generation)
@@ -638,7 +347,7 @@ def rollback(store: IndexStore) -> RollbackResult:
         previous = names[names.index(current) - 1]
         carried = _carry_over(store, store.generations_dir / previous, generation=current)
         store.publish(previous)
-        _truncate_journal(store)
+        truncate_journal(store)
     return RollbackResult(previous, current, carried)
 
 

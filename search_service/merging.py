@@ -158,7 +158,7 @@ def merge(generation_path: Path | str, *, everything: bool = False, staging_name
     Raises OSError (disk full, ...) after removing its staging folder; the live
     commit is then exactly as before.
     """
-    from .indexer import codec
+    from .store import codec
 
     path = Path(generation_path)
     started = time.monotonic()

@@ -40,12 +40,12 @@ from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound, SearchError
 from .highlight import Highlighter
-from .indexer import CURRENT_FILE, IndexStore
 from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse, positive_terms
 from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot, open_mapped
+from .store import CURRENT_FILE, IndexStore
 from .synonyms import SynonymSource, SynonymTable
 
 # Related articles: how much of a body to read, and how many of its key terms to use.

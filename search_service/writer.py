@@ -8,7 +8,7 @@ request therefore returns after its change is committed *and* searchable.
 
 Within a batch the last change to an id wins. The batch is journaled (fsync'd)
 before it is committed, so the journal never lacks a committed change (see
-``indexer``). The answer tells what happened: a failure before the commit (lock
+``store``). The answer tells what happened: a failure before the commit (lock
 held by another process, full disk, unwritable journal) fails every request of
 the batch with "nothing was written" and leaves the previous commit serving; once
 the commit is on disk, the requests are told it committed, even if something
@@ -33,10 +33,10 @@ from whoosh.index import TOC, LockError
 
 from .article import Article
 from .errors import IndexBusy, IndexUnavailable, SearchError
-from .indexer import IndexStore, JournalError, codec, journal_append, publish_lock, rebuild
+from .indexer import apply_changes, rebuild
 from .merging import BackgroundMerger, clean_live_generation
-from .schema import ID, to_document
 from .searcher import SearchEngine
+from .store import IndexStore, JournalError, codec, journal_append, publish_lock
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,7 @@ class IndexWriterThread:
             batch.append(item)
 
     def _commit(self, batch: list[_Change]) -> None:
-        # Last change per id wins; Whoosh's update would not see documents added
-        # earlier in the same uncommitted writer, so delete-then-add explicitly.
+        # Last change per id wins (apply_changes deletes, then adds).
         final: dict[str, Article | None] = {}
         for change in batch:
             for article in change.upserts:
@@ -287,26 +286,18 @@ class IndexWriterThread:
         return existed, generation, commit
 
     def _apply(self, ix, writer, final: dict[str, Article | None]) -> dict[str, bool]:
-        existed: dict[str, bool] = {}
-        # With the write lock held nobody else commits, so the engine's refreshed
-        # snapshot is exactly the commit this writer starts from: look the ids up
-        # there. Whoosh's delete_by_term would open a whole new reader (~100 ms per
-        # segment) for every commit.
-        snap = self.engine.refresh()
+        # With the write lock held nobody else commits, so a snapshot of the commit this
+        # writer starts from gives the ids' document numbers: Whoosh's delete_by_term would
+        # open a whole new reader (~100 ms per segment) for every commit. The snapshot is
+        # not refreshed here: the one after the previous commit is it, unless another
+        # process committed since (a merge, the CLI), which snapshot()'s stamp check sees
+        # and the comparison below catches.
+        snap = self.engine.snapshot()
         if snap.generation == self.store.current_name() and snap.toc_generation == ix.latest_generation():
             docnums = self.engine.docnums_for_ids(list(final))
         else:
             docnums = None
-        for doc_id, article in final.items():
-            if docnums is None:
-                existed[doc_id] = bool(writer.delete_by_term(ID, doc_id))
-            else:
-                for docnum in docnums.get(doc_id, ()):
-                    writer.delete_document(docnum)
-                existed[doc_id] = bool(docnums.get(doc_id))
-            if article is not None:
-                writer.add_document(**to_document(article))
-        return existed
+        return apply_changes(writer, final.items(), docnums)
 
     def _clean_after_failure(self) -> None:
         clean_live_generation(self.store)

@@ -15,6 +15,7 @@ import pytest
 from search_service import analysis, indexer
 from search_service.config import Settings, default_settings
 from search_service.ingest import Ingest
+from search_service.store import IndexStore
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,7 +57,7 @@ def make_settings(index_dir: Path, cache_dir: Path, **changes) -> Settings:
 def build_index(index_dir: Path, paths: list[Path], **ingest_options) -> indexer.BuildResult:
     """Rebuild ``index_dir`` from files, failing the test on any ingest problem."""
     ingest = Ingest(**ingest_options)
-    result = indexer.rebuild(indexer.IndexStore(index_dir), ingest.read(paths), procs=1)
+    result = indexer.rebuild(IndexStore(index_dir), ingest.read(paths), procs=1)
     assert ingest.report.ok, [str(p) for p in ingest.report.problems]
     return result
 

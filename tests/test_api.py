@@ -131,10 +131,11 @@ class TestXss:
     def test_titles_and_bodies_come_back_escaped(self, tmp_path, jieba_cache):
         from search_service import indexer
         from search_service.article import Article
+        from search_service.store import IndexStore
 
         evil = Article("x1", "<script>alert(1)</script>智慧城市", '<img src=x onerror=alert(1)> 智慧城市 "引号"',
                        "政策解读")
-        indexer.rebuild(indexer.IndexStore(tmp_path / "xss"), [evil])
+        indexer.rebuild(IndexStore(tmp_path / "xss"), [evil])
         client = create_app(make_settings(tmp_path / "xss", jieba_cache)).test_client()
         hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
         assert "<script>" not in hit["title_html"] and "&lt;script&gt;" in hit["title_html"]

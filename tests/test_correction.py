@@ -8,6 +8,7 @@ from search_service import correction, indexer
 from search_service.article import Article
 from search_service.query import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
+from search_service.store import IndexStore
 
 ARTICLES = [
     Article("1", "智慧城市建设提速", "城市大脑上线，智慧城市平台建设全面提速。"),
@@ -29,7 +30,7 @@ def _segmenter(jieba_cache):
 
 
 def make_engine(root, articles=ARTICLES, **options) -> SearchEngine:
-    store = indexer.IndexStore(root)
+    store = IndexStore(root)
     indexer.rebuild(store, articles, procs=1)
     return SearchEngine(store.root, EngineOptions(reload_interval=0, **options))
 

@@ -29,6 +29,7 @@ from search_service.crawl.urls import normalize_url
 from search_service.extract import Selectors, decode_html, extract_page
 from search_service.ingest import Ingest
 from search_service.schema import from_stored
+from search_service.store import IndexStore
 
 MENU = [("gxy", "高新院新闻"), ("zcjd", "政策解读"), ("gxq", "高新区新闻"), ("qyjj", "区域经济研究"),
         ("jjkfq", "经济开发区新闻"), ("kjcx", "科技创新"), ("zlxxxcy", "战略性新兴产业研究"), ("hydj", "行业洞见"),
@@ -305,12 +306,12 @@ def options(site: Site, tmp_path: Path, **changes) -> CrawlOptions:
 
 
 def stored_articles(index_dir: Path) -> list[Article]:
-    ix = indexer.IndexStore(index_dir).open_current()
+    ix = IndexStore(index_dir).open_current()
     return sorted((from_stored(doc) for doc in indexer.iter_stored(ix)), key=lambda a: a.id)
 
 
 def crawl(site: Site, tmp_path: Path, **changes):
-    return Crawler(indexer.IndexStore(tmp_path / "index"), options(site, tmp_path, **changes),
+    return Crawler(IndexStore(tmp_path / "index"), options(site, tmp_path, **changes),
                    show_progress=False).run()
 
 
@@ -405,7 +406,7 @@ def test_transient_failures_are_retried(site, tmp_path, jieba_cache):
 
 def test_rebuild_publishes_a_new_generation(site, tmp_path, jieba_cache):
     crawl(site, tmp_path)
-    store = indexer.IndexStore(tmp_path / "index")
+    store = IndexStore(tmp_path / "index")
     first = store.current_name()
     del site.pages["/news/gxq/201909120001.html"]
     report = crawl(site, tmp_path, rebuild=True)
@@ -422,7 +423,7 @@ def test_unreachable_robots_crawls_nothing(site, tmp_path, jieba_cache):
     report = crawl(site, tmp_path, retries=1)
     assert report.aborted and "robots.txt could not be read" in report.aborted
     assert site.paths() == ["/robots.txt", "/robots.txt"]
-    assert indexer.IndexStore(tmp_path / "index").current_name() is None
+    assert IndexStore(tmp_path / "index").current_name() is None
 
 
 def test_crawled_article_equals_the_same_page_ingested_from_a_file(site, tmp_path, jieba_cache):
@@ -476,7 +477,7 @@ def test_bounds_on_size_and_time_are_reported_by_url(site, tmp_path, jieba_cache
 
 def test_kill_during_a_crawl_leaves_state_no_ahead_of_the_index(site, tmp_path, jieba_cache):
     """An interrupted crawl (here: an exception after the first batch) is picked up by the next run."""
-    crawler = Crawler(indexer.IndexStore(tmp_path / "index"), options(site, tmp_path, batch_size=2),
+    crawler = Crawler(IndexStore(tmp_path / "index"), options(site, tmp_path, batch_size=2),
                       show_progress=False)
     visits = 0
     original = crawler._visit

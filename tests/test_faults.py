@@ -357,16 +357,16 @@ def _in_threads(calls) -> tuple[list, list[threading.Thread]]:
 
 
 def test_sigterm_answers_searches_in_flight_and_queued_writes(tmp_path, env):
-    from search_service import indexer
+    from search_service.store import IndexStore, publish_lock
 
     run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 200)))
     server = Server(env)  # 8 threads
-    store = indexer.IndexStore(tmp_path / "index")
+    store = IndexStore(tmp_path / "index")
     try:
         # Holding the publish lock stalls the server's writer inside its commit: the writes
         # pile up in its queue, holding all 8 request threads, and the searches sent after
         # them wait in waitress' task queue, which waitress' own stop would cancel.
-        with indexer.publish_lock(store, shared=False):
+        with publish_lock(store, shared=False):
             writes, write_threads = _in_threads(
                 [lambda i=i: server.send("PUT", f"/api/documents/q{i}", {"title": "排队", "body": "智慧城市 排队"})
                  for i in range(8)])

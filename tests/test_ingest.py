@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from search_service import ingest as ingest_module
 from search_service.article import Article
 from search_service.categories import SITE_CATEGORIES
 from search_service.ingest import Ingest, IngestProblem, IngestReport, read_articles
+from search_service.ingest import jsonl as jsonl_reader
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ingest"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -421,7 +421,7 @@ def test_unreadable_files(monkeypatch: pytest.MonkeyPatch) -> None:
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(Path, "read_bytes", refuse)
-    monkeypatch.setattr(ingest_module, "open", refuse, raising=False)
+    monkeypatch.setattr(jsonl_reader, "open", refuse, raising=False)
     page, jsonl = FIXTURES / "page.txt", FIXTURES / "good.jsonl"
     _, ingest = run(page, jsonl)
     assert messages(ingest) == [

@@ -16,6 +16,7 @@ from search_service import indexer, merging
 from search_service.article import Article
 from search_service.query import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
+from search_service.store import IndexStore, codec
 
 
 def article(doc_id: str, body: str = "高新区智慧城市建设") -> Article:
@@ -23,8 +24,8 @@ def article(doc_id: str, body: str = "高新区智慧城市建设") -> Article:
 
 
 @pytest.fixture()
-def store(tmp_path, jieba_cache) -> indexer.IndexStore:
-    store = indexer.IndexStore(tmp_path / "index")
+def store(tmp_path, jieba_cache) -> IndexStore:
+    store = IndexStore(tmp_path / "index")
     indexer.rebuild(store, [article(f"base{i}") for i in range(20)])
     for i in range(merging.MERGE_FACTOR):  # one small segment per commit
         indexer.update(store, [article(f"small{i}")])
@@ -64,7 +65,7 @@ def test_merge_keeps_every_document_and_the_deletions_committed_while_it_ran(sto
     toc = TOC.read(storage, merging.INDEX_NAME)
     chosen = merging.choose_segments(list(toc.segments))
     staging = path / ".merge-test"
-    merged, mapping = merging._write_merged(storage, toc, chosen, staging, 64, indexer.codec())
+    merged, mapping = merging._write_merged(storage, toc, chosen, staging, 64, codec())
     # While the merged segment sits in staging, real commits replace one merged article,
     # delete another and add a new one (the server keeps writing during a merge).
     indexer.update(store, [article("small0", body="园区规划")])

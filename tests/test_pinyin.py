@@ -9,6 +9,7 @@ from search_service.article import Article
 from search_service.pinyin import pinyin_key, query_key, title_pinyin_tokens, words_with_key
 from search_service.query import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
+from search_service.store import IndexStore
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +37,7 @@ def test_words_with_key_returns_the_original_script():
 
 @pytest.fixture()
 def engine(tmp_path):
-    store = indexer.IndexStore(tmp_path / "index")
+    store = IndexStore(tmp_path / "index")
     indexer.rebuild(store, [
         Article("1", "智慧城市建设提速", "城市大脑上线。"),
         Article("2", "经典园区规划案例", "规划案例分享。"),

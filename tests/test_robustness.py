@@ -38,6 +38,7 @@ from search_service.query import (
     get_list_from_mapping,
     parse,
 )
+from search_service.store import IndexStore
 from search_service.web import CatchAll, close_app, create_app
 
 from .conftest import LiveServer, make_settings
@@ -57,7 +58,7 @@ SEED = [
 def _app(tmp_path: Path, jieba_cache: Path, **changes):
     index_dir = tmp_path / "index"
     if not index_dir.exists():
-        indexer.rebuild(indexer.IndexStore(index_dir), SEED)
+        indexer.rebuild(IndexStore(index_dir), SEED)
     changes.setdefault("api_tokens", (TOKEN,))
     changes.setdefault("commit_delay", 0.0)
     return create_app(make_settings(index_dir, jieba_cache, **changes))
@@ -211,7 +212,7 @@ def test_healthz_fails_when_the_store_cannot_serve_its_pages(tmp_path, jieba_cac
     # What the old write path let into the index: text no encoder takes. The index opens,
     # so only a canary that renders pages notices.
     poisoned = Article("poison", "城市发展 最新", "城市发展 智慧城市", url="https://example.org/x\ud83d")
-    indexer.rebuild(indexer.IndexStore(tmp_path / "index"), [*SEED, poisoned])
+    indexer.rebuild(IndexStore(tmp_path / "index"), [*SEED, poisoned])
     broken = create_app(make_settings(tmp_path / "index", jieba_cache))
     try:
         client = broken.test_client()
@@ -493,7 +494,7 @@ def test_the_article_page_marks_a_bounded_prefix_and_shows_everything(tmp_path, 
     paragraph = "智慧城市建设与园区规划相辅相成，" * 10  # 160 characters
     count = MARK_SCAN_CHARS // len(paragraph) + 50
     article = Article("long", "长文章", "\n".join([paragraph] * count))
-    indexer.rebuild(indexer.IndexStore(tmp_path / "index"), [article])
+    indexer.rebuild(IndexStore(tmp_path / "index"), [article])
     built = create_app(make_settings(tmp_path / "index", jieba_cache))
     try:
         response = built.test_client().get("/doc/long", query_string={"q": "智慧城市"})
@@ -664,7 +665,7 @@ def test_the_snapshot_keeps_decoded_long_articles_only(tmp_path, jieba_cache):
     from search_service.searcher import EngineOptions, SearchEngine
 
     long_body = "智慧城市建设与园区规划。" * 5000  # 60,000 characters
-    indexer.rebuild(indexer.IndexStore(tmp_path / "index"),
+    indexer.rebuild(IndexStore(tmp_path / "index"),
                     [Article("long", "长文章 智慧城市", long_body), Article("short", "短文章 智慧城市", "智慧城市。")])
     engine = SearchEngine(tmp_path / "index", EngineOptions())
     try:

@@ -13,6 +13,7 @@ from search_service import indexer
 from search_service.article import Article
 from search_service.query import SearchRequest, get_list_from_mapping
 from search_service.searcher import EngineOptions, SearchEngine
+from search_service.store import IndexStore
 
 from .conftest import build_index
 
@@ -157,7 +158,7 @@ class TestHits:
         again = search(engine, q="高新区")
         assert not first.cached and again.cached and ids(again) == ids(first)
         added = Article("new1", "高新区新闻", "高新区又一篇文章。", "高新院新闻", dt.date(2026, 1, 1))
-        indexer.update(indexer.IndexStore(tmp_path), [added])
+        indexer.update(IndexStore(tmp_path), [added])
         engine.refresh()
         after = search(engine, q="高新区")
         assert not after.cached and "new1" in ids(after) and after.total == first.total + 1

@@ -10,11 +10,12 @@ import pytest
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 
-from search_service import indexer, segments
+from search_service import segments
 from search_service.article import Article
 from search_service.docsets import DocSetEvaluator
 from search_service.ingest import Ingest
 from search_service.schema import BIGRAM_FIELDS, ID, build_schema, to_document
+from search_service.store import codec, latest_segments
 
 from .conftest import REPO
 
@@ -45,7 +46,7 @@ def corpus(jieba_cache) -> list[Article]:
 def _whoosh_build(path: Path, articles: list[Article]) -> whoosh_index.Index:
     path.mkdir()
     ix = whoosh_index.create_in(str(path), build_schema())
-    writer = ix.writer(codec=indexer.codec())
+    writer = ix.writer(codec=codec())
     for article in articles:
         writer.add_document(**to_document(article))
     writer.commit()
@@ -56,7 +57,7 @@ def _fast_build(path: Path, articles: list[Article], procs: int, segment_mb: flo
     path.mkdir()
     schema = build_schema()
     whoosh_index.create_in(str(path), schema)
-    count, _ = segments.build(path, schema, articles, codec=indexer.codec(), procs=procs, segment_mb=segment_mb)
+    count, _ = segments.build(path, schema, articles, codec=codec(), procs=procs, segment_mb=segment_mb)
     assert count == len(articles)
     return whoosh_index.open_dir(str(path))
 
@@ -108,7 +109,7 @@ def reference(corpus, tmp_path_factory):
 def test_fast_build_writes_the_same_postings_as_whoosh(corpus, reference, tmp_path, procs, segment_mb):
     ix = _fast_build(tmp_path / "fast", corpus, procs, segment_mb)
     if segment_mb < 1:
-        assert len(ix._segments()) > 1
+        assert len(latest_segments(ix)) > 1
     expected = reference[1]
     got = _dump(ix)
     for part in ("count", "stored", "lengths", "totals", "stats"):
@@ -120,7 +121,7 @@ def test_fast_build_writes_the_same_postings_as_whoosh(corpus, reference, tmp_pa
 
 def test_segments_are_not_compound_and_smaller(reference, corpus, tmp_path):
     ix = _fast_build(tmp_path / "fast", corpus, 1, 1000.0)
-    assert all(not segment.is_compound() for segment in ix._segments())
+    assert all(not segment.is_compound() for segment in latest_segments(ix))
     size = sum(p.stat().st_size for p in (tmp_path / "fast").iterdir())
     reference_size = sum(p.stat().st_size for p in Path(reference[0].storage.folder).iterdir())
     assert size < 0.8 * reference_size

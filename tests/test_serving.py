@@ -30,6 +30,7 @@ from search_service import indexer
 from search_service.article import Article
 from search_service.query import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
+from search_service.store import IndexStore, codec
 
 from .conftest import SAMPLES, build_index, free_port
 from .http_json import get_json, send_json
@@ -230,7 +231,7 @@ def test_a_worker_that_dies_is_replaced_and_sigterm_stops_the_group(tmp_path, en
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert "Traceback" not in server.log()
-    store = indexer.IndexStore(env["SEARCH_SERVICE_INDEX_DIR"])
+    store = IndexStore(env["SEARCH_SERVICE_INDEX_DIR"])
     engine = SearchEngine(store.root)
     assert engine.search(SearchRequest(q="优雅停止")).total == 1
     engine.close()
@@ -269,7 +270,7 @@ def test_another_process_commit_is_seen_by_the_next_search(tmp_path, jieba_cache
     try:
         assert engine.search(SearchRequest(q="区块链")).total == 0
         for i in range(5):  # commits in quick succession: within one tick of the file clock
-            indexer.update(indexer.IndexStore(tmp_path / "index"),
+            indexer.update(IndexStore(tmp_path / "index"),
                            [Article(f"x{i}", f"区块链{i}", "区块链应用")])
             assert engine.search(SearchRequest(q="区块链")).total == i + 1
     finally:
@@ -355,7 +356,7 @@ def test_eight_warm_threads_share_one_copy_of_the_index(tmp_path, env, shared_di
         for line in itertools.islice(source, 1500):
             target.write(line)
     run_cli(env, "index", "--rebuild", str(corpus))
-    generation = indexer.IndexStore(env["SEARCH_SERVICE_INDEX_DIR"]).current_path()
+    generation = IndexStore(env["SEARCH_SERVICE_INDEX_DIR"]).current_path()
     index_mb = sum(f.stat().st_size for f in generation.iterdir()) / 2**20
     assert not list(generation.glob("*.seg")), "segments are compound"
     queries = ["中国", "经济 发展", "改革开放", "习近平", "人民 生活", "科技 创新", "农业", "国际 合作",
@@ -389,9 +390,9 @@ def test_an_index_with_compound_segments_still_opens_and_is_read_without_copies(
     from search_service.schema import to_document
 
     build_index(tmp_path / "index", [write_corpus(tmp_path / "a.jsonl", 20)])
-    store = indexer.IndexStore(tmp_path / "index")
+    store = IndexStore(tmp_path / "index")
     ix = store.open_current()
-    writer = ix.writer(codec=indexer.codec(), compound=True)  # what every writer did before
+    writer = ix.writer(codec=codec(), compound=True)  # what every writer did before
     writer.add_document(**to_document(Article("old", "旧格式索引", "复合段文件仍可读取")))
     writer.commit(optimize=True)
     assert list(store.current_path().glob("*.seg")), "the test needs a compound segment"

@@ -11,6 +11,7 @@ from search_service import indexer
 from search_service.article import Article
 from search_service.query import SearchRequest, compile_query
 from search_service.searcher import EngineOptions, SearchEngine
+from search_service.store import IndexStore
 from search_service.synonyms import SynonymSource, parse_synonyms
 
 
@@ -42,7 +43,7 @@ def test_expansions_are_reported_and_highlighted():
 
 @pytest.fixture()
 def engine(tmp_path):
-    store = indexer.IndexStore(tmp_path / "index")
+    store = IndexStore(tmp_path / "index")
     indexer.rebuild(store, [
         Article("1", "经济技术开发区招商引资", "某经济技术开发区今年招商引资成果显著。"),
         Article("2", "碳达峰碳中和行动方案", "推进碳达峰碳中和，建设绿色园区。"),

@@ -10,6 +10,7 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
+from search_service.store import IndexStore, publish_lock
 from search_service.web import close_app, create_app, writer_of
 
 from .conftest import make_settings
@@ -24,7 +25,7 @@ def article(doc_id: str, title: str = "智慧城市试点", body: str = "高新�
 
 @pytest.fixture()
 def app(tmp_path, jieba_cache):
-    indexer.rebuild(indexer.IndexStore(tmp_path / "index"), [Article("seed", "种子文章", "园区规划")])
+    indexer.rebuild(IndexStore(tmp_path / "index"), [Article("seed", "种子文章", "园区规划")])
     app = create_app(make_settings(tmp_path / "index", jieba_cache, api_tokens=(TOKEN, "other"),
                                    commit_delay=0.05, write_batch_max=5, write_body_max_mb=1))
     yield app
@@ -137,7 +138,7 @@ class TestWrites:
         assert writer_of(app).commits < 20  # grouped into fewer commits
 
     def test_full_queue_is_503_with_retry_after(self, tmp_path, jieba_cache):
-        store = indexer.IndexStore(tmp_path / "busy")
+        store = IndexStore(tmp_path / "busy")
         indexer.rebuild(store, [Article("seed", "种子", "正文")])
         app = create_app(make_settings(store.root, jieba_cache, api_tokens=(TOKEN,), write_queue_max=1,
                                        commit_delay=0))
@@ -150,7 +151,7 @@ class TestWrites:
 
         try:
             # Holding the publish lock exclusively stalls the writer inside its commit.
-            with indexer.publish_lock(store, shared=False):
+            with publish_lock(store, shared=False):
                 first = threading.Thread(target=put, args=("1",))
                 first.start()
                 _wait_for(lambda: writer.depth == 0 and first.is_alive())  # taken by the writer

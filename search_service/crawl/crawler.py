@@ -42,6 +42,7 @@ from ..article import Article
 from ..extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
 from ..ingest import Ingest
 from ..schema import from_stored
+from ..store import IndexStore
 from .fetch import Fetcher, Response
 from .robots import MAX_ROBOTS_BYTES, RobotsRules
 from .sitemaps import parse_sitemap
@@ -221,7 +222,7 @@ class _Progress:
 class Crawler:
     """One crawl of one site into one index store. Use :meth:`run` once."""
 
-    def __init__(self, store: indexer.IndexStore, options: CrawlOptions, *, progress_stream=None,
+    def __init__(self, store: IndexStore, options: CrawlOptions, *, progress_stream=None,
                  show_progress: bool = True) -> None:
         start = normalize_url(options.start_url)
         if start is None:

@@ -165,8 +165,8 @@ def _busy(server) -> bool:
 
 def _clean_stale_files(settings: Settings) -> None:
     """Remove what a killed or failed write or merge left in the live generation (no manual cleanup)."""
-    from ..indexer import IndexStore
     from ..merging import clean_live_generation
+    from ..store import IndexStore
 
     clean_live_generation(IndexStore(settings.index_dir))
 
