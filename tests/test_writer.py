@@ -6,8 +6,9 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
+from search_service.errors import WriteFailed
 from search_service.searcher import EngineOptions, SearchEngine
-from search_service.writer import IndexWriterThread, WriteFailed
+from search_service.writer import IndexWriterThread
 
 
 @pytest.fixture()
