@@ -25,12 +25,24 @@ def api_tokens(settings: Settings) -> tuple[str, ...]:
 
 
 def bearer_secret() -> bytes | None:
-    """The secret of ``Authorization: Bearer <secret>`` (UTF-8), or None when there is none."""
+    """The secret of ``Authorization: Bearer <secret>`` as the bytes sent, or None when there is none."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    value = value.strip()
-    if scheme.lower() != "bearer" or not value:
+    secret = _sent_bytes(value).strip()  # bytes.strip: ASCII whitespace only, never part of a character
+    if scheme.lower() != "bearer" or not secret:
         return None
-    return value.encode("utf-8")
+    return secret
+
+
+def _sent_bytes(value: str) -> bytes:
+    """A header value as the client sent it: WSGI servers decode header bytes as Latin-1 (PEP 3333).
+
+    Encoding it as UTF-8 instead would turn a token with a non-ASCII character into other
+    bytes than the configured one's, and it could never match.
+    """
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # text that never was bytes on the wire (set in-process)
+        return value.encode("utf-8")
 
 
 def basic_password() -> bytes | None:
