@@ -2,6 +2,10 @@
 
 Domain code raises these; the web layer turns them into the one JSON error
 shape and the CLI prints their message. Nothing here imports Flask.
+
+One ladder: every error a request can end in is a class here, its HTTP status and
+stable ``code`` class attributes (never set on an instance), so a status and its
+code cannot drift apart between the places that raise it.
 """
 
 from __future__ import annotations
@@ -53,6 +57,13 @@ class IndexUnavailable(SearchError):
 
     status = 503
     code = "index_unavailable"
+
+
+class Unhealthy(SearchError):
+    """The index is open but the home page or a search cannot be served (the health canary failed)."""
+
+    status = 503
+    code = "unhealthy"
 
 
 class IndexBusy(SearchError):
