@@ -178,7 +178,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("csv_max_rows", 1000, "int",
             "Most rows a CSV export returns.", min=1, max=100000),
     Setting("suggest_limit", 8, "int",
-            "Most suggestions returned by the autocomplete endpoint.", min=1, max=50),
+            "Most suggestions returned by the autocomplete endpoint (at most max_limit).", min=1, max=1000),
+    Setting("max_limit", 50, "int",
+            "Largest limit a client may ask of /api/suggest and /api/documents/<id>/similar.",
+            min=1, max=1000),
     Setting("log_level", "INFO", "str",
             "Logging threshold.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("api_tokens", [], "list",
@@ -323,6 +326,7 @@ class Settings:
     cors_origins: tuple[str, ...]
     csv_max_rows: int
     suggest_limit: int
+    max_limit: int
     log_level: str
     api_tokens: tuple[str, ...]
     commit_delay: float
@@ -387,7 +391,9 @@ class Settings:
         for name, raw in changes.items():
             setting = _lookup(name, source)
             coerced[name] = _coerce(setting, raw, source)
-        return dataclasses.replace(self, **coerced)
+        replaced = dataclasses.replace(self, **coerced)
+        _check_relations(replaced.as_dict())
+        return replaced
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting as a plain JSON-ready dict (lists as lists, no ``config_path``)."""
@@ -795,7 +801,19 @@ def load_settings(
         source = _Source("override", "command-line override", base)
         values[key] = _coerce(_lookup(key, source), raw, source)
 
+    _check_relations(values)
     return Settings(**values, config_path=path)
+
+
+def _check_relations(values: Mapping[str, Any]) -> None:
+    """Settings bounded by another setting (each is valid alone, the pair is not)."""
+    if values["suggest_limit"] > values["max_limit"]:
+        raise ConfigError(
+            f"suggest_limit = {values['suggest_limit']} is out of range: at most max_limit = "
+            f"{values['max_limit']}, the largest limit a client may ask for. Fix: lower suggest_limit "
+            "or raise max_limit.",
+            param="suggest_limit",
+        )
 
 
 def default_settings(*, cwd: str | os.PathLike[str] | None = None) -> Settings:

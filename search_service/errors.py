@@ -2,6 +2,10 @@
 
 Domain code raises these; the web layer turns them into the one JSON error
 shape and the CLI prints their message. Nothing here imports Flask.
+
+One ladder: every error a request can end in is a class here, its HTTP status and
+stable ``code`` class attributes (never set on an instance), so a status and its
+code cannot drift apart between the places that raise it.
 """
 
 from __future__ import annotations
@@ -55,6 +59,13 @@ class IndexUnavailable(SearchError):
     code = "index_unavailable"
 
 
+class Unhealthy(SearchError):
+    """The index is open but the home page or a search cannot be served (the health canary failed)."""
+
+    status = 503
+    code = "unhealthy"
+
+
 class IndexBusy(SearchError):
     """Another writer holds the index lock."""
 
@@ -88,3 +99,48 @@ class UnsupportedMediaType(SearchError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class OriginNotAllowed(SearchError):
+    """A click reported from a page whose origin is not the service's or in ``cors_origins``."""
+
+    status = 403
+    code = "origin_not_allowed"
+
+
+class MethodNotAllowed(SearchError):
+    """An HTTP method the route does not take (the response's ``Allow`` lists those it does)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class RateLimited(SearchError):
+    """Too many requests from one client (setting ``rate_limit``)."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class QueueFull(SearchError):
+    """Too many write requests are waiting (setting ``write_queue_max``), or the writer is stopping."""
+
+    status = 503
+    code = "write_queue_full"
+
+
+class WriteFailed(SearchError):
+    """The commit failed; nothing of the batch was written."""
+
+    status = 503
+    code = "write_failed"
+
+
+class HttpError(SearchError):
+    """Any other HTTP error werkzeug raises (a malformed request, an unsatisfiable range, ...).
+
+    One subclass per status, made by the web layer's error handler: the status is a class
+    attribute like everywhere else on this ladder.
+    """
+
+    code = "http_error"

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from whoosh.index import TOC, LockError
 
 from .article import Article
-from .errors import IndexBusy, IndexUnavailable, SearchError
+from .errors import IndexBusy, IndexUnavailable, QueueFull, SearchError, WriteFailed
 from .indexer import apply_changes, rebuild
 from .merging import BackgroundMerger, clean_live_generation
 from .searcher import SearchEngine
@@ -43,20 +43,6 @@ log = logging.getLogger(__name__)
 # When a batch is open, wait this long for another request before committing:
 # concurrent writers get grouped, a lone writer is not kept waiting.
 _QUIET_GAP = 0.02
-
-
-class QueueFull(SearchError):
-    """Too many write requests are waiting."""
-
-    status = 503
-    code = "write_queue_full"
-
-
-class WriteFailed(SearchError):
-    """The commit failed; nothing of the batch was written."""
-
-    status = 503
-    code = "write_failed"
 
 
 @dataclasses.dataclass

@@ -167,3 +167,45 @@ class TestSimilar:
         assert get_json(client, "/api/documents/nope/similar", status=404)["error"]["code"] == "not_found"
         hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
         assert get_json(client, f"/api/documents/{hit['id']}/similar?limit=x", status=400)["error"]["param"] == "limit"
+
+
+class TestMaxLimit:
+    """One setting, max_limit, bounds ``limit`` on suggest and similar; refusals name it."""
+
+    def test_over_the_bound_names_the_parameter_and_the_setting(self, client):
+        hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
+        for path in ("/api/suggest?q=智慧&limit=51", f"/api/documents/{hit['id']}/similar?limit=51"):
+            assert get_json(client, path, status=400) == {"error": {
+                "status": 400, "code": "invalid_parameter",
+                "message": "limit must be between 1 and 50 (setting max_limit); got 51.", "param": "limit"}}
+        assert get_json(client, "/api/suggest?q=智慧&limit=50")["suggestions"]
+
+    def test_a_lower_setting_bounds_both_endpoints_and_the_openapi_document(self, sample_settings):
+        from search_service.web import close_app
+
+        app = create_app(sample_settings.replace(max_limit=3, suggest_limit=2))
+        try:
+            client = app.test_client()
+            hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
+            for path in ("/api/suggest?q=智慧&limit=4", f"/api/documents/{hit['id']}/similar?limit=4"):
+                message = get_json(client, path, status=400)["error"]["message"]
+                assert message == "limit must be between 1 and 3 (setting max_limit); got 4."
+            assert 0 < len(get_json(client, "/api/suggest?q=城市")["suggestions"]) <= 2
+            assert 0 < len(get_json(client, "/api/suggest?q=城市&limit=3")["suggestions"]) <= 3
+            # The default of similar (5) follows the lower bound instead of exceeding it.
+            assert 0 < len(get_json(client, f"/api/documents/{hit['id']}/similar")["similar"]) <= 3
+            paths = get_json(client, "/openapi.json")["paths"]
+            schemas = {name: next(p["schema"] for p in paths[name]["get"]["parameters"] if p["name"] == "limit")
+                       for name in ("/api/suggest", "/api/documents/{doc_id}/similar")}
+            assert schemas["/api/suggest"]["maximum"] == 3 and schemas["/api/suggest"]["default"] == 2
+            assert schemas["/api/documents/{doc_id}/similar"] == {"type": "integer", "minimum": 1, "maximum": 3,
+                                                                  "default": 3}
+        finally:
+            close_app(app)
+
+
+def test_other_http_errors_keep_their_status(client):
+    """werkzeug errors without a class of their own (here 416, from a static file) keep their status."""
+    response = client.get("/static/widget.js", headers={"Range": "bytes=99999999-"})
+    assert response.status_code == 416 and response.mimetype == "text/html"
+    assert "出错了" in response.get_data(as_text=True)

@@ -494,3 +494,15 @@ def test_direct_construction_normalises_lists_and_floats(cwd: Path) -> None:
     settings = Settings(**values)
     assert settings.cors_origins == ("https://a.example",)
     assert settings.title_boost == 2.0 and isinstance(settings.title_boost, float)
+
+
+def test_suggest_limit_is_bounded_by_max_limit(cwd: Path) -> None:
+    write(cwd / "config.toml", "suggest_limit = 60\nmax_limit = 100\n")
+    assert (load(cwd).suggest_limit, load(cwd).max_limit) == (60, 100)
+    write(cwd / "config.toml", "suggest_limit = 60\n")
+    with pytest.raises(ConfigError) as info:
+        load(cwd)
+    assert "suggest_limit = 60 is out of range: at most max_limit = 50" in info.value.message
+    assert info.value.param == "suggest_limit"
+    with pytest.raises(ConfigError, match="raise max_limit"):
+        load(cwd, environ={"SEARCH_SERVICE_MAX_LIMIT": "100"}).replace(max_limit=10)

@@ -6,9 +6,10 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
+from search_service.errors import WriteFailed
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore, article_digest, committed_changes, journal_since
-from search_service.writer import IndexWriterThread, WriteFailed
+from search_service.writer import IndexWriterThread
 
 
 @pytest.fixture()

@@ -55,6 +55,21 @@ class TestAuth:
         assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
         assert total(client, "智慧城市") == 0
 
+    def test_a_token_with_non_ascii_characters_matches_the_bytes_sent(self, tmp_path, jieba_cache):
+        token = "令牌-tök"
+        app = create_app(make_settings(tmp_path / "index", jieba_cache, api_tokens=(token,), commit_delay=0.05))
+        try:
+            client = app.test_client()
+            # As on the wire: the UTF-8 bytes, which the WSGI server hands over decoded as Latin-1.
+            sent = ("Bearer " + token).encode("utf-8").decode("latin-1")
+            response = client.put("/api/documents/1", json=article("1"), headers={"Authorization": sent})
+            assert response.status_code == 200, response.get_json()
+            wrong = ("Bearer " + token[:-1] + "o").encode("utf-8").decode("latin-1")
+            response = client.put("/api/documents/2", json=article("2"), headers={"Authorization": wrong})
+            assert response.status_code == 401
+        finally:
+            close_app(app)
+
     def test_search_stays_public(self, client):
         assert client.get("/api/search?q=园区").status_code == 200
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -15,7 +16,15 @@ from werkzeug.exceptions import HTTPException
 
 from .. import analysis
 from ..config import Settings, load_settings
-from ..errors import InvalidParameter, SearchError
+from ..errors import (
+    HttpError,
+    InvalidParameter,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    SearchError,
+    UnsupportedMediaType,
+)
 from ..searcher import EngineOptions, SearchEngine
 from ..writer import IndexWriterThread
 
@@ -147,8 +156,6 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         valid_methods = getattr(error, "valid_methods", None) or []
-        codes: dict[int | None, str] = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-                                        415: "unsupported_media_type"}
         messages: dict[int | None, str] = {
             404: f"No such page or endpoint: {request.path}. See /openapi.json for the API.",
             405: f"{request.method} is not allowed on {request.path}; "
@@ -156,10 +163,8 @@ def _register_error_handlers(app: Flask) -> None:
             413: f"The request body is over {app.config['MAX_CONTENT_LENGTH']} bytes "
             "(setting write_body_max_mb). Split the batch.",
         }
-        generic = SearchError(messages.get(error.code, error.description or error.name))
-        generic.status = error.code or 500
-        generic.code = codes.get(error.code, "http_error")
-        response = handle_search_error(generic)
+        kind = _HTTP_ERRORS.get(error.code) or _http_error_class(error.code or 500)
+        response = handle_search_error(kind(messages.get(error.code, error.description or error.name)))
         if valid_methods:
             response = app.make_response(response)
             response.headers["Allow"] = ", ".join(valid_methods)
@@ -172,6 +177,17 @@ def _register_error_handlers(app: Flask) -> None:
         log.error("%s", describe_unexpected(error, request.method, request.path))
         internal = SearchError("Internal error; the server log has the details.")
         return handle_search_error(internal)
+
+
+#: werkzeug's HTTP errors that have a class of their own on the ladder (with its code).
+_HTTP_ERRORS: dict[int | None, type[SearchError]] = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
+                                                     415: UnsupportedMediaType}
+
+
+@functools.cache
+def _http_error_class(status: int) -> type[HttpError]:
+    """The :class:`HttpError` subclass for one status (400, 416, ...): its status a class attribute."""
+    return type(f"HttpError{status}", (HttpError,), {"status": status, "__doc__": f"HTTP {status}."})
 
 
 def describe_unexpected(error: BaseException, method: str, path: str) -> str:

@@ -7,12 +7,9 @@ Without either setting the pages are off (403 saying how to turn them on).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import dataclasses
 import datetime as dt
-import hmac
 import io
 import math
 from pathlib import Path
@@ -22,6 +19,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 
 from ..analytics import AnalyticsDB, DayRow, Period, QueryRow, Report, database_path, dictionary_hint
 from ..errors import InvalidParameter, NotFound
+from .auth import api_tokens, basic_password, bearer_secret, matches_any
 from .pages import csv_cell
 from .tracking import recorder_of
 
@@ -39,27 +37,12 @@ CHANNEL_LABELS = {"page": "结果页", "widget": "搜索框建议", "api": "API"
 # --------------------------------------------------------------------------- access
 
 
-def _secrets() -> list[bytes]:
+def _secrets() -> list[str]:
     settings = current_app.config["SETTINGS"]
-    secrets = [t for t in settings.api_tokens if t]
+    secrets = list(api_tokens(settings))
     if settings.admin_password:
         secrets.append(settings.admin_password)
-    return [s.encode("utf-8") for s in secrets]
-
-
-def _supplied_secret() -> bytes | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        return value.encode("utf-8")
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        _, sep, password = decoded.partition(b":")
-        return password if sep and password else None
-    return None
+    return secrets
 
 
 def _denied() -> Response | None:
@@ -67,13 +50,9 @@ def _denied() -> Response | None:
     secrets = _secrets()
     if not secrets:
         return _access_page(403)
-    supplied = _supplied_secret()
-    if supplied is not None:
-        matched = False
-        for secret in secrets:  # every one, in constant time
-            matched |= hmac.compare_digest(supplied, secret)
-        if matched:
-            return None
+    supplied = bearer_secret() or basic_password()
+    if supplied is not None and matches_any(supplied, secrets):
+        return None
     response = _access_page(401)
     response.headers["WWW-Authenticate"] = REALM
     return response

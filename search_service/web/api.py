@@ -7,11 +7,11 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..errors import InvalidParameter
-from ..query import integer_param
 from . import engine_of
 from .health import canary
+from .limits import query_bounds, rate_limit_exempt
 from .openapi import openapi_document
-from .params import search_request
+from .params import limit_param, search_request, similar_default
 from .tracking import record_api_search, record_suggest, suggest_session
 
 blueprint = Blueprint("api", __name__)
@@ -30,6 +30,7 @@ def _reject_unknown(known: frozenset[str]) -> None:
 
 
 @blueprint.get("/api/search")
+@query_bounds("search")
 def search():
     """Faceted, filtered, highlighted search (see /openapi.json)."""
     _reject_unknown(SEARCH_PARAMS)
@@ -42,6 +43,7 @@ def search():
 
 
 @blueprint.get("/api/suggest")
+@query_bounds("suggest")
 def suggest():
     """As-you-type suggestions: article titles containing the typed text, matches marked."""
     started = time.perf_counter()
@@ -52,7 +54,7 @@ def suggest():
         raise InvalidParameter(
             f"q is {len(q)} characters long; the limit is {settings.max_query_length}.", param="q"
         )
-    limit = integer_param(request.args.getlist, "limit", settings.suggest_limit, 1, 50, empty_is_default=False)
+    limit = limit_param(request, settings, settings.suggest_limit)
     raw_excerpt = request.args.get("excerpt", "0")
     if raw_excerpt not in ("0", "1"):
         raise InvalidParameter(f"excerpt must be 0 or 1; got {raw_excerpt[:20]!r}.", param="excerpt")
@@ -73,7 +75,8 @@ def document(doc_id: str):
 def similar(doc_id: str):
     """Related articles: the ones sharing this article's key terms (itself excluded)."""
     _reject_unknown(frozenset({"limit"}))
-    limit = integer_param(request.args.getlist, "limit", 5, 1, 50, empty_is_default=False)
+    settings = current_app.config["SETTINGS"]
+    limit = limit_param(request, settings, similar_default(settings))
     return jsonify(engine_of(current_app).similar(doc_id, limit))
 
 
@@ -84,6 +87,7 @@ def stats():
 
 
 @blueprint.get("/healthz")
+@rate_limit_exempt
 def healthz():
     """200 when the home page and a search can be served (a cached canary), else 503 with the reason."""
     stats = engine_of(current_app).stats()  # raises IndexUnavailable -> 503

@@ -19,7 +19,7 @@ import time
 
 from flask import Flask, render_template
 
-from ..errors import SearchError
+from ..errors import Unhealthy
 from ..query import SearchRequest
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,6 @@ CANARY_SECONDS = 2.0
 # Query syntax characters, removed from the title the canary searches for.
 _SYNTAX = re.compile(r"""[()（）"“”「」『』＂*:：|&\-]""")
 _lock = threading.Lock()
-
-
-class Unhealthy(SearchError):
-    """The index is open but the home page or a search cannot be served."""
-
-    status = 503
-    code = "unhealthy"
 
 
 def canary(app: Flask) -> None:

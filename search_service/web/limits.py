@@ -10,19 +10,19 @@
   believe them by mistake.
 * **Rate limit.** One Flask-Limiter application limit (``rate_limit``, e.g. ``60 per 3
   seconds``; ``;`` separates several) shared by every public endpoint, counted per
-  client address (IPv6 per /64, the block one subscriber gets). Not counted: ``/healthz``
-  and ``/metrics`` (monitoring), ``/static/`` (the widget and styles), and requests that
-  carry a valid bearer token (see :func:`_is_exempt`). Over the limit: 429 with
-  ``Retry-After``, in the API's error shape or as a Chinese page.
-* **Bounds.** Before a search, suggestion or article view runs, ``q`` is checked
-  against ``max_query_length``, ``max_suggest_length`` and ``max_query_terms`` and for
-  leading wildcards (``*abc``); each refusal is a 400 naming the setting. Prefix
-  expansion (``max_prefix_terms``) needs the index and is checked by the searcher.
+  client address (IPv6 per /64, the block one subscriber gets). Not counted: views marked
+  :func:`rate_limit_exempt` (``/healthz`` and ``/metrics``: monitoring), ``/static/`` (the
+  widget and styles), and requests that carry a valid bearer token (see :func:`_is_exempt`).
+  Over the limit: 429 with ``Retry-After``, in the API's error shape or as a Chinese page.
+* **Bounds.** Before a view marked :func:`query_bounds` runs (searches, suggestions,
+  article views), ``q`` is checked against ``max_query_length``, ``max_suggest_length``
+  and ``max_query_terms`` and for leading wildcards (``*abc``); each refusal is a 400
+  naming the setting. Prefix expansion (``max_prefix_terms``) needs the index and is
+  checked by the searcher.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import math
@@ -31,37 +31,60 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 from limits.storage import MemoryStorage, Storage
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
 
 from ..config import Settings
-from ..errors import ConfigError, InvalidParameter, SearchError
+from ..errors import ConfigError, InvalidParameter, RateLimited
 from ..query import check_query
+from .auth import has_valid_token
 
 LIMITER_KEY = "rate_limiter"
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
-#: Never rate-limited: monitoring must keep working while a client is being throttled.
-EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
-#: Endpoints whose ``q`` is a query (length, terms, wildcards checked before the view runs).
-QUERY_ENDPOINTS = frozenset({"api.search", "api.suggest", "pages.search", "pages.search_csv", "pages.doc",
-                             "pages.opensearch_suggest"})
-SUGGEST_ENDPOINTS = frozenset({"api.suggest", "pages.opensearch_suggest"})
 _PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO",
                   "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_BY", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+View = TypeVar("View", bound=Callable[..., Any])
+#: Attributes the decorators below set on a view function; the limits read them from the
+#: matched endpoint, so this module needs to know no blueprint's endpoint names.
+_EXEMPT_ATTR = "rate_limit_exempt"
+_QUERY_ATTR = "query_bounds"
 
-class RateLimited(SearchError):
-    """Too many requests from one client."""
 
-    status = 429
-    code = "rate_limited"
+# --------------------------------------------------------------------------- flags on views
+
+
+def rate_limit_exempt(view: View) -> View:
+    """Mark a view as never rate-limited: monitoring must keep working while a client is throttled."""
+    setattr(view, _EXEMPT_ATTR, True)
+    return view
+
+
+def query_bounds(kind: Literal["search", "suggest"]) -> Callable[[View], View]:
+    """Mark a view whose ``q`` is a query: length, terms and wildcards are checked before it runs.
+
+    ``"suggest"`` also applies ``max_suggest_length`` (as-you-type text is short).
+    """
+
+    def mark(view: View) -> View:
+        setattr(view, _QUERY_ATTR, kind)
+        return view
+
+    return mark
+
+
+def _view_flag(name: str) -> Any:
+    """The flag ``name`` of the view the request was routed to (None when unrouted or unflagged)."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return getattr(view, name, None)
 
 
 # --------------------------------------------------------------------------- client address
@@ -166,18 +189,6 @@ def client_key() -> str:
 # --------------------------------------------------------------------------- rate limit
 
 
-def _has_valid_token(tokens: tuple[str, ...]) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, supplied = header.partition(" ")
-    if scheme.lower() != "bearer" or not supplied.strip() or not tokens:
-        return False
-    supplied_bytes = supplied.strip().encode("utf-8")
-    matched = False
-    for token in tokens:  # constant time, every token compared
-        matched |= hmac.compare_digest(supplied_bytes, token.encode("utf-8"))
-    return matched
-
-
 def _is_exempt(settings: Settings) -> bool:
     """Requests that do not count against the public per-client limit.
 
@@ -188,12 +199,11 @@ def _is_exempt(settings: Settings) -> bool:
     Requests *without* a valid token (or with a wrong one) count like any public request,
     which also throttles token guessing.
     """
-    path = request.path
-    if path in EXEMPT_PATHS or path.startswith("/static/"):
+    if _view_flag(_EXEMPT_ATTR) or request.path.startswith("/static/"):
         return True
     # Any request with a valid bearer token is the site's own script (a staff report running
     # a few hundred searches, a bulk import): it is not throttled like an anonymous client.
-    return _has_valid_token(tuple(t for t in settings.api_tokens if t))
+    return has_valid_token(settings)
 
 
 def _retry_after(limiter: Limiter) -> int:
@@ -446,13 +456,14 @@ def install_bounds(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def check_bounds() -> None:
-        if request.endpoint not in QUERY_ENDPOINTS:
+        kind = _view_flag(_QUERY_ATTR)
+        if kind is None:
             return
         values = request.args.getlist("q")
         if len(values) != 1:
             return  # absent, or repeated: the view reports it
         q = values[0].strip()
-        if request.endpoint in SUGGEST_ENDPOINTS and len(q) > settings.max_suggest_length:
+        if kind == "suggest" and len(q) > settings.max_suggest_length:
             raise InvalidParameter(
                 f"q is {len(q)} characters long; suggestions take at most {settings.max_suggest_length} "
                 "(setting max_suggest_length). Search instead, or shorten the text.",

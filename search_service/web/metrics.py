@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from ..errors import SearchError
+from .limits import rate_limit_exempt
 
 METRICS_KEY = "metrics"
 STARTED_KEY = "search_service.started"
@@ -173,6 +174,7 @@ def install_metrics(app: Flask) -> Metrics:
 
 
 @blueprint.get("/metrics")
+@rate_limit_exempt
 def metrics_view():
     """Prometheus text exposition of this process's figures."""
     body = generate_latest(current_app.extensions[METRICS_KEY].registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..config import Settings
+from .params import similar_default
 
 
 def _error_ref() -> dict:
@@ -101,7 +102,8 @@ def openapi_document(settings: Settings) -> dict:
                 "parameters": [
                     _param("q", "text typed so far", {"type": "string", "maxLength": settings.max_query_length}),
                     _param("limit", "how many suggestions",
-                           {"type": "integer", "minimum": 1, "maximum": 50, "default": settings.suggest_limit}),
+                           {"type": "integer", "minimum": 1, "maximum": settings.max_limit,
+                            "default": settings.suggest_limit}),
                     _param("sid", "typing session (random, one per page load) so the search analytics keep only "
                            "the text a reader settled on; never stored",
                            {"type": "string", "pattern": "^[A-Za-z0-9_-]{0,64}$"}),
@@ -162,7 +164,8 @@ def openapi_document(settings: Settings) -> dict:
                 "operationId": "similarDocuments",
                 "parameters": [
                     _param("doc_id", "article id", {"type": "string"}, required=True, where="path"),
-                    _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}),
+                    _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": settings.max_limit,
+                                                 "default": similar_default(settings)}),
                 ],
                 "responses": {
                     "200": {"description": "related articles", "content": {"application/json": {"schema": {

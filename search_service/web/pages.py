@@ -23,12 +23,13 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from markupsafe import Markup
 
-from ..config import Settings
+from ..config import SETTINGS_BY_NAME, Settings
 from ..errors import InvalidParameter, SearchError
 from ..highlight import MARK_SCAN_CHARS, Highlighter
 from ..query import SearchRequest, compile_query
 from ..results import Hit, SearchResults, selected_month, selected_year
 from . import engine_of
+from .limits import query_bounds
 from .params import search_request
 from .tracking import record_page_search
 
@@ -360,6 +361,7 @@ class ResultsView:
 
 @blueprint.get("/")
 @blueprint.get("/search")
+@query_bounds("search")
 def search():
     """The results page (and, without a query, the latest articles)."""
     settings = _settings()
@@ -378,6 +380,7 @@ def search():
 
 
 @blueprint.get("/search.csv")
+@query_bounds("search")
 def search_csv():
     """The current results as CSV (UTF-8 with BOM for Excel), up to ``csv_max_rows`` rows."""
     settings = _settings()
@@ -410,6 +413,7 @@ def csv_cell(value: str) -> str:
 
 
 @blueprint.get("/doc/<path:doc_id>")
+@query_bounds("search")
 def doc(doc_id: str):
     """One article in full; with ``?q=`` the query's matches are marked."""
     settings = _settings()
@@ -469,6 +473,7 @@ def opensearch():
 
 
 @blueprint.get("/opensearch/suggest")
+@query_bounds("suggest")
 def opensearch_suggest():
     """Suggestions in the OpenSearch format browsers read: ``[query, [titles], [descriptions], [urls]]``."""
     settings = _settings()
@@ -503,7 +508,7 @@ _PARAM_HINTS = {
     "page": "页码须为正整数，且不能超出可翻页的范围；结果太多时请用筛选条件缩小范围。",
     "page_size": "每页条数须为 1 到 {max_page_size} 之间的整数。",
     "category": "分类参数有误。",
-    "limit": "建议条数须为 1 到 50 之间的整数。",
+    "limit": "条数须为 1 到 {max_limit} 之间的整数。",
 }
 
 _PARAM_NAMES = {
@@ -529,6 +534,7 @@ _SETTING_HINTS = {
     "max_prefix_terms": "以 * 结尾的前缀太短，匹配的词太多，请多写几个字再试。",
     "max_result_window": "只能翻到前 {max_result_window} 条结果；请用筛选条件缩小范围。",
     "max_page_size": "每页条数须为 1 到 {max_page_size} 之间的整数。",
+    "max_limit": "条数须为 1 到 {max_limit} 之间的整数。",
 }
 _SETTING_NAMED = re.compile(r"\(setting `{0,2}(\w+)`{0,2}\)")
 
@@ -547,11 +553,11 @@ def error_view(error: SearchError) -> ErrorView:
         try:
             values = {name: getattr(_settings(), name) for name in _SETTING_HINTS}
         except (RuntimeError, KeyError):
-            values = {"max_page_size": 100}
+            values = {name: SETTINGS_BY_NAME[name].default for name in _SETTING_HINTS}
         try:
             explanation = hint.format(**values)
         except (KeyError, IndexError):
-            explanation = _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。").format(max_page_size=100)
+            explanation = _PARAM_HINTS.get(param or "", "请检查链接中的参数后再试。").format(**values)
     elif status == 404:
         if request.path.startswith("/doc/"):
             title = "未找到该文章"

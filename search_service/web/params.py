@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Request
 
 from ..config import Settings
-from ..query import Limits, SearchRequest
+from ..query import Limits, SearchRequest, integer_param
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -17,3 +17,22 @@ def limits_of(settings: Settings) -> Limits:
 def search_request(request: Request, settings: Settings) -> SearchRequest:
     """Validate ``/api/search``-style parameters (raises :class:`InvalidParameter`)."""
     return SearchRequest.from_params(request.args.getlist, limits_of(settings))
+
+
+#: Related articles ``/api/documents/<id>/similar`` returns when no ``limit`` is given.
+SIMILAR_DEFAULT = 5
+
+
+def similar_default(settings: Settings) -> int:
+    """The default ``limit`` of ``similar``: :data:`SIMILAR_DEFAULT`, or ``max_limit`` when that is lower."""
+    return min(SIMILAR_DEFAULT, settings.max_limit)
+
+
+def limit_param(request: Request, settings: Settings, default: int) -> int:
+    """The ``limit`` of suggest and similar: 1 to ``max_limit``, ``default`` when absent.
+
+    An empty value is refused (400) like any other malformed one; the error names the
+    parameter, the bounds and, over the top, the setting ``max_limit``.
+    """
+    return integer_param(request.args.getlist, "limit", default, 1, settings.max_limit, setting="max_limit",
+                         empty_is_default=False)

@@ -24,9 +24,10 @@ from flask import Blueprint, Flask, current_app, request
 
 from ..analytics import AnalyticsRecorder, NullRecorder, database_path, normalize_query, open_recorder
 from ..config import Settings
-from ..errors import InvalidParameter, PayloadTooLarge, SearchError
+from ..errors import InvalidParameter, OriginNotAllowed, PayloadTooLarge
 from ..ingest import JsonProblem, decode_json
 from ..query import SearchRequest, get_list_from_mapping, integer_param
+from .auth import has_valid_token
 
 blueprint = Blueprint("tracking", __name__)
 
@@ -38,13 +39,6 @@ _NOT_A_READER = re.compile(r"bot|crawl|spider|slurp|preview|monitor|uptime|curl/
 _TRUE = {"1", "true", "yes"}
 # Automated browsers announce themselves in the user agent (HeadlessChrome, PhantomJS, ...).
 _HEADLESS = re.compile(r"headless|phantomjs|puppeteer|playwright|selenium|webdriver", re.IGNORECASE)
-
-
-class OriginNotAllowed(SearchError):
-    """A click reported from a page whose origin is not the service's or in ``cors_origins``."""
-
-    status = 403
-    code = "origin_not_allowed"
 
 
 # --------------------------------------------------------------------------- the recorder of an app
@@ -91,13 +85,6 @@ def _is_reader() -> bool:
 
 def _is_headless() -> bool:
     return bool(_HEADLESS.search(request.headers.get("User-Agent", "")))
-
-
-def _has_api_token() -> bool:
-    from .limits import _has_valid_token
-
-    settings = current_app.config["SETTINGS"]
-    return _has_valid_token(tuple(t for t in settings.api_tokens if t))
 
 
 def _filters(req: SearchRequest) -> dict:
@@ -157,7 +144,7 @@ def record_api_search(req: SearchRequest, results) -> None:
     recorder = recorder_of(current_app)
     if not recorder.enabled or not req.q:
         return
-    channel = "script" if _is_headless() or _has_api_token() else "api"
+    channel = "script" if _is_headless() or has_valid_token(current_app.config["SETTINGS"]) else "api"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
                            relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1,
                            searched=_searched(results))

@@ -7,38 +7,18 @@ visible to searches.
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, current_app, jsonify, request
 
 from ..article import id_problem
-from ..errors import Forbidden, InvalidParameter, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from ..errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from ..ingest import Ingest, JsonProblem, decode_json
 from . import writer_of
+from .auth import require_token
 
 blueprint = Blueprint("writes", __name__)
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
-
-
-def _authorize() -> None:
-    settings = current_app.config["SETTINGS"]
-    tokens = [t for t in settings.api_tokens if t]
-    if not tokens:
-        raise Forbidden("Writes are disabled on this server: set SEARCH_SERVICE_API_TOKENS=<token> "
-                        "(or api_tokens in config.toml) and restart to enable them.")
-    header = request.headers.get("Authorization", "")
-    scheme, _, supplied = header.partition(" ")
-    if scheme.lower() != "bearer" or not supplied.strip():
-        raise Unauthorized("Send the write token as `Authorization: Bearer <token>`.")
-    supplied_bytes = supplied.strip().encode("utf-8")
-    # Compare against every token in constant time; do not stop at the first match.
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(supplied_bytes, token.encode("utf-8"))
-    if not matched:
-        raise Unauthorized("The bearer token is not valid for this server.")
 
 
 def _body_bytes() -> bytes:
@@ -106,7 +86,7 @@ def _validate(records: list) -> list:
 @blueprint.put("/api/documents/<path:doc_id>")
 def put_document(doc_id: str):
     """Create or replace one article."""
-    _authorize()
+    require_token(current_app.config["SETTINGS"])
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'} is not accepted; "
                                    "send application/json.")
@@ -126,7 +106,7 @@ def put_document(doc_id: str):
 @blueprint.delete("/api/documents/<path:doc_id>")
 def delete_document(doc_id: str):
     """Delete one article; 404 when there was none."""
-    _authorize()
+    require_token(current_app.config["SETTINGS"])
     result = writer_of(current_app).submit(deletes=[doc_id])
     body = result.to_json()
     return jsonify(body), (200 if result.deleted else 404)
@@ -135,8 +115,8 @@ def delete_document(doc_id: str):
 @blueprint.post("/api/documents")
 def post_documents():
     """Create or replace a batch (JSON array or NDJSON); all or nothing."""
-    _authorize()
     settings = current_app.config["SETTINGS"]
+    require_token(settings)
     records = _records()
     if len(records) > settings.write_batch_max:
         raise PayloadTooLarge(f"The batch has {len(records)} articles; the limit is {settings.write_batch_max} "
