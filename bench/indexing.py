@@ -178,6 +178,11 @@ def run_worker(engine: str, sample: common.Sample, result_path: Path) -> None:
             outcome = {"profile": _profile(index_dir, corpus.articles)}
         else:
             outcome = _build(engine, index_dir, corpus.articles)
+            if engine.startswith("cli:"):
+                # The same build the search benchmarks would make: keep it as their cached index.
+                from . import search
+
+                search.adopt_ours(index_dir, sample, corpus, outcome["seconds"])
     finally:
         shutil.rmtree(index_dir, ignore_errors=True)
     outcome.update(
