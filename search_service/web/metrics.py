@@ -21,6 +21,7 @@ describe the process that answered and say so in their help text ("this worker")
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -40,6 +41,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ..errors import SearchError
+
+log = logging.getLogger(__name__)
 
 METRICS_KEY = "metrics"
 STARTED_KEY = "search_service.started"
@@ -68,6 +71,9 @@ class Metrics:
         self.app = app
         self.registry = CollectorRegistry(auto_describe=True)
         shared_dir = os.environ.get(MULTIPROCESS_DIR_ENV, "")
+        if shared_dir and not os.path.isdir(shared_dir):
+            log.warning("%s=%s is not a folder: /metrics counts this process only", MULTIPROCESS_DIR_ENV, shared_dir)
+            shared_dir = ""
         self.multiprocess = bool(shared_dir)
         own: CollectorRegistry | None = self.registry
         if self.multiprocess:
