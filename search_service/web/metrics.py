@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -87,6 +88,7 @@ class Metrics:
                                   ("endpoint",), buckets=BUCKETS, registry=own)
         self.kept = {name: Counter(name, documentation, registry=own) for name, documentation in KEPT_COUNTERS}
         self._copied: dict[str, float] = dict.fromkeys(self.kept, 0.0)
+        self._copy_lock = threading.Lock()  # request threads copy at once: each difference added once
         self.registry.register(_EngineCollector(app))
         self.registry.register(_AnalyticsCollector(app))
         # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ... (Linux /proc).
@@ -103,12 +105,13 @@ class Metrics:
         A source that went down (a new result cache after a reload) started again from 0:
         all of its value is new.
         """
-        for name, value in _kept_values(self.app).items():
-            last = self._copied[name]
-            delta = value - last if value >= last else value
-            if delta > 0:
-                self.kept[name].inc(delta)
-            self._copied[name] = value
+        with self._copy_lock:
+            for name, value in _kept_values(self.app).items():
+                last = self._copied[name]
+                delta = value - last if value >= last else value
+                if delta > 0:
+                    self.kept[name].inc(delta)
+                self._copied[name] = value
 
 
 #: Counters whose source is a count kept by a domain object: (name without _total, help).
