@@ -367,7 +367,7 @@ CREATE INDEX IF NOT EXISTS typing_sessions_ts ON typing_sessions (ts);
 -- that another worker writes late is dropped instead of opening the session again.
 CREATE TABLE IF NOT EXISTS typing_closers (
     id          INTEGER PRIMARY KEY,
-    sid         TEXT,                      -- the page's own sid (the widget's link), or NULL (the form)
+    sid         TEXT,                      -- the sid the results page came with, or NULL (the form has none)
     closed_sid  TEXT,                      -- the session it closed, when it closed one
     query       TEXT NOT NULL,
     ts          REAL NOT NULL

@@ -16,7 +16,7 @@ run, each worker's series are kept there (prometheus_client's multiprocess mode,
 memory-mapped file per process and kind) and the answering worker sums them with
 ``MultiProcessCollector``. Counters the domain objects keep (cache hits, merges, analytics
 rows) are copied into such counters by difference on every request and scrape. Gauges
-describe the process that answered and say so in their help text ("this worker").
+describe the process that answered and say so in their help text ("Per process").
 """
 
 from __future__ import annotations
