@@ -21,8 +21,9 @@ would miss almost every failed search). A search that was empty only because of 
 filters (the query alone finds articles) is ``filtered_out``: counted apart, not as unfound.
 
 As-you-type queries (the widget's suggest calls) are folded into one query per
-typing session before anything is written; see :meth:`AnalyticsRecorder.record_suggest`
-and docs/ANALYTICS.md for the rules.
+typing session before anything is written (the open sessions wait in the database, so the
+worker processes of ``serve --workers N`` fold them together); see
+:meth:`AnalyticsRecorder.record_suggest` and docs/ANALYTICS.md for the rules.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ UNFOUND_RELAXED = ("any_word", "pinyin")
 CLICK_CHANNELS = ("page", "widget")
 #: Seconds within which a suggest query replaces the previous one of the same typing session.
 SESSION_WINDOW = 10.0
+#: Seconds a results page may come before a keystroke it closes (request times of two threads or workers).
+CLOCK_SKEW = 1.0
 SCHEMA_VERSION = 1
 DEFAULT_QUEUE_MAX = 10_000
 MAX_QUERY_CHARS = 512
@@ -350,6 +353,26 @@ CREATE TABLE IF NOT EXISTS clicks (
 );
 CREATE INDEX IF NOT EXISTS clicks_day ON clicks (day, query);
 CREATE INDEX IF NOT EXISTS clicks_ts ON clicks (ts);
+-- Open typing sessions, shared by every worker process (see AnalyticsRecorder): the last
+-- suggest query of each sid, until the window passes or a results page closes it.
+CREATE TABLE IF NOT EXISTS typing_sessions (
+    sid         TEXT PRIMARY KEY,
+    query       TEXT NOT NULL,
+    suggestions INTEGER NOT NULL,
+    took_ms     REAL NOT NULL,
+    ts          REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS typing_sessions_ts ON typing_sessions (ts);
+-- Results pages (page, widget) of the last two windows: a keystroke of a session they closed
+-- that another worker writes late is dropped instead of opening the session again.
+CREATE TABLE IF NOT EXISTS typing_closers (
+    id          INTEGER PRIMARY KEY,
+    sid         TEXT,                      -- the sid the results page came with, or NULL (the form has none)
+    closed_sid  TEXT,                      -- the session it closed, when it closed one
+    query       TEXT NOT NULL,
+    ts          REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS typing_closers_ts ON typing_closers (ts);
 """
 
 _INSERT_SEARCH = ("INSERT INTO searches (ts, day, channel, query, filters, results, relaxed, took_ms, page, refine, "
@@ -402,6 +425,9 @@ class AnalyticsDB:
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 10000")
+        # With WAL, NORMAL syncs at checkpoints, not at every commit: the writer commits each batch
+        # (typing sessions included); a power cut may lose the last ones, a killed process none.
+        conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
     def create(self) -> None:
@@ -601,6 +627,11 @@ Resolver = Callable[[str], tuple[int, "str | None"]]
 class AnalyticsRecorder:
     """Queue + one writer thread. ``record_*`` never block and never raise on bad luck.
 
+    Open typing sessions are kept in the database (``typing_sessions``), not in memory, so
+    that the worker processes of ``serve --workers N`` fold one reader's keystrokes and
+    results page into one search whichever worker each request reached (see
+    :meth:`_fold_sessions`); a session open when a worker is killed is finished by the next one.
+
     ``resolver``, when given, is called on the writer thread for each finished typing
     session, so a widget query is stored with what a full search finds (suggestions
     only look at titles) -- not on the request path.
@@ -625,7 +656,7 @@ class AnalyticsRecorder:
         self.written = 0          # rows written (searches + clicks)
         self._counter_lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue(maxsize=queue_max)
-        self._sessions: dict[str, _Suggest] = {}
+        self._next_expiry = 0.0  # when the oldest open typing session (of any worker) is over
         self._searches: list[SearchEvent] = []
         self._clicks: list[ClickEvent] = []
         self._next_prune = 0.0
@@ -739,17 +770,20 @@ class AnalyticsRecorder:
                         items.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                stop, flushes = False, []
-                for item in items:
-                    if item is None:
-                        continue
-                    if item is _STOP:
-                        stop = True
-                    elif isinstance(item, _Flush):
-                        flushes.append(item)
-                    else:
-                        self._handle(item)
-                self._expire_sessions(everything=stop or bool(flushes))
+                stop = any(item is _STOP for item in items)
+                flushes = [item for item in items if isinstance(item, _Flush)]
+                events = [item for item in items if item is not None and item is not _STOP
+                          and not isinstance(item, _Flush)]
+                finished = self._fold_sessions(events, everything=stop or bool(flushes))
+                for event in events:
+                    if isinstance(event, _SearchFromSession):
+                        self._searches.append(event.event)
+                    elif isinstance(event, SearchEvent):
+                        self._searches.append(event)
+                    elif isinstance(event, ClickEvent):
+                        self._clicks.append(event)
+                for session in finished:
+                    self._finish(session)
                 self._write()
                 self._prune_if_due()
                 for flush in flushes:
@@ -764,58 +798,128 @@ class AnalyticsRecorder:
                 self._conn.close()
 
     def _next_item(self):
-        if self._sessions:
-            oldest = min(s.ts for s in self._sessions.values())
-            timeout = max(0.05, oldest + self.session_window - self.clock() + 0.01)
-        else:
-            timeout = 60.0
+        timeout = min(60.0, max(0.05, self._next_expiry - self.clock() + 0.01))
         try:
-            return self._queue.get(timeout=min(timeout, 60.0))
+            return self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
 
-    def _handle(self, item) -> None:
-        if isinstance(item, _Suggest):
-            self._suggest(item)
-        elif isinstance(item, _SearchFromSession):
-            self._close_session_for(item.event, item.sid)
-            self._searches.append(item.event)
-        elif isinstance(item, SearchEvent):
-            self._searches.append(item)
-        elif isinstance(item, ClickEvent):
-            self._clicks.append(item)
+    # -- typing sessions: in the database, so that every worker process folds the same ones ----------
 
-    def _suggest(self, event: _Suggest) -> None:
-        if event.sid is None:
-            self._finish(event)
+    def _fold_sessions(self, events: list, everything: bool) -> list[_Suggest]:
+        """Apply the batch's suggest queries and results pages to the open typing sessions, and
+        take the sessions that are over; returns them (oldest first) to be written.
+
+        The sessions live in the database (``typing_sessions``), not in this process: with
+        several workers, one reader's keystrokes and results page reach different processes.
+        One ``BEGIN IMMEDIATE`` transaction per batch, so two workers never fold (or finish)
+        the same session at once; a session finished here is deleted in the same transaction.
+        """
+        finished: list[_Suggest] = []
+        session_events = [event for event in events if isinstance(event, _SearchFromSession)
+                          or (isinstance(event, _Suggest) and event.sid is not None)]
+        for event in events:
+            if isinstance(event, _Suggest) and event.sid is None:
+                finished.append(event)  # no session: every call is a search
+        if not session_events and not everything and self.clock() < self._next_expiry:
+            return finished
+        conn = self._conn
+        assert conn is not None
+        taken: list[_Suggest] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for event in session_events:
+                    if isinstance(event, _Suggest):
+                        self._suggest(conn, event, taken)
+                    else:
+                        self._close_session_for(conn, event.event, event.sid)
+                self._expire_sessions(conn, everything, taken)
+                oldest = conn.execute("SELECT MIN(ts) FROM typing_sessions").fetchone()[0]
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            lost = sum(isinstance(event, _Suggest) for event in session_events)
+            self.failed += lost
+            self._next_expiry = self.clock() + 1.0  # try the open sessions again soon
+            log.warning("analytics: %d typing-session events not folded in %s: %s", lost, self.db.path, exc)
+            return finished
+        # With none open, look again within a minute: another worker may have died with sessions open.
+        self._next_expiry = self.clock() + 60.0 if oldest is None else oldest + self.session_window
+        return finished + taken
+
+    def _suggest(self, conn: sqlite3.Connection, event: _Suggest, finished: list[_Suggest]) -> None:
+        if self._closed_already(conn, event):
             return
-        previous = self._sessions.get(event.sid)
-        if previous is not None and not (
-            event.ts - previous.ts <= self.session_window
-            and (event.query.startswith(previous.query) or previous.query.startswith(event.query))
-        ):
-            self._finish(previous)
-        self._sessions.pop(event.sid, None)
-        self._sessions[event.sid] = event  # newest last
-        if len(self._sessions) > self.max_sessions:
-            oldest = next(iter(self._sessions))
-            self._finish(self._sessions.pop(oldest))
+        row = conn.execute("SELECT query, suggestions, took_ms, ts FROM typing_sessions WHERE sid = ?",
+                           (event.sid,)).fetchone()
+        newest = event
+        if row is not None:
+            previous = _Suggest(row[0], event.sid, row[1], row[2], row[3])
+            older, newest = (previous, event) if previous.ts <= event.ts else (event, previous)
+            if not (newest.ts - older.ts <= self.session_window
+                    and (newest.query.startswith(older.query) or older.query.startswith(newest.query))):
+                finished.append(older)  # a new topic: the older text was a search of its own
+            # else the newer text replaces the older (a keystroke another worker wrote late is older)
+        conn.execute("INSERT OR REPLACE INTO typing_sessions (sid, query, suggestions, took_ms, ts) "
+                     "VALUES (?, ?, ?, ?, ?)", (newest.sid, newest.query, newest.suggestions, newest.took_ms,
+                                                newest.ts))
+        if row is None:
+            extra = conn.execute("SELECT COUNT(*) FROM typing_sessions").fetchone()[0] - self.max_sessions
+            if extra > 0:
+                finished.extend(self._take(conn, "1 ORDER BY ts LIMIT ?", (extra,)))
 
-    def _close_session_for(self, search: SearchEvent, sid: str | None) -> None:
+    def _closed_already(self, conn: sqlite3.Connection, event: _Suggest) -> bool:
+        """Whether a results page already closed the session of this (late) keystroke.
+
+        A keystroke is late when another worker writes it after the results page that ended
+        its session: it must not open the session again (the search would count twice).
+        """
+        closers = conn.execute(
+            "SELECT id, sid, closed_sid, query FROM typing_closers WHERE ts BETWEEN ? AND ? ORDER BY ts DESC",
+            (event.ts - CLOCK_SKEW, event.ts + self.session_window)).fetchall()
+        for _id, sid, closed_sid, _query in closers:
+            if event.sid in (sid, closed_sid):
+                return True
+        for closer_id, sid, closed_sid, query in closers:
+            if sid is None and closed_sid is None and query.startswith(event.query):
+                conn.execute("UPDATE typing_closers SET closed_sid = ? WHERE id = ?", (event.sid, closer_id))
+                return True
+        return False
+
+    def _close_session_for(self, conn: sqlite3.Connection, search: SearchEvent, sid: str | None) -> None:
         """A results page opened after typing replaces the typing session's last query."""
+        closed = None
         if sid is not None:
-            candidates = [sid] if sid in self._sessions else []
+            if conn.execute("DELETE FROM typing_sessions WHERE sid = ?", (sid,)).rowcount:
+                closed = sid
         else:
-            candidates = [key for key, s in self._sessions.items()
-                          if search.query.startswith(s.query) and -1 <= search.ts - s.ts <= self.session_window]
-        if candidates:
-            latest = max(candidates, key=lambda key: self._sessions[key].ts)
-            del self._sessions[latest]
+            candidates = [(ts, key) for key, query, ts in conn.execute(
+                "SELECT sid, query, ts FROM typing_sessions WHERE ts BETWEEN ? AND ?",
+                (search.ts - self.session_window, search.ts + CLOCK_SKEW)) if search.query.startswith(query)]
+            if candidates:
+                closed = max(candidates)[1]
+                conn.execute("DELETE FROM typing_sessions WHERE sid = ?", (closed,))
+        conn.execute("INSERT INTO typing_closers (sid, closed_sid, query, ts) VALUES (?, ?, ?, ?)",
+                     (sid, closed, search.query, search.ts))
 
-    def _expire_sessions(self, everything: bool) -> None:
+    def _expire_sessions(self, conn: sqlite3.Connection, everything: bool, finished: list[_Suggest]) -> None:
         now = self.clock()
-        for key in [k for k, s in self._sessions.items() if everything or now - s.ts > self.session_window]:
-            self._finish(self._sessions.pop(key))
+        if everything:
+            finished.extend(self._take(conn, "1 ORDER BY ts", ()))
+        else:
+            finished.extend(self._take(conn, "ts < ? ORDER BY ts", (now - self.session_window,)))
+        conn.execute("DELETE FROM typing_closers WHERE ts < ?", (now - 2 * self.session_window,))
+
+    @staticmethod
+    def _take(conn: sqlite3.Connection, where: str, params: tuple) -> list[_Suggest]:
+        """Delete the open sessions ``where`` says and return them (inside the caller's transaction)."""
+        rows = conn.execute(f"SELECT sid, query, suggestions, took_ms, ts FROM typing_sessions WHERE {where}",
+                            params).fetchall()
+        conn.executemany("DELETE FROM typing_sessions WHERE sid = ?", [(row[0],) for row in rows])
+        return [_Suggest(query, sid, suggestions, took_ms, ts) for sid, query, suggestions, took_ms, ts in rows]
 
     def _finish(self, event: _Suggest) -> None:
         results, relaxed = event.suggestions, None

@@ -234,6 +234,14 @@ def make_recorder(tmp_path):
         recorder.close()
 
 
+def _wait_for(db: AnalyticsDB, sql: str, expected: list, timeout: float = 5.0) -> None:
+    """Until ``sql`` gives ``expected`` (a recorder's writer thread has got that far)."""
+    deadline = time.monotonic() + timeout
+    while rows(db, sql) != expected:
+        assert time.monotonic() < deadline, rows(db, sql)
+        time.sleep(0.02)
+
+
 class TestTypingSessions:
     def test_only_the_settled_text_of_a_session_is_kept(self, make_recorder):
         clock = Clock()
@@ -283,6 +291,43 @@ class TestTypingSessions:
         rec.record_search("智慧", channel="api", results=9)        # the API closes no session
         rec.flush()
         assert rows(rec.db) == [("page", "园区规划", 7, 0), ("api", "智慧", 9, 0), ("widget", "智慧", 4, 0)]
+
+    def test_workers_sharing_the_file_fold_one_session_and_a_late_keystroke_is_not_counted(self, tmp_path):
+        clock = Clock()
+        db = AnalyticsDB(tmp_path / "shared.sqlite3")
+        first, second = (AnalyticsRecorder(db, clock=clock).start() for _ in range(2))  # two workers' recorders
+        try:
+            for rec, text in ((second, "智"), (first, "智慧"), (second, "智慧城")):
+                rec.record_suggest(text, sid="t", suggestions=2)
+                clock.now += 0.3
+            _wait_for(db, "SELECT sid, query FROM typing_sessions", [("t", "智慧城")])  # one session, newest text
+            first.record_search("智慧城市", channel="page", results=5)  # Enter, answered by one worker
+            _wait_for(db, "SELECT closed_sid FROM typing_closers", [("t",)])
+            # The same reader's last keystroke, written by the other worker after the page closed the session.
+            second.record_suggest("智慧城市", sid="t", suggestions=2, ts=clock.now - 0.1)
+            second.flush()
+            first.flush()
+            assert rows(db) == [("page", "智慧城市", 5, 0)]
+        finally:
+            first.close()
+            second.close()
+
+    def test_a_session_left_open_by_a_killed_worker_is_finished_by_another(self, tmp_path):
+        db = AnalyticsDB(tmp_path / "shared.sqlite3")
+        stuck = Clock()  # this worker's time stands still: it never finishes the session itself
+        killed = AnalyticsRecorder(db, clock=stuck).start()
+        killed.record_suggest("园区规划", sid="s", suggestions=3)
+        _wait_for(db, "SELECT query FROM typing_sessions", [("园区规划",)])
+        survivor = AnalyticsRecorder(db, clock=Clock(stuck.now + 11)).start()
+        try:
+            deadline = time.monotonic() + 5
+            while not rows(db) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert rows(db) == [("widget", "园区规划", 3, 0)]
+        finally:
+            survivor.close()
+            killed.close()
+        assert rows(db) == [("widget", "园区规划", 3, 0)]  # taken once: closing the other finds nothing open
 
     def test_a_finished_session_is_stored_with_what_a_full_search_finds(self, make_recorder):
         calls = []

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 
 import pytest
 
-from search_service.web import close_app, create_app, writer_of
+from search_service.web import ENGINE_KEY, close_app, create_app, writer_of
 from search_service.web.access_log import ACCESS_LOGGER
 
 TOKEN = "s3cret-observability-token"
@@ -186,6 +187,29 @@ def test_metrics_in_prometheus_text_format(sample_settings):
         assert metric(text, "search_service_result_cache_hit_ratio") == pytest.approx(hits / (hits + misses))
         assert metric(text, "search_service_write_queue_depth") == 0
         assert "_created" not in text
+    finally:
+        close_app(app)
+
+
+def test_counters_kept_by_the_engine_match_it_under_concurrent_requests(sample_settings):
+    app = create_app(sample_settings)
+    try:
+        def search(n: int) -> None:
+            client = app.test_client()
+            for i in range(30):
+                client.get(f"/api/search?q=园区&page={1 + (n + i) % 3}")
+
+        threads = [threading.Thread(target=search, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        text = app.test_client().get("/metrics").get_data(as_text=True)
+        cache = app.extensions[ENGINE_KEY].cache
+        # Each difference is added once, however many request threads copy it at the same time.
+        assert metric(text, "search_service_result_cache_hits_total") == cache.hits
+        assert metric(text, "search_service_result_cache_misses_total") == cache.misses
+        assert cache.hits + cache.misses >= 180
     finally:
         close_app(app)
 

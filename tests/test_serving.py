@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from search_service.store import IndexStore, codec
 from .conftest import SAMPLES, build_index, free_port
 from .http_json import get_json, send_json
 from .test_faults import TOKEN, cli_env, run_cli, write_corpus
+from .test_observability import metric
 
 
 class Served:
@@ -211,6 +213,79 @@ def test_the_rate_limit_counts_a_client_once_across_workers(tmp_path, env):
         assert statuses.count(429) == 6, statuses
     finally:
         server.stop()
+
+
+def _fetch(url: str, headers: dict | None = None) -> tuple[int, str]:
+    """GET on a new connection, as a browser; (status, body text)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+                                                   **(headers or {})})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, response.read().decode("utf-8")
+
+
+def test_a_typing_session_spread_over_both_workers_counts_once(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 3)))
+    server = Served(env, workers=2)
+    try:
+        first, second = server.children()
+        # Each keystroke on a new connection to the other worker than the one before.
+        steps = [(first, "/api/suggest?sid=s1&q=" + urllib.parse.quote("智")),
+                 (second, "/api/suggest?sid=s1&q=" + urllib.parse.quote("智慧")),
+                 (first, "/api/suggest?sid=s1&q=" + urllib.parse.quote("智慧城")),
+                 (second, "/api/suggest?sid=s1&q=" + urllib.parse.quote("智慧城市")),
+                 (first, "/search?q=" + urllib.parse.quote("智慧城市")),   # Enter in the form (no sid)
+                 (second, "/api/suggest?sid=s2&q=" + urllib.parse.quote("高新")),
+                 (first, "/api/suggest?sid=s2&q=" + urllib.parse.quote("高新区")),
+                 (second, "/api/suggest?sid=s2&q=" + urllib.parse.quote("高新区产业"))]  # left to expire
+        for pid, path in steps:
+            with Only(server, pid):
+                assert _fetch(server.url + path)[0] == 200
+        top: dict[str, int] = {}
+        deadline = time.monotonic() + 40  # the 10 s window of the last keystroke, then its worker writes it
+        while "高新区产业" not in top and time.monotonic() < deadline:
+            time.sleep(1)
+            status, text = _fetch(server.url + "/admin/analytics.csv?table=top",
+                                  {"Authorization": f"Bearer {TOKEN}"})
+            assert status == 200
+            top = {row.split(",")[0]: int(row.split(",")[1]) for row in text.lstrip("\ufeff").splitlines()[1:]}
+        assert top == {"智慧城市": 1, "高新区产业": 1}, top
+        status, page = _fetch(server.url + "/admin/analytics", {"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200 and "智慧城市" in page and "高新区产业" in page
+    finally:
+        server.stop()
+    db = sqlite3.connect(env["SEARCH_SERVICE_ANALYTICS_DB"])
+    try:
+        assert db.execute("SELECT channel, query FROM searches ORDER BY query").fetchall() == [
+            ("page", "智慧城市"), ("widget", "高新区产业")]
+        assert db.execute("SELECT COUNT(*) FROM typing_sessions").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def test_metrics_count_the_requests_of_both_workers(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 3)))
+    run_dir = tmp_path / "tmp"
+    run_dir.mkdir()
+    server = Served(dict(env, TMPDIR=str(run_dir)), workers=2)
+    try:
+        first, second = server.children()
+        for pid, count in ((first, 3), (second, 2)):
+            with Only(server, pid):
+                for _ in range(count):
+                    assert server.get("/api/search", q="智慧城市")[0] == 200
+        assert [path.name for path in run_dir.glob("search-service-*/metrics")] == ["metrics"]
+        for pid in (first, second):
+            with Only(server, pid):
+                text = _fetch(server.url + "/metrics")[1]
+            assert metric(text, "search_service_requests_total", endpoint="api.search", method="GET",
+                          status="200") == 5, pid
+            assert metric(text, "search_service_request_duration_seconds_count", endpoint="api.search") == 5
+            # Each worker has its own result cache: the first search in each ran, the others were hits.
+            assert metric(text, "search_service_result_cache_hits_total") == 3
+            assert "Per process" in text  # gauges say they describe the answering worker only
+    finally:
+        server.stop()
+    assert list(run_dir.iterdir()) == []  # the supervisor removed the run's folder
 
 
 def test_a_worker_that_dies_is_replaced_and_sigterm_stops_the_group(tmp_path, env):

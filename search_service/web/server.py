@@ -10,7 +10,9 @@ to finish its requests and commit its queued writes.
 What the workers share goes through the disk: the index (each write takes Whoosh's lock
 and the publish lock; every search compares the on-disk commit first, see
 ``SearchEngine.snapshot``), the analytics database (SQLite, WAL) and the rate-limit
-counters (a SQLite file, see ``limits.SqliteStorage``).
+counters (a SQLite file, see ``limits.SqliteStorage``), the open typing sessions of analytics
+(``analytics.AnalyticsRecorder``) and the counters and histograms of ``/metrics`` (files in a
+folder of the run, see ``metrics``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from waitress.server import create_server
 
 from ..config import Settings
 from . import close_app, create_app
+from .metrics import MULTIPROCESS_DIR_ENV
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +217,12 @@ class Supervisor:
             # Counted once across workers, not once per process.
             settings = settings.replace(rate_limit_storage=shared_storage_uri(os.path.join(shared_dir, "rate.db")))
         self.settings = settings
+        # Counters and histograms of every worker in one /metrics (prometheus_client's multiprocess
+        # mode): each worker keeps its series in files here; the folder goes when the run ends.
+        metrics_dir = os.path.join(shared_dir, "metrics")
+        os.mkdir(metrics_dir)
+        previous_metrics_dir = os.environ.get(MULTIPROCESS_DIR_ENV)
+        os.environ[MULTIPROCESS_DIR_ENV] = metrics_dir
         # jieba's dictionary is loaded once here and shared by the workers after the fork
         # (copy-on-write); gc.freeze keeps the collector from touching (copying) its pages.
         from .. import analysis
@@ -233,6 +242,10 @@ class Supervisor:
                     os.kill(pid, signal.SIGKILL)
             sock.close()
             shutil.rmtree(shared_dir, ignore_errors=True)
+            if previous_metrics_dir is None:
+                os.environ.pop(MULTIPROCESS_DIR_ENV, None)
+            else:
+                os.environ[MULTIPROCESS_DIR_ENV] = previous_metrics_dir
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log.info("stopped")
