@@ -286,8 +286,8 @@ def render(result: dict, command: str, machine: dict) -> dict[str, str]:
         lines.append(common.markdown_table(
             ["server", "searches/s", "p50 ms", "p99 ms", "requests", "errors", "anon MB", "file MB"], rows))
         lines += ["", f"workers=2 / workers=1: **{ratio:.2f}×** (goal ≥ {TARGETS['workers_speedup']}× on 2 cores). "
-                  "The load generator (8 client threads, this benchmark's own process) runs on the same 2 "
-                  "cores, and other helpers' jobs shared the machine (load average at start "
+                  "The load generator (8 client threads, this benchmark's own process) runs on the same "
+                  f"{machine['nproc']} cores as the servers (load average at start "
                   f"{' / '.join(str(x) for x in machine['loadavg_at_start'])})."]
         sections["serving-workers"] = "\n".join(lines)
     first, base = result.get("first_pass"), result.get("baseline_first_pass")

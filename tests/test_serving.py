@@ -394,7 +394,7 @@ def test_first_search_after_ready_costs_what_later_ones_do(tmp_path, jieba_cache
     data = first_searches(tmp_path / "index", jieba_cache, warm=True)
     # Cold (without warm()), the first search loads pypinyin's data and each thread opens its
     # readers: 200-500 ms against 10-60 for later ones on this machine (see tests' history).
-    assert data["first"][0] <= max(data["later"]) + 30, data
+    assert data["first"][0] <= max(data["later"]) + 100, data  # +100: slack for a loaded machine; cold is 200-500
     assert statistics.median(data["first"]) <= 2 * statistics.median(data["later"]) + 30, data
 
 
