@@ -16,7 +16,7 @@ from search_service.docsets import DocSetEvaluator
 from search_service.ingest import Ingest
 from search_service.schema import BIGRAM_FIELDS, ID, build_schema, to_document
 
-from .conftest import REPO
+from .helpers import REPO
 
 
 def _odd_articles() -> list[Article]:
