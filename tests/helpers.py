@@ -17,8 +17,10 @@ import urllib.request
 from pathlib import Path
 
 from search_service import indexer
+from search_service.article import Article
 from search_service.config import Settings, default_settings
 from search_service.ingest import Ingest
+from search_service.schema import ID, build_schema, to_document
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -48,6 +50,25 @@ def build_index(index_dir: Path, paths: list[Path], **ingest_options) -> indexer
     result = indexer.rebuild(indexer.IndexStore(index_dir), ingest.read(paths), procs=1)
     assert ingest.report.ok, [str(p) for p in ingest.report.problems]
     return result
+
+
+def ram_index(*commits: list[Article], deleted: tuple[str, ...] = ()):
+    """A Whoosh index in memory with the service's schema: one segment per list of ``commits``,
+    then ``deleted`` ids deleted in a last commit (no merges, so deletions stay as deletions)."""
+    from whoosh.filedb.filestore import RamStorage
+
+    ix = RamStorage().create_index(build_schema())
+    for articles in commits:
+        writer = ix.writer(codec=indexer.codec())
+        for article in articles:
+            writer.add_document(**to_document(article))
+        writer.commit(merge=False)
+    if deleted:
+        writer = ix.writer(codec=indexer.codec())
+        for doc_id in deleted:
+            assert writer.delete_by_term(ID, doc_id), doc_id
+        writer.commit(merge=False)
+    return ix
 
 
 def write_corpus(path: Path, count: int, prefix: str = "doc", word: str = "智慧城市") -> Path:
