@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from whoosh.index import TOC
 
@@ -221,3 +223,97 @@ def test_rebuild_refuses_to_drop_live_articles_unless_told(store):
     assert not [p for p in store.generations_dir.iterdir() if p.name != "g000001"]
     result = indexer.rebuild(store, [article("1")], drop_missing=True)
     assert result.dropped == 2 and ids_in(store) == {"1"}
+
+
+# --------------------------------------------------------------------------- journal truncation and pruning
+
+
+def journal_ids(store) -> set[str]:
+    return set(indexer._journal_since(store))
+
+
+def test_a_publish_empties_the_journal_unless_another_build_still_needs_it(store):
+    indexer.rebuild(store, [article("1")])
+    indexer.update(store, [article("before")])
+    assert journal_ids(store) == {"before"}
+
+    class RebuiltMeanwhile(indexer.Progress):
+        def update(self, item):
+            super().update(item)
+            if self.articles == 1:
+                indexer.update(store, [article("during")])
+                # A second rebuild publishes while this one builds: the journal stays for this one.
+                second = indexer.rebuild(store, [article("1"), article("before"), article("during")])
+                assert second.generation == "g000003" and journal_ids(store) == {"before", "during"}
+                indexer.update(store, [article("after")])
+
+    result = indexer.rebuild(store, [article("1"), article("before")], progress=RebuiltMeanwhile())
+    # Published last (its number was taken first): carries what was written since it began.
+    assert result.generation == "g000002" and store.current_name() == "g000002"
+    assert ids_in(store) == {"1", "before", "during", "after"}
+    assert not (store.root / indexer.JOURNAL_FILE).exists()  # nobody building: emptied
+
+
+def test_a_rollback_empties_the_journal_after_carrying_it_over(store):
+    indexer.rebuild(store, [article("1")])
+    indexer.rebuild(store, [article("1"), article("2")])
+    indexer.update(store, [article("3")])
+    assert journal_ids(store) == {"3"}
+    assert indexer.rollback(store).carried == 1
+    assert not (store.root / indexer.JOURNAL_FILE).exists() and ids_in(store) == {"1", "3"}
+
+
+def cut_journal_line(store) -> None:
+    with open(store.root / indexer.JOURNAL_FILE, "ab") as handle:
+        handle.write(b'{"ts": 1, "gen": "g000001", "id": "cut')  # the append a crash or a full disk stopped
+
+
+def test_a_journal_line_cut_short_by_a_crash_is_skipped_and_the_rest_read(store):
+    indexer.rebuild(store, [article("1")])
+    indexer.update(store, [article("2")])
+    cut_journal_line(store)
+    indexer.update(store, [article("3")])
+    indexer.update(store, [article("4")])
+    assert {"2", "4"} <= journal_ids(store) and "cut" not in journal_ids(store)
+    indexer.rebuild(store, [article("1")])
+    assert not (store.root / indexer.JOURNAL_FILE).exists()
+
+
+@pytest.mark.xfail(strict=True, reason="indexer.journal_append appends to a cut line: the next entry is unreadable "
+                                       "(reported; the fix is in indexer.py, not in the tests)")
+def test_the_write_journaled_right_after_a_cut_line_is_carried_over(store):
+    indexer.rebuild(store, [article("1")])
+    cut_journal_line(store)
+
+    class WriteDuringTheBuild(indexer.Progress):
+        def update(self, item):
+            super().update(item)
+            if self.articles == 1:
+                indexer.update(store, [article("3")])  # acknowledged while the rebuild runs
+
+    indexer.rebuild(store, [article("1")], progress=WriteDuringTheBuild())
+    assert ids_in(store) == {"1", "3"}
+
+
+def test_prune_keeps_the_newest_and_never_the_live_one_after_a_rollback(store):
+    for i in range(3):
+        indexer.rebuild(store, [article(str(i))], keep=5)
+    indexer.rollback(store)
+    assert store.current_name() == "g000002"
+    assert store.prune(1) == ["g000001"]  # g000002 is live, g000003 the newest: both stay
+    assert store.generation_names() == ["g000002", "g000003"] and ids_in(store) == {"1"}
+
+
+def test_building_folders_of_dead_builders_go_and_of_live_ones_stay(store):
+    indexer.rebuild(store, [article("1")])
+    dead = store.generations_dir / f"{indexer.BUILDING_PREFIX}g000050"
+    alive = store.generations_dir / f"{indexer.BUILDING_PREFIX}g000051"
+    for path, pid in ((dead, 2 ** 22 + 1), (alive, os.getpid())):  # above pid_max: no such process
+        path.mkdir()
+        (path / indexer.BUILDER_PID_FILE).write_text(str(pid), encoding="utf-8")
+    assert store.remove_abandoned_builds() == [dead.name]
+    assert alive.is_dir() and store.generation_names() == ["g000001"]  # never taken for a generation
+    indexer.update(store, [article("2")])
+    indexer.rebuild(store, [article("1"), article("2")])
+    assert (store.root / indexer.JOURNAL_FILE).exists()  # a live builder may still need it
+    assert store.current_name() == "g000052"  # numbers taken by building folders are skipped
