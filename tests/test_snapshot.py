@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
 
 import numpy as np
@@ -192,3 +193,38 @@ def test_result_cache_is_a_bounded_lru_that_counts():
     off = ResultCache(capacity=0)
     off.put("a", 1)
     assert off.get("a") is None
+
+
+def test_searches_running_through_commits_and_merges_never_fail_nor_go_back(store):
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0, cache_entries=0, correction=False))
+    stop = threading.Event()
+    errors: list[str] = []
+    seen: list[list[int]] = [[] for _ in range(4)]
+
+    def search(totals: list[int]) -> None:
+        while not stop.is_set():
+            try:
+                totals.append(engine.search(SearchRequest(q="智慧城市")).total)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=search, args=(totals,)) for totals in seen]
+    try:
+        for thread in threads:
+            thread.start()
+        for i in range(8):
+            indexer.update(store, [article(f"w{i}")])
+            if i % 3 == 2:  # the merge deletes files the searchers' snapshots were reading
+                assert merging.merge(store.current_path(), everything=True) is not None
+            wait_until_seen = time.monotonic() + 10
+            while not all(totals and totals[-1] == 7 + i for totals in seen):
+                assert time.monotonic() < wait_until_seen and not errors, errors
+                time.sleep(0.005)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        engine.close()
+    assert not errors, errors[:3]
+    for totals in seen:
+        assert totals == sorted(totals) and totals[-1] == 14  # a search never sees an older commit
