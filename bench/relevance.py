@@ -182,7 +182,7 @@ def _format_digest() -> bytes:
 
 
 def load_ecom() -> EvalSet:
-    from search_service.evaluation import read_qrels
+    from bench.evaluation import read_qrels
     from search_service.ingest import Ingest
 
     if not ECOM_DIR.is_dir():
@@ -642,7 +642,7 @@ def compare_latency(index_dirs: dict[str, Path], names: list[str], queries, roun
 
 
 def evaluate_config(index_dir: Path, evalset: EvalSet, config: Config, queries) -> dict:
-    from search_service.evaluation import evaluate
+    from bench.evaluation import evaluate
 
     runner = Runner(index_dir, config)
     for _, text in queries[:20]:  # warm-up: postings cache, jieba
@@ -787,7 +787,7 @@ def render_section() -> str:
 
 SECTION_INTRO = """
 `python -m bench.relevance` (options: `--set ecom|site|all`, `--config NAME ...`, `--rebuild`, `--quick`)
-measures ranking quality of `/api/search` on two judged sets with `search_service/evaluation.py`
+measures ranking quality of `/api/search` on two judged sets with `bench/evaluation.py`
 (MRR@10, nDCG@10 with linear gain, Recall@10/100; trec_eval conventions). Each query is one request
 for page 1 with `page_size=100` through `SearchEngine.search` (`EngineOptions(cache_entries=0, ...)`);
 prototype strategies re-run the same request with another retrieval strategy composed from the
@@ -856,7 +856,7 @@ def recommendation(raws: dict[str, dict]) -> str:
     old_ceiling = raws.get(ecom, {}).get("where_relevant_old", {})
     rescued = []
     if site in raws and SITE_QUERIES.exists():
-        from search_service.evaluation import per_query
+        from bench.evaluation import per_query
 
         queries, qrels, _ = read_site_queries()
         texts = dict(queries)

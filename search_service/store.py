@@ -263,8 +263,13 @@ def journal_append(store: IndexStore, changes: dict[str, Article | None], genera
     ).encode("ascii")
     path = store.root / JOURNAL_FILE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            # A crash or a full disk can leave the last line cut short: start on a new line,
+            # or this entry would be glued to it and unreadable (the cut one is skipped).
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

@@ -1,30 +1,27 @@
-"""Shared fixtures: a real index built from the bundled samples, the app, and a live waitress server."""
+"""Shared fixtures: the jieba cache, an index of the bundled samples, the app, a live waitress server,
+engines over small indexes, one Chromium with a tab per test, and the widget on another origin.
+
+Plain helpers (settings, index builds, servers, CLI runs) are in ``helpers.py``; browser tabs in
+``browser_tabs.py``.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from search_service import analysis, indexer
-from search_service.config import Settings, default_settings
-from search_service.ingest import Ingest
+from search_service.article import Article
+from search_service.config import Settings
+from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-# As the machine's probe starts it: no sandbox as root, and no background connections
-# (the network is closed; Chromium would keep retrying).
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
-SAMPLES = REPO / "samples"
-SHARED = Path(os.environ.get("BENCH_SHARED_DIR") or REPO.parent / "shared")  # BENCH_SHARED_DIR: from a git worktree
+from .browser_tabs import CHROMIUM, LAUNCH_ARGS, Tab, host_page, open_tab
+from .helpers import SAMPLES, SHARED, LiveServer, build_index, free_port, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -43,23 +40,32 @@ def jieba_cache(tmp_path_factory) -> Path:
     return path
 
 
-def make_settings(index_dir: Path, cache_dir: Path, **changes) -> Settings:
-    """Default settings pointed at a test index (no config file, no environment).
+# --------------------------------------------------------------------------- engines
 
-    No rate limit unless a test passes ``rate_limit``: the suite sends far more requests
-    from one address than any visitor would.
+
+@pytest.fixture()
+def make_engine(tmp_path_factory, jieba_cache) -> Iterator[Callable[..., SearchEngine]]:
+    """``make_engine(articles, **options)``: a fresh index of ``articles`` and an engine on it.
+
+    Engines are closed after the test (non-compound segments keep files open until then).
+    Options are :class:`EngineOptions` fields; ``reload_interval`` is 0 unless given.
     """
-    changes.setdefault("rate_limit", "")
-    return default_settings(cwd=REPO).replace(index_dir=str(index_dir), cache_dir=str(cache_dir),
-                                              reload_interval=0.0, **changes)
+    engines: list[SearchEngine] = []
+
+    def make(articles: Iterable[Article], **options) -> SearchEngine:
+        store = IndexStore(tmp_path_factory.mktemp("engine-index"))
+        indexer.rebuild(store, articles, procs=1)
+        options.setdefault("reload_interval", 0)
+        engine = SearchEngine(store.root, EngineOptions(**options))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.close()
 
 
-def build_index(index_dir: Path, paths: list[Path], **ingest_options) -> indexer.BuildResult:
-    """Rebuild ``index_dir`` from files, failing the test on any ingest problem."""
-    ingest = Ingest(**ingest_options)
-    result = indexer.rebuild(IndexStore(index_dir), ingest.read(paths), procs=1)
-    assert ingest.report.ok, [str(p) for p in ingest.report.problems]
-    return result
+# --------------------------------------------------------------------------- the sample app and server
 
 
 @pytest.fixture(scope="session")
@@ -85,46 +91,14 @@ def client(app):
     return app.test_client()
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    """waitress serving an app on a free loopback port, in a background thread."""
-
-    def __init__(self, app) -> None:
-        from waitress.server import create_server
-
-        self.port = free_port()
-        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=8)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def __exit__(self, *exc) -> None:
-        self.server.close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def live_server(app) -> Iterator[LiveServer]:
     """The sample app under a real waitress server on a free loopback port."""
     with LiveServer(app) as server:
         yield server
+
+
+# --------------------------------------------------------------------------- the browser
 
 
 @pytest.fixture(scope="session")
@@ -143,3 +117,39 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture()
+def tab_options() -> dict:
+    """Browser context options of the ``tab`` fixture; a module overrides this to change them."""
+    return {}
+
+
+@pytest.fixture()
+def tab(browser, tab_options) -> Iterator[Tab]:
+    """A tab in its own browser context (no cookies or cache from other tests), closed afterwards."""
+    context, tab = open_tab(browser, **tab_options)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+@dataclass
+class WidgetSite:
+    host_url: str     # the institute's demo page, on its own origin
+    search_url: str   # the search service, which allows that origin for CORS
+
+
+@pytest.fixture(scope="session")
+def widget_site(sample_settings) -> Iterator[WidgetSite]:
+    """The widget on a host page of ANOTHER loopback origin, so suggestions go through CORS."""
+    from search_service.web import close_app, create_app
+
+    host_port = free_port()
+    app = create_app(sample_settings.replace(cors_origins=(f"http://127.0.0.1:{host_port}",)))
+    try:
+        with LiveServer(app) as search, host_page(host_port, search.url) as host_url:
+            yield WidgetSite(host_url, search.url)
+    finally:
+        close_app(app)

@@ -4,9 +4,7 @@ results page and the widget (also from another origin), and the staff page behin
 from __future__ import annotations
 
 import contextlib
-import http.server
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -15,8 +13,8 @@ import pytest
 
 from search_service.web import close_app, create_app
 
-from .conftest import LiveServer, free_port
-from .test_browser import Tab, _HostHandler, _open_tab, screenshot
+from .browser_tabs import Tab, host_page, open_tab, screenshot
+from .helpers import LiveServer, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -59,33 +57,21 @@ def site(sample_settings, tmp_path_factory) -> Iterator[Site]:
         admin_password=PASSWORD, cors_origins=(host_origin,))
     app = create_app(settings)
     try:
-        with LiveServer(app) as search:
-            handler = type("HostHandler", (_HostHandler,), {"search_url": search.url})
-            host = http.server.ThreadingHTTPServer(("127.0.0.1", host_port), handler)
-            thread = threading.Thread(target=host.serve_forever, daemon=True)
-            thread.start()
-            try:
-                yield Site(app, search.url, host_origin + "/")
-            finally:
-                host.shutdown()
-                host.server_close()
-                thread.join(timeout=5)
+        with LiveServer(app) as search, host_page(host_port, search.url) as host_url:
+            yield Site(app, search.url, host_url)
     finally:
         close_app(app)
 
 
 @pytest.fixture()
-def tab(browser) -> Iterator[Tab]:
-    context, tab = _open_tab(browser, user_agent=READER_UA)
-    try:
-        yield tab
-    finally:
-        context.close()
+def tab_options() -> dict:
+    """The shared ``tab`` fixture (conftest.py) presents itself as a reader's desktop Chrome here."""
+    return {"user_agent": READER_UA}
 
 
 @pytest.fixture()
 def staff_tab(browser) -> Iterator[Tab]:
-    context, tab = _open_tab(browser, user_agent=READER_UA,
+    context, tab = open_tab(browser, user_agent=READER_UA,
                              http_credentials={"username": "staff", "password": PASSWORD})
     try:
         yield tab
@@ -170,7 +156,7 @@ def test_analytics_page_needs_staff_credentials(tab, browser, site):
     assert response.headers["www-authenticate"].startswith('Basic realm="search admin"')
     assert "需要登录" in response.text()
     # A browser with the wrong password gets the 401 page, not the data.
-    context, wrong = _open_tab(browser, http_credentials={"username": "staff", "password": "wrong"})
+    context, wrong = open_tab(browser, http_credentials={"username": "staff", "password": "wrong"})
     try:
         response = wrong.page.goto(site.search_url + "/admin/analytics")
         assert response.status == 401

@@ -1,130 +1,23 @@
 """The staff pages and the website's search box in a real browser (Debian's Chromium via Playwright).
 
-One browser for the session, a new context per test. The widget runs on a demo host page served
-from ANOTHER loopback origin, so suggestions go through CORS exactly as on the institute's site.
+One browser for the session, a new context per test (fixtures in conftest.py). The widget runs on a
+demo host page served from ANOTHER loopback origin, so suggestions go through CORS exactly as on the
+institute's site.
 """
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from search_service.web import create_app
 
-from .conftest import REPO, LiveServer, build_index, free_port, make_settings
+from .browser_tabs import open_tab, params_of, screenshot, summary_total
+from .helpers import FIXTURES, LiveServer, build_index, make_settings
 
 pytestmark = pytest.mark.browser
-
-FIXTURES = Path(__file__).parent / "fixtures"
-HOST_DIR = FIXTURES / "widget_host"
-ARTIFACTS = REPO / "test-artifacts"
-TIMEOUT_MS = 8000
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@dataclass
-class Tab:
-    """A page plus what it saw: dialogs, script errors, CSP violations, requests."""
-
-    page: object
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-    def suggest_requests(self) -> list[str]:
-        return [url for url in self.requests if "/api/suggest?" in url]
-
-    def check_clean(self) -> None:
-        assert not self.dialogs, f"a dialog opened (script injection?): {self.dialogs}"
-        assert not self.errors, f"script errors or CSP violations: {self.errors}"
-
-
-def _open_tab(browser, **context_options) -> tuple[object, Tab]:
-    options = {"viewport": {"width": 1280, "height": 900}, **context_options}
-    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **options)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    tab = Tab(page)
-
-    def on_dialog(dialog):
-        tab.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def on_console(message):
-        text = message.text
-        if message.type == "error" and ("Content Security Policy" in text or "Refused to" in text):
-            tab.errors.append(text)
-
-    page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: tab.errors.append(str(error)))
-    page.on("request", lambda request: tab.requests.append(request.url))
-    return context, tab
-
-
-@pytest.fixture()
-def tab(browser) -> Iterator[Tab]:
-    context, tab = _open_tab(browser)
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
-class _HostHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves tests/fixtures/widget_host, with http://SEARCH-HOST pointed at the live search server."""
-
-    search_url = ""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, directory=str(HOST_DIR), **kwargs)
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        if urlsplit(self.path).path in ("/", "/index.html"):
-            body = (HOST_DIR / "index.html").read_text("utf-8").replace("http://SEARCH-HOST", self.search_url)
-            data = body.encode("utf-8")
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        super().do_GET()
-
-    def log_message(self, format, *args):  # noqa: A002 (quiet test output)
-        pass
-
-
-@dataclass
-class WidgetSite:
-    host_url: str     # the institute's demo page, on its own origin
-    search_url: str   # the search service, which allows that origin for CORS
-
-
-@pytest.fixture(scope="session")
-def widget_site(sample_settings) -> Iterator[WidgetSite]:
-    host_port = free_port()
-    host_origin = f"http://127.0.0.1:{host_port}"
-    app = create_app(sample_settings.replace(cors_origins=(host_origin,)))
-    with LiveServer(app) as search:
-        handler = type("HostHandler", (_HostHandler,), {"search_url": search.url})
-        host = http.server.ThreadingHTTPServer(("127.0.0.1", host_port), handler)
-        thread = threading.Thread(target=host.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield WidgetSite(host_origin + "/", search.url)
-        finally:
-            host.shutdown()
-            host.server_close()
-            thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")
@@ -133,20 +26,6 @@ def xss_server(tmp_path_factory, jieba_cache) -> Iterator[LiveServer]:
     build_index(index_dir, [FIXTURES / "xss"])
     with LiveServer(create_app(make_settings(index_dir, jieba_cache))) as server:
         yield server
-
-
-def params_of(url: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(url).query)
-
-
-def screenshot(page, name: str, **options) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), **options)
-
-
-def summary_total(page) -> int:
-    text = page.locator("#summary").inner_text()
-    return int(text.split("找到 ")[1].split(" 条")[0])
 
 
 def hit_titles(page) -> list[str]:
@@ -278,7 +157,7 @@ def test_page_forward_and_back_with_the_browser(tab, live_server):
 
 
 def test_pages_work_with_javascript_off(browser, live_server):
-    context, tab = _open_tab(browser, java_script_enabled=False)
+    context, tab = open_tab(browser, java_script_enabled=False)
     try:
         page = tab.page
         page.goto(live_server.url + "/search?q=园区")
@@ -349,11 +228,20 @@ def test_widget_on_another_origin_suggests_and_opens_the_chosen_article(tab, wid
 
 def test_widget_sends_nothing_while_an_ime_is_composing(tab, widget_site):
     page = tab.page
+    # The page's clock is driven by the test: "nothing was sent" is checked after every timer the
+    # keystrokes could have set (the debounce included) has fired, not after a guessed pause.
+    page.add_init_script("""(() => {
+        const realFetch = window.fetch.bind(window);
+        window.__fetched = [];
+        window.fetch = (url, init) => { window.__fetched.push(String(url)); return realFetch(url, init); };
+    })()""")
+    page.clock.install()
     page.goto(widget_site.host_url)
     page.click("#site-q")
     page.dispatch_event("#site-q", "compositionstart", {"data": ""})
     page.keyboard.type("zhihui", delay=30)
-    page.wait_for_timeout(500)  # well past the debounce
+    page.clock.run_for(5000)  # fires the debounce timers any of those keystrokes set (150 ms each)
+    assert page.evaluate("window.__fetched") == []
     assert tab.suggest_requests() == []
     assert page.locator("[role=listbox]").is_hidden()
 
@@ -363,8 +251,10 @@ def test_widget_sends_nothing_while_an_ime_is_composing(tab, widget_site):
             input.value = '智慧';
             input.dispatchEvent(new CompositionEvent('compositionend', {data: '智慧', bubbles: true}));
         }""")
+        page.clock.run_for(1000)
     assert params_of(request.value.url)["q"] == ["智慧"]
     page.locator("[role=listbox]:visible").wait_for()
+    assert len(page.evaluate("window.__fetched")) == 1
     assert len(tab.suggest_requests()) == 1
     tab.check_clean()
 
@@ -428,13 +318,21 @@ def test_widget_ignores_stale_and_out_of_order_responses(tab, widget_site):
     # Hold back the answer for the first keystroke, ignoring the widget's abort, so it arrives last.
     page.add_init_script("""(() => {
         const realFetch = window.fetch.bind(window);
-        window.__stale = {held: 0, abortedBeforeReply: null};
+        window.__stale = {held: 0, abortedBeforeReply: null, delivered: false};
         window.fetch = async (url, init) => {
             if (String(url).includes('q=%E5%9B%AD&')) {
                 window.__stale.held++;
                 await new Promise(resolve => setTimeout(resolve, 700));
                 window.__stale.abortedBeforeReply = !!(init && init.signal && init.signal.aborted);
-                return realFetch(url, Object.assign({}, init, {signal: undefined}));
+                const response = await realFetch(url, Object.assign({}, init, {signal: undefined}));
+                // Once the widget has read the body, its handler runs in the microtasks that
+                // follow; a task queued then runs after it: "delivered" means the widget has seen it.
+                const json = response.json.bind(response);
+                response.json = () => json().then(data => {
+                    setTimeout(() => { window.__stale.delivered = true; });
+                    return data;
+                });
+                return response;
             }
             return realFetch(url, init);
         };
@@ -447,8 +345,7 @@ def test_widget_ignores_stale_and_out_of_order_responses(tab, widget_site):
     listbox = page.locator("[role=listbox]:visible")
     listbox.wait_for()
     shown = listbox.locator(".ssw-title").all_inner_texts()
-    page.wait_for_function("window.__stale.abortedBeforeReply !== null")
-    page.wait_for_timeout(200)  # let the stale reply reach the widget
+    page.wait_for_function("window.__stale.delivered")  # the stale reply reached the widget
     assert page.evaluate("window.__stale.abortedBeforeReply") is True
     assert listbox.locator(".ssw-title").all_inner_texts() == shown
     assert "园区" in listbox.locator("[role=option]").last.inner_text()
@@ -496,5 +393,8 @@ def test_hostile_articles_and_queries_never_run_script(tab, xss_server):
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "/doc/" in page.url
-    page.wait_for_timeout(200)
+    # Whatever the article page runs, it has run once the page has loaded and painted a frame;
+    # the round trip also delivers every dialog and console event raised before it.
+    page.wait_for_load_state("load")
+    page.evaluate("() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve)))")
     tab.check_clean()

@@ -76,17 +76,37 @@ def test_dry_run_writes_nothing(env, capsys):
     assert not (env / "index").exists()
 
 
+def found_ids(capsys, query: str) -> list[str]:
+    """Ids ``search QUERY --json`` prints (failing the test if the command fails)."""
+    capsys.readouterr()
+    assert main(["search", query, "--json"]) == 0
+    return [hit["id"] for hit in json.loads(capsys.readouterr().out)["hits"]]
+
+
+def live_state(capsys) -> tuple[str, int]:
+    capsys.readouterr()
+    assert main(["stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    return stats["generation"], stats["documents"]
+
+
 def test_delete_and_rollback(env, capsys):
     articles = str(FIXTURES / "search" / "articles.jsonl")
-    main(["index", "--rebuild", articles])
-    main(["index", "--rebuild", articles])
-    assert main(["delete", "a1", "nope"]) == 1
-    assert "nope: no such article" in capsys.readouterr().err
+    assert main(["index", "--rebuild", articles]) == 0
+    assert main(["index", "--rebuild", articles]) == 0
+    assert "a1" in found_ids(capsys, "title:习近平考察高新区")  # the query finds it before the delete
+    assert live_state(capsys) == ("g000002", 12)
+    assert main(["delete", "a1", "nope"]) == 1  # one id was not there
+    err = capsys.readouterr().err
+    assert "deleted 1 article(s)" in err and "nope: no such article" in err and "a1: no such" not in err
+    assert "a1" not in found_ids(capsys, "title:习近平考察高新区")
+    assert live_state(capsys) == ("g000002", 11)
     assert main(["rollback"]) == 0
     assert "g000001 is live again (replacing g000002); 1 change(s)" in capsys.readouterr().err
     # The delete acknowledged in g000002 was carried into g000001: a rollback undoes a build, not a write.
-    assert main(["search", "title:习近平考察高新区", "--json"]) == 0
-    assert "a1" not in [hit["id"] for hit in json.loads(capsys.readouterr().out)["hits"]]
+    assert live_state(capsys) == ("g000001", 11)
+    assert "a1" not in found_ids(capsys, "title:习近平考察高新区")
+    assert "a11" in found_ids(capsys, "title:高新区产业规划")  # g000001 answers: the rest is all there
 
 
 def test_rebuild_refuses_to_drop_live_articles_and_reindex_keeps_them(env, tmp_path, capsys):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from search_service import evaluation as ev
+from bench import evaluation as ev
 
 LOG2_3 = math.log2(3)  # discount at rank 2
 LOG2_5 = math.log2(5)  # discount at rank 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,44 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
+from .helpers import TOKEN, cli, cli_env, free_port, run_cli, write_corpus
 from .http_json import get_json, send_json
-
-TOKEN = "fault-token"
-
-
-def write_corpus(path: Path, count: int, prefix: str = "doc", word: str = "智慧城市") -> Path:
-    """A JSON Lines file of ``count`` synthetic articles."""
-    with open(path, "w", encoding="utf-8") as handle:
-        for i in range(count):
-            body = f"第{i}篇。{word}建设推动高新区产业园区发展，专精特新企业集聚。" * 20
-            handle.write(json.dumps({"id": f"{prefix}{i}", "title": f"{word}第{i}号", "body": body,
-                                     "category": "智慧城市案例", "date": "2024-05-01"}, ensure_ascii=False) + "\n")
-    return path
-
-
-def cli_env(index_dir: Path, cache_dir: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_SERVICE_")}
-    env.update(SEARCH_SERVICE_INDEX_DIR=str(index_dir), SEARCH_SERVICE_CACHE_DIR=str(cache_dir),
-               SEARCH_SERVICE_API_TOKENS=TOKEN, SEARCH_SERVICE_RELOAD_INTERVAL="0.2",
-               SEARCH_SERVICE_COMMIT_DELAY="0.05", SEARCH_SERVICE_LOG_LEVEL="WARNING",
-               SEARCH_SERVICE_RATE_LIMIT="",  # the tests hammer from one address on purpose
-               SEARCH_SERVICE_WORKERS="1")  # one process: its faults (test_serving has the workers')
-    return env
-
-
-def cli(env: dict, *args: str, **kwargs) -> subprocess.Popen:
-    """Start the CLI in the background (stdout discarded, stderr kept for messages)."""
-    return subprocess.Popen([sys.executable, "-m", "search_service.cli", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
-
-
-def run_cli(env: dict, *args: str) -> int:
-    """Run the CLI to completion; fail the test with its stderr when it fails."""
-    done = subprocess.run([sys.executable, "-m", "search_service.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.returncode
 
 
 class Server:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from whoosh.index import TOC
 
 from search_service import indexer
 from search_service.article import Article
 from search_service.errors import IndexUnavailable
 from search_service.query import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore, journal_append, journal_since
+from search_service.store import (
+    BUILDER_PID_FILE,
+    BUILDING_PREFIX,
+    JOURNAL_FILE,
+    IndexStore,
+    journal_append,
+    journal_since,
+)
 
 
 def article(doc_id: str, title: str = "智慧城市", body: str = "高新区智慧城市建设") -> Article:
@@ -96,10 +106,32 @@ def test_delete_and_rollback(store):
         indexer.rollback(store)
 
 
-def test_parallel_rebuild_gives_the_same_index(store):
-    docs = [article(str(i), body=f"第{i}号 高新区智慧城市") for i in range(60)]
+def test_parallel_rebuild_gives_the_same_index(store, tmp_path):
+    words = ["园区规划", "产业集群", "专精特新", "低空经济"]
+    docs = [article(str(i), title=f"智慧城市{words[i % 4]}", body=f"第{i}号 高新区智慧城市" + words[i % 3] * (i % 5 + 1))
+            for i in range(150)]  # three batches of segments.BATCH_ARTICLES: both workers get some
+    serial = IndexStore(tmp_path / "serial")
+    indexer.rebuild(serial, docs, procs=1)
     indexer.rebuild(store, docs, procs=2)
-    assert total(store) == 60
+    live = store.open_current()
+    assert len(TOC.read(live.storage, live.indexname).segments) == 2  # two workers, a segment each
+    stored = {d["id"]: d for d in indexer.iter_stored(store.open_current())}
+    assert stored == {d["id"]: d for d in indexer.iter_stored(serial.open_current())} and len(stored) == 150
+
+    def answers(index_store, q):
+        engine = SearchEngine(index_store.root, EngineOptions(reload_interval=0, cache_entries=0))
+        try:
+            results = engine.search(SearchRequest(q=q, page_size=100))
+            # Partial matches that fill the page tie on score often; which tie comes first follows
+            # document numbers, which differ between the builds: their scores are compared, not ids.
+            return (results.total, sorted((h.id, round(h.score or 0, 6)) for h in results.hits if h.match != "partial"),
+                    sorted(round(h.score or 0, 6) for h in results.hits if h.match == "partial"),
+                    {name: [(v.value, v.count) for v in values] for name, values in results.facets.items()})
+        finally:
+            engine.close()
+
+    for q in ["智慧城市", "园区规划", "产业集群 高新区", '"城市产业"', "专精*"]:
+        assert answers(store, q) == answers(serial, q), q  # same documents, same statistics, same scores
 
 
 def ids_in(store) -> set[str]:
@@ -199,3 +231,95 @@ def test_rebuild_refuses_to_drop_live_articles_unless_told(store):
     assert not [p for p in store.generations_dir.iterdir() if p.name != "g000001"]
     result = indexer.rebuild(store, [article("1")], drop_missing=True)
     assert result.dropped == 2 and ids_in(store) == {"1"}
+
+
+# --------------------------------------------------------------------------- journal truncation and pruning
+
+
+def journal_ids(store) -> set[str]:
+    return set(journal_since(store))
+
+
+def test_a_publish_empties_the_journal_unless_another_build_still_needs_it(store):
+    indexer.rebuild(store, [article("1")])
+    indexer.update(store, [article("before")])
+    assert journal_ids(store) == {"before"}
+
+    class RebuiltMeanwhile(indexer.Progress):
+        def update(self, item):
+            super().update(item)
+            if self.articles == 1:
+                indexer.update(store, [article("during")])
+                # A second rebuild publishes while this one builds: the journal stays for this one.
+                second = indexer.rebuild(store, [article("1"), article("before"), article("during")])
+                assert second.generation == "g000003" and journal_ids(store) == {"before", "during"}
+                indexer.update(store, [article("after")])
+
+    result = indexer.rebuild(store, [article("1"), article("before")], progress=RebuiltMeanwhile())
+    # Published last (its number was taken first): carries what was written since it began.
+    assert result.generation == "g000002" and store.current_name() == "g000002"
+    assert ids_in(store) == {"1", "before", "during", "after"}
+    assert not (store.root / JOURNAL_FILE).exists()  # nobody building: emptied
+
+
+def test_a_rollback_empties_the_journal_after_carrying_it_over(store):
+    indexer.rebuild(store, [article("1")])
+    indexer.rebuild(store, [article("1"), article("2")])
+    indexer.update(store, [article("3")])
+    assert journal_ids(store) == {"3"}
+    assert indexer.rollback(store).carried == 1
+    assert not (store.root / JOURNAL_FILE).exists() and ids_in(store) == {"1", "3"}
+
+
+def cut_journal_line(store) -> None:
+    with open(store.root / JOURNAL_FILE, "ab") as handle:
+        handle.write(b'{"ts": 1, "gen": "g000001", "id": "cut')  # the append a crash or a full disk stopped
+
+
+def test_a_journal_line_cut_short_by_a_crash_is_skipped_and_the_rest_read(store):
+    indexer.rebuild(store, [article("1")])
+    indexer.update(store, [article("2")])
+    cut_journal_line(store)
+    indexer.update(store, [article("3")])
+    indexer.update(store, [article("4")])
+    assert {"2", "4"} <= journal_ids(store) and "cut" not in journal_ids(store)
+    indexer.rebuild(store, [article("1")])
+    assert not (store.root / JOURNAL_FILE).exists()
+
+
+def test_the_write_journaled_right_after_a_cut_line_is_carried_over(store):
+    indexer.rebuild(store, [article("1")])
+    cut_journal_line(store)
+
+    class WriteDuringTheBuild(indexer.Progress):
+        def update(self, item):
+            super().update(item)
+            if self.articles == 1:
+                indexer.update(store, [article("3")])  # acknowledged while the rebuild runs
+
+    indexer.rebuild(store, [article("1")], progress=WriteDuringTheBuild())
+    assert ids_in(store) == {"1", "3"}
+
+
+def test_prune_keeps_the_newest_and_never_the_live_one_after_a_rollback(store):
+    for i in range(3):
+        indexer.rebuild(store, [article(str(i))], keep=5)
+    indexer.rollback(store)
+    assert store.current_name() == "g000002"
+    assert store.prune(1) == ["g000001"]  # g000002 is live, g000003 the newest: both stay
+    assert store.generation_names() == ["g000002", "g000003"] and ids_in(store) == {"1"}
+
+
+def test_building_folders_of_dead_builders_go_and_of_live_ones_stay(store):
+    indexer.rebuild(store, [article("1")])
+    dead = store.generations_dir / f"{BUILDING_PREFIX}g000050"
+    alive = store.generations_dir / f"{BUILDING_PREFIX}g000051"
+    for path, pid in ((dead, 2 ** 22 + 1), (alive, os.getpid())):  # above pid_max: no such process
+        path.mkdir()
+        (path / BUILDER_PID_FILE).write_text(str(pid), encoding="utf-8")
+    assert store.remove_abandoned_builds() == [dead.name]
+    assert alive.is_dir() and store.generation_names() == ["g000001"]  # never taken for a generation
+    indexer.update(store, [article("2")])
+    indexer.rebuild(store, [article("1"), article("2")])
+    assert (store.root / JOURNAL_FILE).exists()  # a live builder may still need it
+    assert store.current_name() == "g000052"  # numbers taken by building folders are skipped

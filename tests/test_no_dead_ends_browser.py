@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .test_browser import Tab, _open_tab, screenshot, summary_total, widget_site  # noqa: F401 (fixture)
+from .browser_tabs import Tab, open_tab, params_of, screenshot, summary_total
 
 pytestmark = pytest.mark.browser
 
@@ -20,25 +19,12 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture()
-def tab(browser) -> Iterator[Tab]:
-    context, tab = _open_tab(browser)
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
-@pytest.fixture()
 def phone(browser) -> Iterator[Tab]:
-    context, tab = _open_tab(browser, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    context, tab = open_tab(browser, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     try:
         yield tab
     finally:
         context.close()
-
-
-def params_of(url: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(url).query)
 
 
 def checked_categories(page) -> list[str]:
@@ -197,7 +183,7 @@ def test_phone_and_desktop_screenshots_of_every_page(browser, live_server):
     pages = {"results": "/search?q=智慧城市", "article": "/doc/gxy-2019-0315?q=园区", "help": "/help",
              "empty": "/search?q=园区&date_from=1990-01-01&date_to=1990-12-31", "404": "/no/such/page"}
     for label, viewport in (("phone", PHONE), ("desktop", {"width": 1280, "height": 900})):
-        context, tab = _open_tab(browser, viewport=viewport)
+        context, tab = open_tab(browser, viewport=viewport)
         try:
             for name, path in pages.items():
                 response = tab.page.goto(live_server.url + path)

@@ -88,7 +88,7 @@ def test_rate_limiting_logs_no_client_address(sample_settings, caplog, access_li
 
 def test_the_write_token_and_write_query_strings_are_never_logged(sample_settings, tmp_path, caplog, access_lines):
     caplog.set_level(logging.DEBUG)  # every logger, every level
-    from tests.conftest import SAMPLES, build_index, make_settings
+    from tests.helpers import SAMPLES, build_index, make_settings
 
     build_index(tmp_path / "index", [SAMPLES], default_category="高新院新闻")
     app = create_app(make_settings(tmp_path / "index", sample_settings.cache_dir, api_tokens=(TOKEN,),
@@ -227,7 +227,7 @@ def test_each_app_has_its_own_registry(sample_settings):
 
 
 def test_metrics_without_an_index_and_with_a_writer(tmp_path, jieba_cache):
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     app = create_app(make_settings(tmp_path / "empty", jieba_cache, api_tokens=(TOKEN,)))
     try:

@@ -15,7 +15,7 @@ from bs4 import BeautifulSoup
 
 from search_service.web import create_app
 
-from .conftest import build_index, make_settings
+from .helpers import build_index, make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUMMARY = re.compile(r"找到 (\d+) 条结果，用时 ([\d.]+) 毫秒")

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from search_service import indexer
 from search_service.article import Article
 from search_service.pinyin import pinyin_key, query_key, title_pinyin_tokens, words_with_key
 from search_service.query import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore
 
 
 @pytest.fixture(autouse=True)
@@ -36,15 +33,13 @@ def test_words_with_key_returns_the_original_script():
 
 
 @pytest.fixture()
-def engine(tmp_path):
-    store = IndexStore(tmp_path / "index")
-    indexer.rebuild(store, [
+def engine(make_engine):
+    return make_engine([
         Article("1", "智慧城市建设提速", "城市大脑上线。"),
         Article("2", "经典园区规划案例", "规划案例分享。"),
         Article("3", "景点旅游", "景点介绍。"),
         Article("4", "高新区专精特新企业", "企业培育。"),
     ])
-    return SearchEngine(store.root, EngineOptions(reload_interval=0))
 
 
 @pytest.mark.parametrize("query", ["zhihuichengshi", "zhihui chengshi", "zhcs"])

@@ -41,7 +41,7 @@ from search_service.query import (
 from search_service.store import IndexStore
 from search_service.web import CatchAll, close_app, create_app
 
-from .conftest import LiveServer, make_settings
+from .helpers import LiveServer, make_settings
 
 TOKEN = "robust-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -15,7 +15,7 @@ from search_service.query import SearchRequest, get_list_from_mapping
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore
 
-from .conftest import build_index
+from .helpers import build_index
 
 FIXTURE = Path(__file__).parent / "fixtures" / "search" / "articles.jsonl"
 ARTICLES = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()]

@@ -17,7 +17,7 @@ from search_service.ingest import Ingest
 from search_service.schema import BIGRAM_FIELDS, ID, build_schema, to_document
 from search_service.store import codec, latest_segments
 
-from .conftest import REPO
+from .helpers import REPO
 
 
 def _odd_articles() -> list[Article]:

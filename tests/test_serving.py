@@ -33,9 +33,8 @@ from search_service.query import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore, codec
 
-from .conftest import SAMPLES, build_index, free_port
+from .helpers import SAMPLES, TOKEN, build_index, cli_env, free_port, run_cli, write_corpus
 from .http_json import get_json, send_json
-from .test_faults import TOKEN, cli_env, run_cli, write_corpus
 from .test_observability import metric
 
 

@@ -7,11 +7,8 @@ import time
 
 import pytest
 
-from search_service import indexer
 from search_service.article import Article
 from search_service.query import SearchRequest, compile_query
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore
 from search_service.synonyms import SynonymSource, parse_synonyms
 
 
@@ -42,16 +39,14 @@ def test_expansions_are_reported_and_highlighted():
 
 
 @pytest.fixture()
-def engine(tmp_path):
-    store = IndexStore(tmp_path / "index")
-    indexer.rebuild(store, [
+def engine(make_engine, tmp_path):
+    synonyms_file = tmp_path / "synonyms.txt"
+    synonyms_file.write_text("示范区 = 先行区\n", encoding="utf-8")
+    return make_engine([
         Article("1", "经济技术开发区招商引资", "某经济技术开发区今年招商引资成果显著。"),
         Article("2", "碳达峰碳中和行动方案", "推进碳达峰碳中和，建设绿色园区。"),
         Article("3", "自贸区新政", "自贸区发布新政策。"),
-    ])
-    synonyms_file = tmp_path / "synonyms.txt"
-    synonyms_file.write_text("示范区 = 先行区\n", encoding="utf-8")
-    return SearchEngine(store.root, EngineOptions(reload_interval=0, synonyms_file=str(synonyms_file))), synonyms_file
+    ], synonyms_file=str(synonyms_file)), synonyms_file
 
 
 def test_abbreviations_find_the_full_names(engine):

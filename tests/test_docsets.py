@@ -1,0 +1,140 @@
+"""docsets: matched document sets read from posting blocks, against Whoosh's own matchers.
+
+A two-segment in-memory index with a deleted document in each segment: every query type query.py
+produces gives the documents Whoosh's ``docs_for_query`` gives, minus the deleted ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from whoosh import query as wq
+
+from search_service.article import Article
+from search_service.docsets import DocSetEvaluator, PostingsCache
+from search_service.errors import InvalidParameter
+from search_service.schema import BODY, BODY_BIGRAMS, CATEGORY, ID, TITLE, TITLE_BIGRAMS
+
+from .helpers import ram_index
+
+FIRST = [
+    Article("p1", "园区规划", "园区规划发布，高新区产业集群。", "产业规划"),
+    # Every bigram of 园区规划 (园区, 区规, 规划), never in a row: only position checks tell.
+    Article("p2", "规划园区", "规划园区，园区很大，区规定了规划。", "产业规划"),
+    Article("p3", "智慧城市", "智慧城市建设，园区规划先行。", "智慧城市案例"),
+    Article("gone1", "园区规划作废", "园区规划旧稿。", "产业规划"),
+    Article("p4", "农业发展", "现代农业示范区。", "区域经济研究"),
+]
+SECOND = [
+    Article("q1", "产业集群", "产业集群与园区规划协同。", "高新区新闻"),
+    Article("gone2", "园区规划旧闻", "园区规划。", "高新区新闻"),
+    Article("q2", "科技创新", "科技创新券，科技成果转化。", "政策解读"),
+    Article("q3", "科学规划", "科学规划园区。", "政策解读"),
+]
+
+
+@pytest.fixture(scope="module")
+def searcher(jieba_cache):
+    ix = ram_index(FIRST, SECOND, deleted=("gone1", "gone2"))
+    with ix.searcher() as searcher:
+        yield searcher
+
+
+@pytest.fixture()
+def evaluator(searcher) -> DocSetEvaluator:
+    reader = searcher.reader()
+    live = np.array([not reader.is_deleted(d) for d in range(reader.doc_count_all())], dtype=bool)
+    assert (~live).sum() == 2 and len(searcher.subsearchers or []) >= 2  # deletions in two segments
+    return DocSetEvaluator(searcher, live)
+
+
+def ids(searcher, docs) -> set[str]:
+    return {searcher.stored_fields(int(d))[ID] for d in docs}
+
+
+def whoosh_docs(searcher, query) -> list[int]:
+    return sorted(searcher.docs_for_query(query))
+
+
+QUERIES = {
+    "term": wq.Term(BODY, "园区"),
+    "and": wq.And([wq.Term(BODY, "园区"), wq.Term(BODY, "规划")]),
+    "or": wq.Or([wq.Term(TITLE, "科技"), wq.Term(BODY, "农业")]),
+    "and not": wq.AndNot(wq.Term(BODY, "园区"), wq.Term(BODY, "产业")),
+    "phrase": wq.Phrase(BODY_BIGRAMS, ["园区", "区规", "规划"]),
+    "phrase in an and": wq.And([wq.Term(CATEGORY, "产业规划"), wq.Phrase(TITLE_BIGRAMS, ["园区", "区规", "规划"])]),
+    "prefix": wq.Prefix(BODY, "科技"),
+    "nested": wq.Or([wq.And([wq.Term(BODY, "产业"), wq.Term(BODY, "集群")]), wq.Phrase(BODY_BIGRAMS, ["农业"])]),
+}
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_the_same_documents_as_whoosh_without_the_deleted(searcher, evaluator, name):
+    query = QUERIES[name]
+    docs = evaluator.docs(query)
+    assert docs.dtype == np.int64 and docs.tolist() == sorted(set(docs.tolist()))  # sorted, unique
+    assert docs.tolist() == whoosh_docs(searcher, query), name
+    assert docs.size and not ids(searcher, docs) & {"gone1", "gone2"}, name
+
+
+def test_a_phrase_needs_its_words_next_to_each_other(searcher, evaluator):
+    docs = evaluator.docs(QUERIES["phrase"])
+    candidates = evaluator.docs(wq.And([wq.Term(BODY_BIGRAMS, w) for w in ["园区", "区规", "规划"]]))
+    assert "p2" in ids(searcher, candidates) and "p2" not in ids(searcher, docs)
+    assert ids(searcher, docs) == {"p1", "p3", "q1"}
+
+
+def test_not_and_every_are_the_live_documents(searcher, evaluator):
+    everything = evaluator.docs(wq.Every())
+    assert ids(searcher, everything) == {a.id for a in FIRST + SECOND} - {"gone1", "gone2"}
+    without = evaluator.docs(wq.Not(wq.Term(BODY, "园区")))
+    assert ids(searcher, without) == {"p4", "q2"}
+
+
+def test_within_restricts_exactly(searcher, evaluator):
+    mask = np.zeros(evaluator.live.size, dtype=bool)
+    mask[::2] = True
+    for name, query in QUERIES.items():
+        full = evaluator.docs(query)
+        assert evaluator.docs(query, within=mask).tolist() == full[mask[full]].tolist(), name
+
+
+def test_postings_carry_term_frequencies(searcher, evaluator):
+    docs, freqs = evaluator.postings(BODY, "园区")
+    by_id = dict(zip(ids_in_order(searcher, docs), freqs.tolist()))
+    assert by_id["p2"] == 2 and by_id["p1"] == 1  # p2 says 园区 twice
+
+
+def ids_in_order(searcher, docs) -> list[str]:
+    return [searcher.stored_fields(int(d))[ID] for d in docs]
+
+
+def test_prefix_expansion_is_bounded(evaluator):
+    terms = evaluator.expand_prefix(BODY, "科技")
+    assert "科技" in terms and terms == sorted(terms) and all(t.startswith("科技") for t in terms)
+    assert len(evaluator.expand_prefix(BODY, "科技", limit=len(terms))) == len(terms)  # at the bound: fine
+    with pytest.raises(InvalidParameter, match="max_prefix_terms") as caught:
+        evaluator.expand_prefix(BODY, "科技", limit=len(terms) - 1)
+    assert caught.value.param == "q"
+    assert evaluator.docs(wq.Prefix(BODY, "不存在")).size == 0
+
+
+def test_postings_cache_is_bounded_in_bytes_and_least_recently_used_goes_first():
+    item = (np.arange(10, dtype=np.int64), np.ones(10))  # 160 bytes
+    cache = PostingsCache(max_bytes=400)
+    cache.put(("body", "a"), item)
+    cache.put(("body", "b"), item)
+    assert cache.get(("body", "a")) is item  # a is now the most recently used
+    cache.put(("body", "c"), item)  # 480 bytes: the least recently used (b) goes
+    assert cache.get(("body", "b")) is None
+    assert cache.get(("body", "a")) is item and cache.get(("body", "c")) is item
+    cache.put(("body", "huge"), (np.arange(100, dtype=np.int64), np.ones(100)))  # bigger than the bound
+    assert cache.get(("body", "huge")) is None and cache.get(("body", "a")) is item
+
+
+def test_a_shared_cache_answers_the_next_evaluator_without_reading(searcher, evaluator):
+    cache = PostingsCache(1 << 20)
+    first = DocSetEvaluator(searcher, evaluator.live, cache)
+    docs, _ = first.postings(BODY, "规划")
+    again = DocSetEvaluator(searcher, evaluator.live, cache).postings(BODY, "规划")
+    assert again[0] is docs  # the same arrays, not decoded again

@@ -1,0 +1,231 @@
+"""snapshot: one commit pinned (its files mapped), per-document columns cached by segment, the caches.
+
+Also the risky path of merges: a merge deletes the files of the segments it replaced while older
+snapshots may still be reading them. A searcher opened before keeps answering from its mapped
+files; one opened after meets a missing file, which the engine answers by moving to the newest
+snapshot and running the request again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from whoosh.index import TOC
+from whoosh.scoring import BM25F
+
+from search_service import indexer, merging
+from search_service.article import Article
+from search_service.docsets import DocSetEvaluator
+from search_service.query import SearchRequest
+from search_service.schema import BODY, ID
+from search_service.searcher import EngineOptions, SearchEngine
+from search_service.snapshot import (
+    DocArrays,
+    LargeArticleCache,
+    MappedStorage,
+    ResultCache,
+    Snapshot,
+    open_mapped,
+)
+from search_service.store import IndexStore
+
+
+def article(doc_id: str, category: str = "智慧城市案例", day: int = 1, body: str = "高新区智慧城市建设") -> Article:
+    return Article(doc_id, f"智慧城市{doc_id}", body, category, dt.date(2024, 5, day))
+
+
+@pytest.fixture()
+def store(tmp_path, jieba_cache) -> IndexStore:
+    """Three segments: a build of four articles, then two one-article commits."""
+    store = IndexStore(tmp_path / "index")
+    indexer.rebuild(store, [article("a", "产业规划", 1), article("b", day=2), article("c", "政策解读", 3),
+                            article("d", day=4)])
+    indexer.update(store, [article("e", "政策解读", 5)])
+    indexer.update(store, [article("f", day=6)])
+    return store
+
+
+def pin(store: IndexStore, segment_cache: dict | None = None) -> Snapshot:
+    """A snapshot of the live commit, as the engine makes one."""
+    index = open_mapped(store.open_current())
+    generation = index.latest_generation()
+    toc = TOC.read(index.storage, index.indexname, gen=generation, schema=index.schema)
+    return Snapshot(store.current_name(), generation, index, DocArrays(index.storage, toc, segment_cache),
+                    time.time(), toc=toc)
+
+
+def stored_ids(searcher) -> set[str]:
+    return {fields[ID] for fields in searcher.all_stored_fields()}
+
+
+def on_disk(store: IndexStore) -> set[str]:
+    return set(os.listdir(store.current_path()))
+
+
+def test_a_searcher_of_an_old_snapshot_keeps_answering_after_a_merge_deletes_its_files(store):
+    old = pin(store)
+    searcher = old.open_searcher(BM25F())
+    evaluator = DocSetEvaluator(searcher, old.arrays.live)
+    before = (stored_ids(searcher), evaluator.term(BODY, "智慧城市").tolist())
+    files = on_disk(store)
+    result = merging.merge(store.current_path(), everything=True)
+    assert result is not None and result.merged_segments == 3
+    assert files - on_disk(store), "the merge deleted no file the old snapshot reads"
+    # Every page the old searcher reads is still mapped: same documents, same postings.
+    assert (stored_ids(searcher), DocSetEvaluator(searcher, old.arrays.live).term(BODY, "智慧城市").tolist()) == before
+    assert searcher.stored_fields(0)[ID] in before[0]
+    # A searcher opened on it only now would need the deleted files: that is the engine's retry case.
+    with pytest.raises(FileNotFoundError):
+        old.open_searcher(BM25F())
+    searcher.close()
+    new = pin(store)
+    assert new.toc_generation > old.toc_generation and stored_ids(new.open_searcher(BM25F())) == before[0]
+
+
+def test_the_engine_retries_on_the_newest_snapshot_when_its_snapshot_lost_its_files(store):
+    # The engine trusts a fingerprint of CURRENT and the generation folder's mtime; a merge within
+    # one tick of a coarse file clock leaves it unchanged (as here, where the mtime is put back).
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=3600, cache_entries=0, correction=False))
+    try:
+        time.sleep(SearchEngine.STAMP_SETTLE_SECONDS * 2)  # a settled stamp: trusted until it moves
+        folder = store.current_path()
+        stamp = os.stat(folder)
+        first = engine.snapshot()
+        assert merging.merge(folder, everything=True) is not None
+        os.utime(folder, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        assert engine.snapshot() is first  # the engine has not noticed the merge
+        results = engine.search(SearchRequest(q="智慧城市"))  # opening a searcher on `first` fails
+        assert results.total == 6 and {h.id for h in results.hits} == set("abcdef")
+        assert engine.snapshot().toc_generation > first.toc_generation  # it moved to the merged commit
+        assert engine.document("f").title == "智慧城市f"
+    finally:
+        engine.close()
+
+
+def test_a_snapshot_is_pinned_to_its_commit_and_hands_unchanged_segments_on(store):
+    old = pin(store)
+    held = old.open_searcher(BM25F())
+    indexer.update(store, [article("g")])
+    assert indexer.delete(store, ["a"]) == ["a"]
+    assert stored_ids(old.open_searcher(BM25F())) == set("abcdef")  # a later commit is not seen
+    new = pin(store)
+    moved = new.open_searcher(BM25F(), reuse=held)
+    assert stored_ids(moved) == set("bcdefg")
+    old_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in held.reader().leaf_readers()}
+    new_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in moved.reader().leaf_readers()}
+    unchanged = [sid for sid in new_leaves if sid in old_leaves and not new_leaves[sid].segment().has_deletions()]
+    assert len(unchanged) == 2  # the two one-article segments: reused, not reopened
+    assert all(new_leaves[sid] is old_leaves[sid] for sid in unchanged)
+    rebuilt = [sid for sid in new_leaves if sid in old_leaves and sid not in unchanged]
+    assert len(rebuilt) == 1 and new_leaves[rebuilt[0]] is not old_leaves[rebuilt[0]]  # a deletion: reopened
+
+
+def test_doc_arrays_hold_categories_days_lengths_and_deletions(store):
+    indexer.delete(store, ["c"])
+    arrays = pin(store).arrays
+    with store.open_current().searcher() as searcher:
+        by_id = {searcher.stored_fields(d)[ID]: d for d in range(searcher.doc_count_all())
+                 if not searcher.reader().is_deleted(d)}
+    assert arrays.live.sum() == 5 and arrays.live_docnums.tolist() == sorted(by_id.values())
+    category = {doc_id: arrays.category_names[arrays.category[d]] for doc_id, d in by_id.items()}
+    assert category == {"a": "产业规划", "b": "智慧城市案例", "d": "智慧城市案例", "e": "政策解读", "f": "智慧城市案例"}
+    assert {doc_id: int(arrays.day[d]) for doc_id, d in by_id.items()} == {
+        "a": 20240501, "b": 20240502, "d": 20240504, "e": 20240505, "f": 20240506}
+    assert set(arrays.year[arrays.live].tolist()) == {2024} and set(arrays.month[arrays.live].tolist()) == {5}
+    assert all(arrays.lengths[BODY][d] > 0 for d in by_id.values())
+    assert arrays.average_lengths[BODY] == pytest.approx(float(np.mean(arrays.lengths[BODY][arrays.live])))
+
+
+def test_segment_columns_are_read_once_and_forgotten_when_merged_away(store):
+    cache: dict = {}
+    pin(store, cache)
+    assert len(cache) == 3
+    kept = dict(cache)
+    indexer.update(store, [article("g", "新分类", 7)])
+    arrays = pin(store, cache).arrays
+    assert len(cache) == 4 and all(cache[key] is columns for key, columns in kept.items())  # only the new one read
+    assert "新分类" in arrays.category_names  # a category new in the new segment gets its own code
+    merging.merge(store.current_path(), everything=True)
+    pin(store, cache)
+    assert len(cache) == 1 and not set(cache) & set(kept)
+
+
+def test_mapped_files_are_read_without_the_descriptor_and_empty_files_open(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"abcdef")
+    (tmp_path / "empty.bin").write_bytes(b"")
+    storage = MappedStorage(tmp_path)
+    mapped = storage.open_file("data.bin")
+    os.unlink(tmp_path / "data.bin")  # as a commit deletes an older segment's files
+    assert mapped.read(6) == b"abcdef"
+    assert storage.open_file("empty.bin").read() == b""
+
+
+def test_large_article_cache_keeps_only_long_articles_and_the_latest_few(store):
+    indexer.update(store, [Article(f"long{i}", "长文", "智慧城市" * 30) for i in range(3)])
+    cache = LargeArticleCache(entries=2, min_chars=100)
+    with store.open_current().searcher() as searcher:
+        docnum = {searcher.stored_fields(d)[ID]: d for d in range(searcher.doc_count_all())}
+        short = cache.stored_fields(searcher, docnum["a"])
+        assert cache.stored_fields(searcher, docnum["a"]) is not short  # not kept: decoded again
+        first = cache.stored_fields(searcher, docnum["long0"])
+        assert cache.stored_fields(searcher, docnum["long0"]) is first  # kept
+        cache.stored_fields(searcher, docnum["long1"])
+        cache.stored_fields(searcher, docnum["long2"])  # two entries: long0, least recently used, goes
+        assert cache.stored_fields(searcher, docnum["long0"]) is not first
+        cache.clear()
+        assert cache.stored_fields(searcher, docnum["long2"])["body"] == "智慧城市" * 30
+
+
+def test_result_cache_is_a_bounded_lru_that_counts():
+    cache = ResultCache(capacity=2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)  # b is the least recently used
+    assert (cache.get("b"), cache.get("a"), cache.get("c")) == (None, 1, 3)
+    assert (cache.hits, cache.misses) == (3, 1)
+    cache.clear()
+    assert cache.get("a") is None
+    off = ResultCache(capacity=0)
+    off.put("a", 1)
+    assert off.get("a") is None
+
+
+def test_searches_running_through_commits_and_merges_never_fail_nor_go_back(store):
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0, cache_entries=0, correction=False))
+    stop = threading.Event()
+    errors: list[str] = []
+    seen: list[list[int]] = [[] for _ in range(4)]
+
+    def search(totals: list[int]) -> None:
+        while not stop.is_set():
+            try:
+                totals.append(engine.search(SearchRequest(q="智慧城市")).total)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=search, args=(totals,)) for totals in seen]
+    try:
+        for thread in threads:
+            thread.start()
+        for i in range(8):
+            indexer.update(store, [article(f"w{i}")])
+            if i % 3 == 2:  # the merge deletes files the searchers' snapshots were reading
+                assert merging.merge(store.current_path(), everything=True) is not None
+            wait_until_seen = time.monotonic() + 10
+            while not all(totals and totals[-1] == 7 + i for totals in seen):
+                assert time.monotonic() < wait_until_seen and not errors, errors
+                time.sleep(0.005)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        engine.close()
+    assert not errors, errors[:3]
+    for totals in seen:
+        assert totals == sorted(totals) and totals[-1] == 14  # a search never sees an older commit
