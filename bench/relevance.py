@@ -330,9 +330,9 @@ def _execution_class():
 
     from search_service import analysis
     from search_service.highlight import Highlighter
-    from search_service.query import is_negative_only, positive_terms
     from search_service.schema import BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS
     from search_service.searcher import SearchResults, _Execution
+    from search_service.syntax import is_negative_only, positive_terms
 
     empty = np.zeros(0, dtype=np.int64)
 
@@ -494,7 +494,7 @@ def new_execution(cls, engine, snap, searcher, request):
 
 
 def _all_terms(node) -> list:
-    from search_service.query import Not, Term
+    from search_service.syntax import Not, Term
 
     if node is None:
         return []
@@ -502,7 +502,7 @@ def _all_terms(node) -> list:
         return [node]
     if isinstance(node, Not):
         return [None]  # a negation: not a plain conjunction of words
-    from search_service.query import Or
+    from search_service.syntax import Or
 
     if isinstance(node, Or):
         return [None]
@@ -522,7 +522,7 @@ class Runner:
     """One engine per config; runs every query and labels each hit with the tier it came from."""
 
     def __init__(self, index_dir: Path, config: Config) -> None:
-        from search_service.query import SearchRequest, get_list_from_mapping
+        from search_service.request import SearchRequest, get_list_from_mapping
         from search_service.searcher import SearchEngine
 
         self.config = config
@@ -567,8 +567,8 @@ class Runner:
 
     def _api_tiers(self, request, results) -> dict[str, str]:
         """Which tier each hit of the real engine came from (recomputed untimed with the same blocks)."""
-        from search_service.query import is_negative_only
         from search_service.searcher import _Execution
+        from search_service.syntax import is_negative_only
 
         if results.hits and all(hasattr(h, "match") for h in results.hits):
             names = {"all_words": "words", "words": "words", "all": "words", "substring": "substring",
@@ -586,7 +586,7 @@ class Runner:
 
 def where_relevant(index_dir: Path, evalset: EvalSet, queries) -> dict:
     """For each query, the best tier its relevant documents could reach at all (recall ceilings)."""
-    from search_service.query import is_negative_only
+    from search_service.syntax import is_negative_only
 
     runner = Runner(index_dir, Config("probe"))
     proto = _execution_class()

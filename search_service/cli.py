@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -229,13 +230,13 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from .query import Limits, SearchRequest, get_list_from_mapping
+    from .request import Limits, SearchRequest, get_list_from_mapping
     from .searcher import EngineOptions, SearchEngine
 
     engine = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
     params = {"q": args.query, "category": args.category, "date_from": args.date_from,
               "date_to": args.date_to, "sort": args.sort, "page_size": str(max(1, args.limit))}
-    limits = Limits(settings.max_query_length, max(settings.max_page_size, args.limit), settings.max_result_window)
+    limits = dataclasses.replace(Limits.from_settings(settings), max_page_size=max(settings.max_page_size, args.limit))
     request = SearchRequest.from_params(get_list_from_mapping(params), limits)
     try:
         results = engine.search(request)

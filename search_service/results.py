@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 
-from .query import SearchRequest
+from .request import SearchRequest
 
 
 @dataclasses.dataclass

@@ -36,17 +36,19 @@ from whoosh.searching import Searcher
 from . import analysis, pinyin
 from .analysis import normalize
 from .article import Article
+from .compiler import CompiledQuery
 from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound, SearchError
 from .highlight import Highlighter
 from .indexer import CURRENT_FILE, IndexStore
-from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse, positive_terms
+from .request import SearchRequest, date_bounds
 from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot, open_mapped
 from .synonyms import SynonymSource, SynonymTable
+from .syntax import Not, Term, is_negative_only, parsed, positive_terms
 
 # Related articles: how much of a body to read, and how many of its key terms to use.
 SIMILAR_TEXT_CHARS = 3000
@@ -449,7 +451,7 @@ class SearchEngine:
         return self._with_searcher(lambda snap, searcher: self._suggest(searcher, text, limit, excerpt))
 
     def _suggest(self, searcher: Searcher, text: str, limit: int, excerpt: bool = False) -> list[dict]:
-        compiled = CompiledQuery(parse(text), self.options.title_boost)
+        compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
         for field, stem in compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
@@ -533,7 +535,7 @@ class _Execution:
         self.arrays = snap.arrays
         self.searcher = searcher
         self.request = request
-        self.compiled = CompiledQuery(parse(request.q), engine.options.title_boost, synonyms)
+        self.compiled = CompiledQuery(request.syntax.node, engine.options.title_boost, synonyms)
         self.docsets = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
         options = engine.options
         self.scorer = Bm25(self.docsets, snap.arrays.lengths, snap.arrays.average_lengths,
@@ -662,7 +664,7 @@ class _Execution:
 
     def _exact_count(self, text: str, verbatim: bool) -> int:
         """Documents ``text`` matches exactly: every word or verbatim (only verbatim when asked)."""
-        compiled = CompiledQuery(parse(text), self.engine.options.title_boost, self.compiled.synonyms)
+        compiled = CompiledQuery(parsed(text).node, self.engine.options.title_boost, self.compiled.synonyms)
         if compiled.node is None:
             return 0
         if not verbatim and not _fragmented(compiled):

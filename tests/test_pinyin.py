@@ -7,7 +7,7 @@ import pytest
 from search_service import indexer
 from search_service.article import Article
 from search_service.pinyin import pinyin_key, query_key, title_pinyin_tokens, words_with_key
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 
 

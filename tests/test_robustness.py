@@ -26,18 +26,12 @@ from hypothesis import strategies as st
 
 from search_service import indexer
 from search_service.article import Article
+from search_service.compiler import compile_query
 from search_service.errors import InvalidParameter
 from search_service.highlight import MARK_SCAN_CHARS, SNIPPET_SCAN_CHARS, Highlighter
 from search_service.ingest import Ingest
-from search_service.query import (
-    MAX_QUERY_DEPTH,
-    Limits,
-    SearchRequest,
-    check_query,
-    compile_query,
-    get_list_from_mapping,
-    parse,
-)
+from search_service.request import Limits, SearchRequest, get_list_from_mapping
+from search_service.syntax import MAX_QUERY_DEPTH, check_query, parse
 from search_service.web import CatchAll, close_app, create_app
 
 from .conftest import LiveServer, make_settings

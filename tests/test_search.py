@@ -11,7 +11,7 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
-from search_service.query import SearchRequest, get_list_from_mapping
+from search_service.request import SearchRequest, get_list_from_mapping
 from search_service.searcher import EngineOptions, SearchEngine
 
 from .conftest import build_index

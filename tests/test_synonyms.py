@@ -9,7 +9,8 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
-from search_service.query import SearchRequest, compile_query
+from search_service.compiler import compile_query
+from search_service.request import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.synonyms import SynonymSource, parse_synonyms
 

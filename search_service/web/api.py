@@ -7,11 +7,11 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..errors import InvalidParameter
-from ..query import integer_param
+from ..request import integer_param
 from . import engine_of
 from .health import canary
 from .openapi import openapi_document
-from .params import search_request
+from .params import query_of, search_request
 from .tracking import record_api_search, record_suggest, suggest_session
 
 blueprint = Blueprint("api", __name__)
@@ -47,11 +47,7 @@ def suggest():
     started = time.perf_counter()
     _reject_unknown(SUGGEST_PARAMS)
     settings = current_app.config["SETTINGS"]
-    q = request.args.get("q", "").strip()
-    if len(q) > settings.max_query_length:
-        raise InvalidParameter(
-            f"q is {len(q)} characters long; the limit is {settings.max_query_length}.", param="q"
-        )
+    q = query_of(request, settings, suggest=True).text
     limit = integer_param(request.args.getlist, "limit", settings.suggest_limit, 1, 50, empty_is_default=False)
     raw_excerpt = request.args.get("excerpt", "0")
     if raw_excerpt not in ("0", "1"):

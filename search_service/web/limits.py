@@ -14,9 +14,9 @@
   and ``/metrics`` (monitoring), ``/static/`` (the widget and styles), and requests that
   carry a valid bearer token (see :func:`_is_exempt`). Over the limit: 429 with
   ``Retry-After``, in the API's error shape or as a Chinese page.
-* **Bounds.** Before a search, suggestion or article view runs, ``q`` is checked
-  against ``max_query_length``, ``max_suggest_length`` and ``max_query_terms`` and for
-  leading wildcards (``*abc``); each refusal is a 400 naming the setting. Prefix
+* **Bounds.** ``q`` is checked once, where each view reads it
+  (:func:`request.query_param`: ``max_query_length``, ``max_suggest_length``,
+  ``max_query_terms``, nesting, leading wildcards), before any search work; prefix
   expansion (``max_prefix_terms``) needs the index and is checked by the searcher.
 """
 
@@ -40,17 +40,12 @@ from limits.storage import MemoryStorage, Storage
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
 
 from ..config import Settings
-from ..errors import ConfigError, InvalidParameter, SearchError
-from ..query import check_query
+from ..errors import ConfigError, SearchError
 
 LIMITER_KEY = "rate_limiter"
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
 #: Never rate-limited: monitoring must keep working while a client is being throttled.
 EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
-#: Endpoints whose ``q`` is a query (length, terms, wildcards checked before the view runs).
-QUERY_ENDPOINTS = frozenset({"api.search", "api.suggest", "pages.search", "pages.search_csv", "pages.doc",
-                             "pages.opensearch_suggest"})
-SUGGEST_ENDPOINTS = frozenset({"api.suggest", "pages.opensearch_suggest"})
 _PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO",
                   "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_BY", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
@@ -436,32 +431,3 @@ def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
         return response
 
     return limiter
-
-
-# --------------------------------------------------------------------------- bounds
-
-
-def install_bounds(app: Flask, settings: Settings) -> None:
-    """Check ``q`` of the query endpoints before the view does any work."""
-
-    @app.before_request
-    def check_bounds() -> None:
-        if request.endpoint not in QUERY_ENDPOINTS:
-            return
-        values = request.args.getlist("q")
-        if len(values) != 1:
-            return  # absent, or repeated: the view reports it
-        q = values[0].strip()
-        if request.endpoint in SUGGEST_ENDPOINTS and len(q) > settings.max_suggest_length:
-            raise InvalidParameter(
-                f"q is {len(q)} characters long; suggestions take at most {settings.max_suggest_length} "
-                "(setting max_suggest_length). Search instead, or shorten the text.",
-                param="q",
-            )
-        if len(q) > settings.max_query_length:
-            raise InvalidParameter(
-                f"q is {len(q)} characters long; the limit is {settings.max_query_length} "
-                "(setting max_query_length). Shorten the query.",
-                param="q",
-            )
-        check_query(q, settings.max_query_terms)

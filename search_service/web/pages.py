@@ -23,13 +23,14 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from markupsafe import Markup
 
+from ..compiler import CompiledQuery
 from ..config import Settings
 from ..errors import InvalidParameter, SearchError
 from ..highlight import MARK_SCAN_CHARS, Highlighter
-from ..query import SearchRequest, compile_query
+from ..request import SearchRequest
 from ..results import Hit, SearchResults, selected_month, selected_year
 from . import engine_of
-from .params import search_request
+from .params import query_of, search_request
 from .tracking import record_page_search
 
 log = logging.getLogger(__name__)
@@ -413,15 +414,11 @@ def csv_cell(value: str) -> str:
 def doc(doc_id: str):
     """One article in full; with ``?q=`` the query's matches are marked."""
     settings = _settings()
-    q = request.args.get("q", "").strip()
-    if len(q) > settings.max_query_length:
-        raise InvalidParameter(
-            f"q is {len(q)} characters long; the limit is {settings.max_query_length}. Shorten the query.",
-            param="q",
-        )
+    query = query_of(request, settings)
+    q = query.text
     engine = engine_of(current_app)
     article = engine.document(doc_id)
-    highlighter = Highlighter(compile_query(q, synonyms=engine.synonyms.table()).highlight_terms() if q else [])
+    highlighter = Highlighter(CompiledQuery(query.node, synonyms=engine.synonyms.table()).highlight_terms())
     related = engine.similar(article.id, 5)["similar"]
     title_html = Markup(highlighter.mark(article.title))
     paragraphs = marked_paragraphs(highlighter, article.body)
@@ -472,7 +469,7 @@ def opensearch():
 def opensearch_suggest():
     """Suggestions in the OpenSearch format browsers read: ``[query, [titles], [descriptions], [urls]]``."""
     settings = _settings()
-    q = request.args.get("q", "").strip()[: settings.max_query_length]
+    q = query_of(request, settings, suggest=True).text
     suggestions = engine_of(current_app).suggest(q, settings.suggest_limit) if q else []
     host = public_base_url().rstrip("/")
     body = [
