@@ -274,17 +274,17 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.close()
     if args.json:
-        print(json.dumps(stats, ensure_ascii=False, indent=2))
+        print(json.dumps(stats.to_json(), ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"documents:   {stats['documents']}")
-    print(f"generation:  {stats['generation']} (commit {stats['commit']})")
-    print(f"index size:  {stats['index_bytes'] / 1e6:.1f} MB")
-    print(f"dates:       {stats['date_min'] or '-'} … {stats['date_max'] or '-'} ({stats['undated']} undated)")
-    if stats["build"]:
-        print(f"built:       {stats['build'].get('built_at')}")
+    print(f"documents:   {stats.documents}")
+    print(f"generation:  {stats.generation} (commit {stats.commit})")
+    print(f"index size:  {stats.index_bytes / 1e6:.1f} MB")
+    print(f"dates:       {stats.date_min or '-'} … {stats.date_max or '-'} ({stats.undated} undated)")
+    if stats.build:
+        print(f"built:       {stats.build.get('built_at')}")
     print("categories:")
-    for item in stats["categories"]:
-        print(f"  {item['count']:>8}  {item['value']}")
+    for item in stats.categories:
+        print(f"  {item.count:>8}  {item.value}")
     return EXIT_OK
 
 

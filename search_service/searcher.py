@@ -20,12 +20,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 from whoosh import query as wq
@@ -43,7 +41,18 @@ from .errors import IndexUnavailable, NotFound, SearchError
 from .highlight import Highlighter
 from .indexer import CURRENT_FILE, IndexStore
 from .request import SearchRequest, date_bounds
-from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
+from .results import (
+    CategoryCount,
+    FacetValue,
+    Hit,
+    IndexStats,
+    SearchResults,
+    Similar,
+    SimilarArticle,
+    Suggestion,
+    selected_month,
+    selected_year,
+)
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot, open_mapped
@@ -55,8 +64,6 @@ SIMILAR_TEXT_CHARS = 3000
 SIMILAR_TERMS = 12
 SUGGEST_EXCERPT_CHARS = 60
 SUGGEST_EXCERPT_SCAN = 1500
-# The article's own address becomes a link only when it is an absolute http(s) URL.
-_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
 # What SearchEngine.warm() runs before the server reports ready: words (one common, two
@@ -390,11 +397,11 @@ class SearchEngine:
             raise NotFound(f"No article with id {doc_id!r}.")
         return from_stored(stored)
 
-    def similar(self, doc_id: str, limit: int = 5) -> dict:
+    def similar(self, doc_id: str, limit: int = 5) -> Similar:
         """Articles sharing this one's key terms (tf-idf of its words), itself excluded."""
         return self._with_searcher(lambda snap, searcher: self._similar(snap, searcher, doc_id, limit))
 
-    def _similar(self, snap: Snapshot, searcher: Searcher, doc_id: str, limit: int) -> dict:
+    def _similar(self, snap: Snapshot, searcher: Searcher, doc_id: str, limit: int) -> Similar:
         evaluator = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
         own = evaluator.term(ID, doc_id)
         if not own.size:
@@ -416,7 +423,7 @@ class SearchEngine:
         weighted.sort(reverse=True)
         terms = [(word, weight) for weight, word in weighted[:SIMILAR_TERMS] if weight > 0]
         if not terms:
-            return {"id": doc_id, "terms": [], "similar": []}
+            return Similar(doc_id, [], [])
         top = terms[0][1]
         query = wq.Or([wq.Or([wq.Term(TITLE, word, boost=self.options.title_boost * weight / top),
                               wq.Term(BODY, word, boost=weight / top)]) for word, weight in terms])
@@ -429,10 +436,10 @@ class SearchEngine:
         similar = []
         for i in order.tolist():
             other = from_stored(searcher.stored_fields(int(docs[i])))
-            similar.append({"id": other.id, "title": other.title, "category": other.category,
-                            "date": other.date.isoformat() if other.date else None,
-                            "url": "/doc/" + quote(other.id, safe=""), "score": round(float(scores[i]), 4)})
-        return {"id": doc_id, "terms": [word for word, _ in terms], "similar": similar}
+            similar.append(SimilarArticle(other.id, other.title, other.category,
+                                          other.date.isoformat() if other.date else None, other.url,
+                                          round(float(scores[i]), 4)))
+        return Similar(doc_id, [word for word, _ in terms], similar)
 
     def docnums_for_ids(self, ids: list[str]) -> dict[str, list[int]]:
         """Live document numbers of each id in the current snapshot (for the writer)."""
@@ -444,13 +451,13 @@ class SearchEngine:
 
         return self._with_searcher(work)
 
-    def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[dict]:
+    def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[Suggestion]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``;
         with ``excerpt``, ``excerpt_html`` holds a line of the body around the match."""
         return self._with_searcher(lambda snap, searcher: self._suggest(searcher, text, limit, excerpt))
 
-    def _suggest(self, searcher: Searcher, text: str, limit: int, excerpt: bool = False) -> list[dict]:
+    def _suggest(self, searcher: Searcher, text: str, limit: int, excerpt: bool = False) -> list[Suggestion]:
         compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
@@ -477,25 +484,16 @@ class SearchEngine:
             marker = highlighter
             if key and not highlighter.spans(article.title):
                 marker = Highlighter([normalize(w) for w in pinyin.words_with_prefix(article.title, key)])
-            item = {
-                "id": article.id,
-                "title": article.title,
-                "title_html": marker.mark(article.title),
-                "category": article.category,
-                "date": article.date.isoformat() if article.date else None,
-                "url": "/doc/" + quote(article.id, safe=""),
-                # For the widget's "open on the institute's site" option (docs/SEARCH_BOX.md).
-                "source_url": article.url if _HTTP_URL.fullmatch(article.url or "") else None,
-            }
+            item = Suggestion(article.id, article.title, marker.mark(article.title), article.category,
+                              article.date.isoformat() if article.date else None, article.url)
             if excerpt:
                 # Only on request, and from the body's opening part: a snippet costs about 1.4 µs
                 # per character (normalization), too much for every keystroke on long articles.
-                item["excerpt_html"] = highlighter.snippet(article.body[:SUGGEST_EXCERPT_SCAN],
-                                                           SUGGEST_EXCERPT_CHARS)
+                item.excerpt_html = highlighter.snippet(article.body[:SUGGEST_EXCERPT_SCAN], SUGGEST_EXCERPT_CHARS)
             suggestions.append(item)
         return suggestions
 
-    def stats(self) -> dict:
+    def stats(self) -> IndexStats:
         """Document count, categories with counts, date range, generation and build info."""
         snap = self.snapshot()
         arrays = snap.arrays
@@ -508,17 +506,17 @@ class SearchEngine:
         days = arrays.day[live & (arrays.day > 0)]
         path = self.store.current_path()
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
-        return {
-            "documents": int(live.sum()),
-            "categories": [{"value": name, "count": count} for name, count in categories],
-            "date_min": _day_iso(int(days.min())) if days.size else None,
-            "date_max": _day_iso(int(days.max())) if days.size else None,
-            "undated": int((arrays.day[live] == 0).sum()),
-            "generation": snap.generation,
-            "commit": snap.toc_generation,
-            "index_bytes": size,
-            "build": self.store.build_info(snap.generation),
-        }
+        return IndexStats(
+            documents=int(live.sum()),
+            categories=[CategoryCount(name, count) for name, count in categories],
+            date_min=_day_iso(int(days.min())) if days.size else None,
+            date_max=_day_iso(int(days.max())) if days.size else None,
+            undated=int((arrays.day[live] == 0).sum()),
+            generation=snap.generation,
+            commit=snap.toc_generation,
+            index_bytes=size,
+            build=self.store.build_info(snap.generation),
+        )
 
 
 def _day_iso(day: int) -> str:

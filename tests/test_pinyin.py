@@ -87,5 +87,5 @@ def test_did_you_mean_offers_a_same_pinyin_correction(engine):
 
 def test_suggest_understands_pinyin_prefixes(engine):
     suggestions = engine.suggest("zhihuic", 5)
-    assert [s["id"] for s in suggestions] == ["1"]
-    assert "<mark>智慧城市</mark>" in suggestions[0]["title_html"]
+    assert [s.id for s in suggestions] == ["1"]
+    assert "<mark>智慧城市</mark>" in suggestions[0].title_html

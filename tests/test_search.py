@@ -165,13 +165,13 @@ class TestHits:
     def test_document_and_stats(self, engine):
         assert engine.document("a2").title == "習近平會見外賓"
         stats = engine.stats()
-        assert stats["documents"] == len(ARTICLES) and stats["undated"] == 1
-        assert stats["date_min"] == "2020-05-18" and stats["date_max"] == "2025-09-30"
+        assert stats.documents == len(ARTICLES) and stats.undated == 1
+        assert stats.date_min == "2020-05-18" and stats.date_max == "2025-09-30"
 
     def test_suggest_prefers_titles(self, engine):
         suggestions = engine.suggest("智慧城", 5)
-        assert {s["id"] for s in suggestions[:2]} == {"a5", "a6"}
-        assert "<mark>智慧城</mark>" in suggestions[0]["title_html"]
+        assert {s.id for s in suggestions[:2]} == {"a5", "a6"}
+        assert "<mark>智慧城</mark>" in suggestions[0].title_html
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from . import engine_of
 from .health import canary
 from .openapi import openapi_document
 from .params import query_of, search_request
+from .routes import with_page_url
 from .tracking import record_api_search, record_suggest, suggest_session
 
 blueprint = Blueprint("api", __name__)
@@ -56,7 +57,7 @@ def suggest():
     suggestions = engine_of(current_app).suggest(q, limit, raw_excerpt == "1") if q else []
     g.result_count = len(suggestions)  # for the access log
     record_suggest(q, sid, len(suggestions), started)
-    return jsonify({"query": q, "suggestions": suggestions})
+    return jsonify({"query": q, "suggestions": [with_page_url(s.to_json()) for s in suggestions]})
 
 
 @blueprint.get("/api/documents/<path:doc_id>")
@@ -70,13 +71,15 @@ def similar(doc_id: str):
     """Related articles: the ones sharing this article's key terms (itself excluded)."""
     _reject_unknown(frozenset({"limit"}))
     limit = integer_param(request.args.getlist, "limit", 5, 1, 50, empty_is_default=False)
-    return jsonify(engine_of(current_app).similar(doc_id, limit))
+    related = engine_of(current_app).similar(doc_id, limit).to_json()
+    related["similar"] = [with_page_url(item) for item in related["similar"]]
+    return jsonify(related)
 
 
 @blueprint.get("/api/stats")
 def stats():
     """Document count, categories, date range, generation and build time."""
-    return jsonify(engine_of(current_app).stats())
+    return jsonify(engine_of(current_app).stats().to_json())
 
 
 @blueprint.get("/healthz")
@@ -84,7 +87,7 @@ def healthz():
     """200 when the home page and a search can be served (a cached canary), else 503 with the reason."""
     stats = engine_of(current_app).stats()  # raises IndexUnavailable -> 503
     canary(current_app)  # raises Unhealthy -> 503
-    return jsonify({"status": "ok", "documents": stats["documents"], "generation": stats["generation"]})
+    return jsonify({"status": "ok", "documents": stats.documents, "generation": stats.generation})
 
 
 @blueprint.get("/openapi.json")

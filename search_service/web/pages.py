@@ -31,6 +31,7 @@ from ..request import SearchRequest
 from ..results import Hit, SearchResults, selected_month, selected_year
 from . import engine_of
 from .params import query_of, search_request
+from .routes import article_path, article_route
 from .tracking import record_page_search
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def doc_href(doc_id: str, q: str = "", state: list[tuple[str, str]] | None = Non
     ``state``: the results page's parameters (``SearchRequest.to_params``), carried along so
     the article's "返回搜索结果" leads back to the same filters, order and page.
     """
-    href = f"{request.script_root}/doc/{quote(doc_id, safe='')}"
+    href = article_path(doc_id)
     params = state if state is not None else ([("q", q)] if q else [])
     return href + ("?" + urlencode(params) if params else "")
 
@@ -419,7 +420,7 @@ def doc(doc_id: str):
     engine = engine_of(current_app)
     article = engine.document(doc_id)
     highlighter = Highlighter(CompiledQuery(query.node, synonyms=engine.synonyms.table()).highlight_terms())
-    related = engine.similar(article.id, 5)["similar"]
+    related = engine.similar(article.id, 5).similar
     title_html = Markup(highlighter.mark(article.title))
     paragraphs = marked_paragraphs(highlighter, article.body)
     state = back_state(settings)
@@ -471,12 +472,12 @@ def opensearch_suggest():
     settings = _settings()
     q = query_of(request, settings, suggest=True).text
     suggestions = engine_of(current_app).suggest(q, settings.suggest_limit) if q else []
-    host = public_base_url().rstrip("/")
+    base = public_base_url()
     body = [
         q,
-        [s["title"] for s in suggestions],
-        [" · ".join(part for part in (s["category"], s["date"]) if part) for s in suggestions],
-        [host + s["url"] for s in suggestions],
+        [s.title for s in suggestions],
+        [" · ".join(part for part in (s.category, s.date) if part) for s in suggestions],
+        [base + article_route(s.id) for s in suggestions],
     ]
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/x-suggestions+json")
 
@@ -569,7 +570,7 @@ def error_view(error: SearchError) -> ErrorView:
 
 @blueprint.app_context_processor
 def _template_globals() -> dict:
-    return {"site_name": SITE_NAME, "error_view": error_view}
+    return {"site_name": SITE_NAME, "error_view": error_view, "doc_href": doc_href}
 
 
 @blueprint.app_template_filter("safe_url")
