@@ -44,7 +44,7 @@ class CompiledQuery:
                 continue
             words = analysis.query_words(term.text)
             if words:
-                clauses.extend(self._word_or_synonyms(w, term.field) for w in words)
+                clauses.extend(self.word_clause(w, term.field) for w in words)
             else:
                 clauses.append(self._substring(term))
             clauses.extend(self._words_of(alt, term.field) for alt in self._whole_alternatives(term))
@@ -139,6 +139,15 @@ class CompiledQuery:
                     marks.setdefault(part, None)
         return [m for m in marks if m]
 
+    def word_clause(self, word: str, field: str | None = None) -> wq.Query:
+        """One normalized word in ``field`` (title or body, title boosted, when None), or any of
+        its synonyms: what each word of :meth:`words` becomes."""
+        alternatives = self.synonyms.alternatives(word) if self.synonyms.groups else ()
+        clause = self._word(word, field)
+        if not alternatives:
+            return clause
+        return wq.Or([clause, *(self._words_of(alt, field) for alt in alternatives)])
+
     # -- internals ------------------------------------------------------------------------
 
     def _compile(self, node: Node | None, substring: bool) -> wq.Query:
@@ -161,7 +170,7 @@ class CompiledQuery:
                 # The whole term is a synonym (经开区): it or any equivalent, each as all its words.
                 return wq.Or([self._words_of(node.text, node.field),
                               *(self._words_of(alt, node.field) for alt in whole)])
-            clauses = [self._word_or_synonyms(w, node.field) for w in words]
+            clauses = [self.word_clause(w, node.field) for w in words]
             return clauses[0] if len(clauses) == 1 else wq.And(clauses)
         if isinstance(node, Not):
             return wq.Not(self._compile(node.child, substring))
@@ -190,13 +199,6 @@ class CompiledQuery:
         if not clauses:
             return self._substring(Term(text, field=field))
         return _and(clauses)
-
-    def _word_or_synonyms(self, word: str, field: str | None) -> wq.Query:
-        alternatives = self.synonyms.alternatives(word) if self.synonyms.groups else ()
-        clause = self._word(word, field)
-        if not alternatives:
-            return clause
-        return wq.Or([clause, *(self._words_of(alt, field) for alt in alternatives)])
 
     def _prefix(self, term: Term) -> wq.Query:
         """``stem*``: any word of the word fields starting with the normalized stem."""

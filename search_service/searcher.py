@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from whoosh import query as wq
@@ -104,12 +105,94 @@ class EngineOptions:
         )
 
 
+# --------------------------------------------------------------------------- strategy seam
+
+
+@dataclasses.dataclass
+class Tier:
+    """Matches of one kind, ranked after the tiers before it; ``score`` None = listed by date.
+
+    ``name`` becomes each hit's ``match``: ``words`` (shown as ``all_words``), ``substring``,
+    ``pinyin`` or ``partial``; ``all`` lists every match without a query.
+    """
+
+    name: str
+    docs: np.ndarray
+    score: Callable[[np.ndarray], np.ndarray] | None
+
+
+class Matching:
+    """What a :class:`Retrieval` may use for one request: the request, its compiled query, and
+    the engine's matching (sorted live document numbers) and BM25 scoring on one snapshot."""
+
+    def __init__(self, execution: _Execution) -> None:
+        self._execution = execution
+
+    @property
+    def request(self) -> SearchRequest:
+        return self._execution.request
+
+    @property
+    def compiled(self) -> CompiledQuery:
+        """The request's query compiled with the engine's title boost and synonyms."""
+        return self._execution.compiled
+
+    @property
+    def title_boost(self) -> float:
+        return self._execution.engine.options.title_boost
+
+    @property
+    def live(self) -> np.ndarray:
+        """A boolean mask over document numbers: True for the live (not deleted) documents."""
+        return self._execution.arrays.live
+
+    def docs(self, query: wq.Query, within: np.ndarray | None = None) -> np.ndarray:
+        """Sorted live document numbers matching ``query`` (among the True of mask ``within``)."""
+        return self._execution.docsets.docs(query, within=within)
+
+    def scores(self, query: wq.Query, docs: np.ndarray) -> np.ndarray:
+        """BM25 of ``query`` for each of ``docs`` (sorted), with the engine's k1 and b."""
+        return self._execution.scorer.scores(query, docs)
+
+    def in_filters(self, docs: np.ndarray) -> np.ndarray:
+        """The ``docs`` the request's category and date filters keep."""
+        category_ok, date_ok = self._execution._filter_masks()
+        return docs[category_ok[docs] & date_ok[docs]]
+
+
+class Retrieval(Protocol):
+    """Another way to find and rank the matches of a query (see :class:`Strategy`)."""
+
+    def tiers(self, matching: Matching) -> tuple[list[Tier], str | None]:
+        """The tiers of a query with positive terms sorted by relevance, best tier first, and
+        the ``relaxed`` label of the results (None, "substring" or "any_word")."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+    """How the engine retrieves: the engine as it is by default. Benchmarks compose other
+    strategies here (``bench/relevance.py``) instead of reaching into the engine's internals.
+
+    ``retrieval``: tiers of relevance-sorted queries with positive terms; the engine still
+    filters, counts facets, pages, ranks each tier by its score (ties newest first) and
+    builds the hits, but runs no correction and no page fill of its own.
+    ``synonyms``: False searches without synonym expansion (the built-in list and
+    ``synonyms_file`` both ignored).
+    """
+
+    retrieval: Retrieval | None = None
+    synonyms: bool = True
+
+
 class SearchEngine:
     """Thread-safe entry point for searching one data folder."""
 
-    def __init__(self, index_dir: Path | str, options: EngineOptions = EngineOptions()) -> None:
+    def __init__(self, index_dir: Path | str, options: EngineOptions = EngineOptions(),
+                 strategy: Strategy = Strategy()) -> None:
         self.store = IndexStore(index_dir)
         self.options = options
+        self.strategy = strategy
         self.cache = ResultCache(options.cache_entries)
         self.synonyms = SynonymSource(options.synonyms_file or None, check_interval=max(options.reload_interval, 0.5))
         self.weighting = BM25F(B=options.bm25_b, K1=options.bm25_k1)
@@ -128,6 +211,10 @@ class SearchEngine:
         self._spares: list[tuple[tuple[str, int], Searcher]] = []
         # Fingerprint of the files a change of the index touches (see _disk_stamp).
         self._stamp: tuple | None = None
+
+    def synonym_table(self) -> SynonymTable:
+        """The synonyms searches expand with now (none when the strategy says so)."""
+        return self.synonyms.table() if self.strategy.synonyms else SynonymTable()
 
     # -- snapshots and searchers --------------------------------------------------------
 
@@ -274,7 +361,7 @@ class SearchEngine:
                 if hits:
                     self.document(hits[0].id)
         self._drop_searcher()  # the calling thread's own: it does not serve requests
-        synonyms = self.synonyms.table()
+        synonyms = self.synonym_table()
         opened = []
         for _ in range(max(1, searchers)):
             searcher = snap.open_searcher(self.weighting)
@@ -374,7 +461,7 @@ class SearchEngine:
         """Run one search; repeated requests on the same snapshot come from the cache."""
         started = time.perf_counter()
 
-        synonyms = self.synonyms.table()
+        synonyms = self.synonym_table()
 
         def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
             # The synonym table is part of the key: editing the file changes answers.
@@ -549,9 +636,13 @@ class _Execution:
         plain = self.compiled.is_plain()
         exact: np.ndarray = _EMPTY  # words ∪ substring matches: partial matches exclude them
         if node is None:
-            tiers = [_Tier("all", arrays.live_docnums, None)]
+            tiers = [Tier("all", arrays.live_docnums, None)]
         elif is_negative_only(node):
-            tiers = [_Tier("all", self._docs(self.compiled.words()), None)]
+            tiers = [Tier("all", self._docs(self.compiled.words()), None)]
+        elif self.engine.strategy.retrieval is not None and request.sort == "relevance":
+            tiers, relaxed = self.engine.strategy.retrieval.tiers(Matching(self))
+            tiers = tiers or [Tier("words", _EMPTY, None)]
+            plain = False  # the strategy's tiers are the whole answer: no fill with partial matches
         else:
             words_query = self.compiled.words()
             words = self._docs(words_query)
@@ -560,8 +651,8 @@ class _Execution:
             not_words[words] = False
             substring = self.docsets.docs(self.compiled.substring(), within=not_words)
             exact = np.union1d(words, substring)
-            tiers = [_Tier("words", words, self._combined if plain else self._bm25(words_query)),
-                     _Tier("substring", substring, self._bm25(self.compiled.substring()))]
+            tiers = [Tier("words", words, self._combined if plain else self._bm25(words_query)),
+                     Tier("substring", substring, self._bm25(self.compiled.substring()))]
             if substring.size == 0 and plain and request.correct and self.engine.options.correction \
                     and (words.size == 0 or self._only_fragments(words)):
                 corrected = self._corrected()
@@ -582,7 +673,7 @@ class _Execution:
             # after every exact one. Computed only then; totals and facets count exact matches.
             rest_mask = arrays.live & category_ok & date_ok
             rest_mask[exact] = False
-            tiers.append(_Tier("partial", self._partial(rest_mask), self._combined))
+            tiers.append(Tier("partial", self._partial(rest_mask), self._combined))
         ranked = self._page(tiers)
         terms = self.compiled.highlight_terms()
         if relaxed == "pinyin":
@@ -619,20 +710,20 @@ class _Execution:
 
     # -- relaxation and correction ---------------------------------------------------------
 
-    def _relax(self, plain: bool) -> tuple[list[_Tier], str | None]:
+    def _relax(self, plain: bool) -> tuple[list[Tier], str | None]:
         """No article has every word, nor the text verbatim: pinyin, then partial matches."""
         key = pinyin.query_key(self.request.q)
         if key:
             query = wq.Term(TITLE_PINYIN, key)
             docs = self._docs(query)
             if docs.size:
-                return [_Tier("pinyin", docs, self._bm25(query))], "pinyin"
+                return [Tier("pinyin", docs, self._bm25(query))], "pinyin"
         if plain:
             docs = self._partial(self.arrays.live)
-            return [_Tier("partial", docs, self._combined)], ("any_word" if docs.size else None)
+            return [Tier("partial", docs, self._combined)], ("any_word" if docs.size else None)
         query = self.compiled.any_word()
         docs = self._docs(query)
-        return [_Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
+        return [Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
 
     def _corrected(self) -> SearchResults | None:
         """The results of the query's homophone/pinyin correction, when the typed query has no
@@ -781,7 +872,7 @@ class _Execution:
 
     # -- ranking ---------------------------------------------------------------------------------
 
-    def _page(self, tiers: list[_Tier]) -> list[tuple[int, float | None, str | None]]:
+    def _page(self, tiers: list[Tier]) -> list[tuple[int, float | None, str | None]]:
         """The requested page: by date over all tiers, or by relevance tier after tier."""
         request = self.request
         start, stop = request.offset, request.offset + request.page_size
@@ -846,15 +937,6 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 # bench.relevance (docs/BENCHMARKS.md#relevance): on the e-commerce set MRR@10 peaks at 1.5
 # (0.5: 0.728, 1.5: 0.745); the site set is flat from 0.75 up.
 BIGRAM_WEIGHT = 1.5
-
-
-@dataclasses.dataclass
-class _Tier:
-    """Matches of one kind, ranked after the tiers before it; ``score`` None = listed by date."""
-
-    name: str
-    docs: np.ndarray
-    score: Callable[[np.ndarray], np.ndarray] | None
 
 
 def _match_label(tier: str) -> str | None:

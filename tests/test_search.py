@@ -12,7 +12,7 @@ import pytest
 from search_service import indexer
 from search_service.article import Article
 from search_service.request import SearchRequest, get_list_from_mapping
-from search_service.searcher import EngineOptions, SearchEngine
+from search_service.searcher import EngineOptions, SearchEngine, Strategy, Tier
 
 from .conftest import build_index
 
@@ -99,6 +99,44 @@ class TestSemantics:
         build_index(tmp_path / "index", [source])
         results = search(SearchEngine(tmp_path / "index", EngineOptions(reload_interval=0)), q="城市")
         assert [(h.id, h.match) for h in results.hits] == [("word", "all_words"), ("chars", "substring")]
+
+
+class TestStrategySeam:
+    """``Strategy(retrieval=...)``: another way to choose the tiers; the engine does the rest."""
+
+    class SubstringOnly:
+        """Only documents with the text verbatim, ranked by BM25 of the substring query."""
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def tiers(self, m):
+            self.seen.append(m.request.q)
+            query = m.compiled.substring()
+            docs = m.docs(query)
+            assert m.in_filters(docs).size <= docs.size and m.live[docs].all()
+            return [Tier("substring", docs, lambda d: m.scores(query, d))], (None if docs.size else "any_word")
+
+    def test_the_engine_ranks_and_pages_the_strategy_s_tiers(self, engine):
+        retrieval = self.SubstringOnly()
+        custom = SearchEngine(engine.store.root, EngineOptions(reload_interval=0, cache_entries=0),
+                              Strategy(retrieval=retrieval))
+        try:
+            own = custom.search(SearchRequest(q="装简"))
+            assert ids(own) == ids(search(engine, q="装简")) == ["a3"]
+            assert [h.match for h in own.hits] == ["substring"] and own.relaxed is None
+            # The tiers are the strategy's: every hit is labelled by its tier, ranked by its score.
+            default, theirs = search(engine, q="习近平"), custom.search(SearchRequest(q="习近平"))
+            assert {h.match for h in default.hits} == {"all_words"} and {h.match for h in theirs.hits} == {"substring"}
+            assert sorted(h.id for h in theirs.hits) == sorted(ids(default))
+            assert [h.score for h in theirs.hits] == sorted((h.score for h in theirs.hits), reverse=True)
+            # A query without positive terms, or sorted by date, is the engine's own.
+            assert custom.search(SearchRequest(q="", page_size=3)).total == search(engine, q="").total
+            assert retrieval.seen == ["装简", "习近平"]
+            assert custom.search(SearchRequest(q="装简", sort="date_desc")).total == 1
+            assert retrieval.seen == ["装简", "习近平"]
+        finally:
+            custom.close()
 
 
 class TestFiltersAndFacets:
