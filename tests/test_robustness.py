@@ -299,6 +299,15 @@ def test_click_rank_is_ascii_digits(client, rank):
     assert response.status_code == 400 and error_of(response)["param"] == "rank"
 
 
+@pytest.mark.parametrize(("q", "words"), [("", "q is required"), ("  ", "q is required"),
+                                         ("城" * 300, "max_query_length"), ("\\ud800", "invalid Unicode")])
+def test_click_q_is_checked_like_every_query(client, q, words):
+    body = '{"q": "' + q + '", "id": "seed-1", "rank": 1, "channel": "page"}'  # \ud800: a lone surrogate
+    response = client.post("/api/click", data=body, content_type="application/json")
+    assert response.status_code == 400 and error_of(response)["param"] == "q"
+    assert words in error_of(response)["message"]
+
+
 def test_click_bodies_that_json_cannot_hold_are_400(client):
     for body in ('{"q": ' + "[" * 5000 + "]" * 5000 + "}", '{"q": "a", "id": "b", "rank": ' + "1" * 5000 + "}"):
         response = client.post("/api/click", data=body, content_type="application/json")
