@@ -28,7 +28,7 @@ from ..config import Settings
 from ..errors import InvalidParameter, SearchError
 from ..highlight import MARK_SCAN_CHARS, Highlighter
 from ..request import SearchRequest
-from ..results import Hit, SearchResults, selected_month, selected_year
+from ..results import Hit, SearchResults, linkable_url, selected_month, selected_year
 from . import engine_of
 from .params import query_of, search_request
 from .routes import article_path, article_route
@@ -43,9 +43,6 @@ CSV_COLUMNS = ("id", "title", "category", "date", "url", "score", "snippet")
 # Spreadsheets run cells that start with these as formulas (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MARK_TAGS = re.compile(r"</?mark>")
-# Only absolute http(s) URLs without whitespace become links; anything else
-# (javascript:, data:, relative junk) is shown as text.
-_SAFE_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 
 
 def _settings() -> Settings:
@@ -53,10 +50,9 @@ def _settings() -> Settings:
 
 
 def safe_url(url: str | None) -> str:
-    """``url`` when it is an absolute http(s) URL that may become a link, else ``""``."""
-    if url and _SAFE_URL.fullmatch(url):
-        return url
-    return ""
+    """``url`` when it is an absolute http(s) URL that may become a link, else ``""``
+    (javascript:, data: and relative junk are shown as text)."""
+    return linkable_url(url) or ""
 
 
 def public_base_url() -> str:
