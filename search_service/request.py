@@ -42,6 +42,7 @@ class Limits:
                    max_result_window=settings.max_result_window, max_categories=settings.max_categories,
                    max_query_terms=settings.max_query_terms, max_suggest_length=settings.max_suggest_length)
 
+
 @dataclasses.dataclass(frozen=True)
 class SearchRequest:
     """A validated search: the same fields as ``/api/search``'s parameters."""
@@ -166,6 +167,7 @@ def query_param(get_list: Callable[[str], Sequence[str]], limits: Limits, *, sug
             param="q",
         )
     return check_query(q, limits.max_query_terms)
+
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
