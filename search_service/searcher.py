@@ -214,7 +214,7 @@ class SearchEngine:
 
     def synonym_table(self) -> SynonymTable:
         """The synonyms searches expand with now (none when the strategy says so)."""
-        return self.synonyms.table() if self.strategy.synonyms else SynonymTable()
+        return self.synonyms.table() if self.strategy.synonyms else _NO_SYNONYMS
 
     # -- snapshots and searchers --------------------------------------------------------
 
@@ -933,6 +933,7 @@ class _Execution:
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_NO_SYNONYMS = SynonymTable()
 # Weight of shared character bigrams against words in the partial-match score, chosen by
 # bench.relevance (docs/BENCHMARKS.md#relevance): on the e-commerce set MRR@10 peaks at 1.5
 # (0.5: 0.728, 1.5: 0.745); the site set is flat from 0.75 up.
