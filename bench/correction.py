@@ -66,7 +66,7 @@ def _engine(index_dir: Path, **options):
 
 
 def _search(engine, text: str, correct: bool = True, size: int = TOP):
-    from search_service.query import SearchRequest
+    from search_service.request import SearchRequest
 
     return engine.search(SearchRequest(q=text, page_size=size, correct=correct))
 

@@ -91,7 +91,7 @@ def _search_times(engines: dict, variants: dict, repeats: int) -> tuple[dict, di
     Interleaved: each repeat of each query runs once on every combination in turn, so the other
     processes' load (the machine is shared) falls on all of them alike.
     """
-    from search_service.query import SearchRequest
+    from search_service.request import SearchRequest
 
     times = {(e, v): [] for e in engines for v in variants}
     ranks = {}

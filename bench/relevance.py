@@ -16,10 +16,11 @@ Two judged sets:
   distractors (see :func:`site_subset`).
 
 Every query is one ``/api/search``-equivalent request for page 1 with ``page_size=100``. The
-``api`` strategy calls :meth:`SearchEngine.search` itself; the other strategies are prototypes
-that re-run the same request with a different retrieval strategy, composed from the engine's own
-building blocks (``CompiledQuery`` tiers, ``DocSetEvaluator``, ``scoring.Bm25``) and returning the
-same ``SearchResults`` (facets and snippets included, so latencies compare). Indexes are cached under
+``api`` strategy is :meth:`SearchEngine.search` as it is; the other strategies are prototypes
+given to the engine's public strategy seam (``searcher.Strategy(retrieval=...)``): they choose
+the tiers from the engine's building blocks (``CompiledQuery`` tiers, matching and BM25 through
+``searcher.Matching``) and the engine does the rest (filters, facets, ranking, snippets), so
+results and latencies compare. Indexes are cached under
 ``bench/out/relevance/`` (``--rebuild`` forces a rebuild); raw per-config numbers go to
 ``bench/out/relevance-<set>.json`` and the docs section is rendered from them.
 """
@@ -30,14 +31,12 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
-import inspect
 import json
 import logging
 import re
 import shutil
 import sys
 import time
-import types
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -276,7 +275,7 @@ OLD_BIGRAM_RUN = "([{cjk}]+)|([^\\W_]+)"
 
 @contextlib.contextmanager
 def old_bigram_runs(active: bool):
-    """What-if patch of ``analysis._BIGRAM_RUN`` back to its old pattern, whose Latin/digit
+    """What-if: the substring tokenizer's old run pattern (``analysis.substring_runs``), whose Latin/digit
     alternative also matched CJK characters ("iphone手机壳", "5g手机", "2025年规划" were one token
     each, so none of their CJK bigrams existed). Only this process is patched; no file changes.
     """
@@ -285,12 +284,8 @@ def old_bigram_runs(active: bool):
         return
     from search_service import analysis
 
-    saved = analysis._BIGRAM_RUN
-    analysis._BIGRAM_RUN = re.compile(OLD_BIGRAM_RUN.format(cjk=analysis.CJK_CLASS))
-    try:
+    with analysis.substring_runs(re.compile(OLD_BIGRAM_RUN.format(cjk=analysis.CJK_CLASS))):
         yield
-    finally:
-        analysis._BIGRAM_RUN = saved
 
 
 def prepare_index(evalset: EvalSet, rebuild: bool, old_bigrams: bool = False) -> tuple[Path, dict]:
@@ -325,177 +320,151 @@ def prepare_index(evalset: EvalSet, rebuild: bool, old_bigrams: bool = False) ->
 # --------------------------------------------------------------------------- prototype strategies
 
 
-def _execution_class():
-    """The prototype execution, a subclass of the engine's own (imported late: searcher may be mid-edit)."""
-    from whoosh import query as wq
+class ProtoRetrieval:
+    """Another retrieval strategy for the engine (``searcher.Strategy``): the tiers of
+    ``config.strategy``; the engine filters, counts facets, ranks and builds the hits as always."""
 
-    from search_service import analysis
-    from search_service.highlight import Highlighter
-    from search_service.query import is_negative_only, positive_terms
-    from search_service.schema import BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS
-    from search_service.searcher import SearchResults, _Execution
+    def __init__(self, config: Config) -> None:
+        self.config = config
 
-    empty = np.zeros(0, dtype=np.int64)
+    @staticmethod
+    def bigram_query(m):
+        """Any query bigram, in body (and title, boosted): OR of the terms of the substring tier."""
+        from whoosh import query as wq
 
-    class ProtoExecution(_Execution):
-        """The engine's request execution with another retrieval strategy; same outputs."""
+        from search_service import analysis
+        from search_service.schema import BODY_BIGRAMS, TITLE_BIGRAMS
+        from search_service.syntax import positive_terms
 
-        config: Config
+        tokens: dict[str, None] = {}
+        singles: dict[str, None] = {}
+        for term in positive_terms(m.compiled.node):
+            for group in analysis.query_bigram_groups(term.text):
+                for token in group:
+                    if len(token) == 1 and analysis.has_cjk(token):
+                        singles.setdefault(token, None)
+                    else:
+                        tokens.setdefault(token, None)
+        clauses = []
+        for field, boost in ((BODY_BIGRAMS, 1.0), (TITLE_BIGRAMS, m.title_boost)):
+            clauses += [wq.Term(field, t, boost=boost) for t in tokens]
+            if not tokens:  # a query of single characters only: each as a prefix
+                clauses += [wq.Prefix(field, t, boost=boost) for t in singles]
+        return wq.Or(clauses) if clauses else wq.NullQuery
 
-        def bigram_query(self) -> wq.Query:
-            """Any query bigram, in body (and title, boosted): OR of the terms of the substring tier."""
-            tokens: dict[str, None] = {}
-            singles: dict[str, None] = {}
-            for term in positive_terms(self.compiled.node):
-                for group in analysis.query_bigram_groups(term.text):
-                    for token in group:
-                        if len(token) == 1 and analysis.has_cjk(token):
-                            singles.setdefault(token, None)
-                        else:
-                            tokens.setdefault(token, None)
-            clauses = []
-            for field, boost in ((BODY_BIGRAMS, 1.0), (TITLE_BIGRAMS, self.engine.options.title_boost)):
-                clauses += [wq.Term(field, t, boost=boost) for t in tokens]
-                if not tokens:  # a query of single characters only: each as a prefix
-                    clauses += [wq.Prefix(field, t, boost=boost) for t in singles]
-            return wq.Or(clauses) if clauses else wq.NullQuery
+    def words_query(self, m):
+        """Tier 1; with ``relax_mixed`` a mixed token (mate40pro) is not required, its parts are."""
+        from whoosh import query as wq
 
-        def words_query(self) -> wq.Query:
-            """Tier 1; with ``relax_mixed`` a mixed token (mate40pro) is not required, its parts are."""
-            if not self.config.relax_mixed:
-                return self.compiled.words()
-            node = self.compiled.node
-            terms = positive_terms(node)
-            if any(t.phrase or t.field for t in terms) or len(terms) != len(_all_terms(node)):
-                return self.compiled.words()
-            required, dropped = [], False
-            for term in terms:
-                words = analysis.query_words(term.text)
-                if not words:
-                    return self.compiled.words()
-                wholes = {w for w in words if not analysis.has_cjk(w) and _split_parts(w)}
-                dropped = dropped or bool(wholes)
-                required += [w for w in words if w not in wholes]
-            if not dropped or not required:
-                return self.compiled.words()  # no mixed token: the query is unchanged
+        from search_service import analysis
+        from search_service.syntax import positive_terms
 
-            def clause(word):
-                if hasattr(self.compiled, "_word_or_synonyms"):  # keep the engine's synonym expansion
-                    return self.compiled._word_or_synonyms(word, None)
-                return wq.Or([wq.Term(TITLE, word, boost=self.engine.options.title_boost), wq.Term(BODY, word)])
+        compiled = m.compiled
+        if not self.config.relax_mixed:
+            return compiled.words()
+        node = compiled.node
+        terms = positive_terms(node)
+        if any(t.phrase or t.field for t in terms) or len(terms) != len(_all_terms(node)):
+            return compiled.words()
+        required, dropped = [], False
+        for term in terms:
+            words = analysis.query_words(term.text)
+            if not words:
+                return compiled.words()
+            wholes = {w for w in words if not analysis.has_cjk(w) and _split_parts(w)}
+            dropped = dropped or bool(wholes)
+            required += [w for w in words if w not in wholes]
+        if not dropped or not required:
+            return compiled.words()  # no mixed token: the query is unchanged
+        clauses = [compiled.word_clause(w) for w in dict.fromkeys(required)]  # with the engine's synonyms
+        return clauses[0] if len(clauses) == 1 else wq.And(clauses)
 
-            clauses = [clause(w) for w in dict.fromkeys(required)]
-            return clauses[0] if len(clauses) == 1 else wq.And(clauses)
+    def tiers(self, m):
+        from whoosh import query as wq
 
-        def run(self) -> SearchResults:
-            config, arrays, request = self.config, self.arrays, self.request
-            node = self.compiled.node
-            if node is None or is_negative_only(node) or request.sort != "relevance":
-                results = super().run()
-                results.tiers = {}
-                return results
-            weight = config.bigram_weight
-            any_q = self.compiled.any_word()
-            bi_q = self.bigram_query() if weight else wq.NullQuery
+        from search_service.searcher import Tier
 
-            def combined(docs: np.ndarray) -> np.ndarray:
-                scores = self.scorer.scores(any_q, docs)
-                if weight and bi_q is not wq.NullQuery:
-                    scores = scores + weight * self.scorer.scores(bi_q, docs)
-                return scores
+        config, request, live = self.config, m.request, m.live
+        weight = config.bigram_weight
+        any_q = m.compiled.any_word()
+        bi_q = self.bigram_query(m) if weight else wq.NullQuery
 
-            tiers: list[tuple[str, np.ndarray, object]] = []  # (label, docs, scorer of docs)
-            relaxed = None
-            strategy = config.strategy
-            if strategy == "legacy":
-                words_q, substring_q = self.compiled.words(), self.compiled.substring()
-                words = self.docsets.docs(words_q)
-                taken = np.zeros(arrays.live.size, dtype=bool)
-                taken[words] = True
-                substring = self.docsets.docs(substring_q, within=~taken & arrays.live)
-                if words.size or substring.size:
-                    tiers += [("words", words, lambda d, q=words_q: self.scorer.scores(q, d)),
-                              ("substring", substring, lambda d, q=substring_q: self.scorer.scores(q, d))]
-                    relaxed = None if words.size else "substring"
-                else:
-                    docs = self.docsets.docs(any_q)
-                    tiers.append(("any", docs, lambda d: self.scorer.scores(any_q, d)))
-                    relaxed = "any_word" if docs.size else None
-            elif strategy.startswith("pure"):
-                docs = self.docsets.docs(any_q)
-                if strategy == "pure+bi" and bi_q is not wq.NullQuery:
-                    docs = np.union1d(docs, self.docsets.docs(bi_q))
-                tiers.append(("any", docs, combined if weight else (lambda d: self.scorer.scores(any_q, d))))
+        def bm25(query):
+            return lambda docs: m.scores(query, docs)
+
+        def combined(docs: np.ndarray) -> np.ndarray:
+            scores = m.scores(any_q, docs)
+            if weight and bi_q is not wq.NullQuery:
+                scores = scores + weight * m.scores(bi_q, docs)
+            return scores
+
+        tiers: list = []
+        relaxed = None
+        strategy = config.strategy
+        if strategy == "legacy":
+            words_q, substring_q = m.compiled.words(), m.compiled.substring()
+            words = m.docs(words_q)
+            taken = np.zeros(live.size, dtype=bool)
+            taken[words] = True
+            substring = m.docs(substring_q, within=~taken & live)
+            if words.size or substring.size:
+                tiers += [Tier("words", words, bm25(words_q)), Tier("substring", substring, bm25(substring_q))]
+                relaxed = None if words.size else "substring"
             else:
-                words_q = self.words_query()
-                words = self.docsets.docs(words_q)
-                tier1_score = combined if config.tier1_bigrams else (lambda d, q=words_q: self.scorer.scores(q, d))
-                tiers.append(("words", words, tier1_score))
-                taken = np.zeros(arrays.live.size, dtype=bool)
-                taken[words] = True
-                if strategy != "words-then-rest+bi":
-                    substring_q = self.compiled.substring()
-                    substring = self.docsets.docs(substring_q, within=~taken & arrays.live)
-                    taken[substring] = True
-                    tiers.append(("substring", substring, lambda d, q=substring_q: self.scorer.scores(q, d)))
-                category_ok, date_ok = self._filter_masks()
-                exact = sum(int((category_ok[d] & date_ok[d]).sum()) for _, d, _ in tiers)
-                if config.lazy_rest and exact >= request.offset + request.page_size:
-                    rest = empty  # the page is full of exact matches: partial matches are not needed
-                else:
-                    rest = self.docsets.docs(any_q, within=~taken & arrays.live)
-                    if strategy in ("anybi-after+bi", "words-then-rest+bi") and bi_q is not wq.NullQuery:
-                        rest = np.union1d(rest, self.docsets.docs(bi_q, within=~taken & arrays.live))
-                rest_score = combined if weight else (lambda d: self.scorer.scores(any_q, d))
-                tiers.append(("any", rest, rest_score))
-                if words.size == 0:
-                    if len(tiers) == 3 and tiers[1][1].size:
-                        relaxed = "substring"
-                    elif rest.size:
-                        relaxed = "any_word"
-            category_ok, date_ok = self._filter_masks()
-            finals = [(label, docs[category_ok[docs] & date_ok[docs]], score) for label, docs, score in tiers]
-            total = int(sum(d.size for _, d, _ in finals))
-            matched = np.concatenate([d for _, d, _ in tiers]) if tiers else empty
-            facets = self._facets(matched, category_ok, date_ok)
-            start, stop = request.offset, request.offset + request.page_size
-            ranked: list[tuple[int, float, str]] = []
-            for label, docs, score in finals:
-                if len(ranked) >= stop:
-                    break
-                ranked += [(d, s, label) for d, s in self._rank(docs, score(docs) if docs.size else empty,
-                                                                stop - len(ranked))]
-            page = ranked[start:stop]
-            highlighter = Highlighter(self.compiled.highlight_terms())
-            hits = [self._hit(d, s, request.offset + i + 1, highlighter) for i, (d, s, _) in enumerate(page)]
-            extra = {"expansions": self.compiled.expansions()} if hasattr(self.compiled, "expansions") else {}
-            results = SearchResults(request, total, hits, facets, 0.0, relaxed, highlight_terms=highlighter.terms,
-                                    **extra)
-            results.tiers = {hit.id: label for hit, (_, _, label) in zip(hits, page)}
-            return results
-
-        def _rank(self, docs: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
-            """Best ``limit`` by score, ties by date (newest first) then document number: as ``_scored``."""
-            if not docs.size or limit <= 0:
-                return []
-            scores = np.round(scores, 6)
-            days = self.arrays.day[docs]
-            order = np.lexsort((docs, -days, -scores))[:limit]
-            return [(int(docs[i]), float(scores[i])) for i in order]
-
-    return ProtoExecution
+                docs = m.docs(any_q)
+                tiers.append(Tier("partial", docs, bm25(any_q)))
+                relaxed = "any_word" if docs.size else None
+        elif strategy.startswith("pure"):
+            docs = m.docs(any_q)
+            if strategy == "pure+bi" and bi_q is not wq.NullQuery:
+                docs = np.union1d(docs, m.docs(bi_q))
+            tiers.append(Tier("partial", docs, combined if weight else bm25(any_q)))
+        else:
+            words_q = self.words_query(m)
+            words = m.docs(words_q)
+            tiers.append(Tier("words", words, combined if config.tier1_bigrams else bm25(words_q)))
+            taken = np.zeros(live.size, dtype=bool)
+            taken[words] = True
+            if strategy != "words-then-rest+bi":
+                substring_q = m.compiled.substring()
+                substring = m.docs(substring_q, within=~taken & live)
+                taken[substring] = True
+                tiers.append(Tier("substring", substring, bm25(substring_q)))
+            exact = sum(int(m.in_filters(t.docs).size) for t in tiers)
+            if config.lazy_rest and exact >= request.offset + request.page_size:
+                rest = np.zeros(0, dtype=np.int64)  # the page is full of exact matches: no partial matches
+            else:
+                rest = m.docs(any_q, within=~taken & live)
+                if strategy in ("anybi-after+bi", "words-then-rest+bi") and bi_q is not wq.NullQuery:
+                    rest = np.union1d(rest, m.docs(bi_q, within=~taken & live))
+            tiers.append(Tier("partial", rest, combined if weight else bm25(any_q)))
+            if words.size == 0:
+                if len(tiers) == 3 and tiers[1].docs.size:
+                    relaxed = "substring"
+                elif rest.size:
+                    relaxed = "any_word"
+        return tiers, relaxed
 
 
-def new_execution(cls, engine, snap, searcher, request):
-    """``cls(engine, snap, searcher, request[, synonyms])``, whichever the engine's ``_Execution`` takes."""
-    if "synonyms" in inspect.signature(cls.__init__).parameters:
-        synonyms = engine.synonyms.table() if hasattr(engine, "synonyms") else None
-        return cls(engine, snap, searcher, request, synonyms)
-    return cls(engine, snap, searcher, request)
+class ProbeRetrieval(ProtoRetrieval):
+    """Records which documents each matching block finds (for :func:`where_relevant`)."""
+
+    def __init__(self) -> None:
+        super().__init__(Config("probe", strategy="anybi-after+bi", bigram_weight=1.0))
+        self.sets: dict[str, np.ndarray] = {}
+
+    def tiers(self, m):
+        self.sets = {
+            "words": m.docs(m.compiled.words()),
+            "substring": m.docs(m.compiled.substring()),
+            "any word": m.docs(m.compiled.any_word()),
+            "any bigram": m.docs(self.bigram_query(m)),
+        }
+        return super().tiers(m)
 
 
 def _all_terms(node) -> list:
-    from search_service.query import Not, Term
+    from search_service.syntax import Not, Term
 
     if node is None:
         return []
@@ -503,7 +472,7 @@ def _all_terms(node) -> list:
         return [node]
     if isinstance(node, Not):
         return [None]  # a negation: not a plain conjunction of words
-    from search_service.query import Or
+    from search_service.syntax import Or
 
     if isinstance(node, Or):
         return [None]
@@ -522,97 +491,54 @@ def _split_parts(word: str) -> bool:
 class Runner:
     """One engine per config; runs every query and labels each hit with the tier it came from."""
 
-    def __init__(self, index_dir: Path, config: Config) -> None:
-        from search_service.query import SearchRequest, get_list_from_mapping
-        from search_service.searcher import SearchEngine
+    def __init__(self, index_dir: Path, config: Config, retrieval=None) -> None:
+        from search_service.request import SearchRequest, get_list_from_mapping
+        from search_service.searcher import SearchEngine, Strategy
 
         self.config = config
-        self.engine = SearchEngine(index_dir, config.options())
-        if config.no_synonyms and hasattr(self.engine, "synonyms"):
-            from search_service.synonyms import SynonymTable
-
-            empty = SynonymTable()
-            self.engine.synonyms = types.SimpleNamespace(table=lambda: empty)
-        self.snap = self.engine.snapshot()
+        if retrieval is None and config.strategy != "api":
+            retrieval = ProtoRetrieval(config)
+        strategy = Strategy(retrieval=retrieval, synonyms=not config.no_synonyms)
+        self.engine = SearchEngine(index_dir, config.options(), strategy)
+        self.engine.snapshot()
         self._request = lambda text, size=PAGE_SIZE: SearchRequest.from_params(
             get_list_from_mapping({"q": text, "page_size": str(size)}))
-        self.proto = None
-        if config.strategy != "api":
-            self.proto = _execution_class()
-        self.searcher = self.engine._searcher(self.snap)
-        reader = self.searcher.reader()
-        self.ids = [None] * reader.doc_count_all()
-        for docnum, stored in reader.iter_docs():
-            self.ids[docnum] = stored.get("id")
 
     def run(self, text: str, size: int = PAGE_SIZE) -> tuple[list[str], dict[str, str], str | None, float, int]:
         """(hit ids, tier of each hit, relaxed, milliseconds, total)."""
         request = self._request(text, size)
-        if self.proto is None and size != PAGE_SIZE:
-            started = time.perf_counter()
-            results = self.engine.search(request)
-            return [h.id for h in results.hits], {}, results.relaxed, (time.perf_counter() - started) * 1000, results.total
-        if self.proto is None:
-            started = time.perf_counter()
-            results = self.engine.search(request)
-            elapsed = (time.perf_counter() - started) * 1000
-            tiers = self._api_tiers(request, results)
-        else:
-            started = time.perf_counter()
-            execution = new_execution(self.proto, self.engine, self.snap, self.searcher, request)
-            execution.config = self.config
-            results = execution.run()
-            elapsed = (time.perf_counter() - started) * 1000
-            tiers = results.tiers
-        return [h.id for h in results.hits], tiers, results.relaxed, elapsed, results.total
+        started = time.perf_counter()
+        results = self.engine.search(request)
+        elapsed = (time.perf_counter() - started) * 1000
+        return [h.id for h in results.hits], _tiers_of(results), results.relaxed, elapsed, results.total
 
-    def _api_tiers(self, request, results) -> dict[str, str]:
-        """Which tier each hit of the real engine came from (recomputed untimed with the same blocks)."""
-        from search_service.query import is_negative_only
-        from search_service.searcher import _Execution
 
-        if results.hits and all(hasattr(h, "match") for h in results.hits):
-            names = {"all_words": "words", "words": "words", "all": "words", "substring": "substring",
-                     "pinyin": "any", "partial": "any"}
-            return {h.id: names.get(h.match or "", "words") for h in results.hits}
-        if results.relaxed == "any_word":
-            return {h.id: "any" for h in results.hits}
-        execution = new_execution(_Execution, self.engine, self.snap, self.searcher, request)
-        node = execution.compiled.node
-        if node is None or is_negative_only(node):
-            return {h.id: "words" for h in results.hits}
-        words = {self.ids[d] for d in execution.docsets.docs(execution.compiled.words()).tolist()}
-        return {h.id: ("words" if h.id in words else "substring") for h in results.hits}
+#: The tier of each hit, from its ``match`` (the engine's and the prototypes' tiers alike).
+TIER_OF_MATCH = {"all_words": "words", "substring": "substring", "pinyin": "any", "partial": "any"}
+
+
+def _tiers_of(results) -> dict[str, str]:
+    return {h.id: TIER_OF_MATCH.get(h.match or "", "words") for h in results.hits}
 
 
 def where_relevant(index_dir: Path, evalset: EvalSet, queries) -> dict:
     """For each query, the best tier its relevant documents could reach at all (recall ceilings)."""
-    from search_service.query import is_negative_only
-
-    runner = Runner(index_dir, Config("probe"))
-    proto = _execution_class()
+    probe = ProbeRetrieval()
+    runner = Runner(index_dir, probe.config, retrieval=probe)
     counts = Counter()
     for qid, text in queries:
-        relevant = {d for d, g in evalset.qrels.get(qid, {}).items() if g > 0}
-        if not relevant:
+        relevant_ids = [d for d, g in evalset.qrels.get(qid, {}).items() if g > 0]
+        if not relevant_ids:
             continue
-        request = runner._request(text)
-        execution = new_execution(proto, runner.engine, runner.snap, runner.searcher, request)
-        execution.config = Config("probe", strategy="anybi-after+bi", bigram_weight=1.0)
-        node = execution.compiled.node
-        if node is None or is_negative_only(node):
+        probe.sets = {}
+        runner.run(text)
+        if not probe.sets:  # no positive term: the probe was not asked
             counts["no query"] += 1
             continue
-        ids = runner.ids
-        sets = {
-            "words": execution.docsets.docs(execution.compiled.words()),
-            "substring": execution.docsets.docs(execution.compiled.substring()),
-            "any word": execution.docsets.docs(execution.compiled.any_word()),
-            "any bigram": execution.docsets.docs(execution.bigram_query()),
-        }
-        found = {name: {ids[d] for d in docs.tolist()} & relevant for name, docs in sets.items()}
+        relevant = np.array(sorted(n for ns in runner.engine.docnums_for_ids(relevant_ids).values() for n in ns),
+                            dtype=np.int64)
         for name in ("words", "substring", "any word", "any bigram"):
-            if found[name]:
+            if np.isin(probe.sets[name], relevant).any():
                 counts[name] += 1
                 break
         else:
@@ -790,9 +716,10 @@ SECTION_INTRO = """
 measures ranking quality of `/api/search` on two judged sets with `bench/evaluation.py`
 (MRR@10, nDCG@10 with linear gain, Recall@10/100; trec_eval conventions). Each query is one request
 for page 1 with `page_size=100` through `SearchEngine.search` (`EngineOptions(cache_entries=0, ...)`);
-prototype strategies re-run the same request with another retrieval strategy composed from the
-engine's own blocks (`CompiledQuery.words/substring/any_word`, `DocSetEvaluator`, `scoring.Bm25`,
-subclassing `searcher._Execution`) and return the same `SearchResults`, facets and snippets included.
+prototype strategies run the same request through `SearchEngine.search` too, with another retrieval
+strategy given to the engine's public seam (`searcher.Strategy`: tiers composed from
+`CompiledQuery.words/substring/any_word` and the engine's matching and BM25), so filtering, facets,
+ranking within tiers, snippets and hits are the engine's own for every row.
 Indexes are cached in `bench/out/relevance/`; raw numbers and every ranking in
 `bench/out/relevance-{ecom,site}.json`.
 
@@ -951,13 +878,13 @@ the partial tier only, `default` = the engine now):
 - Synonyms (`data/synonyms.txt`): without them (`default-nosyn`) the site set scores MRR@10 / nDCG@10 /
   R@100 {num(m(site, "default-nosyn", "mrr@10"))} / {num(m(site, "default-nosyn", "ndcg@10"))} / {num(m(site, "default-nosyn", "recall@100"))}, with them {num(m(site, "default", "mrr@10"))} / {num(m(site, "default", "ndcg@10"))} /
   {num(m(site, "default", "recall@100"))}; ecom is unaffected. The abbreviation 经开区 needs them (its two laws never say 经开区).
-**Engine bug found and since fixed** (`search_service/analysis.py`, `bigram_spans` through
-`_BIGRAM_RUN`): the Latin/digit alternative `[^\\W_]+` also matched CJK characters, so a Latin or
+**Engine bug found and since fixed** (`search_service/analysis.py`, the run pattern of
+`bigram_spans`): the Latin/digit alternative `[^\\W_]+` also matched CJK characters, so a Latin or
 digit run swallowed the CJK run right after it: "iphone手机壳", "5g手机", "2025年规划" were each indexed
 as ONE substring token and none of their CJK bigrams existed; substring search for 手机壳 or 规划
 missed those articles, and a query such as "border饼干" or "42码长筒靴" had no usable bigram. Fixed
-with `([CJK]+)|((?:(?![CJK])[^\\W_])+)`; the `-oldbigrams` rows patch the old pattern back in-process,
-on their own index.
+with `([CJK]+)|((?:(?![CJK])[^\\W_])+)`; the `-oldbigrams` rows put the old pattern back in-process
+(`analysis.substring_runs`), on their own index.
 """
     return text.strip()
 

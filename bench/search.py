@@ -292,7 +292,8 @@ class OursRunner:
     """Our engine in process, with a result cache that :meth:`run` clears or expects to hit."""
 
     def __init__(self, index_dir: Path) -> None:
-        from search_service import query, searcher
+        from search_service import request as query
+        from search_service import searcher
 
         common.initialize_analysis()
         self._request = lambda params: query.SearchRequest.from_params(query.get_list_from_mapping(params))

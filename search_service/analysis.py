@@ -16,6 +16,7 @@ No Flask and no index code here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -182,6 +183,23 @@ def bigram_spans(norm: str) -> Iterator[tuple[int, str, int, int]]:
         else:
             yield pos, match.group(2), start, end
             pos += 1
+
+
+@contextlib.contextmanager
+def substring_runs(pattern: re.Pattern[str]) -> Iterator[None]:
+    """Tokenize substrings with another run pattern while inside: a what-if for benchmarks
+    (``bench.relevance`` measures the pattern before a fix with it), indexing and querying alike.
+
+    Group 1 of ``pattern`` must match CJK runs (split into bigrams), group 2 any other run
+    (one token). The whole process is affected: nothing else may index or search meanwhile.
+    """
+    global _BIGRAM_RUN
+    saved = _BIGRAM_RUN
+    _BIGRAM_RUN = pattern
+    try:
+        yield
+    finally:
+        _BIGRAM_RUN = saved
 
 
 # --------------------------------------------------------------------------- Whoosh glue

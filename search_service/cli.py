@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -230,13 +231,13 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from .query import Limits, SearchRequest, get_list_from_mapping
+    from .request import Limits, SearchRequest, get_list_from_mapping
     from .searcher import EngineOptions, SearchEngine
 
     engine = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
     params = {"q": args.query, "category": args.category, "date_from": args.date_from,
               "date_to": args.date_to, "sort": args.sort, "page_size": str(max(1, args.limit))}
-    limits = Limits(settings.max_query_length, max(settings.max_page_size, args.limit), settings.max_result_window)
+    limits = dataclasses.replace(Limits.from_settings(settings), max_page_size=max(settings.max_page_size, args.limit))
     request = SearchRequest.from_params(get_list_from_mapping(params), limits)
     try:
         results = engine.search(request)
@@ -274,17 +275,17 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.close()
     if args.json:
-        print(json.dumps(stats, ensure_ascii=False, indent=2))
+        print(json.dumps(stats.to_json(), ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"documents:   {stats['documents']}")
-    print(f"generation:  {stats['generation']} (commit {stats['commit']})")
-    print(f"index size:  {stats['index_bytes'] / 1e6:.1f} MB")
-    print(f"dates:       {stats['date_min'] or '-'} … {stats['date_max'] or '-'} ({stats['undated']} undated)")
-    if stats["build"]:
-        print(f"built:       {stats['build'].get('built_at')}")
+    print(f"documents:   {stats.documents}")
+    print(f"generation:  {stats.generation} (commit {stats.commit})")
+    print(f"index size:  {stats.index_bytes / 1e6:.1f} MB")
+    print(f"dates:       {stats.date_min or '-'} … {stats.date_max or '-'} ({stats.undated} undated)")
+    if stats.build:
+        print(f"built:       {stats.build.get('built_at')}")
     print("categories:")
-    for item in stats["categories"]:
-        print(f"  {item['count']:>8}  {item['value']}")
+    for item in stats.categories:
+        print(f"  {item.count:>8}  {item.value}")
     return EXIT_OK
 
 

@@ -62,7 +62,7 @@ class PostingsCache:
 
 
 class DocSetEvaluator:
-    """Evaluates the query types :mod:`query` produces against one searcher."""
+    """Evaluates the query types :mod:`compiler` produces against one searcher."""
 
     def __init__(self, searcher: Searcher, live: np.ndarray, cache: PostingsCache | None = None) -> None:
         self.searcher = searcher
@@ -121,7 +121,7 @@ class DocSetEvaluator:
             if not parts:
                 return _EMPTY
             return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
-        # Anything else (not produced by query.py today): Whoosh's generic path.
+        # Anything else (not produced by compiler.py today): Whoosh's generic path.
         docs = np.fromiter(self.searcher.docs_for_query(query), dtype=np.int64)
         docs.sort()
         return _restrict(docs[self.live[docs]], within)

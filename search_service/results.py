@@ -1,11 +1,17 @@
-"""What a search returns: hits, facet values and the whole result, as plain data (no Flask)."""
+"""What the engine returns, as typed plain data (no Flask): a search's hits, facet values and
+whole result; suggestions; related articles; index statistics.
+
+``url`` always means the article's address on the source site, as indexed. The engine knows
+no routes of this service: ``web/`` adds them to the JSON (``page_url``, see ``web/routes.py``).
+"""
 
 from __future__ import annotations
 
 import calendar
 import dataclasses
+import re
 
-from .query import SearchRequest
+from .request import SearchRequest
 
 
 @dataclasses.dataclass
@@ -23,6 +29,97 @@ class Hit:
     score: float | None
     rank: int
     match: str | None = None  # "all_words", "substring", "pinyin", "partial"; None when listing
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# An article's address is a link only when it is an absolute http(s) URL.
+_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
+
+
+def linkable_url(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL a browser may follow, else None."""
+    return url if url and _HTTP_URL.fullmatch(url) else None
+
+
+@dataclasses.dataclass
+class Suggestion:
+    """One as-you-type suggestion: an article's title with the typed text marked (escaped HTML)."""
+
+    id: str
+    title: str
+    title_html: str
+    category: str
+    date: str | None
+    #: The article on the source site, as indexed (as in :class:`Hit`).
+    url: str
+    #: With ``excerpt``: a line of the body around the match, escaped HTML with ``<mark>``.
+    excerpt_html: str | None = None
+
+    @property
+    def source_url(self) -> str | None:
+        """``url`` when a browser may follow it (absolute http/https), else None: the widget's
+        "open on the institute's site" option (docs/SEARCH_BOX.md)."""
+        return linkable_url(self.url)
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["source_url"] = self.source_url
+        if self.excerpt_html is None:
+            del data["excerpt_html"]  # asked for with excerpt=1 only
+        return data
+
+
+@dataclasses.dataclass
+class SimilarArticle:
+    """An article related to another one (see :class:`Similar`)."""
+
+    id: str
+    title: str
+    category: str
+    date: str | None
+    #: The article on the source site, as indexed.
+    url: str
+    score: float
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Similar:
+    """The articles related to ``id``: those sharing its key ``terms``, best first."""
+
+    id: str
+    terms: list[str]
+    similar: list[SimilarArticle]
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "terms": list(self.terms), "similar": [a.to_json() for a in self.similar]}
+
+
+@dataclasses.dataclass
+class CategoryCount:
+    """A category and how many live articles it has."""
+
+    value: str
+    count: int
+
+
+@dataclasses.dataclass
+class IndexStats:
+    """What the live index holds: counts, categories, date range, generation and build."""
+
+    documents: int
+    categories: list[CategoryCount]
+    date_min: str | None
+    date_max: str | None
+    undated: int
+    generation: str
+    commit: int
+    index_bytes: int
+    build: dict
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

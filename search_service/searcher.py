@@ -20,12 +20,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from typing import Protocol
 
 import numpy as np
 from whoosh import query as wq
@@ -36,25 +35,36 @@ from whoosh.searching import Searcher
 from . import analysis, pinyin
 from .analysis import normalize
 from .article import Article
+from .compiler import CompiledQuery
 from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound, SearchError
 from .highlight import Highlighter
-from .query import CompiledQuery, Not, SearchRequest, Term, date_bounds, is_negative_only, parse, positive_terms
-from .results import FacetValue, Hit, SearchResults, selected_month, selected_year
+from .request import SearchRequest, date_bounds
+from .results import (
+    CategoryCount,
+    FacetValue,
+    Hit,
+    IndexStats,
+    SearchResults,
+    Similar,
+    SimilarArticle,
+    Suggestion,
+    selected_month,
+    selected_year,
+)
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot, open_mapped
 from .store import CURRENT_FILE, IndexStore
 from .synonyms import SynonymSource, SynonymTable
+from .syntax import Not, Term, is_negative_only, parsed, positive_terms
 
 # Related articles: how much of a body to read, and how many of its key terms to use.
 SIMILAR_TEXT_CHARS = 3000
 SIMILAR_TERMS = 12
 SUGGEST_EXCERPT_CHARS = 60
 SUGGEST_EXCERPT_SCAN = 1500
-# The article's own address becomes a link only when it is an absolute http(s) URL.
-_HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
 # What SearchEngine.warm() runs before the server reports ready: words (one common, two
@@ -95,12 +105,94 @@ class EngineOptions:
         )
 
 
+# --------------------------------------------------------------------------- strategy seam
+
+
+@dataclasses.dataclass
+class Tier:
+    """Matches of one kind, ranked after the tiers before it; ``score`` None = listed by date.
+
+    ``name`` becomes each hit's ``match``: ``words`` (shown as ``all_words``), ``substring``,
+    ``pinyin`` or ``partial``; ``all`` lists every match without a query.
+    """
+
+    name: str
+    docs: np.ndarray
+    score: Callable[[np.ndarray], np.ndarray] | None
+
+
+class Matching:
+    """What a :class:`Retrieval` may use for one request: the request, its compiled query, and
+    the engine's matching (sorted live document numbers) and BM25 scoring on one snapshot."""
+
+    def __init__(self, execution: _Execution) -> None:
+        self._execution = execution
+
+    @property
+    def request(self) -> SearchRequest:
+        return self._execution.request
+
+    @property
+    def compiled(self) -> CompiledQuery:
+        """The request's query compiled with the engine's title boost and synonyms."""
+        return self._execution.compiled
+
+    @property
+    def title_boost(self) -> float:
+        return self._execution.engine.options.title_boost
+
+    @property
+    def live(self) -> np.ndarray:
+        """A boolean mask over document numbers: True for the live (not deleted) documents."""
+        return self._execution.arrays.live
+
+    def docs(self, query: wq.Query, within: np.ndarray | None = None) -> np.ndarray:
+        """Sorted live document numbers matching ``query`` (among the True of mask ``within``)."""
+        return self._execution.docsets.docs(query, within=within)
+
+    def scores(self, query: wq.Query, docs: np.ndarray) -> np.ndarray:
+        """BM25 of ``query`` for each of ``docs`` (sorted), with the engine's k1 and b."""
+        return self._execution.scorer.scores(query, docs)
+
+    def in_filters(self, docs: np.ndarray) -> np.ndarray:
+        """The ``docs`` the request's category and date filters keep."""
+        category_ok, date_ok = self._execution._filter_masks()
+        return docs[category_ok[docs] & date_ok[docs]]
+
+
+class Retrieval(Protocol):
+    """Another way to find and rank the matches of a query (see :class:`Strategy`)."""
+
+    def tiers(self, matching: Matching) -> tuple[list[Tier], str | None]:
+        """The tiers of a query with positive terms sorted by relevance, best tier first, and
+        the ``relaxed`` label of the results (None, "substring" or "any_word")."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+    """How the engine retrieves: the engine as it is by default. Benchmarks compose other
+    strategies here (``bench/relevance.py``) instead of reaching into the engine's internals.
+
+    ``retrieval``: tiers of relevance-sorted queries with positive terms; the engine still
+    filters, counts facets, pages, ranks each tier by its score (ties newest first) and
+    builds the hits, but runs no correction and no page fill of its own.
+    ``synonyms``: False searches without synonym expansion (the built-in list and
+    ``synonyms_file`` both ignored).
+    """
+
+    retrieval: Retrieval | None = None
+    synonyms: bool = True
+
+
 class SearchEngine:
     """Thread-safe entry point for searching one data folder."""
 
-    def __init__(self, index_dir: Path | str, options: EngineOptions = EngineOptions()) -> None:
+    def __init__(self, index_dir: Path | str, options: EngineOptions = EngineOptions(),
+                 strategy: Strategy = Strategy()) -> None:
         self.store = IndexStore(index_dir)
         self.options = options
+        self.strategy = strategy
         self.cache = ResultCache(options.cache_entries)
         self.synonyms = SynonymSource(options.synonyms_file or None, check_interval=max(options.reload_interval, 0.5))
         self.weighting = BM25F(B=options.bm25_b, K1=options.bm25_k1)
@@ -119,6 +211,10 @@ class SearchEngine:
         self._spares: list[tuple[tuple[str, int], Searcher]] = []
         # Fingerprint of the files a change of the index touches (see _disk_stamp).
         self._stamp: tuple | None = None
+
+    def synonym_table(self) -> SynonymTable:
+        """The synonyms searches expand with now (none when the strategy says so)."""
+        return self.synonyms.table() if self.strategy.synonyms else _NO_SYNONYMS
 
     # -- snapshots and searchers --------------------------------------------------------
 
@@ -265,7 +361,7 @@ class SearchEngine:
                 if hits:
                     self.document(hits[0].id)
         self._drop_searcher()  # the calling thread's own: it does not serve requests
-        synonyms = self.synonyms.table()
+        synonyms = self.synonym_table()
         opened = []
         for _ in range(max(1, searchers)):
             searcher = snap.open_searcher(self.weighting)
@@ -365,7 +461,7 @@ class SearchEngine:
         """Run one search; repeated requests on the same snapshot come from the cache."""
         started = time.perf_counter()
 
-        synonyms = self.synonyms.table()
+        synonyms = self.synonym_table()
 
         def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
             # The synonym table is part of the key: editing the file changes answers.
@@ -388,11 +484,11 @@ class SearchEngine:
             raise NotFound(f"No article with id {doc_id!r}.")
         return from_stored(stored)
 
-    def similar(self, doc_id: str, limit: int = 5) -> dict:
+    def similar(self, doc_id: str, limit: int = 5) -> Similar:
         """Articles sharing this one's key terms (tf-idf of its words), itself excluded."""
         return self._with_searcher(lambda snap, searcher: self._similar(snap, searcher, doc_id, limit))
 
-    def _similar(self, snap: Snapshot, searcher: Searcher, doc_id: str, limit: int) -> dict:
+    def _similar(self, snap: Snapshot, searcher: Searcher, doc_id: str, limit: int) -> Similar:
         evaluator = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
         own = evaluator.term(ID, doc_id)
         if not own.size:
@@ -414,7 +510,7 @@ class SearchEngine:
         weighted.sort(reverse=True)
         terms = [(word, weight) for weight, word in weighted[:SIMILAR_TERMS] if weight > 0]
         if not terms:
-            return {"id": doc_id, "terms": [], "similar": []}
+            return Similar(doc_id, [], [])
         top = terms[0][1]
         query = wq.Or([wq.Or([wq.Term(TITLE, word, boost=self.options.title_boost * weight / top),
                               wq.Term(BODY, word, boost=weight / top)]) for word, weight in terms])
@@ -427,10 +523,10 @@ class SearchEngine:
         similar = []
         for i in order.tolist():
             other = from_stored(searcher.stored_fields(int(docs[i])))
-            similar.append({"id": other.id, "title": other.title, "category": other.category,
-                            "date": other.date.isoformat() if other.date else None,
-                            "url": "/doc/" + quote(other.id, safe=""), "score": round(float(scores[i]), 4)})
-        return {"id": doc_id, "terms": [word for word, _ in terms], "similar": similar}
+            similar.append(SimilarArticle(other.id, other.title, other.category,
+                                          other.date.isoformat() if other.date else None, other.url,
+                                          round(float(scores[i]), 4)))
+        return Similar(doc_id, [word for word, _ in terms], similar)
 
     def docnums_for_ids(self, ids: list[str]) -> dict[str, list[int]]:
         """Live document numbers of each id in the current snapshot (for the writer)."""
@@ -442,14 +538,14 @@ class SearchEngine:
 
         return self._with_searcher(work)
 
-    def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[dict]:
+    def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[Suggestion]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``;
         with ``excerpt``, ``excerpt_html`` holds a line of the body around the match."""
         return self._with_searcher(lambda snap, searcher: self._suggest(searcher, text, limit, excerpt))
 
-    def _suggest(self, searcher: Searcher, text: str, limit: int, excerpt: bool = False) -> list[dict]:
-        compiled = CompiledQuery(parse(text), self.options.title_boost)
+    def _suggest(self, searcher: Searcher, text: str, limit: int, excerpt: bool = False) -> list[Suggestion]:
+        compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
         for field, stem in compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
@@ -475,25 +571,16 @@ class SearchEngine:
             marker = highlighter
             if key and not highlighter.spans(article.title):
                 marker = Highlighter([normalize(w) for w in pinyin.words_with_prefix(article.title, key)])
-            item = {
-                "id": article.id,
-                "title": article.title,
-                "title_html": marker.mark(article.title),
-                "category": article.category,
-                "date": article.date.isoformat() if article.date else None,
-                "url": "/doc/" + quote(article.id, safe=""),
-                # For the widget's "open on the institute's site" option (docs/SEARCH_BOX.md).
-                "source_url": article.url if _HTTP_URL.fullmatch(article.url or "") else None,
-            }
+            item = Suggestion(article.id, article.title, marker.mark(article.title), article.category,
+                              article.date.isoformat() if article.date else None, article.url)
             if excerpt:
                 # Only on request, and from the body's opening part: a snippet costs about 1.4 µs
                 # per character (normalization), too much for every keystroke on long articles.
-                item["excerpt_html"] = highlighter.snippet(article.body[:SUGGEST_EXCERPT_SCAN],
-                                                           SUGGEST_EXCERPT_CHARS)
+                item.excerpt_html = highlighter.snippet(article.body[:SUGGEST_EXCERPT_SCAN], SUGGEST_EXCERPT_CHARS)
             suggestions.append(item)
         return suggestions
 
-    def stats(self) -> dict:
+    def stats(self) -> IndexStats:
         """Document count, categories with counts, date range, generation and build info."""
         snap = self.snapshot()
         arrays = snap.arrays
@@ -506,17 +593,17 @@ class SearchEngine:
         days = arrays.day[live & (arrays.day > 0)]
         path = self.store.current_path()
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
-        return {
-            "documents": int(live.sum()),
-            "categories": [{"value": name, "count": count} for name, count in categories],
-            "date_min": _day_iso(int(days.min())) if days.size else None,
-            "date_max": _day_iso(int(days.max())) if days.size else None,
-            "undated": int((arrays.day[live] == 0).sum()),
-            "generation": snap.generation,
-            "commit": snap.toc_generation,
-            "index_bytes": size,
-            "build": self.store.build_info(snap.generation),
-        }
+        return IndexStats(
+            documents=int(live.sum()),
+            categories=[CategoryCount(name, count) for name, count in categories],
+            date_min=_day_iso(int(days.min())) if days.size else None,
+            date_max=_day_iso(int(days.max())) if days.size else None,
+            undated=int((arrays.day[live] == 0).sum()),
+            generation=snap.generation,
+            commit=snap.toc_generation,
+            index_bytes=size,
+            build=self.store.build_info(snap.generation),
+        )
 
 
 def _day_iso(day: int) -> str:
@@ -533,7 +620,7 @@ class _Execution:
         self.arrays = snap.arrays
         self.searcher = searcher
         self.request = request
-        self.compiled = CompiledQuery(parse(request.q), engine.options.title_boost, synonyms)
+        self.compiled = CompiledQuery(request.syntax.node, engine.options.title_boost, synonyms)
         self.docsets = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
         options = engine.options
         self.scorer = Bm25(self.docsets, snap.arrays.lengths, snap.arrays.average_lengths,
@@ -549,9 +636,13 @@ class _Execution:
         plain = self.compiled.is_plain()
         exact: np.ndarray = _EMPTY  # words ∪ substring matches: partial matches exclude them
         if node is None:
-            tiers = [_Tier("all", arrays.live_docnums, None)]
+            tiers = [Tier("all", arrays.live_docnums, None)]
         elif is_negative_only(node):
-            tiers = [_Tier("all", self._docs(self.compiled.words()), None)]
+            tiers = [Tier("all", self._docs(self.compiled.words()), None)]
+        elif self.engine.strategy.retrieval is not None and request.sort == "relevance":
+            tiers, relaxed = self.engine.strategy.retrieval.tiers(Matching(self))
+            tiers = tiers or [Tier("words", _EMPTY, None)]
+            plain = False  # the strategy's tiers are the whole answer: no fill with partial matches
         else:
             words_query = self.compiled.words()
             words = self._docs(words_query)
@@ -560,8 +651,8 @@ class _Execution:
             not_words[words] = False
             substring = self.docsets.docs(self.compiled.substring(), within=not_words)
             exact = np.union1d(words, substring)
-            tiers = [_Tier("words", words, self._combined if plain else self._bm25(words_query)),
-                     _Tier("substring", substring, self._bm25(self.compiled.substring()))]
+            tiers = [Tier("words", words, self._combined if plain else self._bm25(words_query)),
+                     Tier("substring", substring, self._bm25(self.compiled.substring()))]
             if substring.size == 0 and plain and request.correct and self.engine.options.correction \
                     and (words.size == 0 or self._only_fragments(words)):
                 corrected = self._corrected()
@@ -582,7 +673,7 @@ class _Execution:
             # after every exact one. Computed only then; totals and facets count exact matches.
             rest_mask = arrays.live & category_ok & date_ok
             rest_mask[exact] = False
-            tiers.append(_Tier("partial", self._partial(rest_mask), self._combined))
+            tiers.append(Tier("partial", self._partial(rest_mask), self._combined))
         ranked = self._page(tiers)
         terms = self.compiled.highlight_terms()
         if relaxed == "pinyin":
@@ -619,20 +710,20 @@ class _Execution:
 
     # -- relaxation and correction ---------------------------------------------------------
 
-    def _relax(self, plain: bool) -> tuple[list[_Tier], str | None]:
+    def _relax(self, plain: bool) -> tuple[list[Tier], str | None]:
         """No article has every word, nor the text verbatim: pinyin, then partial matches."""
         key = pinyin.query_key(self.request.q)
         if key:
             query = wq.Term(TITLE_PINYIN, key)
             docs = self._docs(query)
             if docs.size:
-                return [_Tier("pinyin", docs, self._bm25(query))], "pinyin"
+                return [Tier("pinyin", docs, self._bm25(query))], "pinyin"
         if plain:
             docs = self._partial(self.arrays.live)
-            return [_Tier("partial", docs, self._combined)], ("any_word" if docs.size else None)
+            return [Tier("partial", docs, self._combined)], ("any_word" if docs.size else None)
         query = self.compiled.any_word()
         docs = self._docs(query)
-        return [_Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
+        return [Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
 
     def _corrected(self) -> SearchResults | None:
         """The results of the query's homophone/pinyin correction, when the typed query has no
@@ -662,7 +753,7 @@ class _Execution:
 
     def _exact_count(self, text: str, verbatim: bool) -> int:
         """Documents ``text`` matches exactly: every word or verbatim (only verbatim when asked)."""
-        compiled = CompiledQuery(parse(text), self.engine.options.title_boost, self.compiled.synonyms)
+        compiled = CompiledQuery(parsed(text).node, self.engine.options.title_boost, self.compiled.synonyms)
         if compiled.node is None:
             return 0
         if not verbatim and not _fragmented(compiled):
@@ -781,7 +872,7 @@ class _Execution:
 
     # -- ranking ---------------------------------------------------------------------------------
 
-    def _page(self, tiers: list[_Tier]) -> list[tuple[int, float | None, str | None]]:
+    def _page(self, tiers: list[Tier]) -> list[tuple[int, float | None, str | None]]:
         """The requested page: by date over all tiers, or by relevance tier after tier."""
         request = self.request
         start, stop = request.offset, request.offset + request.page_size
@@ -842,19 +933,11 @@ class _Execution:
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_NO_SYNONYMS = SynonymTable()
 # Weight of shared character bigrams against words in the partial-match score, chosen by
 # bench.relevance (docs/BENCHMARKS.md#relevance): on the e-commerce set MRR@10 peaks at 1.5
 # (0.5: 0.728, 1.5: 0.745); the site set is flat from 0.75 up.
 BIGRAM_WEIGHT = 1.5
-
-
-@dataclasses.dataclass
-class _Tier:
-    """Matches of one kind, ranked after the tiers before it; ``score`` None = listed by date."""
-
-    name: str
-    docs: np.ndarray
-    score: Callable[[np.ndarray], np.ndarray] | None
 
 
 def _match_label(tier: str) -> str | None:

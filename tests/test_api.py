@@ -163,6 +163,21 @@ class TestSimilar:
         assert data["id"] == hit["id"] and data["terms"]
         assert 0 < len(data["similar"]) <= 3 and hit["id"] not in [s["id"] for s in data["similar"]]
 
+    def test_url_is_the_source_site_and_page_url_this_service(self, client):
+        """One name, one meaning: ``url`` is where the article is published (as in hits and
+        documents); ``page_url`` is its page here, under the service's path prefix."""
+        hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]
+        related = get_json(client, f"/api/documents/{hit['id']}/similar?limit=3")["similar"]
+        suggested = get_json(client, "/api/suggest?q=智慧")["suggestions"]
+        assert related and suggested
+        for item in related + suggested:
+            document = get_json(client, "/api/documents/" + urllib.parse.quote(item["id"], safe=""))
+            assert item["url"] == document["url"]
+            assert item["page_url"] == "/doc/" + urllib.parse.quote(item["id"], safe="")
+            assert client.get(item["page_url"]).status_code == 200
+        prefixed = client.get("/api/suggest?q=智慧", base_url="http://localhost/site-search/").get_json()
+        assert [s["page_url"] for s in prefixed["suggestions"]] == ["/site-search" + s["page_url"] for s in suggested]
+
     def test_unknown_article_and_bad_limit(self, client):
         assert get_json(client, "/api/documents/nope/similar", status=404)["error"]["code"] == "not_found"
         hit = get_json(client, "/api/search?q=智慧城市")["hits"][0]

@@ -6,7 +6,7 @@ import pytest
 
 from search_service import correction, indexer
 from search_service.article import Article
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore
 

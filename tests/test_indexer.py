@@ -10,7 +10,7 @@ from whoosh.index import TOC
 from search_service import indexer
 from search_service.article import Article
 from search_service.errors import IndexUnavailable
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import (
     BUILDER_PID_FILE,

@@ -12,8 +12,9 @@ import jsonschema
 import pytest
 from whoosh import query as wq
 
+from search_service.compiler import compile_query
 from search_service.errors import InvalidParameter
-from search_service.query import Term, check_query, compile_query, parse
+from search_service.syntax import Term, check_query, parse
 from search_service.web import close_app, create_app
 from search_service.web.limits import (
     SweepingMemoryStorage,
@@ -229,6 +230,24 @@ def test_each_bound_is_a_400_naming_its_setting(client, url, setting):
     error = error_of(response)
     assert error["code"] == "invalid_parameter" and error["param"] == "q"
     assert setting in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/search", "/api/suggest", "/search", "/search.csv", "/doc/seed-1",
+                                  "/opensearch/suggest"])
+@pytest.mark.parametrize(("q", "words"), [
+    (["园区", "规划"], "given 2 times"),  # a repeated q was silently cut to its first value by some
+    ("*园区", "leading wildcards"),
+    ("(" * 70 + "园区", "the limit is 64"),
+    ("园" * 300, "max_query_length"),
+])
+def test_every_endpoint_taking_q_refuses_the_same_way(client, path, q, words):
+    response = client.get(path, query_string={"q": q})
+    assert response.status_code == 400
+    if path.startswith("/api/"):
+        error = error_of(response)
+        if path.endswith("suggest") and len(q) > 64:
+            words = "max_suggest_length"  # suggestions take shorter text: that limit comes first
+        assert error["param"] == "q" and words in error["message"]
 
 
 def test_bounds_follow_the_settings(sample_settings):

@@ -14,7 +14,7 @@ from whoosh.index import TOC
 
 from search_service import indexer, merging
 from search_service.article import Article
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore, codec
 

@@ -473,7 +473,7 @@ def test_opensearch_suggestions_use_the_browser_format(client):
     query, titles, descriptions, urls = response.get_json(force=True)
     widget = client.get("/api/suggest", query_string={"q": "智慧"}).get_json()["suggestions"]
     assert query == "智慧" and titles == [s["title"] for s in widget]
-    assert urls == ["http://127.0.0.1" + s["url"] for s in widget]  # the listening address, not Host
+    assert urls == ["http://127.0.0.1" + s["page_url"] for s in widget]  # the listening address, not Host
     assert len(descriptions) == len(titles)
     assert client.get("/opensearch/suggest").get_json(force=True) == ["", [], [], []]
 

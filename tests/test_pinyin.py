@@ -6,7 +6,7 @@ import pytest
 
 from search_service.article import Article
 from search_service.pinyin import pinyin_key, query_key, title_pinyin_tokens, words_with_key
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 
 
 @pytest.fixture(autouse=True)
@@ -83,5 +83,5 @@ def test_did_you_mean_offers_a_same_pinyin_correction(engine):
 
 def test_suggest_understands_pinyin_prefixes(engine):
     suggestions = engine.suggest("zhihuic", 5)
-    assert [s["id"] for s in suggestions] == ["1"]
-    assert "<mark>智慧城市</mark>" in suggestions[0]["title_html"]
+    assert [s.id for s in suggestions] == ["1"]
+    assert "<mark>智慧城市</mark>" in suggestions[0].title_html

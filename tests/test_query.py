@@ -7,17 +7,8 @@ import datetime as dt
 import pytest
 
 from search_service.errors import InvalidParameter
-from search_service.query import (
-    And,
-    Limits,
-    Not,
-    Or,
-    SearchRequest,
-    Term,
-    get_list_from_mapping,
-    parse,
-    positive_terms,
-)
+from search_service.request import Limits, SearchRequest, get_list_from_mapping, query_param
+from search_service.syntax import And, Not, Or, Term, parse, parsed, positive_terms
 
 
 def request(**params) -> SearchRequest:
@@ -86,6 +77,29 @@ class TestRequest:
     def test_result_window_limit_is_named(self):
         with pytest.raises(InvalidParameter, match="10000"):
             request(page="101", page_size="100")
+
+    def test_the_request_reuses_the_parse_of_its_validation(self):
+        parsed.cache_clear()
+        req = request(q="(园区 OR 高新) -规划")
+        assert req.syntax.node == And((Or((Term("园区"), Term("高新"))), Not(Term("规划"))))
+        assert req.syntax is parsed(req.q)  # validated, searched and highlighted from one parse
+        assert parsed.cache_info().misses == 1
+
+    @pytest.mark.parametrize("params, suggest, required, setting", [
+        ({"q": "字" * 81}, False, False, "max_query_length"),
+        ({"q": "字" * 9}, True, False, "max_suggest_length"),
+        ({"q": " ".join("abc")}, False, False, "max_query_terms"),
+        ({"q": "*abc"}, False, False, "leading wildcards"),
+        ({"q": "(" * 70 + "a"}, False, False, "the limit is 64"),
+        ({"q": ["a", "b"]}, False, False, "given 2 times"),
+        ({"q": " "}, False, True, "q is required"),
+    ])
+    def test_one_check_of_q_names_each_limit(self, params, suggest, required, setting):
+        limits = Limits(max_query_length=80, max_suggest_length=8, max_query_terms=2)
+        with pytest.raises(InvalidParameter, match=setting) as caught:
+            query_param(get_list_from_mapping(params), limits, suggest=suggest, required=required)
+        assert caught.value.param == "q"
+        assert query_param(get_list_from_mapping({"q": " 园区 "}), limits, suggest=suggest).text == "园区"
 
 
 def _multi(pairs):

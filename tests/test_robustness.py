@@ -26,19 +26,13 @@ from hypothesis import strategies as st
 
 from search_service import indexer
 from search_service.article import Article
+from search_service.compiler import compile_query
 from search_service.errors import InvalidParameter
 from search_service.highlight import MARK_SCAN_CHARS, SNIPPET_SCAN_CHARS, Highlighter
 from search_service.ingest import Ingest
-from search_service.query import (
-    MAX_QUERY_DEPTH,
-    Limits,
-    SearchRequest,
-    check_query,
-    compile_query,
-    get_list_from_mapping,
-    parse,
-)
+from search_service.request import Limits, SearchRequest, get_list_from_mapping
 from search_service.store import IndexStore
+from search_service.syntax import MAX_QUERY_DEPTH, check_query, parse
 from search_service.web import CatchAll, close_app, create_app
 
 from .helpers import LiveServer, make_settings
@@ -304,6 +298,15 @@ def test_an_empty_limit_is_refused_as_before(client):
 def test_click_rank_is_ascii_digits(client, rank):
     response = client.post("/api/click", data={"q": "城市", "id": "seed-1", "rank": rank, "channel": "page"})
     assert response.status_code == 400 and error_of(response)["param"] == "rank"
+
+
+@pytest.mark.parametrize(("q", "words"), [("", "q is required"), ("  ", "q is required"),
+                                         ("城" * 300, "max_query_length"), ("\\ud800", "invalid Unicode")])
+def test_click_q_is_checked_like_every_query(client, q, words):
+    body = '{"q": "' + q + '", "id": "seed-1", "rank": 1, "channel": "page"}'  # \ud800: a lone surrogate
+    response = client.post("/api/click", data=body, content_type="application/json")
+    assert response.status_code == 400 and error_of(response)["param"] == "q"
+    assert words in error_of(response)["message"]
 
 
 def test_click_bodies_that_json_cannot_hold_are_400(client):

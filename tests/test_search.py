@@ -11,8 +11,8 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
-from search_service.query import SearchRequest, get_list_from_mapping
-from search_service.searcher import EngineOptions, SearchEngine
+from search_service.request import SearchRequest, get_list_from_mapping
+from search_service.searcher import EngineOptions, SearchEngine, Strategy, Tier
 from search_service.store import IndexStore
 
 from .helpers import build_index
@@ -102,6 +102,44 @@ class TestSemantics:
         assert [(h.id, h.match) for h in results.hits] == [("word", "all_words"), ("chars", "substring")]
 
 
+class TestStrategySeam:
+    """``Strategy(retrieval=...)``: another way to choose the tiers; the engine does the rest."""
+
+    class SubstringOnly:
+        """Only documents with the text verbatim, ranked by BM25 of the substring query."""
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def tiers(self, m):
+            self.seen.append(m.request.q)
+            query = m.compiled.substring()
+            docs = m.docs(query)
+            assert m.in_filters(docs).size <= docs.size and m.live[docs].all()
+            return [Tier("substring", docs, lambda d: m.scores(query, d))], (None if docs.size else "any_word")
+
+    def test_the_engine_ranks_and_pages_the_strategy_s_tiers(self, engine):
+        retrieval = self.SubstringOnly()
+        custom = SearchEngine(engine.store.root, EngineOptions(reload_interval=0, cache_entries=0),
+                              Strategy(retrieval=retrieval))
+        try:
+            own = custom.search(SearchRequest(q="装简"))
+            assert ids(own) == ids(search(engine, q="装简")) == ["a3"]
+            assert [h.match for h in own.hits] == ["substring"] and own.relaxed is None
+            # The tiers are the strategy's: every hit is labelled by its tier, ranked by its score.
+            default, theirs = search(engine, q="习近平"), custom.search(SearchRequest(q="习近平"))
+            assert {h.match for h in default.hits} == {"all_words"} and {h.match for h in theirs.hits} == {"substring"}
+            assert sorted(h.id for h in theirs.hits) == sorted(ids(default))
+            assert [h.score for h in theirs.hits] == sorted((h.score for h in theirs.hits), reverse=True)
+            # A query without positive terms, or sorted by date, is the engine's own.
+            assert custom.search(SearchRequest(q="", page_size=3)).total == search(engine, q="").total
+            assert retrieval.seen == ["装简", "习近平"]
+            assert custom.search(SearchRequest(q="装简", sort="date_desc")).total == 1
+            assert retrieval.seen == ["装简", "习近平"]
+        finally:
+            custom.close()
+
+
 class TestFiltersAndFacets:
     def test_empty_query_lists_by_date(self, engine):
         results = search(engine, page_size="100")
@@ -166,13 +204,13 @@ class TestHits:
     def test_document_and_stats(self, engine):
         assert engine.document("a2").title == "習近平會見外賓"
         stats = engine.stats()
-        assert stats["documents"] == len(ARTICLES) and stats["undated"] == 1
-        assert stats["date_min"] == "2020-05-18" and stats["date_max"] == "2025-09-30"
+        assert stats.documents == len(ARTICLES) and stats.undated == 1
+        assert stats.date_min == "2020-05-18" and stats.date_max == "2025-09-30"
 
     def test_suggest_prefers_titles(self, engine):
         suggestions = engine.suggest("智慧城", 5)
-        assert {s["id"] for s in suggestions[:2]} == {"a5", "a6"}
-        assert "<mark>智慧城</mark>" in suggestions[0]["title_html"]
+        assert {s.id for s in suggestions[:2]} == {"a5", "a6"}
+        assert "<mark>智慧城</mark>" in suggestions[0].title_html
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ import pytest
 
 from search_service import indexer
 from search_service.article import Article
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore, codec
 
@@ -355,7 +355,7 @@ FIRST_SEARCH_SCRIPT = """
 import json, sys, threading, time
 from search_service import analysis
 from search_service.searcher import SearchEngine, EngineOptions
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 analysis.initialize(sys.argv[1])
 engine = SearchEngine(sys.argv[2], EngineOptions(cache_entries=0))
 if sys.argv[3] == "warm":

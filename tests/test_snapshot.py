@@ -21,7 +21,7 @@ from whoosh.scoring import BM25F
 from search_service import indexer, merging
 from search_service.article import Article
 from search_service.docsets import DocSetEvaluator
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 from search_service.schema import BODY, ID
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.snapshot import (

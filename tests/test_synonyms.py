@@ -8,7 +8,9 @@ import time
 import pytest
 
 from search_service.article import Article
-from search_service.query import SearchRequest, compile_query
+from search_service.compiler import compile_query
+from search_service.request import SearchRequest
+from search_service.searcher import SearchEngine, Strategy
 from search_service.synonyms import SynonymSource, parse_synonyms
 
 
@@ -57,6 +59,16 @@ def test_abbreviations_find_the_full_names(engine):
     assert "<mark>经济技术开发区</mark>" in results.hits[0].title_html
     assert [h.id for h in engine.search(SearchRequest(q="双碳")).hits] == ["2"]
     assert [h.id for h in engine.search(SearchRequest(q="自由贸易试验区")).hits] == ["3"]
+
+
+def test_a_strategy_without_synonyms_searches_the_words_as_typed(engine):
+    engine, _ = engine
+    bare = SearchEngine(engine.store.root, engine.options, Strategy(synonyms=False))
+    try:
+        results = bare.search(SearchRequest(q="经开区", correct=False))
+        assert results.expansions == [] and "1" not in [h.id for h in results.hits if h.match != "partial"]
+    finally:
+        bare.close()
 
 
 def test_the_synonym_file_reloads_without_a_rebuild(engine):

@@ -11,7 +11,7 @@ from search_service import indexer, merging
 from search_service.article import Article
 from search_service.cli import main
 from search_service.errors import SearchError, WriteFailed
-from search_service.query import SearchRequest
+from search_service.request import SearchRequest
 from search_service.searcher import EngineOptions, SearchEngine
 from search_service.store import IndexStore, article_digest, committed_changes, journal_since, publish_lock
 from search_service.writer import IndexWriterThread

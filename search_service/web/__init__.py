@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
                           "https://search.example.org/ (or leave it empty).", param="public_url")
     analysis.initialize(settings.cache_dir, settings.user_dict or None)
     from .access_log import configure_logging, install_access_log
-    from .limits import TrustedProxies, install_bounds, install_rate_limit, parse_networks
+    from .limits import TrustedProxies, install_rate_limit, parse_networks
     from .metrics import StampStart, install_metrics
 
     configure_logging(settings)
@@ -81,7 +81,6 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     install_metrics(app)
     install_access_log(app, settings)
     install_rate_limit(app, settings)
-    install_bounds(app, settings)
     from .caching import install_caching
 
     install_caching(app, settings)  # after the limits: a 304 is still a counted request

@@ -9,9 +9,10 @@ from flask import Blueprint, current_app, g, jsonify, request
 from ..errors import InvalidParameter
 from . import engine_of
 from .health import canary
-from .limits import query_bounds, rate_limit_exempt
+from .limits import rate_limit_exempt
 from .openapi import openapi_document
-from .params import limit_param, search_request, similar_default
+from .params import limit_param, query_of, search_request, similar_default
+from .routes import with_page_url
 from .tracking import record_api_search, record_suggest, suggest_session
 
 blueprint = Blueprint("api", __name__)
@@ -30,7 +31,6 @@ def _reject_unknown(known: frozenset[str]) -> None:
 
 
 @blueprint.get("/api/search")
-@query_bounds("search")
 def search():
     """Faceted, filtered, highlighted search (see /openapi.json)."""
     _reject_unknown(SEARCH_PARAMS)
@@ -43,17 +43,12 @@ def search():
 
 
 @blueprint.get("/api/suggest")
-@query_bounds("suggest")
 def suggest():
     """As-you-type suggestions: article titles containing the typed text, matches marked."""
     started = time.perf_counter()
     _reject_unknown(SUGGEST_PARAMS)
     settings = current_app.config["SETTINGS"]
-    q = request.args.get("q", "").strip()
-    if len(q) > settings.max_query_length:
-        raise InvalidParameter(
-            f"q is {len(q)} characters long; the limit is {settings.max_query_length}.", param="q"
-        )
+    q = query_of(request, settings, suggest=True).text
     limit = limit_param(request, settings, settings.suggest_limit)
     raw_excerpt = request.args.get("excerpt", "0")
     if raw_excerpt not in ("0", "1"):
@@ -62,7 +57,7 @@ def suggest():
     suggestions = engine_of(current_app).suggest(q, limit, raw_excerpt == "1") if q else []
     g.result_count = len(suggestions)  # for the access log
     record_suggest(q, sid, len(suggestions), started)
-    return jsonify({"query": q, "suggestions": suggestions})
+    return jsonify({"query": q, "suggestions": [with_page_url(s.to_json()) for s in suggestions]})
 
 
 @blueprint.get("/api/documents/<path:doc_id>")
@@ -77,13 +72,15 @@ def similar(doc_id: str):
     _reject_unknown(frozenset({"limit"}))
     settings = current_app.config["SETTINGS"]
     limit = limit_param(request, settings, similar_default(settings))
-    return jsonify(engine_of(current_app).similar(doc_id, limit))
+    related = engine_of(current_app).similar(doc_id, limit).to_json()
+    related["similar"] = [with_page_url(item) for item in related["similar"]]
+    return jsonify(related)
 
 
 @blueprint.get("/api/stats")
 def stats():
     """Document count, categories, date range, generation and build time."""
-    return jsonify(engine_of(current_app).stats())
+    return jsonify(engine_of(current_app).stats().to_json())
 
 
 @blueprint.get("/healthz")
@@ -92,7 +89,7 @@ def healthz():
     """200 when the home page and a search can be served (a cached canary), else 503 with the reason."""
     stats = engine_of(current_app).stats()  # raises IndexUnavailable -> 503
     canary(current_app)  # raises Unhealthy -> 503
-    return jsonify({"status": "ok", "documents": stats["documents"], "generation": stats["generation"]})
+    return jsonify({"status": "ok", "documents": stats.documents, "generation": stats.generation})
 
 
 @blueprint.get("/openapi.json")

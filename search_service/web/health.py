@@ -20,7 +20,7 @@ import time
 from flask import Flask, render_template
 
 from ..errors import Unhealthy
-from ..query import SearchRequest
+from ..request import SearchRequest
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,10 @@
   :func:`rate_limit_exempt` (``/healthz`` and ``/metrics``: monitoring), ``/static/`` (the
   widget and styles), and requests that carry a valid bearer token (see :func:`_is_exempt`).
   Over the limit: 429 with ``Retry-After``, in the API's error shape or as a Chinese page.
-* **Bounds.** Before a view marked :func:`query_bounds` runs (searches, suggestions,
-  article views), ``q`` is checked against ``max_query_length``, ``max_suggest_length``
-  and ``max_query_terms`` and for leading wildcards (``*abc``); each refusal is a 400
-  naming the setting. Prefix expansion (``max_prefix_terms``) needs the index and is
-  checked by the searcher.
+* **Bounds.** ``q`` is checked once, where each view reads it
+  (:func:`request.query_param`: ``max_query_length``, ``max_suggest_length``,
+  ``max_query_terms``, nesting, leading wildcards), before any search work; prefix
+  expansion (``max_prefix_terms``) needs the index and is checked by the searcher.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -41,8 +40,7 @@ from limits.storage import MemoryStorage, Storage
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
 
 from ..config import Settings
-from ..errors import ConfigError, InvalidParameter, RateLimited
-from ..query import check_query
+from ..errors import ConfigError, RateLimited
 from .auth import has_valid_token
 
 LIMITER_KEY = "rate_limiter"
@@ -56,7 +54,6 @@ View = TypeVar("View", bound=Callable[..., Any])
 #: Attributes the decorators below set on a view function; the limits read them from the
 #: matched endpoint, so this module needs to know no blueprint's endpoint names.
 _EXEMPT_ATTR = "rate_limit_exempt"
-_QUERY_ATTR = "query_bounds"
 
 
 # --------------------------------------------------------------------------- flags on views
@@ -66,19 +63,6 @@ def rate_limit_exempt(view: View) -> View:
     """Mark a view as never rate-limited: monitoring must keep working while a client is throttled."""
     setattr(view, _EXEMPT_ATTR, True)
     return view
-
-
-def query_bounds(kind: Literal["search", "suggest"]) -> Callable[[View], View]:
-    """Mark a view whose ``q`` is a query: length, terms and wildcards are checked before it runs.
-
-    ``"suggest"`` also applies ``max_suggest_length`` (as-you-type text is short).
-    """
-
-    def mark(view: View) -> View:
-        setattr(view, _QUERY_ATTR, kind)
-        return view
-
-    return mark
 
 
 def _view_flag(name: str) -> Any:
@@ -446,33 +430,3 @@ def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
         return response
 
     return limiter
-
-
-# --------------------------------------------------------------------------- bounds
-
-
-def install_bounds(app: Flask, settings: Settings) -> None:
-    """Check ``q`` of the query endpoints before the view does any work."""
-
-    @app.before_request
-    def check_bounds() -> None:
-        kind = _view_flag(_QUERY_ATTR)
-        if kind is None:
-            return
-        values = request.args.getlist("q")
-        if len(values) != 1:
-            return  # absent, or repeated: the view reports it
-        q = values[0].strip()
-        if kind == "suggest" and len(q) > settings.max_suggest_length:
-            raise InvalidParameter(
-                f"q is {len(q)} characters long; suggestions take at most {settings.max_suggest_length} "
-                "(setting max_suggest_length). Search instead, or shorten the text.",
-                param="q",
-            )
-        if len(q) > settings.max_query_length:
-            raise InvalidParameter(
-                f"q is {len(q)} characters long; the limit is {settings.max_query_length} "
-                "(setting max_query_length). Shorten the query.",
-                param="q",
-            )
-        check_query(q, settings.max_query_terms)

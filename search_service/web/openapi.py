@@ -27,6 +27,11 @@ def openapi_document(settings: Settings) -> dict:
         "properties": {"value": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
                        "selected": {"type": "boolean"}},
     }
+    # `url` means one thing in every response: the article on the source site.
+    url_schema = {"type": "string", "description": "the article on the source site (the institute's own "
+                                                   "site), as indexed"}
+    page_url = {"type": "string", "description": "the article's page on this service: an absolute path on "
+                                                 "this host (/doc/<id>, under the service's path prefix)"}
     hit = {
         "type": "object",
         "required": ["id", "title", "title_html", "snippet", "category", "date", "url", "score", "rank"],
@@ -38,7 +43,7 @@ def openapi_document(settings: Settings) -> dict:
                         "description": "escaped HTML passage around the best cluster of matches; … where cut"},
             "category": {"type": "string"},
             "date": {**nullable_string, "description": "YYYY-MM-DD or null"},
-            "url": {"type": "string"},
+            "url": url_schema,
             "source": {"type": "string"},
             "score": {"type": ["number", "null"], "description": "BM25F score; null when sorted by date"},
             "rank": {"type": "integer", "minimum": 1},
@@ -52,7 +57,7 @@ def openapi_document(settings: Settings) -> dict:
         "type": "object",
         "required": ["id", "title", "body", "category", "date", "url", "source"],
         "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
-                       "category": {"type": "string"}, "date": nullable_string, "url": {"type": "string"},
+                       "category": {"type": "string"}, "date": nullable_string, "url": url_schema,
                        "source": {"type": "string"}},
     }
     search_params = [
@@ -114,14 +119,16 @@ def openapi_document(settings: Settings) -> dict:
                     "200": {"description": "suggestions", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["query", "suggestions"],
                         "properties": {"query": {"type": "string"}, "suggestions": {"type": "array", "items": {
-                            "type": "object", "required": ["id", "title", "title_html", "category", "url"],
+                            "type": "object",
+                            "required": ["id", "title", "title_html", "category", "url", "page_url"],
                             "properties": {"id": {"type": "string"}, "title": {"type": "string"},
                                            "title_html": {"type": "string"}, "category": {"type": "string"},
                                            "date": nullable_string,
-                                           "url": {"type": "string", "description": "this service's article page"},
+                                           "url": url_schema,
+                                           "page_url": page_url,
                                            "source_url": {**nullable_string, "description":
-                                                          "the article on the institute's own site (http/https), "
-                                                          "or null"},
+                                                          "`url` when a browser may follow it (an absolute "
+                                                          "http/https URL), else null"},
                                            "excerpt_html": {"type": "string", "description":
                                                             "with excerpt=1: about 60 characters of the body "
                                                             "around the match, escaped HTML with <mark>"}}}}}}}}},
@@ -174,10 +181,11 @@ def openapi_document(settings: Settings) -> dict:
                             "id": {"type": "string"},
                             "terms": {"type": "array", "items": {"type": "string"}},
                             "similar": {"type": "array", "items": {
-                                "type": "object", "required": ["id", "title", "category", "url"],
+                                "type": "object", "required": ["id", "title", "category", "url", "page_url"],
                                 "properties": {"id": {"type": "string"}, "title": {"type": "string"},
                                                "category": {"type": "string"}, "date": nullable_string,
-                                               "url": {"type": "string"}, "score": {"type": "number"}}}},
+                                               "url": url_schema, "page_url": page_url,
+                                               "score": {"type": "number"}}}},
                         }}}}},
                     "400": _error_ref(), "404": _error_ref(), "503": _error_ref(),
                 },

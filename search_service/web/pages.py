@@ -23,14 +23,15 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from markupsafe import Markup
 
+from ..compiler import CompiledQuery
 from ..config import SETTINGS_BY_NAME, Settings
 from ..errors import InvalidParameter, SearchError
 from ..highlight import MARK_SCAN_CHARS, Highlighter
-from ..query import SearchRequest, compile_query
-from ..results import Hit, SearchResults, selected_month, selected_year
+from ..request import SearchRequest
+from ..results import Hit, SearchResults, linkable_url, selected_month, selected_year
 from . import engine_of
-from .limits import query_bounds
-from .params import search_request
+from .params import query_of, search_request
+from .routes import article_path, article_route
 from .tracking import record_page_search
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,6 @@ CSV_COLUMNS = ("id", "title", "category", "date", "url", "score", "snippet")
 # Spreadsheets run cells that start with these as formulas (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MARK_TAGS = re.compile(r"</?mark>")
-# Only absolute http(s) URLs without whitespace become links; anything else
-# (javascript:, data:, relative junk) is shown as text.
-_SAFE_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 
 
 def _settings() -> Settings:
@@ -52,10 +50,9 @@ def _settings() -> Settings:
 
 
 def safe_url(url: str | None) -> str:
-    """``url`` when it is an absolute http(s) URL that may become a link, else ``""``."""
-    if url and _SAFE_URL.fullmatch(url):
-        return url
-    return ""
+    """``url`` when it is an absolute http(s) URL that may become a link, else ``""``
+    (javascript:, data: and relative junk are shown as text)."""
+    return linkable_url(url) or ""
 
 
 def public_base_url() -> str:
@@ -88,7 +85,7 @@ def doc_href(doc_id: str, q: str = "", state: list[tuple[str, str]] | None = Non
     ``state``: the results page's parameters (``SearchRequest.to_params``), carried along so
     the article's "返回搜索结果" leads back to the same filters, order and page.
     """
-    href = f"{request.script_root}/doc/{quote(doc_id, safe='')}"
+    href = article_path(doc_id)
     params = state if state is not None else ([("q", q)] if q else [])
     return href + ("?" + urlencode(params) if params else "")
 
@@ -361,7 +358,6 @@ class ResultsView:
 
 @blueprint.get("/")
 @blueprint.get("/search")
-@query_bounds("search")
 def search():
     """The results page (and, without a query, the latest articles)."""
     settings = _settings()
@@ -380,7 +376,6 @@ def search():
 
 
 @blueprint.get("/search.csv")
-@query_bounds("search")
 def search_csv():
     """The current results as CSV (UTF-8 with BOM for Excel), up to ``csv_max_rows`` rows."""
     settings = _settings()
@@ -413,20 +408,15 @@ def csv_cell(value: str) -> str:
 
 
 @blueprint.get("/doc/<path:doc_id>")
-@query_bounds("search")
 def doc(doc_id: str):
     """One article in full; with ``?q=`` the query's matches are marked."""
     settings = _settings()
-    q = request.args.get("q", "").strip()
-    if len(q) > settings.max_query_length:
-        raise InvalidParameter(
-            f"q is {len(q)} characters long; the limit is {settings.max_query_length}. Shorten the query.",
-            param="q",
-        )
+    query = query_of(request, settings)
+    q = query.text
     engine = engine_of(current_app)
     article = engine.document(doc_id)
-    highlighter = Highlighter(compile_query(q, synonyms=engine.synonyms.table()).highlight_terms() if q else [])
-    related = engine.similar(article.id, 5)["similar"]
+    highlighter = Highlighter(CompiledQuery(query.node, synonyms=engine.synonyms.table()).highlight_terms())
+    related = engine.similar(article.id, 5).similar
     title_html = Markup(highlighter.mark(article.title))
     paragraphs = marked_paragraphs(highlighter, article.body)
     state = back_state(settings)
@@ -473,18 +463,17 @@ def opensearch():
 
 
 @blueprint.get("/opensearch/suggest")
-@query_bounds("suggest")
 def opensearch_suggest():
     """Suggestions in the OpenSearch format browsers read: ``[query, [titles], [descriptions], [urls]]``."""
     settings = _settings()
-    q = request.args.get("q", "").strip()[: settings.max_query_length]
+    q = query_of(request, settings, suggest=True).text
     suggestions = engine_of(current_app).suggest(q, settings.suggest_limit) if q else []
-    host = public_base_url().rstrip("/")
+    base = public_base_url()
     body = [
         q,
-        [s["title"] for s in suggestions],
-        [" · ".join(part for part in (s["category"], s["date"]) if part) for s in suggestions],
-        [host + s["url"] for s in suggestions],
+        [s.title for s in suggestions],
+        [" · ".join(part for part in (s.category, s.date) if part) for s in suggestions],
+        [base + article_route(s.id) for s in suggestions],
     ]
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/x-suggestions+json")
 
@@ -578,7 +567,7 @@ def error_view(error: SearchError) -> ErrorView:
 
 @blueprint.app_context_processor
 def _template_globals() -> dict:
-    return {"site_name": SITE_NAME, "error_view": error_view}
+    return {"site_name": SITE_NAME, "error_view": error_view, "doc_href": doc_href}
 
 
 @blueprint.app_template_filter("safe_url")

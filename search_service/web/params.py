@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Request
 
 from ..config import Settings
-from ..query import Limits, SearchRequest, integer_param
+from ..request import Limits, SearchRequest, integer_param, query_param
+from ..syntax import ParsedQuery
 
 
 def limits_of(settings: Settings) -> Limits:
     """The request limits configured in ``settings``."""
-    return Limits(settings.max_query_length, settings.max_page_size, settings.max_result_window,
-                  max_categories=settings.max_categories)
+    return Limits.from_settings(settings)
 
 
 def search_request(request: Request, settings: Settings) -> SearchRequest:
@@ -36,3 +36,8 @@ def limit_param(request: Request, settings: Settings, default: int) -> int:
     """
     return integer_param(request.args.getlist, "limit", default, 1, settings.max_limit, setting="max_limit",
                          empty_is_default=False)
+
+
+def query_of(request: Request, settings: Settings, *, suggest: bool = False) -> ParsedQuery:
+    """The checked ``q`` of an endpoint that takes only a query (suggestions, the article page)."""
+    return query_param(request.args.getlist, limits_of(settings), suggest=suggest)

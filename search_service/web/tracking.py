@@ -26,7 +26,7 @@ from ..analytics import AnalyticsRecorder, NullRecorder, database_path, normaliz
 from ..config import Settings
 from ..errors import InvalidParameter, OriginNotAllowed, PayloadTooLarge
 from ..ingest import JsonProblem, decode_json
-from ..query import SearchRequest, get_list_from_mapping, integer_param
+from ..request import Limits, SearchRequest, get_list_from_mapping, integer_param, query_param
 from .auth import has_valid_token
 
 blueprint = Blueprint("tracking", __name__)
@@ -216,9 +216,7 @@ def click():
         raise OriginNotAllowed("Clicks are accepted from this service's pages and the origins in "
                                "cors_origins only.")
     fields = _click_fields()
-    q = fields.get("q", "").strip()
-    if not q or len(q) > settings.max_query_length:
-        raise InvalidParameter(f"q must be 1 to {settings.max_query_length} characters.", param="q")
+    q = query_param(get_list_from_mapping(fields), Limits.from_settings(settings), required=True).text
     doc_id = fields.get("id", "").strip()
     if not doc_id or len(doc_id) > 512:
         raise InvalidParameter("id must be the article id (1 to 512 characters).", param="id")

@@ -281,7 +281,8 @@
   Box.prototype.resolve = function (url, q) {
     var href;
     try {
-      href = /^\/(?!\/)/.test(url) ? new URL(this.endpoint + url) : new URL(url, this.endpoint + "/");
+      // page_url is an absolute path on the service's host (its script root included).
+      href = new URL(url, this.endpoint + "/");
     } catch (e) {
       return null;
     }
@@ -309,7 +310,7 @@
       var original = this.resolve(String(s.source_url), "");
       if (original) return original;
     }
-    return this.resolve(String(s.url || ""), q);
+    return this.resolve(String(s.page_url || ""), q);
   };
 
   Box.prototype.render = function (q, suggestions) {

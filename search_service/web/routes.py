@@ -1,0 +1,26 @@
+"""This service's own URLs for what the engine returns by id.
+
+The engine knows articles by id and their ``url`` on the source site; where this service
+shows an article is a route of ``web/``, built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import request
+
+
+def article_route(doc_id: str) -> str:
+    """The article page below this service's root, ``doc/<id>`` (the id is one path segment)."""
+    return "doc/" + quote(doc_id, safe="")
+
+
+def article_path(doc_id: str) -> str:
+    """The article page as an absolute path on this host (under the app's script root)."""
+    return f"{request.script_root}/{article_route(doc_id)}"
+
+
+def with_page_url(item: dict) -> dict:
+    """A JSON item of an article (with ``id``) plus ``page_url``: its page on this service."""
+    return {**item, "page_url": article_path(item["id"])}
