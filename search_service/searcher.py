@@ -36,6 +36,7 @@ from . import analysis, pinyin
 from .analysis import normalize
 from .article import Article
 from .compiler import CompiledQuery
+from .config import SETTINGS_BY_NAME
 from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator
 from .errors import IndexUnavailable, NotFound, SearchError
@@ -74,35 +75,34 @@ WARM_QUERIES = ("中国", "经济 发展", "科技*", "zhongguo", "量子纠缠�
 
 
 
+def _setting_default(name: str):
+    return SETTINGS_BY_NAME[name].default
+
+
+#: EngineOptions fields whose setting has another name (the rest share the setting's name).
+_SETTING_OF = {"fuzzy_pinyin": "correction_fuzzy_pinyin"}
+
+
 @dataclasses.dataclass(frozen=True)
 class EngineOptions:
-    """The settings the engine uses (taken from :class:`config.Settings`)."""
+    """The settings the engine uses: each field is the setting of the same name in
+    ``config.SETTINGS`` (default included), except where :data:`_SETTING_OF` says otherwise."""
 
-    title_boost: float = 3.0
-    snippet_length: int = 120
-    reload_interval: float = 2.0
-    cache_entries: int = 1024
-    synonyms_file: str = ""
-    bm25_b: float = 0.75
-    bm25_k1: float = 1.2
-    max_prefix_terms: int = 512
-    correction: bool = True
-    fuzzy_pinyin: bool = False
+    title_boost: float = _setting_default("title_boost")
+    snippet_length: int = _setting_default("snippet_length")
+    reload_interval: float = _setting_default("reload_interval")
+    cache_entries: int = _setting_default("cache_entries")
+    synonyms_file: str = _setting_default("synonyms_file")
+    bm25_b: float = _setting_default("bm25_b")
+    bm25_k1: float = _setting_default("bm25_k1")
+    max_prefix_terms: int = _setting_default("max_prefix_terms")
+    correction: bool = _setting_default("correction")
+    fuzzy_pinyin: bool = _setting_default("correction_fuzzy_pinyin")
 
     @classmethod
     def from_settings(cls, settings) -> EngineOptions:
-        return cls(
-            title_boost=settings.title_boost,
-            snippet_length=settings.snippet_length,
-            reload_interval=settings.reload_interval,
-            cache_entries=settings.cache_entries,
-            synonyms_file=settings.synonyms_file,
-            bm25_k1=settings.bm25_k1,
-            bm25_b=settings.bm25_b,
-            max_prefix_terms=settings.max_prefix_terms,
-            correction=settings.correction,
-            fuzzy_pinyin=settings.correction_fuzzy_pinyin,
-        )
+        return cls(**{field.name: getattr(settings, _SETTING_OF.get(field.name, field.name))
+                      for field in dataclasses.fields(cls)})
 
 
 # --------------------------------------------------------------------------- strategy seam

@@ -506,3 +506,18 @@ def test_suggest_limit_is_bounded_by_max_limit(cwd: Path) -> None:
     assert info.value.param == "suggest_limit"
     with pytest.raises(ConfigError, match="raise max_limit"):
         load(cwd, environ={"SEARCH_SERVICE_MAX_LIMIT": "100"}).replace(max_limit=10)
+
+
+def test_engine_options_are_settings_with_the_settings_defaults():
+    """EngineOptions is derived from the one settings table: same names (or the mapped one), same defaults."""
+    import dataclasses
+
+    from search_service.config import SETTINGS_BY_NAME, default_settings
+    from search_service.searcher import _SETTING_OF, EngineOptions
+
+    for field in dataclasses.fields(EngineOptions):
+        setting = SETTINGS_BY_NAME[_SETTING_OF.get(field.name, field.name)]
+        assert field.default == setting.default, field.name
+    changed = default_settings().replace(title_boost=5.0, correction_fuzzy_pinyin=True)
+    options = EngineOptions.from_settings(changed)
+    assert (options.title_boost, options.fuzzy_pinyin) == (5.0, True)

@@ -11,7 +11,7 @@ import pytest
 from search_service import analysis
 from search_service.segmenter import Segmenter
 
-from .conftest import REPO
+from .helpers import REPO
 
 TRICKY = [
     "",
