@@ -50,7 +50,7 @@ QUICK_QUERY_STRIDE = 3  # --quick times every third query
 BASELINE_WARMUP = 10  # untimed baseline requests before the first timed round
 TARGETS = {"median_ms": 15.0, "p95_ms": 60.0, "speedup": 6.0}
 #: Package files (glob patterns) whose changes make a cached index of ours stale.
-OURS_FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "cleaning.py", "data/*")
+OURS_FORMAT_FILES = ("schema.py", "analysis.py", "segmenter.py", "pinyin.py", "cleaning.py", "store.py", "segments.py", "data/*")
 
 
 # --------------------------------------------------------------------------- queries

@@ -33,7 +33,27 @@ class TestSearch:
             assert key in hit
         assert "<mark>" in hit["title_html"] + hit["snippet"]
         assert {"category", "year"} <= set(data["facets"])
-        assert set(data["facets"]["category"][0]) == {"value", "count", "selected"}
+        assert set(data["facets"]["category"][0]) == {"value", "count", "selected", "toggle_url"}
+
+    def test_facet_toggle_urls_select_and_unselect_like_the_page_links(self, client):
+        data = get_json(client, "/api/search?q=智慧城市&page=2&page_size=5")
+        value = data["facets"]["category"][0]
+        assert not value["selected"]
+        picked = get_json(client, value["toggle_url"])
+        assert picked["filters"]["category"] == [value["value"]] and picked["total"] == value["count"]
+        assert picked["page"] == 1 and picked["page_size"] == 5 and picked["query"] == "智慧城市"
+        selected = next(v for v in picked["facets"]["category"] if v["value"] == value["value"])
+        assert selected["selected"]
+        back = get_json(client, selected["toggle_url"])
+        assert back["filters"]["category"] == [] and back["total"] == data["total"]
+        year = picked["facets"]["year"][0]
+        in_year = get_json(client, year["toggle_url"])
+        assert in_year["filters"]["date_from"] == f"{year['value']}-01-01" and in_year["total"] == year["count"]
+        month = in_year["facets"]["month"][0]
+        in_month = get_json(client, month["toggle_url"])
+        assert in_month["filters"]["date_from"].startswith(month["value"]) and in_month["total"] == month["count"]
+        this_month = next(v for v in in_month["facets"]["month"] if v["value"] == month["value"])
+        assert get_json(client, this_month["toggle_url"])["filters"]["date_to"] == f"{year['value']}-12-31"
 
     def test_utf8_not_ascii_escaped(self, client):
         body = client.get("/api/search?q=智慧城市").get_data()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from ..errors import InvalidParameter
+from ..results import facet_toggle
 from . import engine_of
 from .health import canary
 from .limits import rate_limit_exempt
@@ -39,7 +41,14 @@ def search():
     results = engine_of(current_app).search(req)
     g.result_count = results.total  # for the access log
     record_api_search(req, results)
-    return jsonify(results.to_json())
+    data = results.to_json()
+    # Like the page's facet links: each value carries the API URL that toggles it.
+    base = url_for("api.search")
+    for name, values in results.facets.items():
+        for item, value in zip(data["facets"][name], values):
+            params = req.to_params(**facet_toggle(req, name, value))
+            item["toggle_url"] = base + ("?" + urlencode(params) if params else "")
+    return jsonify(data)
 
 
 @blueprint.get("/api/suggest")

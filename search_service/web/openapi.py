@@ -23,9 +23,12 @@ def openapi_document(settings: Settings) -> dict:
     nullable_string = {"type": ["string", "null"]}
     facet_value = {
         "type": "object",
-        "required": ["value", "count", "selected"],
+        "required": ["value", "count", "selected", "toggle_url"],
         "properties": {"value": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
-                       "selected": {"type": "boolean"}},
+                       "selected": {"type": "boolean"},
+                       "toggle_url": {"type": "string", "description":
+                                      "This search with the value selected (or unselected when it is), "
+                                      "back to page 1: what the results page's facet link does."}},
     }
     # `url` means one thing in every response: the article on the source site.
     url_schema = {"type": "string", "description": "the article on the source site (the institute's own "

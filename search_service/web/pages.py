@@ -10,7 +10,6 @@ pages work without JavaScript: filters are links and GET forms; ``app.js`` and
 
 from __future__ import annotations
 
-import calendar
 import csv
 import dataclasses
 import html
@@ -28,7 +27,7 @@ from ..config import SETTINGS_BY_NAME, Settings
 from ..errors import InvalidParameter, SearchError
 from ..highlight import MARK_SCAN_CHARS, Highlighter
 from ..request import SearchRequest
-from ..results import Hit, SearchResults, linkable_url, selected_month, selected_year
+from ..results import Hit, SearchResults, facet_toggle, linkable_url, selected_month, selected_year
 from . import engine_of
 from .params import query_of, search_request
 from .routes import article_path, article_route
@@ -292,37 +291,19 @@ class ResultsView:
                 for s in ("relevance", "date_desc", "date_asc")]
 
     def categories(self) -> list[FacetLink]:
-        req = self.req
-        out = []
-        for value in self.results.facets.get("category", []):
-            if value.selected:
-                cats = tuple(c for c in req.categories if c != value.value)
-            else:
-                cats = req.categories + (value.value,)
-            out.append(FacetLink(value.value, value.value or "（未分类）", value.count, value.selected,
-                                 self.url(categories=cats)))
-        return out
+        return [FacetLink(value.value, value.value or "（未分类）", value.count, value.selected,
+                          self.url(**facet_toggle(self.req, "category", value)))
+                for value in self.results.facets.get("category", [])]
 
     def years(self) -> list[FacetLink]:
-        out = []
-        for value in self.results.facets.get("year", []):
-            year = int(value.value)
-            url = (self.url(date_from=None, date_to=None) if value.selected and not selected_month(self.req)
-                   else self.url(date_from=f"{year:04d}-01-01", date_to=f"{year:04d}-12-31"))
-            out.append(FacetLink(value.value, f"{year}年", value.count, value.selected, url))
-        return out
+        return [FacetLink(value.value, f"{int(value.value)}年", value.count, value.selected,
+                          self.url(**facet_toggle(self.req, "year", value)))
+                for value in self.results.facets.get("year", [])]
 
     def months(self) -> list[FacetLink]:
-        out = []
-        for value in self.results.facets.get("month", []):
-            year, month = (int(part) for part in value.value.split("-"))
-            last = calendar.monthrange(year, month)[1]
-            if value.selected:
-                url = self.url(date_from=f"{year:04d}-01-01", date_to=f"{year:04d}-12-31")
-            else:
-                url = self.url(date_from=f"{year:04d}-{month:02d}-01", date_to=f"{year:04d}-{month:02d}-{last:02d}")
-            out.append(FacetLink(value.value, f"{month}月", value.count, value.selected, url))
-        return out
+        return [FacetLink(value.value, f"{int(value.value.split('-')[1])}月", value.count, value.selected,
+                          self.url(**facet_toggle(self.req, "month", value)))
+                for value in self.results.facets.get("month", [])]
 
     @property
     def last_page(self) -> int:
