@@ -61,6 +61,12 @@ MERGE_LOCK_FILE = ".merge.lock"
 STAGING_PREFIX = ".merge-"
 #: Merge this many segments of one size class (sizes within a factor MERGE_FACTOR).
 MERGE_FACTOR = 6
+#: Segments of this size class and above (MERGE_FACTOR ** 4 = 1,296 documents or more) are
+#: merged only by ``search-service optimize``. The write path's small segments still merge
+#: up to it; what it spares is a full build's segments (thousands of documents each):
+#: merging those in the background would keep a core busy for many minutes after every
+#: rebuild, to save searches only a little (measured in BENCHMARKS.md#serving).
+MAX_AUTO_MERGE_LEVEL = 4
 #: How long the swap may wait for Whoosh's write lock (held only during commits).
 SWAP_LOCK_TIMEOUT = 30.0
 
@@ -119,8 +125,9 @@ def choose_segments(segments: list, everything: bool = False) -> list:
     """The segments to merge next, in index order (empty: nothing worth merging).
 
     Size classes are powers of ``MERGE_FACTOR`` of a segment's document count; the
-    smallest class holding ``MERGE_FACTOR`` or more segments is merged (so a
-    document is rewritten about log(N) times over its life, not once per commit).
+    smallest class below :data:`MAX_AUTO_MERGE_LEVEL` holding ``MERGE_FACTOR`` or more
+    segments is merged (so a document is rewritten about log(N) times over its life,
+    not once per commit).
     ``everything`` merges all segments (and drops deleted documents) when there is
     more than one, or one with deletions.
     """
@@ -133,6 +140,8 @@ def choose_segments(segments: list, everything: bool = False) -> list:
         size = max(1, segment.doc_count_all())
         classes.setdefault(int(math.log(size, MERGE_FACTOR)), []).append(segment)
     for level in sorted(classes):
+        if level >= MAX_AUTO_MERGE_LEVEL:
+            break
         if len(classes[level]) >= MERGE_FACTOR:
             chosen = {id(s) for s in classes[level]}
             return [s for s in segments if id(s) in chosen]

@@ -142,3 +142,26 @@ def test_cleanup_leaves_a_writer_in_progress_alone(store):
     assert "abcd.ctmp" in removed and all(n.startswith(writer.newsegment.segment_id()) for n in removed
                                           if n != "abcd.ctmp")
     assert total(store) == 20 + merging.MERGE_FACTOR
+
+
+def test_a_full_builds_large_segments_are_left_to_optimize():
+    """The policy merges the write path's small segments, never a build's large ones on its own."""
+
+    class Sized:  # choose_segments reads only the document count of a Whoosh segment
+        def __init__(self, docs: int) -> None:
+            self.docs = docs
+
+        def doc_count_all(self) -> int:
+            return self.docs
+
+        def has_deletions(self) -> bool:
+            return False
+
+    large = merging.MERGE_FACTOR ** merging.MAX_AUTO_MERGE_LEVEL
+    build = [Sized(large + i) for i in range(19)]  # what a 42,000-article rebuild leaves
+    assert merging.choose_segments(build) == []
+    assert len(merging.choose_segments(build, everything=True)) == 19
+    small = [Sized(3) for _ in range(merging.MERGE_FACTOR)]
+    assert merging.choose_segments(build + small) == small
+    just_below = [Sized(large - 1) for _ in range(merging.MERGE_FACTOR)]
+    assert merging.choose_segments(build + just_below) == just_below
