@@ -22,9 +22,9 @@ JIEBA = "jieba segmentation"
 WORD_TOKENS = "word tokens: stop words, mixed/number tokens (analysis.word_spans)"
 BIGRAMS = "bigram tokenization (analysis.bigram_spans)"
 PINYIN = "pinyin of title words (pinyin.py, pypinyin)"
-WHOOSH_PER_DOC = "Whoosh add_document: term counts, posting pool"
+WHOOSH_PER_DOC = "postings per document: term counts, gathering (segments.py; Whoosh add_document)"
 WHOOSH_STORED = "Whoosh stored fields + sortable columns"
-WHOOSH_COMMIT = "Whoosh commit: sort runs, write terms + posting blocks"
+WHOOSH_COMMIT = "segment files: sort postings, write terms + posting blocks (segments.py; Whoosh commit)"
 OTHER = "other (harness, schema.to_document, gc)"
 
 #: Bucket order in reports: the text pipeline first, then Whoosh.
@@ -32,41 +32,51 @@ BUCKETS = (NORMALIZE, JIEBA, WORD_TOKENS, BIGRAMS, PINYIN, WHOOSH_PER_DOC, WHOOS
 
 _NORMALIZE_FUNCS = {"normalize", "_t2s", "_t2s_keep_length", "_lower_keep_length"}
 _WORD_FUNCS = {"word_spans", "has_cjk", "WordTokenizer.__call__", "Segmenter.spans"}
-_BIGRAM_FUNCS = {"bigram_spans", "BigramTokenizer.__call__"}
+_BIGRAM_FUNCS = {"bigram_spans", "bigram_positions", "BigramTokenizer.__call__"}
 _PER_DOC_FILES = ("whoosh/formats.py", "whoosh/fields.py", "whoosh/analysis/")
+#: segments.py, the fast builder: what gathers a document's postings (the rest writes segment files).
+_SEGMENTS_PER_DOC_FUNCS = {"SegmentBuilder.add_analyzed", "SegmentBuilder._add_tokens", "SegmentBuilder._add_items",
+                           "_FieldPostings.add_document", "_encode_position_value", "encode_positions",
+                           "SegmentBuilder.add", "analyze"}
 _PER_DOC_FUNCS = {"SegmentWriter.add_document", "PostingPool.add", "IndexWriter.add_document",
                   "SegmentWriter._check_fields", "SegmentWriter._doc_boost", "SegmentWriter._field_boost",
                   "SegmentWriter._check_state"}
 
 
 @functools.cache
-def _qualnames(filename: str) -> dict[int, str]:
-    """First line of each function in a source file -> ``Class.method`` style name."""
+def _functions(filename: str) -> list[tuple[int, int, str]]:
+    """(first line, last line, ``Class.method`` name) of each function in a source file, outermost first."""
     try:
         tree = ast.parse(Path(filename).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
-        return {}
-    names: dict[int, str] = {}
+        return []
+    found: list[tuple[int, int, str]] = []
 
     def visit(node, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 name = prefix + child.name
-                names[child.lineno] = name
                 # Decorated functions report the decorator's line in some Pythons.
-                for decorator in child.decorator_list:
-                    names.setdefault(decorator.lineno, name)
+                first = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                found.append((first, child.end_lineno or child.lineno, name))
                 visit(child, name + ".")
             elif isinstance(child, ast.ClassDef):
                 visit(child, prefix + child.name + ".")
 
     visit(tree, "")
-    return names
+    return found
 
 
 def qualname(filename: str, lineno: int, funcname: str) -> str:
-    """``Class.method`` for a profiled function when its source can be read, else its bare name."""
-    return _qualnames(filename).get(lineno, funcname)
+    """``Class.method`` for a profiled function when its source can be read, else its bare name.
+
+    A comprehension or lambda (``<listcomp>`` …) is named after the function it is written in.
+    """
+    name = funcname
+    for first, last, candidate in _functions(filename):
+        if first <= lineno <= last:
+            name = candidate  # later entries are nested deeper
+    return name
 
 
 def bucket_of(filename: str, lineno: int, funcname: str) -> str | None:
@@ -77,8 +87,10 @@ def bucket_of(filename: str, lineno: int, funcname: str) -> str | None:
     name = qualname(filename, lineno, funcname)
     if "/opencc/" in path:
         return NORMALIZE
-    if "/jieba/" in path:
+    if "/jieba/" in path or path.endswith("search_service/segmenter.py"):
         return JIEBA
+    if path.endswith("search_service/segments.py"):
+        return WHOOSH_PER_DOC if name in _SEGMENTS_PER_DOC_FUNCS else WHOOSH_COMMIT
     if "/pypinyin/" in path or path.endswith("search_service/pinyin.py"):
         return PINYIN
     if path.endswith("search_service/analysis.py"):

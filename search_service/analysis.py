@@ -185,6 +185,37 @@ def bigram_spans(norm: str) -> Iterator[tuple[int, str, int, int]]:
             pos += 1
 
 
+def bigram_positions(norm: str) -> dict[str, int | list[int]]:
+    """:func:`bigram_spans` grouped by token: token -> its position, or its positions when repeated.
+
+    For index builds, which need only each token's positions: a single position stays a
+    bare int (most bigrams occur once in a document), and no span tuple is made per token.
+    """
+    found: dict[str, int | list[int]] = {}
+    get = found.get
+    pos = 0
+    last_end = 0
+    gap_is_space = _GAP_IS_SPACE.fullmatch
+    for match in _BIGRAM_RUN.finditer(norm):
+        start, end = match.span()
+        if start > last_end and not gap_is_space(norm, last_end, start):
+            pos += 1
+        last_end = end
+        run = match.group(1)
+        # run[i:i + 2] of the last character is that character alone, as bigram_spans gives.
+        tokens = [run[i:i + 2] for i in range(len(run))] if run else [match.group(2)]
+        for position, token in enumerate(tokens, pos):
+            known = get(token)
+            if known is None:
+                found[token] = position
+            elif known.__class__ is int:
+                found[token] = [known, position]
+            else:
+                known.append(position)  # type: ignore[union-attr]
+        pos += len(tokens)
+    return found
+
+
 @contextlib.contextmanager
 def substring_runs(pattern: re.Pattern[str]) -> Iterator[None]:
     """Tokenize substrings with another run pattern while inside: a what-if for benchmarks

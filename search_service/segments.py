@@ -31,15 +31,18 @@ segment's documents are consecutive articles of one worker; the index is multi-s
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import queue
 import struct
 import traceback
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 from whoosh import fields
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo
 from whoosh.filedb.filestore import FileStorage
@@ -48,7 +51,7 @@ from whoosh.system import pack_ushort
 from whoosh.util.numeric import length_to_byte
 
 from . import schema as S
-from .analysis import SEGMENTER, bigram_spans, normalize, words_of_segments
+from .analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
 from .article import Article
 from .pinyin import pinyin_of_segments
 
@@ -113,11 +116,12 @@ def encode_positions(positions) -> bytes:
 # --------------------------------------------------------------------------- analysis
 
 
-def analyze(article: Article) -> dict[str, list[str] | dict[str, list[int]]]:
+def analyze(article: Article) -> dict[str, list[str] | dict[str, int | list[int]]]:
     """The tokens of an article's text fields, each text segmented once per jieba mode.
 
     Word and pinyin fields: the token texts (counted later); bigram fields: token ->
-    positions. Identical to what the schema's analyzers give for the same text.
+    position (or positions, when repeated). Identical to what the schema's analyzers
+    give for the same text.
     """
     title = normalize(article.title)
     body = normalize(article.body)
@@ -126,35 +130,80 @@ def analyze(article: Article) -> dict[str, list[str] | dict[str, list[int]]]:
         S.TITLE: [w for w, _, _ in words_of_segments(title_segments)],
         S.BODY: [w for w, _, _ in words_of_segments(SEGMENTER.spans(body, True))] if body else [],
         S.TITLE_PINYIN: [w for w, _, _ in pinyin_of_segments(title_segments)],
-        S.TITLE_BIGRAMS: _positions(title),
-        S.BODY_BIGRAMS: _positions(body),
+        S.TITLE_BIGRAMS: bigram_positions(title),
+        S.BODY_BIGRAMS: bigram_positions(body),
     }
 
 
-def _positions(norm: str) -> dict[str, list[int]]:
-    found: dict[str, list[int]] = {}
-    get = found.get
-    for pos, text, _, _ in bigram_spans(norm):
-        known = get(text)
-        if known is None:
-            found[text] = [pos]
-        else:
-            known.append(pos)
-    return found
+def _encode_position_value(positions: int | list[int]) -> bytes:
+    return encode_positions((positions,) if positions.__class__ is int else positions)
+
+
+@functools.cache
+def _one_position_table() -> list[bytes]:
+    """``encode_positions((p,))`` for every p below _SMALL (most postings of a bigram field)."""
+    return [_COUNT[1] + op + _TUPLE1 for op in _INT_OP]
 
 
 # --------------------------------------------------------------------------- one segment
 
 
-class _Postings:
-    """One term's postings in a segment: document numbers, frequencies, positions."""
+class _FieldPostings:
+    """A field's postings in a segment, flat and in arrival order (documents ascending).
 
-    __slots__ = ("docs", "freqs", "positions")
+    One entry per (term, document): the term's number (in order of first sight), the
+    document, its frequency and, for fields with positions, the encoded positions.
+    Appending whole documents to flat arrays costs far less than a container per term
+    (most bigram terms of a segment are new, and seen once); :meth:`in_term_order` sorts
+    once at the end.
+    """
+
+    __slots__ = ("terms", "term_numbers", "docs", "freqs", "values")
 
     def __init__(self, with_positions: bool) -> None:
+        self.terms: dict[str | bytes, int] = {}
+        self.term_numbers = array("I")
         self.docs = array("I")
         self.freqs = array("I")
-        self.positions: list[bytes] | None = [] if with_positions else None
+        self.values: list[bytes] | None = [] if with_positions else None
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def add_document(self, docnum: int, terms: Iterable[str | bytes], freqs: list[int],
+                     values: list[bytes] | None = None) -> None:
+        """Append one document's postings: ``terms`` in any order, each once, with ``freqs`` (and ``values``)."""
+        known = self.terms
+        number = known.setdefault
+        # len(known) is evaluated before setdefault adds the term: a new term gets the next number.
+        numbers = [number(term, len(known)) for term in terms]
+        self.term_numbers.extend(numbers)
+        self.docs.extend(array("I", (docnum,)) * len(numbers))
+        self.freqs.extend(freqs)
+        if values is not None:
+            self.values.extend(values)  # type: ignore[union-attr]
+
+    def in_term_order(self) -> tuple[list[bytes], list[int], array, array, list[bytes] | None]:
+        """The postings sorted by term bytes (documents ascending within a term).
+
+        Returns the sorted term bytes, each term's first entry (and a final end), and
+        the documents, frequencies and values in that order.
+        """
+        encoded = [t if isinstance(t, bytes) else t.encode("utf-8") for t in self.terms]
+        ranked = sorted(range(len(encoded)), key=encoded.__getitem__)
+        rank = np.empty(len(encoded), dtype=np.uint32)
+        rank[ranked] = np.arange(len(encoded), dtype=np.uint32)
+        keys = rank[np.frombuffer(self.term_numbers, dtype=np.uint32)]
+        order = np.argsort(keys, kind="stable")  # stable: documents stay ascending
+        bounds = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys, minlength=len(encoded)), out=bounds[1:])
+        docs = array("I", np.frombuffer(self.docs, dtype=np.uint32)[order].tobytes())
+        freqs = array("I", np.frombuffer(self.freqs, dtype=np.uint32)[order].tobytes())
+        values = None
+        if self.values is not None:
+            unsorted = self.values
+            values = [unsorted[i] for i in order.tolist()]
+        return [encoded[i] for i in ranked], bounds.tolist(), docs, freqs, values
 
 
 class SegmentBuilder:
@@ -169,11 +218,13 @@ class SegmentBuilder:
         self.doc_count = 0
         self.text_bytes = 0
         self._text_fields = (S.TITLE, S.BODY, S.TITLE_PINYIN, S.TITLE_BIGRAMS, S.BODY_BIGRAMS)
-        self._postings: dict[str, dict[str, _Postings]] = {name: {} for name in schema.names()
-                                                           if schema[name].indexed}
+        self._postings: dict[str, _FieldPostings] = {
+            name: _FieldPostings(schema[name].format.supports("positions"))
+            for name in schema.names() if schema[name].indexed}
         # Length bytes (length_to_byte) per field and document, for block and term statistics.
         self._length_bytes: dict[str, array] = {name: array("B") for name in self._postings}
         self._stored_fields = sorted(name for name in schema.names() if not name.startswith("_"))
+        self._one_position = _one_position_table()
 
     def add(self, article: Article) -> None:
         """Add one article as the next document."""
@@ -208,43 +259,26 @@ class SegmentBuilder:
 
     def _add_tokens(self, name: str, docnum: int, tokens) -> int:
         postings = self._postings[name]
-        if isinstance(tokens, dict):  # token -> positions
-            length = 0
-            for text, positions in tokens.items():
-                entry = postings.get(text)
-                if entry is None:
-                    entry = postings[text] = _Postings(True)
-                entry.docs.append(docnum)
-                entry.freqs.append(len(positions))
-                if entry.positions is None:
-                    raise ValueError(f"field {name!r}: a term indexed without positions got positions")
-                entry.positions.append(encode_positions(positions))
-                length += len(positions)
-            return length
-        counts: dict[str, int] = {}
-        for text in tokens:
-            counts[text] = counts.get(text, 0) + 1
-        for text, count in counts.items():
-            entry = postings.get(text)
-            if entry is None:
-                entry = postings[text] = _Postings(False)
-            entry.docs.append(docnum)
-            entry.freqs.append(count)
+        if isinstance(tokens, dict):  # token -> position(s)
+            if postings.values is None:
+                raise ValueError(f"field {name!r}: a term indexed without positions got positions")
+            one_position = self._one_position
+            found = tokens.values()
+            freqs = [1 if p.__class__ is int else len(p) for p in found]
+            values = [one_position[p] if p.__class__ is int and p < _SMALL else _encode_position_value(p)
+                      for p in found]
+            postings.add_document(docnum, tokens, freqs, values)
+            return sum(freqs)
+        counts = Counter(tokens)
+        postings.add_document(docnum, counts, list(counts.values()))
         return len(tokens)
 
     def _add_items(self, name: str, field, docnum: int, value) -> int:
         # Non-text fields (id, category, day): a few terms per document, Whoosh's own terms.
-        postings = self._postings[name]
-        length = 0
-        for tbytes, freq, _, _ in field.index(value):
-            entry = postings.get(tbytes)
-            if entry is None:
-                entry = postings[tbytes] = _Postings(False)
-            entry.docs.append(docnum)
-            entry.freqs.append(freq)
-            if field.scorable:
-                length += freq
-        return length
+        items = list(field.index(value))
+        self._postings[name].add_document(docnum, [tbytes for tbytes, _, _, _ in items],
+                                          [freq for _, freq, _, _ in items])
+        return sum(freq for _, freq, _, _ in items) if field.scorable else 0
 
     def cancel(self) -> None:
         """Close and delete the temporary column file (the build failed; the folder is deleted)."""
@@ -262,37 +296,36 @@ class SegmentBuilder:
         self.perdoc.close()
         fieldwriter = self.codec.field_writer(self.storage, self.segment)
         for name in sorted(self._postings):
-            terms = self._postings[name]
-            if not terms:
+            postings = self._postings[name]
+            if not postings:
                 continue
             field = self.schema[name]
             fieldwriter.start_field(name, field)
-            self._write_field(fieldwriter, name, field, terms)
+            self._write_field(fieldwriter, name, field, postings)
             fieldwriter.finish_field()
         fieldwriter.close()
         self.segment.set_doc_count(self.doc_count)
         self._postings.clear()
         return self.segment
 
-    def _write_field(self, fieldwriter, name: str, field, terms: dict) -> None:
+    def _write_field(self, fieldwriter, name: str, field, postings: _FieldPostings) -> None:
         postfile = fieldwriter._postfile
         prefix = pack_ushort(fieldwriter._fieldid)
         lengths = self._length_bytes[name] if field.scorable else None
         fixed = field.format.fixed_value_size()  # None: positions; 0: none; 4: frequency
-        keyed = sorted((term if isinstance(term, bytes) else term.encode("utf-8"), entry)
-                       for term, entry in terms.items())
+        terms, bounds, all_docs, all_freqs, all_values = postings.in_term_order()
         buffer = bytearray()
         base = postfile.tell()
         table = []
-        for btext, entry in keyed:
-            docs, freqs = entry.docs, entry.freqs
-            n = len(docs)
+        for index, btext in enumerate(terms):
+            start, end = bounds[index], bounds[index + 1]
+            n = end - start
             if n == 1:
                 # Inlined in the term table, as W3TermInfo.set_inlined: no posting block.
-                doc, freq = docs[0], freqs[0]
+                doc, freq = all_docs[start], all_freqs[start]
                 length = lengths[doc] if lengths is not None else 0
                 if fixed is None:
-                    value = _bytes_op(entry.positions[0]) + _TUPLE1
+                    value = _bytes_op(all_values[start]) + _TUPLE1  # type: ignore[index]
                 elif fixed == 0:
                     # (b"",): Whoosh's ListMatcher answers "" (a str) for missing inlined values,
                     # which its own merge (PostingPool.add) refuses; Existence encodes b"".
@@ -303,7 +336,9 @@ class SegmentBuilder:
                               _TERMINFO(1, float(freq), 1, length, length, float(freq), doc, doc)
                               + _int_op(doc) + _TUPLE1 + _int_op(freq) + _TUPLE1 + value + _TUPLE3 + _STOP))
                 continue
-            start = base + len(buffer)
+            docs, freqs = all_docs[start:end], all_freqs[start:end]
+            values = all_values[start:end] if all_values is not None else None
+            first_byte = base + len(buffer)
             buffer += WHOOSH3_HEADER_MAGIC
             total = maxweight = maxlen = 0
             minlen = 255
@@ -338,13 +373,13 @@ class SegmentBuilder:
                 if bmax > maxlen:
                     maxlen = bmax
                 if fixed is None:
-                    values = _bytes_tuple(entry.positions[first:last])
+                    block_values = _bytes_tuple(values[first:last])  # type: ignore[index]
                 elif fixed == 0:
-                    values = _NONE
+                    block_values = _NONE
                 else:
-                    values = _bytes_op(b"".join([_COUNT[f] if f < 1024 else _pack_u4_be(f)
-                                                 for f in freqs[first:last]]))
-                data = ids + weights + values + _TUPLE3 + _STOP
+                    block_values = _bytes_op(b"".join([_COUNT[f] if f < 1024 else _pack_u4_be(f)
+                                                       for f in freqs[first:last]]))
+                data = ids + weights + block_values + _TUPLE3 + _STOP
                 info = _block_info(count, docs[last - 1], bmaxw, bmin, bmax)
                 size = len(info) + len(data)
                 buffer += _pack_int_be(-size if last == n else size)
@@ -353,7 +388,7 @@ class SegmentBuilder:
             table.append((prefix + btext,
                           _TERMINFO(0, float(total), n, minlen if lengths is not None else 0, maxlen,
                                     float(maxweight), docs[0], docs[-1])
-                          + _EXTENT(start, base + len(buffer) - start)))
+                          + _EXTENT(first_byte, base + len(buffer) - first_byte)))
             if len(buffer) > 1 << 20:
                 postfile.write(bytes(buffer))
                 base += len(buffer)
@@ -539,10 +574,33 @@ def _build_in_workers(storage, schema, articles, codec, procs, segment_mb, on_ar
                 return
             except queue.Full:
                 drain(False)
-                if not workers[number].is_alive():
-                    drain(False)
-                    raise BuildFailed(
-                        f"index build worker {number} exited (code {workers[number].exitcode})") from None
+                check_alive(number)
+
+    def check_alive(number: int) -> None:
+        if not workers[number].is_alive():
+            drain(False)
+            raise BuildFailed(f"index build worker {number} exited (code {workers[number].exitcode})")
+
+    def send_batch(sequence: int, batch: list[Article]) -> None:
+        # Round robin while every inbox has room (small builds stay deterministic); a worker
+        # busy writing a segment (seconds) gets skipped instead of stalling the reader and,
+        # through it, every other worker.
+        first = sequence % procs
+        while True:
+            for step in range(procs):
+                number = (first + step) % procs
+                try:
+                    inboxes[number].put_nowait((sequence, batch))
+                    return
+                except queue.Full:
+                    continue
+            try:
+                inboxes[first].put((sequence, batch), timeout=0.05)
+                return
+            except queue.Full:
+                drain(False)
+                for number in range(procs):
+                    check_alive(number)
 
     try:
         batch: list[Article] = []
@@ -553,12 +611,12 @@ def _build_in_workers(storage, schema, articles, codec, procs, segment_mb, on_ar
             if on_article:
                 on_article(article)
             if len(batch) >= BATCH_ARTICLES:
-                send(sequence % procs, (sequence, batch))
+                send_batch(sequence, batch)
                 sequence += 1
                 batch = []
             drain(False)
         if batch:
-            send(sequence % procs, (sequence, batch))
+            send_batch(sequence, batch)
         for number in range(procs):
             send(number, None)
         while done < procs:

@@ -12,6 +12,7 @@ from search_service import analysis
 from search_service.analysis import (
     BigramTokenizer,
     WordTokenizer,
+    bigram_positions,
     bigram_spans,
     normalize,
     query_bigram_groups,
@@ -111,6 +112,20 @@ class TestBigrams:
         positions = {text: pos for pos, text, _, _ in bigram_spans("农业,发展 经济")}
         assert positions["发展"] - positions["业"] == 2  # gap after the comma
         assert positions["经济"] - positions["展"] == 1  # no gap for a space
+
+    @pytest.mark.parametrize("text", [
+        "", "集群发展", "农业,发展 经济", "5g手机 iphone15发布会", "城市城市城市，城市", "a a a 的的的",
+        "！！？？。。……", "長沙市條例（繁體）𠀀𠀁 emoji 😀 İstanbul", "智慧城市" * 50 + "，" + "高新区 " * 30,
+    ])
+    def test_build_positions_group_the_same_tokens(self, text):
+        # The index build's grouping of bigram_spans: a lone position bare, repeats as a list.
+        norm = normalize(text)
+        expected: dict[str, list[int]] = {}
+        for pos, token, _, _ in bigram_spans(norm):
+            expected.setdefault(token, []).append(pos)
+        got = {token: [p] if isinstance(p, int) else p for token, p in bigram_positions(norm).items()}
+        assert got == expected
+        assert all(isinstance(p, int) for token, p in bigram_positions(norm).items() if len(expected[token]) == 1)
 
     def test_offsets_and_positions_through_whoosh_tokenizer(self):
         text = "華為P50發佈"
