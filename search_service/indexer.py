@@ -24,7 +24,7 @@ from whoosh.index import LockError
 from . import segments
 from .article import Article
 from .errors import IndexBusy, IndexUnavailable, SearchError
-from .schema import ID, build_schema, from_stored, to_document
+from .schema import ID, build_schema, from_stored
 from .store import (
     BUILD_INFO_FILE,
     IndexStore,
@@ -37,16 +37,28 @@ from .store import (
 )
 
 
-def apply_changes(writer, changes: Iterable[tuple[str, Article | None]],
-                  docnums: Mapping[str, Sequence[int]] | None = None) -> dict[str, bool]:
-    """Apply ``(id, article)`` changes to an open Whoosh writer, in order; an article of None deletes.
+def open_writer(ix: whoosh_index.Index, *, timeout: float = 0.0, memory_mb: int = 256) -> segments.ChangeWriter:
+    """A writer of incremental changes (the fast segment builder's path); IndexBusy when another holds the lock."""
+    try:
+        return segments.ChangeWriter(ix, timeout=timeout, codec=codec(),
+                                     segment_mb=segments.segment_megabytes(memory_mb))
+    except LockError as exc:
+        raise IndexBusy(
+            f"Another process is writing to the index (its write lock was still held after {timeout:g} s: "
+            "a CLI `index` or `optimize` run, or a merge); retry when it has finished."
+        ) from exc
 
-    Every id's documents are deleted first and the article, if any, added after:
-    Whoosh's ``update_document`` would not see a document added earlier in the same
-    uncommitted writer. ``docnums`` (the live document numbers of each id, from a
-    snapshot of exactly the commit the writer starts from) spares Whoosh's
-    ``delete_by_term``, which opens a new reader for every writer. Returns, for each
-    id in the order first seen, whether it had a document in the committed index.
+
+def apply_changes(writer: segments.ChangeWriter, changes: Iterable[tuple[str, Article | None]],
+                  docnums: Mapping[str, Sequence[int]] | None = None) -> dict[str, bool]:
+    """Apply ``(id, article)`` changes to an open writer, in order; an article of None deletes.
+
+    Every id's documents are deleted first and the article, if any, added after (a
+    document added earlier in the same uncommitted writer is not seen by a delete, so
+    the last change to an id must come last). ``docnums`` (the live document numbers
+    of each id, from a snapshot of exactly the commit the writer starts from) spares
+    ``delete_by_term``, which opens a searcher. Returns, for each id in the order
+    first seen, whether it had a document in the committed index.
     """
     existed: dict[str, bool] = {}
     for doc_id, article in changes:
@@ -59,20 +71,20 @@ def apply_changes(writer, changes: Iterable[tuple[str, Article | None]],
             found = bool(numbers)
         existed[doc_id] = existed.get(doc_id, False) or found
         if article is not None:
-            writer.add_document(**to_document(article))
+            writer.add_article(article)
     return existed
 
 
 def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
     if not changes:
         return
-    writer = ix.writer(codec=codec(), compound=False)
+    writer = open_writer(ix)
     try:
         apply_changes(writer, changes.items())
     except BaseException:
         writer.cancel()
         raise
-    writer.commit(merge=False)
+    writer.commit()
 
 
 def _carry_over(store: IndexStore, target: Path, since: float | None = None,
@@ -146,20 +158,6 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-def _writer(ix: whoosh_index.Index, procs: int, memory_mb: int, timeout: float):
-    try:
-        if procs > 1:
-            # Each process segments and writes its own segment; multisegment skips the
-            # final single-threaded merge (the searcher reads several segments fine).
-            return ix.writer(procs=procs, limitmb=memory_mb, multisegment=True, codec=codec(), compound=False)
-        return ix.writer(limitmb=memory_mb, timeout=timeout, codec=codec(), compound=False)
-    except LockError as exc:
-        raise IndexBusy(
-            "Another process is writing to the index (Whoosh's write lock is held); "
-            "wait for it to finish and try again."
-        ) from exc
 
 
 def rebuild(
@@ -248,7 +246,7 @@ def update(
     started = time.monotonic()
     generation = store.current_name()
     ix = store.open_current()
-    writer = _writer(ix, 1, memory_mb, timeout=lock_timeout)
+    writer = open_writer(ix, timeout=lock_timeout, memory_mb=memory_mb)
     count = size = 0
     written: dict[str, Article | None] = {}
 
@@ -297,7 +295,7 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0)
     while True:
         generation = store.current_name()
         ix = store.open_current()
-        writer = _writer(ix, 1, 64, timeout=lock_timeout)
+        writer = open_writer(ix, timeout=lock_timeout, memory_mb=64)
         try:
             existed = apply_changes(writer, ((doc_id, None) for doc_id in _remember(requested, source)))
         except BaseException:
@@ -327,7 +325,7 @@ def _journal_then_commit(store: IndexStore, writer, changes: dict[str, Article |
     except BaseException:
         writer.cancel()
         raise
-    writer.commit(merge=False)
+    writer.commit()
 
 
 def rollback(store: IndexStore) -> RollbackResult:

@@ -29,14 +29,14 @@ import threading
 import time
 from collections.abc import Iterable
 
-from whoosh.index import TOC, LockError
+from whoosh.index import TOC
 
 from .article import Article
-from .errors import IndexBusy, IndexUnavailable, QueueFull, SearchError, WriteFailed
-from .indexer import apply_changes, rebuild
+from .errors import IndexUnavailable, QueueFull, SearchError, WriteFailed
+from .indexer import apply_changes, open_writer, rebuild
 from .merging import BackgroundMerger, clean_live_generation
 from .searcher import SearchEngine
-from .store import IndexStore, JournalError, codec, journal_append, publish_lock
+from .store import IndexStore, JournalError, journal_append, publish_lock
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +188,6 @@ class IndexWriterThread:
         except SearchError as exc:
             self._fail(batch, exc)
             return
-        except LockError:
-            self._fail(batch, IndexBusy(
-                f"Another process held the index write lock for over {self.lock_timeout:.0f} s "
-                "(a CLI `index` run?); retry when it has finished."))
-            return
         except OSError as exc:
             log.error("commit failed, nothing written: %s", exc)
             self._fail(batch, WriteFailed(
@@ -246,8 +241,7 @@ class IndexWriterThread:
             ix = self.store.open_current()
             if generation is None:  # open_current raised already: the lock keeps it from changing
                 raise IndexUnavailable(f"No index in {self.store.root}")
-            writer = ix.writer(timeout=self.lock_timeout, limitmb=self.memory_mb, codec=codec(),
-                               compound=False)
+            writer = open_writer(ix, timeout=self.lock_timeout, memory_mb=self.memory_mb)
             try:
                 existed = self._apply(ix, writer, final)
                 journal_append(self.store, final, generation)
@@ -261,7 +255,7 @@ class IndexWriterThread:
                 raise
             commit = writer.generation
             try:
-                writer.commit(merge=False)
+                writer.commit()
             except BaseException:
                 _abandon(writer)
                 if not ix.storage.file_exists(TOC._filename(ix.indexname, commit)):
@@ -296,25 +290,5 @@ class IndexWriterThread:
 
 
 def _abandon(writer) -> None:
-    """Give up a Whoosh writer whatever state it is in: its write lock and temporary files are released.
-
-    Whoosh's ``cancel`` can fail itself (closing files on a full disk) and its failed
-    ``commit`` keeps the write lock: without this, every later write of the process
-    would wait for a lock nobody will release.
-    """
-    if not writer.is_closed:
-        try:
-            writer.cancel()
-        except Exception:  # noqa: BLE001 - release by hand below
-            pass
-    lock = getattr(writer, "writelock", None)
-    if lock is not None and getattr(lock, "fd", None) is not None:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001
-            pass
-    try:
-        writer._tempstorage.destroy()
-    except Exception:  # noqa: BLE001 - already gone
-        pass
-    writer.is_closed = True
+    """Give up a writer whatever state it is in: its write lock and unfinished files are released."""
+    writer.cancel()

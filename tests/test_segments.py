@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 
-from search_service import segments
+from search_service import indexer, segments
 from search_service.article import Article
 from search_service.docsets import DocSetEvaluator
+from search_service.errors import IndexBusy
 from search_service.ingest import Ingest
 from search_service.schema import BIGRAM_FIELDS, ID, build_schema, to_document
 from search_service.store import codec, latest_segments
@@ -157,3 +159,54 @@ def test_stock_whoosh_searcher_finds_the_same_documents(corpus, reference, tmp_p
             expected_scores = {hit[ID]: round(hit.score, 6) for hit in expected_searcher.search(query, limit=None)}
             got_scores = {hit[ID]: round(hit.score, 6) for hit in searcher.search(query, limit=None)}
             assert got_scores == expected_scores, query
+
+
+# --------------------------------------------------------------------------- incremental changes
+
+
+def test_incremental_changes_through_the_fast_path_equal_a_fresh_build(corpus, tmp_path):
+    half = len(corpus) // 2
+    ix = _fast_build(tmp_path / "fast", corpus[:half], 1, 1000.0)
+    replaced = [dataclasses.replace(a, title=a.title + " 修订版", body="修订 " + a.body) for a in corpus[:20]]
+    deleted = [a.id for a in corpus[20:40]]
+    changes = [(a.id, a) for a in corpus[half:]] + [(a.id, a) for a in replaced] + [(i, None) for i in deleted]
+    writer = indexer.open_writer(ix)
+    existed = indexer.apply_changes(writer, changes)
+    writer.commit()
+    assert [i for i, was in existed.items() if was] == [a.id for a in replaced] + deleted
+
+    final = {a.id: a for a in corpus}
+    final.update({a.id: a for a in replaced})
+    for doc_id in deleted:
+        del final[doc_id]
+    reference = _whoosh_build(tmp_path / "whoosh", list(final.values()))
+    ix = whoosh_index.open_dir(str(tmp_path / "fast"))
+    assert len(latest_segments(ix)) == 2  # the first build's, and the one the changes wrote
+    assert not (tmp_path / "fast" / "MAIN.tmp").exists()
+    with reference.searcher() as expected_searcher, ix.searcher() as searcher:
+        assert searcher.doc_count() == len(final)
+        assert {d[ID]: d for d in searcher.all_stored_fields()} == \
+            {d[ID]: d for d in expected_searcher.all_stored_fields()}
+        for query in QUERIES + [wq.Phrase("title_bi", ["修订", "订版"]), wq.Term("body", "修订")]:
+            expected = {hit[ID] for hit in expected_searcher.search(query, limit=None)}
+            assert {hit[ID] for hit in searcher.search(query, limit=None)} == expected, query
+
+
+def test_a_cancelled_change_leaves_no_file_and_frees_the_lock(corpus, tmp_path):
+    ix = _fast_build(tmp_path / "fast", corpus[:10], 1, 1000.0)
+    def files():  # the lock file stays, as Whoosh's writers leave it
+        return sorted(p.name for p in (tmp_path / "fast").iterdir() if p.name != "MAIN_WRITELOCK")
+
+    before = files()
+    writer = segments.ChangeWriter(ix, codec=codec(), segment_mb=0.05)
+    for article in corpus[10:]:
+        writer.add_article(article)
+    assert writer._added  # segments finished before the cancel are removed too
+    writer.delete_document(0)
+    with pytest.raises(IndexBusy):
+        indexer.open_writer(ix, timeout=0.05)  # one writer at a time
+    writer.cancel()
+    assert files() == before
+    writer = indexer.open_writer(ix)  # the lock is free again
+    writer.commit()
+    assert whoosh_index.open_dir(str(tmp_path / "fast")).doc_count() == 10
