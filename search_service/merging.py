@@ -407,9 +407,10 @@ class BackgroundMerger:
             except ValueError:
                 self.last_result = None
             if self.last_result:
-                log.info("merged %s segments (%s documents) of %s in %.1f s", self.last_result["merged_segments"],
-                         self.last_result["documents"], self.last_result["generation"],
-                         time.monotonic() - started)
+                log.info("merged %s segments (%s documents) of %s in %.1f s (at niceness %s)",
+                         self.last_result["merged_segments"], self.last_result["documents"],
+                         self.last_result["generation"], time.monotonic() - started,
+                         self.last_result.get("niceness"))
             return
         shutil.rmtree(path / staging, ignore_errors=True)  # a killed child could not clean up
         if self._closed and code < 0:
@@ -442,6 +443,10 @@ class BackgroundMerger:
 # --------------------------------------------------------------------------- child process entry
 
 
+#: How much a background merge child lowers its CPU priority (``nice``; 19 is the lowest).
+MERGE_NICENESS = 10
+
+
 def _child_main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search_service.merging",
                                      description="Merge segments of one index generation (used by the server).")
@@ -457,6 +462,10 @@ def _child_main(argv=None) -> int:
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+    # A background merge only has to finish eventually: searches and writes of the server
+    # come first for the CPU (a merge had raised write acknowledgement p99 by ~40%).
+    with contextlib.suppress(OSError):
+        os.nice(MERGE_NICENESS)
     with contextlib.suppress(AttributeError, OSError):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an OSError, not a kill
     try:
@@ -470,7 +479,10 @@ def _child_main(argv=None) -> int:
         reason = errno.errorcode.get(exc.errno, "") if exc.errno else ""
         print(f"merge failed: {reason} {exc.strerror or exc}".replace("  ", " "), file=sys.stderr)
         return 1
-    print(json.dumps(result.to_json() if result else None))
+    report = result.to_json() if result else None
+    if report is not None:
+        report["niceness"] = os.nice(0)
+    print(json.dumps(report))
     return 0
 
 
