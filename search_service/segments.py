@@ -45,6 +45,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from whoosh import fields
@@ -482,6 +483,7 @@ class ChangeWriter:
         self._segment_limit = segment_mb * 1e6
         self._builder: SegmentBuilder | None = None
         self._added: list = []  # finished new segments
+        self._searcher: Any = None  # a whoosh Searcher, opened by the first delete_by_term
         self.deleted = 0
 
     # -- the changes ----------------------------------------------------------------------
@@ -495,9 +497,11 @@ class ChangeWriter:
         self.deleted += 1
 
     def delete_by_term(self, fieldname: str, text: str) -> int:
-        """Delete the live documents with ``text`` in ``fieldname``; returns how many."""
-        with self._ix.searcher() as searcher:
-            docnums = list(searcher.document_numbers(**{fieldname: text}))
+        """Delete the live documents of this commit with ``text`` in ``fieldname``; returns how many."""
+        if self._searcher is None:
+            # One searcher for the writer's life: the write lock keeps the commit it reads current.
+            self._searcher = self._ix.searcher()
+        docnums = list(self._searcher.document_numbers(**{fieldname: text}))
         for docnum in docnums:
             self.delete_document(docnum)
         return len(docnums)
@@ -557,6 +561,10 @@ class ChangeWriter:
 
     def _release(self) -> None:
         self.is_closed = True
+        if self._searcher is not None:
+            with contextlib.suppress(Exception):
+                self._searcher.close()
+            self._searcher = None
         _remove_empty_temp_folder(self.storage)
         with contextlib.suppress(Exception):
             self.writelock.release()
