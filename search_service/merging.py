@@ -384,7 +384,7 @@ class BackgroundMerger:
     def _run(self, path: Path) -> None:
         staging = f"{STAGING_PREFIX}{secrets.token_hex(6)}"
         command = [sys.executable, "-m", "search_service.merging", str(path), "--staging", staging,
-                   "--memory-mb", str(self.memory_mb)]
+                   "--memory-mb", str(self.memory_mb), "--niceness", str(merge_niceness(path))]
         started = time.monotonic()
         try:
             with self._lock:
@@ -445,6 +445,18 @@ class BackgroundMerger:
 
 #: How much a background merge child lowers its CPU priority (``nice``; 19 is the lowest).
 MERGE_NICENESS = 10
+#: From this many segments on, merges run at normal priority: writes are outrunning a niced
+#: merger, and every segment costs each search a little and each process ~10 open files.
+MERGE_BACKLOG_SEGMENTS = 4 * MERGE_FACTOR
+
+
+def merge_niceness(generation_path: Path | str) -> int:
+    """The niceness for the next background merge of a generation: MERGE_NICENESS unless behind."""
+    try:
+        count = len(TOC.read(FileStorage(str(generation_path)), INDEX_NAME).segments)
+    except (OSError, ValueError, EOFError):
+        count = 0
+    return 0 if count >= MERGE_BACKLOG_SEGMENTS else MERGE_NICENESS
 
 
 def _child_main(argv=None) -> int:
@@ -454,6 +466,8 @@ def _child_main(argv=None) -> int:
     parser.add_argument("--staging", help="name of the staging folder to use")
     parser.add_argument("--everything", action="store_true", help="merge all segments")
     parser.add_argument("--memory-mb", type=int, default=128)
+    parser.add_argument("--niceness", type=int, default=MERGE_NICENESS,
+                        help=f"lower the CPU priority by this much (default {MERGE_NICENESS}; 0 keeps it)")
     args = parser.parse_args(argv)
     staging = Path(args.generation) / (args.staging or f"{STAGING_PREFIX}{secrets.token_hex(6)}")
 
@@ -463,9 +477,11 @@ def _child_main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     # A background merge only has to finish eventually: searches and writes of the server
-    # come first for the CPU (a merge had raised write acknowledgement p99 by ~40%).
-    with contextlib.suppress(OSError):
-        os.nice(MERGE_NICENESS)
+    # come first for the CPU (a merge had raised write acknowledgement p99 by ~40%), unless
+    # the merger has fallen behind (see merge_niceness).
+    if args.niceness > 0:
+        with contextlib.suppress(OSError):
+            os.nice(args.niceness)
     with contextlib.suppress(AttributeError, OSError):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an OSError, not a kill
     try:

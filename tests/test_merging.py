@@ -168,3 +168,14 @@ def test_a_full_builds_large_segments_are_left_to_optimize():
     assert merging.choose_segments(build + small) == small
     just_below = [Sized(large - 1) for _ in range(merging.MERGE_FACTOR)]
     assert merging.choose_segments(build + just_below) == just_below
+
+
+def test_merges_run_at_normal_priority_once_writes_outrun_them(store):
+    assert merging.merge_niceness(store.current_path()) == merging.MERGE_NICENESS
+    while len(segments(store)) < merging.MERGE_BACKLOG_SEGMENTS:
+        indexer.update(store, [article(f"more{len(segments(store))}")])
+    assert merging.merge_niceness(store.current_path()) == 0
+    done = subprocess.run([sys.executable, "-m", "search_service.merging", str(store.current_path()),
+                           "--niceness", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["niceness"] == os.nice(0)

@@ -479,3 +479,23 @@ def test_an_index_with_compound_segments_still_opens_and_is_read_without_copies(
         assert files and not any(isinstance(f, BufferFile) for f in files)
     finally:
         engine.close()
+
+
+def test_a_generation_with_over_a_thousand_files_is_served(tmp_path, env):
+    # Writes faster than merges leave many segments, ~10 files each, all mapped by every
+    # process: descriptors past 1024, where waitress' default select() loop fails and
+    # every worker died at start (it now polls).
+    store = IndexStore(tmp_path / "index")
+    indexer.rebuild(store, [Article("seg-0", "高新区分段", "第0段 园区规划", "高新院新闻", None)])
+    for i in range(1, 110):
+        indexer.update(store, [Article(f"seg-{i}", f"高新区分段{i}", f"第{i}段 园区规划", "高新院新闻", None)])
+    assert sum(1 for _ in store.current_path().iterdir()) > 1030
+    server = Served(env, workers=1, threads=16)  # each thread's readers map the files: ~1,800 descriptors
+    try:
+        status, result = server.get("/api/search", q="园区规划")
+        assert status == 200 and result["total"] == 110
+        status, _ = server.get("/api/search", q="高新区分段7")
+        assert status == 200
+        assert "out of range" not in server.log() and "Traceback" not in server.log()
+    finally:
+        assert server.stop() == 0
