@@ -45,6 +45,9 @@ BUILDER_PID_FILE = "builder.pid"
 PUBLISH_LOCK_FILE = ".publish.lock"
 
 
+#: Attempts at opening the live generation while commits replace its table of contents.
+OPEN_RETRIES = 5
+
 class IndexStore:
     """The data folder and its generations. Cheap to create; holds no open files."""
 
@@ -70,11 +73,19 @@ class IndexStore:
     def open_current(self) -> whoosh_index.Index:
         """Open the live generation, or raise :class:`IndexUnavailable`."""
         path = self.current_path()
-        if path is None or not whoosh_index.exists_in(str(path)):
-            raise IndexUnavailable(
-                f"No index in {self.root}: build one with `search-service index --rebuild PATH`."
-            )
-        return whoosh_index.open_dir(str(path))
+        for attempt in range(OPEN_RETRIES):
+            try:
+                if path is None or not whoosh_index.exists_in(str(path)):
+                    raise IndexUnavailable(
+                        f"No index in {self.root}: build one with `search-service index --rebuild PATH`."
+                    )
+                return whoosh_index.open_dir(str(path))
+            except FileNotFoundError:
+                # Opening reads the newest table of contents; a commit of another process or
+                # thread can replace it (and delete it) between listing and reading: again.
+                if attempt == OPEN_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def generation_names(self) -> list[str]:
         """Every generation folder on disk, oldest first."""

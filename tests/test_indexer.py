@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 from whoosh.index import TOC
@@ -323,3 +325,29 @@ def test_building_folders_of_dead_builders_go_and_of_live_ones_stay(store):
     indexer.rebuild(store, [article("1"), article("2")])
     assert (store.root / JOURNAL_FILE).exists()  # a live builder may still need it
     assert store.current_name() == "g000052"  # numbers taken by building folders are skipped
+
+
+def test_opening_the_index_while_commits_replace_its_table_of_contents(tmp_path, jieba_cache):
+    # Each commit deletes the table of contents before it; opening lists the newest and then
+    # reads it, so without a retry an open racing a commit failed (a write answered
+    # "nothing written", a snapshot refresh failed) about once a second under steady writes.
+    racing = IndexStore(tmp_path / "racing")
+    indexer.rebuild(racing, [article("0")])
+    stop = threading.Event()
+
+    def commit_in_a_loop() -> None:
+        while not stop.is_set():
+            indexer.open_writer(racing.open_current()).commit()
+
+    committer = threading.Thread(target=commit_in_a_loop)
+    committer.start()
+    opened = 0
+    try:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            racing.open_current()
+            opened += 1
+    finally:
+        stop.set()
+        committer.join()
+    assert opened > 100
