@@ -413,7 +413,7 @@ class BackgroundMerger:
                          self.last_result.get("niceness"))
             return
         shutil.rmtree(path / staging, ignore_errors=True)  # a killed child could not clean up
-        if self._closed and code < 0:
+        if self._closed and (code < 0 or code == 128 + signal.SIGTERM):  # stopped by close(): not a failure
             log.info("merge of %s stopped at shutdown; the live commit is unchanged", path.name)
             return
         message = (err.decode(errors="replace").strip().splitlines() or [f"exit status {code}"])[-1]
