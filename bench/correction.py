@@ -92,7 +92,7 @@ def generate(index_dir: Path) -> list[dict]:
     engine = _engine(index_dir)
     vocabulary = engine.vocabulary()
     snap = engine.snapshot()
-    searcher = engine._searcher(snap)
+    searcher = snap.searcher
     titles: list[str] = []
     for docnum in snap.arrays.live_docnums.tolist():
         titles.append(searcher.stored_fields(int(docnum)).get("title", ""))

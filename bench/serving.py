@@ -216,7 +216,7 @@ from bench import common, search
 from search_service import request as query, searcher
 common.initialize_analysis()
 engine = searcher.SearchEngine(sys.argv[1], searcher.EngineOptions(cache_entries=0))
-warm = engine.warm(searchers=1)
+warm = engine.warm()
 ready = time.perf_counter() - t0
 request = lambda params: query.SearchRequest.from_params(query.get_list_from_mapping(params))
 out = []

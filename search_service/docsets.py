@@ -21,34 +21,42 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from .errors import InvalidParameter
+from .readers import raw_postings
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
 
 
 class PostingsCache:
-    """Decoded postings of one snapshot, shared by all threads, bounded in bytes.
+    """Decoded postings per segment and term, shared by all threads and snapshots, bounded in bytes.
 
-    Decoding a frequent term's blocks (unpickle + zlib) is most of a query's cost;
-    the same terms recur across queries, and a snapshot never changes, so its
-    decoded arrays can be kept until the next commit replaces the snapshot.
+    Decoding a frequent term's blocks (unpickle + zlib) is most of a query's cost, and
+    the same terms recur across queries. A segment's postings never change (deletions
+    are the snapshot's live mask, applied after), so they stay valid across commits:
+    a commit costs the cache nothing but the new segment's terms, read when asked for.
     """
+
+    # Accounted per entry besides its arrays, so that cached misses (empty arrays) count.
+    ENTRY_OVERHEAD = 200
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray] | None:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: tuple[str, str], value: tuple[np.ndarray, np.ndarray]) -> None:
-        size = value[0].nbytes + value[1].nbytes
+    def put(self, key: tuple[str, str, str], value: tuple[np.ndarray, np.ndarray]) -> None:
+        size = value[0].nbytes + value[1].nbytes + self.ENTRY_OVERHEAD
         if size > self.max_bytes:
             return
         with self._lock:
@@ -58,7 +66,7 @@ class PostingsCache:
             self._bytes += size
             while self._bytes > self.max_bytes:
                 _, (docs, weights) = self._items.popitem(last=False)
-                self._bytes -= docs.nbytes + weights.nbytes
+                self._bytes -= docs.nbytes + weights.nbytes + self.ENTRY_OVERHEAD
 
 
 class DocSetEvaluator:
@@ -70,7 +78,8 @@ class DocSetEvaluator:
         self.leaves: list[tuple[Searcher, int]] = (
             [(searcher, 0)] if searcher.subsearchers is None else list(searcher.subsearchers)
         )
-        self._terms = cache if cache is not None else PostingsCache(0)
+        self._segment_postings = cache if cache is not None else PostingsCache(0)
+        self._terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # this evaluator's own
 
     def docs(self, query: wq.Query, within: np.ndarray | None = None) -> np.ndarray:
         """Sorted live document numbers matching ``query``, restricted to the boolean mask ``within``.
@@ -135,25 +144,38 @@ class DocSetEvaluator:
     def postings(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, term frequencies) of a term over all segments, live documents only."""
         key = (field, text)
-        cached = self._terms.get(key)
-        if cached is not None:
-            return cached
+        known = self._terms.get(key)
+        if known is not None:
+            return known
         id_chunks, weight_chunks = [], []
         for leaf, offset in self.leaves:
-            reader = leaf.reader()
-            if (field, text) not in reader:
-                continue
-            ids, weights = _posting_arrays(reader.postings(field, text))
-            id_chunks.append(ids + offset if offset else ids)
-            weight_chunks.append(weights)
+            ids, weights = self._leaf_postings(leaf.reader(), field, text)
+            if ids.size:
+                id_chunks.append(ids + offset if offset else ids)
+                weight_chunks.append(weights)
         if id_chunks:
             docs, weights = np.concatenate(id_chunks), np.concatenate(weight_chunks)
             keep = self.live[docs]
             docs, weights = docs[keep], weights[keep]
         else:
             docs, weights = _EMPTY, _EMPTY_F
-        self._terms.put(key, (docs, weights))
+        self._terms[key] = (docs, weights)
         return docs, weights
+
+    def _leaf_postings(self, reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, frequencies) of a term in one segment, deleted documents included."""
+        segment = reader.segment() if hasattr(reader, "segment") else None
+        if segment is None or not hasattr(reader, "_terms"):  # not a segment reader: Whoosh's path
+            if (field, text) not in reader:
+                return _EMPTY, _EMPTY_F
+            return _posting_arrays(reader.postings(field, text))
+        key = (segment.segment_id(), field, text)
+        cached = self._segment_postings.get(key)
+        if cached is None:
+            found = (field, text) in reader
+            cached = _posting_arrays(raw_postings(reader, field, text)) if found else (_EMPTY, _EMPTY_F)
+            self._segment_postings.put(key, cached)
+        return cached
 
     def expand_prefix(self, field: str, prefix: str, limit: int | None = None) -> list[str]:
         """Terms of ``field`` in any segment that start with ``prefix``.

@@ -1,12 +1,12 @@
 """Search the live index: tiers, filters, facets, snippets, as plain data.
 
 :class:`SearchEngine` is shared by every thread of the server. It keeps one
-:class:`Snapshot` of the live generation (the Whoosh index at one commit plus
-per-document arrays of category, day, year and month) and gives each thread its
-own Whoosh searcher on exactly that commit, because searchers are not
-thread-safe. A new commit or a newly published generation is noticed within
-``reload_interval`` seconds; a thread moves to it between requests, so requests
-in flight finish on the snapshot they started with.
+:class:`Snapshot` of the live generation (the Whoosh index at one commit, one
+searcher on it, and per-document arrays of category, day, year and month) that
+every thread searches: the segment readers under it are opened once per process
+and are safe to share (see :mod:`readers`). A new commit or a newly published
+generation is seen by the next request (see :meth:`SearchEngine.snapshot`);
+requests in flight finish on the snapshot they started with.
 
 Matching documents come from :mod:`docsets` (posting blocks as numpy arrays),
 scores from :mod:`scoring` (BM25 in numpy), facets are ``numpy.bincount`` over
@@ -28,7 +28,6 @@ from typing import Protocol
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.index import TOC
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
@@ -38,9 +37,10 @@ from .article import Article
 from .compiler import CompiledQuery
 from .config import SETTINGS_BY_NAME
 from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
-from .docsets import DocSetEvaluator
+from .docsets import DocSetEvaluator, PostingsCache
 from .errors import IndexUnavailable, NotFound, SearchError
 from .highlight import Highlighter
+from .readers import ReaderPool, open_mapped
 from .request import SearchRequest, date_bounds
 from .results import (
     CategoryCount,
@@ -56,7 +56,7 @@ from .results import (
 )
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
-from .snapshot import DocArrays, ResultCache, SegmentColumns, Snapshot, open_mapped
+from .snapshot import ResultCache, SegmentColumns, Snapshot
 from .store import CURRENT_FILE, IndexStore
 from .synonyms import SynonymSource, SynonymTable
 from .syntax import Not, Term, is_negative_only, parsed, positive_terms
@@ -68,6 +68,8 @@ SUGGEST_EXCERPT_CHARS = 60
 SUGGEST_EXCERPT_SCAN = 1500
 # Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
 _STALE_RETRIES = 4
+# Decoded postings kept per process, by segment and term (see docsets.PostingsCache).
+POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
 # What SearchEngine.warm() runs before the server reports ready: words (one common, two
 # joined), a prefix, pinyin (relaxation and suggestions), and words no article has
 # (partial matches, did-you-mean).
@@ -199,16 +201,14 @@ class SearchEngine:
         self._snapshot: Snapshot | None = None
         self._last_check = 0.0
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # One open reader per segment for the whole process (see readers.ReaderPool).
+        self._readers = ReaderPool()
         self._segment_columns: dict[str, SegmentColumns] = {}
-        self._open_searchers: set[Searcher] = set()
+        self.postings = PostingsCache(POSTINGS_CACHE_BYTES)
         # Correction vocabulary: per segment (cached by segment id), one per snapshot key.
         self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
         self._vocabulary_lock = threading.Lock()
         self._segment_vocabularies: dict[str, SegmentVocabulary] = {}
-        # Searchers opened and warmed by warm() before the server is ready; a thread's
-        # first request takes one instead of opening its own (see _searcher).
-        self._spares: list[tuple[tuple[str, int], Searcher]] = []
         # Fingerprint of the files a change of the index touches (see _disk_stamp).
         self._stamp: tuple | None = None
 
@@ -250,12 +250,6 @@ class SearchEngine:
                 return snap
             self._snapshot = self._open_snapshot(name)
             self.cache.clear()
-            # Spare searchers of an older snapshot would keep its (maybe deleted) files mapped.
-            stale = [s for key, s in self._spares if key != self._snapshot.key]
-            self._spares = [(key, s) for key, s in self._spares if key == self._snapshot.key]
-            for searcher in stale:
-                self._open_searchers.discard(searcher)
-                searcher.close()
             return self._snapshot
 
     # A stamp younger than this is not trusted: file times tick coarsely (a few ms).
@@ -291,12 +285,16 @@ class SearchEngine:
             # and opening it; then take the one after it.
             toc_generation = index.latest_generation()
             try:
-                toc = TOC.read(index.storage, index.indexname, gen=toc_generation, schema=index.schema)
-                arrays = DocArrays(index.storage, toc, self._segment_columns)
-                return Snapshot(name, toc_generation, index, arrays, time.time(), toc=toc)
+                snap = Snapshot.open(name, index, toc_generation, self._readers, self.weighting,
+                                     self._segment_columns, time.time())
             except FileNotFoundError:
                 if attempt == _STALE_RETRIES - 1:
                     raise
+                continue
+            # Readers of segments gone from this commit (merged away, an older generation)
+            # are not needed again; snapshots still being searched keep theirs alive.
+            self._readers.keep_only(index.storage, snap.toc.segments)
+            return snap
         raise AssertionError("unreachable")
 
     def refresh(self) -> Snapshot:
@@ -304,52 +302,19 @@ class SearchEngine:
         self._last_check = 0.0
         return self.snapshot()
 
-    def _searcher(self, snap: Snapshot) -> Searcher:
-        held = getattr(self._local, "held", None)
-        if held is not None and held[0] == snap.key:
-            return held[1]
-        if held is None and self._spares:
-            spare = self._take_spare(snap.key)
-            if spare is not None:
-                self._local.held = (snap.key, spare)
-                return spare
-        # The old searcher's unchanged segment readers move to the new one; the rest close.
-        searcher = snap.open_searcher(self.weighting, reuse=held[1] if held is not None else None)
-        self._local.held = (snap.key, searcher)
-        with self._lock:
-            if held is not None:
-                self._open_searchers.discard(held[1])
-            self._open_searchers.add(searcher)
-        return searcher
-
-    def _take_spare(self, key: tuple[str, int]) -> Searcher | None:
-        """A searcher warm() opened on this snapshot; spares of older snapshots are closed."""
-        with self._lock:
-            spares, self._spares = self._spares, []
-            taken = None
-            for spare_key, searcher in spares:
-                if taken is None and spare_key == key:
-                    taken = searcher
-                elif spare_key == key:
-                    self._spares.append((spare_key, searcher))
-                else:
-                    self._open_searchers.discard(searcher)
-                    searcher.close()
-            return taken
-
-    def warm(self, searchers: int = 1, queries: tuple[str, ...] = WARM_QUERIES) -> float:
+    def warm(self, queries: tuple[str, ...] = WARM_QUERIES) -> float:
         """Do before the server is ready what the first searches would otherwise do; seconds taken.
 
-        Opens the snapshot (facet columns), runs ``queries`` through every path a search
-        can take (words, substring, partial match, pinyin, suggestions, an article),
-        which loads jieba's and pypinyin's lazily read dictionaries, and opens
-        ``searchers`` searchers on the snapshot, each with two of the queries run on it, for
-        the server's threads to take on their first request. The result cache is emptied
-        afterwards (warm-up answers are not anybody's request). Raises
+        Opens the snapshot (every segment's readers, the facet columns) and runs
+        ``queries`` through every path a search can take (words, substring, partial
+        match, pinyin, suggestions, an article), which loads jieba's and pypinyin's
+        lazily read dictionaries and the correction vocabulary. Every thread shares the
+        snapshot's searcher, so no thread's first request opens anything. The result
+        cache is emptied afterwards (warm-up answers are not anybody's request). Raises
         :class:`IndexUnavailable` without an index.
         """
         started = time.perf_counter()
-        snap = self.snapshot()  # IndexUnavailable without an index
+        self.snapshot()  # IndexUnavailable without an index
         if self.options.correction:
             # The correction vocabulary (every word of the index by pinyin) takes seconds to
             # read at the site's scale: a reader's first slip must not pay for it.
@@ -360,41 +325,19 @@ class SearchEngine:
                 hits = self.search(SearchRequest(q=q, page_size=1)).hits
                 if hits:
                     self.document(hits[0].id)
-        self._drop_searcher()  # the calling thread's own: it does not serve requests
-        synonyms = self.synonym_table()
-        opened = []
-        for _ in range(max(1, searchers)):
-            searcher = snap.open_searcher(self.weighting)
-            for q in queries[:2]:  # enough to open what a reader loads lazily (terms, stored fields)
-                with contextlib.suppress(SearchError):
-                    _Execution(self, snap, searcher, SearchRequest(q=q), synonyms).run()
-            opened.append((snap.key, searcher))
-        with self._lock:
-            for _, searcher in opened:
-                self._open_searchers.add(searcher)
-            self._spares.extend(opened)
         self.cache.clear()
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Close every thread's searcher (at shutdown; searching again reopens them)."""
-        with self._lock:
-            self._spares = []
-            searchers, self._open_searchers = self._open_searchers, set()
-        for searcher in searchers:
-            try:
-                searcher.close()
-            except OSError:
-                pass
-        self._local = threading.local()
+        """Let go of the snapshot and the segment readers (at shutdown; searching again reopens them).
 
-    def __del__(self) -> None:
-        # Non-compound segments: each searcher holds open column files; an engine dropped
-        # without close() (a CLI command, a test) must not leave them to the garbage collector.
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to report to
-            pass
+        Nothing is unmapped under a request still running: a reader's files go when
+        the last snapshot using them does.
+        """
+        with self._lock:
+            self._snapshot = None
+            self._readers.clear()
+            self._segment_columns.clear()
 
     def vocabulary(self) -> Vocabulary:
         """The correction vocabulary of the current snapshot (see :mod:`correction`).
@@ -429,33 +372,22 @@ class SearchEngine:
     # -- search ---------------------------------------------------------------------------
 
     def _with_searcher(self, work):
-        """Run ``work(snapshot, searcher)`` on a consistent pair, retrying once on a vanished file.
+        """Run ``work(snapshot, searcher)`` on the current snapshot, retrying on a vanished file.
 
-        A commit makes Whoosh delete the files of the commits before it; a thread that
-        opens (or lazily reads) a searcher of a snapshot that just became stale can meet
-        a missing file. The answer is then to move to the new snapshot and run again.
+        A snapshot's readers map every file of its segments when it is made, and a
+        mapped file stays readable after a merge deletes it; a file missing at that
+        moment (the commit was replaced meanwhile) is answered by moving to the newest
+        snapshot and running again.
         """
         snap = self.snapshot()
         for attempt in range(_STALE_RETRIES):
             try:
-                return work(snap, self._searcher(snap))
+                return work(snap, snap.searcher)
             except FileNotFoundError:
                 if attempt == _STALE_RETRIES - 1:
                     raise
-                self._drop_searcher()
                 snap = self.refresh()
         raise AssertionError("unreachable")
-
-    def _drop_searcher(self) -> None:
-        held = getattr(self._local, "held", None)
-        if held is not None:
-            self._local.held = None
-            with self._lock:
-                self._open_searchers.discard(held[1])
-            try:
-                held[1].close()
-            except OSError:
-                pass
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Run one search; repeated requests on the same snapshot come from the cache."""
@@ -489,7 +421,7 @@ class SearchEngine:
         return self._with_searcher(lambda snap, searcher: self._similar(snap, searcher, doc_id, limit))
 
     def _similar(self, snap: Snapshot, searcher: Searcher, doc_id: str, limit: int) -> Similar:
-        evaluator = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
+        evaluator = DocSetEvaluator(searcher, snap.arrays.live, self.postings)
         own = evaluator.term(ID, doc_id)
         if not own.size:
             raise NotFound(f"No article with id {doc_id!r}.")
@@ -621,7 +553,7 @@ class _Execution:
         self.searcher = searcher
         self.request = request
         self.compiled = CompiledQuery(request.syntax.node, engine.options.title_boost, synonyms)
-        self.docsets = DocSetEvaluator(searcher, snap.arrays.live, snap.postings)
+        self.docsets = DocSetEvaluator(searcher, snap.arrays.live, engine.postings)
         options = engine.options
         self.scorer = Bm25(self.docsets, snap.arrays.lengths, snap.arrays.average_lengths,
                            int(snap.arrays.live_docnums.size), k1=options.bm25_k1, b=options.bm25_b)

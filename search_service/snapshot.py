@@ -1,71 +1,31 @@
 """One commit of the live generation, as the engine searches it.
 
-:class:`Snapshot` pins a Whoosh commit (its table of contents is read once, since a
-later commit deletes the file) and carries :class:`DocArrays`, the per-document
-columns facets, filters and BM25 need, built from per-segment columns cached by
-segment id: segments never change, so a commit adding a few documents reads only
-its new segment. :class:`ResultCache` keeps answers keyed by snapshot, so any
-change invalidates them.
+:class:`Snapshot` pins a Whoosh commit: its table of contents (read once, since a
+later commit deletes the file), one searcher every thread shares (on the process's
+shared segment readers, see :mod:`readers`), and :class:`DocArrays`, the
+per-document columns facets, filters and BM25 need, built from per-segment columns
+cached by segment id: segments never change, so a commit adding a few documents
+reads only its new segment. :class:`ResultCache` keeps answers keyed by snapshot,
+so any change invalidates them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
-import mmap
-import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
-from whoosh.filedb.filestore import FileStorage
-from whoosh.filedb.structfile import StructFile
 from whoosh.index import TOC, FileIndex
-from whoosh.reading import EmptyReader, MultiReader, SegmentReader
+from whoosh.reading import EmptyReader, IndexReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
-from .docsets import PostingsCache
+from .readers import ReaderPool
 from .schema import BIGRAM_FIELDS, CATEGORY, DAY, WORD_FIELDS
 from .scoring import leaf_lengths
 
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
-# Decoded postings kept per snapshot (see docsets.PostingsCache).
-POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
-
-
-class MappedStorage(FileStorage):
-    """A generation folder opened for reading, every file read through ``mmap``.
-
-    Each thread's searcher opens its own segment readers. Read through ``mmap`` the
-    bytes they touch live once, in the page cache, shared by every thread and every
-    worker process (file-backed memory), instead of once per reader in the heap.
-
-    Whoosh's ``supports_mmap`` only decides how a *compound* segment (the ``.seg``
-    files of indexes written before segments were left uncompound) is opened: with
-    it, ``CompoundStorage`` maps the file and then wraps each sub-file in
-    ``BufferFile(BytesIO(...))`` -- a private copy of the segment per reader. With it
-    off, sub-files are windows (``SubFile``) on the file this class opened, which is
-    itself mapped: old compound indexes are read without copies too.
-    """
-
-    supports_mmap = False
-
-    def __init__(self, path) -> None:
-        super().__init__(str(path), supports_mmap=False, readonly=True)
-
-    def open_file(self, name, **kwargs):
-        with open(self._fpath(name), "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return StructFile(io.BytesIO(b""), name=name, **kwargs)  # mmap refuses empty files
-            # The map holds its own reference to the file: the descriptor can close now,
-            # and a segment file deleted by a later commit stays readable while mapped.
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        return StructFile(mapped, name=name, **kwargs)
-
-
-def open_mapped(index: FileIndex) -> FileIndex:
-    """The same index (name, schema) read through :class:`MappedStorage`."""
-    return FileIndex(MappedStorage(index.storage.folder), schema=index.schema, indexname=index.indexname)
 
 
 class SegmentColumns:
@@ -92,10 +52,11 @@ class DocArrays:
     """Per-document facet columns of one index commit, indexed by Whoosh document number.
 
     Built from per-segment columns (``segment_cache``, keyed by segment id) so that a
-    commit adding a few documents costs only its new segment's columns.
+    commit adding a few documents costs only its new segment's columns; ``readers``
+    are the commit's segment readers, in order (only those of new segments are read).
     """
 
-    def __init__(self, storage, toc: TOC, segment_cache: dict | None = None) -> None:
+    def __init__(self, toc: TOC, readers: Sequence[SegmentReader], segment_cache: dict | None = None) -> None:
         cache = segment_cache if segment_cache is not None else {}
         segments = list(toc.segments)
         count = sum(segment.doc_count_all() for segment in segments)
@@ -105,16 +66,11 @@ class DocArrays:
         self.lengths = {field: np.zeros(count, dtype=np.float64) for field in SCORED_FIELDS}
         self.live = np.zeros(count, dtype=bool)
         offset = 0
-        for segment in segments:
+        for segment, reader in zip(segments, readers, strict=True):
             key = segment.segment_id()
             columns = cache.get(key)
-            if columns is None:
-                # Only segments new since the last snapshot are opened and read.
-                reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
-                try:
-                    columns = cache[key] = SegmentColumns(reader)
-                finally:
-                    reader.close()
+            if columns is None:  # only segments new since the last snapshot are read
+                columns = cache[key] = SegmentColumns(reader)
             size = columns.day.size
             remap = np.array([names.setdefault(name, len(names)) for name in columns.category_names],
                              dtype=np.int32)
@@ -185,54 +141,46 @@ class LargeArticleCache:
 
 @dataclasses.dataclass
 class Snapshot:
-    """One commit of one generation: what every thread searches until the next refresh."""
+    """One commit of one generation: what every thread searches until the next refresh.
+
+    ``searcher`` is shared by all threads: its segment readers are the process's shared
+    ones (see :mod:`readers`), safe to read from several threads at once.
+    """
 
     generation: str
     toc_generation: int
     index: FileIndex
+    toc: TOC
+    searcher: Searcher
     arrays: DocArrays
     opened_at: float
-    postings: PostingsCache = dataclasses.field(default_factory=lambda: PostingsCache(POSTINGS_CACHE_BYTES))
     large_articles: LargeArticleCache = dataclasses.field(default_factory=lambda: LargeArticleCache())
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.generation, self.toc_generation)
 
-    toc: TOC | None = None
+    @classmethod
+    def open(cls, generation: str, index: FileIndex, toc_generation: int, pool: ReaderPool, weighting,
+             segment_columns: dict | None = None, opened_at: float = 0.0) -> Snapshot:
+        """Pin commit ``toc_generation`` of ``index`` (read through :func:`readers.open_mapped`).
 
-    def open_searcher(self, weighting, reuse: Searcher | None = None) -> Searcher:
-        """A new searcher on exactly this commit (never a later one).
-
-        The commit's table of contents is read once, when the snapshot is made: a later
-        commit deletes the TOC file of this one.
+        Segments already in ``pool`` are not opened again. Raises FileNotFoundError when
+        the commit was replaced and its files deleted meanwhile (take the newer one).
         """
-        storage = self.index.storage
-        if self.toc is None:
-            self.toc = TOC.read(storage, self.index.indexname, gen=self.toc_generation, schema=self.index.schema)
-        toc = self.toc
-        # Reuse the segment readers of the thread's previous searcher where the segment and
-        # its deletions are unchanged: opening a segment's term table costs ~100 ms.
-        reusable = {}
-        if reuse is not None:
-            for leaf, _ in reuse.reader().leaf_readers():
-                segment = leaf.segment()
-                if segment is not None:
-                    reusable[(segment.segment_id(), segment.deleted_count())] = leaf
-        readers = []
-        for segment in toc.segments:
-            leaf = reusable.pop((segment.segment_id(), segment.deleted_count()), None)
-            readers.append(leaf if leaf is not None else
-                           SegmentReader(storage, toc.schema, segment, generation=toc.generation))
-        for leaf in reusable.values():
-            leaf.close()
-        if not readers:
+        storage = index.storage
+        toc = TOC.read(storage, index.indexname, gen=toc_generation, schema=index.schema)
+        views = pool.views(storage, toc.schema, toc.segments, toc.generation)
+        reader: IndexReader
+        if not views:
             reader = EmptyReader(toc.schema)
-        elif len(readers) == 1:
-            reader = readers[0]
+        elif len(views) == 1:
+            reader = views[0]
         else:
-            reader = MultiReader(readers, generation=toc.generation)
-        return Searcher(reader, weighting=weighting, fromindex=self.index)
+            reader = MultiReader(views, generation=toc.generation)
+        arrays = DocArrays(toc, views, segment_columns)
+        searcher = Searcher(reader, weighting=weighting, fromindex=index)
+        return cls(generation, toc_generation, index, toc, searcher, arrays, opened_at)
 
 
 class ResultCache:

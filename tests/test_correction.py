@@ -97,7 +97,7 @@ def test_vocabulary_has_title_and_body_words_with_frequencies(engine):
 
 
 def test_term_table_read_directly_agrees_with_whoosh(engine):
-    searcher = engine._searcher(engine.snapshot())
+    searcher = engine.snapshot().searcher
     for leaf, _ in searcher.reader().leaf_readers():
         for field in ("title", "body"):
             fast = dict(correction._term_frequencies(leaf, field))

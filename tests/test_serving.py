@@ -359,7 +359,7 @@ from search_service.request import SearchRequest
 analysis.initialize(sys.argv[1])
 engine = SearchEngine(sys.argv[2], EngineOptions(cache_entries=0))
 if sys.argv[3] == "warm":
-    engine.warm(searchers=4)
+    engine.warm()
 else:
     engine.snapshot()  # what create_app did before warm-up existed
 def run_on_new_thread(q):
@@ -474,7 +474,7 @@ def test_an_index_with_compound_segments_still_opens_and_is_read_without_copies(
     try:
         assert engine.search(SearchRequest(q="智慧城市")).total == 20
         assert engine.search(SearchRequest(q="复合段文件")).total == 1
-        searcher = engine._searcher(engine.snapshot())
+        searcher = engine.snapshot().searcher
         files = [f for leaf, _ in searcher.reader().leaf_readers() for f in (leaf._terms._dbfile, leaf._terms._postfile)]
         assert files and not any(isinstance(f, BufferFile) for f in files)
     finally:

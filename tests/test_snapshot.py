@@ -1,9 +1,10 @@
-"""snapshot: one commit pinned (its files mapped), per-document columns cached by segment, the caches.
+"""snapshot and readers: one commit pinned (its files mapped), readers shared by threads and commits,
+per-document columns cached by segment, the caches.
 
 Also the risky path of merges: a merge deletes the files of the segments it replaced while older
-snapshots may still be reading them. A searcher opened before keeps answering from its mapped
-files; one opened after meets a missing file, which the engine answers by moving to the newest
-snapshot and running the request again.
+snapshots may still be reading them. A snapshot made before keeps answering from its mapped
+files; one made after the files went meets a missing file, which the engine answers by moving to
+the newest snapshot and running the request again.
 """
 
 from __future__ import annotations
@@ -15,23 +16,16 @@ import time
 
 import numpy as np
 import pytest
-from whoosh.index import TOC
 from whoosh.scoring import BM25F
 
 from search_service import indexer, merging
 from search_service.article import Article
 from search_service.docsets import DocSetEvaluator
+from search_service.readers import ReaderPool, open_mapped
 from search_service.request import SearchRequest
 from search_service.schema import BODY, ID
 from search_service.searcher import EngineOptions, SearchEngine
-from search_service.snapshot import (
-    DocArrays,
-    LargeArticleCache,
-    MappedStorage,
-    ResultCache,
-    Snapshot,
-    open_mapped,
-)
+from search_service.snapshot import LargeArticleCache, ResultCache, Snapshot
 from search_service.store import IndexStore
 
 
@@ -50,13 +44,11 @@ def store(tmp_path, jieba_cache) -> IndexStore:
     return store
 
 
-def pin(store: IndexStore, segment_cache: dict | None = None) -> Snapshot:
+def pin(store: IndexStore, segment_cache: dict | None = None, pool: ReaderPool | None = None) -> Snapshot:
     """A snapshot of the live commit, as the engine makes one."""
     index = open_mapped(store.open_current())
-    generation = index.latest_generation()
-    toc = TOC.read(index.storage, index.indexname, gen=generation, schema=index.schema)
-    return Snapshot(store.current_name(), generation, index, DocArrays(index.storage, toc, segment_cache),
-                    time.time(), toc=toc)
+    return Snapshot.open(store.current_name(), index, index.latest_generation(), pool if pool is not None else ReaderPool(), BM25F(),
+                         segment_cache, time.time())
 
 
 def stored_ids(searcher) -> set[str]:
@@ -69,7 +61,7 @@ def on_disk(store: IndexStore) -> set[str]:
 
 def test_a_searcher_of_an_old_snapshot_keeps_answering_after_a_merge_deletes_its_files(store):
     old = pin(store)
-    searcher = old.open_searcher(BM25F())
+    searcher = old.searcher
     evaluator = DocSetEvaluator(searcher, old.arrays.live)
     before = (stored_ids(searcher), evaluator.term(BODY, "智慧城市").tolist())
     files = on_disk(store)
@@ -79,15 +71,14 @@ def test_a_searcher_of_an_old_snapshot_keeps_answering_after_a_merge_deletes_its
     # Every page the old searcher reads is still mapped: same documents, same postings.
     assert (stored_ids(searcher), DocSetEvaluator(searcher, old.arrays.live).term(BODY, "智慧城市").tolist()) == before
     assert searcher.stored_fields(0)[ID] in before[0]
-    # A searcher opened on it only now would need the deleted files: that is the engine's retry case.
+    # Readers opened on it only now would need the deleted files: that is the engine's retry case.
     with pytest.raises(FileNotFoundError):
-        old.open_searcher(BM25F())
-    searcher.close()
+        ReaderPool().views(old.index.storage, old.toc.schema, old.toc.segments, old.toc_generation)
     new = pin(store)
-    assert new.toc_generation > old.toc_generation and stored_ids(new.open_searcher(BM25F())) == before[0]
+    assert new.toc_generation > old.toc_generation and stored_ids(new.searcher) == before[0]
 
 
-def test_the_engine_retries_on_the_newest_snapshot_when_its_snapshot_lost_its_files(store):
+def test_a_snapshot_the_engine_still_serves_after_a_merge_deleted_its_files_answers_in_full(store):
     # The engine trusts a fingerprint of CURRENT and the generation folder's mtime; a merge within
     # one tick of a coarse file clock leaves it unchanged (as here, where the mtime is put back).
     engine = SearchEngine(store.root, EngineOptions(reload_interval=3600, cache_entries=0, correction=False))
@@ -99,30 +90,44 @@ def test_the_engine_retries_on_the_newest_snapshot_when_its_snapshot_lost_its_fi
         assert merging.merge(folder, everything=True) is not None
         os.utime(folder, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
         assert engine.snapshot() is first  # the engine has not noticed the merge
-        results = engine.search(SearchRequest(q="智慧城市"))  # opening a searcher on `first` fails
+        # Every file of `first` was mapped when it was made: hits, stored fields, articles all there.
+        results = engine.search(SearchRequest(q="智慧城市"))
         assert results.total == 6 and {h.id for h in results.hits} == set("abcdef")
-        assert engine.snapshot().toc_generation > first.toc_generation  # it moved to the merged commit
+        assert all(hit.title for hit in results.hits)
         assert engine.document("f").title == "智慧城市f"
+        assert engine.refresh().toc_generation > first.toc_generation  # the next check moves to the merge
+        assert engine.search(SearchRequest(q="智慧城市")).total == 6
     finally:
         engine.close()
 
 
-def test_a_snapshot_is_pinned_to_its_commit_and_hands_unchanged_segments_on(store):
-    old = pin(store)
-    held = old.open_searcher(BM25F())
+def test_a_snapshot_is_pinned_to_its_commit_and_segments_are_opened_once_per_process(store):
+    pool = ReaderPool()
+    old = pin(store, pool=pool)
+    assert len(pool) == 3
     indexer.update(store, [article("g")])
     assert indexer.delete(store, ["a"]) == ["a"]
-    assert stored_ids(old.open_searcher(BM25F())) == set("abcdef")  # a later commit is not seen
-    new = pin(store)
-    moved = new.open_searcher(BM25F(), reuse=held)
-    assert stored_ids(moved) == set("bcdefg")
-    old_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in held.reader().leaf_readers()}
-    new_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in moved.reader().leaf_readers()}
-    unchanged = [sid for sid in new_leaves if sid in old_leaves and not new_leaves[sid].segment().has_deletions()]
-    assert len(unchanged) == 2  # the two one-article segments: reused, not reopened
-    assert all(new_leaves[sid] is old_leaves[sid] for sid in unchanged)
-    rebuilt = [sid for sid in new_leaves if sid in old_leaves and sid not in unchanged]
-    assert len(rebuilt) == 1 and new_leaves[rebuilt[0]] is not old_leaves[rebuilt[0]]  # a deletion: reopened
+    assert stored_ids(old.searcher) == set("abcdef")  # a later commit is not seen
+    assert old.searcher.document(**{ID: "a"}) is not None
+    new = pin(store, pool=pool)
+    assert stored_ids(new.searcher) == set("bcdefg") and new.searcher.document(**{ID: "a"}) is None
+    assert len(pool) == 4  # only the new segment was opened
+    old_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in old.searcher.reader().leaf_readers()}
+    new_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in new.searcher.reader().leaf_readers()}
+    common = set(old_leaves) & set(new_leaves)
+    assert len(common) == 3
+    # Each segment's files are the same open ones in both commits, the one with a new deletion too...
+    assert all(new_leaves[sid]._terms is old_leaves[sid]._terms for sid in common)
+    # ...while the deletion is the new commit's alone.
+    changed = [sid for sid in common if new_leaves[sid].has_deletions()]
+    assert len(changed) == 1 and not old_leaves[changed[0]].has_deletions()
+    assert DocSetEvaluator(old.searcher, old.arrays.live).term(ID, "a").size == 1
+    assert DocSetEvaluator(new.searcher, new.arrays.live).term(ID, "a").size == 0
+    merging.merge(store.current_path(), everything=True)
+    pin(store, pool=pool)
+    pool.keep_only(store.open_current().storage, [])  # the engine forgets what a commit no longer has
+    assert len(pool) == 0
+    assert stored_ids(new.searcher) == set("bcdefg")  # a snapshot still in use keeps its readers
 
 
 def test_doc_arrays_hold_categories_days_lengths_and_deletions(store):
@@ -153,16 +158,6 @@ def test_segment_columns_are_read_once_and_forgotten_when_merged_away(store):
     merging.merge(store.current_path(), everything=True)
     pin(store, cache)
     assert len(cache) == 1 and not set(cache) & set(kept)
-
-
-def test_mapped_files_are_read_without_the_descriptor_and_empty_files_open(tmp_path):
-    (tmp_path / "data.bin").write_bytes(b"abcdef")
-    (tmp_path / "empty.bin").write_bytes(b"")
-    storage = MappedStorage(tmp_path)
-    mapped = storage.open_file("data.bin")
-    os.unlink(tmp_path / "data.bin")  # as a commit deletes an older segment's files
-    assert mapped.read(6) == b"abcdef"
-    assert storage.open_file("empty.bin").read() == b""
 
 
 def test_large_article_cache_keeps_only_long_articles_and_the_latest_few(store):

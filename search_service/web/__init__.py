@@ -89,8 +89,8 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     _register_headers(app, settings)
     try:
         # Before the first request (and before /healthz can say ok): open the index, load the
-        # dictionaries, and one warm searcher per server thread.
-        seconds = app.extensions[ENGINE_KEY].warm(searchers=settings.threads)
+        # dictionaries, and the readers every server thread shares.
+        seconds = app.extensions[ENGINE_KEY].warm()
         log.info("index opened and warmed in %.2f s", seconds)
     except SearchError as exc:
         log.warning("starting without an index: %s", exc.message)
