@@ -22,8 +22,9 @@ its staging folder is removed by the merge itself or, if it was killed, by
 :func:`clean_stale_files` at the next start. One merge runs at a time per
 generation (an flock), across processes.
 
-:class:`BackgroundMerger` runs merges for a server in a child process (a merge
-is CPU-bound Python: in a thread it would take the GIL from searches), reports
+:class:`BackgroundMerger` runs merges for a server in a child process it keeps
+between merges (a merge is CPU-bound Python: in a thread it would take the GIL from
+searches; a new process per merge spent more CPU starting than merging), reports
 failures in the log and in its counters for ``/metrics``, retries with a
 back-off, and stops the child on shutdown. ``search-service optimize`` runs one
 merge of everything in the foreground.
@@ -42,6 +43,7 @@ import math
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -332,6 +334,66 @@ def clean_stale_files(generation_path: Path | str) -> list[str]:
 # --------------------------------------------------------------------------- the server's merger
 
 
+class _MergeProcess:
+    """A long-lived child process that runs merges one at a time, sent as JSON lines.
+
+    Starting Python and importing the indexing code costs a second of CPU, five to
+    twenty times what merging a few small segments does; under steady writes a child
+    per merge kept a core busy importing. This child is started once, at one niceness,
+    and exits when its standard input closes (the server stopped or died) or after
+    ``MERGE_PROCESS_IDLE_SECONDS`` without work (its memory goes back to the system).
+    """
+
+    def __init__(self, niceness: int, memory_mb: int) -> None:
+        self.niceness = niceness
+        self.last_used = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "search_service.merging", "--serve", "--niceness", str(niceness),
+             "--memory-mb", str(memory_mb)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    @property
+    def fresh(self) -> bool:
+        """Alive and not about to exit for idleness (a job sent now will be taken)."""
+        return self.alive and time.monotonic() - self.last_used < MERGE_PROCESS_IDLE_SECONDS / 2
+
+    def run(self, path: Path, staging: str) -> dict:
+        """Merge ``path``; the child's answer (``report``, ``abandoned`` or ``error``), or ``exit`` if it died."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        job = {"generation": str(path), "staging": staging}
+        try:
+            self.process.stdin.write((json.dumps(job) + "\n").encode())
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+        except OSError:  # the child died before reading the job
+            line = b""
+        self.last_used = time.monotonic()
+        if not line:
+            return {"exit": self.process.wait()}
+        return json.loads(line)
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signum)
+
+    def close(self) -> None:
+        """Let an idle child go (it exits when its input closes)."""
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        if self.alive:
+            self.stop(signal.SIGKILL)
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
 class BackgroundMerger:
     """Runs merges of the live generation in a child process, one at a time, off the write path.
 
@@ -339,6 +401,7 @@ class BackgroundMerger:
     policy wants one and none is running; a failed merge is logged, counted and
     retried after a back-off that doubles (up to ``max_backoff``), so writes are
     never blocked by it and a merge succeeds again as soon as the disk has room.
+    The child is kept between merges (see :class:`_MergeProcess`).
     """
 
     def __init__(self, store, *, memory_mb: int = 128, min_backoff: float = 5.0, max_backoff: float = 300.0) -> None:
@@ -353,7 +416,7 @@ class BackgroundMerger:
         self._backoff = 0.0
         self._retry_at = 0.0
         self._lock = threading.Lock()
-        self._child: subprocess.Popen | None = None
+        self._process: _MergeProcess | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -381,42 +444,52 @@ class BackgroundMerger:
             self._thread.start()
             return True
 
+    def _merge_process(self, niceness: int) -> _MergeProcess | None:
+        """The child to run the next merge at ``niceness``: the kept one, or a new one."""
+        with self._lock:
+            if self._closed:
+                return None
+            process = self._process
+            if process is not None and process.fresh and process.niceness == niceness:
+                return process
+            self._process = None
+        if process is not None:
+            process.close()  # idle, about to time out, or at the other niceness
+        with self._lock:
+            if self._closed:
+                return None
+            self._process = _MergeProcess(niceness, self.memory_mb)
+            return self._process
+
     def _run(self, path: Path) -> None:
         staging = f"{STAGING_PREFIX}{secrets.token_hex(6)}"
-        command = [sys.executable, "-m", "search_service.merging", str(path), "--staging", staging,
-                   "--memory-mb", str(self.memory_mb), "--niceness", str(merge_niceness(path))]
         started = time.monotonic()
         try:
-            with self._lock:
-                if self._closed:
-                    return
-                self._child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                               start_new_session=True)
-            out, err = self._child.communicate()
-            code = self._child.returncode
+            process = self._merge_process(merge_niceness(path))
+            if process is None:
+                return
+            answer = process.run(path, staging)
         except OSError as exc:
-            out, err, code = b"", str(exc).encode(), -1
-        finally:
-            with self._lock:
-                self._child = None
-        if code == 0:
-            self.merges += 1
+            answer = {"error": f"could not start the merge process: {exc}"}
+        if "report" in answer or "abandoned" in answer:
+            if answer.get("report") is not None:
+                self.merges += 1
             self._backoff = 0.0
-            try:
-                self.last_result = json.loads(out.decode() or "null")
-            except ValueError:
-                self.last_result = None
+            self.last_result = answer.get("report")
             if self.last_result:
                 log.info("merged %s segments (%s documents) of %s in %.1f s (at niceness %s)",
                          self.last_result["merged_segments"], self.last_result["documents"],
                          self.last_result["generation"], time.monotonic() - started,
                          self.last_result.get("niceness"))
+            elif answer.get("abandoned"):
+                log.info("merge of %s abandoned: %s", path.name, answer["abandoned"])
             return
         shutil.rmtree(path / staging, ignore_errors=True)  # a killed child could not clean up
-        if self._closed and (code < 0 or code == 128 + signal.SIGTERM):  # stopped by close(): not a failure
+        code = answer.get("exit")
+        if self._closed and code is not None and (code < 0 or code == 128 + signal.SIGTERM):
             log.info("merge of %s stopped at shutdown; the live commit is unchanged", path.name)
             return
-        message = (err.decode(errors="replace").strip().splitlines() or [f"exit status {code}"])[-1]
+        message = answer.get("error") or f"the merge process exited with status {code}"
         self.failures += 1
         self.last_error = message
         self._backoff = min(self.max_backoff, max(self.min_backoff, self._backoff * 2))
@@ -425,19 +498,19 @@ class BackgroundMerger:
                   "retrying in %.0f s or later", path.name, message, self._backoff)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop a running merge (its staging files are removed) and take no more."""
+        """Stop a running merge (its staging files are removed) and the merge process; take no more."""
         with self._lock:
             self._closed = True
-            child = self._child
-        if child is not None and child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
+            process, self._process = self._process, None
+        if process is not None and process.alive:
+            process.stop()  # SIGTERM: a merge in progress removes its staging folder and exits
         if self._thread is not None:
             self._thread.join(timeout)
-            if self._thread.is_alive() and child is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.kill()
+            if self._thread.is_alive() and process is not None:
+                process.stop(signal.SIGKILL)
                 self._thread.join(timeout)
+        if process is not None:
+            process.close()
 
 
 # --------------------------------------------------------------------------- child process entry
@@ -459,20 +532,67 @@ def merge_niceness(generation_path: Path | str) -> int:
     return 0 if count >= MERGE_BACKLOG_SEGMENTS else MERGE_NICENESS
 
 
+#: A kept merge process exits after this long without a merge (see _MergeProcess).
+MERGE_PROCESS_IDLE_SECONDS = 60.0
+
+
+def _merge_answer(generation: str, staging: str, *, everything: bool = False, memory_mb: int = 128) -> dict:
+    """One merge, as the child reports it: ``{"report": ...}``, ``{"abandoned": why}`` or ``{"error": why}``."""
+    try:
+        result = merge(generation, everything=everything, staging_name=staging, memory_mb=memory_mb)
+    except MergeAbandoned as exc:
+        return {"abandoned": str(exc)}
+    except OSError as exc:
+        reason = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+        return {"error": f"merge failed: {reason} {exc.strerror or exc}".replace("  ", " ")}
+    report = result.to_json() if result else None
+    if report is not None:
+        report["niceness"] = os.nice(0)
+    return {"report": report}
+
+
+def _serve_merges(memory_mb: int, staging_of_job: list) -> int:
+    """Run the merges sent on standard input, one JSON line each, answering each with one line."""
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], MERGE_PROCESS_IDLE_SECONDS)
+        if not ready:
+            return 0  # idle: the server starts a new process for the next merge
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return 0  # the server closed our input: it stopped (or died)
+        job = json.loads(line)
+        staging_of_job[0] = Path(job["generation"]) / job["staging"]
+        try:
+            answer = _merge_answer(job["generation"], job["staging"], memory_mb=memory_mb)
+        except Exception as exc:  # noqa: BLE001 - report it and stay up for the next merge
+            answer = {"error": f"merge failed: {type(exc).__name__}: {exc}"}
+        staging_of_job[0] = None
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
 def _child_main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search_service.merging",
                                      description="Merge segments of one index generation (used by the server).")
-    parser.add_argument("generation", help="generation folder")
+    parser.add_argument("generation", nargs="?", help="generation folder (not with --serve)")
+    parser.add_argument("--serve", action="store_true",
+                        help="run the merges sent on standard input, one JSON line each (what the server does)")
     parser.add_argument("--staging", help="name of the staging folder to use")
     parser.add_argument("--everything", action="store_true", help="merge all segments")
     parser.add_argument("--memory-mb", type=int, default=128)
     parser.add_argument("--niceness", type=int, default=MERGE_NICENESS,
                         help=f"lower the CPU priority by this much (default {MERGE_NICENESS}; 0 keeps it)")
     args = parser.parse_args(argv)
-    staging = Path(args.generation) / (args.staging or f"{STAGING_PREFIX}{secrets.token_hex(6)}")
+    if bool(args.serve) == bool(args.generation):
+        parser.error("give a generation folder, or --serve")
+    # The staging folder of the merge in progress, removed if the server stops us meanwhile.
+    staging_of_job: list[Path | None] = [None]
+    if args.generation:
+        staging_of_job[0] = Path(args.generation) / (args.staging or f"{STAGING_PREFIX}{secrets.token_hex(6)}")
 
     def stop(signum, _frame):
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging_of_job[0] is not None:
+            shutil.rmtree(staging_of_job[0], ignore_errors=True)
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
@@ -484,21 +604,17 @@ def _child_main(argv=None) -> int:
             os.nice(args.niceness)
     with contextlib.suppress(AttributeError, OSError):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is an OSError, not a kill
-    try:
-        result = merge(args.generation, everything=args.everything, staging_name=staging.name,
-                       memory_mb=args.memory_mb)
-    except MergeAbandoned as exc:
-        print(json.dumps(None))
-        print(f"merge abandoned: {exc}", file=sys.stderr)
-        return 0
-    except OSError as exc:
-        reason = errno.errorcode.get(exc.errno, "") if exc.errno else ""
-        print(f"merge failed: {reason} {exc.strerror or exc}".replace("  ", " "), file=sys.stderr)
+    if args.serve:
+        return _serve_merges(args.memory_mb, staging_of_job)
+    assert staging_of_job[0] is not None
+    answer = _merge_answer(args.generation, staging_of_job[0].name, everything=args.everything,
+                           memory_mb=args.memory_mb)
+    if "error" in answer:
+        print(answer["error"], file=sys.stderr)
         return 1
-    report = result.to_json() if result else None
-    if report is not None:
-        report["niceness"] = os.nice(0)
-    print(json.dumps(report))
+    if "abandoned" in answer:
+        print(f"merge abandoned: {answer['abandoned']}", file=sys.stderr)
+    print(json.dumps(answer.get("report")))
     return 0
 
 

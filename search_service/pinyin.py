@@ -15,8 +15,6 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 
-from pypinyin import lazy_pinyin
-
 from .analysis import CJK_CLASS, SEGMENTER, SpanTokenizer, has_cjk, normalize
 
 _PINYIN_QUERY = re.compile(r"[a-zA-Z' ]+")
@@ -25,6 +23,10 @@ _PINYIN_QUERY = re.compile(r"[a-zA-Z' ]+")
 @functools.lru_cache(maxsize=65536)
 def word_pinyin(word: str) -> tuple[str, str]:
     """(full toneless pinyin, initials) of a normalized CJK word."""
+    # Imported on first use: pypinyin reads its dictionaries at import (~0.5 s), which
+    # processes that only open the schema (a merge, most CLI commands) never need.
+    from pypinyin import lazy_pinyin
+
     syllables = [s for s in lazy_pinyin(word) if s.isalpha()]
     return "".join(syllables).lower(), "".join(s[0] for s in syllables).lower()
 

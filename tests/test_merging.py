@@ -8,6 +8,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from whoosh.filedb.filestore import FileStorage
@@ -179,3 +180,53 @@ def test_merges_run_at_normal_priority_once_writes_outrun_them(store):
                            "--niceness", "0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["niceness"] == os.nice(0)
+
+
+def _wait_for_merges(merger: merging.BackgroundMerger, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while merger.merges < count or merger.running:
+        assert time.monotonic() < deadline and not merger.failures, merger.last_error
+        time.sleep(0.05)
+
+
+def test_the_background_merger_keeps_one_merge_process_between_merges(store):
+    merger = merging.BackgroundMerger(store)
+    try:
+        assert merger.poke()
+        _wait_for_merges(merger, 1)
+        process = merger._process
+        assert process is not None and process.alive
+        for i in range(merging.MERGE_FACTOR):  # another level-0 class to merge
+            indexer.update(store, [article(f"again{i}")])
+        assert merger.poke()
+        _wait_for_merges(merger, 2)
+        assert merger._process is process and process.alive  # the same child: no new interpreter
+        process.stop(signal.SIGKILL)  # a child that died between merges is replaced, not a failure
+        process.process.wait(10)
+        for i in range(merging.MERGE_FACTOR):
+            indexer.update(store, [article(f"third{i}")])
+        assert merger.poke()
+        _wait_for_merges(merger, 3)
+        assert merger._process is not process and merger.failures == 0
+        assert total(store) == 20 + 3 * merging.MERGE_FACTOR
+    finally:
+        merger.close()
+    assert not process.alive and (merger._process is None)
+
+
+def test_the_merge_process_exits_when_the_server_goes(store):
+    child = subprocess.Popen([sys.executable, "-m", "search_service.merging", "--serve"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    staging = ".merge-kept"
+    child.stdin.write((json.dumps({"generation": str(store.current_path()), "staging": staging}) + "\n").encode())
+    child.stdin.flush()
+    answer = json.loads(child.stdout.readline())
+    assert answer["report"]["merged_segments"] == merging.MERGE_FACTOR
+    child.stdin.write(b'{"generation": "/nonexistent", "staging": ".merge-x"}\n')
+    child.stdin.flush()
+    assert "error" in json.loads(child.stdout.readline())  # reported, and the child stays up
+    child.stdin.close()  # what a killed server leaves: its end of the pipe closed
+    assert child.wait(30) == 0
+    child.stdout.close()
+    assert not (store.current_path() / staging).exists()
