@@ -29,6 +29,12 @@ Reports requests/s, p50/p90/p99 per kind of request, errors (anything but the ex
 connection errors included; must be 0) and 429s, into the ``load`` section of
 ``docs/BENCHMARKS.md``; raw numbers in ``bench/out/load.json``. ``--quick`` is a 15-second
 smoke run on a small index that leaves the docs alone.
+
+* **Baseline, same run**: the code whose load figures the serving work is judged against
+  (``--baseline-rev``, default :data:`BASELINE_REV`, the commit that first measured 94
+  requests/s, p50 309 ms, p99 716 ms on another machine) is checked out in a git worktree
+  under ``bench/out/load/`` and its own ``bench.load`` is run right after ours, with the same
+  settings, on this machine. ``--baseline-rev none`` skips it.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ CONFIG_ENV = "BENCH_LOAD_CONFIG"
 VISITOR_KINDS = ("api search", "results page", "results page 2", "suggest", "article page")
 ABUSER_ADDRESS = "203.0.113.66"
 ABUSER_CONNECTIONS = 10  # x up to 10 requests/s each = 100/s from one address, over the default 20/s
+#: The load test's first figures (2026-11-26): one server process, per-thread readers, merges in commits.
+BASELINE_REV = "1525480"
 
 
 # --------------------------------------------------------------------------- the Locust side
@@ -415,6 +423,7 @@ def summarize(args, records, window, started, changes, rebuild_started, rebuild_
                      "rate_limit": args.rate_limit or "default (60 per 3 seconds)",
                      "max_requests": args.max_requests},
         "window_s": window,
+        "server_workers": os.cpu_count() or 1,  # serve's default: one worker per core
         "visitor_requests": len(visitors),
         "visitor_rps": len(visitors) / window if window else 0.0,
         "all_requests": len(records),
@@ -458,8 +467,8 @@ def render(data: dict) -> str:
         "article pages (weights 5:2:1:3:1); one writer (`PUT /api/documents/<id>` with the bearer token, 2/s); "
         f"one abusive script ({ABUSER_CONNECTIONS} connections from one address, up to "
         f"{ABUSER_CONNECTIONS * 10} requests/s).",
-        f"- Server: `search-service serve` defaults (8 threads, access log on, rate limit "
-        f"{s['rate_limit']}), reload_interval 2 s.",
+        f"- Server: `search-service serve` defaults ({data.get('server_workers', 1)} worker process(es) × 8 "
+        f"threads, access log on, rate limit {s['rate_limit']}), reload_interval 2 s.",
         f"- Rebuild: `search-service index --rebuild` (1 worker) started at {fmt(rebuild['started_s'], 0)} s, "
         f"finished at {fmt(rebuild['ended_s'], 0)} s (exit {rebuild['exit_status']}); the server answered from "
         f"the new generation from {fmt(publish, 1)} s "
@@ -482,6 +491,55 @@ def render(data: dict) -> str:
     return "\n".join(lines)
 
 
+def run_baseline(args: argparse.Namespace) -> dict:
+    """The same load test, with the same settings, by the code of ``args.baseline_rev`` (its own bench.load)."""
+    tree = WORK_DIR / f"baseline-{args.baseline_rev}"
+    if not (tree / "bench" / "load.py").is_file():
+        shutil.rmtree(tree, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=REPO, check=True, capture_output=True)
+        subprocess.run(["git", "worktree", "add", "--force", "--detach", str(tree), args.baseline_rev],
+                       cwd=REPO, check=True, capture_output=True)
+    # Its benchmarks look for the corpora next to their tree, as ours do next to ours.
+    shared = tree.parent / "shared"
+    if not shared.exists():
+        shared.symlink_to(require_corpora().parent)
+    command = [sys.executable, "-m", "bench.load", "--seconds", f"{args.seconds:g}", "--clients", str(args.clients),
+               "--articles", str(args.articles), "--rebuild-articles", str(args.rebuild_articles),
+               "--rebuild-after", f"{args.rebuild_after:g}", "--max-requests", str(args.max_requests)]
+    if args.rate_limit is not None:
+        command += ["--rate-limit", args.rate_limit]
+    # `python -m` from the tree imports the tree's search_service, not the installed one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_SERVICE_")}
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    raw = tree / "bench" / "out" / "load.json"
+    if done.returncode not in (0, 1) or not raw.is_file():
+        sys.exit(f"bench.load: the baseline run at {args.baseline_rev} failed:\n{done.stderr[-2000:]}")
+    return json.loads(raw.read_text(encoding="utf-8"))
+
+
+def render_comparison(ours: dict, baseline: dict, rev: str) -> str:
+    """Ours against the baseline run: throughput and latency of the visitors, writes, errors."""
+
+    def row(label: str, data: dict) -> list:
+        return [label, f"{data['visitor_rps']:,.0f}", fmt(data["visitors"]["p50_ms"]), fmt(data["visitors"]["p90_ms"]),
+                fmt(data["visitors"]["p99_ms"]), f"{data['writes']['ok']} of {data['writes']['requests']}",
+                fmt(data["writes"]["p50_ms"]), str(data["errors"])]
+
+    ratio = ours["visitor_rps"] / baseline["visitor_rps"] if baseline["visitor_rps"] else float("nan")
+    return "\n".join([
+        f"### Against the baseline, same settings, same machine, run right after ours: the code of `{rev}`",
+        "",
+        markdown_table(["", "visitor requests/s", "p50 ms", "p90 ms", "p99 ms", "writes committed",
+                        "write p50 ms", "errors"],
+                       [row("ours (this commit)", ours), row(f"baseline `{rev}` (2026-11-26)", baseline)]),
+        "",
+        f"Ours / baseline: **{ratio:.2f}×** the visitor requests per second, p50 "
+        f"{baseline['visitors']['p50_ms'] / ours['visitors']['p50_ms']:.2f}× and p99 "
+        f"{baseline['visitors']['p99_ms'] / ours['visitors']['p99_ms']:.2f}× lower. The baseline's own first figures "
+        "(94 requests/s, p50 309 ms, p99 716 ms) were measured on another CPU; this row is its code on this one.",
+    ])
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60, help="length of the load (default 60)")
@@ -497,6 +555,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reload-grace", type=float, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
                         help="15 s, 500 articles: a smoke test that leaves docs/BENCHMARKS.md alone")
+    parser.add_argument("--baseline-rev", default=BASELINE_REV,
+                        help=f"commit whose bench.load runs after ours as the baseline (default {BASELINE_REV}; "
+                             "'none' skips it)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.articles, args.rebuild_articles, args.rebuild_after = 15, 500, 200, 3
@@ -507,8 +568,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = run(args)
-    save_raw("load-quick" if args.quick else "load", data)
     body = render(data)
+    if args.baseline_rev != "none" and not args.quick:
+        data["baseline"] = run_baseline(args)
+        body += "\n\n" + render_comparison(data, data["baseline"], args.baseline_rev)
+    save_raw("load-quick" if args.quick else "load", data)
     print(body)
     if not args.quick:
         update_section("load", body)

@@ -131,6 +131,10 @@ class _Client:
             return error.code, 0
 
 
+#: Worker processes of the measured server (``serve --workers``); its default, one per core.
+SERVER_WORKERS = os.cpu_count() or 1
+
+
 def _start_server(index_dir, threads: int = 16, log_name: str = "writes-server.log"):
     """``search-service serve`` on a free loopback port; returns (process, client, log file)."""
     port = _free_port()
@@ -142,7 +146,7 @@ def _start_server(index_dir, threads: int = 16, log_name: str = "writes-server.l
     log_path = OUT_DIR / log_name
     log_file = open(log_path, "wb")
     server = subprocess.Popen([sys.executable, "-m", "search_service.cli", "serve", "--port", str(port),
-                               "--threads", str(threads)], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+                               "--threads", str(threads), "--workers", str(SERVER_WORKERS)], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     client = _Client(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 60
     while True:
@@ -563,8 +567,10 @@ def main(argv=None) -> None:
         ["", "acknowledged updates/s", "ack p50 ms", "ack p99 ms", "ack→visible p50 ms", "ack→visible p99 ms",
          "searches/s", "search p50 ms", "search p99 ms", "errors"],
         [
-            row(f"ours: HTTP server, {args.writers} writers + 4 searching clients", ours),
-            row(f"ours: HTTP server, {args.writers} writers, no search load", quiet),
+            row(f"ours: HTTP server ({SERVER_WORKERS} workers × 16 threads), {args.writers} writers + 4 searching "
+                "clients", ours),
+            row(f"ours: HTTP server ({SERVER_WORKERS} workers × 16 threads), {args.writers} writers, no search load",
+                quiet),
             row("baseline: in process, one Whoosh commit per article, no HTTP, no search load", baseline),
         ],
     )

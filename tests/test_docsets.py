@@ -120,21 +120,35 @@ def test_prefix_expansion_is_bounded(evaluator):
 
 
 def test_postings_cache_is_bounded_in_bytes_and_least_recently_used_goes_first():
-    item = (np.arange(10, dtype=np.int64), np.ones(10))  # 160 bytes
-    cache = PostingsCache(max_bytes=400)
-    cache.put(("body", "a"), item)
-    cache.put(("body", "b"), item)
-    assert cache.get(("body", "a")) is item  # a is now the most recently used
-    cache.put(("body", "c"), item)  # 480 bytes: the least recently used (b) goes
-    assert cache.get(("body", "b")) is None
-    assert cache.get(("body", "a")) is item and cache.get(("body", "c")) is item
-    cache.put(("body", "huge"), (np.arange(100, dtype=np.int64), np.ones(100)))  # bigger than the bound
-    assert cache.get(("body", "huge")) is None and cache.get(("body", "a")) is item
+    item = (np.arange(10, dtype=np.int64), np.ones(10))  # 160 bytes, + the per-entry overhead
+    entry = 160 + PostingsCache.ENTRY_OVERHEAD
+    cache = PostingsCache(max_bytes=2 * entry + 10)
+    cache.put(("seg", "body", "a"), item)
+    cache.put(("seg", "body", "b"), item)
+    assert cache.get(("seg", "body", "a")) is item  # a is now the most recently used
+    cache.put(("seg", "body", "c"), item)  # three entries do not fit: the least recently used (b) goes
+    assert cache.get(("seg", "body", "b")) is None
+    assert cache.get(("seg", "body", "a")) is item and cache.get(("seg", "body", "c")) is item
+    cache.put(("seg", "body", "huge"), (np.arange(100, dtype=np.int64), np.ones(100)))  # bigger than the bound
+    assert cache.get(("seg", "body", "huge")) is None and cache.get(("seg", "body", "a")) is item
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
+    for i in range(100):  # a term a segment lacks is remembered too, and still counts against the bound
+        cache.put(("seg", "body", f"missing{i}"), empty)
+    assert len(cache) <= (2 * entry + 10) // PostingsCache.ENTRY_OVERHEAD
 
 
-def test_a_shared_cache_answers_the_next_evaluator_without_reading(searcher, evaluator):
+def test_a_shared_cache_keeps_each_segments_postings_for_the_next_evaluator(searcher, evaluator):
     cache = PostingsCache(1 << 20)
     first = DocSetEvaluator(searcher, evaluator.live, cache)
-    docs, _ = first.postings(BODY, "规划")
+    docs, freqs = first.postings(BODY, "规划")
+    leaves = [leaf.reader() for leaf, _ in first.leaves]
+    kept = {leaf.segment().segment_id(): cache.get((leaf.segment().segment_id(), BODY, "规划")) for leaf in leaves}
+    assert len(kept) == len(leaves) >= 2 and all(value is not None for value in kept.values())
     again = DocSetEvaluator(searcher, evaluator.live, cache).postings(BODY, "规划")
-    assert again[0] is docs  # the same arrays, not decoded again
+    assert again[0].tolist() == docs.tolist() and again[1].tolist() == freqs.tolist()
+    assert all(cache.get((sid, BODY, "规划")) is value for sid, value in kept.items())  # read once, not again
+    # The cache holds every posting of a segment, deleted documents included: the live mask is
+    # applied per evaluator, so a later commit's deletions use the same entries.
+    fewer = evaluator.live.copy()
+    fewer[docs[0]] = False
+    assert DocSetEvaluator(searcher, fewer, cache).postings(BODY, "规划")[0].tolist() == docs[1:].tolist()
