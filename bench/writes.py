@@ -296,17 +296,26 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _merge_children(pid: int) -> list[int]:
-    children = []
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process under ``pid``: the server's workers and their merge processes."""
+    parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = open(f"/proc/{entry}/stat", encoding="ascii", errors="replace").read()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                    children.append(int(entry))
+                parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
             except (OSError, ValueError, IndexError):
                 continue
-    return children
+    found, todo = [], list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        todo.extend(parents.get(child, []))
+        try:
+            command = open(f"/proc/{child}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found.append((child, command))
+    return found
 
 
 def measure_merges_ours(index_dir, seconds: float, records: list[dict], batch_writers: int = 1,
@@ -365,8 +374,9 @@ def measure_merges_ours(index_dir, seconds: float, records: list[dict], batch_wr
                 running_spans.append((since, now))
                 since = None
             rss["server"] = max(rss["server"], _rss_mb(server.pid))
-            for child in _merge_children(server.pid):
-                rss["merge_child"] = max(rss["merge_child"], _rss_mb(child))
+            for child, command in _descendants(server.pid):
+                kind = "merge_child" if "search_service.merging" in command else "server"
+                rss[kind] = max(rss[kind], _rss_mb(child))
             time.sleep(0.2)
         if since is not None:
             running_spans.append((since, time.perf_counter()))
@@ -474,13 +484,13 @@ def render_merges(raw: dict) -> None:
          "single ack p50 / p99 ms during a merge (n)", "single ack p50 / p99 ms otherwise (n)", "merges",
          "time merging s", "RSS MB", "errors"],
         [
-            [f"ours: HTTP server, 1 client posting batches of {BATCH} + 2 putting single articles; "
-             "merges in a background process", fmt(ours["articles_per_s"]), fmt(ours["batch_ms"].get(50)),
+            [f"ours: HTTP server ({SERVER_WORKERS} workers × 16 threads), 1 client posting batches of {BATCH} + "
+             "2 putting single articles; merges in a background process", fmt(ours["articles_per_s"]), fmt(ours["batch_ms"].get(50)),
              fmt(ours["batch_ms"].get(99)), fmt(ours["batch_max_ms"]),
              f"{fmt(during.get(50))} / {fmt(during.get(99))} ({ours['singles_during_merge']})",
              f"{fmt(outside.get(50))} / {fmt(outside.get(99))} ({ours['singles_outside_merge']})",
              f"{ours['merges']} ({ours['merge_failures']} failed)", fmt(ours["merge_seconds"]),
-             f"server peak {fmt(ours['rss_mb']['server'], 0)}, merge child peak "
+             f"largest server process peak {fmt(ours['rss_mb']['server'], 0)}, merge process peak "
              f"{fmt(ours['rss_mb']['merge_child'], 0)}",
              ", ".join(f"{k} {v}" for k, v in ours["errors"].items())],
             [f"baseline: in process, the same batches of {BATCH}, one writer, Whoosh merging inside the commit "
@@ -491,6 +501,12 @@ def render_merges(raw: dict) -> None:
              "–"],
         ],
     )
+    worst = max(ours["batch_ms"].get(99, float("inf")), during.get(99, float("inf")))
+    goal = (f"The ~1 s p99 goal while merges run is met: {fmt(worst)} ms at worst (batches, or singles during a "
+            "merge)." if worst <= 1000 else
+            f"The ~1 s p99 goal while merges run is not met here: {fmt(worst)} ms at worst (batches, or singles "
+            f"during a merge); on this machine, at this load, the baseline's median commit of {BATCH} short "
+            f"articles took {fmt(baseline['batch_ms'][50])} ms.")
     body = "\n".join([
         "## Writes while segments merge",
         "",
@@ -507,12 +523,11 @@ def render_merges(raw: dict) -> None:
         "segment list under the write lock for a moment; what a merge still costs an acknowledgement is "
         f"CPU shared with it (single-article p99 {fmt(during.get(99))} ms during a merge against "
         f"{fmt(outside.get(99))} ms otherwise). The baseline's figures are a floor for what the former "
-        "server did (no HTTP, nothing else running in it). The ~1 s p99 goal is not met here in absolute "
-        "terms: on this machine, at this load, the baseline's median commit of 10 short articles took "
-        f"{fmt(baseline['batch_ms'][50])} ms. \"During a merge\" counts acknowledgements whose request overlapped "
-        "a time `/metrics` reported `search_service_merge_running 1` (sampled every 200 ms). Both sides warm "
-        "(index built just before, same page cache). Processes: the server (16 threads, default "
-        "`commit_delay` 1 s: a commit gathers writes for up to 1 s), its merge child and this client; the "
+        f"server did (no HTTP, nothing else running in it). {goal} \"During a merge\" counts acknowledgements "
+        "whose request overlapped a time `/metrics` reported `search_service_merge_running 1` (sampled every "
+        "200 ms). Both sides warm (index built just before, same page cache). Processes: the server "
+        f"({SERVER_WORKERS} workers × 16 threads, default `commit_delay` 1 s: a commit gathers writes for up to "
+        "1 s), the merge process each worker keeps, and this client; the "
         "baseline is this process alone. The machine is shared with other work (see the load average): "
         "absolute figures move with it, the comparison within one row (during a merge / otherwise) much "
         "less.",
