@@ -15,6 +15,7 @@ import platform
 import resource
 import shlex
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Sequence
@@ -381,3 +382,55 @@ def update_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def tree_memory(pid: int) -> dict[str, float]:
+    """RssAnon and RssFile (MB) summed over ``pid`` and every process under it.
+
+    For a server: the supervisor, its workers and their merge processes. Anonymous memory
+    is private to each process; file-backed is mostly the mapped index, shared (so the sum
+    counts a shared page once per process mapping it).
+    """
+    pids, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        pids.append(one)
+        try:
+            for task in Path(f"/proc/{one}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    total = {"anon_mb": 0.0, "file_mb": 0.0, "processes": 0}
+    for one in pids:
+        try:
+            status = Path(f"/proc/{one}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        total["anon_mb"] += int(fields.get("RssAnon", "0 kB").split()[0]) / 1024
+        total["file_mb"] += int(fields.get("RssFile", "0 kB").split()[0]) / 1024
+        total["processes"] += 1
+    return total
+
+
+class PeakMemory(threading.Thread):
+    """Samples :func:`tree_memory` of a process every ``interval`` seconds; keeps the peaks."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak = {"anon_mb": 0.0, "file_mb": 0.0, "processes": 0}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            now = tree_memory(self.pid)
+            for key, value in now.items():
+                self.peak[key] = max(self.peak[key], value)
+
+    def finish(self) -> dict[str, float]:
+        """Stop sampling; the peaks (anonymous and file-backed peaks may come from different moments)."""
+        self.stop.set()
+        self.join(5)
+        return self.peak

@@ -59,6 +59,7 @@ from bench.common import (
     CACHE_DIR,
     OUT_DIR,
     REPO,
+    PeakMemory,
     command_line,
     fmt,
     machine_info,
@@ -319,6 +320,8 @@ def run(args: argparse.Namespace) -> dict:
                     sys.exit(f"bench.load: the server did not come up; see {run_dir / 'server.log'}")
                 time.sleep(0.25)
         stats_before = get_json(url + "/api/stats")
+        memory = PeakMemory(server.pid)
+        memory.start()
         sample_ids = [a.id for a in articles[: args.rebuild_articles]]  # in both generations
         config_path = run_dir / "locust-config.json"
         result_path = run_dir / "locust-records.json"
@@ -362,6 +365,7 @@ def run(args: argparse.Namespace) -> dict:
         watcher.join(15)
         metrics_text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
         stats_after = get_json(url + "/api/stats")
+        peak_memory = memory.finish()
     finally:
         for process in (locust_process, rebuild):
             if process is not None and process.poll() is None:
@@ -378,7 +382,7 @@ def run(args: argparse.Namespace) -> dict:
     records = json.loads(result_path.read_text(encoding="utf-8")) if result_path.exists() else []
     return summarize(args, records, window, started, watcher.changes, rebuild_started, rebuild_ended,
                      rebuild.returncode if rebuild is not None else None, stats_before, stats_after,
-                     metrics_text, server.returncode, run_dir)
+                     metrics_text, server.returncode, run_dir, peak_memory)
 
 
 # --------------------------------------------------------------------------- figures
@@ -399,7 +403,7 @@ def _latency(rows: list) -> dict:
 
 
 def summarize(args, records, window, started, changes, rebuild_started, rebuild_ended, rebuild_status,
-              stats_before, stats_after, metrics_text, server_status, run_dir) -> dict:
+              stats_before, stats_after, metrics_text, server_status, run_dir, peak_memory) -> dict:
     visitors = [r for r in records if r[0] in VISITOR_KINDS]
     writes = [r for r in records if r[0] == "write (PUT)"]
     abuser = [r for r in records if r[0] == "abuser"]
@@ -441,7 +445,7 @@ def summarize(args, records, window, started, changes, rebuild_started, rebuild_
                     "published_seen_at_s": publish_at, "generations": changes},
         "index_before": {k: stats_before[k] for k in ("documents", "generation", "commit")},
         "index_after": {k: stats_after[k] for k in ("documents", "generation", "commit")},
-        "server": {"exit_status": server_status,
+        "server": {"exit_status": server_status, "peak_memory": peak_memory,
                    "cache_hit_ratio": _metric(metrics_text, "search_service_result_cache_hit_ratio"),
                    "log": str(run_dir / "server.log")},
     }
@@ -482,7 +486,11 @@ def render(data: dict) -> str:
         f"got {data['abuser']['rate_limited']:,} deliberate 429s and {data['abuser']['ok']:,} answers out of "
         f"{data['abuser']['requests']:,} (429 p50 {fmt(data['abuser']['p50_429_ms'])} ms); "
         f"{data['writes']['ok']} of {data['writes']['requests']} writes committed. Result-cache hit ratio "
-        f"at the end: {fmt(data['server']['cache_hit_ratio'], 2)}.",
+        f"at the end: {fmt(data['server']['cache_hit_ratio'], 2)}. Server memory, peak over the run, summed over "
+        f"its {data['server']['peak_memory']['processes']} processes (supervisor, workers, merge processes): "
+        f"{fmt(data['server']['peak_memory']['anon_mb'], 0)} MB anonymous, "
+        f"{fmt(data['server']['peak_memory']['file_mb'], 0)} MB file-backed (the mapped index, counted once per "
+        "process).",
         "",
         markdown_table(["requests", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
     ]
@@ -521,16 +529,18 @@ def render_comparison(ours: dict, baseline: dict, rev: str) -> str:
     """Ours against the baseline run: throughput and latency of the visitors, writes, errors."""
 
     def row(label: str, data: dict) -> list:
+        memory = data["server"].get("peak_memory")  # the baseline's bench did not measure it
         return [label, f"{data['visitor_rps']:,.0f}", fmt(data["visitors"]["p50_ms"]), fmt(data["visitors"]["p90_ms"]),
                 fmt(data["visitors"]["p99_ms"]), f"{data['writes']['ok']} of {data['writes']['requests']}",
-                fmt(data["writes"]["p50_ms"]), str(data["errors"])]
+                fmt(data["writes"]["p50_ms"]), str(data["errors"]),
+                f"{fmt(memory['anon_mb'], 0)} / {fmt(memory['file_mb'], 0)}" if memory else "not measured"]
 
     ratio = ours["visitor_rps"] / baseline["visitor_rps"] if baseline["visitor_rps"] else float("nan")
     return "\n".join([
         f"### Against the baseline, same settings, same machine, run right after ours: the code of `{rev}`",
         "",
         markdown_table(["", "visitor requests/s", "p50 ms", "p90 ms", "p99 ms", "writes committed",
-                        "write p50 ms", "errors"],
+                        "write p50 ms", "errors", "server peak anon / file MB"],
                        [row("ours (this commit)", ours), row(f"baseline `{rev}` (2026-11-26)", baseline)]),
         "",
         f"Ours / baseline: **{ratio:.2f}×** the visitor requests per second, p50 "

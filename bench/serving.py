@@ -59,25 +59,7 @@ def ours_index(sample: common.Sample, procs: int) -> tuple[Path, dict]:
 # --------------------------------------------------------------------------- memory of a process tree
 
 
-def process_memory(pid: int) -> dict[str, float]:
-    """RssAnon and RssFile (MB) of ``pid`` plus its children (a supervisor and its workers)."""
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    total = {"anon_mb": 0.0, "file_mb": 0.0, "processes": 0}
-    for one in pids:
-        try:
-            status = Path(f"/proc/{one}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        total["anon_mb"] += int(fields.get("RssAnon", "0 kB").split()[0]) / 1024
-        total["file_mb"] += int(fields.get("RssFile", "0 kB").split()[0]) / 1024
-        total["processes"] += 1
-    return total
+process_memory = common.tree_memory
 
 
 class Server(search.Server):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -43,6 +44,7 @@ import urllib.request
 from bench.common import (
     CACHE_DIR,
     OUT_DIR,
+    PeakMemory,
     command_line,
     fmt,
     machine_info,
@@ -162,6 +164,8 @@ def _start_server(index_dir, threads: int = 16, log_name: str = "writes-server.l
 
 def measure_ours(index_dir, seconds: float, writers: int, searchers: int = 4) -> dict:
     server, client, log_file = _start_server(index_dir)
+    memory = PeakMemory(server.pid)
+    memory.start()
 
     ack_ms: list[float] = []
     visible_ms: list[float] = []
@@ -224,10 +228,12 @@ def measure_ours(index_dir, seconds: float, writers: int, searchers: int = 4) ->
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    peak_memory = memory.finish()
     server.terminate()
     server.wait(30)
     log_file.close()
     return {
+        "peak_memory": peak_memory,
         "acks": len(ack_ms), "acks_per_s": len(ack_ms) / elapsed, "ack_ms": percentiles(ack_ms),
         "visible_ms": percentiles(visible_ms) if visible_ms else {}, "found_first_try": first_try[0],
         "searches": len(search_ms),
@@ -258,7 +264,9 @@ def measure_baseline(index_dir, seconds: float) -> dict:
         latencies.append((time.perf_counter() - started) * 1000)
         i += 1
     elapsed = time.perf_counter() - began
-    return {"acks": len(latencies), "acks_per_s": len(latencies) / elapsed, "ack_ms": percentiles(latencies)}
+    # Peak RSS of this whole process (it built the starting index before): an upper bound for the writer's.
+    return {"acks": len(latencies), "acks_per_s": len(latencies) / elapsed, "ack_ms": percentiles(latencies),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 BATCH = 10
@@ -576,11 +584,13 @@ def main(argv=None) -> None:
         return [label, fmt(run["acks_per_s"]), fmt(run["ack_ms"][50]), fmt(run["ack_ms"][99]),
                 fmt(vis.get(50)), fmt(vis.get(99)), fmt(run.get("searches_per_s")) if search else "–",
                 fmt(search.get(50)), fmt(search.get(99)),
-                ", ".join(f"{k} {v}" for k, v in run.get("errors", {}).items()) or "–"]
+                ", ".join(f"{k} {v}" for k, v in run.get("errors", {}).items()) or "–",
+                f"{fmt(run['peak_memory']['anon_mb'], 0)} / {fmt(run['peak_memory']['file_mb'], 0)}"
+                if "peak_memory" in run else f"peak RSS {fmt(run.get('rss_mb'), 0)} (the bench process)"]
 
     table = markdown_table(
         ["", "acknowledged updates/s", "ack p50 ms", "ack p99 ms", "ack→visible p50 ms", "ack→visible p99 ms",
-         "searches/s", "search p50 ms", "search p99 ms", "errors"],
+         "searches/s", "search p50 ms", "search p99 ms", "errors", "peak anon / file MB"],
         [
             row(f"ours: HTTP server ({SERVER_WORKERS} workers × 16 threads), {args.writers} writers + 4 searching "
                 "clients", ours),
