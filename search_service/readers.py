@@ -32,6 +32,7 @@ import os
 import pickle
 import sys
 import threading
+from array import array
 
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import StructFile
@@ -119,8 +120,6 @@ class MappedFile(StructFile):
         return self._positional.get(position, length)
 
     def get_array(self, position, typecode, length):
-        from array import array
-
         values = array(typecode)
         values.frombytes(self.get(position, length * values.itemsize))
         if sys.byteorder == "little":
