@@ -471,6 +471,8 @@ class BackgroundMerger:
             answer = process.run(path, staging)
         except OSError as exc:
             answer = {"error": f"could not start the merge process: {exc}"}
+        except ValueError as exc:  # not a JSON answer: count it as a failed merge, retried later
+            answer = {"error": f"the merge process answered something unreadable ({exc})"}
         if "report" in answer or "abandoned" in answer:
             if answer.get("report") is not None:
                 self.merges += 1

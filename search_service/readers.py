@@ -152,13 +152,14 @@ class MappedFile(StructFile):
         self.is_closed = True
 
 
-def _map_file(path: str) -> PositionalBuffer:
+def _map_file(path: str):
+    """The whole file as a read-only memory map (``b""`` when empty: mmap refuses empty files)."""
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
-            return PositionalBuffer(b"")  # mmap refuses empty files
+            return b""
         # The map holds its own reference to the file: the descriptor can close now, and a
         # segment file deleted by a later commit or a merge stays readable while mapped.
-        return PositionalBuffer(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 class MappedStorage(FileStorage):
@@ -176,7 +177,7 @@ class MappedStorage(FileStorage):
         super().__init__(str(path), supports_mmap=False, readonly=True)
 
     def open_file(self, name, **kwargs):
-        return MappedFile(_map_file(self._fpath(name)), name=name)
+        return MappedFile(PositionalBuffer(_map_file(self._fpath(name))), name=name)
 
 
 class SegmentFiles(MappedStorage):
@@ -196,7 +197,7 @@ class SegmentFiles(MappedStorage):
         mapped = self._maps.get(name)
         if mapped is None:
             return super().open_file(name, **kwargs)
-        return MappedFile(mapped.window(0, len(mapped)), name=name)
+        return MappedFile(PositionalBuffer(mapped), name=name)  # the same map, a position of its own
 
     def file_exists(self, name) -> bool:
         return name in self._maps or super().file_exists(name)
