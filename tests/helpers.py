@@ -22,6 +22,7 @@ from search_service.config import Settings, default_settings
 from search_service.ingest import Ingest
 from search_service.schema import ID, build_schema, to_document
 from search_service.store import IndexStore, codec
+from search_service.web.server import run_until
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -101,7 +102,8 @@ class LiveServer:
         self.port = free_port()
         self.server = create_server(app, host="127.0.0.1", port=self.port, threads=8)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=run_until, args=(self.server, self.stopping), daemon=True)
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -116,8 +118,12 @@ class LiveServer:
                 time.sleep(0.05)
 
     def __exit__(self, *exc) -> None:
-        self.server.close()
+        # The loop stops first and the sockets close after: closing them under a running select()
+        # makes it raise EBADF in the server's thread.
+        self.stopping.set()
+        self.server.trigger.pull_trigger()  # wake the loop now rather than at its next timeout
         self.thread.join(timeout=5)
+        self.server.close()
 
 
 # --------------------------------------------------------------------------- the CLI in a subprocess
