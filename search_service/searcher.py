@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import threading
 import time
@@ -199,7 +200,8 @@ class SearchEngine:
         self.synonyms = SynonymSource(options.synonyms_file or None, check_interval=max(options.reload_interval, 0.5))
         self.weighting = BM25F(B=options.bm25_b, K1=options.bm25_k1)
         self._snapshot: Snapshot | None = None
-        self._last_check = 0.0
+        # Never checked: -inf, not 0 (the monotonic clock starts near 0 at boot).
+        self._last_check = -math.inf
         self._lock = threading.Lock()
         # One open reader per segment for the whole process (see readers.ReaderPool).
         self._readers = ReaderPool()
@@ -299,7 +301,7 @@ class SearchEngine:
 
     def refresh(self) -> Snapshot:
         """Check for a new generation or commit now, ignoring reload_interval."""
-        self._last_check = 0.0
+        self._last_check = -math.inf
         return self.snapshot()
 
     def warm(self, queries: tuple[str, ...] = WARM_QUERIES) -> float:

@@ -101,6 +101,24 @@ def test_a_snapshot_the_engine_still_serves_after_a_merge_deleted_its_files_answ
         engine.close()
 
 
+def test_refresh_checks_the_disk_even_on_a_machine_booted_less_than_a_reload_interval_ago(store, monkeypatch):
+    # The monotonic clock counts from boot: "never checked" must not be time 0, or on a machine up for
+    # less than reload_interval every check looks recent and refresh() returns the old snapshot.
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=3600, cache_entries=0, correction=False))
+    try:
+        monkeypatch.setattr(time, "monotonic", lambda: 60.0)  # booted a minute ago
+        time.sleep(SearchEngine.STAMP_SETTLE_SECONDS * 2)
+        first = engine.snapshot()
+        folder = store.current_path()
+        stamp = os.stat(folder)
+        assert merging.merge(folder, everything=True) is not None
+        os.utime(folder, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the fingerprint does not move
+        assert engine.snapshot() is first
+        assert engine.refresh().toc_generation > first.toc_generation
+    finally:
+        engine.close()
+
+
 def test_a_snapshot_is_pinned_to_its_commit_and_segments_are_opened_once_per_process(store):
     pool = ReaderPool()
     old = pin(store, pool=pool)
