@@ -17,10 +17,12 @@ from search_service.errors import InvalidParameter
 from search_service.syntax import Term, check_query, parse
 from search_service.web import close_app, create_app
 from search_service.web.limits import (
+    SqliteStorage,
     SweepingMemoryStorage,
     TrustedProxies,
     client_from_forwarded,
     parse_networks,
+    shared_storage_uri,
 )
 from search_service.web.openapi import openapi_document
 
@@ -389,3 +391,48 @@ def test_no_debug_mode_and_no_stack_trace_in_any_response(sample_settings, monke
         assert error_of(client.get("/api/search?q=x"))["code"] == "internal_error"
     finally:
         close_app(app)
+
+
+# --------------------------------------------------------------------------- the shared counter file
+
+
+def _hit_shared_counter(path: str, hits: int, results) -> None:
+    """One worker process: 4 threads hitting the same client's limit."""
+    from limits import parse
+    from limits.strategies import SlidingWindowCounterRateLimiter
+
+    limiter = SlidingWindowCounterRateLimiter(SqliteStorage(shared_storage_uri(path)))
+    limit = parse("50 per 100 seconds")
+    allowed = []
+
+    def hit() -> None:
+        allowed.extend(limiter.hit(limit, "client") for _ in range(hits))
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(sum(allowed))
+
+
+def test_the_shared_counters_let_exactly_the_limit_through_from_processes_and_threads_at_once(tmp_path):
+    # 2 processes x 4 threads x 20 hits = 160 hits on one client limited to 50: check and count
+    # are one step, so no two hits both see room for the 50th.
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    path = str(tmp_path / "limits.db")
+    workers = [context.Process(target=_hit_shared_counter, args=(path, 20, results)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    allowed = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+    assert sum(allowed) == 50
+    storage = SqliteStorage(shared_storage_uri(path))
+    assert storage.acquire_sliding_window_entry("other-client", 2, 100)
+    assert storage.acquire_sliding_window_entry("other-client", 2, 100)
+    assert not storage.acquire_sliding_window_entry("other-client", 2, 100)  # its own count, full
+    assert not storage.acquire_sliding_window_entry("third", 1, 100, amount=2)  # more than the limit

@@ -22,6 +22,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import logging
 import math
@@ -30,7 +32,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, render_template, request
@@ -240,6 +242,11 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
     atomic across processes; a worker killed mid-transaction holds no lock afterwards
     (the kernel drops it). Counters are ephemeral, so nothing is synced to disk
     (``synchronous=OFF``; WAL lets readers and the one writer overlap).
+
+    Check-and-count transactions queue on a thread lock within a process and on an
+    ``flock`` of a side file (``<path>.lock``) across processes, so SQLite's own lock is
+    never contended: its busy handler polls with sleeps of 1 to 100 ms, which under 16
+    threads made a rate-limit check take up to a second at the 99.9th percentile.
     """
 
     STORAGE_SCHEME = ["search-service-sqlite"]
@@ -250,6 +257,8 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         if not self.path:
             raise ValueError("search-service-sqlite:// needs a file path, e.g. search-service-sqlite:///tmp/rl.db")
         self._local = threading.local()
+        self._process_lock: tuple[int, threading.Lock, int] | None = None
+        self._process_lock_guard = threading.Lock()
         self._last_sweep = time.monotonic()
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self._db().execute("SELECT 1")  # fail at start, not on the first request
@@ -270,6 +279,29 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
                    "expires REAL NOT NULL) WITHOUT ROWID")
         self._local.db = (os.getpid(), db)
         return db
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the counters alone: this process's thread lock, then the file lock between processes.
+
+        Both waits block until the holder lets go and wake at once (no polling). The file is
+        opened once per process: a lock taken through a descriptor inherited over fork would
+        be the parent's lock, not a second one.
+        """
+        held = self._process_lock
+        if held is None or held[0] != os.getpid():
+            with self._process_lock_guard:
+                held = self._process_lock
+                if held is None or held[0] != os.getpid():
+                    fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    held = self._process_lock = (os.getpid(), threading.Lock(), fd)
+        _, thread_lock, fd = held
+        with thread_lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _incr(self, db: sqlite3.Connection, key: str, expiry: float, amount: int, now: float) -> int:
         row = db.execute(
@@ -321,22 +353,30 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
 
     def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        """Check and count in one transaction: no other worker counts in between."""
+        """Check and count in one statement (one transaction): no other worker counts in between.
+
+        The weighted count is limits' sliding window: the previous window's count, scaled by
+        how much of it still overlaps the last ``expiry`` seconds, plus the current one's.
+        """
         if amount > limit:
             return False
         db, now = self._db(), time.time()
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            previous, previous_ttl, current, _ = self._window(db, previous_key, current_key, expiry, now)
-            allowed = math.floor(previous * previous_ttl / expiry + current) + amount <= limit
-            if allowed:
-                self._incr(db, current_key, 2 * expiry, amount, now)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return allowed
+        previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry
+        with self._exclusive():
+            # CAST AS INTEGER is floor for the non-negative weighted count (SQLite may lack floor()).
+            row = db.execute(
+                "INSERT INTO counters (key, value, expires) SELECT :current, :amount, :expires "
+                "WHERE CAST(coalesce((SELECT value FROM counters WHERE key = :previous AND expires > :now), 0)"
+                " * :previous_ttl / :expiry + coalesce((SELECT value FROM counters WHERE key = :current"
+                " AND expires > :now), 0) AS INTEGER) + :amount <= :limit "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "value = CASE WHEN expires <= :now THEN excluded.value ELSE value + excluded.value END, "
+                "expires = CASE WHEN expires <= :now THEN excluded.expires ELSE expires END RETURNING value",
+                {"current": current_key, "previous": previous_key, "amount": amount, "now": now,
+                 "expires": now + 2 * expiry, "previous_ttl": previous_ttl, "expiry": float(expiry),
+                 "limit": limit}).fetchone()
+        return row is not None
 
     def _window(self, db, previous_key: str, current_key: str, expiry: int, now: float):
         previous = self._get(db, previous_key, now)
