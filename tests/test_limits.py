@@ -436,3 +436,15 @@ def test_the_shared_counters_let_exactly_the_limit_through_from_processes_and_th
     assert storage.acquire_sliding_window_entry("other-client", 2, 100)
     assert not storage.acquire_sliding_window_entry("other-client", 2, 100)  # its own count, full
     assert not storage.acquire_sliding_window_entry("third", 1, 100, amount=2)  # more than the limit
+
+
+def test_expired_counters_are_swept_so_the_shared_file_does_not_grow_with_every_client(tmp_path, monkeypatch):
+    storage = SqliteStorage(shared_storage_uri(str(tmp_path / "limits.db")))
+    for n in range(20):
+        assert storage.acquire_sliding_window_entry(f"client-{n}", 5, 1)
+    rows = storage._db().execute("SELECT count(*) FROM counters").fetchone()[0]
+    assert rows == 20
+    time.sleep(2.1)  # every counter of a 1-second window has expired (they live two windows)
+    monkeypatch.setattr(SqliteStorage, "SWEEP_INTERVAL", 0.0)
+    assert storage.acquire_sliding_window_entry("client-new", 5, 1)
+    assert storage._db().execute("SELECT count(*) FROM counters").fetchone()[0] == 1

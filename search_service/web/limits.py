@@ -364,6 +364,7 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
         previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry
         with self._exclusive():
+            self._sweep(db, now)  # every client address adds counters: without this the file only grows
             # CAST AS INTEGER is floor for the non-negative weighted count (SQLite may lack floor()).
             row = db.execute(
                 "INSERT INTO counters (key, value, expires) SELECT :current, :amount, :expires "
