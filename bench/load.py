@@ -15,10 +15,15 @@ Run from the project root: ``.venv/bin/python -m bench.load [--seconds 60] [--cl
   writer (single-article ``PUT /api/documents/<id>`` with a bearer token, 2 a second) and one
   abusive script (10 connections from one address, up to 100 requests a second).
 * **Clients are distinct**: the server trusts 127.0.0.1 as its reverse proxy
-  (``trusted_proxies``) and every visitor sends its own ``X-Forwarded-For``, as the website's
-  proxy would. So the default limit applies per visitor, as in production, and no visitor
-  comes near it; the abusive script shares one address and its 429s are the only deliberate
-  ones (counted apart). Writes with a valid token are not rate-limited.
+  (``trusted_proxies``) and every request carries a visitor's ``X-Forwarded-For``, as the
+  website's proxy would. Each of the 32 streams is a succession of people, not one person:
+  every action (a search, a page, a typed prefix, an article) comes from the next of
+  :data:`VISITOR_ADDRESSES` addresses in turn. One address per stream would make a person
+  who never pauses, and once the server answers in under 50 ms such a "person" passes the
+  default limit of 20 requests a second and is rightly refused. So the default limit applies
+  per visitor, as in production, and no visitor comes near it; the abusive script shares one
+  address and its 429s are the only deliberate ones (counted apart). Writes with a valid
+  token are not rate-limited.
 * **Rebuild**: ``--rebuild-after`` seconds into the run, ``search-service index --rebuild``
   (one worker process) builds a new generation from the first ``--rebuild-articles`` articles
   and publishes it while the load goes on. A full 5,000-article rebuild takes about 110 s on
@@ -80,6 +85,7 @@ CONFIG_ENV = "BENCH_LOAD_CONFIG"
 VISITOR_KINDS = ("api search", "results page", "results page 2", "suggest", "article page")
 ABUSER_ADDRESS = "203.0.113.66"
 ABUSER_CONNECTIONS = 10  # x up to 10 requests/s each = 100/s from one address, over the default 20/s
+VISITOR_ADDRESSES = 3_200  # 100 per stream of the default 32: each address a few requests a minute
 #: The load test's first figures (2026-11-26): one server process, per-thread readers, merges in commits.
 BASELINE_REV = "1525480"
 
@@ -91,7 +97,8 @@ if os.environ.get(ROLE_ENV) == "locust":  # pragma: no cover - runs inside Locus
 
     _CONFIG = json.loads(Path(os.environ[CONFIG_ENV]).read_text(encoding="utf-8"))
     _RECORDS: list[tuple[str, float, float, int, str]] = []  # (kind, start, ms, status, error)
-    _addresses = (f"198.51.{100 + i // 250}.{1 + i % 250}" for i in itertools.count())
+    _addresses = itertools.cycle([f"198.51.{100 + i // 250}.{1 + i % 250}" for i in range(VISITOR_ADDRESSES)])
+    _streams = itertools.count()
     _environment = None
 
     @events.init.add_listener
@@ -124,11 +131,11 @@ if os.environ.get(ROLE_ENV) == "locust":  # pragma: no cover - runs inside Locus
         wait_time = constant(0)
 
         def on_start(self) -> None:
-            self.headers = {"X-Forwarded-For": next(_addresses)}
-            self.random = random.Random(hash(self.headers["X-Forwarded-For"]))
+            self.random = random.Random(next(_streams))
 
         def _get(self, url: str, kind: str) -> None:
-            with self.client.get(url, name=kind, headers=self.headers, catch_response=True) as response:
+            headers = {"X-Forwarded-For": next(_addresses)}  # the next visitor (see the module docstring)
+            with self.client.get(url, name=kind, headers=headers, catch_response=True) as response:
                 _expect(response, 200)
 
         @task(5)
@@ -465,8 +472,9 @@ def render(data: dict) -> str:
                    f"first {s['articles']:,} articles of xwlb_cctv (served index); rebuild from the first "
                    f"{s['rebuild_articles']:,}"),
         f"- Load: Locust (headless, FastHttpUser, same machine, same 2 CPUs as the server) for "
-        f"{data['window_s']:.0f} s: {s['clients']} visitors without think time, each its own client "
-        "(distinct `X-Forwarded-For` through 127.0.0.1 as trusted proxy), on API searches "
+        f"{data['window_s']:.0f} s: {s['clients']} streams of visitors without think time, each action "
+        f"from the next of {VISITOR_ADDRESSES:,} visitor addresses (`X-Forwarded-For` through 127.0.0.1 as "
+        "trusted proxy), on API searches "
         "(`bench/queries.txt` with its filters), results pages and page 2, suggestions on typed prefixes and "
         "article pages (weights 5:2:1:3:1); one writer (`PUT /api/documents/<id>` with the bearer token, 2/s); "
         f"one abusive script ({ABUSER_CONNECTIONS} connections from one address, up to "
