@@ -411,6 +411,24 @@ class SearchEngine:
 
         return self._with_searcher(work)
 
+    def count(self, request: SearchRequest) -> SearchResults:
+        """How many articles ``request`` finds, and how its query was relaxed: the search's
+        ``total``, ``relaxed`` and correction, without facets, ranking or hits (``hits`` and
+        ``facets`` are empty). For callers that need only the number, e.g. analytics."""
+        synonyms = self.synonym_table()
+
+        def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
+            key = (snap.key, hash(synonyms.groups), "count", request.cache_key())
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+            results = _Execution(self, snap, searcher, request, synonyms, count_only=True).run()
+            results.generation = snap.generation
+            self.cache.put(key, results)
+            return results
+
+        return self._with_searcher(work)
+
     def document(self, doc_id: str) -> Article:
         """The stored article with this id, or :class:`NotFound`."""
         stored = self._with_searcher(lambda snap, searcher: searcher.document(**{ID: doc_id}))
@@ -548,8 +566,9 @@ class _Execution:
     """One search request against one snapshot and searcher."""
 
     def __init__(self, engine: SearchEngine, snap: Snapshot, searcher: Searcher, request: SearchRequest,
-                 synonyms: SynonymTable) -> None:
+                 synonyms: SynonymTable, *, count_only: bool = False) -> None:
         self.engine = engine
+        self.count_only = count_only
         self.snap = snap
         self.arrays = snap.arrays
         self.searcher = searcher
@@ -597,10 +616,12 @@ class _Execution:
             elif words.size == 0:
                 relaxed = "substring"
         matched = np.concatenate([t.docs for t in tiers]) if len(tiers) > 1 else tiers[0].docs
-        facets = self._facets(matched, category_ok, date_ok)
+        facets = {} if self.count_only else self._facets(matched, category_ok, date_ok)
         for tier in tiers:
             tier.docs = tier.docs[category_ok[tier.docs] & date_ok[tier.docs]]
         total = sum(int(t.docs.size) for t in tiers)
+        if self.count_only:
+            return SearchResults(request, total, [], facets, 0.0, relaxed)
         stop = request.offset + request.page_size
         if plain and relaxed in (None, "substring") and request.sort == "relevance" and total and stop > total:
             # The page reaches past the last exact match: fill it with partial matches, ranked
@@ -668,7 +689,8 @@ class _Execution:
         if correction is None:
             return None
         corrected = dataclasses.replace(self.request, q=correction.text, correct=False)
-        results = _Execution(self.engine, self.snap, self.searcher, corrected, self.compiled.synonyms).run()
+        results = _Execution(self.engine, self.snap, self.searcher, corrected, self.compiled.synonyms,
+                             count_only=self.count_only).run()
         results.request = self.request
         results.searched = correction.text
         results.suggestion = None

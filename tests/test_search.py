@@ -102,6 +102,20 @@ class TestSemantics:
         assert [(h.id, h.match) for h in results.hits] == [("word", "all_words"), ("chars", "substring")]
 
 
+@pytest.mark.parametrize("params", [
+    {"q": "智慧城市"}, {"q": "装简"}, {"q": "杭州 火星基地"}, {"q": "火星基地"}, {"q": "杭州 OR 深圳"},
+    {"q": "智慧城市 -杭州 -深圳"}, {"q": "-杭州"}, {"q": ""}, {"q": "zhihui"}, {"q": "園區"},
+    {"q": "智慧城市", "category": "政策解读"}, {"q": "园区", "from": "2024-01-01"},
+])
+def test_count_agrees_with_the_search_it_stands_for(engine, params):
+    request = SearchRequest.from_params(get_list_from_mapping(params))
+    full = engine.search(request)
+    counted = engine.count(request)
+    assert (counted.total, counted.relaxed, counted.correction) == (full.total, full.relaxed, full.correction)
+    assert counted.hits == [] and counted.facets == {}
+    assert engine.count(request) is counted  # cached, apart from the search's own entry
+
+
 class TestStrategySeam:
     """``Strategy(retrieval=...)``: another way to choose the tiers; the engine does the rest."""
 

@@ -52,7 +52,7 @@ def open_app_recorder(settings: Settings, engine) -> AnalyticsRecorder | NullRec
     """
 
     def resolver(query: str) -> tuple[int, str | None]:
-        results = engine.search(SearchRequest(q=query, page_size=1))
+        results = engine.count(SearchRequest(q=query))
         return results.total, results.relaxed
 
     path = database_path(settings.index_dir, settings.analytics_db)
