@@ -242,3 +242,20 @@ def test_searches_running_through_commits_and_merges_never_fail_nor_go_back(stor
     assert not errors, errors[:3]
     for totals in seen:
         assert totals == sorted(totals) and totals[-1] == 14  # a search never sees an older commit
+
+
+def test_related_articles_weigh_words_by_live_documents_not_by_deleted_old_versions(store):
+    # 量子 and 玫瑰 are in article a alone, but a's old version (deleted by the update, still counted
+    # by the term table's document frequency) has them too: they must not become key terms of a.
+    body = "高新区智慧城市建设，量子玫瑰与园区规划。"
+    indexer.update(store, [article("a", "产业规划", 1, body=body)])
+    indexer.update(store, [article("a", "产业规划", 1, body=body + "再次更新。")])
+    indexer.update(store, [article("g", day=7, body="园区规划与智慧城市建设")])
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0, cache_entries=0, correction=False))
+    try:
+        related = engine.similar("a", 5)
+        assert related.terms and not {"量子", "玫瑰"} & set(related.terms)
+        assert "园区" in related.terms or "规划" in related.terms  # shared with g: a key term
+        assert "g" in {item.id for item in related.similar} and "a" not in {item.id for item in related.similar}
+    finally:
+        engine.close()
