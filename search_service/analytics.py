@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fcntl
 import json
 import logging
 import queue
@@ -431,8 +432,18 @@ class AnalyticsDB:
         return conn
 
     def create(self) -> None:
-        """Create the folder, the file and the tables (idempotent); WAL so reads never block writes."""
+        """Create the folder, the file and the tables (idempotent); WAL so reads never block writes.
+
+        Processes take turns (an ``flock`` of ``<file>.lock``): the workers of ``serve`` start
+        together, and SQLite answers "database is locked" at once, without waiting, to a second
+        connection switching a new file to WAL; that worker's analytics was then disabled.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)  # let go when the file closes
+            self._create_tables()
+
+    def _create_tables(self) -> None:
         with _closing(self.connect()) as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)

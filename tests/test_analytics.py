@@ -758,3 +758,30 @@ def test_daily_chart_geometry():
     assert [t.label for t in chart.y_ticks] == ["0", "5", "10"]
     assert [t.label for t in chart.x_ticks] == ["03-01", "03-02", "03-03"]
     assert "2025-03-01" in chart.bars[0].title
+
+
+def _start_recorder_at_once(path: str, barrier, results) -> None:
+    """One worker process of `serve` starting: its recorder on the shared file."""
+    barrier.wait()
+    recorder = open_recorder(path)
+    results.put(type(recorder).__name__)
+    recorder.close()
+
+
+def test_worker_processes_starting_together_all_record_analytics(tmp_path):
+    # The workers of `serve --workers N` open a new analytics file at the same moment; SQLite
+    # refuses a second connection switching it to WAL at once ("database is locked"), which
+    # disabled that worker's analytics in about 4 starts of 10 before they took turns.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for trial in range(8):
+        path = str(tmp_path / f"analytics-{trial}.sqlite3")
+        barrier, results = context.Barrier(3), context.Queue()
+        workers = [context.Process(target=_start_recorder_at_once, args=(path, barrier, results)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        started = [results.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=10)
+        assert started == ["AnalyticsRecorder"] * 3, f"start {trial}: {started}"
