@@ -244,3 +244,23 @@ def test_unknown_methods_do_not_grow_the_label_set(client):
     client.open("/api/search", method="BREW")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'method="BREW"' not in text and 'method="other"' in text
+
+
+def test_worker_files_not_yet_sized_are_skipped_not_a_failure(tmp_path):
+    # A worker starting creates its metrics file empty and sizes it a moment later; a scrape, or
+    # another worker registering its collector, in between must not fail (a worker died so).
+    import subprocess
+    import sys
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from search_service.web.metrics import _WorkerFilesCollector
+
+    script = ("from prometheus_client import Counter; "
+              "Counter('search_service_probe', 'probe').inc(3)")
+    subprocess.run([sys.executable, "-c", script], check=True,
+                   env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    (tmp_path / "counter_99999.db").write_bytes(b"")  # a worker between creating and sizing it
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(_WorkerFilesCollector(str(tmp_path)))
+    assert "search_service_probe_total 3.0" in generate_latest(registry).decode()

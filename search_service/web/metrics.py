@@ -21,6 +21,7 @@ describe the process that answered and say so in their help text ("Per process")
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import threading
@@ -61,6 +62,33 @@ PER_PROCESS = " Per process: with several workers, the worker that answered this
 blueprint = Blueprint("metrics", __name__)
 
 
+class _WorkerFilesCollector(MultiProcessCollector):
+    """Every worker's counters and histograms, summed from the files of the shared folder.
+
+    A worker starting creates its files empty and sizes them a moment later; read in
+    between, a file is 0 bytes and prometheus_client fails to unpack it. Files not yet
+    sized are skipped (they hold nothing yet), and registering reads no file at all
+    (``describe`` is empty): the scrape of another worker's first moment, or this worker's
+    own start, would otherwise raise (a worker died at start so, and was replaced).
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(None, path=path)
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self):
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(path) >= 8:  # the header: how much of the file is used
+                    files.append(path)
+            except OSError:
+                continue  # gone between listing and looking
+        return self.merge(files, accumulate=True)
+
+
 class Metrics:
     """The registry of one app and the per-request series in it.
 
@@ -80,7 +108,7 @@ class Metrics:
         own: CollectorRegistry | None = self.registry
         if self.multiprocess:
             _use_multiprocess_values()
-            MultiProcessCollector(self.registry, path=shared_dir)
+            self.registry.register(_WorkerFilesCollector(shared_dir))
             own = None  # kept in the folder, collected from there
         self.requests = Counter("search_service_requests", "HTTP requests by endpoint, method and status.",
                                 ("endpoint", "method", "status"), registry=own)
