@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fcntl
 import json
 import logging
 import queue
@@ -43,6 +42,7 @@ from pathlib import Path
 
 from .analysis import normalize, query_words
 from .errors import InvalidParameter
+from .locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -439,8 +439,7 @@ class AnalyticsDB:
         connection switching a new file to WAL; that worker's analytics was then disabled.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as turn:
-            fcntl.flock(turn, fcntl.LOCK_EX)  # let go when the file closes
+        with file_lock(self.path.with_name(self.path.name + ".lock")):
             self._create_tables()
 
     def _create_tables(self) -> None:

@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import json
 import logging
 import math
@@ -55,6 +54,8 @@ from pathlib import Path
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, FileIndex, clean_files
 from whoosh.reading import SegmentReader
+
+from .locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -94,20 +95,9 @@ class MergeAbandoned(Exception):
 # --------------------------------------------------------------------------- locks
 
 
-@contextlib.contextmanager
-def merge_lock(generation_path: Path | str, *, blocking: bool):
+def merge_lock(generation_path: Path | str, *, blocking: bool) -> contextlib.AbstractContextManager[bool]:
     """One merge (or reindex read) at a time per generation; yields False when busy and not blocking."""
-    path = Path(generation_path) / MERGE_LOCK_FILE
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(Path(generation_path) / MERGE_LOCK_FILE, blocking=blocking)
 
 
 def _acquire_write_lock(ix: FileIndex, timeout: float):

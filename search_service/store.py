@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ from whoosh.codec.whoosh3 import W3Codec
 
 from .article import Article
 from .errors import IndexUnavailable, SearchError
+from .locks import file_lock
 from .schema import ID, from_stored
 
 CURRENT_FILE = "CURRENT"
@@ -236,15 +236,11 @@ class JournalError(SearchError):
 
 
 @contextlib.contextmanager
-def publish_lock(store: IndexStore, *, shared: bool):
+def publish_lock(store: IndexStore, *, shared: bool) -> Iterator[None]:
     """Shared for incremental writers, exclusive for publishing a rebuild (flock)."""
     store.root.mkdir(parents=True, exist_ok=True)
-    with open(store.root / PUBLISH_LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(store.root / PUBLISH_LOCK_FILE, shared=shared):
+        yield
 
 
 def article_digest(article: Article | None) -> str | None:
