@@ -393,36 +393,27 @@ class SearchEngine:
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Run one search; repeated requests on the same snapshot come from the cache."""
+        return self._execute(request, count_only=False)
+
+    def count(self, request: SearchRequest) -> SearchResults:
+        """How many articles ``request`` finds, and how its query was relaxed: the search's
+        ``total``, ``relaxed`` and correction, without facets, ranking or hits (``hits`` and
+        ``facets`` are empty). For callers that need only the number, e.g. analytics."""
+        return self._execute(request, count_only=True)
+
+    def _execute(self, request: SearchRequest, *, count_only: bool) -> SearchResults:
         started = time.perf_counter()
 
         synonyms = self.synonym_table()
 
         def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
             # The synonym table is part of the key: editing the file changes answers.
-            key = (snap.key, hash(synonyms.groups), request.cache_key())
+            key = (snap.key, hash(synonyms.groups), count_only, request.cache_key())
             cached = self.cache.get(key)
             if cached is not None:
                 return dataclasses.replace(cached, cached=True, took_ms=(time.perf_counter() - started) * 1000)
-            results = _Execution(self, snap, searcher, request, synonyms).run()
+            results = _Execution(self, snap, searcher, request, synonyms, count_only=count_only).run()
             results.took_ms = (time.perf_counter() - started) * 1000
-            results.generation = snap.generation
-            self.cache.put(key, results)
-            return results
-
-        return self._with_searcher(work)
-
-    def count(self, request: SearchRequest) -> SearchResults:
-        """How many articles ``request`` finds, and how its query was relaxed: the search's
-        ``total``, ``relaxed`` and correction, without facets, ranking or hits (``hits`` and
-        ``facets`` are empty). For callers that need only the number, e.g. analytics."""
-        synonyms = self.synonym_table()
-
-        def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
-            key = (snap.key, hash(synonyms.groups), "count", request.cache_key())
-            cached = self.cache.get(key)
-            if cached is not None:
-                return cached
-            results = _Execution(self, snap, searcher, request, synonyms, count_only=True).run()
             results.generation = snap.generation
             self.cache.put(key, results)
             return results
