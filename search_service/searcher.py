@@ -58,7 +58,7 @@ from .results import (
 from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import ResultCache, SegmentColumns, Snapshot
-from .store import CURRENT_FILE, IndexStore
+from .store import CURRENT_FILE, IndexStore, retry_vanished
 from .synonyms import SynonymSource, SynonymTable
 from .syntax import Not, Term, is_negative_only, parsed, positive_terms
 
@@ -281,23 +281,23 @@ class SearchEngine:
         return (generation, current.st_ino, current.st_mtime_ns, folder.st_mtime_ns, settled)
 
     def _open_snapshot(self, name: str) -> Snapshot:
-        index = open_mapped(self.store.open_current())
-        for attempt in range(_STALE_RETRIES):
-            # The newest commit can be replaced (and its files deleted) between listing
-            # and opening it; then take the one after it.
-            toc_generation = index.latest_generation()
-            try:
-                snap = Snapshot.open(name, index, toc_generation, self._readers, self.weighting,
-                                     self._segment_columns, time.time())
-            except FileNotFoundError:
-                if attempt == _STALE_RETRIES - 1:
-                    raise
-                continue
-            # Readers of segments gone from this commit (merged away, an older generation)
-            # are not needed again; snapshots still being searched keep theirs alive.
-            self._readers.keep_only(index.storage, snap.toc.segments)
-            return snap
-        raise AssertionError("unreachable")
+        """Open the newest commit of generation ``name`` (the table of contents and every segment).
+
+        A commit or merge of another thread or process can replace the newest commit and
+        delete its files between listing and opening (the table of contents, or a merged
+        segment): the whole open starts again from the listing (see ``store.retry_vanished``).
+        """
+
+        def open_newest() -> Snapshot:
+            index = open_mapped(self.store.open_current())
+            return Snapshot.open(name, index, index.latest_generation(), self._readers, self.weighting,
+                                 self._segment_columns, time.time())
+
+        snap = retry_vanished(open_newest)
+        # Readers of segments gone from this commit (merged away, an older generation)
+        # are not needed again; snapshots still being searched keep theirs alive.
+        self._readers.keep_only(snap.index.storage, snap.toc.segments)
+        return snap
 
     def refresh(self) -> Snapshot:
         """Check for a new generation or commit now, ignoring reload_interval."""

@@ -25,8 +25,9 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
@@ -35,6 +36,8 @@ from .article import Article
 from .errors import IndexUnavailable, SearchError
 from .locks import file_lock
 from .schema import ID, from_stored
+
+T = TypeVar("T")
 
 CURRENT_FILE = "CURRENT"
 GENERATIONS_DIR = "generations"
@@ -45,8 +48,31 @@ BUILDER_PID_FILE = "builder.pid"
 PUBLISH_LOCK_FILE = ".publish.lock"
 
 
-#: Attempts at opening the live generation while commits replace its table of contents.
-OPEN_RETRIES = 5
+#: How long an open keeps trying while commits and merges replace the table of contents it read.
+VANISHED_FILE_PATIENCE = 2.0
+
+
+def retry_vanished(work: Callable[[], T], patience: float = VANISHED_FILE_PATIENCE) -> T:
+    """``work()``, again while it raises FileNotFoundError, for up to ``patience`` seconds.
+
+    Opening a generation lists its newest table of contents and then reads it (and the
+    segment files it names); a commit or a merge of another thread or process can replace
+    that table and delete its files in between. The next attempt reads the newer one. The
+    pauses grow from nothing to 20 ms so a writer committing in a tight loop (whose commits
+    take a few ms each) lets an attempt through; a file missing for longer than
+    ``patience`` is really missing and the error propagates.
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.0
+    while True:
+        try:
+            return work()
+        except FileNotFoundError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(0.02, pause * 2 or 0.0005)
+
 
 class IndexStore:
     """The data folder and its generations. Cheap to create; holds no open files."""
@@ -72,20 +98,15 @@ class IndexStore:
 
     def open_current(self) -> whoosh_index.Index:
         """Open the live generation, or raise :class:`IndexUnavailable`."""
+        # Opening reads the newest table of contents, which a commit may replace meanwhile
+        # (and a publish may move CURRENT): each attempt starts from CURRENT again.
+        return retry_vanished(self._open_current_once)
+
+    def _open_current_once(self) -> whoosh_index.Index:
         path = self.current_path()
-        for attempt in range(OPEN_RETRIES):
-            try:
-                if path is None or not whoosh_index.exists_in(str(path)):
-                    raise IndexUnavailable(
-                        f"No index in {self.root}: build one with `search-service index --rebuild PATH`."
-                    )
-                return whoosh_index.open_dir(str(path))
-            except FileNotFoundError:
-                # Opening reads the newest table of contents; a commit of another process or
-                # thread can replace it (and delete it) between listing and reading: again.
-                if attempt == OPEN_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        if path is None or not whoosh_index.exists_in(str(path)):
+            raise IndexUnavailable(f"No index in {self.root}: build one with `search-service index --rebuild PATH`.")
+        return whoosh_index.open_dir(str(path))
 
     def generation_names(self) -> list[str]:
         """Every generation folder on disk, oldest first."""

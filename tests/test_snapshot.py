@@ -244,6 +244,44 @@ def test_searches_running_through_commits_and_merges_never_fail_nor_go_back(stor
         assert totals == sorted(totals) and totals[-1] == 14  # a search never sees an older commit
 
 
+def test_refreshing_while_commits_and_merges_replace_the_newest_commit_never_fails(store):
+    # Opening a snapshot lists the newest table of contents and then reads it and its segments;
+    # a commit (or a merge's swap) in between deletes what was listed. Every open must land on a
+    # newer commit instead of failing: a failed refresh was a public 500 and a write
+    # acknowledged with visible: false.
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0, cache_entries=0, correction=False))
+    stop = threading.Event()
+    writes = [0]
+
+    def write_in_a_loop() -> None:
+        writer = 0
+        while not stop.is_set():
+            writer += 1
+            indexer.open_writer(store.open_current()).commit()  # a new table of contents, the old one deleted
+            if writer % 10 == 0:
+                merging.merge(store.current_path(), everything=True)
+            writes[0] = writer
+
+    committer = threading.Thread(target=write_in_a_loop)
+    errors: list[str] = []
+    refreshed = 0
+    committer.start()
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                engine.refresh()
+                refreshed += 1
+            except Exception as exc:  # noqa: BLE001 - counted below
+                errors.append(repr(exc))
+    finally:
+        stop.set()
+        committer.join(30)
+        engine.close()
+    assert writes[0] > 20 and refreshed > 20
+    assert not errors, f"{len(errors)} of {refreshed + len(errors)} refreshes failed: {errors[:2]}"
+
+
 def test_related_articles_weigh_words_by_live_documents_not_by_deleted_old_versions(store):
     # 量子 and 玫瑰 are in article a alone, but a's old version (deleted by the update, still counted
     # by the term table's document frequency) has them too: they must not become key terms of a.
