@@ -732,3 +732,23 @@ def test_what_ingest_accepts_can_be_stored_and_shown(record):
             value.encode("utf-8")  # no lone surrogate
             allowed = "\n" if name == "body" else ""
             assert not re.search("[\x00-\x1f\x7f-\x9f]", value.replace(allowed, "") if allowed else value), name
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/api//search?q=%E5%9F%8E", "/api/search?q=%E5%9F%8E"),  # merged slashes
+    ("/api/documents//seed-1", "/api/documents/seed-1"),
+])
+def test_redirects_never_name_the_host_the_client_sent(server, path, expected):
+    # werkzeug builds its routing redirects from the Host header: a link with Host: evil.example
+    # redirected readers (and shared caches) off the site.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Host": "evil.example"})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    assert 300 <= response.status < 400, response.status
+    location = response.getheader("Location")
+    assert "evil.example" not in location
+    assert location == expected

@@ -260,11 +260,28 @@ def _register_utf8_check(app: Flask) -> None:
                         param=name) from None
 
 
+def _keep_redirects_on_this_site(response: Response) -> None:
+    """Make a redirect werkzeug built from the request's ``Host`` relative.
+
+    werkzeug's routing redirects (``/api//search`` -> ``/api/search``, a missing trailing
+    slash) are absolute URLs made from the ``Host`` header, which the client chooses: a link
+    with ``Host: evil.example`` would send the reader off the site (and a shared cache could
+    keep that answer). A relative ``Location`` (RFC 9110 §10.2.2) always stays on the host
+    the reader asked.
+    """
+    location = response.headers.get("Location")
+    if location and 300 <= response.status_code < 400:
+        origin = request.host_url.rstrip("/")  # scheme://host as the client sent it
+        if location == origin or location.startswith(origin + "/"):
+            response.headers["Location"] = location[len(origin):] or "/"
+
+
 def _register_headers(app: Flask, settings: Settings) -> None:
     allowed_origins = set(settings.cors_origins)
 
     @app.after_request
     def add_headers(response: Response) -> Response:
+        _keep_redirects_on_this_site(response)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if wants_json() or request.path == "/metrics":
