@@ -138,14 +138,34 @@ _WHATWG_LABELS = {
 }
 
 
+# Python codecs that decode bytes to str but are no document's character encoding: a page that
+# names them is as unreadable as one naming an unknown charset.
+_NOT_DOCUMENT_CODECS = frozenset({"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape"})
+
+
 def encoding_for_label(label: str) -> str | None:
-    """The Python codec for a charset label as a browser reads it, or None if unknown."""
+    """The Python codec for a charset label as a browser reads it, or None if it names no text encoding.
+
+    None for unknown labels and for codecs Python has under that name that are
+    not text encodings (``rot13``, ``base64``, ``hex``, ``zlib``, ``uu``,
+    ``bz2``, ``quopri``: bytes-to-bytes transforms that ``bytes.decode`` refuses
+    with LookupError), nor a document's encoding (``idna``, ``undefined`` …).
+    """
+    return _lookup_label(label)[0]
+
+
+def _lookup_label(label: str) -> tuple[str | None, bool]:
+    """``(codec name or None, whether Python knows the label at all)``."""
     key = label.strip().strip("\"'").lower()
     encoding = _WHATWG_LABELS.get(key, key)
     try:
-        return codecs.lookup(encoding).name
+        info = codecs.lookup(encoding)
     except LookupError:
-        return None
+        return None, False
+    # CodecInfo marks bytes-to-bytes codecs (rot13, base64 …) with _is_text_encoding = False.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_DOCUMENT_CODECS:
+        return None, True
+    return info.name, True
 
 
 def decode_html(
@@ -158,10 +178,12 @@ def decode_html(
     """Decode an HTML page: BOM, else ``http_charset``, else ``<meta>``, else detection, else UTF-8.
 
     ``detect`` guesses the encoding with charset-normalizer when neither the
-    header nor the page names one (a browser sniffs too). Raises
-    :class:`DecodeProblem` when the bytes are not valid in the chosen encoding;
-    ``fix_hint`` ends that message (ingest talks about files, the crawler about
-    pages).
+    header nor the page names one (a browser sniffs too). An ``http_charset``
+    that names no text encoding (unknown, or ``base64`` …) is ignored, as
+    browsers ignore it. Raises :class:`DecodeProblem` when the ``<meta>``
+    charset names no text encoding, or the bytes are not valid in the chosen
+    encoding; ``fix_hint`` ends that message (ingest talks about files, the
+    crawler about pages). Never LookupError, whatever the labels say.
     """
     if data.startswith(codecs.BOM_UTF8):
         try:
@@ -184,11 +206,11 @@ def decode_html(
         if match:
             label = match.group(1).decode("ascii").lower()
             line = data.count(b"\n", 0, match.start()) + 1
-            encoding = encoding_for_label(label)
+            encoding, known = _lookup_label(label)
             if encoding is None:
-                raise DecodeProblem(
-                    line, f'unknown charset "{label}" in <meta>; declare utf-8 (or save the file as UTF-8)'
-                )
+                what = (f'charset "{label}" in <meta> is not a text encoding' if known
+                        else f'unknown charset "{label}" in <meta>')
+                raise DecodeProblem(line, f"{what}; declare utf-8 (or save the file as UTF-8)")
     if encoding is None:
         encoding = "utf-8"
         if detect:
@@ -200,6 +222,8 @@ def decode_html(
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise _decode_problem(data, exc, encoding, fix_hint) from None
+    except UnicodeError as exc:  # a codec that fails without a position (utf-7's, say)
+        raise DecodeProblem(line, f"not valid {encoding} ({exc}); {fix_hint}") from None
 
 
 def _detect(data: bytes) -> str | None:
@@ -209,7 +233,8 @@ def _detect(data: bytes) -> str | None:
     best = from_bytes(data[:65536]).best()
     if best is None:
         return None
-    return encoding_for_label(best.encoding) or best.encoding
+    # Only a label we would accept from a page: the detector's name for it may differ.
+    return encoding_for_label(best.encoding)
 
 
 def _decode_problem(data: bytes, exc: UnicodeDecodeError, encoding: str, fix_hint: str) -> DecodeProblem:

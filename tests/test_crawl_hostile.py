@@ -1,0 +1,77 @@
+"""Hostile sites (issue 23): what a site can send that must not end, hang or misdirect a crawl.
+
+Each test serves the DedeCMS-shaped site of :mod:`tests.crawl_site` on loopback, made hostile in
+one way: charset labels that are no text encoding, redirects off the site, robots.txt files too
+large or unreadable, answers trickled a byte at a time, absurd Crawl-delays.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from search_service.cli import main
+
+from .crawl_site import Site, article_page, build_site, crawl, expected_articles, stored_articles
+
+
+@pytest.fixture()
+def site():
+    site = Site()
+    build_site(site)
+    yield site
+    site.close()
+
+
+def link_first(site: Site, *paths: str) -> None:
+    """Link ``paths`` from the home page, before anything else: they are the first pages crawled."""
+    status, headers, data = site.pages["/"]
+    links = "".join(f'<a href="{path}">{path}</a>' for path in paths).encode()
+    site.pages["/"] = (status, headers, data.replace(b"<body>", b"<body>" + links, 1))
+
+
+def charset_page(charset: str) -> str:
+    return article_page(title=f"声明{charset}的页面", crumbs='<a href="/news/gxq/">高新区新闻</a>',
+                        info="来源:高新院 日期:2021-01-01 点击:", charset=charset, paragraphs=["字符集不对的页面。"])
+
+
+# --------------------------------------------------------------------------- charsets
+
+
+def test_a_charset_that_is_no_text_encoding_is_one_problem_and_the_crawl_goes_on(site, tmp_path, jieba_cache):
+    # rot13 and hex are Python codecs, but bytes-to-bytes ones: bytes.decode raises LookupError.
+    site.put("/news/gxq/rot13.html", charset_page("rot13"), content_type="text/html")
+    site.put("/news/gxq/hex.html", charset_page("hex"), content_type="text/html; charset=zlib")
+    # An HTTP charset that is no text encoding is ignored, as browsers do: the <meta> (utf-8) decides.
+    site.put("/news/gxq/base64.html", charset_page("utf-8"), content_type="text/html; charset=base64")
+    link_first(site, "/news/gxq/rot13.html", "/news/gxq/hex.html", "/news/gxq/base64.html")
+
+    report = crawl(site, tmp_path)
+
+    problems = {p.url.removeprefix(site.base): p.reason for p in report.problems}
+    assert problems["/news/gxq/rot13.html"] == (
+        'undecodable: line 3: charset "rot13" in <meta> is not a text encoding; declare utf-8 '
+        "(or save the file as UTF-8)")
+    assert problems["/news/gxq/hex.html"].startswith('undecodable: line 3: charset "hex" in <meta> is not a text')
+    ids = {a.id.removeprefix(site.base) for a in stored_articles(tmp_path / "index")}
+    # Every good article is indexed, those fetched after the bad pages too.
+    assert ids == {a.id.removeprefix(site.base) for a in expected_articles(site.base)} | {"/news/gxq/base64.html"}
+    # And the next run does not die at the same page either.
+    again = crawl(site, tmp_path)
+    assert "/news/gxq/rot13.html" in {p.url.removeprefix(site.base) for p in again.problems}
+
+
+def test_index_reports_a_file_whose_charset_is_no_text_encoding(tmp_path, jieba_cache, capsys):
+    bad = tmp_path / "pages" / "rot13.html"
+    bad.parent.mkdir()
+    bad.write_text(charset_page("base64"), encoding="utf-8")
+    (tmp_path / "pages" / "good.html").write_text(charset_page("utf-8"), encoding="utf-8")
+    index = ["--index-dir", str(tmp_path / "index"), "index"]
+
+    assert main([*index, "--dry-run", str(bad.parent)]) == 1
+    err = capsys.readouterr().err
+    assert f'{bad}:3: charset "base64" in <meta> is not a text encoding' in err
+    assert "1 would be indexed" in err
+
+    assert main([*index, str(bad.parent)]) == 1
+    err = capsys.readouterr().err
+    assert "2 records read: 1 accepted, 1 rejected" in err and "indexed 1 into generation" in err
