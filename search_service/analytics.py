@@ -28,6 +28,7 @@ worker processes of ``serve --workers N`` fold them together); see
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -39,12 +40,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from .analysis import normalize, query_words
 from .errors import InvalidParameter
 from .locks import file_lock
+from .sqlite_files import abandon, inode, is_busy, is_sound, set_aside
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNELS = ("page", "widget", "api", "script")
 #: Searches by people: ``script`` (API calls with a token, headless browsers) is shown on its own
@@ -439,8 +443,30 @@ class AnalyticsDB:
         connection switching a new file to WAL; that worker's analytics was then disabled.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.path.with_name(self.path.name + ".lock")):
+        with self.lock():
             self._create_tables()
+
+    def lock(self) -> contextlib.AbstractContextManager[bool]:
+        """The lock processes take turns on to create, replace or connect to the file."""
+        return file_lock(self.path.with_name(self.path.name + ".lock"))
+
+    def replace_if_damaged(self, seen_inode: int | None) -> Path | None:
+        """Set the file aside and create a new one, when it is damaged; where it went (or None).
+
+        ``seen_inode``: the file the caller found damaged (None: whatever is there now). Runs
+        under the creation lock, so of several workers meeting the same damage one sets the
+        file aside and the others find the new file (another inode) and only reconnect.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock():
+            current = inode(self.path)
+            moved = None
+            if current is not None and seen_inode in (None, current) and not is_sound(self.path):
+                moved = set_aside(self.path)
+                log.warning("analytics: %s is damaged; moved it to %s (recover rows with `sqlite3 %s .recover`) "
+                            "and started a new file", self.path, moved.name, moved.name)
+            self._create_tables()
+            return moved
 
     def _create_tables(self) -> None:
         with _closing(self.connect()) as conn:
@@ -483,12 +509,12 @@ class AnalyticsDB:
             if own:
                 conn.close()
 
-    def prune(self, retention_days: int, now: float | None = None) -> int:
+    def prune(self, retention_days: int, now: float | None = None, conn: sqlite3.Connection | None = None) -> int:
         """Delete rows older than ``retention_days``; returns how many went."""
         cutoff = (now if now is not None else time.time()) - retention_days * 86400
-        with _closing(self.connect()) as conn:
-            removed = conn.execute("DELETE FROM searches WHERE ts < ?", (cutoff,)).rowcount
-            removed += conn.execute("DELETE FROM clicks WHERE ts < ?", (cutoff,)).rowcount
+        with contextlib.nullcontext(conn) if conn is not None else _closing(self.connect()) as db:
+            removed = db.execute("DELETE FROM searches WHERE ts < ?", (cutoff,)).rowcount
+            removed += db.execute("DELETE FROM clicks WHERE ts < ?", (cutoff,)).rowcount
         return removed
 
     def counts(self) -> tuple[int, int]:
@@ -671,12 +697,21 @@ class AnalyticsRecorder:
         self._clicks: list[ClickEvent] = []
         self._next_prune = 0.0
         self._conn: sqlite3.Connection | None = None
+        self._conn_inode: int | None = None  # the file the connection is open on
         self._thread = threading.Thread(target=self._run, name="analytics-writer", daemon=True)
         self._closed = False
+        #: Why events are not being written right now (None while they are): /healthz shows it.
+        self.problem: str | None = None
 
     def start(self) -> AnalyticsRecorder:
-        """Create the tables (raises on an unusable path) and start the writer thread."""
-        self.db.create()
+        """Create the tables (a damaged file is set aside first; raises on an unusable path)
+        and start the writer thread."""
+        try:
+            self.db.create()
+        except sqlite3.DatabaseError as exc:
+            if is_busy(exc):
+                raise
+            self.db.replace_if_damaged(None)
         self._thread.start()
         return self
 
@@ -689,6 +724,9 @@ class AnalyticsRecorder:
 
     def _offer(self, item) -> None:
         if self._closed:
+            if self.problem is not None:  # the writer stopped on a fault: the event is lost, and counted
+                with self._counter_lock:
+                    self.failed += 1
             return
         try:
             self._queue.put_nowait(item)
@@ -766,12 +804,6 @@ class AnalyticsRecorder:
 
     def _run(self) -> None:
         try:
-            self._conn = self.db.connect()
-        except sqlite3.Error:
-            log.exception("analytics: cannot open %s; recording is off", self.db.path)
-            self._closed = True
-            return
-        try:
             self._prune_if_due()
             while True:
                 items = [self._next_item()]
@@ -800,12 +832,71 @@ class AnalyticsRecorder:
                     flush.done.set()
                 if stop:
                     return
-        except Exception:  # never take the service down; say so once
+        except Exception as exc:  # never take the service down; say so once, and count what is lost
             log.exception("analytics writer stopped")
+            self.problem = f"the analytics writer stopped ({type(exc).__name__}: {exc}); restart the service"
             self._closed = True
         finally:
+            self._disconnect()
+
+    # -- the connection, and a damaged file ----------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """The writer's connection, opened again when another worker replaced the file."""
+        if self._conn is not None and inode(self.db.path) != self._conn_inode:
+            self._disconnect()
+        if self._conn is None:
+            # Under the lock that setting a damaged file aside takes: connecting in the middle
+            # of its renames would pair the new file with the old one's WAL.
+            db = self.db
+            with db.lock():
+                conn = db.connect()
+                try:
+                    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL now
+                except BaseException:
+                    conn.close()
+                    raise
+                self._conn, self._conn_inode = conn, inode(db.path)
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            if inode(self.db.path) == self._conn_inode:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+            else:  # the file was set aside: closing would delete the new file's WAL
+                abandon(self._conn)
+        self._conn = None
+
+    def _attempt(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)``; when the file is damaged, set it aside, start a new one and
+        run ``work`` once more. Notes :attr:`problem` (once) when that fails too."""
+        try:
+            result = work(self._connection())
+        except (sqlite3.Error, OSError) as exc:
+            if is_busy(exc):
+                self._note_problem(exc)
+                raise sqlite3.OperationalError(str(exc)) from exc
+            seen = self._conn_inode if self._conn is not None else None
             if self._conn is not None:
-                self._conn.close()
+                abandon(self._conn)  # open on the damaged file, which is about to be set aside
+                self._conn = None
+            try:
+                self.db.replace_if_damaged(seen)
+                result = work(self._connection())
+            except (sqlite3.Error, OSError) as again:
+                self._note_problem(again)
+                raise sqlite3.OperationalError(str(again)) from again
+        if self.problem is not None:
+            log.warning("analytics: writing to %s works again", self.db.path)
+            self.problem = None
+        return result
+
+    def _note_problem(self, exc: BaseException) -> None:
+        if self.problem is None:
+            log.warning("analytics: cannot write to %s (%s); events are counted as failed until it works",
+                        self.db.path, " ".join(str(exc).split())[:200])
+        self.problem = f"cannot write to {self.db.path.name}: {type(exc).__name__}: {exc}"
 
     def _next_item(self):
         timeout = min(60.0, max(0.05, self._next_expiry - self.clock() + 0.01))
@@ -833,10 +924,8 @@ class AnalyticsRecorder:
                 finished.append(event)  # no session: every call is a search
         if not session_events and not everything and self.clock() < self._next_expiry:
             return finished
-        conn = self._conn
-        assert conn is not None
-        taken: list[_Suggest] = []
-        try:
+        def fold(conn: sqlite3.Connection) -> tuple[list[_Suggest], float | None]:
+            taken: list[_Suggest] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for event in session_events:
@@ -848,13 +937,18 @@ class AnalyticsRecorder:
                 oldest = conn.execute("SELECT MIN(ts) FROM typing_sessions").fetchone()[0]
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
+            return taken, oldest
+
+        try:
+            taken, oldest = self._attempt(fold)
         except sqlite3.Error as exc:
             lost = sum(isinstance(event, _Suggest) for event in session_events)
             self.failed += lost
             self._next_expiry = self.clock() + 1.0  # try the open sessions again soon
-            log.warning("analytics: %d typing-session events not folded in %s: %s", lost, self.db.path, exc)
+            log.debug("analytics: %d typing-session events not folded in %s: %s", lost, self.db.path, exc)
             return finished
         # With none open, look again within a minute: another worker may have died with sessions open.
         self._next_expiry = self.clock() + 60.0 if oldest is None else oldest + self.session_window
@@ -947,12 +1041,12 @@ class AnalyticsRecorder:
         searches, clicks = self._searches, self._clicks
         self._searches, self._clicks = [], []
         try:
-            self.db.insert(searches, clicks, conn=self._conn)
+            self._attempt(lambda conn: self.db.insert(searches, clicks, conn=conn))
             self.written += len(searches) + len(clicks)
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # said once by _attempt; counted for /metrics
             self.failed += len(searches) + len(clicks)
-            log.warning("analytics: %d events not written to %s: %s", len(searches) + len(clicks),
-                        self.db.path, exc)
+            log.debug("analytics: %d events not written to %s: %s", len(searches) + len(clicks),
+                      self.db.path, exc)
 
     def _prune_if_due(self) -> None:
         now = self.clock()
@@ -960,7 +1054,7 @@ class AnalyticsRecorder:
             return
         self._next_prune = now + self.prune_interval
         try:
-            removed = self.db.prune(self.retention_days, now)
+            removed = self._attempt(lambda conn: self.db.prune(self.retention_days, now, conn=conn))
             if removed:
                 log.info("analytics: pruned %d rows older than %d days", removed, self.retention_days)
         except sqlite3.Error as exc:
@@ -968,26 +1062,41 @@ class AnalyticsRecorder:
 
 
 class NullRecorder:
-    """The recorder when analytics is off: same methods, nothing recorded."""
+    """The recorder when analytics is off: same methods, nothing recorded.
 
-    enabled = False
-    dropped = failed = written = 0
+    Off by the setting (``analytics = false``), it counts nothing. Off because the file could
+    not be used at start (``problem`` says why), it counts every event it loses as failed, so
+    the loss reaches ``search_service_analytics_events_failed_total`` (the metric to alert on)
+    and ``/healthz``.
+    """
 
-    def __init__(self, db: AnalyticsDB | None = None) -> None:
+    dropped = written = 0
+
+    def __init__(self, db: AnalyticsDB | None = None, problem: str | None = None) -> None:
         self.db = db
+        self.problem = problem
+        self.failed = 0
+        #: Whether requests should offer events at all (only to count them, when broken).
+        self.enabled = problem is not None
+        self._lock = threading.Lock()
 
     def counters(self) -> dict[str, int]:
-        return {"analytics_events_dropped_total": 0, "analytics_events_failed_total": 0,
+        return {"analytics_events_dropped_total": 0, "analytics_events_failed_total": self.failed,
                 "analytics_rows_written_total": 0, "analytics_queue_size": 0}
 
+    def _lose(self) -> None:
+        if self.problem is not None:
+            with self._lock:
+                self.failed += 1
+
     def record_search(self, *args, **kwargs) -> None:
-        pass
+        self._lose()
 
     def record_suggest(self, *args, **kwargs) -> None:
-        pass
+        self._lose()
 
     def record_click(self, *args, **kwargs) -> None:
-        pass
+        self._lose()
 
     def flush(self, timeout: float = 10.0) -> bool:
         return True
@@ -1012,4 +1121,5 @@ def open_recorder(path: str | Path, *, enabled: bool = True, retention_days: int
         return AnalyticsRecorder(db, retention_days=retention_days, resolver=resolver, **options).start()
     except (OSError, sqlite3.Error) as exc:
         log.warning("analytics disabled: cannot use %s: %s", path, exc)
-        return NullRecorder(db)
+        return NullRecorder(db, problem=f"analytics is off: {db.path.name} cannot be used ({exc}); "
+                                        "fix the file or folder and restart")

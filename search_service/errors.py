@@ -66,6 +66,13 @@ class Unhealthy(SearchError):
     code = "unhealthy"
 
 
+class AnalyticsUnavailable(SearchError):
+    """The analytics file cannot be read (damaged beyond setting aside, or its folder unusable)."""
+
+    status = 503
+    code = "analytics_unavailable"
+
+
 class IndexBusy(SearchError):
     """Another writer holds the index lock."""
 

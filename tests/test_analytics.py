@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -425,10 +426,79 @@ class TestRecorder:
         blocker = tmp_path / "file"
         blocker.write_text("x")
         rec = open_recorder(blocker / "sub" / "a.sqlite3")
-        assert isinstance(rec, NullRecorder) and not rec.enabled
+        assert isinstance(rec, NullRecorder) and "cannot be used" in rec.problem
+        # Every event it loses reaches the failed counter (the metric operators alert on).
         rec.record_search("园区", channel="page", results=1)
-        assert isinstance(open_recorder(tmp_path / "off.sqlite3", enabled=False), NullRecorder)
+        rec.record_click("园区", "a", 1, channel="page")
+        assert rec.counters()["analytics_events_failed_total"] == 2
+        off = open_recorder(tmp_path / "off.sqlite3", enabled=False)
+        assert isinstance(off, NullRecorder) and not off.enabled and off.problem is None
+        off.record_search("园区", channel="page", results=1)
+        assert off.counters()["analytics_events_failed_total"] == 0
         assert not (tmp_path / "off.sqlite3").exists()
+
+    @pytest.mark.parametrize("damage", ["overwrite", "truncate"])
+    def test_a_file_damaged_under_running_recorders_is_set_aside_once_and_recording_goes_on(
+            self, make_recorder, damage):
+        rec = make_recorder()
+        other = AnalyticsRecorder(AnalyticsDB(rec.db.path)).start()  # another worker on the same file
+        try:
+            rec.record_search("园区", channel="page", results=1)
+            other.record_search("园区", channel="page", results=1)
+            assert rec.flush() and other.flush()
+            with contextlib.closing(sqlite3.connect(rec.db.path)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rows in the main file, as after a while
+            with open(rec.db.path, "r+b") as handle:
+                if damage == "truncate":
+                    handle.truncate(100)
+                else:
+                    handle.write(b"\x5a" * 4096)
+            rec.record_search("高新区", channel="page", results=2)
+            assert rec.flush()
+            other.record_search("智慧城市", channel="page", results=3)
+            assert other.flush()
+            for recorder in (rec, other):
+                assert (recorder.problem, recorder.failed) == (None, 0)
+            assert rows(rec.db, "SELECT query FROM searches ORDER BY query") == [("智慧城市",), ("高新区",)]
+            aside = [p.name for p in rec.db.path.parent.glob(rec.db.path.name + ".damaged-*")]
+            assert len([name for name in aside if not name.endswith(("-wal", "-shm"))]) == 1, aside
+        finally:
+            other.close()
+
+    def test_a_recorder_that_cannot_write_counts_the_loss_says_why_and_recovers(self, tmp_path):
+        folder = tmp_path / "analytics"
+        rec = AnalyticsRecorder(AnalyticsDB(folder / "a.sqlite3")).start()
+        try:
+            rec.record_search("园区", channel="page", results=1)
+            assert rec.flush() and rec.written == 1
+            shutil.rmtree(folder)
+            folder.write_text("a file where the folder was")  # nothing can be created there
+            rec.record_search("高新区", channel="page", results=1)
+            rec.record_click("高新区", "a", 1, channel="page")
+            assert rec.flush()
+            assert rec.failed == 2 and rec.written == 1
+            assert rec.problem is not None and "a.sqlite3" in rec.problem
+            folder.unlink()
+            folder.mkdir()
+            rec.record_search("智慧城市", channel="page", results=1)
+            assert rec.flush()
+            assert rec.problem is None and rec.written == 2
+            assert rows(rec.db, "SELECT query FROM searches") == [("智慧城市",)]
+        finally:
+            rec.close()
+
+    def test_a_file_damaged_before_start_is_set_aside_at_start(self, tmp_path):
+        path = tmp_path / "a.sqlite3"
+        path.write_bytes(b"garbage" * 1000)
+        rec = open_recorder(path)
+        try:
+            assert isinstance(rec, AnalyticsRecorder) and rec.problem is None
+            rec.record_search("园区", channel="page", results=1)
+            assert rec.flush()
+            assert rows(rec.db, "SELECT query FROM searches") == [("园区",)]
+            assert [p.name for p in tmp_path.glob("a.sqlite3.damaged-*")]
+        finally:
+            rec.close()
 
     def test_unknown_channels_are_programming_errors(self, make_recorder):
         rec = make_recorder()
@@ -785,3 +855,47 @@ def test_worker_processes_starting_together_all_record_analytics(tmp_path):
         for worker in workers:
             worker.join(timeout=10)
         assert started == ["AnalyticsRecorder"] * 3, f"start {trial}: {started}"
+
+
+class TestDamagedFile:
+    """The analytics file damaged under a running app: staff get the page, operators the signal."""
+
+    def test_the_staff_page_sets_a_damaged_file_aside_instead_of_answering_500(self, web, tmp_path):
+        client = web.test_client()
+        assert client.get("/search?q=园区").status_code == 200
+        recorder(web).flush()
+        path = recorder(web).db.path
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        path.write_bytes(b"\x00garbage" * 512)  # overwritten: "file is not a database"
+        page = client.get("/admin/analytics", headers=basic(PASSWORD))
+        assert page.status_code == 200  # was 500
+        html = page.get_data(as_text=True)
+        assert "统计数据文件已损坏" in html and ".damaged-" in html
+        assert list(tmp_path.glob("web.sqlite3.damaged-*"))
+        csv_answer = client.get("/admin/analytics.csv?table=top", headers=basic(PASSWORD))
+        assert csv_answer.status_code == 200
+        # Recording goes on into the new file.
+        assert client.get("/search?q=高新区").status_code == 200
+        assert stored(web, "SELECT query FROM searches") == [("高新区",)]
+        assert client.get("/healthz").get_json()["status"] == "ok"
+
+    def test_a_recorder_that_cannot_write_shows_in_healthz_metrics_and_the_page(self, sample_settings, tmp_path):
+        blocker = tmp_path / "blocker"
+        blocker.write_text("x")
+        settings = sample_settings.replace(analytics_db=str(blocker / "a.sqlite3"), admin_password=PASSWORD)
+        app = create_app(settings)
+        try:
+            client = app.test_client()
+            for _ in range(3):
+                assert client.get("/search?q=园区").status_code == 200
+            health = client.get("/healthz").get_json()
+            assert health["status"] == "degraded" and "a.sqlite3" in health["degraded"]["analytics"]
+            text = client.get("/metrics").get_data(as_text=True)
+            assert 'search_service_degraded{component="analytics"} 1.0' in text
+            assert "search_service_analytics_events_failed_total 3.0" in text  # the metric DEPLOY.md alerts on
+            page = client.get("/admin/analytics", headers=basic(PASSWORD))
+            assert page.status_code == 200
+            assert "搜索记录暂时无法写入" in page.get_data(as_text=True)
+        finally:
+            close_app(app)

@@ -4,7 +4,9 @@ and no debug pages or stack traces."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sqlite3
 import threading
 import time
 
@@ -448,3 +450,50 @@ def test_expired_counters_are_swept_so_the_shared_file_does_not_grow_with_every_
     monkeypatch.setattr(SqliteStorage, "SWEEP_INTERVAL", 0.0)
     assert storage.acquire_sliding_window_entry("client-new", 5, 1)
     assert storage._db().execute("SELECT count(*) FROM counters").fetchone()[0] == 1
+
+
+def _damage(path: str, how: str) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # counters in the main file, as after a while
+    with open(path, "r+b") as handle:
+        if how == "truncate":
+            handle.truncate(50)
+        else:
+            handle.write(b"\x5a" * 4096)
+
+
+@pytest.mark.parametrize("how", ["overwrite", "truncate"])
+def test_a_damaged_counters_file_is_replaced_once_and_counting_goes_on(tmp_path, how):
+    path = str(tmp_path / "rate.db")
+    first, second = SqliteStorage(shared_storage_uri(path)), SqliteStorage(shared_storage_uri(path))  # two workers
+    assert first.acquire_sliding_window_entry("client", 5, 60)
+    assert second.acquire_sliding_window_entry("client", 5, 60)
+    _damage(path, how)
+    # Without the repair: sqlite3.DatabaseError "file is not a database", a 500 for every request.
+    assert first.acquire_sliding_window_entry("client", 5, 60)  # counts restart in the new file
+    assert second.acquire_sliding_window_entry("client", 5, 60)  # sees the new file, no second repair
+    assert (first.repairs, second.repairs) == (1, 0)
+    assert first.problem is None and second.problem is None
+    assert first.get_sliding_window("client", 60)[2] == 2  # both counted in the one new file
+    assert first.check() and second.check()
+
+
+def test_a_counters_file_that_cannot_be_made_falls_back_to_counting_per_process(tmp_path, sample_settings):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # the file would go below a regular file: it can never be created
+    settings = sample_settings.replace(rate_limit="3 per minute",
+                                       rate_limit_storage=shared_storage_uri(str(blocker / "rate.db")))
+    app = create_app(settings)
+    try:
+        client = new_client(app)
+        statuses = [client.get("/api/search?q=园区").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]  # still limited, in this process's memory
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        body = health.get_json()
+        assert body["status"] == "degraded" and "rate_limit" in body["degraded"]
+        text = client.get("/metrics").get_data(as_text=True)
+        assert 'search_service_degraded{component="rate_limit"} 1.0' in text
+        assert 'search_service_degraded{component="analytics"} 0.0' in text
+    finally:
+        close_app(app)

@@ -12,18 +12,23 @@ import dataclasses
 import datetime as dt
 import io
 import math
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from ..analytics import AnalyticsDB, DayRow, Period, QueryRow, Report, database_path, dictionary_hint
-from ..errors import InvalidParameter, NotFound
+from ..errors import AnalyticsUnavailable, InvalidParameter, NotFound
+from ..sqlite_files import is_busy
 from .auth import api_tokens, basic_password, bearer_secret, matches_any
 from .pages import csv_cell
 from .tracking import recorder_of
 
 blueprint = Blueprint("admin", __name__)
+T = TypeVar("T")
 
 REALM = 'Basic realm="search admin", charset="UTF-8"'
 PRESETS = (7, 30, 90)
@@ -230,11 +235,36 @@ def analytics():
         return denied
     period = _period()
     recorder = recorder_of(current_app)
-    report = _db().report(period, TABLE_ROWS)
+    report, set_aside = _read(lambda db: db.report(period, TABLE_ROWS))
     view = AnalyticsView(report, dt.date.today())
     return render_template("admin_analytics.html", view=view, report=report, summary=report.summary,
                            recording=recorder.enabled, dropped=recorder.dropped,
+                           problem=getattr(recorder, "problem", None), set_aside=set_aside,
                            retention_days=current_app.config["SETTINGS"].analytics_retention_days)
+
+
+def _read(work: Callable[[AnalyticsDB], T]) -> tuple[T, str | None]:
+    """``work(db)``, and the name the damaged file was moved to when it had to be (else None).
+
+    A damaged file ("file is not a database") is set aside and a new one started, as the
+    recorder does on its next write, so staff see the page (with a notice) instead of an
+    error; a file that cannot be read for another reason is a 503 that says so.
+    """
+    db = _db()
+    problem: Exception
+    try:
+        return work(db), None
+    except sqlite3.Error as exc:
+        problem = exc
+    if not is_busy(problem):
+        try:
+            moved = db.replace_if_damaged(None)
+            if moved is not None:
+                return work(db), moved.name
+        except (sqlite3.Error, OSError) as exc:
+            problem = exc
+    raise AnalyticsUnavailable(f"The analytics file {db.path.name} cannot be read ({problem}); searches are "
+                               "served as usual. See the server log and /healthz.")
 
 
 def _csv_rows(table: str, db: AnalyticsDB, period: Period) -> tuple[list[str], list[list]]:
@@ -278,7 +308,7 @@ def analytics_csv():
     if table not in TABLES:
         raise InvalidParameter(f"table must be one of {', '.join(TABLES)}; got {table[:40]!r}.", param="table")
     period = _period()
-    header, rows = _csv_rows(table, _db(), period)
+    (header, rows), _ = _read(lambda db: _csv_rows(table, db, period))
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, request, url_for
 from ..errors import InvalidParameter
 from ..results import facet_toggle
 from . import engine_of
-from .health import canary
+from .health import canary, degradations
 from .limits import rate_limit_exempt
 from .openapi import openapi_document
 from .params import limit_param, query_of, search_request, similar_default
@@ -98,7 +98,12 @@ def healthz():
     """200 when the home page and a search can be served (a cached canary), else 503 with the reason."""
     stats = engine_of(current_app).stats()  # raises IndexUnavailable -> 503
     canary(current_app)  # raises Unhealthy -> 503
-    return jsonify({"status": "ok", "documents": stats.documents, "generation": stats.generation})
+    degraded = degradations(current_app)
+    body: dict = {"status": "degraded" if degraded else "ok", "documents": stats.documents,
+                  "generation": stats.generation}
+    if degraded:
+        body["degraded"] = degraded  # still 200: every request is answered; an operator should look
+    return jsonify(body)
 
 
 @blueprint.get("/openapi.json")

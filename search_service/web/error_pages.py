@@ -92,6 +92,9 @@ def error_view(error: SearchError) -> ErrorView:
             explanation = "这篇文章不存在，或已从索引中删除。可以试着搜索它的标题。"
         else:
             explanation = "您访问的页面不存在。请检查网址，或使用页面上方的搜索框查找。"
+    elif getattr(error, "code", "") == "analytics_unavailable":
+        explanation = ("统计数据文件暂时无法读取；搜索不受影响。详情见服务器日志和 /healthz，"
+                       "文件损坏时服务会把它移到一旁并新建一个。")
     elif status == 503:
         explanation = "搜索索引尚未建立或正在更新，请稍后再试。"
     elif status >= 500:
@@ -99,6 +102,7 @@ def error_view(error: SearchError) -> ErrorView:
     if status == 503:
         # The English message names the server's folder and the command that builds the
         # index: that is for the operator's log, not for a visitor's page.
-        log.warning("index unavailable (%s %s): %s", request.method, request.path, getattr(error, "message", ""))
+        log.warning("%s (%s %s): %s", getattr(error, "code", "unavailable"), request.method, request.path,
+                    getattr(error, "message", ""))
     # Visitors read Chinese: the English message stays in the JSON API and the log.
     return ErrorView(title, explanation, "", _PARAM_NAMES.get(param or "", param or ""), setting)

@@ -49,6 +49,29 @@ def canary(app: Flask) -> None:
                         "See the server log; a recently written article may be the cause.")
 
 
+def degradations(app: Flask) -> dict[str, str]:
+    """What works at reduced strength right now, by component: the service still answers every
+    request, but an operator should look (``/healthz`` says ``degraded``; ``/metrics`` has
+    ``search_service_degraded{component=…}``).
+
+    * ``rate_limit``: the shared counters file cannot be used, so each worker counts a client
+      on its own (the limit is up to ``workers`` times looser) until it can;
+    * ``analytics``: searches are not being recorded (each lost event is counted in
+      ``search_service_analytics_events_failed_total``).
+    """
+    from .limits import limit_storage
+    from .tracking import recorder_of
+
+    found: dict[str, str] = {}
+    problem = getattr(limit_storage(app), "problem", None)
+    if problem:
+        found["rate_limit"] = f"rate-limit counters not shared between workers ({problem}); each counts on its own"
+    problem = getattr(recorder_of(app), "problem", None)
+    if problem:
+        found["analytics"] = f"searches are not being recorded: {problem}"
+    return found
+
+
 def _probe(app: Flask) -> str | None:
     """None when the home page and a search render; else what failed, in one line."""
     from . import engine_of

@@ -43,7 +43,10 @@ from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingW
 
 from ..config import Settings
 from ..errors import ConfigError, RateLimited
+from ..sqlite_files import abandon, inode, is_busy, is_sound, remove
 from .auth import has_valid_token
+
+log = logging.getLogger(__name__)
 
 LIMITER_KEY = "rate_limiter"
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
@@ -232,6 +235,9 @@ class SweepingMemoryStorage(MemoryStorage):
             self._sweeping.release()
 
 
+R = TypeVar("R")
+
+
 class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
     """Rate-limit counters in one SQLite file, shared by every worker process of ``serve``.
 
@@ -247,6 +253,16 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
     ``flock`` of a side file (``<path>.lock``) across processes, so SQLite's own lock is
     never contended: its busy handler polls with sleeps of 1 to 100 ms, which under 16
     threads made a rate-limit check take up to a second at the 99.9th percentile.
+
+    **A damaged file repairs itself.** The counters are worth nothing after the moment, so
+    when the file is damaged (truncated, overwritten, "file is not a database") or gone,
+    the first operation that meets it deletes it and starts a new one, under the file lock,
+    once for all workers (a worker whose connection still points at the old file sees the
+    new inode and reconnects). When even a new file cannot be made (full disk, the run
+    folder unwritable), the operation raises: Flask-Limiter then counts in this process's
+    memory (``in_memory_fallback_enabled``) and asks :meth:`check` now and then whether the
+    file works again. :attr:`problem` says what is wrong meanwhile (``/healthz`` and
+    ``/metrics`` show it).
     """
 
     STORAGE_SCHEME = ["search-service-sqlite"]
@@ -260,25 +276,98 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         self._process_lock: tuple[int, threading.Lock, int] | None = None
         self._process_lock_guard = threading.Lock()
         self._last_sweep = time.monotonic()
+        #: Why the file cannot be used right now (None while it works).
+        self.problem: str | None = None
+        #: Damaged files replaced by this process.
+        self.repairs = 0
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self._db().execute("SELECT 1")  # fail at start, not on the first request
+        # Repaired at start when damaged; a worker starts even when the file cannot be used
+        # (it counts in memory until it can), rather than die and be replaced in a loop.
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self._run(lambda db: db.execute("SELECT count(*) FROM counters WHERE 0").fetchall())
 
     @property
     def base_exceptions(self):
-        return sqlite3.Error
+        return (sqlite3.Error, OSError)
+
+    # -- connections, and repairing the file ------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection (a connection must not cross threads, nor a fork)."""
         held = getattr(self._local, "db", None)
         if held is not None and held[0] == os.getpid():
             return held[1]
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=OFF")
-        db.execute("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, "
-                   "expires REAL NOT NULL) WITHOUT ROWID")
-        self._local.db = (os.getpid(), db)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, "
+                       "expires REAL NOT NULL) WITHOUT ROWID")
+            inode = os.stat(self.path).st_ino
+        except BaseException:
+            db.close()
+            raise
+        self._local.db = (os.getpid(), db, inode)
         return db
+
+    def _drop_connection(self) -> int | None:
+        """Let go of this thread's connection (never closed: see ``sqlite_files.abandon``);
+        the inode of the file it was open on (None if none)."""
+        held = getattr(self._local, "db", None)
+        self._local.db = None
+        if held is None or held[0] != os.getpid():
+            return None
+        abandon(held[1])
+        return held[2]
+
+    def _moved(self) -> bool:
+        """Whether another process replaced the file this thread's connection is open on."""
+        held = getattr(self._local, "db", None)
+        return held is not None and held[0] == os.getpid() and inode(self.path) != held[2]
+
+    def _run(self, work: Callable[[sqlite3.Connection], R], *, locked: bool = False) -> R:
+        """``work(connection)``; on a damaged or vanished file, repair it and try once more.
+
+        ``locked``: the caller holds :meth:`_exclusive` already. Raises (after noting
+        :attr:`problem`) when the second try fails too.
+        """
+        try:
+            if self._moved():
+                self._drop_connection()
+            result = work(self._db())
+        except (sqlite3.Error, OSError) as exc:
+            if is_busy(exc):
+                raise
+            try:
+                self._repair(exc, locked=locked)
+                result = work(self._db())
+            except (sqlite3.Error, OSError) as again:
+                self._set_problem(f"{type(again).__name__}: {again}")
+                raise
+        if self.problem is not None:
+            log.warning("rate-limit counters in %s work again; counting across workers", self.path)
+            self.problem = None
+        return result
+
+    def _repair(self, exc: BaseException, *, locked: bool) -> None:
+        """Replace the file when it is damaged (once for all workers: under the file lock)."""
+        with contextlib.nullcontext() if locked else self._exclusive():
+            stale = self._drop_connection()
+            current = inode(self.path)
+            # Another worker already put a new file in place: only reconnect.
+            if current is not None and (stale is None or current == stale) and not is_sound(self.path):
+                remove(self.path)
+                self.repairs += 1
+                log.warning("rate-limit counters: %s was unusable (%s); started a new file (counts restart)",
+                            self.path, " ".join(str(exc).split())[:200])
+            self._db()  # the new file and its table, made while other workers wait
+
+    def _set_problem(self, problem: str) -> None:
+        if self.problem is None:
+            log.warning("rate-limit counters in %s cannot be used (%s); each worker counts on its own "
+                        "until they can", self.path, problem[:200])
+        self.problem = problem
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -293,6 +382,7 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
             with self._process_lock_guard:
                 held = self._process_lock
                 if held is None or held[0] != os.getpid():
+                    os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
                     fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                     held = self._process_lock = (os.getpid(), threading.Lock(), fd)
         _, thread_lock, fd = held
@@ -302,6 +392,8 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+
+    # -- counting ---------------------------------------------------------------------------
 
     def _incr(self, db: sqlite3.Connection, key: str, expiry: float, amount: int, now: float) -> int:
         row = db.execute(
@@ -322,35 +414,46 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
             db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        db, now = self._db(), time.time()
-        self._sweep(db, now)
-        return self._incr(db, key, expiry, amount, now)
+        def work(db: sqlite3.Connection) -> int:
+            now = time.time()
+            self._sweep(db, now)
+            return self._incr(db, key, expiry, amount, now)
+
+        return self._run(work)
 
     def decr(self, key: str, amount: int = 1) -> int:
-        row = self._db().execute("UPDATE counters SET value = max(value - ?, 0) WHERE key = ? AND expires > ? "
-                                 "RETURNING value", (amount, key, time.time())).fetchone()
-        return int(row[0]) if row else 0
+        def work(db: sqlite3.Connection) -> int:
+            row = db.execute("UPDATE counters SET value = max(value - ?, 0) WHERE key = ? AND expires > ? "
+                             "RETURNING value", (amount, key, time.time())).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._run(work)
 
     def get(self, key: str) -> int:
-        return self._get(self._db(), key, time.time())
+        return self._run(lambda db: self._get(db, key, time.time()))
 
     def get_expiry(self, key: str) -> float:
-        now = time.time()
-        row = self._db().execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now)).fetchone()
-        return float(row[0]) if row else now
+        def work(db: sqlite3.Connection) -> float:
+            now = time.time()
+            row = db.execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now)).fetchone()
+            return float(row[0]) if row else now
+
+        return self._run(work)
 
     def check(self) -> bool:
+        """Whether the counters file works (repairing it if it can): Flask-Limiter asks this
+        now and then while it counts in memory, and goes back to the file once it is True."""
         try:
-            self._db().execute("SELECT 1")
+            self._run(lambda db: db.execute("SELECT count(*) FROM counters WHERE 0").fetchall())
             return True
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             return False
 
     def reset(self) -> int | None:
-        return self._db().execute("DELETE FROM counters").rowcount
+        return self._run(lambda db: db.execute("DELETE FROM counters").rowcount)
 
     def clear(self, key: str) -> None:
-        self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
+        self._run(lambda db: db.execute("DELETE FROM counters WHERE key = ?", (key,)))
 
     def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         """Check and count in one statement (one transaction): no other worker counts in between.
@@ -360,13 +463,14 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         """
         if amount > limit:
             return False
-        db, now = self._db(), time.time()
+        now = time.time()
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
         previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry
-        with self._exclusive():
+
+        def work(db: sqlite3.Connection):
             self._sweep(db, now)  # every client address adds counters: without this the file only grows
             # CAST AS INTEGER is floor for the non-negative weighted count (SQLite may lack floor()).
-            row = db.execute(
+            return db.execute(
                 "INSERT INTO counters (key, value, expires) SELECT :current, :amount, :expires "
                 "WHERE CAST(coalesce((SELECT value FROM counters WHERE key = :previous AND expires > :now), 0)"
                 " * :previous_ttl / :expiry + coalesce((SELECT value FROM counters WHERE key = :current"
@@ -377,6 +481,9 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
                 {"current": current_key, "previous": previous_key, "amount": amount, "now": now,
                  "expires": now + 2 * expiry, "previous_ttl": previous_ttl, "expiry": float(expiry),
                  "limit": limit}).fetchone()
+
+        with self._exclusive():
+            row = self._run(work, locked=True)
         return row is not None
 
     def _window(self, db, previous_key: str, current_key: str, expiry: int, now: float):
@@ -389,12 +496,19 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         now = time.time()
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-        return self._window(self._db(), previous_key, current_key, expiry, now)
+        return self._run(lambda db: self._window(db, previous_key, current_key, expiry, now))
 
     def clear_sliding_window(self, key: str, expiry: int) -> None:
         previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
         self.clear(previous_key)
         self.clear(current_key)
+
+
+def limit_storage(app: Flask) -> Storage | None:
+    """The storage the app's rate limit counts in (None without a limit)."""
+    limiter = app.extensions.get(LIMITER_KEY)
+    # Flask-Limiter's ``storage`` property asserts; ``_storage`` is None before init_app.
+    return getattr(limiter, "_storage", None)
 
 
 def shared_storage_uri(path: str) -> str:
@@ -442,6 +556,10 @@ def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
             storage_uri=storage_uri(settings.rate_limit_storage),
             strategy="sliding-window-counter",
             key_prefix="search_service",
+            # A limit is a safety feature, not a gate: when its storage fails, count in this
+            # process's memory (and check the storage again now and then) rather than answer 500.
+            in_memory_fallback_enabled=True,
+            swallow_errors=True,
         )
         limiter.init_app(app)
     except Exception as exc:  # the storage URI names an unknown scheme or a missing driver

@@ -43,7 +43,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ..errors import SearchError
-from .limits import rate_limit_exempt
+from .limits import limit_storage, rate_limit_exempt
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ class Metrics:
         self._copy_lock = threading.Lock()  # request threads copy at once: each difference added once
         self.registry.register(_EngineCollector(app))
         self.registry.register(_AnalyticsCollector(app))
+        self.registry.register(_DegradedCollector(app))
         # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ... (Linux /proc).
         ProcessCollector(registry=self.registry)
 
@@ -152,6 +153,7 @@ KEPT_COUNTERS = (
     ("search_service_analytics_events_dropped", "Analytics events lost because the recorder's queue was full."),
     ("search_service_analytics_events_failed", "Analytics events lost because the database write failed."),
     ("search_service_analytics_rows_written", "Analytics rows written (searches and clicks)."),
+    ("search_service_rate_limit_storage_repairs", "Damaged rate-limit counter files replaced by a new one."),
 )
 
 
@@ -172,6 +174,7 @@ def _kept_values(app: Flask) -> dict[str, float]:
         "search_service_analytics_events_dropped": analytics["analytics_events_dropped_total"],
         "search_service_analytics_events_failed": analytics["analytics_events_failed_total"],
         "search_service_analytics_rows_written": analytics["analytics_rows_written_total"],
+        "search_service_rate_limit_storage_repairs": getattr(limit_storage(app), "repairs", 0),
     }
 
 
@@ -261,6 +264,30 @@ class _AnalyticsCollector(Collector):
                                    "Analytics events waiting to be written." + PER_PROCESS)
         queued.add_metric([], counters["analytics_queue_size"])
         yield queued
+
+
+class _DegradedCollector(Collector):
+    """1 per component working at reduced strength (see ``health.degradations``), else 0."""
+
+    COMPONENTS = ("rate_limit", "analytics")
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from .health import degradations
+
+        found = degradations(self.app)
+        gauge = GaugeMetricFamily("search_service_degraded",
+                                  "1 while a component works at reduced strength (rate_limit: counters not "
+                                  "shared between workers; analytics: searches not recorded); /healthz says why."
+                                  + PER_PROCESS, labels=("component",))
+        for component in self.COMPONENTS:
+            gauge.add_metric([component], 1 if component in found else 0)
+        yield gauge
 
 
 def install_metrics(app: Flask) -> Metrics:

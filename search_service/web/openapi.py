@@ -214,13 +214,16 @@ def openapi_document(settings: Settings) -> dict:
             }},
             "/healthz": {"get": {
                 "summary": "Health check: 200 when the index is open and the home page and a search can be "
-                           "served (a canary re-run at most every 2 s); 503 with the reason otherwise",
+                           "served (a canary re-run at most every 2 s), with status degraded and the reasons "
+                           "when a safety feature works at reduced strength; 503 with the reason otherwise",
                 "operationId": "health",
                 "responses": {
-                    "200": {"description": "healthy", "content": {"application/json": {"schema": {
+                    "200": {"description": "serving", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["status"],
-                        "properties": {"status": {"const": "ok"}, "documents": {"type": "integer"},
-                                       "generation": {"type": "string"}}}}}},
+                        "properties": {"status": {"enum": ["ok", "degraded"]}, "documents": {"type": "integer"},
+                                       "generation": {"type": "string"},
+                                       "degraded": {"type": "object", "description": "component -> what is wrong",
+                                                    "additionalProperties": {"type": "string"}}}}}}},
                     "503": _error_ref(),
                 },
             }},
