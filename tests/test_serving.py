@@ -7,6 +7,7 @@ cannot accept, so every new connection goes to the running one.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
@@ -285,6 +286,45 @@ def test_metrics_count_the_requests_of_both_workers(tmp_path, env):
     finally:
         server.stop()
     assert list(run_dir.iterdir()) == []  # the supervisor removed the run's folder
+
+
+def test_damaged_rate_limit_files_under_two_workers_cost_no_request(tmp_path, env):
+    # Truncated or overwritten counters turned 84 of 96 requests into 500s ("file is not a
+    # database"), and with the file unusable replacement workers could not start at all.
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 3)))
+    run_dir = tmp_path / "tmp"
+    run_dir.mkdir()
+    server = Served(dict(env, TMPDIR=str(run_dir), SEARCH_SERVICE_RATE_LIMIT="100000 per minute"), workers=2)
+    try:
+        rate = next(run_dir.glob("search-service-*/rate.db"))
+        assert all(server.get("/api/search", q="智慧城市")[0] == 200 for _ in range(6))
+        with contextlib.closing(sqlite3.connect(rate)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        rate.write_bytes(b"\x5a" * 8192)  # overwritten
+        Path(f"{rate}-wal").write_bytes(b"\xa5" * 4096)
+        statuses = [server.get("/api/search", q="智慧城市")[0] for _ in range(48)]
+        rate.write_bytes(b"")  # truncated
+        statuses += [server.get("/api/search", q="智慧城市")[0] for _ in range(48)]
+        assert statuses == [200] * 96, statuses
+        assert "counts restart" in server.log()  # replaced, and said so
+        # Unusable (a folder where the file was): each worker counts on its own, says so, and a
+        # replacement worker starts.
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{rate}{suffix}").unlink(missing_ok=True)
+        rate.mkdir()
+        statuses = [server.get("/api/search", q="智慧城市")[0] for _ in range(20)]
+        assert statuses == [200] * 20, statuses
+        victim = server.children()[0]
+        os.kill(victim, signal.SIGKILL)
+        server.wait_workers(3)
+        for pid in server.children():
+            with Only(server, pid):
+                assert server.get("/api/search", q="智慧城市")[0] == 200
+                status, health = server.get("/healthz")
+                assert status == 200 and health["status"] == "degraded" and "rate_limit" in health["degraded"]
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()
 
 
 def test_a_worker_that_dies_is_replaced_and_sigterm_stops_the_group(tmp_path, env):
