@@ -126,6 +126,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 0, "int",
             "Server processes sharing the listening socket (`serve`); each has `threads` threads. "
             "0 = one per CPU core; 1 = a single process.", min=0, max=64),
+    Setting("connection_limit", 500, "int",
+            "Open connections per server process (`serve`). Within a tenth of it, connections idle "
+            "for over a second are closed (oldest first) so new visitors are let in at once.",
+            min=16, max=100_000),
+    Setting("idle_timeout", 30.0, "float",
+            "Seconds a connection may stay open with no request in progress (keep-alive, or "
+            "nothing sent at all) before the server closes it.", min=1.0, max=3600.0),
+    Setting("header_timeout", 10.0, "float",
+            "Seconds a request's headers may take to arrive, from its first byte (a client "
+            "trickling them is cut off: slowloris).", min=1.0, max=600.0),
     Setting("cache_dir", "index/.cache", "path",
             "Folder for jieba's cache and other derived files owned by the service."),
     Setting("user_dict", "", "path",
@@ -261,6 +271,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("crawl_retry_backoff", 2.0, "float",
             "Seconds before the first retry; doubled for each next one (Retry-After wins, up to 120 s).",
             min=0, max=600),
+    Setting("crawl_commit_seconds", 30.0, "float",
+            "Longest time an incremental crawl holds fetched articles before committing them (it also commits "
+            "every 500): a crawl killed half-way keeps what it fetched up to its last commit.", min=0.1, max=3600),
+    Setting("crawl_max_links_per_page", 1000, "int",
+            "Most links followed and remembered per page; the others are counted in the crawl's summary.",
+            min=1, max=100_000),
+    Setting("crawl_max_sitemap_urls", 50000, "int",
+            "Most URLs taken from one sitemap file (50,000 is the sitemaps.org limit); the others are counted "
+            "in the crawl's summary.", min=1, max=1_000_000),
+    Setting("crawl_www_twin", True, "bool",
+            "The start URL's www. twin (example.org <-> www.example.org, same port) is part of the site."),
+    Setting("crawl_allowed_hosts", [], "list",
+            'Other hosts that are part of the site, "host" or "host:port" each, e.g. "news.achie.org"; a '
+            "start URL that redirects to any other host stops the crawl."),
     Setting("crawl_user_agent", "", "str",
             "User-Agent of the crawler; empty = search-service-crawler/VERSION (+site search indexer; "
             "respects robots.txt). robots.txt groups are matched against it."),
@@ -304,6 +328,9 @@ class Settings:
     port: int
     threads: int
     workers: int
+    connection_limit: int
+    idle_timeout: float
+    header_timeout: float
     cache_dir: str
     user_dict: str
     synonyms_file: str
@@ -356,6 +383,11 @@ class Settings:
     crawl_max_page_bytes: int
     crawl_retries: int
     crawl_retry_backoff: float
+    crawl_commit_seconds: float
+    crawl_max_links_per_page: int
+    crawl_max_sitemap_urls: int
+    crawl_www_twin: bool
+    crawl_allowed_hosts: tuple[str, ...]
     crawl_user_agent: str
     crawl_state_db: str
     crawl_category_map: tuple[str, ...]

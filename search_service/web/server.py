@@ -36,6 +36,7 @@ from waitress.server import create_server
 
 from ..config import Settings
 from . import close_app, create_app
+from .connections import ConnectionLimits, guard, server_options
 from .metrics import MULTIPROCESS_DIR_ENV
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,10 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     where = {"sockets": [sock]} if sock is not None else {"host": settings.host, "port": settings.port}
     # poll(), not select(): select() fails on descriptors above 1024, and a generation with
     # many segments (writes faster than merges) maps more files than that in each process.
-    server = create_server(app, threads=settings.threads, ident="search_service", asyncore_use_poll=True,
-                           clear_untrusted_proxy_headers=not settings.trusted_proxies, **where)
+    limits = ConnectionLimits.from_settings(settings)
+    server = guard(create_server(app, threads=settings.threads, ident="search_service", asyncore_use_poll=True,
+                                 clear_untrusted_proxy_headers=not settings.trusted_proxies,
+                                 **server_options(limits), **where), limits)
     stopping = threading.Event()
 
     def stop(signum, _frame) -> None:
