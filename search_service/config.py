@@ -215,6 +215,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Per-client limit on the public endpoints (search, suggest, pages), in Flask-Limiter "
             "notation; several limits separated by ';'. Empty = no limit. The default lets a "
             "burst of 60 through, 20 a second on average: a person typing never meets it."),
+    Setting("export_rate_limit", "10 per minute", "str",
+            "Per-client limit on CSV exports of results (/search.csv), on top of rate_limit: an "
+            "export costs a hundred searches. Same notation; empty = only rate_limit."),
+    Setting("article_rate_limit", "2 per second; 60 per minute", "str",
+            "Per-client limit on article pages and article JSON (/doc/..., /api/documents/...), on "
+            "top of rate_limit. Same notation; empty = only rate_limit."),
+    Setting("costly_concurrency", 2, "int",
+            "Exports and article pages served at once per worker; more wait up to 10 s for a turn, "
+            "then get 503. Searches keep the other threads. 0 = no cap.", min=0, max=256),
     Setting("rate_limit_storage", "memory://", "str",
             "Where rate-limit counters live: memory:// (per process; `serve` with several workers "
             "shares them in a SQLite file of its own) or a shared store such as redis://host:6379."),
@@ -362,6 +371,9 @@ class Settings:
     write_body_max_mb: int
     lock_timeout: float
     rate_limit: str
+    export_rate_limit: str
+    article_rate_limit: str
+    costly_concurrency: int
     rate_limit_storage: str
     trusted_proxies: tuple[str, ...]
     max_query_terms: int

@@ -129,6 +129,13 @@ class RateLimited(SearchError):
     code = "rate_limited"
 
 
+class ServerBusy(SearchError):
+    """Too many costly requests (exports, article pages) at once in this worker (``costly_concurrency``)."""
+
+    status = 503
+    code = "server_busy"
+
+
 class QueueFull(SearchError):
     """Too many write requests are waiting (setting ``write_queue_max``), or the writer is stopping."""
 

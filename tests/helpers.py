@@ -38,10 +38,11 @@ TOKEN = "fault-token"
 def make_settings(index_dir: Path, cache_dir: Path, **changes) -> Settings:
     """Default settings pointed at a test index (no config file, no environment).
 
-    No rate limit unless a test passes ``rate_limit``: the suite sends far more requests
-    from one address than any visitor would.
+    No rate limits unless a test passes them: the suite sends far more requests from one
+    address than any visitor would.
     """
-    changes.setdefault("rate_limit", "")
+    for name in ("rate_limit", "export_rate_limit", "article_rate_limit"):
+        changes.setdefault(name, "")
     return default_settings(cwd=REPO).replace(index_dir=str(index_dir), cache_dir=str(cache_dir),
                                               reload_interval=0.0, **changes)
 
@@ -136,6 +137,7 @@ def cli_env(index_dir: Path, cache_dir: Path) -> dict:
                SEARCH_SERVICE_API_TOKENS=TOKEN, SEARCH_SERVICE_RELOAD_INTERVAL="0.2",
                SEARCH_SERVICE_COMMIT_DELAY="0.05", SEARCH_SERVICE_LOG_LEVEL="WARNING",
                SEARCH_SERVICE_RATE_LIMIT="",  # the tests hammer from one address on purpose
+               SEARCH_SERVICE_EXPORT_RATE_LIMIT="", SEARCH_SERVICE_ARTICLE_RATE_LIMIT="",
                SEARCH_SERVICE_WORKERS="1")  # one process: its faults (test_serving has the workers')
     return env
 

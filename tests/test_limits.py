@@ -497,3 +497,65 @@ def test_a_counters_file_that_cannot_be_made_falls_back_to_counting_per_process(
         assert 'search_service_degraded{component="analytics"} 0.0' in text
     finally:
         close_app(app)
+
+
+# --------------------------------------------------------------------------- costly endpoints
+
+
+@pytest.fixture()
+def costly_app(sample_settings):
+    app = create_app(sample_settings.replace(rate_limit="1000 per minute", export_rate_limit="2 per minute",
+                                             article_rate_limit="3 per minute", api_tokens=(TOKEN,)))
+    yield app
+    close_app(app)
+
+
+def test_exports_have_their_own_lower_limit_per_client(costly_app):
+    # /search.csv at 20/s within the public limit moved other clients' median search from 15 to 234 ms.
+    client = new_client(costly_app)
+    assert [client.get("/search.csv?q=园区").status_code for _ in range(3)] == [200, 200, 429]
+    refused = client.get("/search.csv?q=园区")
+    assert refused.status_code == 429 and "export_rate_limit" in refused.get_data(as_text=True)
+    assert client.get("/api/search?q=园区").status_code == 200  # searches are not held back
+    assert new_client(costly_app).get("/search.csv?q=园区").status_code == 200  # another client's own count
+    scripted = new_client(costly_app)
+    assert all(scripted.get("/search.csv?q=园区", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+               for _ in range(4))  # the site's own scripts are exempt, as from the public limit
+
+
+def test_article_pages_and_article_json_share_one_limit_that_names_its_setting(costly_app):
+    client = new_client(costly_app)
+    doc_id = client.get("/api/search?q=园区").get_json()["hits"][0]["id"]
+    statuses = [client.get(f"/doc/{doc_id}").status_code, client.get(f"/api/documents/{doc_id}").status_code,
+                client.get(f"/api/documents/{doc_id}/similar").status_code]
+    assert statuses == [200, 200, 200]
+    response = client.get(f"/api/documents/{doc_id}")
+    assert response.status_code == 429
+    assert "article_rate_limit" in error_of(response)["message"]
+    assert client.get("/api/search?q=园区").status_code == 200
+
+
+def test_at_most_costly_concurrency_costly_requests_run_at_once(sample_settings, monkeypatch):
+    from search_service.web import costly
+
+    monkeypatch.setattr(costly, "WAIT_SECONDS", 0.2)
+    app = create_app(sample_settings.replace(costly_concurrency=1))
+    try:
+        client = new_client(app)
+        gate = app.extensions[costly.GATE_KEY]
+        assert gate.acquire(timeout=1)  # an export already running in this worker
+        try:
+            busy = client.get("/search.csv?q=园区")
+            assert busy.status_code == 503 and busy.headers["Retry-After"]
+            assert "导出和文章页面太多" in busy.get_data(as_text=True)
+            doc_id = client.get("/api/search?q=园区").get_json()["hits"][0]["id"]
+            busy = client.get(f"/api/documents/{doc_id}")
+            assert busy.status_code == 503 and error_of(busy)["code"] == "server_busy"
+            assert "costly_concurrency" in error_of(busy)["message"] and busy.headers["Retry-After"]
+            assert client.get("/api/search?q=园区").status_code == 200  # searches keep their threads
+        finally:
+            gate.release()
+        assert client.get("/search.csv?q=园区").status_code == 200
+        assert client.get("/search.csv?q=园区").status_code == 200  # the turn was given back
+    finally:
+        close_app(app)

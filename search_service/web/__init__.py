@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     install_metrics(app)
     install_access_log(app, settings)
     install_rate_limit(app, settings)
+    from .costly import install_costly_gate
+
+    install_costly_gate(app, settings)  # after the limits: a refused request takes no turn
     from .caching import install_caching
 
     install_caching(app, settings)  # after the limits: a 304 is still a counted request
@@ -147,10 +150,11 @@ def _register_error_handlers(app: Flask) -> None:
     def handle_search_error(error: SearchError):
         if wants_json():
             response = error_response(error)
-            if error.status == 503:
-                response.headers["Retry-After"] = "5"
-            return response
-        return render_template("error.html", error=error), error.status
+        else:
+            response = app.make_response((render_template("error.html", error=error), error.status))
+        if error.status == 503:
+            response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):

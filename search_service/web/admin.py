@@ -24,6 +24,7 @@ from ..analytics import AnalyticsDB, DayRow, Period, QueryRow, Report, database_
 from ..errors import AnalyticsUnavailable, InvalidParameter, NotFound
 from ..sqlite_files import is_busy
 from .auth import api_tokens, basic_password, bearer_secret, matches_any
+from .costly import costly
 from .pages import csv_cell
 from .tracking import recorder_of
 
@@ -297,6 +298,7 @@ def _csv_rows(table: str, db: AnalyticsDB, period: Period) -> tuple[list[str], l
 
 
 @blueprint.get("/admin/analytics.csv")
+@costly("export")
 def analytics_csv():
     """One table of the page as CSV (UTF-8 with BOM for Excel).
 

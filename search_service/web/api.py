@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, request, url_for
 from ..errors import InvalidParameter
 from ..results import facet_toggle
 from . import engine_of
+from .costly import costly
 from .health import canary, degradations
 from .limits import rate_limit_exempt
 from .openapi import openapi_document
@@ -70,12 +71,14 @@ def suggest():
 
 
 @blueprint.get("/api/documents/<path:doc_id>")
+@costly("article")
 def document(doc_id: str):
     """One stored article as JSON."""
     return jsonify(engine_of(current_app).document(doc_id).to_json())
 
 
 @blueprint.get("/api/documents/<path:doc_id>/similar")
+@costly("article")
 def similar(doc_id: str):
     """Related articles: the ones sharing this article's key terms (itself excluded)."""
     _reject_unknown(frozenset({"limit"}))

@@ -92,6 +92,8 @@ def error_view(error: SearchError) -> ErrorView:
             explanation = "这篇文章不存在，或已从索引中删除。可以试着搜索它的标题。"
         else:
             explanation = "您访问的页面不存在。请检查网址，或使用页面上方的搜索框查找。"
+    elif getattr(error, "code", "") == "server_busy":
+        explanation = "同时打开的导出和文章页面太多，请几秒后再试；搜索不受影响。"
     elif getattr(error, "code", "") == "analytics_unavailable":
         explanation = ("统计数据文件暂时无法读取；搜索不受影响。详情见服务器日志和 /healthz，"
                        "文件损坏时服务会把它移到一旁并新建一个。")

@@ -45,6 +45,7 @@ from ..config import Settings
 from ..errors import ConfigError, RateLimited
 from ..sqlite_files import abandon, inode, is_busy, is_sound, remove
 from .auth import has_valid_token
+from .costly import KINDS, costly_kind
 
 log = logging.getLogger(__name__)
 
@@ -530,20 +531,27 @@ class _DropLimiterLines(logging.Filter):
         return not str(record.msg).startswith("ratelimit ")
 
 
-def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
-    """Apply ``rate_limit`` to the public endpoints; None when the setting is empty."""
-    spec = settings.rate_limit.strip()
-    if not spec:
-        return None
+def _parsed_spec(settings: Settings, name: str) -> str:
+    """The limit setting ``name``, checked (ConfigError naming it); "" when empty."""
+    spec = getattr(settings, name).strip()
     try:
-        parsed = parse_many(spec)
+        if spec and parse_many(spec):
+            return spec
     except ValueError as exc:
         raise ConfigError(
-            f"rate_limit = {spec!r} is not in rate-limit notation ({exc}). Fix: write e.g. "
+            f"{name} = {spec!r} is not in rate-limit notation ({exc}). Fix: write e.g. "
             '"60 per 3 seconds" or "20/second; 600/minute", or "" for no limit.',
-            param="rate_limit",
+            param=name,
         ) from None
-    if not parsed:
+    return ""
+
+
+def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
+    """Apply ``rate_limit`` to the public endpoints, and ``export_rate_limit`` and
+    ``article_rate_limit`` to the costly ones (see ``costly``); None when all are empty."""
+    spec = _parsed_spec(settings, "rate_limit")
+    kind_specs = {kind: _parsed_spec(settings, setting) for kind, setting in KINDS.items()}
+    if not spec and not any(kind_specs.values()):
         return None
     logger = logging.getLogger("flask-limiter")
     if not any(isinstance(f, _DropLimiterLines) for f in logger.filters):
@@ -551,7 +559,7 @@ def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
     try:
         limiter = Limiter(
             client_key,
-            application_limits=[spec],
+            application_limits=[spec] if spec else [],
             application_limits_exempt_when=lambda: _is_exempt(settings),
             storage_uri=storage_uri(settings.rate_limit_storage),
             strategy="sliding-window-counter",
@@ -569,16 +577,25 @@ def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
             param="rate_limit_storage",
         ) from None
     app.extensions[LIMITER_KEY] = limiter
+    # The costly views' own limits, one counter per kind and client, on top of the public one.
+    shared = {kind: limiter.shared_limit(kind_spec, scope=kind, override_defaults=False,
+                                         exempt_when=lambda: _is_exempt(settings))
+              for kind, kind_spec in kind_specs.items() if kind_spec}
+    for endpoint, view in list(app.view_functions.items()):
+        kind = costly_kind(view)
+        if kind in shared:
+            app.view_functions[endpoint] = shared[kind](view)  # type: ignore[assignment]  # a sync view stays sync
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded):
         from . import error_response, wants_json
 
         retry = _retry_after(limiter)
-        limit = getattr(getattr(error, "limit", None), "limit", None) or spec
+        limit = getattr(error, "limit", None)
+        setting = KINDS.get(str(getattr(limit, "scope", "")), "rate_limit")
         problem = RateLimited(
-            f"Too many requests from this client: the limit is {limit} (setting rate_limit). "
-            f"Retry after {retry} seconds."
+            f"Too many requests from this client: the limit is {getattr(limit, 'limit', None) or spec} "
+            f"(setting {setting}). Retry after {retry} seconds."
         )
         if wants_json():
             response = error_response(problem)

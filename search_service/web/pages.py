@@ -29,6 +29,7 @@ from ..highlight import MARK_SCAN_CHARS, Highlighter
 from ..request import SearchRequest
 from ..results import Hit, SearchResults, facet_toggle, linkable_url, selected_month, selected_year
 from . import engine_of
+from .costly import costly
 from .error_pages import error_view
 from .params import query_of, search_request
 from .routes import article_path, article_route
@@ -358,6 +359,7 @@ def search():
 
 
 @blueprint.get("/search.csv")
+@costly("export")
 def search_csv():
     """The current results as CSV (UTF-8 with BOM for Excel), up to ``csv_max_rows`` rows."""
     settings = _settings()
@@ -390,6 +392,7 @@ def csv_cell(value: str) -> str:
 
 
 @blueprint.get("/doc/<path:doc_id>")
+@costly("article")
 def doc(doc_id: str):
     """One article in full; with ``?q=`` the query's matches are marked."""
     settings = _settings()
