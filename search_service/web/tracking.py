@@ -34,11 +34,19 @@ blueprint = Blueprint("tracking", __name__)
 ANALYTICS_KEY = "analytics"
 CLICK_BODY_MAX = 4096
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_NOT_A_READER = re.compile(r"bot|crawl|spider|slurp|preview|monitor|uptime|curl/|wget/|python-requests",
-                           re.IGNORECASE)
+# Crawlers, link previewers and monitors: never recorded.
+_CRAWLER = re.compile(r"bot\b|bot/|crawl|spider|slurp|preview|monitor|uptime|facebookexternalhit|embedly|"
+                      r"whatsapp|telegram|slack|discord|feedfetcher|feedly", re.IGNORECASE)
+# Programs, not people: automated browsers (HeadlessChrome, PhantomJS, ...) and HTTP libraries and
+# command-line clients. Recorded on the ``script`` channel, which no report counts.
+_SCRIPT = re.compile(
+    r"headless|phantomjs|puppeteer|playwright|selenium|webdriver|"
+    r"^(?:curl|wget|httpie|python-requests|python-urllib|python-httpx|python/|aiohttp|go-http-client|okhttp|"
+    r"java/|apache-httpclient|axios|node-fetch|node|undici|got\b|libwww-perl|lwp|ruby|faraday|"
+    r"php|guzzlehttp|postmanruntime|insomnia|powershell|dart|rest-client|reqwest|hyper|"
+    r"http\.rb|scrapy|httpclient)",
+    re.IGNORECASE)
 _TRUE = {"1", "true", "yes"}
-# Automated browsers announce themselves in the user agent (HeadlessChrome, PhantomJS, ...).
-_HEADLESS = re.compile(r"headless|phantomjs|puppeteer|playwright|selenium|webdriver", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- the recorder of an app
@@ -73,18 +81,21 @@ def close_app_recorder(app: Flask) -> None:
 # --------------------------------------------------------------------------- what to record
 
 
-def _is_reader() -> bool:
-    """False for crawlers, link previews, monitors and speculative prefetches."""
+def client_kind() -> str:
+    """Who sent this request, for analytics: ``crawler`` (crawlers, link previews, monitors,
+    speculative prefetches: never recorded), ``script`` (automated browsers, HTTP libraries and
+    command-line clients, no user agent at all: the ``script`` channel) or ``reader``."""
     if request.method != "GET":
-        return False
+        return "crawler"
     purpose = (request.headers.get("Sec-Purpose", "") + request.headers.get("Purpose", "")).lower()
     if "prefetch" in purpose or "prerender" in purpose:
-        return False
-    return not _NOT_A_READER.search(request.headers.get("User-Agent", ""))
-
-
-def _is_headless() -> bool:
-    return bool(_HEADLESS.search(request.headers.get("User-Agent", "")))
+        return "crawler"
+    agent = request.headers.get("User-Agent", "").strip()
+    if _CRAWLER.search(agent):
+        return "crawler"
+    if not agent or _SCRIPT.search(agent):
+        return "script"
+    return "reader"
 
 
 def _filters(req: SearchRequest) -> dict:
@@ -121,7 +132,8 @@ def record_page_search(req: SearchRequest, results, filtered_out: bool = False) 
     order or filter) is stored with ``refine`` and not counted as a new search.
     """
     recorder = recorder_of(current_app)
-    if not recorder.enabled or not req.q or not _is_reader():
+    kind = client_kind()
+    if not recorder.enabled or not req.q or kind == "crawler":
         return
     referrer = _referrer()
     if referrer is not None and referrer[0].startswith("/admin/"):
@@ -131,7 +143,7 @@ def record_page_search(req: SearchRequest, results, filtered_out: bool = False) 
         previous = (referrer[1].get("q") or [""])[0]
         refine = refine or normalize_query(previous) == normalize_query(req.q)
     channel = "widget" if request.args.get("ref") == "widget" else "page"
-    if _is_headless():
+    if kind == "script":
         channel = "script"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
                            relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine,
@@ -139,12 +151,13 @@ def record_page_search(req: SearchRequest, results, filtered_out: bool = False) 
 
 
 def record_api_search(req: SearchRequest, results) -> None:
-    """``/api/search``: channel ``api`` (``script`` with a valid token or from a headless
-    browser); later pages are refinements."""
+    """``/api/search``: channel ``api`` (``script`` with a valid token or from a program, see
+    :func:`client_kind`; crawlers not at all); later pages are refinements."""
     recorder = recorder_of(current_app)
-    if not recorder.enabled or not req.q:
+    kind = client_kind()
+    if not recorder.enabled or not req.q or kind == "crawler":
         return
-    channel = "script" if _is_headless() or has_valid_token(current_app.config["SETTINGS"]) else "api"
+    channel = "script" if kind == "script" or has_valid_token(current_app.config["SETTINGS"]) else "api"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
                            relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1,
                            searched=_searched(results))
@@ -167,8 +180,8 @@ def suggest_session(raw: str | None) -> str | None:
 def record_suggest(q: str, sid: str | None, suggestions: int, started: float) -> None:
     """``/api/suggest``: channel ``widget``, folded into one query per typing session."""
     recorder = recorder_of(current_app)
-    if not recorder.enabled or not q or _is_headless():
-        return
+    if not recorder.enabled or not q or client_kind() != "reader":
+        return  # a crawler's or a program's calls are nobody typing
     recorder.record_suggest(q, sid=sid, suggestions=suggestions,
                             took_ms=(time.perf_counter() - started) * 1000)
 
