@@ -559,8 +559,15 @@ def _serve_merges(memory_mb: int, staging_of_job: list) -> int:
         except Exception as exc:  # noqa: BLE001 - report it and stay up for the next merge
             answer = {"error": f"merge failed: {type(exc).__name__}: {exc}"}
         staging_of_job[0] = None
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The server died while we merged (kill -9 of its worker): the merge is committed or
+            # cleaned up either way, and nobody is left to tell. Exit quietly; stdout is pointed at
+            # /dev/null so that flushing it at exit does not raise again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
 def _child_main(argv=None) -> int:

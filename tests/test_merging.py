@@ -230,3 +230,21 @@ def test_the_merge_process_exits_when_the_server_goes(store):
     assert child.wait(30) == 0
     child.stdout.close()
     assert not (store.current_path() / staging).exists()
+
+
+def test_a_merge_process_whose_server_died_mid_merge_exits_quietly(store):
+    # kill -9 of a worker during a merge: the child finished the merge and printed a BrokenPipeError
+    # traceback into the service's log when it answered.
+    child = subprocess.Popen([sys.executable, "-m", "search_service.merging", "--serve"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    child.stdin.write((json.dumps({"generation": str(store.current_path()), "staging": ".merge-orphan"})
+                       + "\n").encode())
+    child.stdin.flush()
+    child.stdout.close()  # the server is gone before the answer: nobody reads it
+    child.stdin.close()
+    assert child.wait(60) == 0
+    errors = child.stderr.read().decode()
+    child.stderr.close()
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+    assert total(store) == 20 + merging.MERGE_FACTOR  # the merge itself still counts
