@@ -327,6 +327,33 @@ def test_damaged_rate_limit_files_under_two_workers_cost_no_request(tmp_path, en
     assert "Traceback" not in server.log()
 
 
+def test_the_run_folder_of_a_supervisor_killed_with_sigkill_is_removed_at_the_next_start(tmp_path, env):
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 3)))
+    run_dir = tmp_path / "tmp"
+    run_dir.mkdir()
+    (run_dir / "search-service-unrelated").mkdir()  # no owner file: not ours to remove
+    env = dict(env, TMPDIR=str(run_dir))
+    first = Served(env, workers=2)
+    workers = first.children()
+    first.process.kill()  # kill -9: nothing is cleaned up
+    first.process.wait()
+    first.stop()  # (only closes its log now)
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+              for pid in workers):  # orphaned workers notice and stop
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    stale = [p for p in run_dir.glob("search-service-*") if p.name != "search-service-unrelated"]
+    assert len(stale) == 1
+    second = Served(env, workers=2)
+    try:
+        assert not stale[0].exists()
+        assert second.get("/api/search", q="智慧城市")[0] == 200
+    finally:
+        second.stop()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["search-service-unrelated"]
+
+
 def test_a_worker_that_dies_is_replaced_and_sigterm_stops_the_group(tmp_path, env):
     run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 3)))
     server = Served(env, workers=2)

@@ -215,7 +215,9 @@ class Supervisor:
     def run(self) -> None:
         settings = self.settings
         sock = bind(settings.host, settings.port)
-        shared_dir = tempfile.mkdtemp(prefix="search-service-")
+        remove_stale_run_folders()
+        shared_dir = tempfile.mkdtemp(prefix=RUN_FOLDER_PREFIX)
+        _write_owner(shared_dir)
         if settings.rate_limit.strip() and settings.rate_limit_storage.strip().lower().startswith("memory://"):
             from .limits import shared_storage_uri
 
@@ -302,6 +304,59 @@ class Supervisor:
                 time.sleep(CRASH_LOOP_SECONDS)  # failing at start: do not spin
             if not self.stopping:
                 self._spawn(sock)
+
+
+#: The supervisor's folder for what its workers share (rate-limit counters, metrics files).
+RUN_FOLDER_PREFIX = "search-service-"
+_OWNER_FILE = "supervisor"
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, /proc), None when there is no such process.
+
+    With the pid, this names one process for good: a pid alone may be reused by another.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _write_owner(folder: str) -> None:
+    pid = os.getpid()
+    with open(os.path.join(folder, _OWNER_FILE), "w", encoding="ascii") as handle:
+        handle.write(f"{pid} {_process_start(pid) or ''}\n")
+
+
+def remove_stale_run_folders(parent: str | None = None) -> list[str]:
+    """Remove the run folders of supervisors that are gone (killed with -9: nothing cleaned up).
+
+    A folder is stale when the process its owner file names (pid and start time) no longer
+    runs. Folders without an owner file are left alone (another program's, or a version
+    before this one). Returns the folders removed.
+    """
+    parent = parent or tempfile.gettempdir()
+    removed = []
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(RUN_FOLDER_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        folder = os.path.join(parent, name)
+        try:
+            with open(os.path.join(folder, _OWNER_FILE), encoding="ascii") as handle:
+                pid_text, _, started = handle.read().strip().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        running_since = _process_start(pid)
+        if running_since is None or (started and running_since != started):  # gone, or the pid reused
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        log.info("removed %d run folder(s) of supervisors that were killed: %s", len(removed), ", ".join(removed))
+    return removed
 
 
 def _describe(status: int) -> str:
