@@ -192,7 +192,7 @@ def load_articles(sample: Sample) -> LoadedCorpus:
 
 def initialize_analysis() -> None:
     """Load our segmenter once (dictionary cached under bench/out)."""
-    from search_service import analysis
+    from search_service.text import analysis
 
     analysis.initialize(CACHE_DIR)
 

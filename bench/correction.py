@@ -60,13 +60,13 @@ TARGETS = {"homophone": 0.90, "pinyin": 0.80}
 
 
 def _engine(index_dir: Path, **options):
-    from search_service.searcher import EngineOptions, SearchEngine
+    from search_service.engine.searcher import EngineOptions, SearchEngine
 
     return SearchEngine(index_dir, EngineOptions(cache_entries=0, **options))
 
 
 def _search(engine, text: str, correct: bool = True, size: int = TOP):
-    from search_service.request import SearchRequest
+    from search_service.engine.request import SearchRequest
 
     return engine.search(SearchRequest(q=text, page_size=size, correct=correct))
 
@@ -87,7 +87,8 @@ def _syllables(word: str) -> list[str]:
 
 def generate(index_dir: Path) -> list[dict]:
     """The judged set, from the titles and vocabulary of the index."""
-    from search_service import analysis, correction
+    from search_service.engine import correction
+    from search_service.text import analysis
 
     engine = _engine(index_dir)
     vocabulary = engine.vocabulary()
@@ -248,7 +249,7 @@ def latency(engine, queries: list[str], rounds: int = 3) -> dict:
 
 def vocabulary_cost(index_dir: Path) -> dict:
     """Cold build of the vocabulary in a fresh engine: seconds, words, resident memory added."""
-    from search_service import correction
+    from search_service.engine import correction
 
     engine = _engine(index_dir)
     engine.snapshot()

@@ -41,8 +41,8 @@ def _fingerprint(sample: common.Sample) -> str:
 
 def prepare_index(sample: common.Sample, rebuild: bool = False) -> tuple[Path, dict]:
     """The cached index of ``sample`` (built with one process when missing or stale)."""
-    from search_service import indexer
-    from search_service.store import IndexStore
+    from search_service.engine import indexer
+    from search_service.engine.store import IndexStore
 
     root = WORK_DIR / f"index-{sample.key()}"
     meta_path = root.with_suffix(".json")

@@ -230,9 +230,9 @@ def phase_fetch(base: str, paths: list[str], client: str) -> dict:
 
 
 def phase_crawl(base: str, index_dir: str) -> dict:
-    from search_service import analysis
     from search_service.crawl import Crawler, CrawlOptions
-    from search_service.store import IndexStore
+    from search_service.engine.store import IndexStore
+    from search_service.text import analysis
 
     analysis.initialize(CACHE_DIR)
     options = CrawlOptions(start_url=base + "/", delay=0.0, max_pages=1_000_000,
@@ -255,7 +255,7 @@ def run_child(*args: str) -> dict:
 
 
 def compare_extractors(paths: list[str], limit: int = 300) -> list[dict]:
-    from search_service.extract import decode_html, extract_page
+    from search_service.ingest.extract import decode_html, extract_page
 
     pages = []
     for path in paths[:limit]:

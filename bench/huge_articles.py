@@ -70,8 +70,8 @@ def _articles(count: int, kb: int):
 
 
 def _build(path, articles) -> float:
-    from search_service import indexer
-    from search_service.store import IndexStore
+    from search_service.engine import indexer
+    from search_service.engine.store import IndexStore
 
     shutil.rmtree(path, ignore_errors=True)
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def _build(path, articles) -> float:
 
 
 def _set_scan(chars: tuple[int, int]) -> None:
-    from search_service import highlight
+    from search_service.text import highlight
 
     highlight.SNIPPET_FIRST_SCAN_CHARS, highlight.SNIPPET_SCAN_CHARS = chars
 
@@ -91,7 +91,7 @@ def _search_times(engines: dict, variants: dict, repeats: int) -> tuple[dict, di
     Interleaved: each repeat of each query runs once on every combination in turn, so the other
     processes' load (the machine is shared) falls on all of them alike.
     """
-    from search_service.request import SearchRequest
+    from search_service.engine.request import SearchRequest
 
     times = {(e, v): [] for e in engines for v in variants}
     ranks = {}
@@ -122,9 +122,9 @@ def main() -> None:
         args.articles, args.repeats = 300, 5
     require_corpora()
     initialize_analysis()
-    from search_service import highlight
     from search_service.config import default_settings
-    from search_service.searcher import EngineOptions, SearchEngine
+    from search_service.engine.searcher import EngineOptions, SearchEngine
+    from search_service.text import highlight
     from search_service.web import close_app, create_app
 
     settings0 = default_settings()

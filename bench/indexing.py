@@ -13,7 +13,7 @@ cleaning the corpus (our ingest) is done before the clock starts and reported se
 
 Engines:
 
-* ``ours:N``: ``search_service.indexer.rebuild`` with ``procs=N`` (``os.cpu_count()`` and 1);
+* ``ours:N``: ``search_service.engine.indexer.rebuild`` with ``procs=N`` (``os.cpu_count()`` and 1);
 * ``baseline``: :mod:`bench.baseline` (Whoosh + ``jieba.analyse.ChineseAnalyzer``, one process,
   default writer).
 
@@ -70,8 +70,8 @@ def _build(engine: str, index_dir: Path, articles: list) -> dict:
         seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
         index_path = index_dir
     else:
-        from search_service import indexer
-        from search_service.store import IndexStore
+        from search_service.engine import indexer
+        from search_service.engine.store import IndexStore
 
         procs = int(engine.split(":")[1])
         common.initialize_analysis()
@@ -83,7 +83,7 @@ def _build(engine: str, index_dir: Path, articles: list) -> dict:
         index_path = store.current_path()
     from whoosh import index as whoosh_index
 
-    from search_service.store import latest_segments
+    from search_service.engine.store import latest_segments
 
     ix = whoosh_index.open_dir(str(index_path))
     segments = len(latest_segments(ix))
@@ -137,7 +137,7 @@ def _build_cli(procs: int, index_dir: Path, articles: list) -> dict:
     source.unlink()
     if process.returncode != 0:
         raise SystemExit(f"bench.indexing: the CLI failed ({process.returncode}):\n{errors}")
-    from search_service.store import IndexStore
+    from search_service.engine.store import IndexStore
 
     store = IndexStore(index_dir)
     return {"seconds": seconds, "cpu_seconds": cpu, "indexed": store.build_info()["documents"],
@@ -146,8 +146,8 @@ def _build_cli(procs: int, index_dir: Path, articles: list) -> dict:
 
 def _profile(index_dir: Path, articles: list) -> dict:
     """cProfile ``ours:1`` over ``articles``; returns the bucket summary (and saves the .prof)."""
-    from search_service import indexer
-    from search_service.store import IndexStore
+    from search_service.engine import indexer
+    from search_service.engine.store import IndexStore
 
     common.initialize_analysis()
     store = IndexStore(index_dir)

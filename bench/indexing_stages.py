@@ -51,11 +51,11 @@ def measure_stages(articles: list) -> list[dict]:
     from whoosh import index as whoosh_index
     from whoosh.filedb.filestore import FileStorage
 
-    from search_service import schema as S
-    from search_service import segments
-    from search_service.analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
-    from search_service.pinyin import pinyin_of_segments
-    from search_service.store import codec
+    from search_service.engine import schema as S
+    from search_service.engine import segments
+    from search_service.engine.store import codec
+    from search_service.text.analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
+    from search_service.text.pinyin import pinyin_of_segments
 
     rows = []
 
@@ -108,9 +108,9 @@ def measure_commits(articles: list) -> dict:
     """Median wall ms of a commit of BATCH short articles: the fast path against Whoosh's writer."""
     from whoosh import index as whoosh_index
 
-    from search_service import indexer
-    from search_service.schema import to_document
-    from search_service.store import IndexStore, codec
+    from search_service.engine import indexer
+    from search_service.engine.schema import to_document
+    from search_service.engine.store import IndexStore, codec
 
     split = min(BASE_ARTICLES, len(articles) // 2)
     base, rest = articles[:split], articles[split:]

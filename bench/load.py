@@ -227,8 +227,9 @@ def read_articles(count: int) -> list:
 
 def base_index(articles: list, procs: int) -> Path:
     """The served index for this many articles, built once and kept under bench/out/load/."""
-    from search_service import analysis, indexer
-    from search_service.store import IndexStore
+    from search_service.engine import indexer
+    from search_service.engine.store import IndexStore
+    from search_service.text import analysis
 
     path = WORK_DIR / f"base-xwlb-{len(articles)}"
     if (path / "CURRENT").exists():

@@ -98,7 +98,7 @@ class Config:
     #: Compute the partial-match tier only when the page reaches past the exact matches (then total
     #: and facets count the exact matches only); rankings of the page are unchanged.
     lazy_rest: bool = False
-    #: What-if: the engine without its synonym table (search_service/data/synonyms.txt).
+    #: What-if: the engine without its synonym table (search_service/text/data/synonyms.txt).
     no_synonyms: bool = False
     #: What-if: index and query with the substring tokenizer as it was before its fix (a Latin/digit
     #: run swallowed the CJK run after it: "iphone手机壳", "2025年规划" were one token each). Own index.
@@ -106,7 +106,7 @@ class Config:
     note: str = ""
 
     def options(self):
-        from search_service.searcher import EngineOptions
+        from search_service.engine.searcher import EngineOptions
 
         return EngineOptions(cache_entries=0, title_boost=self.title_boost, bm25_k1=self.k1, bm25_b=self.b)
 
@@ -282,7 +282,7 @@ def old_bigram_runs(active: bool):
     if not active:
         yield
         return
-    from search_service import analysis
+    from search_service.text import analysis
 
     with analysis.substring_runs(re.compile(OLD_BIGRAM_RUN.format(cjk=analysis.CJK_CLASS))):
         yield
@@ -290,8 +290,8 @@ def old_bigram_runs(active: bool):
 
 def prepare_index(evalset: EvalSet, rebuild: bool, old_bigrams: bool = False) -> tuple[Path, dict]:
     """The cached index of a set (rebuilt when the corpus or the analysis code changed)."""
-    from search_service import indexer
-    from search_service.store import IndexStore
+    from search_service.engine import indexer
+    from search_service.engine.store import IndexStore
 
     suffix = "-oldbigrams" if old_bigrams else ""
     fingerprint = evalset.fingerprint + suffix
@@ -332,9 +332,9 @@ class ProtoRetrieval:
         """Any query bigram, in body (and title, boosted): OR of the terms of the substring tier."""
         from whoosh import query as wq
 
-        from search_service import analysis
-        from search_service.schema import BODY_BIGRAMS, TITLE_BIGRAMS
-        from search_service.syntax import positive_terms
+        from search_service.engine.schema import BODY_BIGRAMS, TITLE_BIGRAMS
+        from search_service.engine.syntax import positive_terms
+        from search_service.text import analysis
 
         tokens: dict[str, None] = {}
         singles: dict[str, None] = {}
@@ -356,8 +356,8 @@ class ProtoRetrieval:
         """Tier 1; with ``relax_mixed`` a mixed token (mate40pro) is not required, its parts are."""
         from whoosh import query as wq
 
-        from search_service import analysis
-        from search_service.syntax import positive_terms
+        from search_service.engine.syntax import positive_terms
+        from search_service.text import analysis
 
         compiled = m.compiled
         if not self.config.relax_mixed:
@@ -382,7 +382,7 @@ class ProtoRetrieval:
     def tiers(self, m):
         from whoosh import query as wq
 
-        from search_service.searcher import Tier
+        from search_service.engine.searcher import Tier
 
         config, request, live = self.config, m.request, m.live
         weight = config.bigram_weight
@@ -464,7 +464,7 @@ class ProbeRetrieval(ProtoRetrieval):
 
 
 def _all_terms(node) -> list:
-    from search_service.syntax import Not, Term
+    from search_service.engine.syntax import Not, Term
 
     if node is None:
         return []
@@ -472,7 +472,7 @@ def _all_terms(node) -> list:
         return [node]
     if isinstance(node, Not):
         return [None]  # a negation: not a plain conjunction of words
-    from search_service.syntax import Or
+    from search_service.engine.syntax import Or
 
     if isinstance(node, Or):
         return [None]
@@ -492,8 +492,8 @@ class Runner:
     """One engine per config; runs every query and labels each hit with the tier it came from."""
 
     def __init__(self, index_dir: Path, config: Config, retrieval=None) -> None:
-        from search_service.request import SearchRequest, get_list_from_mapping
-        from search_service.searcher import SearchEngine, Strategy
+        from search_service.engine.request import SearchRequest, get_list_from_mapping
+        from search_service.engine.searcher import SearchEngine, Strategy
 
         self.config = config
         if retrieval is None and config.strategy != "api":

@@ -118,7 +118,7 @@ def load_queries(path: Path = QUERIES_FILE) -> list[BenchQuery]:
 
 def query_mix(queries: list[BenchQuery]) -> str:
     """How many queries are filtered, in Traditional script, or mix Latin letters/digits."""
-    from search_service.analysis import normalize
+    from search_service.text.analysis import normalize
 
     traditional = sum(1 for q in queries if normalize(q.q) != q.q.lower())
     latin = sum(1 for q in queries if re.search(r"[A-Za-z0-9]", q.q))
@@ -197,8 +197,8 @@ def prepare_indexes(sample: common.Sample, rebuild: bool, procs: int, ours_dir: 
 
 
 def _build_ours(path: Path, corpus: common.LoadedCorpus, procs: int, meta_path: Path) -> dict:
-    from search_service import indexer
-    from search_service.store import IndexStore
+    from search_service.engine import indexer
+    from search_service.engine.store import IndexStore
 
     fingerprint = ours_fingerprint()  # of the code that builds it, should it change meanwhile
     shutil.rmtree(path, ignore_errors=True)
@@ -244,7 +244,7 @@ def _save_meta(meta_path: Path, fingerprint: str, corpus: common.LoadedCorpus, s
 
 
 def _info_ours(path: Path, meta: dict | None) -> IndexInfo:
-    from search_service.store import IndexStore
+    from search_service.engine.store import IndexStore
 
     store = IndexStore(path)
     current = store.current_path()
@@ -295,8 +295,8 @@ class OursRunner:
     """Our engine in process, with a result cache that :meth:`run` clears or expects to hit."""
 
     def __init__(self, index_dir: Path) -> None:
-        from search_service import request as query
-        from search_service import searcher
+        from search_service.engine import request as query
+        from search_service.engine import searcher
 
         common.initialize_analysis()
         self._request = lambda params: query.SearchRequest.from_params(query.get_list_from_mapping(params))

@@ -6,7 +6,7 @@ Run from the project root::
     .venv/bin/python -m bench.segmenter --sample 0.02    # a sample; --quick leaves the docs alone
 
 Every article's normalized title and body go through ``jieba.Tokenizer.tokenize`` (HMM on,
-search mode: what indexing uses) and through :meth:`search_service.segmenter.Segmenter.spans`;
+search mode: what indexing uses) and through :meth:`search_service.text.segmenter.Segmenter.spans`;
 any difference is counted and the first few are printed. Default mode (queries) is compared on
 ``--default-sample`` of the articles. Both sides run in the same worker processes on the same
 texts, one after the other per chunk (jieba first), and are timed with process CPU time; our
@@ -29,7 +29,7 @@ SHOW = 5
 
 def _compare(task: tuple[list[tuple[str, str]], bool]) -> dict:
     """Worker: both segmenters over one chunk of (id, text); counts, CPU seconds and differences."""
-    from search_service import analysis
+    from search_service.text import analysis
 
     texts, default_too = task
     segmenter = analysis.SEGMENTER

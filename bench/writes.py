@@ -68,9 +68,10 @@ def _free_port() -> int:
 
 
 def _build_index(index_dir, articles: int) -> None:
-    from search_service import analysis, indexer
+    from search_service.engine import indexer
+    from search_service.engine.store import IndexStore
     from search_service.ingest import Ingest
-    from search_service.store import IndexStore
+    from search_service.text import analysis
 
     analysis.initialize(CACHE_DIR)
     source = require_corpora() / "xwlb_cctv.jsonl.gz"
@@ -245,9 +246,9 @@ def measure_ours(index_dir, seconds: float, writers: int, searchers: int = 4) ->
 
 def measure_baseline(index_dir, seconds: float) -> dict:
     """One Whoosh commit per article, sequentially, no search load (the naive writer)."""
+    from search_service.engine.schema import to_document
+    from search_service.engine.store import IndexStore
     from search_service.ingest import Ingest
-    from search_service.schema import to_document
-    from search_service.store import IndexStore
 
     store = IndexStore(index_dir)
     ix = store.open_current()
@@ -383,7 +384,7 @@ def measure_merges_ours(index_dir, seconds: float, records: list[dict], batch_wr
                 since = None
             rss["server"] = max(rss["server"], _rss_mb(server.pid))
             for child, command in _descendants(server.pid):
-                kind = "merge_child" if "search_service.merging" in command else "server"
+                kind = "merge_child" if "search_service.engine.merging" in command else "server"
                 rss[kind] = max(rss[kind], _rss_mb(child))
             time.sleep(0.2)
         if since is not None:
@@ -429,9 +430,9 @@ def measure_merges_ours(index_dir, seconds: float, records: list[dict], batch_wr
 def measure_merges_baseline(index_dir, seconds: float, records: list[dict]) -> dict:
     """The same batches, in process, committed the former way (Whoosh merges inside the commit)."""
     from bench.common import current_rss_mb
+    from search_service.engine.schema import to_document
+    from search_service.engine.store import IndexStore, codec, latest_segments
     from search_service.ingest import Ingest
-    from search_service.schema import to_document
-    from search_service.store import IndexStore, codec, latest_segments
 
     ix = IndexStore(index_dir).open_current()
     ingest = Ingest(log_problems=False)

@@ -42,10 +42,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from .analysis import normalize, query_words
 from .errors import InvalidParameter
 from .locks import file_lock
 from .sqlite_files import abandon, inode, is_busy, is_sound, set_aside
+from .text.analysis import normalize, query_words
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

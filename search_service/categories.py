@@ -17,7 +17,7 @@ import functools
 import threading
 import unicodedata
 
-from .cleaning import collapse_to_line, strip_ruby
+from .text.cleaning import collapse_to_line, strip_ruby
 
 __all__ = ["SITE_CATEGORIES", "canonical_category", "is_site_category"]
 

@@ -11,11 +11,13 @@ import re
 import sys
 from collections.abc import Sequence
 
-from . import __version__, analysis, indexer
+from . import __version__
 from .config import Settings, load_settings, settings_help
+from .engine import indexer
+from .engine.store import IndexStore
 from .errors import SearchError
 from .ingest import SUPPORTED_SUFFIXES, Ingest
-from .store import IndexStore
+from .text import analysis
 
 log = logging.getLogger("search_service")
 
@@ -231,8 +233,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from .request import Limits, SearchRequest, get_list_from_mapping
-    from .searcher import EngineOptions, SearchEngine
+    from .engine.request import Limits, SearchRequest, get_list_from_mapping
+    from .engine.searcher import EngineOptions, SearchEngine
 
     engine = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
     params = {"q": args.query, "category": args.category, "date_from": args.date_from,
@@ -267,7 +269,7 @@ def _terminal_marks(html_text: str) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from .searcher import EngineOptions, SearchEngine
+    from .engine.searcher import EngineOptions, SearchEngine
 
     engine = SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
     try:
@@ -309,7 +311,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
     from itertools import islice
 
-    from .wordmining import mine_candidates
+    from .text.wordmining import mine_candidates
 
     if args.paths:
         ingest = Ingest(settings.default_category, allow_untitled=True, log_problems=False)
@@ -376,8 +378,8 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_optimize(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine.merging import MergeAbandoned, clean_stale_files, merge
     from .errors import IndexUnavailable
-    from .merging import MergeAbandoned, clean_stale_files, merge
 
     store = IndexStore(settings.index_dir)
     path = store.current_path()

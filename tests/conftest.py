@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from search_service import analysis, indexer
 from search_service.article import Article
 from search_service.config import Settings
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore
+from search_service.engine import indexer
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import IndexStore
+from search_service.text import analysis
 
 from .browser_tabs import CHROMIUM, LAUNCH_ARGS, Tab, host_page, open_tab
 from .helpers import SAMPLES, SHARED, LiveServer, build_index, free_port, make_settings

@@ -19,11 +19,11 @@ import time
 from email.utils import formatdate
 from pathlib import Path
 
-from search_service import indexer
 from search_service.article import Article
 from search_service.crawl import Crawler, CrawlOptions, parse_category_map
-from search_service.schema import from_stored
-from search_service.store import IndexStore
+from search_service.engine import indexer
+from search_service.engine.schema import from_stored
+from search_service.engine.store import IndexStore
 
 MENU = [("gxy", "高新院新闻"), ("zcjd", "政策解读"), ("gxq", "高新区新闻"), ("qyjj", "区域经济研究"),
         ("jjkfq", "经济开发区新闻"), ("kjcx", "科技创新"), ("zlxxxcy", "战略性新兴产业研究"), ("hydj", "行业洞见"),

@@ -16,12 +16,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from search_service import indexer
 from search_service.article import Article
 from search_service.config import Settings, default_settings
+from search_service.engine import indexer
+from search_service.engine.schema import ID, build_schema, to_document
+from search_service.engine.store import IndexStore, codec
 from search_service.ingest import Ingest
-from search_service.schema import ID, build_schema, to_document
-from search_service.store import IndexStore, codec
 from search_service.web.server import run_until
 
 REPO = Path(__file__).resolve().parents[1]

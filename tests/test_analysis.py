@@ -8,16 +8,9 @@ import json
 
 import pytest
 
-from search_service import analysis
-from search_service.analysis import (
-    BigramTokenizer,
-    WordTokenizer,
-    bigram_positions,
-    bigram_spans,
-    normalize,
-    query_bigram_groups,
-    query_words,
-)
+from search_service.engine.backend.analyzers import BigramTokenizer, WordTokenizer
+from search_service.text import analysis
+from search_service.text.analysis import bigram_positions, bigram_spans, normalize, query_bigram_groups, query_words
 
 
 @pytest.fixture(autouse=True)

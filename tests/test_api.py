@@ -149,9 +149,9 @@ class TestOtherEndpoints:
 
 class TestXss:
     def test_titles_and_bodies_come_back_escaped(self, tmp_path, jieba_cache):
-        from search_service import indexer
         from search_service.article import Article
-        from search_service.store import IndexStore
+        from search_service.engine import indexer
+        from search_service.engine.store import IndexStore
 
         evil = Article("x1", "<script>alert(1)</script>智慧城市", '<img src=x onerror=alert(1)> 智慧城市 "引号"',
                        "政策解读")

@@ -1,4 +1,4 @@
-"""Tests for search_service.cleaning: ruby stripping, whitespace, dates."""
+"""Tests for search_service.text.cleaning: ruby stripping, whitespace, dates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search_service.cleaning import (
+from search_service.text.cleaning import (
     collapse_to_line,
     collapse_whitespace,
     is_pinyin_syllable,

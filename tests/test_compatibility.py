@@ -7,11 +7,11 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from search_service import indexer
 from search_service.article import Article
-from search_service.request import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore
+from search_service.engine import indexer
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import IndexStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "index_v1"
 

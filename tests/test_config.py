@@ -513,7 +513,7 @@ def test_engine_options_are_settings_with_the_settings_defaults():
     import dataclasses
 
     from search_service.config import SETTINGS_BY_NAME, default_settings
-    from search_service.searcher import _SETTING_OF, EngineOptions
+    from search_service.engine.searcher import _SETTING_OF, EngineOptions
 
     for field in dataclasses.fields(EngineOptions):
         setting = SETTINGS_BY_NAME[_SETTING_OF.get(field.name, field.name)]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from search_service import correction, indexer
 from search_service.article import Article
-from search_service.request import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore
+from search_service.engine import correction, indexer
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import IndexStore
 
 ARTICLES = [
     Article("1", "智慧城市建设提速", "城市大脑上线，智慧城市平台建设全面提速。"),

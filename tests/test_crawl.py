@@ -13,9 +13,9 @@ from search_service.article import Article
 from search_service.cli import main
 from search_service.crawl import Crawler, parse_category_map
 from search_service.crawl.urls import normalize_url
-from search_service.extract import Selectors, decode_html, extract_page
+from search_service.engine.store import IndexStore
 from search_service.ingest import Ingest
-from search_service.store import IndexStore
+from search_service.ingest.extract import Selectors, decode_html, extract_page
 
 from .crawl_site import (
     Site,

@@ -11,9 +11,9 @@ import pytest
 from whoosh import query as wq
 
 from search_service.article import Article
-from search_service.docsets import DocSetEvaluator, PostingsCache
+from search_service.engine.docsets import DocSetEvaluator, PostingsCache
+from search_service.engine.schema import BODY, BODY_BIGRAMS, CATEGORY, ID, TITLE, TITLE_BIGRAMS
 from search_service.errors import InvalidParameter
-from search_service.schema import BODY, BODY_BIGRAMS, CATEGORY, ID, TITLE, TITLE_BIGRAMS
 
 from .helpers import ram_index
 

@@ -321,7 +321,7 @@ def _in_threads(calls) -> tuple[list, list[threading.Thread]]:
 
 
 def test_sigterm_answers_searches_in_flight_and_queued_writes(tmp_path, env):
-    from search_service.store import IndexStore, publish_lock
+    from search_service.engine.store import IndexStore, publish_lock
 
     run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 200)))
     server = Server(env)  # 8 threads
@@ -364,7 +364,7 @@ def _random_body(rng, chars: int) -> str:
 def test_merges_run_in_the_background_and_a_failed_merge_cleans_up_and_recovers(tmp_path, env):
     import random
 
-    from search_service import merging
+    from search_service.engine import merging
 
     run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 5)))
     live = tmp_path / "index" / "generations" / "g000001"
@@ -414,7 +414,7 @@ def _segments(path: Path) -> list:
 def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
     import random
 
-    from search_service import merging
+    from search_service.engine import merging
 
     run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 5)))
     live = tmp_path / "index" / "generations" / "g000001"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search_service.highlight import Highlighter
+from search_service.text.highlight import Highlighter
 
 
 @pytest.fixture(autouse=True)

@@ -9,12 +9,11 @@ import time
 import pytest
 from whoosh.index import TOC
 
-from search_service import indexer
 from search_service.article import Article
-from search_service.errors import IndexUnavailable
-from search_service.request import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import (
+from search_service.engine import indexer
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import (
     BUILDER_PID_FILE,
     BUILDING_PREFIX,
     JOURNAL_FILE,
@@ -22,6 +21,7 @@ from search_service.store import (
     journal_append,
     journal_since,
 )
+from search_service.errors import IndexUnavailable
 
 
 def article(doc_id: str, title: str = "智慧城市", body: str = "高新区智慧城市建设") -> Article:

@@ -14,9 +14,9 @@ import jsonschema
 import pytest
 from whoosh import query as wq
 
-from search_service.compiler import compile_query
+from search_service.engine.compiler import compile_query
+from search_service.engine.syntax import Term, check_query, parse
 from search_service.errors import InvalidParameter
-from search_service.syntax import Term, check_query, parse
 from search_service.web import close_app, create_app
 from search_service.web.limits import (
     SqliteStorage,

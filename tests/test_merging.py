@@ -14,11 +14,11 @@ import pytest
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
-from search_service import indexer, merging
 from search_service.article import Article
-from search_service.request import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore, codec
+from search_service.engine import indexer, merging
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import IndexStore, codec
 
 
 def article(doc_id: str, body: str = "高新区智慧城市建设") -> Article:
@@ -87,7 +87,7 @@ def test_merge_keeps_every_document_and_the_deletions_committed_while_it_ran(sto
 
 
 def test_merge_runs_as_a_child_and_optimize_merges_everything(store):
-    done = subprocess.run([sys.executable, "-m", "search_service.merging", str(store.current_path())],
+    done = subprocess.run([sys.executable, "-m", "search_service.engine.merging", str(store.current_path())],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     # It ran below the server's priority: searches and writes come first for the CPU.
@@ -107,7 +107,7 @@ def test_a_merge_on_a_full_disk_leaves_nothing_behind_and_succeeds_when_space_is
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
 
-    done = subprocess.run([sys.executable, "-m", "search_service.merging", str(path)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "search_service.engine.merging", str(path)], capture_output=True,
                           text=True, timeout=120, preexec_fn=full_disk)
     assert done.returncode == 1 and "merge failed" in done.stderr and "EFBIG" in done.stderr
     assert listing(path) == before  # no staging folder, no *.tmp, no partial segment
@@ -176,7 +176,7 @@ def test_merges_run_at_normal_priority_once_writes_outrun_them(store):
     while len(segments(store)) < merging.MERGE_BACKLOG_SEGMENTS:
         indexer.update(store, [article(f"more{len(segments(store))}")])
     assert merging.merge_niceness(store.current_path()) == 0
-    done = subprocess.run([sys.executable, "-m", "search_service.merging", str(store.current_path()),
+    done = subprocess.run([sys.executable, "-m", "search_service.engine.merging", str(store.current_path()),
                            "--niceness", "0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["niceness"] == os.nice(0)
@@ -215,7 +215,7 @@ def test_the_background_merger_keeps_one_merge_process_between_merges(store):
 
 
 def test_the_merge_process_exits_when_the_server_goes(store):
-    child = subprocess.Popen([sys.executable, "-m", "search_service.merging", "--serve"], stdin=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-m", "search_service.engine.merging", "--serve"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE)
     assert child.stdin is not None and child.stdout is not None
     staging = ".merge-kept"
@@ -235,7 +235,7 @@ def test_the_merge_process_exits_when_the_server_goes(store):
 def test_a_merge_process_whose_server_died_mid_merge_exits_quietly(store):
     # kill -9 of a worker during a merge: the child finished the merge and printed a BrokenPipeError
     # traceback into the service's log when it answered.
-    child = subprocess.Popen([sys.executable, "-m", "search_service.merging", "--serve"], stdin=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-m", "search_service.engine.merging", "--serve"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
     child.stdin.write((json.dumps({"generation": str(store.current_path()), "staging": ".merge-orphan"})

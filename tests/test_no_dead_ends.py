@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
-from search_service.highlight import Highlighter
+from search_service.text.highlight import Highlighter
 from search_service.web import close_app, create_app
 
 from .helpers import SAMPLES, build_index, make_settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from search_service.article import Article
-from search_service.pinyin import pinyin_key, query_key, title_pinyin_tokens, words_with_key
-from search_service.request import SearchRequest
+from search_service.engine.request import SearchRequest
+from search_service.text.pinyin import pinyin_key, query_key, title_pinyin_tokens, words_with_key
 
 
 @pytest.fixture(autouse=True)

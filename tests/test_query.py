@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
+from search_service.engine.request import Limits, SearchRequest, get_list_from_mapping, query_param
+from search_service.engine.syntax import And, Not, Or, Term, parse, parsed, positive_terms
 from search_service.errors import InvalidParameter
-from search_service.request import Limits, SearchRequest, get_list_from_mapping, query_param
-from search_service.syntax import And, Not, Or, Term, parse, parsed, positive_terms
 
 
 def request(**params) -> SearchRequest:

@@ -18,12 +18,12 @@ from array import array
 import pytest
 from whoosh.filedb.structfile import StructFile
 
-from search_service import indexer
 from search_service.article import Article
-from search_service.readers import MappedFile, MappedStorage, PositionalBuffer, SegmentFiles
-from search_service.request import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore
+from search_service.engine import indexer
+from search_service.engine.backend.readers import MappedFile, MappedStorage, PositionalBuffer, SegmentFiles
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import IndexStore
 
 
 def structured(data: bytes) -> tuple[MappedFile, StructFile]:

@@ -24,15 +24,15 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search_service import indexer
 from search_service.article import Article
-from search_service.compiler import compile_query
+from search_service.engine import indexer
+from search_service.engine.compiler import compile_query
+from search_service.engine.request import Limits, SearchRequest, get_list_from_mapping
+from search_service.engine.store import IndexStore
+from search_service.engine.syntax import MAX_QUERY_DEPTH, check_query, parse
 from search_service.errors import InvalidParameter
-from search_service.highlight import MARK_SCAN_CHARS, SNIPPET_SCAN_CHARS, Highlighter
 from search_service.ingest import Ingest
-from search_service.request import Limits, SearchRequest, get_list_from_mapping
-from search_service.store import IndexStore
-from search_service.syntax import MAX_QUERY_DEPTH, check_query, parse
+from search_service.text.highlight import MARK_SCAN_CHARS, SNIPPET_SCAN_CHARS, Highlighter
 from search_service.web import CatchAll, close_app, create_app
 
 from .helpers import LiveServer, make_settings
@@ -665,7 +665,7 @@ def test_any_query_is_answered_without_a_5xx(client, text):
 
 
 def test_the_snapshot_keeps_decoded_long_articles_only(tmp_path, jieba_cache):
-    from search_service.searcher import EngineOptions, SearchEngine
+    from search_service.engine.searcher import EngineOptions, SearchEngine
 
     long_body = "智慧城市建设与园区规划。" * 5000  # 60,000 characters
     indexer.rebuild(IndexStore(tmp_path / "index"),

@@ -16,9 +16,9 @@ from whoosh import query as wq
 from whoosh.scoring import BM25F
 
 from search_service.article import Article
-from search_service.docsets import DocSetEvaluator
-from search_service.schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, WORD_FIELDS
-from search_service.scoring import Bm25, leaf_lengths
+from search_service.engine.docsets import DocSetEvaluator
+from search_service.engine.schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, WORD_FIELDS
+from search_service.engine.scoring import Bm25, leaf_lengths
 
 from .helpers import ram_index
 

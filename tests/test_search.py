@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from search_service import indexer
 from search_service.article import Article
-from search_service.request import SearchRequest, get_list_from_mapping
-from search_service.searcher import EngineOptions, SearchEngine, Strategy, Tier
-from search_service.store import IndexStore
+from search_service.engine import indexer
+from search_service.engine.request import SearchRequest, get_list_from_mapping
+from search_service.engine.searcher import EngineOptions, SearchEngine, Strategy, Tier
+from search_service.engine.store import IndexStore
 
 from .helpers import build_index
 

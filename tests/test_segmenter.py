@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from search_service import analysis
-from search_service.segmenter import Segmenter
+from search_service.text import analysis
+from search_service.text.segmenter import Segmenter
 
 from .helpers import REPO
 

@@ -11,13 +11,13 @@ import pytest
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 
-from search_service import indexer, segments
 from search_service.article import Article
-from search_service.docsets import DocSetEvaluator
+from search_service.engine import indexer, segments
+from search_service.engine.docsets import DocSetEvaluator
+from search_service.engine.schema import BIGRAM_FIELDS, ID, build_schema, to_document
+from search_service.engine.store import codec, latest_segments
 from search_service.errors import IndexBusy
 from search_service.ingest import Ingest
-from search_service.schema import BIGRAM_FIELDS, ID, build_schema, to_document
-from search_service.store import codec, latest_segments
 
 from .helpers import REPO
 

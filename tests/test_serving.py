@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pytest
 
-from search_service import indexer
 from search_service.article import Article
-from search_service.request import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore, codec
+from search_service.engine import indexer
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import IndexStore, codec
 
 from .helpers import SAMPLES, TOKEN, build_index, cli_env, free_port, run_cli, write_corpus
 from .http_json import get_json, send_json
@@ -421,8 +421,8 @@ def test_another_process_commit_is_seen_by_the_next_search(tmp_path, jieba_cache
 FIRST_SEARCH_SCRIPT = """
 import json, sys, threading, time
 from search_service import analysis
-from search_service.searcher import SearchEngine, EngineOptions
-from search_service.request import SearchRequest
+from search_service.engine.searcher import SearchEngine, EngineOptions
+from search_service.engine.request import SearchRequest
 analysis.initialize(sys.argv[1])
 engine = SearchEngine(sys.argv[2], EngineOptions(cache_entries=0))
 if sys.argv[3] == "warm":
@@ -528,7 +528,7 @@ def test_an_index_with_compound_segments_still_opens_and_is_read_without_copies(
     """Indexes written before segments were left uncompound: searchable, no per-reader copy."""
     from whoosh.filedb.structfile import BufferFile
 
-    from search_service.schema import to_document
+    from search_service.engine.schema import to_document
 
     build_index(tmp_path / "index", [write_corpus(tmp_path / "a.jsonl", 20)])
     store = IndexStore(tmp_path / "index")

@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 from whoosh.scoring import BM25F
 
-from search_service import indexer, merging
 from search_service.article import Article
-from search_service.docsets import DocSetEvaluator
-from search_service.readers import ReaderPool, open_mapped
-from search_service.request import SearchRequest
-from search_service.schema import BODY, ID
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.snapshot import LargeArticleCache, ResultCache, Snapshot
-from search_service.store import IndexStore
+from search_service.engine import indexer, merging
+from search_service.engine.backend.readers import ReaderPool, open_mapped
+from search_service.engine.docsets import DocSetEvaluator
+from search_service.engine.request import SearchRequest
+from search_service.engine.schema import BODY, ID
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.snapshot import LargeArticleCache, ResultCache, Snapshot
+from search_service.engine.store import IndexStore
 
 
 def article(doc_id: str, category: str = "智慧城市案例", day: int = 1, body: str = "高新区智慧城市建设") -> Article:

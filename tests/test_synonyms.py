@@ -8,10 +8,10 @@ import time
 import pytest
 
 from search_service.article import Article
-from search_service.compiler import compile_query
-from search_service.request import SearchRequest
-from search_service.searcher import SearchEngine, Strategy
-from search_service.synonyms import SynonymSource, parse_synonyms
+from search_service.engine.compiler import compile_query
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import SearchEngine, Strategy
+from search_service.text.synonyms import SynonymSource, parse_synonyms
 
 
 @pytest.fixture(autouse=True)

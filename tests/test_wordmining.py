@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search_service.cli import main
-from search_service.wordmining import mine_candidates
+from search_service.text.wordmining import mine_candidates
 
 CONTEXTS = ["今年{w}发展迅速。", "据悉，{w}引进项目。", "专家认为{w}值得关注；", "各地学习{w}经验，",
             "记者走访{w}了解到", "《{w}》报告发布。", "围绕{w}开展调研。", "市民称赞{w}环境"]

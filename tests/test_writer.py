@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from search_service import indexer, merging
 from search_service.article import Article
 from search_service.cli import main
+from search_service.engine import indexer, merging
+from search_service.engine.request import SearchRequest
+from search_service.engine.searcher import EngineOptions, SearchEngine
+from search_service.engine.store import IndexStore, article_digest, committed_changes, journal_since, publish_lock
+from search_service.engine.writer import IndexWriterThread
 from search_service.errors import SearchError, WriteFailed
-from search_service.request import SearchRequest
-from search_service.searcher import EngineOptions, SearchEngine
-from search_service.store import IndexStore, article_digest, committed_changes, journal_since, publish_lock
-from search_service.writer import IndexWriterThread
 
 from .helpers import cli_env
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from search_service import indexer
 from search_service.article import Article
-from search_service.store import IndexStore, publish_lock
+from search_service.engine import indexer
+from search_service.engine.store import IndexStore, publish_lock
 from search_service.web import close_app, create_app, writer_of
 
 from .helpers import make_settings

@@ -4,7 +4,7 @@ Modules: :mod:`.urls` (one spelling per page, canonical URLs), :mod:`.fetch`
 (polite HTTP), :mod:`.robots` (robots.txt by Protego), :mod:`.sitemaps`,
 :mod:`.state` (what earlier runs saw, in SQLite beside the index) and
 :mod:`.crawler` (the run). Article extraction is shared with file ingest
-(:mod:`search_service.extract`).
+(:mod:`search_service.ingest.extract`).
 """
 
 from .crawler import Crawler, CrawlOptions, CrawlProblem, CrawlReport, default_user_agent, parse_category_map

@@ -37,12 +37,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .. import __version__, indexer
+from .. import __version__
 from ..article import Article
-from ..extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
+from ..engine import indexer
+from ..engine.schema import from_stored
+from ..engine.store import IndexStore
 from ..ingest import Ingest
-from ..schema import from_stored
-from ..store import IndexStore
+from ..ingest.extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
 from .fetch import Fetcher, Response
 from .robots import MAX_ROBOTS_BYTES, RobotsRules
 from .sitemaps import parse_sitemap

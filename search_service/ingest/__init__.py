@@ -14,7 +14,7 @@ Three input formats, chosen by file suffix, one module each (:mod:`.jsonl`,
     the title line, a meta line ``來源:高新院 achie.org 日期:2025-09-11 點擊:次``,
     then one body paragraph per line.
 ``.html`` ``.htm``
-    An article page of the site's template (see :func:`search_service.extract.extract_page`).
+    An article page of the site's template (see :func:`search_service.ingest.extract.extract_page`).
 
 Every record is cleaned (ruby pinyin stripped, whitespace collapsed with
 paragraphs kept, category canonical) and validated. A record that cannot be

@@ -19,7 +19,7 @@ from typing import Any, Union
 
 from ..article import TEXT_FIELDS, Article, character_problem, id_problem, length_problem
 from ..categories import canonical_category
-from ..cleaning import collapse_to_line, collapse_whitespace, parse_date, strip_ruby
+from ..text.cleaning import collapse_to_line, collapse_whitespace, parse_date, strip_ruby
 from . import html_page, jsonl, text_page
 from .raw import FileProblem, RawRecord, Rejected, os_reason
 

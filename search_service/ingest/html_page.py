@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..extract import DecodeProblem, UnparsableHTML, decode_html, extract_page
+from .extract import DecodeProblem, UnparsableHTML, decode_html, extract_page
 from .raw import RawRecord, Rejected
 
 
 def parse_page(data: bytes, page_id: str) -> RawRecord:
-    """Read an article page of the site's template (see :func:`search_service.extract.extract_page`).
+    """Read an article page of the site's template (see :func:`search_service.ingest.extract.extract_page`).
 
     The crawler reads pages with the same two steps, so a page gives the same
     article from a file and from the website.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ..cleaning import strip_ruby
-from ..extract import META_LINE, breadcrumb_category, meta_fields
+from ..text.cleaning import strip_ruby
+from .extract import META_LINE, breadcrumb_category, meta_fields
 from .raw import RawRecord, Rejected
 
 
@@ -27,7 +27,7 @@ _BREADCRUMB_LINE = re.compile(
     r"(?:主页|主頁|首页|首頁|网站首页|網站首頁|Home)\s*[>＞›»]",
     re.IGNORECASE,
 )
-# The breadcrumb and 來源/日期 line are read as in HTML pages (search_service.extract).
+# The breadcrumb and 來源/日期 line are read as in HTML pages (search_service.ingest.extract).
 _META_LINE = META_LINE
 _breadcrumb_category = breadcrumb_category
 _meta_fields = meta_fields

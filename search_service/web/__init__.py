@@ -14,8 +14,9 @@ from urllib.parse import unquote_to_bytes
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .. import analysis
 from ..config import Settings, load_settings
+from ..engine.searcher import EngineOptions, SearchEngine
+from ..engine.writer import IndexWriterThread
 from ..errors import (
     HttpError,
     InvalidParameter,
@@ -25,8 +26,7 @@ from ..errors import (
     SearchError,
     UnsupportedMediaType,
 )
-from ..searcher import EngineOptions, SearchEngine
-from ..writer import IndexWriterThread
+from ..text import analysis
 
 log = logging.getLogger(__name__)
 _writer_lock = threading.Lock()

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
+from ..engine.results import facet_toggle
 from ..errors import InvalidParameter
-from ..results import facet_toggle
 from . import engine_of
 from .costly import costly
 from .health import canary, degradations

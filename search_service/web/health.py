@@ -19,8 +19,8 @@ import time
 
 from flask import Flask, render_template
 
+from ..engine.request import SearchRequest
 from ..errors import Unhealthy
-from ..request import SearchRequest
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from markupsafe import Markup
 
-from ..compiler import CompiledQuery
 from ..config import Settings
+from ..engine.compiler import CompiledQuery
+from ..engine.request import SearchRequest
+from ..engine.results import Hit, SearchResults, facet_toggle, linkable_url, selected_month, selected_year
 from ..errors import InvalidParameter
-from ..highlight import MARK_SCAN_CHARS, Highlighter
-from ..request import SearchRequest
-from ..results import Hit, SearchResults, facet_toggle, linkable_url, selected_month, selected_year
+from ..text.highlight import MARK_SCAN_CHARS, Highlighter
 from . import engine_of
 from .costly import costly
 from .error_pages import error_view

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Request
 
 from ..config import Settings
-from ..request import Limits, SearchRequest, integer_param, query_param
-from ..syntax import ParsedQuery
+from ..engine.request import Limits, SearchRequest, integer_param, query_param
+from ..engine.syntax import ParsedQuery
 
 
 def limits_of(settings: Settings) -> Limits:

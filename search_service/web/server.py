@@ -173,8 +173,8 @@ def _busy(server) -> bool:
 
 def _clean_stale_files(settings: Settings) -> None:
     """Remove what a killed or failed write or merge left in the live generation (no manual cleanup)."""
-    from ..merging import clean_live_generation
-    from ..store import IndexStore
+    from ..engine.merging import clean_live_generation
+    from ..engine.store import IndexStore
 
     clean_live_generation(IndexStore(settings.index_dir))
 
@@ -232,7 +232,7 @@ class Supervisor:
         os.environ[MULTIPROCESS_DIR_ENV] = metrics_dir
         # jieba's dictionary is loaded once here and shared by the workers after the fork
         # (copy-on-write); gc.freeze keeps the collector from touching (copying) its pages.
-        from .. import analysis
+        from ..text import analysis
 
         analysis.initialize(settings.cache_dir, settings.user_dict or None)
         gc.freeze()

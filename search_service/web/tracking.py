@@ -24,9 +24,9 @@ from flask import Blueprint, Flask, current_app, request
 
 from ..analytics import AnalyticsRecorder, NullRecorder, database_path, normalize_query, open_recorder
 from ..config import Settings
+from ..engine.request import Limits, SearchRequest, get_list_from_mapping, integer_param, query_param
 from ..errors import InvalidParameter, OriginNotAllowed, PayloadTooLarge
 from ..ingest import JsonProblem, decode_json
-from ..request import Limits, SearchRequest, get_list_from_mapping, integer_param, query_param
 from .auth import has_valid_token
 
 blueprint = Blueprint("tracking", __name__)

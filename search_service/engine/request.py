@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .categories import canonical_category
-from .errors import InvalidParameter
+from ..categories import canonical_category
+from ..errors import InvalidParameter
 from .schema import day_number
 from .syntax import ParsedQuery, check_query, parsed
 

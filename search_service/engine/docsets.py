@@ -20,8 +20,8 @@ import numpy as np
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from .errors import InvalidParameter
-from .readers import raw_postings
+from ..errors import InvalidParameter
+from .backend.readers import raw_postings
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)

@@ -13,9 +13,9 @@ import dataclasses
 
 from whoosh import query as wq
 
-from . import analysis
+from ..text import analysis
+from ..text.synonyms import SynonymTable
 from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, WORD_FIELDS
-from .synonyms import SynonymTable
 from .syntax import And, Node, Not, Term, all_terms, parsed, positive_terms
 
 

@@ -32,9 +32,9 @@ from typing import TypeVar
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 
-from .article import Article
-from .errors import IndexUnavailable, SearchError
-from .locks import file_lock
+from ..article import Article
+from ..errors import IndexUnavailable, SearchError
+from ..locks import file_lock
 from .schema import ID, from_stored
 
 T = TypeVar("T")

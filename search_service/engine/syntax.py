@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import re
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 from .schema import TITLE
 
 

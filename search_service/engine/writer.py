@@ -31,8 +31,8 @@ from collections.abc import Iterable
 
 from whoosh.index import TOC
 
-from .article import Article
-from .errors import IndexUnavailable, QueueFull, SearchError, WriteFailed
+from ..article import Article
+from ..errors import IndexUnavailable, QueueFull, SearchError, WriteFailed
 from .indexer import apply_changes, open_writer, rebuild
 from .merging import BackgroundMerger, clean_live_generation
 from .searcher import SearchEngine

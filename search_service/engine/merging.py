@@ -55,7 +55,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, FileIndex, clean_files
 from whoosh.reading import SegmentReader
 
-from .locks import file_lock
+from ..locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class _MergeProcess:
         self.niceness = niceness
         self.last_used = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "search_service.merging", "--serve", "--niceness", str(niceness),
+            [sys.executable, "-m", "search_service.engine.merging", "--serve", "--niceness", str(niceness),
              "--memory-mb", str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
 
@@ -571,7 +571,7 @@ def _serve_merges(memory_mb: int, staging_of_job: list) -> int:
 
 
 def _child_main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m search_service.merging",
+    parser = argparse.ArgumentParser(prog="python -m search_service.engine.merging",
                                      description="Merge segments of one index generation (used by the server).")
     parser.add_argument("generation", nargs="?", help="generation folder (not with --serve)")
     parser.add_argument("--serve", action="store_true",

@@ -1,4 +1,4 @@
-"""The Chinese text pipeline: normalize with offsets kept, segment, and feed Whoosh.
+"""The Chinese text pipeline: normalize with offsets kept, segment, make bigrams.
 
 Three pieces, used at index time and at query time alike:
 
@@ -6,12 +6,13 @@ Three pieces, used at index time and at query time alike:
   Traditional to Simplified (OpenCC ``t2s``) **without changing the length**, so
   every offset found in the normalized text is an offset in the original. That is
   what lets highlighting work on stored text without re-segmenting it.
-* :class:`WordTokenizer` segments with jieba (search mode for indexing: words and
-  their sub-words; precise mode for queries), positions are token ordinals.
-* :class:`BigramTokenizer` emits overlapping CJK character bigrams, the substring
-  safety net that finds any query occurring verbatim, whatever jieba decides.
+* :func:`word_spans` segments with jieba (search mode for indexing: words and their
+  sub-words; precise mode for queries); positions are token ordinals.
+* :func:`bigram_spans` gives overlapping CJK character bigrams, the substring safety
+  net that finds any query occurring verbatim, whatever jieba decides.
 
-No Flask and no index code here.
+No Flask and no index code here (the index's analyzers wrapping these live in
+``engine.backend.analyzers``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import opencc
-from whoosh.analysis import Token, Tokenizer
 
 from .segmenter import Segmenter
 
@@ -231,78 +231,6 @@ def substring_runs(pattern: re.Pattern[str]) -> Iterator[None]:
         yield
     finally:
         _BIGRAM_RUN = saved
-
-
-# --------------------------------------------------------------------------- Whoosh glue
-
-
-class SpanTokenizer(Tokenizer):
-    """A Whoosh tokenizer made of a span function; subclasses define :meth:`spans`.
-
-    Honours Whoosh's tokenizer contract: ``positions`` start at ``start_pos``;
-    ``startchar``/``endchar`` are offsets into the original value plus ``start_char``
-    (normalization keeps the length, so offsets found in normalized text are
-    offsets in the original).
-    """
-
-    def spans(self, value: str, mode: str, removestops: bool) -> Iterator[tuple[int, str, int, int]]:
-        """(position, token text, start, end) of ``value``; positions relative to 0."""
-        raise NotImplementedError
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    def __hash__(self) -> int:
-        return hash((type(self), tuple(sorted(vars(self).items()))))
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        items = self.spans(value, mode, removestops) if tokenize else [(0, normalize(value), 0, len(value))]
-        for pos, text, start, end in items:
-            token.text = text
-            token.boost = 1.0
-            token.stopped = False
-            if keeporiginal:
-                token.original = value[start:end]
-            if positions:
-                token.pos = start_pos + pos
-            if chars:
-                token.startchar, token.endchar = start_char + start, start_char + end
-            yield token
-
-
-class WordTokenizer(SpanTokenizer):
-    """Normalize, then jieba: search mode when indexing, precise mode for queries (``mode="query"``).
-
-    Positions are token ordinals, never character offsets.
-    """
-
-    def __init__(self, index_mode: str = "search") -> None:
-        self.index_mode = index_mode
-
-    def spans(self, value, mode, removestops):
-        search = mode != "query" and self.index_mode == "search"
-        for pos, (text, start, end) in enumerate(word_spans(normalize(value), search=search,
-                                                            removestops=removestops)):
-            yield pos, text, start, end
-
-
-class BigramTokenizer(SpanTokenizer):
-    """The substring field's tokenizer: see :func:`bigram_spans`."""
-
-    def spans(self, value, mode, removestops):
-        return bigram_spans(normalize(value))
-
-
-def word_analyzer() -> WordTokenizer:
-    """The analyzer of the word fields (a tokenizer is a complete Whoosh analyzer)."""
-    return WordTokenizer("search")
-
-
-def bigram_analyzer() -> BigramTokenizer:
-    """The analyzer of the substring fields."""
-    return BigramTokenizer()
 
 
 # --------------------------------------------------------------------------- query side

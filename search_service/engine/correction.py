@@ -38,7 +38,7 @@ from pypinyin.phrases_dict import phrases_dict
 from pypinyin.pinyin_dict import pinyin_dict
 from whoosh.codec.whoosh3 import W3TermInfo
 
-from .analysis import CJK_CLASS, normalize
+from ..text.analysis import CJK_CLASS, normalize
 
 # -- costs of the search (tuned on the tuning half of bench/correction_set.tsv only) --------
 #: A typed CJK character not covered by any vocabulary word (as typed or corrected).

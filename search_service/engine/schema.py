@@ -6,9 +6,8 @@ import datetime as dt
 
 from whoosh import fields
 
-from .analysis import bigram_analyzer, word_analyzer
-from .article import Article
-from .pinyin import PinyinTokenizer
+from ..article import Article
+from .backend.analyzers import PinyinTokenizer, bigram_analyzer, word_analyzer
 
 # Field names, used everywhere instead of string literals.
 ID = "id"

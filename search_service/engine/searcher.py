@@ -32,16 +32,17 @@ from whoosh import query as wq
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
-from . import analysis, pinyin
-from .analysis import normalize
-from .article import Article
+from ..article import Article
+from ..config import SETTINGS_BY_NAME
+from ..errors import IndexUnavailable, NotFound, SearchError
+from ..text import analysis, pinyin
+from ..text.analysis import normalize
+from ..text.highlight import Highlighter
+from ..text.synonyms import SynonymSource, SynonymTable
+from .backend.readers import ReaderPool, open_mapped
 from .compiler import CompiledQuery
-from .config import SETTINGS_BY_NAME
 from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator, PostingsCache
-from .errors import IndexUnavailable, NotFound, SearchError
-from .highlight import Highlighter
-from .readers import ReaderPool, open_mapped
 from .request import SearchRequest, date_bounds
 from .results import (
     CategoryCount,
@@ -59,7 +60,6 @@ from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import ResultCache, SegmentColumns, Snapshot
 from .store import CURRENT_FILE, IndexStore, retry_vanished
-from .synonyms import SynonymSource, SynonymTable
 from .syntax import Not, Term, is_negative_only, parsed, positive_terms
 
 # Related articles: how much of a body to read, and how many of its key terms to use.

@@ -21,9 +21,9 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
 
+from ..article import Article
+from ..errors import IndexBusy, IndexUnavailable, SearchError
 from . import segments
-from .article import Article
-from .errors import IndexBusy, IndexUnavailable, SearchError
 from .schema import ID, build_schema, from_stored
 from .store import (
     BUILD_INFO_FILE,

@@ -15,7 +15,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 
-from .analysis import CJK_CLASS, SEGMENTER, SpanTokenizer, has_cjk, normalize
+from .analysis import CJK_CLASS, SEGMENTER, has_cjk, normalize
 
 _PINYIN_QUERY = re.compile(r"[a-zA-Z' ]+")
 
@@ -60,14 +60,6 @@ def query_key(text: str) -> str | None:
         return None
     key = re.sub(r"[' ]", "", text).lower()
     return key if len(key) >= 2 else None
-
-
-class PinyinTokenizer(SpanTokenizer):
-    """The ``title_py`` field's tokenizer (see :func:`title_pinyin_tokens`)."""
-
-    def spans(self, value, mode, removestops):
-        for pos, (text, start, end) in enumerate(title_pinyin_tokens(value)):
-            yield pos, text, start, end
 
 
 def words_with_key(title: str, key: str) -> list[str]:

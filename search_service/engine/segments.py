@@ -55,10 +55,10 @@ from whoosh.index import TOC, LockError, clean_files
 from whoosh.system import pack_ushort
 from whoosh.util.numeric import length_to_byte
 
+from ..article import Article
+from ..text.analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
+from ..text.pinyin import pinyin_of_segments
 from . import schema as S
-from .analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
-from .article import Article
-from .pinyin import pinyin_of_segments
 
 INDEX_NAME = "MAIN"  # whoosh.index._DEF_INDEX_NAME
 BLOCK_LIMIT = 128    # postings per block, as W3Codec's default

@@ -33,7 +33,7 @@ import dataclasses
 import re
 from typing import Any, cast
 
-from .cleaning import collapse_to_line, collapse_whitespace, strip_ruby
+from ..text.cleaning import collapse_to_line, collapse_whitespace, strip_ruby
 
 __all__ = [
     "DecodeProblem",

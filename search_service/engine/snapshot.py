@@ -21,7 +21,7 @@ from whoosh.index import TOC, FileIndex
 from whoosh.reading import EmptyReader, IndexReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
-from .readers import ReaderPool
+from .backend.readers import ReaderPool
 from .schema import BIGRAM_FIELDS, CATEGORY, DAY, WORD_FIELDS
 from .scoring import leaf_lengths
 
