@@ -74,6 +74,57 @@ def ram_index(*commits: list[Article], deleted: tuple[str, ...] = ()):
     return ix
 
 
+def to_whoosh(query):
+    """The Whoosh query equivalent to an engine query (``engine.query``): for oracle tests that
+    compare the engine's evaluation and scoring with stock Whoosh."""
+    from whoosh import query as wq
+
+    from search_service.engine import query as q
+
+    if isinstance(query, q.Term):
+        return wq.Term(query.field, query.text, boost=query.boost)
+    if isinstance(query, q.Prefix):
+        return wq.Prefix(query.field, query.text, boost=query.boost)
+    if isinstance(query, q.Phrase):
+        return wq.Phrase(query.field, list(query.words), boost=query.boost)
+    if isinstance(query, q.And):
+        return wq.And([to_whoosh(child) for child in query.children])
+    if isinstance(query, q.Or):
+        return wq.Or([to_whoosh(child) for child in query.children])
+    if isinstance(query, q.AndNot):
+        return wq.AndNot(to_whoosh(query.positive), to_whoosh(query.negative))
+    if isinstance(query, q.Not):
+        return wq.Not(to_whoosh(query.child))
+    if isinstance(query, q.Every):
+        return wq.Every()
+    return wq.NullQuery
+
+
+def from_whoosh(query):
+    """The engine query equivalent to a Whoosh query (the inverse of :func:`to_whoosh`)."""
+    from whoosh import query as wq
+
+    from search_service.engine import query as q
+
+    if isinstance(query, wq.Term):
+        return q.Term(query.fieldname, query.text, query.boost)
+    if isinstance(query, wq.Prefix):
+        return q.Prefix(query.fieldname, query.text, query.boost)
+    if isinstance(query, wq.Phrase):
+        return q.Phrase(query.fieldname, tuple(query.words), query.boost)
+    if isinstance(query, wq.AndNot):
+        return q.AndNot(from_whoosh(query.a), from_whoosh(query.b))
+    if isinstance(query, wq.And):
+        return q.And(tuple(from_whoosh(child) for child in query.subqueries))
+    if isinstance(query, wq.Or):
+        return q.Or(tuple(from_whoosh(child) for child in query.subqueries))
+    if isinstance(query, wq.Not):
+        return q.Not(from_whoosh(query.query))
+    if isinstance(query, wq.Every):
+        return q.EVERY
+    return q.NOTHING
+
+
 def write_corpus(path: Path, count: int, prefix: str = "doc", word: str = "智慧城市") -> Path:
     """A JSON Lines file of ``count`` synthetic articles."""
     with open(path, "w", encoding="utf-8") as handle:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from whoosh import query as wq
 
 from search_service.article import Article
+from search_service.engine import query as q
+from search_service.engine.backend.commit import Commit
 from search_service.engine.docsets import DocSetEvaluator, PostingsCache
 from search_service.engine.schema import BODY, BODY_BIGRAMS, CATEGORY, ID, TITLE, TITLE_BIGRAMS
 from search_service.errors import InvalidParameter
 
-from .helpers import ram_index
+from .helpers import ram_index, to_whoosh
 
 FIRST = [
     Article("p1", "园区规划", "园区规划发布，高新区产业集群。", "产业规划"),
@@ -40,12 +41,17 @@ def searcher(jieba_cache):
         yield searcher
 
 
+@pytest.fixture(scope="module")
+def commit(searcher) -> Commit:
+    return Commit.of_readers([leaf for leaf, _ in searcher.reader().leaf_readers()])
+
+
 @pytest.fixture()
-def evaluator(searcher) -> DocSetEvaluator:
+def evaluator(searcher, commit) -> DocSetEvaluator:
     reader = searcher.reader()
     live = np.array([not reader.is_deleted(d) for d in range(reader.doc_count_all())], dtype=bool)
-    assert (~live).sum() == 2 and len(searcher.subsearchers or []) >= 2  # deletions in two segments
-    return DocSetEvaluator(searcher, live)
+    assert (~live).sum() == 2 and len(commit.segments) >= 2  # deletions in two segments
+    return DocSetEvaluator(commit, live)
 
 
 def ids(searcher, docs) -> set[str]:
@@ -53,18 +59,18 @@ def ids(searcher, docs) -> set[str]:
 
 
 def whoosh_docs(searcher, query) -> list[int]:
-    return sorted(searcher.docs_for_query(query))
+    return sorted(searcher.docs_for_query(to_whoosh(query)))
 
 
 QUERIES = {
-    "term": wq.Term(BODY, "园区"),
-    "and": wq.And([wq.Term(BODY, "园区"), wq.Term(BODY, "规划")]),
-    "or": wq.Or([wq.Term(TITLE, "科技"), wq.Term(BODY, "农业")]),
-    "and not": wq.AndNot(wq.Term(BODY, "园区"), wq.Term(BODY, "产业")),
-    "phrase": wq.Phrase(BODY_BIGRAMS, ["园区", "区规", "规划"]),
-    "phrase in an and": wq.And([wq.Term(CATEGORY, "产业规划"), wq.Phrase(TITLE_BIGRAMS, ["园区", "区规", "规划"])]),
-    "prefix": wq.Prefix(BODY, "科技"),
-    "nested": wq.Or([wq.And([wq.Term(BODY, "产业"), wq.Term(BODY, "集群")]), wq.Phrase(BODY_BIGRAMS, ["农业"])]),
+    "term": q.Term(BODY, "园区"),
+    "and": q.And((q.Term(BODY, "园区"), q.Term(BODY, "规划"))),
+    "or": q.Or((q.Term(TITLE, "科技"), q.Term(BODY, "农业"))),
+    "and not": q.AndNot(q.Term(BODY, "园区"), q.Term(BODY, "产业")),
+    "phrase": q.Phrase(BODY_BIGRAMS, ("园区", "区规", "规划")),
+    "phrase in an and": q.And((q.Term(CATEGORY, "产业规划"), q.Phrase(TITLE_BIGRAMS, ("园区", "区规", "规划")))),
+    "prefix": q.Prefix(BODY, "科技"),
+    "nested": q.Or((q.And((q.Term(BODY, "产业"), q.Term(BODY, "集群"))), q.Phrase(BODY_BIGRAMS, ("农业",)))),
 }
 
 
@@ -79,15 +85,15 @@ def test_the_same_documents_as_whoosh_without_the_deleted(searcher, evaluator, n
 
 def test_a_phrase_needs_its_words_next_to_each_other(searcher, evaluator):
     docs = evaluator.docs(QUERIES["phrase"])
-    candidates = evaluator.docs(wq.And([wq.Term(BODY_BIGRAMS, w) for w in ["园区", "区规", "规划"]]))
+    candidates = evaluator.docs(q.And(tuple(q.Term(BODY_BIGRAMS, w) for w in ["园区", "区规", "规划"])))
     assert "p2" in ids(searcher, candidates) and "p2" not in ids(searcher, docs)
     assert ids(searcher, docs) == {"p1", "p3", "q1"}
 
 
 def test_not_and_every_are_the_live_documents(searcher, evaluator):
-    everything = evaluator.docs(wq.Every())
+    everything = evaluator.docs(q.EVERY)
     assert ids(searcher, everything) == {a.id for a in FIRST + SECOND} - {"gone1", "gone2"}
-    without = evaluator.docs(wq.Not(wq.Term(BODY, "园区")))
+    without = evaluator.docs(q.Not(q.Term(BODY, "园区")))
     assert ids(searcher, without) == {"p4", "q2"}
 
 
@@ -116,7 +122,7 @@ def test_prefix_expansion_is_bounded(evaluator):
     with pytest.raises(InvalidParameter, match="max_prefix_terms") as caught:
         evaluator.expand_prefix(BODY, "科技", limit=len(terms) - 1)
     assert caught.value.param == "q"
-    assert evaluator.docs(wq.Prefix(BODY, "不存在")).size == 0
+    assert evaluator.docs(q.Prefix(BODY, "不存在")).size == 0
 
 
 def test_postings_cache_is_bounded_in_bytes_and_least_recently_used_goes_first():
@@ -137,18 +143,17 @@ def test_postings_cache_is_bounded_in_bytes_and_least_recently_used_goes_first()
     assert len(cache) <= (2 * entry + 10) // PostingsCache.ENTRY_OVERHEAD
 
 
-def test_a_shared_cache_keeps_each_segments_postings_for_the_next_evaluator(searcher, evaluator):
+def test_a_shared_cache_keeps_each_segments_postings_for_the_next_evaluator(commit, evaluator):
     cache = PostingsCache(1 << 20)
-    first = DocSetEvaluator(searcher, evaluator.live, cache)
+    first = DocSetEvaluator(commit, evaluator.live, cache)
     docs, freqs = first.postings(BODY, "规划")
-    leaves = [leaf.reader() for leaf, _ in first.leaves]
-    kept = {leaf.segment().segment_id(): cache.get((leaf.segment().segment_id(), BODY, "规划")) for leaf in leaves}
-    assert len(kept) == len(leaves) >= 2 and all(value is not None for value in kept.values())
-    again = DocSetEvaluator(searcher, evaluator.live, cache).postings(BODY, "规划")
+    kept = {segment.id: cache.get((segment.id, BODY, "规划")) for segment in commit.segments}
+    assert len(kept) == len(commit.segments) >= 2 and all(value is not None for value in kept.values())
+    again = DocSetEvaluator(commit, evaluator.live, cache).postings(BODY, "规划")
     assert again[0].tolist() == docs.tolist() and again[1].tolist() == freqs.tolist()
     assert all(cache.get((sid, BODY, "规划")) is value for sid, value in kept.items())  # read once, not again
     # The cache holds every posting of a segment, deleted documents included: the live mask is
     # applied per evaluator, so a later commit's deletions use the same entries.
     fewer = evaluator.live.copy()
     fewer[docs[0]] = False
-    assert DocSetEvaluator(searcher, fewer, cache).postings(BODY, "规划")[0].tolist() == docs[1:].tolist()
+    assert DocSetEvaluator(commit, fewer, cache).postings(BODY, "规划")[0].tolist() == docs[1:].tolist()

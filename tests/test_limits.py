@@ -12,8 +12,8 @@ import time
 
 import jsonschema
 import pytest
-from whoosh import query as wq
 
+from search_service.engine import query as q
 from search_service.engine.compiler import compile_query
 from search_service.engine.syntax import Term, check_query, parse
 from search_service.errors import InvalidParameter
@@ -292,7 +292,7 @@ def test_prefix_syntax():
     assert parse("a*b") == Term("a*b")  # only a trailing * is a wildcard
     assert parse("*abc") == Term("*abc")  # kept, and refused by check_query
     words = compile_query("智慧*").words()
-    assert isinstance(words, wq.Or) and all(isinstance(q, wq.Prefix) for q in words.subqueries)
+    assert isinstance(words, q.Or) and all(isinstance(child, q.Prefix) for child in words.children)
     assert compile_query("iPhone*").prefixes() == [("title", "iphone"), ("body", "iphone")]
     assert compile_query("-高新* 园区").prefixes() == [("title", "高新"), ("body", "高新")]
 

@@ -12,15 +12,16 @@ from math import log
 
 import numpy as np
 import pytest
-from whoosh import query as wq
 from whoosh.scoring import BM25F
 
 from search_service.article import Article
+from search_service.engine import query as q
+from search_service.engine.backend.commit import Commit
 from search_service.engine.docsets import DocSetEvaluator
 from search_service.engine.schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, WORD_FIELDS
-from search_service.engine.scoring import Bm25, leaf_lengths
+from search_service.engine.scoring import Bm25
 
-from .helpers import ram_index
+from .helpers import ram_index, to_whoosh
 
 SCORED = WORD_FIELDS + BIGRAM_FIELDS
 
@@ -50,15 +51,15 @@ MORE = [
 ]
 
 QUERIES = {
-    "one body word": wq.Term(BODY, "园区"),
-    "title boosted or body": wq.Or([wq.Term(TITLE, "园区", boost=3.0), wq.Term(BODY, "园区")]),
-    "every word, per field": wq.And([
-        wq.Or([wq.Term(TITLE, "园区", boost=3.0), wq.Term(BODY, "园区")]),
-        wq.Or([wq.Term(TITLE, "规划", boost=3.0), wq.Term(BODY, "规划")]),
-    ]),
-    "any of three words": wq.Or([wq.Term(BODY, "智慧"), wq.Term(BODY, "产业"), wq.Term(TITLE, "集群", boost=2.5)]),
-    "and not": wq.AndNot(wq.Term(BODY, "园区"), wq.Term(BODY, "产业")),
-    "bigram field": wq.Or([wq.Term(BODY_BIGRAMS, "园区"), wq.Term(BODY_BIGRAMS, "规划", boost=0.5)]),
+    "one body word": q.Term(BODY, "园区"),
+    "title boosted or body": q.Or((q.Term(TITLE, "园区", 3.0), q.Term(BODY, "园区"))),
+    "every word, per field": q.And((
+        q.Or((q.Term(TITLE, "园区", 3.0), q.Term(BODY, "园区"))),
+        q.Or((q.Term(TITLE, "规划", 3.0), q.Term(BODY, "规划"))),
+    )),
+    "any of three words": q.Or((q.Term(BODY, "智慧"), q.Term(BODY, "产业"), q.Term(TITLE, "集群", 2.5))),
+    "and not": q.AndNot(q.Term(BODY, "园区"), q.Term(BODY, "产业")),
+    "bigram field": q.Or((q.Term(BODY_BIGRAMS, "园区"), q.Term(BODY_BIGRAMS, "规划", 0.5))),
 }
 
 
@@ -75,14 +76,14 @@ def numpy_scorer(searcher, k1: float = 1.2, b: float = 0.75, whoosh_average: boo
     The average field length is Whoosh's (exact token totals / documents) or, with
     ``whoosh_average=False``, the service's: the mean of the one-byte lengths (snapshot.DocArrays).
     """
-    leaves = [leaf for leaf, _ in searcher.reader().leaf_readers()]
+    commit = Commit.of_readers([leaf for leaf, _ in searcher.reader().leaf_readers()])
     live = np.ones(searcher.doc_count_all(), dtype=bool)
-    lengths = {field: np.concatenate([leaf_lengths(leaf, field) for leaf in leaves]) for field in SCORED}
+    lengths = {field: np.concatenate([segment.lengths(field) for segment in commit.segments]) for field in SCORED}
     if whoosh_average:
         average = {field: searcher.avg_field_length(field) for field in SCORED}
     else:
         average = {field: max(1.0, float(values[live].mean())) for field, values in lengths.items()}
-    evaluator = DocSetEvaluator(searcher, live)
+    evaluator = DocSetEvaluator(commit, live)
     return Bm25(evaluator, lengths, average, int(live.sum()), k1=k1, b=b), evaluator
 
 
@@ -90,7 +91,7 @@ def numpy_scorer(searcher, k1: float = 1.2, b: float = 0.75, whoosh_average: boo
 def test_numpy_bm25_gives_whoosh_bm25f_scores(searchers, name):
     _, searcher = searchers
     query = QUERIES[name]
-    expected = {hit.docnum: hit.score for hit in searcher.search(query, limit=None)}
+    expected = {hit.docnum: hit.score for hit in searcher.search(to_whoosh(query), limit=None)}
     scorer, evaluator = numpy_scorer(searcher)
     docs = evaluator.docs(query)
     assert sorted(expected) == docs.tolist() and docs.size >= 2, name  # the same documents match
@@ -105,7 +106,7 @@ def test_the_services_average_length_keeps_scores_within_two_percent_and_the_sam
     # snapshot): a long article's length is rounded, which moves scores by ~2% here, not the order.
     _, searcher = searchers
     for name, query in QUERIES.items():
-        expected = {hit.docnum: hit.score for hit in searcher.search(query, limit=None)}
+        expected = {hit.docnum: hit.score for hit in searcher.search(to_whoosh(query), limit=None)}
         scorer, evaluator = numpy_scorer(searcher, whoosh_average=False)
         docs = evaluator.docs(query)
         scores = scorer.scores(query, docs)
@@ -119,7 +120,7 @@ def test_k1_and_b_are_used_as_whoosh_uses_them(jieba_cache):
     query = QUERIES["title boosted or body"]
     for k1, b in [(0.5, 0.0), (2.0, 1.0)]:
         with ix.searcher(weighting=LuceneIdfBM25F(B=b, K1=k1)) as searcher:
-            expected = {hit.docnum: hit.score for hit in searcher.search(query, limit=None)}
+            expected = {hit.docnum: hit.score for hit in searcher.search(to_whoosh(query), limit=None)}
             scorer, evaluator = numpy_scorer(searcher, k1=k1, b=b)
             docs = evaluator.docs(query)
             assert scorer.scores(query, docs) == pytest.approx([expected[d] for d in docs.tolist()], rel=1e-9)
@@ -128,8 +129,9 @@ def test_k1_and_b_are_used_as_whoosh_uses_them(jieba_cache):
 def test_the_length_column_is_the_length_whoosh_reports(searchers):
     _, searcher = searchers
     for leaf, _ in searcher.reader().leaf_readers():
+        segment = Commit.of_readers([leaf]).segments[0]
         for field in SCORED:
-            fast = leaf_lengths(leaf, field)
+            fast = segment.lengths(field)
             assert fast.tolist() == [leaf.doc_field_length(d, field) for d in range(leaf.doc_count_all())], field
             assert fast.max() > fast.min()  # the articles really differ in length
 
@@ -138,9 +140,9 @@ def test_documents_outside_the_set_or_without_the_term_score_nothing(searchers):
     _, searcher = searchers
     scorer, evaluator = numpy_scorer(searcher)
     everything = np.arange(searcher.doc_count_all(), dtype=np.int64)
-    scores = scorer.scores(wq.Term(BODY, "农业"), everything)
+    scores = scorer.scores(q.Term(BODY, "农业"), everything)
     assert (scores > 0).sum() == 1 and scores[evaluator.term(BODY, "农业")[0]] > 0
-    assert scorer.scores(wq.Term(BODY, "不存在的词"), everything).tolist() == [0.0] * everything.size
-    assert scorer.scores(wq.Term(BODY, "园区"), np.zeros(0, dtype=np.int64)).size == 0
+    assert scorer.scores(q.Term(BODY, "不存在的词"), everything).tolist() == [0.0] * everything.size
+    assert scorer.scores(q.Term(BODY, "园区"), np.zeros(0, dtype=np.int64)).size == 0
     # NOT contributes nothing: a document is ranked by what it has, not by what it lacks.
-    assert scorer.scores(wq.Not(wq.Term(BODY, "园区")), everything).tolist() == [0.0] * everything.size
+    assert scorer.scores(q.Not(q.Term(BODY, "园区")), everything).tolist() == [0.0] * everything.size

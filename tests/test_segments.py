@@ -13,13 +13,14 @@ from whoosh import query as wq
 
 from search_service.article import Article
 from search_service.engine import indexer, segments
+from search_service.engine.backend.commit import Commit
 from search_service.engine.docsets import DocSetEvaluator
 from search_service.engine.schema import BIGRAM_FIELDS, ID, build_schema, to_document
 from search_service.engine.store import codec, latest_segments
 from search_service.errors import IndexBusy
 from search_service.ingest import Ingest
 
-from .helpers import REPO
+from .helpers import REPO, from_whoosh
 
 
 def _odd_articles() -> list[Article]:
@@ -150,7 +151,8 @@ def test_stock_whoosh_searcher_finds_the_same_documents(corpus, reference, tmp_p
             assert expected, query
             # And the block decoder of the query path reads the new blocks.
             live = np.ones(searcher.doc_count_all(), dtype=bool)
-            docs = DocSetEvaluator(searcher, live).docs(query)
+            commit = Commit.of_readers([leaf for leaf, _ in searcher.reader().leaf_readers()])
+            docs = DocSetEvaluator(commit, live).docs(from_whoosh(query))
             assert {searcher.stored_fields(int(d))[ID] for d in docs} == expected, query
             # Scores too: same postings and statistics give the same BM25 scores (a Prefix
             # scores differently over several segments in Whoosh itself; its documents are checked).

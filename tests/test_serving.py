@@ -541,8 +541,8 @@ def test_an_index_with_compound_segments_still_opens_and_is_read_without_copies(
     try:
         assert engine.search(SearchRequest(q="智慧城市")).total == 20
         assert engine.search(SearchRequest(q="复合段文件")).total == 1
-        searcher = engine.snapshot().searcher
-        files = [f for leaf, _ in searcher.reader().leaf_readers() for f in (leaf._terms._dbfile, leaf._terms._postfile)]
+        readers = [segment._reader for segment in engine.snapshot().commit.segments]
+        files = [f for reader in readers for f in (reader._terms._dbfile, reader._terms._postfile)]
         assert files and not any(isinstance(f, BufferFile) for f in files)
     finally:
         engine.close()

@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 import pytest
-from whoosh.scoring import BM25F
 
 from search_service.article import Article
 from search_service.engine import indexer, merging
-from search_service.engine.backend.readers import ReaderPool, open_mapped
+from search_service.engine.backend.commit import Generation
+from search_service.engine.backend.readers import ReaderPool
 from search_service.engine.docsets import DocSetEvaluator
 from search_service.engine.request import SearchRequest
 from search_service.engine.schema import BODY, ID
@@ -46,13 +46,18 @@ def store(tmp_path, jieba_cache) -> IndexStore:
 
 def pin(store: IndexStore, segment_cache: dict | None = None, pool: ReaderPool | None = None) -> Snapshot:
     """A snapshot of the live commit, as the engine makes one."""
-    index = open_mapped(store.open_current())
-    return Snapshot.open(store.current_name(), index, index.latest_generation(), pool if pool is not None else ReaderPool(), BM25F(),
-                         segment_cache, time.time())
+    generation = Generation(store.open_current())
+    return Snapshot.open(store.current_name(), generation, generation.latest(),
+                         pool if pool is not None else ReaderPool(), segment_cache, time.time())
 
 
-def stored_ids(searcher) -> set[str]:
-    return {fields[ID] for fields in searcher.all_stored_fields()}
+def stored_ids(snap: Snapshot) -> set[str]:
+    """The ids of the snapshot's live articles, read from their stored fields."""
+    return {snap.commit.stored_fields(int(d))[ID] for d in snap.arrays.live_docnums}
+
+
+def has_id(snap: Snapshot, doc_id: str) -> bool:
+    return DocSetEvaluator(snap.commit, snap.arrays.live).term(ID, doc_id).size > 0
 
 
 def on_disk(store: IndexStore) -> set[str]:
@@ -61,21 +66,20 @@ def on_disk(store: IndexStore) -> set[str]:
 
 def test_a_searcher_of_an_old_snapshot_keeps_answering_after_a_merge_deletes_its_files(store):
     old = pin(store)
-    searcher = old.searcher
-    evaluator = DocSetEvaluator(searcher, old.arrays.live)
-    before = (stored_ids(searcher), evaluator.term(BODY, "智慧城市").tolist())
+    evaluator = DocSetEvaluator(old.commit, old.arrays.live)
+    before = (stored_ids(old), evaluator.term(BODY, "智慧城市").tolist())
     files = on_disk(store)
     result = merging.merge(store.current_path(), everything=True)
     assert result is not None and result.merged_segments == 3
     assert files - on_disk(store), "the merge deleted no file the old snapshot reads"
     # Every page the old searcher reads is still mapped: same documents, same postings.
-    assert (stored_ids(searcher), DocSetEvaluator(searcher, old.arrays.live).term(BODY, "智慧城市").tolist()) == before
-    assert searcher.stored_fields(0)[ID] in before[0]
+    assert (stored_ids(old), DocSetEvaluator(old.commit, old.arrays.live).term(BODY, "智慧城市").tolist()) == before
+    assert old.commit.stored_fields(0)[ID] in before[0]
     # Readers opened on it only now would need the deleted files: that is the engine's retry case.
     with pytest.raises(FileNotFoundError):
-        ReaderPool().views(old.index.storage, old.toc.schema, old.toc.segments, old.toc_generation)
+        old.source.commit(old.toc_generation, ReaderPool())
     new = pin(store)
-    assert new.toc_generation > old.toc_generation and stored_ids(new.searcher) == before[0]
+    assert new.toc_generation > old.toc_generation and stored_ids(new) == before[0]
 
 
 def test_a_snapshot_the_engine_still_serves_after_a_merge_deleted_its_files_answers_in_full(store):
@@ -125,13 +129,13 @@ def test_a_snapshot_is_pinned_to_its_commit_and_segments_are_opened_once_per_pro
     assert len(pool) == 3
     indexer.update(store, [article("g")])
     assert indexer.delete(store, ["a"]) == ["a"]
-    assert stored_ids(old.searcher) == set("abcdef")  # a later commit is not seen
-    assert old.searcher.document(**{ID: "a"}) is not None
+    assert stored_ids(old) == set("abcdef")  # a later commit is not seen
+    assert has_id(old, "a")
     new = pin(store, pool=pool)
-    assert stored_ids(new.searcher) == set("bcdefg") and new.searcher.document(**{ID: "a"}) is None
+    assert stored_ids(new) == set("bcdefg") and not has_id(new, "a")
     assert len(pool) == 4  # only the new segment was opened
-    old_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in old.searcher.reader().leaf_readers()}
-    new_leaves = {leaf.segment().segment_id(): leaf for leaf, _ in new.searcher.reader().leaf_readers()}
+    old_leaves = {segment.id: segment._reader for segment in old.commit.segments}
+    new_leaves = {segment.id: segment._reader for segment in new.commit.segments}
     common = set(old_leaves) & set(new_leaves)
     assert len(common) == 3
     # Each segment's files are the same open ones in both commits, the one with a new deletion too...
@@ -139,19 +143,20 @@ def test_a_snapshot_is_pinned_to_its_commit_and_segments_are_opened_once_per_pro
     # ...while the deletion is the new commit's alone.
     changed = [sid for sid in common if new_leaves[sid].has_deletions()]
     assert len(changed) == 1 and not old_leaves[changed[0]].has_deletions()
-    assert DocSetEvaluator(old.searcher, old.arrays.live).term(ID, "a").size == 1
-    assert DocSetEvaluator(new.searcher, new.arrays.live).term(ID, "a").size == 0
+    assert DocSetEvaluator(old.commit, old.arrays.live).term(ID, "a").size == 1
+    assert DocSetEvaluator(new.commit, new.arrays.live).term(ID, "a").size == 0
     merging.merge(store.current_path(), everything=True)
     pin(store, pool=pool)
-    pool.keep_only(store.open_current().storage, [])  # the engine forgets what a commit no longer has
+    pool.keep_only(str(store.current_path()), [])  # the engine forgets what a commit no longer has
     assert len(pool) == 0
-    assert stored_ids(new.searcher) == set("bcdefg")  # a snapshot still in use keeps its readers
+    assert stored_ids(new) == set("bcdefg")  # a snapshot still in use keeps its readers
 
 
 def test_doc_arrays_hold_categories_days_lengths_and_deletions(store):
     indexer.delete(store, ["c"])
-    arrays = pin(store).arrays
-    with store.open_current().searcher() as searcher:
+    snap = pin(store)
+    arrays = snap.arrays
+    with store.open_current().searcher() as searcher:  # Whoosh's own view: the oracle
         by_id = {searcher.stored_fields(d)[ID]: d for d in range(searcher.doc_count_all())
                  if not searcher.reader().is_deleted(d)}
     assert arrays.live.sum() == 5 and arrays.live_docnums.tolist() == sorted(by_id.values())
@@ -181,17 +186,17 @@ def test_segment_columns_are_read_once_and_forgotten_when_merged_away(store):
 def test_large_article_cache_keeps_only_long_articles_and_the_latest_few(store):
     indexer.update(store, [Article(f"long{i}", "长文", "智慧城市" * 30) for i in range(3)])
     cache = LargeArticleCache(entries=2, min_chars=100)
-    with store.open_current().searcher() as searcher:
-        docnum = {searcher.stored_fields(d)[ID]: d for d in range(searcher.doc_count_all())}
-        short = cache.stored_fields(searcher, docnum["a"])
-        assert cache.stored_fields(searcher, docnum["a"]) is not short  # not kept: decoded again
-        first = cache.stored_fields(searcher, docnum["long0"])
-        assert cache.stored_fields(searcher, docnum["long0"]) is first  # kept
-        cache.stored_fields(searcher, docnum["long1"])
-        cache.stored_fields(searcher, docnum["long2"])  # two entries: long0, least recently used, goes
-        assert cache.stored_fields(searcher, docnum["long0"]) is not first
-        cache.clear()
-        assert cache.stored_fields(searcher, docnum["long2"])["body"] == "智慧城市" * 30
+    commit = pin(store).commit
+    docnum = {commit.stored_fields(d)[ID]: d for d in range(commit.doc_count)}
+    short = cache.stored_fields(commit, docnum["a"])
+    assert cache.stored_fields(commit, docnum["a"]) is not short  # not kept: decoded again
+    first = cache.stored_fields(commit, docnum["long0"])
+    assert cache.stored_fields(commit, docnum["long0"]) is first  # kept
+    cache.stored_fields(commit, docnum["long1"])
+    cache.stored_fields(commit, docnum["long2"])  # two entries: long0, least recently used, goes
+    assert cache.stored_fields(commit, docnum["long0"]) is not first
+    cache.clear()
+    assert cache.stored_fields(commit, docnum["long2"])["body"] == "智慧城市" * 30
 
 
 def test_result_cache_is_a_bounded_lru_that_counts():

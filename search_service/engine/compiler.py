@@ -1,4 +1,4 @@
-"""Compile a parsed query to the Whoosh queries of each tier.
+"""Compile a parsed query to the engine's queries (:mod:`query`) of each tier.
 
 :class:`CompiledQuery` turns the syntax tree of :mod:`syntax` into:
 
@@ -11,31 +11,30 @@ from __future__ import annotations
 
 import dataclasses
 
-from whoosh import query as wq
-
 from ..text import analysis
 from ..text.synonyms import SynonymTable
+from . import query as q
 from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, WORD_FIELDS
 from .syntax import And, Node, Not, Term, all_terms, parsed, positive_terms
 
 
 @dataclasses.dataclass
 class CompiledQuery:
-    """The Whoosh queries of each tier for one parsed query."""
+    """The queries of each tier for one parsed query."""
 
     node: Node | None
     title_boost: float = 3.0
     synonyms: SynonymTable = dataclasses.field(default_factory=SynonymTable)
 
-    def words(self) -> wq.Query:
+    def words(self) -> q.Query:
         """Every word must match (in title or body, title weighted higher)."""
         return self._compile(self.node, substring=False)
 
-    def substring(self) -> wq.Query:
+    def substring(self) -> q.Query:
         """Every term must occur verbatim (bigram phrases)."""
         return self._compile(self.node, substring=True)
 
-    def any_word(self) -> wq.Query:
+    def any_word(self) -> q.Query:
         """At least one positive word matches."""
         clauses = []
         for term in positive_terms(self.node):
@@ -48,7 +47,7 @@ class CompiledQuery:
             else:
                 clauses.append(self._substring(term))
             clauses.extend(self._words_of(alt, term.field) for alt in self._whole_alternatives(term))
-        return wq.Or(clauses) if clauses else wq.NullQuery
+        return q.any_of(clauses)
 
     def prefixes(self) -> list[tuple[str, str]]:
         """(word field, normalized stem) of every prefix term, negated ones included.
@@ -74,7 +73,7 @@ class CompiledQuery:
 
         return self.node is not None and plain(self.node) and bool(positive_terms(self.node))
 
-    def bigrams_any(self) -> wq.Query:
+    def bigrams_any(self) -> q.Query:
         """Any of the positive terms' character bigrams, in body and (boosted) title.
 
         Ranks partial matches by shared characters when they share no jieba word (种业振兴
@@ -89,20 +88,20 @@ class CompiledQuery:
                         singles.setdefault(token, None)
                     else:
                         tokens.setdefault(token, None)
-        clauses = []
+        clauses: list[q.Query] = []
         for field, boost in ((BODY_BIGRAMS, 1.0), (TITLE_BIGRAMS, self.title_boost)):
-            clauses += [wq.Term(field, token, boost=boost) for token in tokens]
+            clauses += [q.Term(field, token, boost) for token in tokens]
             if not tokens:
-                clauses += [wq.Prefix(field, char, boost=boost) for char in singles]
-        return wq.Or(clauses) if clauses else wq.NullQuery
+                clauses += [q.Prefix(field, char, boost) for char in singles]
+        return q.any_of(clauses)
 
-    def negatives(self) -> wq.Query:
-        """What the query excludes (its NOT / -word terms), as words; NullQuery when nothing."""
+    def negatives(self) -> q.Query:
+        """What the query excludes (its NOT / -word terms), as words; NOTHING when nothing."""
         if not isinstance(self.node, And):
-            return wq.NullQuery
+            return q.NOTHING
         excluded = [self._compile(child.child, substring=False) for child in self.node.children
                     if isinstance(child, Not)]
-        return wq.Or(excluded) if excluded else wq.NullQuery
+        return q.any_of(excluded)
 
     def expansions(self) -> list[dict]:
         """The synonym expansions this query applies: ``[{"term", "synonyms"}]``."""
@@ -139,26 +138,26 @@ class CompiledQuery:
                     marks.setdefault(part, None)
         return [m for m in marks if m]
 
-    def word_clause(self, word: str, field: str | None = None) -> wq.Query:
+    def word_clause(self, word: str, field: str | None = None) -> q.Query:
         """One normalized word in ``field`` (title or body, title boosted, when None), or any of
         its synonyms: what each word of :meth:`words` becomes."""
         alternatives = self.synonyms.alternatives(word) if self.synonyms.groups else ()
         clause = self._word(word, field)
         if not alternatives:
             return clause
-        return wq.Or([clause, *(self._words_of(alt, field) for alt in alternatives)])
+        return q.Or((clause, *(self._words_of(alt, field) for alt in alternatives)))
 
     # -- internals ------------------------------------------------------------------------
 
-    def _compile(self, node: Node | None, substring: bool) -> wq.Query:
+    def _compile(self, node: Node | None, substring: bool) -> q.Query:
         if node is None:
-            return wq.NullQuery
+            return q.NOTHING
         if isinstance(node, Term):
             whole = self._whole_alternatives(node)
             if node.phrase or substring:
                 query = self._substring(node)
                 if whole:
-                    query = wq.Or([query, *(self._substring(Term(alt, field=node.field)) for alt in whole)])
+                    query = q.Or((query, *(self._substring(Term(alt, field=node.field)) for alt in whole)))
                 return query
             if node.prefix:
                 return self._prefix(node)
@@ -168,63 +167,61 @@ class CompiledQuery:
                 return self._substring(node)
             if whole:
                 # The whole term is a synonym (经开区): it or any equivalent, each as all its words.
-                return wq.Or([self._words_of(node.text, node.field),
-                              *(self._words_of(alt, node.field) for alt in whole)])
-            clauses = [self.word_clause(w, node.field) for w in words]
-            return clauses[0] if len(clauses) == 1 else wq.And(clauses)
+                return q.Or((self._words_of(node.text, node.field),
+                             *(self._words_of(alt, node.field) for alt in whole)))
+            return q.all_of([self.word_clause(w, node.field) for w in words])
         if isinstance(node, Not):
-            return wq.Not(self._compile(node.child, substring))
+            return q.Not(self._compile(node.child, substring))
         children = [self._compile(child, substring) for child in node.children]
         if isinstance(node, And):
-            positives = [c for c in children if not isinstance(c, wq.Not)]
-            negatives = [c for c in children if isinstance(c, wq.Not)]
+            positives = [c for c in children if not isinstance(c, q.Not)]
+            negatives = [c for c in children if isinstance(c, q.Not)]
             if not positives:
-                positives = [wq.Every()]
+                positives = [q.EVERY]
             if negatives:
-                # Whoosh evaluates And(x, Not(y)) as AndNot, which is what we mean.
-                return wq.AndNot(_and(positives), wq.Or([n.query for n in negatives]))
-            return _and(positives)
-        if any(isinstance(c, wq.Not) for c in children):
-            children = [wq.AndNot(wq.Every(), c.query) if isinstance(c, wq.Not) else c for c in children]
-        return wq.Or(children)
+                # x AND -y: the documents of x without those of y.
+                return q.AndNot(q.all_of(positives), q.any_of([n.child for n in negatives]))
+            return q.all_of(positives)
+        if any(isinstance(c, q.Not) for c in children):
+            children = [q.AndNot(q.EVERY, c.child) if isinstance(c, q.Not) else c for c in children]
+        return q.Or(tuple(children))
 
     def _whole_alternatives(self, term: Term) -> tuple[str, ...]:
         if term.prefix:
             return ()  # a prefix already stands for many words
         return self.synonyms.alternatives(term.text) if self.synonyms.groups else ()
 
-    def _words_of(self, text: str, field: str | None) -> wq.Query:
+    def _words_of(self, text: str, field: str | None) -> q.Query:
         """All the words of ``text`` (no synonyms), or its substring when it has none."""
         clauses = [self._word(w, field) for w in analysis.query_words(text)]
         if not clauses:
             return self._substring(Term(text, field=field))
-        return _and(clauses)
+        return q.all_of(clauses)
 
-    def _prefix(self, term: Term) -> wq.Query:
+    def _prefix(self, term: Term) -> q.Query:
         """``stem*``: any word of the word fields starting with the normalized stem."""
         stem = _stem(term)
         if not stem:
-            return wq.NullQuery
+            return q.NOTHING
         if term.field == TITLE:
-            return wq.Prefix(TITLE, stem)
-        return wq.Or([wq.Prefix(TITLE, stem, boost=self.title_boost), wq.Prefix(BODY, stem)])
+            return q.Prefix(TITLE, stem)
+        return q.Or((q.Prefix(TITLE, stem, self.title_boost), q.Prefix(BODY, stem)))
 
-    def _word(self, word: str, field: str | None) -> wq.Query:
+    def _word(self, word: str, field: str | None) -> q.Query:
         if field == TITLE:
-            return wq.Term(TITLE, word)
-        return wq.Or([wq.Term(TITLE, word, boost=self.title_boost), wq.Term(BODY, word)])
+            return q.Term(TITLE, word)
+        return q.Or((q.Term(TITLE, word, self.title_boost), q.Term(BODY, word)))
 
-    def _substring(self, term: Term) -> wq.Query:
+    def _substring(self, term: Term) -> q.Query:
         fields = (TITLE_BIGRAMS,) if term.field == TITLE else BIGRAM_FIELDS
         groups = analysis.query_bigram_groups(term.text)
         if not groups:
-            return wq.NullQuery
+            return q.NOTHING
         per_field = []
         for field in fields:
             boost = self.title_boost if field == TITLE_BIGRAMS else 1.0
-            parts = [_bigram_clause(field, tokens, boost) for tokens in groups]
-            per_field.append(_and(parts))
-        return per_field[0] if len(per_field) == 1 else wq.Or(per_field)
+            per_field.append(q.all_of([_bigram_clause(field, tokens, boost) for tokens in groups]))
+        return q.any_of(per_field)
 
 
 def _stem(term: Term) -> str:
@@ -232,18 +229,14 @@ def _stem(term: Term) -> str:
     return analysis.normalize(term.text).strip()
 
 
-def _bigram_clause(field: str, tokens: list[str], boost: float) -> wq.Query:
+def _bigram_clause(field: str, tokens: list[str], boost: float) -> q.Query:
     if len(tokens) == 1:
         token = tokens[0]
         if len(token) == 1 and analysis.has_cjk(token):
             # One character: every bigram starting with it, and the run-final unigram.
-            return wq.Prefix(field, token, boost=boost)
-        return wq.Term(field, token, boost=boost)
-    return wq.Phrase(field, tokens, boost=boost)
-
-
-def _and(queries: list[wq.Query]) -> wq.Query:
-    return queries[0] if len(queries) == 1 else wq.And(queries)
+            return q.Prefix(field, token, boost)
+        return q.Term(field, token, boost)
+    return q.Phrase(field, tuple(tokens), boost)
 
 
 def compile_query(text: str, title_boost: float = 3.0, synonyms: SynonymTable | None = None) -> CompiledQuery:

@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable
 
 from pypinyin.phrases_dict import phrases_dict
 from pypinyin.pinyin_dict import pinyin_dict
-from whoosh.codec.whoosh3 import W3TermInfo
 
 from ..text.analysis import CJK_CLASS, normalize
 
@@ -167,12 +166,12 @@ def looks_like_pinyin(text: str) -> bool:
 class SegmentVocabulary:
     """The CJK words of one segment's title and body fields, with document frequencies, by pinyin key."""
 
-    def __init__(self, reader, fields: Iterable[str]) -> None:
+    def __init__(self, segment, fields: Iterable[str]) -> None:
         counts: dict[str, int] = {}
         for field in fields:
-            if field not in reader.schema:
+            if not segment.has_field(field):
                 continue
-            for text, frequency in _term_frequencies(reader, field):
+            for text, frequency in segment.term_frequencies(field, _FIRST_CJK):
                 if _CJK_WORD.fullmatch(text):
                     counts[text] = counts.get(text, 0) + frequency
         by_key: dict[str, list[str]] = {}
@@ -195,32 +194,6 @@ class SegmentVocabulary:
             return self._fuzzy
 
 
-def _term_frequencies(reader, field: str) -> Iterable[tuple[str, int]]:
-    """(term, document frequency) of the CJK terms of one field of one segment reader.
-
-    Whoosh's ``iter_field`` decodes a whole term info per term, unpickling the postings
-    inlined in it (most rare terms): about 100 µs a term. The W3 term table is read here
-    directly instead, decoding only the document frequency from the fixed-size head of
-    each value; other codecs take the slow path.
-    """
-    terms = getattr(reader, "_terms", None)
-    table = getattr(terms, "_tindex", None)
-    fieldmap = getattr(terms, "_fieldmap", None)
-    head = getattr(W3TermInfo, "_struct", None)
-    if terms is not None and table is not None and isinstance(fieldmap, dict) and field in fieldmap \
-            and head is not None and hasattr(table, "items_from"):
-        prefix = terms._keycoder(field, b"")
-        # Keys are the field number then the term's UTF-8 bytes, in byte order: start at the
-        # first CJK character and stop at the next field.
-        for key, value in table.items_from(prefix + _FIRST_CJK.encode("utf-8")):
-            if not key.startswith(prefix):
-                break
-            yield key[len(prefix):].decode("utf-8", "replace"), head.unpack_from(value)[2]
-        return
-    for text, info in reader.iter_field(field, _FIRST_CJK):
-        yield (text.decode("utf-8") if isinstance(text, bytes) else text), info.doc_frequency()
-
-
 class Vocabulary:
     """The words of one snapshot: its segments' vocabularies, looked up together."""
 
@@ -228,27 +201,25 @@ class Vocabulary:
         self.segments = segments
 
     @classmethod
-    def of_readers(cls, leaves: Iterable, fields: Iterable[str], cache: dict[str, SegmentVocabulary] | None = None,
-                   lock: threading.Lock | None = None) -> Vocabulary:
-        """The vocabulary of these segment readers; ``cache`` (by segment id) keeps unchanged segments'."""
+    def of_segments(cls, segments: Iterable, fields: Iterable[str],
+                    cache: dict[str, SegmentVocabulary] | None = None,
+                    lock: threading.Lock | None = None) -> Vocabulary:
+        """The vocabulary of a commit's segments (``backend.commit.Segment``); ``cache`` (by
+        segment id) keeps unchanged segments'."""
         cache = cache if cache is not None else {}
         fields = tuple(fields)
-        segments, current = [], set()
-        for leaf in leaves:
-            segment = leaf.segment() if hasattr(leaf, "segment") else None
-            key = segment.segment_id() if segment is not None else None
-            vocabulary = cache.get(key) if key is not None else None
+        vocabularies, current = [], set()
+        for segment in segments:
+            vocabulary = cache.get(segment.id)
             if vocabulary is None:
-                vocabulary = SegmentVocabulary(leaf, fields)
-                if key is not None:
-                    cache[key] = vocabulary
-            current.add(key)
-            segments.append(vocabulary)
+                vocabulary = cache[segment.id] = SegmentVocabulary(segment, fields)
+            current.add(segment.id)
+            vocabularies.append(vocabulary)
         # Segments gone from this commit will not come back.
         with lock or threading.Lock():
             for key in [k for k in cache if k not in current]:
                 cache.pop(key, None)
-        return cls(segments)
+        return cls(vocabularies)
 
     def frequency(self, word: str) -> int:
         """Document frequency of ``word`` in title + body (0 when it is not a word of the index)."""

@@ -19,7 +19,7 @@ children that match; AndNot scores as its positive side; Not, EVERY and NOTHING 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 __all__ = ["EVERY", "NOTHING", "And", "AndNot", "Every", "Not", "Nothing", "Or", "Phrase", "Prefix", "Query",
            "Term", "all_of", "any_of", "children", "contains_phrase", "leaves"]
@@ -83,12 +83,12 @@ NOTHING = Nothing()
 Query = Term | Prefix | Phrase | And | Or | AndNot | Not | Every | Nothing
 
 
-def all_of(children: list[Query]) -> Query:
+def all_of(children: Sequence[Query]) -> Query:
     """``And`` of ``children``, or the child itself when there is one."""
     return children[0] if len(children) == 1 else And(tuple(children))
 
 
-def any_of(children: list[Query]) -> Query:
+def any_of(children: Sequence[Query]) -> Query:
     """``Or`` of ``children`` (NOTHING when empty), or the child itself when there is one."""
     if not children:
         return NOTHING

@@ -13,37 +13,9 @@ and per-field length normalization against that field's average length.
 from __future__ import annotations
 
 import numpy as np
-from whoosh import query as wq
-from whoosh.util.numeric import byte_to_length
 
+from . import query as q
 from .docsets import DocSetEvaluator
-
-# Whoosh stores a field's length in one byte; this table undoes that encoding.
-_BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
-
-
-def leaf_lengths(reader, field: str) -> np.ndarray:
-    """Per-document token count of ``field`` in one segment (Whoosh's one-byte approximation)."""
-    size = reader.doc_count_all()
-    column = _length_column(reader, field)
-    if column is not None:
-        return _BYTE_TO_LENGTH[np.fromiter(column, dtype=np.uint8, count=size)]
-    # another codec: the public, slower call
-    return np.array([reader.doc_field_length(docnum, field) for docnum in range(size)], dtype=np.float64)
-
-
-def _length_column(reader, field: str):
-    # The W3 codec keeps lengths in a hidden one-byte column "_<field>_len".
-    perdoc = getattr(reader, "_perdoc", None)
-    cached_reader = getattr(perdoc, "_cached_reader", None)
-    if cached_reader is None:
-        return None
-    from whoosh.codec.whoosh3 import LENGTHS_COLUMN
-
-    try:
-        return cached_reader(f"_{field}_len", LENGTHS_COLUMN)
-    except Exception:  # noqa: BLE001 - no such column in this segment: fall back
-        return None
 
 
 class Bm25:
@@ -58,31 +30,31 @@ class Bm25:
         self.k1 = k1
         self.b = b
 
-    def scores(self, query: wq.Query, docs: np.ndarray) -> np.ndarray:
+    def scores(self, query: q.Query, docs: np.ndarray) -> np.ndarray:
         """Score of each document in ``docs`` (sorted, unique) for ``query``."""
         total = np.zeros(docs.size, dtype=np.float64)
         if docs.size:
             self._add(query, docs, total)
         return total
 
-    def _add(self, query: wq.Query, docs: np.ndarray, total: np.ndarray) -> None:
-        if isinstance(query, wq.Term):
-            self._add_term(query.fieldname, query.text, query.boost, docs, total)
-        elif isinstance(query, wq.Phrase):
+    def _add(self, query: q.Query, docs: np.ndarray, total: np.ndarray) -> None:
+        if isinstance(query, q.Term):
+            self._add_term(query.field, query.text, query.boost, docs, total)
+        elif isinstance(query, q.Phrase):
             # A phrase scores as the sum of its words: frequency of the words stands in
-            # for the phrase's own frequency, which Whoosh would have to count by position.
+            # for the phrase's own frequency, which would have to be counted by position.
             for word in query.words:
-                self._add_term(query.fieldname, word, query.boost, docs, total)
-        elif isinstance(query, wq.Prefix):
-            terms = self.evaluator.expand_prefix(query.fieldname, query.text)
+                self._add_term(query.field, word, query.boost, docs, total)
+        elif isinstance(query, q.Prefix):
+            terms = self.evaluator.expand_prefix(query.field, query.text)
             for text in terms[:64]:  # a one-character prefix can expand widely; the top few suffice
-                self._add_term(query.fieldname, text, query.boost / max(1, len(terms)) ** 0.5, docs, total)
-        elif isinstance(query, wq.AndNot):
-            self._add(query.a, docs, total)
-        elif isinstance(query, (wq.And, wq.Or)):
-            for child in query.subqueries:
+                self._add_term(query.field, text, query.boost / max(1, len(terms)) ** 0.5, docs, total)
+        elif isinstance(query, q.AndNot):
+            self._add(query.positive, docs, total)
+        elif isinstance(query, (q.And, q.Or)):
+            for child in query.children:
                 self._add(child, docs, total)
-        # Not, Every, NullQuery contribute nothing to relevance.
+        # Not, Every, Nothing contribute nothing to relevance.
 
     def _add_term(self, field: str, text: str, boost: float, docs: np.ndarray, total: np.ndarray) -> None:
         postings, freqs = self.evaluator.postings(field, text)

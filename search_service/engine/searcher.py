@@ -28,9 +28,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from whoosh import query as wq
-from whoosh.scoring import BM25F
-from whoosh.searching import Searcher
 
 from ..article import Article
 from ..config import SETTINGS_BY_NAME
@@ -39,7 +36,9 @@ from ..text import analysis, pinyin
 from ..text.analysis import normalize
 from ..text.highlight import Highlighter
 from ..text.synonyms import SynonymSource, SynonymTable
-from .backend.readers import ReaderPool, open_mapped
+from . import query as q
+from .backend.commit import Generation
+from .backend.readers import ReaderPool
 from .compiler import CompiledQuery
 from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator, PostingsCache
@@ -67,7 +66,7 @@ SIMILAR_TEXT_CHARS = 3000
 SIMILAR_TERMS = 12
 SUGGEST_EXCERPT_CHARS = 60
 SUGGEST_EXCERPT_SCAN = 1500
-# Attempts to run a request when the files of its snapshot vanish under it (see _with_searcher).
+# Attempts to run a request when the files of its snapshot vanish under it (see _on_snapshot).
 _STALE_RETRIES = 4
 # Decoded postings kept per process, by segment and term (see docsets.PostingsCache).
 POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
@@ -149,11 +148,11 @@ class Matching:
         """A boolean mask over document numbers: True for the live (not deleted) documents."""
         return self._execution.arrays.live
 
-    def docs(self, query: wq.Query, within: np.ndarray | None = None) -> np.ndarray:
+    def docs(self, query: q.Query, within: np.ndarray | None = None) -> np.ndarray:
         """Sorted live document numbers matching ``query`` (among the True of mask ``within``)."""
         return self._execution.docsets.docs(query, within=within)
 
-    def scores(self, query: wq.Query, docs: np.ndarray) -> np.ndarray:
+    def scores(self, query: q.Query, docs: np.ndarray) -> np.ndarray:
         """BM25 of ``query`` for each of ``docs`` (sorted), with the engine's k1 and b."""
         return self._execution.scorer.scores(query, docs)
 
@@ -198,7 +197,6 @@ class SearchEngine:
         self.strategy = strategy
         self.cache = ResultCache(options.cache_entries)
         self.synonyms = SynonymSource(options.synonyms_file or None, check_interval=max(options.reload_interval, 0.5))
-        self.weighting = BM25F(B=options.bm25_b, K1=options.bm25_k1)
         self._snapshot: Snapshot | None = None
         # Never checked: -inf, not 0 (the monotonic clock starts near 0 at boot).
         self._last_check = -math.inf
@@ -248,7 +246,7 @@ class SearchEngine:
                 raise IndexUnavailable(
                     f"No index in {self.store.root}: build one with `search-service index --rebuild PATH`."
                 )
-            if snap is not None and snap.generation == name and snap.index.latest_generation() == snap.toc_generation:
+            if snap is not None and snap.generation == name and snap.source.latest() == snap.toc_generation:
                 return snap
             self._snapshot = self._open_snapshot(name)
             self.cache.clear()
@@ -289,14 +287,14 @@ class SearchEngine:
         """
 
         def open_newest() -> Snapshot:
-            index = open_mapped(self.store.open_current())
-            return Snapshot.open(name, index, index.latest_generation(), self._readers, self.weighting,
-                                 self._segment_columns, time.time())
+            generation = Generation(self.store.open_current())
+            return Snapshot.open(name, generation, generation.latest(), self._readers, self._segment_columns,
+                                 time.time())
 
         snap = retry_vanished(open_newest)
         # Readers of segments gone from this commit (merged away, an older generation)
         # are not needed again; snapshots still being searched keep theirs alive.
-        self._readers.keep_only(snap.index.storage, snap.toc.segments)
+        self._readers.keep_only(snap.source.folder, snap.commit.segment_ids)
         return snap
 
     def refresh(self) -> Snapshot:
@@ -321,10 +319,10 @@ class SearchEngine:
             # The correction vocabulary (every word of the index by pinyin) takes seconds to
             # read at the site's scale: a reader's first slip must not pay for it.
             self.vocabulary()
-        for q in queries:
+        for text in queries:
             with contextlib.suppress(SearchError):  # e.g. a prefix expanding past max_prefix_terms
-                self.suggest(q)
-                hits = self.search(SearchRequest(q=q, page_size=1)).hits
+                self.suggest(text)
+                hits = self.search(SearchRequest(q=text, page_size=1)).hits
                 if hits:
                     self.document(hits[0].id)
         self.cache.clear()
@@ -347,9 +345,9 @@ class SearchEngine:
         Built on the first search that needs a correction and kept until the next commit;
         call this before reporting ready to pay for it at start-up instead (warming).
         """
-        return self._with_searcher(self._vocabulary_of)
+        return self._on_snapshot(self._vocabulary_of)
 
-    def _vocabulary_of(self, snap: Snapshot, searcher: Searcher) -> Vocabulary:
+    def _vocabulary_of(self, snap: Snapshot) -> Vocabulary:
         held = self._vocabulary
         if held is not None and held[0] == snap.key:
             return held[1]
@@ -357,8 +355,7 @@ class SearchEngine:
             held = self._vocabulary
             if held is not None and held[0] == snap.key:
                 return held[1]
-            leaves = [leaf for leaf, _ in searcher.reader().leaf_readers()]
-            vocabulary = Vocabulary.of_readers(leaves, WORD_FIELDS, self._segment_vocabularies)
+            vocabulary = Vocabulary.of_segments(snap.commit.segments, WORD_FIELDS, self._segment_vocabularies)
             syllables()  # the pinyin syllable table, read once per process
             self._vocabulary = (snap.key, vocabulary)
             return vocabulary
@@ -373,8 +370,8 @@ class SearchEngine:
 
     # -- search ---------------------------------------------------------------------------
 
-    def _with_searcher(self, work):
-        """Run ``work(snapshot, searcher)`` on the current snapshot, retrying on a vanished file.
+    def _on_snapshot(self, work):
+        """Run ``work(snapshot)`` on the current snapshot, retrying on a vanished file.
 
         A snapshot's readers map every file of its segments when it is made, and a
         mapped file stays readable after a merge deletes it; a file missing at that
@@ -384,7 +381,7 @@ class SearchEngine:
         snap = self.snapshot()
         for attempt in range(_STALE_RETRIES):
             try:
-                return work(snap, snap.searcher)
+                return work(snap)
             except FileNotFoundError:
                 if attempt == _STALE_RETRIES - 1:
                     raise
@@ -406,37 +403,40 @@ class SearchEngine:
 
         synonyms = self.synonym_table()
 
-        def work(snap: Snapshot, searcher: Searcher) -> SearchResults:
+        def work(snap: Snapshot) -> SearchResults:
             # The synonym table is part of the key: editing the file changes answers.
             key = (snap.key, hash(synonyms.groups), count_only, request.cache_key())
             cached = self.cache.get(key)
             if cached is not None:
                 return dataclasses.replace(cached, cached=True, took_ms=(time.perf_counter() - started) * 1000)
-            results = _Execution(self, snap, searcher, request, synonyms, count_only=count_only).run()
+            results = _Execution(self, snap, request, synonyms, count_only=count_only).run()
             results.took_ms = (time.perf_counter() - started) * 1000
             results.generation = snap.generation
             self.cache.put(key, results)
             return results
 
-        return self._with_searcher(work)
+        return self._on_snapshot(work)
 
     def document(self, doc_id: str) -> Article:
         """The stored article with this id, or :class:`NotFound`."""
-        stored = self._with_searcher(lambda snap, searcher: searcher.document(**{ID: doc_id}))
-        if stored is None:
+        return from_stored(self._on_snapshot(lambda snap: self._stored(snap, doc_id)))
+
+    def _stored(self, snap: Snapshot, doc_id: str) -> dict:
+        found = DocSetEvaluator(snap.commit, snap.arrays.live).term(ID, doc_id)
+        if not found.size:
             raise NotFound(f"No article with id {doc_id!r}.")
-        return from_stored(stored)
+        return snap.large_articles.stored_fields(snap.commit, int(found[0]))
 
     def similar(self, doc_id: str, limit: int = 5) -> Similar:
         """Articles sharing this one's key terms (tf-idf of its words), itself excluded."""
-        return self._with_searcher(lambda snap, searcher: self._similar(snap, searcher, doc_id, limit))
+        return self._on_snapshot(lambda snap: self._similar(snap, doc_id, limit))
 
-    def _similar(self, snap: Snapshot, searcher: Searcher, doc_id: str, limit: int) -> Similar:
-        evaluator = DocSetEvaluator(searcher, snap.arrays.live, self.postings)
+    def _similar(self, snap: Snapshot, doc_id: str, limit: int) -> Similar:
+        evaluator = DocSetEvaluator(snap.commit, snap.arrays.live, self.postings)
         own = evaluator.term(ID, doc_id)
         if not own.size:
             raise NotFound(f"No article with id {doc_id!r}.")
-        article = from_stored(snap.large_articles.stored_fields(searcher, int(own[0])))
+        article = from_stored(snap.large_articles.stored_fields(snap.commit, int(own[0])))
         counts: dict[str, float] = {}
         # The title counts double; a long body is sampled from its start, where news puts the point.
         for weight, text in ((2.0, article.title), (1.0, article.body[:SIMILAR_TEXT_CHARS])):
@@ -457,24 +457,21 @@ class SearchEngine:
         # Ranking every word by its decoded postings cost ~20 ms per article; the term table's
         # document frequency is a lookup. It also counts deleted documents (an updated article's
         # old version), so only the best candidates are ranked again on their live documents.
-        reader = searcher.reader()
-        candidates = best(counts, lambda word: reader.doc_frequency(BODY, word))[:SIMILAR_TERMS * 3]
+        candidates = best(counts, lambda word: snap.commit.doc_frequency(BODY, word))[:SIMILAR_TERMS * 3]
         weighted = best((word for _, word in candidates), lambda word: int(evaluator.term(BODY, word).size))
         terms = [(word, weight) for weight, word in weighted[:SIMILAR_TERMS] if weight > 0]
         if not terms:
             return Similar(doc_id, [], [])
         top = terms[0][1]
-        query = wq.Or([wq.Or([wq.Term(TITLE, word, boost=self.options.title_boost * weight / top),
-                              wq.Term(BODY, word, boost=weight / top)]) for word, weight in terms])
+        query = q.Or(tuple(q.Or((q.Term(TITLE, word, self.options.title_boost * weight / top),
+                                 q.Term(BODY, word, weight / top))) for word, weight in terms))
         docs = evaluator.docs(query)
         docs = docs[docs != own[0]]
-        scorer = Bm25(evaluator, snap.arrays.lengths, snap.arrays.average_lengths, total_docs,
-                      k1=self.options.bm25_k1, b=self.options.bm25_b)
-        scores = scorer.scores(query, docs)
+        scores = self._scorer(snap, evaluator).scores(query, docs)
         order = np.lexsort((-snap.arrays.day[docs], -np.round(scores, 6)))[:limit]
         similar = []
         for i in order.tolist():
-            other = from_stored(searcher.stored_fields(int(docs[i])))
+            other = from_stored(snap.commit.stored_fields(int(docs[i])))
             similar.append(SimilarArticle(other.id, other.title, other.category,
                                           other.date.isoformat() if other.date else None, other.url,
                                           round(float(scores[i]), 4)))
@@ -483,43 +480,47 @@ class SearchEngine:
     def docnums_for_ids(self, ids: list[str]) -> dict[str, list[int]]:
         """Live document numbers of each id in the current snapshot (for the writer)."""
 
-        def work(snap: Snapshot, searcher: Searcher) -> dict[str, list[int]]:
+        def work(snap: Snapshot) -> dict[str, list[int]]:
             # No postings cache: ids are looked up once and would only evict useful terms.
-            evaluator = DocSetEvaluator(searcher, snap.arrays.live)
+            evaluator = DocSetEvaluator(snap.commit, snap.arrays.live)
             return {doc_id: evaluator.term(ID, doc_id).tolist() for doc_id in ids}
 
-        return self._with_searcher(work)
+        return self._on_snapshot(work)
 
     def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[Suggestion]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``;
         with ``excerpt``, ``excerpt_html`` holds a line of the body around the match."""
-        return self._with_searcher(lambda snap, searcher: self._suggest(searcher, text, limit, excerpt))
+        return self._on_snapshot(lambda snap: self._suggest(snap, text, limit, excerpt))
 
-    def _suggest(self, searcher: Searcher, text: str, limit: int, excerpt: bool = False) -> list[Suggestion]:
+    def _suggest(self, snap: Snapshot, text: str, limit: int, excerpt: bool = False) -> list[Suggestion]:
         compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
+        evaluator = DocSetEvaluator(snap.commit, snap.arrays.live, self.postings)
         for field, stem in compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
-            DocSetEvaluator(searcher, _EMPTY).expand_prefix(field, stem, limit=self.options.max_prefix_terms)
+            evaluator.expand_prefix(field, stem, limit=self.options.max_prefix_terms)
         highlighter = Highlighter(compiled.highlight_terms())
-        chosen: dict[int, None] = {}
         in_title = CompiledQuery(_title_only(compiled.node), self.options.title_boost)
         queries = [in_title.substring(), in_title.words(), compiled.words()]
         key = pinyin.query_key(text)
         if key:
             # Typed in pinyin: titles whose words' pinyin (or initials) start with it.
-            queries.append(wq.Prefix(TITLE_PINYIN, key))
+            queries.append(q.Prefix(TITLE_PINYIN, key))
+        # Ranked by the results' own BM25 (one ranker for the box and the results page).
+        scorer = self._scorer(snap, evaluator)
+        chosen: dict[int, None] = {}
         for query in queries:
-            if len(chosen) >= limit or query is wq.NullQuery:
-                continue
-            for hit in searcher.search(query, limit=limit * 2):
-                chosen.setdefault(hit.docnum, None)
+            if len(chosen) >= limit:
+                break
+            docs = evaluator.docs(query)
+            for docnum, _ in _best(docs, scorer.scores(query, docs), snap.arrays.day, limit * 2):
+                chosen.setdefault(docnum, None)
                 if len(chosen) >= limit:
                     break
         suggestions = []
         for docnum in chosen:
-            article = from_stored(searcher.stored_fields(docnum))
+            article = from_stored(snap.commit.stored_fields(docnum))
             marker = highlighter
             if key and not highlighter.spans(article.title):
                 marker = Highlighter([normalize(w) for w in pinyin.words_with_prefix(article.title, key)])
@@ -531,6 +532,11 @@ class SearchEngine:
                 item.excerpt_html = highlighter.snippet(article.body[:SUGGEST_EXCERPT_SCAN], SUGGEST_EXCERPT_CHARS)
             suggestions.append(item)
         return suggestions
+
+    def _scorer(self, snap: Snapshot, evaluator: DocSetEvaluator) -> Bm25:
+        """The engine's BM25 over one snapshot: results, suggestions and related articles alike."""
+        return Bm25(evaluator, snap.arrays.lengths, snap.arrays.average_lengths, int(snap.arrays.live_docnums.size),
+                    k1=self.options.bm25_k1, b=self.options.bm25_b)
 
     def stats(self) -> IndexStats:
         """Document count, categories with counts, date range, generation and build info."""
@@ -563,21 +569,18 @@ def _day_iso(day: int) -> str:
 
 
 class _Execution:
-    """One search request against one snapshot and searcher."""
+    """One search request against one snapshot."""
 
-    def __init__(self, engine: SearchEngine, snap: Snapshot, searcher: Searcher, request: SearchRequest,
+    def __init__(self, engine: SearchEngine, snap: Snapshot, request: SearchRequest,
                  synonyms: SynonymTable, *, count_only: bool = False) -> None:
         self.engine = engine
         self.count_only = count_only
         self.snap = snap
         self.arrays = snap.arrays
-        self.searcher = searcher
         self.request = request
         self.compiled = CompiledQuery(request.syntax.node, engine.options.title_boost, synonyms)
-        self.docsets = DocSetEvaluator(searcher, snap.arrays.live, engine.postings)
-        options = engine.options
-        self.scorer = Bm25(self.docsets, snap.arrays.lengths, snap.arrays.average_lengths,
-                           int(snap.arrays.live_docnums.size), k1=options.bm25_k1, b=options.bm25_b)
+        self.docsets = DocSetEvaluator(snap.commit, snap.arrays.live, engine.postings)
+        self.scorer = engine._scorer(snap, self.docsets)
 
     def run(self) -> SearchResults:
         request, arrays = self.request, self.arrays
@@ -635,7 +638,8 @@ class _Execution:
             # Mark the Chinese words the pinyin stood for.
             key = pinyin.query_key(request.q) or ""
             for docnum, _, _ in ranked:
-                terms += [normalize(w) for w in pinyin.words_with_key(self.searcher.stored_fields(docnum)[TITLE], key)]
+                title = self.snap.commit.stored_fields(docnum)[TITLE]
+                terms += [normalize(w) for w in pinyin.words_with_key(title, key)]
         highlighter = Highlighter(terms)
         hits = [self._hit(docnum, score, request.offset + i + 1, highlighter, match)
                 for i, (docnum, score, match) in enumerate(ranked)]
@@ -647,7 +651,7 @@ class _Execution:
 
     # -- tiers and their scores -------------------------------------------------------------
 
-    def _bm25(self, query: wq.Query) -> Callable[[np.ndarray], np.ndarray]:
+    def _bm25(self, query: q.Query) -> Callable[[np.ndarray], np.ndarray]:
         return lambda docs: self.scorer.scores(query, docs)
 
     def _combined(self, docs: np.ndarray) -> np.ndarray:
@@ -657,9 +661,9 @@ class _Execution:
 
     def _partial(self, within: np.ndarray) -> np.ndarray:
         """Documents sharing any word or character bigram of the query, minus its -words."""
-        docs = self.docsets.docs(wq.Or([self.compiled.any_word(), self.compiled.bigrams_any()]), within=within)
+        docs = self.docsets.docs(q.Or((self.compiled.any_word(), self.compiled.bigrams_any())), within=within)
         negatives = self.compiled.negatives()
-        if negatives is not wq.NullQuery and docs.size:
+        if not isinstance(negatives, q.Nothing) and docs.size:
             docs = np.setdiff1d(docs, self._docs(negatives), assume_unique=True)
         return docs
 
@@ -669,27 +673,27 @@ class _Execution:
         """No article has every word, nor the text verbatim: pinyin, then partial matches."""
         key = pinyin.query_key(self.request.q)
         if key:
-            query = wq.Term(TITLE_PINYIN, key)
+            query = q.Term(TITLE_PINYIN, key)
             docs = self._docs(query)
             if docs.size:
                 return [Tier("pinyin", docs, self._bm25(query))], "pinyin"
         if plain:
             docs = self._partial(self.arrays.live)
             return [Tier("partial", docs, self._combined)], ("any_word" if docs.size else None)
-        query = self.compiled.any_word()
-        docs = self._docs(query)
-        return [Tier("partial", docs, self._bm25(query))], ("any_word" if docs.size else None)
+        any_word = self.compiled.any_word()
+        docs = self._docs(any_word)
+        return [Tier("partial", docs, self._bm25(any_word))], ("any_word" if docs.size else None)
 
     def _corrected(self) -> SearchResults | None:
         """The results of the query's homophone/pinyin correction, when the typed query has no
         exact match and the correction has (see :mod:`correction`); else None."""
-        vocabulary = self.engine._vocabulary_of(self.snap, self.searcher)
+        vocabulary = self.engine._vocabulary_of(self.snap)
         corrector = Corrector(vocabulary, fuzzy_pinyin=self.engine.options.fuzzy_pinyin)
         correction = corrector.correct(self.request.q, self._exact_count)
         if correction is None:
             return None
         corrected = dataclasses.replace(self.request, q=correction.text, correct=False)
-        results = _Execution(self.engine, self.snap, self.searcher, corrected, self.compiled.synonyms,
+        results = _Execution(self.engine, self.snap, corrected, self.compiled.synonyms,
                              count_only=self.count_only).run()
         results.request = self.request
         results.searched = correction.text
@@ -760,14 +764,14 @@ class _Execution:
             return None
         # The most recent articles' titles give the word in its current spelling.
         for docnum in docs[np.argsort(-self.arrays.day[docs], kind="stable")][:5].tolist():
-            words = pinyin.words_with_key(self.searcher.stored_fields(docnum)[TITLE], key)
+            words = pinyin.words_with_key(self.snap.commit.stored_fields(docnum)[TITLE], key)
             if words:
                 return max(words, key=len)
         return None
 
     # -- matching ---------------------------------------------------------------------------
 
-    def _docs(self, query: wq.Query) -> np.ndarray:
+    def _docs(self, query: q.Query) -> np.ndarray:
         return self.docsets.docs(query)
 
     def _filter_masks(self) -> tuple[np.ndarray, np.ndarray]:
@@ -860,19 +864,11 @@ class _Execution:
         """The best ``limit`` of ``docs`` by ``score``, ties broken by date (newest first)."""
         if not docs.size or limit <= 0:
             return []
-        scores = np.round(score(docs), 6)
-        days = self.arrays.day[docs]
-        if docs.size > limit * 4:
-            # Only the best candidates need a full sort; keep every doc tied at the cut.
-            cut = np.partition(scores, docs.size - limit)[docs.size - limit]
-            keep = scores >= cut
-            docs, scores, days = docs[keep], scores[keep], days[keep]
-        order = np.lexsort((docs, -days, -scores))[:limit]
-        return [(int(docs[i]), float(scores[i])) for i in order]
+        return _best(docs, score(docs), self.arrays.day, limit)
 
     def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter,
              match: str | None = None) -> Hit:
-        article = from_stored(self.snap.large_articles.stored_fields(self.searcher, docnum))
+        article = from_stored(self.snap.large_articles.stored_fields(self.snap.commit, docnum))
         return Hit(
             id=article.id,
             title=article.title,
@@ -894,6 +890,21 @@ _NO_SYNONYMS = SynonymTable()
 # bench.relevance (docs/BENCHMARKS.md#relevance): on the e-commerce set MRR@10 peaks at 1.5
 # (0.5: 0.728, 1.5: 0.745); the site set is flat from 0.75 up.
 BIGRAM_WEIGHT = 1.5
+
+
+def _best(docs: np.ndarray, scores: np.ndarray, day: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    """The best ``limit`` of ``docs`` by ``scores``, ties broken by date (newest first), then number."""
+    if not docs.size or limit <= 0:
+        return []
+    scores = np.round(scores, 6)
+    days = day[docs]
+    if docs.size > limit * 4:
+        # Only the best candidates need a full sort; keep every doc tied at the cut.
+        cut = np.partition(scores, docs.size - limit)[docs.size - limit]
+        keep = scores >= cut
+        docs, scores, days = docs[keep], scores[keep], days[keep]
+    order = np.lexsort((docs, -days, -scores))[:limit]
+    return [(int(docs[i]), float(scores[i])) for i in order]
 
 
 def _match_label(tier: str) -> str | None:

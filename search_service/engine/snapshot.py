@@ -1,8 +1,8 @@
 """One commit of the live generation, as the engine searches it.
 
-:class:`Snapshot` pins a Whoosh commit: its table of contents (read once, since a
-later commit deletes the file), one searcher every thread shares (on the process's
-shared segment readers, see :mod:`readers`), and :class:`DocArrays`, the
+:class:`Snapshot` pins a commit (``backend.commit.Commit``: its table of contents read
+once, since a later commit deletes the file; its segments on the process's shared
+readers, see ``backend.readers``), which every thread searches, and :class:`DocArrays`, the
 per-document columns facets, filters and BM25 need, built from per-segment columns
 cached by segment id: segments never change, so a commit adding a few documents
 reads only its new segment. :class:`ResultCache` keeps answers keyed by snapshot,
@@ -14,16 +14,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 
 import numpy as np
-from whoosh.index import TOC, FileIndex
-from whoosh.reading import EmptyReader, IndexReader, MultiReader, SegmentReader
-from whoosh.searching import Searcher
 
+from .backend.commit import Commit, Generation, Segment
 from .backend.readers import ReaderPool
 from .schema import BIGRAM_FIELDS, CATEGORY, DAY, WORD_FIELDS
-from .scoring import leaf_lengths
 
 SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
 
@@ -31,46 +27,46 @@ SCORED_FIELDS = WORD_FIELDS + BIGRAM_FIELDS
 class SegmentColumns:
     """Facet and length columns of one segment; segments never change, so this is cached by id."""
 
-    def __init__(self, reader) -> None:
-        count = reader.doc_count_all()
+    def __init__(self, segment: Segment) -> None:
+        count = segment.doc_count
         names: dict[str, int] = {}
         codes = np.zeros(count, dtype=np.int32)
         days = np.zeros(count, dtype=np.int32)
         if count:
-            for docnum, value in enumerate(reader.column_reader(CATEGORY)):
+            for docnum, value in enumerate(segment.column(CATEGORY)):
                 if isinstance(value, bytes):
                     value = value.decode("utf-8")
                 codes[docnum] = names.setdefault(value or "", len(names))
-            days[:] = np.fromiter((int(v or 0) for v in reader.column_reader(DAY)), dtype=np.int32, count=count)
+            days[:] = np.fromiter((int(v or 0) for v in segment.column(DAY)), dtype=np.int32, count=count)
         self.category_names = list(names)
         self.category_codes = codes
         self.day = days
-        self.lengths = {field: leaf_lengths(reader, field) for field in SCORED_FIELDS}
+        self.lengths = {field: segment.lengths(field) for field in SCORED_FIELDS}
 
 
 class DocArrays:
-    """Per-document facet columns of one index commit, indexed by Whoosh document number.
+    """Per-document facet columns of one index commit, indexed by the commit's document number.
 
     Built from per-segment columns (``segment_cache``, keyed by segment id) so that a
-    commit adding a few documents costs only its new segment's columns; ``readers``
-    are the commit's segment readers, in order (only those of new segments are read).
+    commit adding a few documents costs only its new segment's columns (only new
+    segments are read).
     """
 
-    def __init__(self, toc: TOC, readers: Sequence[SegmentReader], segment_cache: dict | None = None) -> None:
+    def __init__(self, commit: Commit, segment_cache: dict | None = None) -> None:
         cache = segment_cache if segment_cache is not None else {}
-        segments = list(toc.segments)
-        count = sum(segment.doc_count_all() for segment in segments)
+        segments = commit.segments
+        count = commit.doc_count
         names: dict[str, int] = {}
         ordinals = np.zeros(count, dtype=np.int32)
         days = np.zeros(count, dtype=np.int32)
         self.lengths = {field: np.zeros(count, dtype=np.float64) for field in SCORED_FIELDS}
         self.live = np.zeros(count, dtype=bool)
         offset = 0
-        for segment, reader in zip(segments, readers, strict=True):
-            key = segment.segment_id()
+        for segment in segments:
+            key = segment.id
             columns = cache.get(key)
             if columns is None:  # only segments new since the last snapshot are read
-                columns = cache[key] = SegmentColumns(reader)
+                columns = cache[key] = SegmentColumns(segment)
             size = columns.day.size
             remap = np.array([names.setdefault(name, len(names)) for name in columns.category_names],
                              dtype=np.int32)
@@ -80,12 +76,12 @@ class DocArrays:
             for field, lengths in columns.lengths.items():
                 self.lengths[field][offset:offset + size] = lengths
             self.live[offset:offset + size] = True
-            if segment.has_deletions():
-                deleted = np.fromiter(segment.deleted_docs(), dtype=np.int64)
+            deleted = segment.deleted()
+            if deleted.size:
                 self.live[deleted + offset] = False
             offset += size
         # Segments no longer in this commit will not come back: forget their columns.
-        current = {segment.segment_id() for segment in segments}
+        current = {segment.id for segment in segments}
         for key in [k for k in cache if k not in current]:
             del cache[key]
         self.live_docnums = np.flatnonzero(self.live).astype(np.int64)
@@ -123,14 +119,14 @@ class LargeArticleCache:
         with self._lock:
             self._items.clear()
 
-    def stored_fields(self, searcher: Searcher, docnum: int) -> dict:
-        """``searcher.stored_fields(docnum)``, from the cache when the article is a long one."""
+    def stored_fields(self, commit: Commit, docnum: int) -> dict:
+        """``commit.stored_fields(docnum)``, from the cache when the article is a long one."""
         with self._lock:
             fields = self._items.get(docnum)
             if fields is not None:
                 self._items.move_to_end(docnum)
                 return fields
-        fields = searcher.stored_fields(docnum)
+        fields = commit.stored_fields(docnum)
         if len(fields.get("body") or "") >= self.min_chars:
             with self._lock:
                 self._items[docnum] = fields
@@ -143,44 +139,36 @@ class LargeArticleCache:
 class Snapshot:
     """One commit of one generation: what every thread searches until the next refresh.
 
-    ``searcher`` is shared by all threads: its segment readers are the process's shared
-    ones (see :mod:`readers`), safe to read from several threads at once.
+    ``commit`` is shared by all threads: its segment readers are the process's shared ones
+    (see ``backend.readers``), safe to read from several threads at once.
     """
 
     generation: str
-    toc_generation: int
-    index: FileIndex
-    toc: TOC
-    searcher: Searcher
+    source: Generation  # the generation folder, opened: its newer commits
+    commit: Commit
     arrays: DocArrays
     opened_at: float
     large_articles: LargeArticleCache = dataclasses.field(default_factory=lambda: LargeArticleCache())
 
     @property
+    def toc_generation(self) -> int:
+        """The commit's number."""
+        return self.commit.number
+
+    @property
     def key(self) -> tuple[str, int]:
-        return (self.generation, self.toc_generation)
+        return (self.generation, self.commit.number)
 
     @classmethod
-    def open(cls, generation: str, index: FileIndex, toc_generation: int, pool: ReaderPool, weighting,
+    def open(cls, name: str, generation: Generation, number: int, pool: ReaderPool,
              segment_columns: dict | None = None, opened_at: float = 0.0) -> Snapshot:
-        """Pin commit ``toc_generation`` of ``index`` (read through :func:`readers.open_mapped`).
+        """Pin commit ``number`` of generation ``name``.
 
         Segments already in ``pool`` are not opened again. Raises FileNotFoundError when
         the commit was replaced and its files deleted meanwhile (take the newer one).
         """
-        storage = index.storage
-        toc = TOC.read(storage, index.indexname, gen=toc_generation, schema=index.schema)
-        views = pool.views(storage, toc.schema, toc.segments, toc.generation)
-        reader: IndexReader
-        if not views:
-            reader = EmptyReader(toc.schema)
-        elif len(views) == 1:
-            reader = views[0]
-        else:
-            reader = MultiReader(views, generation=toc.generation)
-        arrays = DocArrays(toc, views, segment_columns)
-        searcher = Searcher(reader, weighting=weighting, fromindex=index)
-        return cls(generation, toc_generation, index, toc, searcher, arrays, opened_at)
+        commit = generation.commit(number, pool)
+        return cls(name, generation, commit, DocArrays(commit, segment_columns), opened_at)
 
 
 class ResultCache:

@@ -273,9 +273,9 @@ class ReaderPool:
             views.append(SegmentView(base, segment, generation))
         return views
 
-    def keep_only(self, storage, segments) -> None:
-        """Forget the readers of segments not in ``segments`` (of ``storage``'s folder): they will not return."""
-        wanted = {(storage.folder, segment.segment_id()) for segment in segments}
+    def keep_only(self, folder: str, segment_ids) -> None:
+        """Forget the readers of ``folder``'s segments not in ``segment_ids``: they will not return."""
+        wanted = {(folder, segment_id) for segment_id in segment_ids}
         for key in [key for key in self._readers if key not in wanted]:
             del self._readers[key]
 

@@ -1,0 +1,264 @@
+"""One commit of a generation as the engine reads it: :class:`Commit` and its :class:`Segment` s.
+
+This is the read side of the engine's seam with Whoosh. The engine (``docsets``, ``scoring``,
+``snapshot``, ``searcher``, ``correction``) asks a segment for a term's postings as numpy
+arrays, the terms of a field, per-document lengths and columns, stored fields and phrase
+positions; how Whoosh 3 segments keep them is known only here and in :mod:`readers`.
+
+Several answers have a fast path that reads Whoosh's W3 structures directly (posting blocks
+decoded a block at a time, the one-byte length columns, the term table's document
+frequencies) and a slow path through Whoosh's public API for anything else. Every call
+counts the path it took in :data:`PATHS`; the tests assert the slow paths are never taken on
+the service's own indexes, so a Whoosh release that changes those structures fails a test
+instead of silently making every search slower.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3TermInfo
+from whoosh.index import TOC, FileIndex
+from whoosh.reading import SegmentReader
+from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
+
+from .readers import ReaderPool, open_mapped, raw_postings
+
+__all__ = ["PATHS", "Commit", "Generation", "Segment"]
+
+#: How many times each fast path ("…:fast") and its fallback ("…:slow") ran, in this process.
+PATHS: Counter[str] = Counter()
+_paths_lock = threading.Lock()
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY_F = np.zeros(0, dtype=np.float64)
+# Whoosh stores a field's length in one byte; this table undoes that encoding.
+_BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
+
+
+def _took(path: str) -> None:
+    with _paths_lock:
+        PATHS[path] += 1
+
+
+class Segment:
+    """One segment of a commit: a shared reader seen with that commit's deletions.
+
+    Document numbers given and taken here are local to the segment (0 .. ``doc_count``);
+    ``offset`` is where they start in the commit.
+    """
+
+    def __init__(self, reader: SegmentReader, offset: int) -> None:
+        self._reader = reader
+        self.offset = offset
+        self.doc_count = reader.doc_count_all()
+        segment = reader.segment()
+        self.id: str = segment.segment_id()
+        self._segment = segment
+        self._searcher: Searcher | None = None
+
+    # -- documents --------------------------------------------------------------------------
+
+    def deleted(self) -> np.ndarray:
+        """Local numbers of the documents this commit has deleted."""
+        if not self._segment.has_deletions():
+            return _EMPTY
+        return np.fromiter(self._segment.deleted_docs(), dtype=np.int64)
+
+    def stored_fields(self, docnum: int) -> dict:
+        return self._reader.stored_fields(docnum)
+
+    def column(self, field: str) -> list:
+        """The column values of ``field`` for every document (category, day)."""
+        if not self.doc_count:
+            return []
+        return list(self._reader.column_reader(field))
+
+    def lengths(self, field: str) -> np.ndarray:
+        """Per-document token count of ``field`` (Whoosh's one-byte approximation)."""
+        column = _length_column(self._reader, field)
+        if column is not None:
+            _took("lengths:fast")
+            return _BYTE_TO_LENGTH[np.fromiter(column, dtype=np.uint8, count=self.doc_count)]
+        _took("lengths:slow")
+        return np.array([self._reader.doc_field_length(d, field) for d in range(self.doc_count)], dtype=np.float64)
+
+    # -- terms --------------------------------------------------------------------------------
+
+    def has_field(self, field: str) -> bool:
+        return field in self._reader.schema
+
+    def postings(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, term frequencies) of a term, deleted documents included."""
+        if (field, text) not in self._reader:
+            return _EMPTY, _EMPTY_F
+        return _posting_arrays(raw_postings(self._reader, field, text))
+
+    def doc_frequency(self, field: str, text: str) -> int:
+        """Documents with the term, deleted ones included (from the term table: no postings read)."""
+        return self._reader.doc_frequency(field, text)
+
+    def expand_prefix(self, field: str, prefix: str) -> Iterator[str]:
+        """Terms of ``field`` starting with ``prefix``, in order."""
+        for term in self._reader.expand_prefix(field, prefix):
+            yield term.decode("utf-8") if isinstance(term, bytes) else term
+
+    def terms(self, field: str) -> Iterator[str]:
+        """Every term of ``field``, in order."""
+        for term in self._reader.field_terms(field):
+            yield term.decode("utf-8") if isinstance(term, bytes) else term
+
+    def term_frequencies(self, field: str, start: str) -> Iterator[tuple[str, int]]:
+        """(term, document frequency) of the terms of ``field`` from ``start`` on, in order.
+
+        Whoosh's ``iter_field`` decodes a whole term info per term, unpickling the postings
+        inlined in it (most rare terms): about 100 µs a term. The W3 term table is read
+        directly instead, decoding only the document frequency from the fixed-size head of
+        each value.
+        """
+        reader = self._reader
+        terms = getattr(reader, "_terms", None)
+        table = getattr(terms, "_tindex", None)
+        fieldmap = getattr(terms, "_fieldmap", None)
+        head = getattr(W3TermInfo, "_struct", None)
+        if terms is not None and table is not None and isinstance(fieldmap, dict) and field in fieldmap \
+                and head is not None and hasattr(table, "items_from"):
+            _took("term_frequencies:fast")
+            prefix = terms._keycoder(field, b"")
+            # Keys are the field number then the term's UTF-8 bytes, in byte order: start at
+            # ``start`` and stop at the next field.
+            for key, value in table.items_from(prefix + start.encode("utf-8")):
+                if not key.startswith(prefix):
+                    break
+                yield key[len(prefix):].decode("utf-8", "replace"), head.unpack_from(value)[2]
+            return
+        _took("term_frequencies:slow")
+        if field not in reader.schema:
+            return
+        for text, info in reader.iter_field(field, start):
+            yield (text.decode("utf-8") if isinstance(text, bytes) else text), info.doc_frequency()
+
+    def phrase(self, field: str, words: Sequence[str], docnums: np.ndarray) -> np.ndarray:
+        """Those of ``docnums`` (sorted) where ``words`` occur at consecutive positions of ``field``."""
+        if self._searcher is None:
+            self._searcher = Searcher(self._reader)
+        matcher = wq.Phrase(field, list(words)).matcher(self._searcher)
+        verified = []
+        for docnum in docnums.tolist():
+            if not matcher.is_active():
+                break
+            if matcher.id() < docnum:
+                matcher.skip_to(docnum)
+                if not matcher.is_active():
+                    break
+            if matcher.id() == docnum:
+                verified.append(docnum)
+        return np.array(verified, dtype=np.int64)
+
+
+class Commit:
+    """One commit (table of contents) of a generation: its segments in order.
+
+    Document numbers of the commit are the segments' local numbers plus their offsets.
+    Shared by every thread: the segments' readers are safe to read concurrently.
+    """
+
+    def __init__(self, number: int, segments: list[Segment]) -> None:
+        self.number = number
+        self.segments = segments
+        self.doc_count = sum(segment.doc_count for segment in segments)
+        self._starts = [segment.offset for segment in segments]
+
+    @property
+    def segment_ids(self) -> list[str]:
+        return [segment.id for segment in self.segments]
+
+    def locate(self, docnum: int) -> tuple[Segment, int]:
+        """The segment of commit document ``docnum`` and its local number there."""
+        index = bisect.bisect_right(self._starts, docnum) - 1
+        if index < 0 or docnum >= self.doc_count:
+            raise IndexError(f"no document {docnum} in this commit of {self.doc_count}")
+        segment = self.segments[index]
+        return segment, docnum - segment.offset
+
+    def stored_fields(self, docnum: int) -> dict:
+        segment, local = self.locate(docnum)
+        return segment.stored_fields(local)
+
+    def doc_frequency(self, field: str, text: str) -> int:
+        return sum(segment.doc_frequency(field, text) for segment in self.segments)
+
+    @classmethod
+    def of_readers(cls, readers: Sequence[SegmentReader], number: int = 0) -> Commit:
+        """A commit over Whoosh segment readers (also an index in memory, for tests and tools)."""
+        segments, offset = [], 0
+        for reader in readers:
+            segments.append(Segment(reader, offset))
+            offset += reader.doc_count_all()
+        return cls(number, segments)
+
+
+class Generation:
+    """A generation folder opened for reading: its commits, every file mapped (see :mod:`readers`)."""
+
+    def __init__(self, index: FileIndex) -> None:
+        self._index = open_mapped(index)
+        self.folder: str = index.storage.folder
+
+    def latest(self) -> int:
+        """The number of the newest commit."""
+        return self._index.latest_generation()
+
+    def commit(self, number: int, pool: ReaderPool) -> Commit:
+        """Commit ``number``. Segments already in ``pool`` are not opened again. Raises
+        FileNotFoundError when the commit was replaced and its files deleted meanwhile."""
+        index = self._index
+        toc = TOC.read(index.storage, index.indexname, gen=number, schema=index.schema)
+        views = pool.views(index.storage, toc.schema, toc.segments, toc.generation)
+        return Commit.of_readers(views, toc.generation)
+
+
+def _length_column(reader, field: str):
+    # The W3 codec keeps lengths in a hidden one-byte column "_<field>_len".
+    perdoc = getattr(reader, "_perdoc", None)
+    cached_reader = getattr(perdoc, "_cached_reader", None)
+    if cached_reader is None:
+        return None
+    try:
+        return cached_reader(f"_{field}_len", LENGTHS_COLUMN)
+    except Exception:  # noqa: BLE001 - no such column in this segment: the slow path
+        return None
+
+
+def _posting_arrays(matcher) -> tuple[np.ndarray, np.ndarray]:
+    """All (document ids, weights) of a leaf posting matcher, block by block where the codec allows."""
+    if hasattr(matcher, "_read_ids") and hasattr(matcher, "_read_weights") and hasattr(matcher, "_next_block"):
+        # W3LeafMatcher: decode whole blocks instead of stepping id by id.
+        _took("postings:fast")
+        id_blocks, weight_blocks = [], []
+        while matcher.is_active():
+            if matcher._ids is None:
+                matcher._read_ids()
+            if matcher._weights is None:
+                matcher._read_weights()
+            id_blocks.append(np.asarray(matcher._ids[matcher._i:], dtype=np.int64))
+            weight_blocks.append(np.asarray(matcher._weights[matcher._i:], dtype=np.float64))
+            matcher._next_block()
+        if not id_blocks:
+            return _EMPTY, _EMPTY_F
+        return np.concatenate(id_blocks), np.concatenate(weight_blocks)
+    # A term seen in one document has its posting inlined in the term table (a ListMatcher):
+    # one id, read the public way. Anything else here is a slow path.
+    _took("postings:inlined" if type(matcher).__name__ == "ListMatcher" else "postings:slow")
+    ids, weights = [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64)
