@@ -20,7 +20,7 @@ characters, in at least 3 titles, at least 5 exact results). For each:
 Besides, **correct queries** that have no exact match: two real title words from different articles,
 with a space and without, that no article holds together. Correcting any of them is a false correction.
 
-The set is split by CRC32 of the meant word: ``tune`` (the constants of ``search_service/correction.py``
+The set is split by CRC32 of the meant word: ``tune`` (the constants of ``search_service/engine/correction.py``
 were chosen looking at this half only) and ``held-out`` (reported, never tuned on).
 
 **Answered** = the top 5 of the query (default settings) shares at least 3 articles with the top 5 of
@@ -319,7 +319,7 @@ def render(raw: dict) -> str:
              f"- Judged set: `bench/correction_set.tsv` ({raw['set_size']} queries, made by "
              "`python -m bench.correction generate`; see the docstring of `bench/correction.py`). "
              f"Answered = the query's top {TOP} shares ≥ {OVERLAP} articles with the meant word's top {TOP}. "
-             "The constants of `search_service/correction.py` were chosen on the `tune` half only.",
+             "The constants of `search_service/engine/correction.py` were chosen on the `tune` half only.",
              f"- Settings: default (`correction = true`, `correction_fuzzy_pinyin = {raw['fuzzy']}`); "
              "\"before\" is the same engine with `correct=0` (the engine without correction), same run.", ""]
     headers = ["kind", "split", "queries", "answered", "answered before (correct=0)", "corrected",

@@ -81,13 +81,9 @@ def _build(engine: str, index_dir: Path, articles: list) -> dict:
         seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
         count = result.indexed
         index_path = store.current_path()
-    from whoosh import index as whoosh_index
+    from search_service.engine.backend.index import latest_segments
 
-    from search_service.engine.store import latest_segments
-
-    ix = whoosh_index.open_dir(str(index_path))
-    segments = len(latest_segments(ix))
-    ix.close()
+    segments = len(latest_segments(index_path))
     result = {"seconds": seconds, "cpu_seconds": cpu, "indexed": count,
               "index_mb": common.dir_megabytes(index_path), "segments": segments}
     if engine.startswith("cli:"):

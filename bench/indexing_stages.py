@@ -48,12 +48,10 @@ def _timed(function):
 
 def measure_stages(articles: list) -> list[dict]:
     """CPU seconds of each build stage over ``articles``, with the process RSS after it."""
-    from whoosh import index as whoosh_index
-    from whoosh.filedb.filestore import FileStorage
-
     from search_service.engine import schema as S
-    from search_service.engine import segments
-    from search_service.engine.store import codec
+    from search_service.engine.backend import index as backend_index
+    from search_service.engine.backend import segments
+    from search_service.engine.documents import AnalyzedArticle, field_values
     from search_service.text.analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
     from search_service.text.pinyin import pinyin_of_segments
 
@@ -80,13 +78,13 @@ def measure_stages(articles: list) -> list[dict]:
               for w, p, g in zip(words, pinyin, bigrams)]
     folder = Path(tempfile.mkdtemp(prefix="bench-stages-"))
     try:
-        schema = S.build_schema()
-        whoosh_index.create_in(str(folder), schema)
-        builder = segments.SegmentBuilder(FileStorage(str(folder)), schema, codec())
+        backend_index.create(folder)
+        builder = segments.SegmentBuilder(folder)
 
         def gather():
             for article, analyzed in zip(articles, tokens):
-                builder.add_analyzed(article, analyzed)
+                size = len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
+                builder.add(AnalyzedArticle(article.id, field_values(article), analyzed, size))
 
         stage("postings gathered per field (flat arrays), stored fields, columns", gather)
         stage("segment files: postings sorted by term, blocks and term table written", builder.finish)
@@ -109,8 +107,9 @@ def measure_commits(articles: list) -> dict:
     from whoosh import index as whoosh_index
 
     from search_service.engine import indexer
-    from search_service.engine.schema import to_document
-    from search_service.engine.store import IndexStore, codec
+    from search_service.engine.backend.index import codec
+    from search_service.engine.documents import field_values
+    from search_service.engine.store import IndexStore
 
     split = min(BASE_ARTICLES, len(articles) // 2)
     base, rest = articles[:split], articles[split:]
@@ -130,7 +129,7 @@ def measure_commits(articles: list) -> dict:
         times: dict[str, list[float]] = {"fast": [], "whoosh": []}
         for batch in batches:
             started = time.perf_counter()
-            writer = indexer.open_writer(whoosh_index.open_dir(str(fast_dir)))
+            writer = indexer.open_writer(fast_dir)
             indexer.apply_changes(writer, [(a.id, a) for a in batch])
             writer.commit()
             times["fast"].append((time.perf_counter() - started) * 1000)
@@ -139,7 +138,7 @@ def measure_commits(articles: list) -> dict:
             whoosh_writer = ix.writer(codec=codec(), compound=False)
             for article in batch:
                 whoosh_writer.delete_by_term("id", article.id)
-                whoosh_writer.add_document(**to_document(article))
+                whoosh_writer.add_document(**field_values(article))
             whoosh_writer.commit(merge=False)
             times["whoosh"].append((time.perf_counter() - started) * 1000)
         return {"batches": len(batches), "base_articles": len(base),

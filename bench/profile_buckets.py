@@ -87,13 +87,13 @@ def bucket_of(filename: str, lineno: int, funcname: str) -> str | None:
     name = qualname(filename, lineno, funcname)
     if "/opencc/" in path:
         return NORMALIZE
-    if "/jieba/" in path or path.endswith("search_service/segmenter.py"):
+    if "/jieba/" in path or path.endswith("search_service/text/segmenter.py"):
         return JIEBA
-    if path.endswith("search_service/segments.py"):
+    if path.endswith("search_service/engine/backend/segments.py") or path.endswith("search_service/engine/documents.py"):
         return WHOOSH_PER_DOC if name in _SEGMENTS_PER_DOC_FUNCS else WHOOSH_COMMIT
-    if "/pypinyin/" in path or path.endswith("search_service/pinyin.py"):
+    if "/pypinyin/" in path or path.endswith("search_service/text/pinyin.py"):
         return PINYIN
-    if path.endswith("search_service/analysis.py"):
+    if path.endswith("search_service/text/analysis.py"):
         if name in _NORMALIZE_FUNCS:
             return NORMALIZE
         if name in _BIGRAM_FUNCS:

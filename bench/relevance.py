@@ -878,7 +878,7 @@ the partial tier only, `default` = the engine now):
 - Synonyms (`data/synonyms.txt`): without them (`default-nosyn`) the site set scores MRR@10 / nDCG@10 /
   R@100 {num(m(site, "default-nosyn", "mrr@10"))} / {num(m(site, "default-nosyn", "ndcg@10"))} / {num(m(site, "default-nosyn", "recall@100"))}, with them {num(m(site, "default", "mrr@10"))} / {num(m(site, "default", "ndcg@10"))} /
   {num(m(site, "default", "recall@100"))}; ecom is unaffected. The abbreviation 经开区 needs them (its two laws never say 经开区).
-**Engine bug found and since fixed** (`search_service/analysis.py`, the run pattern of
+**Engine bug found and since fixed** (`search_service/text/analysis.py`, the run pattern of
 `bigram_spans`): the Latin/digit alternative `[^\\W_]+` also matched CJK characters, so a Latin or
 digit run swallowed the CJK run right after it: "iphone手机壳", "5g手机", "2025年规划" were each indexed
 as ONE substring token and none of their CJK bigrams existed; substring search for 手机壳 or 规划

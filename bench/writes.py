@@ -246,7 +246,7 @@ def measure_ours(index_dir, seconds: float, writers: int, searchers: int = 4) ->
 
 def measure_baseline(index_dir, seconds: float) -> dict:
     """One Whoosh commit per article, sequentially, no search load (the naive writer)."""
-    from search_service.engine.schema import to_document
+    from search_service.engine.documents import field_values
     from search_service.engine.store import IndexStore
     from search_service.ingest import Ingest
 
@@ -260,7 +260,7 @@ def measure_baseline(index_dir, seconds: float) -> dict:
         article = ingest.validate_records([{"id": f"base-{i}", **_article(i)}])[0]
         started = time.perf_counter()
         writer = ix.writer()
-        writer.update_document(**to_document(article))
+        writer.update_document(**field_values(article))
         writer.commit()
         latencies.append((time.perf_counter() - started) * 1000)
         i += 1
@@ -430,8 +430,9 @@ def measure_merges_ours(index_dir, seconds: float, records: list[dict], batch_wr
 def measure_merges_baseline(index_dir, seconds: float, records: list[dict]) -> dict:
     """The same batches, in process, committed the former way (Whoosh merges inside the commit)."""
     from bench.common import current_rss_mb
-    from search_service.engine.schema import to_document
-    from search_service.engine.store import IndexStore, codec, latest_segments
+    from search_service.engine.backend.index import codec, latest_segments
+    from search_service.engine.documents import field_values
+    from search_service.engine.store import IndexStore
     from search_service.ingest import Ingest
 
     ix = IndexStore(index_dir).open_current()
@@ -446,8 +447,8 @@ def measure_merges_baseline(index_dir, seconds: float, records: list[dict]) -> d
         started = time.perf_counter()
         writer = ix.writer(codec=codec())
         for article in articles:
-            writer.update_document(**to_document(article))
-        merge = len(latest_segments(ix)) >= MERGE_AT_SEGMENTS_BEFORE
+            writer.update_document(**field_values(article))
+        merge = len(latest_segments(ix.storage.folder)) >= MERGE_AT_SEGMENTS_BEFORE
         merged += merge
         writer.commit(merge=merge)
         latencies.append((time.perf_counter() - started) * 1000)

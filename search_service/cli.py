@@ -317,8 +317,7 @@ def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
         ingest = Ingest(settings.default_category, allow_untitled=True, log_problems=False)
         texts = (f"{a.title}\n{a.body}" for a in ingest.read(args.paths))
     else:
-        ix = IndexStore(settings.index_dir).open_current()
-        texts = (f"{d.get('title', '')}\n{d.get('body', '')}" for d in indexer.iter_stored(ix))
+        texts = (f"{a.title}\n{a.body}" for a in IndexStore(settings.index_dir).stored_articles())
     candidates = mine_candidates(islice(texts, max(1, args.limit)), min_count=args.min_count, top=args.top)
     if args.dict_format:
         for candidate in candidates:

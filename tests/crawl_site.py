@@ -21,8 +21,6 @@ from pathlib import Path
 
 from search_service.article import Article
 from search_service.crawl import Crawler, CrawlOptions, parse_category_map
-from search_service.engine import indexer
-from search_service.engine.schema import from_stored
 from search_service.engine.store import IndexStore
 
 MENU = [("gxy", "高新院新闻"), ("zcjd", "政策解读"), ("gxq", "高新区新闻"), ("qyjj", "区域经济研究"),
@@ -331,8 +329,7 @@ def options(site: Site, tmp_path: Path, **changes) -> CrawlOptions:
 
 
 def stored_articles(index_dir: Path) -> list[Article]:
-    ix = IndexStore(index_dir).open_current()
-    return sorted((from_stored(doc) for doc in indexer.iter_stored(ix)), key=lambda a: a.id)
+    return sorted(IndexStore(index_dir).stored_articles(), key=lambda a: a.id)
 
 
 def crawl(site: Site, tmp_path: Path, **changes):

@@ -19,8 +19,10 @@ from pathlib import Path
 from search_service.article import Article
 from search_service.config import Settings, default_settings
 from search_service.engine import indexer
-from search_service.engine.schema import ID, build_schema, to_document
-from search_service.engine.store import IndexStore, codec
+from search_service.engine.backend.index import codec, index_schema
+from search_service.engine.documents import field_values
+from search_service.engine.schema import ID
+from search_service.engine.store import IndexStore
 from search_service.ingest import Ingest
 from search_service.web.server import run_until
 
@@ -60,11 +62,11 @@ def ram_index(*commits: list[Article], deleted: tuple[str, ...] = ()):
     then ``deleted`` ids deleted in a last commit (no merges, so deletions stay as deletions)."""
     from whoosh.filedb.filestore import RamStorage
 
-    ix = RamStorage().create_index(build_schema())
+    ix = RamStorage().create_index(index_schema())
     for articles in commits:
         writer = ix.writer(codec=codec())
         for article in articles:
-            writer.add_document(**to_document(article))
+            writer.add_document(**field_values(article))
         writer.commit(merge=False)
     if deleted:
         writer = ix.writer(codec=codec())

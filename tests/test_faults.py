@@ -405,10 +405,9 @@ def test_merges_run_in_the_background_and_a_failed_merge_cleans_up_and_recovers(
 
 
 def _segments(path: Path) -> list:
-    from whoosh.filedb.filestore import FileStorage
-    from whoosh.index import TOC
+    from search_service.engine.backend.index import latest_segments
 
-    return list(TOC.read(FileStorage(str(path)), "MAIN").segments)
+    return latest_segments(path)
 
 
 def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):

@@ -111,14 +111,14 @@ def test_delete_and_rollback(store):
 def test_parallel_rebuild_gives_the_same_index(store, tmp_path):
     words = ["园区规划", "产业集群", "专精特新", "低空经济"]
     docs = [article(str(i), title=f"智慧城市{words[i % 4]}", body=f"第{i}号 高新区智慧城市" + words[i % 3] * (i % 5 + 1))
-            for i in range(150)]  # three batches of segments.BATCH_ARTICLES: both workers get some
+            for i in range(150)]  # three batches of building.BATCH_ARTICLES: both workers get some
     serial = IndexStore(tmp_path / "serial")
     indexer.rebuild(serial, docs, procs=1)
     indexer.rebuild(store, docs, procs=2)
     live = store.open_current()
     assert len(TOC.read(live.storage, live.indexname).segments) == 2  # two workers, a segment each
-    stored = {d["id"]: d for d in indexer.iter_stored(store.open_current())}
-    assert stored == {d["id"]: d for d in indexer.iter_stored(serial.open_current())} and len(stored) == 150
+    stored = {a.id: a for a in store.stored_articles()}
+    assert stored == {a.id: a for a in serial.stored_articles()} and len(stored) == 150
 
     def answers(index_store, q):
         engine = SearchEngine(index_store.root, EngineOptions(reload_interval=0, cache_entries=0))
@@ -137,7 +137,7 @@ def test_parallel_rebuild_gives_the_same_index(store, tmp_path):
 
 
 def ids_in(store) -> set[str]:
-    return {d["id"] for d in indexer.iter_stored(store.open_current())}
+    return {a.id for a in store.stored_articles()}
 
 
 def test_delete_lands_in_a_rebuild_published_between_its_open_and_its_commit(store):
@@ -337,7 +337,7 @@ def test_opening_the_index_while_commits_replace_its_table_of_contents(tmp_path,
 
     def commit_in_a_loop() -> None:
         while not stop.is_set():
-            indexer.open_writer(racing.open_current()).commit()
+            indexer.open_writer(racing.current_path()).commit()
 
     committer = threading.Thread(target=commit_in_a_loop)
     committer.start()

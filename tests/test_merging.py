@@ -11,14 +11,14 @@ import sys
 import time
 
 import pytest
-from whoosh.filedb.filestore import FileStorage
-from whoosh.index import TOC
 
 from search_service.article import Article
 from search_service.engine import indexer, merging
+from search_service.engine.backend import segments as backend_segments
+from search_service.engine.backend.index import SegmentInfo, latest_segments
 from search_service.engine.request import SearchRequest
 from search_service.engine.searcher import EngineOptions, SearchEngine
-from search_service.engine.store import IndexStore, codec
+from search_service.engine.store import IndexStore
 
 
 def article(doc_id: str, body: str = "高新区智慧城市建设") -> Article:
@@ -35,7 +35,7 @@ def store(tmp_path, jieba_cache) -> IndexStore:
 
 
 def segments(store) -> list:
-    return list(TOC.read(FileStorage(str(store.current_path())), merging.INDEX_NAME).segments)
+    return latest_segments(store.current_path())
 
 
 def listing(path) -> list[str]:
@@ -55,7 +55,7 @@ def test_commits_no_longer_merge_and_the_policy_picks_same_sized_segments(store)
     before = segments(store)
     assert len(before) == 1 + merging.MERGE_FACTOR  # update() committed without merging
     chosen = merging.choose_segments(before)
-    assert len(chosen) == merging.MERGE_FACTOR and all(s.doc_count_all() == 1 for s in chosen)
+    assert len(chosen) == merging.MERGE_FACTOR and all(s.doc_count == 1 for s in chosen)
     assert merging.needs_merge(store.current_path())
     assert merging.choose_segments(before[:3]) == []
     assert len(merging.choose_segments(before[:2], everything=True)) == 2
@@ -63,27 +63,26 @@ def test_commits_no_longer_merge_and_the_policy_picks_same_sized_segments(store)
 
 def test_merge_keeps_every_document_and_the_deletions_committed_while_it_ran(store):
     path = store.current_path()
-    storage = FileStorage(str(path))
-    toc = TOC.read(storage, merging.INDEX_NAME)
-    chosen = merging.choose_segments(list(toc.segments))
+    before = segments(store)
+    chosen = merging.choose_segments(before)
     staging = path / ".merge-test"
-    merged, mapping = merging._write_merged(storage, toc, chosen, staging, 64, codec())
+    staging.mkdir()
+    prepared = backend_segments.prepare_merge([s.id for s in chosen], path, staging)
     # While the merged segment sits in staging, real commits replace one merged article,
     # delete another and add a new one (the server keeps writing during a merge).
     indexer.update(store, [article("small0", body="园区规划")])
     indexer.update(store, [article("late")])
     assert indexer.delete(store, ["small1"]) == ["small1"]
-    assert staging.is_dir()  # Whoosh's cleanup of those commits left the staging folder alone
-    commit = merging._swap(storage, path, chosen, merged, mapping, staging, 5)
+    assert staging.is_dir()  # the cleanup of those commits left the staging folder alone
+    commit = prepared.swap(5)
     after = segments(store)
-    assert commit == TOC._latest_generation(storage, merging.INDEX_NAME)
-    assert len(after) == len(toc.segments) - len(chosen) + 1 + 2  # merged + the two new commits
+    assert commit == IndexStore(store.root).open_current().latest_generation()
+    assert len(after) == len(before) - len(chosen) + 1 + 2  # merged + the two new commits
     assert total(store) == 20 + merging.MERGE_FACTOR - 1 + 1  # small1 gone, late added
     assert total(store, "园区规划") == 1  # small0 replaced: its old copy (merged) is deleted
     assert total(store, "高新区") == 20 + merging.MERGE_FACTOR - 2 + 1
-    with store.open_current().searcher() as searcher:
-        assert searcher.document(id="small1") is None and searcher.document(id="late") is not None
-        assert searcher.document(id="small0")["body"] == "园区规划"
+    assert store.stored_article("small1") is None and store.stored_article("late") is not None
+    assert store.stored_article("small0").body == "园区规划"
 
 
 def test_merge_runs_as_a_child_and_optimize_merges_everything(store):
@@ -151,23 +150,16 @@ def test_cleanup_leaves_a_writer_in_progress_alone(store):
 def test_a_full_builds_large_segments_are_left_to_optimize():
     """The policy merges the write path's small segments, never a build's large ones on its own."""
 
-    class Sized:  # choose_segments reads only the document count of a Whoosh segment
-        def __init__(self, docs: int) -> None:
-            self.docs = docs
-
-        def doc_count_all(self) -> int:
-            return self.docs
-
-        def has_deletions(self) -> bool:
-            return False
+    def sized(docs: int, n: int) -> SegmentInfo:
+        return SegmentInfo(f"s{n}-{docs}", docs, 0)
 
     large = merging.MERGE_FACTOR ** merging.MAX_AUTO_MERGE_LEVEL
-    build = [Sized(large + i) for i in range(19)]  # what a 42,000-article rebuild leaves
+    build = [sized(large + i, i) for i in range(19)]  # what a 42,000-article rebuild leaves
     assert merging.choose_segments(build) == []
     assert len(merging.choose_segments(build, everything=True)) == 19
-    small = [Sized(3) for _ in range(merging.MERGE_FACTOR)]
+    small = [sized(3, i) for i in range(merging.MERGE_FACTOR)]
     assert merging.choose_segments(build + small) == small
-    just_below = [Sized(large - 1) for _ in range(merging.MERGE_FACTOR)]
+    just_below = [sized(large - 1, i) for i in range(merging.MERGE_FACTOR)]
     assert merging.choose_segments(build + just_below) == just_below
 
 

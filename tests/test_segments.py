@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,14 @@ from whoosh import index as whoosh_index
 from whoosh import query as wq
 
 from search_service.article import Article
-from search_service.engine import indexer, segments
+from search_service.engine import building, indexer
+from search_service.engine.backend import index as backend_index
+from search_service.engine.backend import segments
 from search_service.engine.backend.commit import Commit
+from search_service.engine.backend.index import codec, index_schema
 from search_service.engine.docsets import DocSetEvaluator
-from search_service.engine.schema import BIGRAM_FIELDS, ID, build_schema, to_document
-from search_service.engine.store import codec, latest_segments
+from search_service.engine.documents import analyze, field_values
+from search_service.engine.schema import BIGRAM_FIELDS, ID
 from search_service.errors import IndexBusy
 from search_service.ingest import Ingest
 
@@ -48,19 +52,18 @@ def corpus(jieba_cache) -> list[Article]:
 
 def _whoosh_build(path: Path, articles: list[Article]) -> whoosh_index.Index:
     path.mkdir()
-    ix = whoosh_index.create_in(str(path), build_schema())
+    ix = whoosh_index.create_in(str(path), index_schema())
     writer = ix.writer(codec=codec())
     for article in articles:
-        writer.add_document(**to_document(article))
+        writer.add_document(**field_values(article))
     writer.commit()
     return whoosh_index.open_dir(str(path))
 
 
 def _fast_build(path: Path, articles: list[Article], procs: int, segment_mb: float) -> whoosh_index.Index:
     path.mkdir()
-    schema = build_schema()
-    whoosh_index.create_in(str(path), schema)
-    count, _ = segments.build(path, schema, articles, codec=codec(), procs=procs, segment_mb=segment_mb)
+    backend_index.create(path)
+    count, _ = building.build(path, articles, procs=procs, segment_mb=segment_mb)
     assert count == len(articles)
     return whoosh_index.open_dir(str(path))
 
@@ -112,7 +115,7 @@ def reference(corpus, tmp_path_factory):
 def test_fast_build_writes_the_same_postings_as_whoosh(corpus, reference, tmp_path, procs, segment_mb):
     ix = _fast_build(tmp_path / "fast", corpus, procs, segment_mb)
     if segment_mb < 1:
-        assert len(latest_segments(ix)) > 1
+        assert len(backend_index.latest_segments(tmp_path / "fast")) > 1
     expected = reference[1]
     got = _dump(ix)
     for part in ("count", "stored", "lengths", "totals", "stats"):
@@ -124,7 +127,7 @@ def test_fast_build_writes_the_same_postings_as_whoosh(corpus, reference, tmp_pa
 
 def test_segments_are_not_compound_and_smaller(reference, corpus, tmp_path):
     ix = _fast_build(tmp_path / "fast", corpus, 1, 1000.0)
-    assert all(not segment.is_compound() for segment in latest_segments(ix))
+    assert not any(backend_index.is_compound(ix))
     size = sum(p.stat().st_size for p in (tmp_path / "fast").iterdir())
     reference_size = sum(p.stat().st_size for p in Path(reference[0].storage.folder).iterdir())
     assert size < 0.8 * reference_size
@@ -172,7 +175,7 @@ def test_incremental_changes_through_the_fast_path_equal_a_fresh_build(corpus, t
     replaced = [dataclasses.replace(a, title=a.title + " 修订版", body="修订 " + a.body) for a in corpus[:20]]
     deleted = [a.id for a in corpus[20:40]]
     changes = [(a.id, a) for a in corpus[half:]] + [(a.id, a) for a in replaced] + [(i, None) for i in deleted]
-    writer = indexer.open_writer(ix)
+    writer = indexer.open_writer(tmp_path / "fast")
     existed = indexer.apply_changes(writer, changes)
     writer.commit()
     assert [i for i, was in existed.items() if was] == [a.id for a in replaced] + deleted
@@ -183,7 +186,7 @@ def test_incremental_changes_through_the_fast_path_equal_a_fresh_build(corpus, t
         del final[doc_id]
     reference = _whoosh_build(tmp_path / "whoosh", list(final.values()))
     ix = whoosh_index.open_dir(str(tmp_path / "fast"))
-    assert len(latest_segments(ix)) == 2  # the first build's, and the one the changes wrote
+    assert len(backend_index.latest_segments(tmp_path / "fast")) == 2  # the build's, and the changes
     assert not (tmp_path / "fast" / "MAIN.tmp").exists()
     with reference.searcher() as expected_searcher, ix.searcher() as searcher:
         assert searcher.doc_count() == len(final)
@@ -195,20 +198,54 @@ def test_incremental_changes_through_the_fast_path_equal_a_fresh_build(corpus, t
 
 
 def test_a_cancelled_change_leaves_no_file_and_frees_the_lock(corpus, tmp_path):
-    ix = _fast_build(tmp_path / "fast", corpus[:10], 1, 1000.0)
+    _fast_build(tmp_path / "fast", corpus[:10], 1, 1000.0)
     def files():  # the lock file stays, as Whoosh's writers leave it
         return sorted(p.name for p in (tmp_path / "fast").iterdir() if p.name != "MAIN_WRITELOCK")
 
     before = files()
-    writer = segments.ChangeWriter(ix, codec=codec(), segment_mb=0.05)
+    writer = segments.ChangeWriter(tmp_path / "fast", segment_mb=0.05)
     for article in corpus[10:]:
-        writer.add_article(article)
+        writer.add(analyze(article))
     assert writer._added  # segments finished before the cancel are removed too
-    writer.delete_document(0)
+    assert writer.delete_id(corpus[0].id) == 1
     with pytest.raises(IndexBusy):
-        indexer.open_writer(ix, timeout=0.05)  # one writer at a time
+        indexer.open_writer(tmp_path / "fast", timeout=0.05)  # one writer at a time
     writer.cancel()
     assert files() == before
-    writer = indexer.open_writer(ix)  # the lock is free again
+    writer = indexer.open_writer(tmp_path / "fast")  # the lock is free again
     writer.commit()
     assert whoosh_index.open_dir(str(tmp_path / "fast")).doc_count() == 10
+
+
+# --------------------------------------------------------------------------- merges
+
+
+def test_a_merge_through_the_builder_writes_what_whooshs_own_merge_writes(corpus, tmp_path):
+    # Merges go through the same segment writer as builds and writes (the postings copied,
+    # positions included, the texts not analyzed again). Stock Whoosh must read the merged
+    # segment exactly as the one its own merge (add_reader, what optimize does) writes from
+    # the same segments: same postings, statistics, stored fields, lengths and totals.
+    _fast_build(tmp_path / "fast", corpus, 1, 0.01)
+    writer = indexer.open_writer(tmp_path / "fast")
+    deleted = [a.id for a in corpus[5:15]]
+    for doc_id in deleted:
+        assert writer.delete_id(doc_id) == 1
+    writer.commit()
+    folder = tmp_path / "fast"
+    assert len(backend_index.latest_segments(folder)) > 2
+    shutil.copytree(folder, tmp_path / "whoosh-merged")
+    whoosh_ix = whoosh_index.open_dir(str(tmp_path / "whoosh-merged"))
+    whoosh_ix.optimize()  # Whoosh's own merge of every segment
+
+    ids = [segment.id for segment in backend_index.latest_segments(folder)]
+    staging = folder / ".merge-test"
+    staging.mkdir()
+    documents, commit = segments.merge(ids, folder, staging, lock_timeout=5)
+    assert documents == len(corpus) - len(deleted)
+    assert [s.id for s in backend_index.latest_segments(folder)] != ids and len(backend_index.latest_segments(folder)) == 1
+    ours = _dump(whoosh_index.open_dir(str(folder)))
+    expected = _dump(whoosh_index.open_dir(str(tmp_path / "whoosh-merged")))
+    for part in ("count", "stored", "lengths", "totals", "stats"):
+        assert ours[part] == expected[part], part
+    assert ours["postings"] == expected["postings"]
+    assert not set(ours["stored"]) & set(deleted)

@@ -30,9 +30,10 @@ import pytest
 
 from search_service.article import Article
 from search_service.engine import indexer
+from search_service.engine.backend.index import codec
 from search_service.engine.request import SearchRequest
 from search_service.engine.searcher import EngineOptions, SearchEngine
-from search_service.engine.store import IndexStore, codec
+from search_service.engine.store import IndexStore
 
 from .helpers import SAMPLES, TOKEN, build_index, cli_env, free_port, run_cli, write_corpus
 from .http_json import get_json, send_json
@@ -528,13 +529,13 @@ def test_an_index_with_compound_segments_still_opens_and_is_read_without_copies(
     """Indexes written before segments were left uncompound: searchable, no per-reader copy."""
     from whoosh.filedb.structfile import BufferFile
 
-    from search_service.engine.schema import to_document
+    from search_service.engine.documents import field_values
 
     build_index(tmp_path / "index", [write_corpus(tmp_path / "a.jsonl", 20)])
     store = IndexStore(tmp_path / "index")
     ix = store.open_current()
     writer = ix.writer(codec=codec(), compound=True)  # what every writer did before
-    writer.add_document(**to_document(Article("old", "旧格式索引", "复合段文件仍可读取")))
+    writer.add_document(**field_values(Article("old", "旧格式索引", "复合段文件仍可读取")))
     writer.commit(optimize=True)
     assert list(store.current_path().glob("*.seg")), "the test needs a compound segment"
     engine = SearchEngine(tmp_path / "index")

@@ -262,7 +262,7 @@ def test_refreshing_while_commits_and_merges_replace_the_newest_commit_never_fai
         writer = 0
         while not stop.is_set():
             writer += 1
-            indexer.open_writer(store.open_current()).commit()  # a new table of contents, the old one deleted
+            indexer.open_writer(store.current_path()).commit()  # a new table of contents, the old one deleted
             if writer % 10 == 0:
                 merging.merge(store.current_path(), everything=True)
             writes[0] = writer

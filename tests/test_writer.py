@@ -120,7 +120,7 @@ def engine(store):
 
 
 def ids_in(store) -> list[str]:
-    return sorted(d["id"] for d in indexer.iter_stored(store.open_current()))
+    return sorted(a.id for a in store.stored_articles())
 
 
 def test_an_acknowledged_write_is_searchable_on_return(store, engine):

@@ -3,8 +3,9 @@
 A rebuild writes a new generation beside the live one and only then replaces
 ``CURRENT``; a reader therefore never sees a half-built index, and a failed or
 killed build leaves the old generation serving. Incremental writes go into the
-live generation through Whoosh's own commit (a new TOC file, itself atomic).
-The data folder itself (generations, pointer, lock, journal, codec) is ``store``.
+live generation as a new commit (a new table of contents, itself atomic).
+The data folder itself (generations, pointer, lock, journal) is ``store``; the segments are
+written by ``backend.segments`` (builds run in workers, see ``building``).
 """
 
 from __future__ import annotations
@@ -15,20 +16,19 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-
-from whoosh import index as whoosh_index
-from whoosh.index import LockError
 
 from ..article import Article
 from ..errors import IndexBusy, IndexUnavailable, SearchError
-from . import segments
-from .schema import ID, build_schema, from_stored
+from . import building
+from .backend import index as backend_index
+from .backend.readers import ReaderPool
+from .backend.segments import ChangeWriter
+from .documents import analyze
 from .store import (
     BUILD_INFO_FILE,
     IndexStore,
-    codec,
     committed_changes,
     journal_append,
     journal_since,
@@ -37,48 +37,41 @@ from .store import (
 )
 
 
-def open_writer(ix: whoosh_index.Index, *, timeout: float = 0.0, memory_mb: int = 256) -> segments.ChangeWriter:
-    """A writer of incremental changes (the fast segment builder's path); IndexBusy when another holds the lock."""
+def open_writer(folder: Path | str, *, timeout: float = 0.0, memory_mb: int = 256,
+                pool: ReaderPool | None = None) -> ChangeWriter:
+    """A writer of incremental changes into the generation in ``folder``, pinned to its newest
+    commit; IndexBusy when another writer holds the lock for longer than ``timeout``."""
     try:
-        return segments.ChangeWriter(ix, timeout=timeout, codec=codec(),
-                                     segment_mb=segments.segment_megabytes(memory_mb))
-    except LockError as exc:
+        return ChangeWriter(folder, timeout=timeout, segment_mb=building.segment_megabytes(memory_mb), pool=pool)
+    except backend_index.IndexLocked as exc:
         raise IndexBusy(
             f"Another process is writing to the index (its write lock was still held after {timeout:g} s: "
             "a CLI `index` or `optimize` run, or a merge); retry when it has finished."
         ) from exc
 
 
-def apply_changes(writer: segments.ChangeWriter, changes: Iterable[tuple[str, Article | None]],
-                  docnums: Mapping[str, Sequence[int]] | None = None) -> dict[str, bool]:
+def apply_changes(writer: ChangeWriter, changes: Iterable[tuple[str, Article | None]]) -> dict[str, bool]:
     """Apply ``(id, article)`` changes to an open writer, in order; an article of None deletes.
 
-    Every id's documents are deleted first and the article, if any, added after (a
-    document added earlier in the same uncommitted writer is not seen by a delete, so
-    the last change to an id must come last). ``docnums`` (the live document numbers
-    of each id, from a snapshot of exactly the commit the writer starts from) spares
-    ``delete_by_term``, which opens a searcher. Returns, for each id in the order
-    first seen, whether it had a document in the committed index.
+    Every id's documents (in the commit the writer started from) are deleted and the
+    article, if any, added: analyzed here, once (a document added earlier in the same
+    uncommitted writer is not seen by a delete, so the last change to an id must come
+    last). Returns, for each id in the order first seen, whether it had a document in the
+    committed index.
     """
     existed: dict[str, bool] = {}
     for doc_id, article in changes:
-        if docnums is None:
-            found = bool(writer.delete_by_term(ID, doc_id))
-        else:
-            numbers = docnums.get(doc_id, ())
-            for docnum in numbers:
-                writer.delete_document(docnum)
-            found = bool(numbers)
+        found = bool(writer.delete_id(doc_id))
         existed[doc_id] = existed.get(doc_id, False) or found
         if article is not None:
-            writer.add_article(article)
+            writer.add(analyze(article))
     return existed
 
 
-def _replay(ix: whoosh_index.Index, changes: dict[str, Article | None]) -> None:
+def _replay(folder: Path | str, changes: dict[str, Article | None]) -> None:
     if not changes:
         return
-    writer = open_writer(ix)
+    writer = open_writer(folder)
     try:
         apply_changes(writer, changes.items())
     except BaseException:
@@ -100,7 +93,7 @@ def _carry_over(store: IndexStore, target: Path, since: float | None = None,
     if not touched:
         return 0
     changes = committed_changes(store.open_current(), touched)
-    _replay(whoosh_index.open_dir(str(target)), changes)
+    _replay(target, changes)
     return len(changes)
 
 
@@ -186,11 +179,9 @@ def rebuild(
     count = 0
     size = 0
     try:
-        schema = build_schema()
-        whoosh_index.create_in(str(path), schema)
-        # Whole segments written by segments.build (workers, no posting pool): see that module.
-        count, size = segments.build(path, schema, articles, codec=codec(), procs=procs,
-                                     segment_mb=segments.segment_megabytes(memory_mb),
+        backend_index.create(path)
+        # Whole segments written by worker processes (see building).
+        count, size = building.build(path, articles, procs=procs, segment_mb=building.segment_megabytes(memory_mb),
                                      on_article=progress.update if progress else None)
         if not should_commit():
             shutil.rmtree(path, ignore_errors=True)
@@ -245,8 +236,7 @@ def update(
         return rebuild(store, articles, memory_mb=memory_mb, progress=progress, should_commit=should_commit)
     started = time.monotonic()
     generation = store.current_name()
-    ix = store.open_current()
-    writer = open_writer(ix, timeout=lock_timeout, memory_mb=memory_mb)
+    writer = open_writer(store.live_path(), timeout=lock_timeout, memory_mb=memory_mb)
     count = size = 0
     written: dict[str, Article | None] = {}
 
@@ -277,7 +267,7 @@ def update(
             # A rebuild was published while we were reading: write into the new one.
             writer.cancel()
             journal_append(store, written)
-            _replay(store.open_current(), written)
+            _replay(store.live_path(), written)
         else:
             _journal_then_commit(store, writer, written, generation)
     return BuildResult(store.current_name() or "", count, size / 1e6, time.monotonic() - started, True)
@@ -294,8 +284,7 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 10.0)
     requested: list[str] = []
     while True:
         generation = store.current_name()
-        ix = store.open_current()
-        writer = open_writer(ix, timeout=lock_timeout, memory_mb=64)
+        writer = open_writer(store.live_path(), timeout=lock_timeout, memory_mb=64)
         try:
             existed = apply_changes(writer, ((doc_id, None) for doc_id in _remember(requested, source)))
         except BaseException:
@@ -338,8 +327,7 @@ def rollback(store: IndexStore) -> RollbackResult:
     """
     with publish_lock(store, shared=False):
         current = store.current_name()
-        names = [n for n in store.generation_names()
-                 if whoosh_index.exists_in(str(store.generations_dir / n))]
+        names = [n for n in store.generation_names() if backend_index.exists(store.generations_dir / n)]
         if current not in names or names.index(current) == 0:
             raise IndexUnavailable("No earlier generation to roll back to (see keep_generations).")
         previous = names[names.index(current) - 1]
@@ -379,19 +367,7 @@ def _absent_ids(store: IndexStore, built: Path) -> list[str]:
     """Ids live in the live generation but absent from the generation built in ``built``."""
     if store.current_name() is None:
         return []
-    new_ids = _id_terms(whoosh_index.open_dir(str(built)))
-    live = store.open_current()
-    candidates = _id_terms(live) - new_ids
-    if not candidates:
-        return []
-    with live.searcher() as searcher:
-        # The term list also holds ids of deleted documents (until a merge): keep live ones.
-        return sorted(i for i in candidates if searcher.document_number(**{ID: i}) is not None)
-
-
-def _id_terms(ix: whoosh_index.Index) -> set[str]:
-    with ix.reader() as reader:
-        return {term.decode("utf-8") if isinstance(term, bytes) else term for term in reader.lexicon(ID)}
+    return sorted(store.live_ids() - backend_index.live_ids(backend_index.open_index(built)))
 
 
 def reindex(
@@ -417,12 +393,6 @@ def reindex(
         raise IndexUnavailable(
             f"No index in {store.root} to reindex: build one with `search-service index --rebuild PATH`.")
     with merge_lock(live, blocking=True):
-        articles = (from_stored(stored) for stored in iter_stored(whoosh_index.open_dir(str(live))))
+        articles = store.stored_articles()
         return rebuild(store, articles, procs=procs, memory_mb=memory_mb, keep=keep, progress=progress,
                        drop_missing=False)
-
-
-def iter_stored(ix: whoosh_index.Index) -> Iterator[dict]:
-    """Every live document's stored fields (for exports and checks)."""
-    with ix.searcher() as searcher:
-        yield from searcher.all_stored_fields()

@@ -40,7 +40,6 @@ import json
 import logging
 import math
 import os
-import re
 import secrets
 import select
 import shutil
@@ -51,15 +50,12 @@ import threading
 import time
 from pathlib import Path
 
-from whoosh.filedb.filestore import FileStorage
-from whoosh.index import TOC, FileIndex, clean_files
-from whoosh.reading import SegmentReader
-
 from ..locks import file_lock
+from .backend import segments as backend_segments
+from .backend.index import IndexLocked, SegmentInfo, latest_segments
 
 log = logging.getLogger(__name__)
 
-INDEX_NAME = "MAIN"  # Whoosh's default index name inside a generation folder
 MERGE_LOCK_FILE = ".merge.lock"
 STAGING_PREFIX = ".merge-"
 #: Merge this many segments of one size class (sizes within a factor MERGE_FACTOR).
@@ -100,20 +96,10 @@ def merge_lock(generation_path: Path | str, *, blocking: bool) -> contextlib.Abs
     return file_lock(Path(generation_path) / MERGE_LOCK_FILE, blocking=blocking)
 
 
-def _acquire_write_lock(ix: FileIndex, timeout: float):
-    lock = ix.lock("WRITELOCK")
-    deadline = time.monotonic() + timeout
-    while not lock.acquire(blocking=False):
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.01)
-    return lock
-
-
 # --------------------------------------------------------------------------- policy
 
 
-def choose_segments(segments: list, everything: bool = False) -> list:
+def choose_segments(segments: list[SegmentInfo], everything: bool = False) -> list[SegmentInfo]:
     """The segments to merge next, in index order (empty: nothing worth merging).
 
     Size classes are powers of ``MERGE_FACTOR`` of a segment's document count; the
@@ -124,12 +110,12 @@ def choose_segments(segments: list, everything: bool = False) -> list:
     more than one, or one with deletions.
     """
     if everything:
-        if len(segments) > 1 or (segments and segments[0].has_deletions()):
+        if len(segments) > 1 or (segments and segments[0].has_deletions):
             return list(segments)
         return []
     classes: dict[int, list] = {}
     for segment in segments:
-        size = max(1, segment.doc_count_all())
+        size = max(1, segment.doc_count)
         classes.setdefault(int(math.log(size, MERGE_FACTOR)), []).append(segment)
     for level in sorted(classes):
         if level >= MAX_AUTO_MERGE_LEVEL:
@@ -140,13 +126,15 @@ def choose_segments(segments: list, everything: bool = False) -> list:
     return []
 
 
-def needs_merge(generation_path: Path | str) -> bool:
-    """True when the newest commit of a generation has segments the policy would merge."""
-    try:
-        toc = TOC.read(FileStorage(str(generation_path)), INDEX_NAME)
-    except (OSError, ValueError, EOFError):
-        return False
-    return bool(choose_segments(list(toc.segments)))
+def needs_merge(generation_path: Path | str, segments: list[SegmentInfo] | None = None) -> bool:
+    """True when the newest commit of a generation (its ``segments``, read when not given) has
+    segments the policy would merge."""
+    if segments is None:
+        try:
+            segments = latest_segments(generation_path)
+        except (OSError, ValueError, EOFError):
+            return False
+    return bool(choose_segments(segments))
 
 
 # --------------------------------------------------------------------------- one merge
@@ -159,99 +147,29 @@ def merge(generation_path: Path | str, *, everything: bool = False, staging_name
     Raises OSError (disk full, ...) after removing its staging folder; the live
     commit is then exactly as before.
     """
-    from .store import codec
-
     path = Path(generation_path)
     started = time.monotonic()
     with merge_lock(path, blocking=everything) as locked:
         if not locked:
             return None  # another merge of this generation is running
-        storage = FileStorage(str(path))
-        toc = TOC.read(storage, INDEX_NAME)
-        chosen = choose_segments(list(toc.segments), everything)
+        chosen = choose_segments(latest_segments(path), everything)
         if not chosen:
             return None
         staging = path / (staging_name or f"{STAGING_PREFIX}{secrets.token_hex(6)}")
+        staging.mkdir()
         try:
-            merged, mapping = _write_merged(storage, toc, chosen, staging, memory_mb, codec())
-            commit = _swap(storage, path, chosen, merged, mapping, staging, lock_timeout)
+            documents, commit = backend_segments.merge([segment.id for segment in chosen], path, staging,
+                                                       lock_timeout)
+        except backend_segments.ChosenSegmentsGone as exc:
+            raise MergeAbandoned(str(exc)) from None
+        except IndexLocked:
+            raise MergeAbandoned(f"the write lock stayed busy for {lock_timeout:.0f} s") from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return MergeResult(path.name, len(chosen), merged.doc_count(), round(time.monotonic() - started, 3), commit)
-
-
-def _write_merged(storage, toc, chosen, staging: Path, memory_mb: int, codec):
-    """Write the live documents of ``chosen`` as one segment in ``staging``; returns it and the docnum map."""
-    staging.mkdir()
-    temp_index = FileIndex.create(FileStorage(str(staging)), toc.schema, INDEX_NAME)
-    # compound=False: a reader then maps the segment's files instead of copying them.
-    writer = temp_index.writer(limitmb=memory_mb, codec=codec, compound=False)
-    mapping: dict[tuple[str, int], int] = {}
-    try:
-        for segment in chosen:
-            reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
-            try:
-                base = writer.docnum
-                live = [d for d in range(segment.doc_count_all()) if not segment.is_deleted(d)]
-                writer.add_reader(reader)
-            finally:
-                reader.close()
-            # add_reader copies the live documents in order: record where each went.
-            if writer.docnum - base != len(live):
-                raise RuntimeError(f"merge copied {writer.docnum - base} documents of segment "
-                                   f"{segment.segment_id()}, expected {len(live)}")
-            for offset, docnum in enumerate(live):
-                mapping[(segment.segment_id(), docnum)] = base + offset
-        writer.commit(merge=False)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            writer.cancel()
-        raise
-    segments = TOC.read(FileStorage(str(staging)), INDEX_NAME).segments
-    if len(segments) != 1:
-        raise RuntimeError(f"merge wrote {len(segments)} segments, expected 1")
-    return segments[0], mapping
-
-
-def _swap(storage, path: Path, chosen, merged, mapping, staging: Path, lock_timeout: float) -> int:
-    """Replace ``chosen`` by ``merged`` in a new commit, under Whoosh's write lock; returns the commit number."""
-    ix = FileIndex(storage, indexname=INDEX_NAME)
-    lock = _acquire_write_lock(ix, lock_timeout)
-    if lock is None:
-        raise MergeAbandoned(f"the write lock stayed busy for {lock_timeout:.0f} s")
-    try:
-        latest = TOC.read(storage, INDEX_NAME)
-        by_id = {segment.segment_id(): segment for segment in latest.segments}
-        chosen_ids = [segment.segment_id() for segment in chosen]
-        if any(segment_id not in by_id for segment_id in chosen_ids):
-            raise MergeAbandoned("the chosen segments changed meanwhile")
-        # Documents deleted (replaced) since the merge began: delete their merged copies.
-        for before in chosen:
-            now = by_id[before.segment_id()]
-            for docnum in set(now.deleted_docs()) - set(before.deleted_docs()):
-                merged.delete_document(mapping[(before.segment_id(), docnum)])
-        for name in os.listdir(staging):
-            if name.startswith(merged.segment_id() + "."):
-                os.replace(staging / name, path / name)
-        segments = []
-        for segment in latest.segments:
-            if segment.segment_id() == chosen_ids[0]:
-                segments.append(merged)
-            elif segment.segment_id() not in chosen_ids:
-                segments.append(segment)
-        generation = latest.generation + 1
-        TOC(latest.schema, segments, generation).write(storage, INDEX_NAME)
-        # The merged segments' files go; readers that have them open keep reading them.
-        clean_files(storage, INDEX_NAME, generation, segments)
-        return generation
-    finally:
-        lock.release()
+    return MergeResult(path.name, len(chosen), documents, round(time.monotonic() - started, 3), commit)
 
 
 # --------------------------------------------------------------------------- cleanup
-
-_TOC_TEMP = re.compile(rf"^_{INDEX_NAME}_\d+\.toc\.[\d.]+$")
-
 
 def clean_live_generation(store) -> None:
     """:func:`clean_stale_files` on the live generation of ``store``, if any; a failure is logged.
@@ -271,11 +189,11 @@ def clean_live_generation(store) -> None:
 def clean_stale_files(generation_path: Path | str) -> list[str]:
     """Remove what failed or killed writes and merges left in a generation folder; returns the names.
 
-    Staging folders of merges are removed when no merge holds the merge lock;
-    Whoosh's temporary folders (``*.tmp``: posting runs, ``*.ctmp``), half-written
-    tables of contents and segment files no commit refers to are removed when no
-    writer holds the write lock (a writer's files in progress are never touched).
-    Safe to call at any time; does nothing it cannot do safely.
+    Staging folders of merges are removed when no merge holds the merge lock; temporary
+    folders and files of the segment writers, half-written tables of contents and segment
+    files no commit refers to are removed when no writer holds the write lock (a writer's
+    files in progress are never touched). Safe to call at any time; does nothing it
+    cannot do safely.
     """
     path = Path(generation_path)
     removed: list[str] = []
@@ -286,35 +204,7 @@ def clean_stale_files(generation_path: Path | str) -> list[str]:
             for staging in path.glob(f"{STAGING_PREFIX}*"):
                 shutil.rmtree(staging, ignore_errors=True)
                 removed.append(staging.name)
-    storage = FileStorage(str(path))
-    try:
-        ix = FileIndex(storage, indexname=INDEX_NAME)
-    except (OSError, ValueError, EOFError):
-        return removed
-    lock = ix.lock("WRITELOCK")
-    if not lock.acquire(blocking=False):
-        return removed
-    try:
-        toc = TOC.read(storage, INDEX_NAME)
-        live = {segment.segment_id() for segment in toc.segments}
-        segment_pattern = TOC._segment_pattern(INDEX_NAME)
-        for entry in os.listdir(path):
-            full = path / entry
-            if entry.startswith("."):
-                continue
-            if full.is_dir() and entry.endswith(".tmp"):
-                shutil.rmtree(full, ignore_errors=True)
-                removed.append(entry)
-            elif entry.endswith(".ctmp") or _TOC_TEMP.match(entry):
-                full.unlink(missing_ok=True)
-                removed.append(entry)
-            else:
-                match = segment_pattern.match(entry)
-                if match and match.group(1) not in live and not TOC._pattern(INDEX_NAME).match(entry):
-                    full.unlink(missing_ok=True)
-                    removed.append(entry)
-    finally:
-        lock.release()
+    removed += backend_segments.remove_unlisted_files(path)
     if removed:
         log.warning("removed files left by a failed or interrupted write or merge in %s: %s",
                     path, ", ".join(sorted(removed)))
@@ -419,18 +309,23 @@ class BackgroundMerger:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def poke(self) -> bool:
-        """Start a merge of the live generation if one is due; True when one was started."""
+    def poke(self, segments: list[SegmentInfo] | None = None) -> bool:
+        """Start a merge of the live generation if one is due; True when one was started.
+
+        ``segments``: those of the live generation's newest commit when the caller knows
+        them (the writer, after its commit), so they are not read again.
+        """
         with self._lock:
             if self._closed or self.running or time.monotonic() < self._retry_at:
                 return False
             path = self.store.current_path()
-            if path is None or not needs_merge(path):
+            if path is None or not needs_merge(path, segments):
                 return False
             with merge_lock(path, blocking=False) as free:
                 if not free:
                     return False  # a reindex or another process's merge holds the generation
-            self._thread = threading.Thread(target=self._run, args=(path,), name="index-merger", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(path, merge_niceness(path, segments)),
+                                            name="index-merger", daemon=True)
             self._thread.start()
             return True
 
@@ -451,11 +346,11 @@ class BackgroundMerger:
             self._process = _MergeProcess(niceness, self.memory_mb)
             return self._process
 
-    def _run(self, path: Path) -> None:
+    def _run(self, path: Path, niceness: int) -> None:
         staging = f"{STAGING_PREFIX}{secrets.token_hex(6)}"
         started = time.monotonic()
         try:
-            process = self._merge_process(merge_niceness(path))
+            process = self._merge_process(niceness)
             if process is None:
                 return
             answer = process.run(path, staging)
@@ -515,10 +410,10 @@ MERGE_NICENESS = 10
 MERGE_BACKLOG_SEGMENTS = 4 * MERGE_FACTOR
 
 
-def merge_niceness(generation_path: Path | str) -> int:
+def merge_niceness(generation_path: Path | str, segments: list[SegmentInfo] | None = None) -> int:
     """The niceness for the next background merge of a generation: MERGE_NICENESS unless behind."""
     try:
-        count = len(TOC.read(FileStorage(str(generation_path)), INDEX_NAME).segments)
+        count = len(segments if segments is not None else latest_segments(generation_path))
     except (OSError, ValueError, EOFError):
         count = 0
     return 0 if count >= MERGE_BACKLOG_SEGMENTS else MERGE_NICENESS

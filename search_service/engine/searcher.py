@@ -477,16 +477,6 @@ class SearchEngine:
                                           round(float(scores[i]), 4)))
         return Similar(doc_id, [word for word, _ in terms], similar)
 
-    def docnums_for_ids(self, ids: list[str]) -> dict[str, list[int]]:
-        """Live document numbers of each id in the current snapshot (for the writer)."""
-
-        def work(snap: Snapshot) -> dict[str, list[int]]:
-            # No postings cache: ids are looked up once and would only evict useful terms.
-            evaluator = DocSetEvaluator(snap.commit, snap.arrays.live)
-            return {doc_id: evaluator.term(ID, doc_id).tolist() for doc_id in ids}
-
-        return self._on_snapshot(work)
-
     def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[Suggestion]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``;

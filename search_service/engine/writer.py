@@ -29,10 +29,9 @@ import threading
 import time
 from collections.abc import Iterable
 
-from whoosh.index import TOC
-
 from ..article import Article
 from ..errors import IndexUnavailable, QueueFull, SearchError, WriteFailed
+from .backend.readers import ReaderPool
 from .indexer import apply_changes, open_writer, rebuild
 from .merging import BackgroundMerger, clean_live_generation
 from .searcher import SearchEngine
@@ -105,6 +104,11 @@ class IndexWriterThread:
         self._accepting = True
         self.commits = 0
         self.merger = merger if merger is not None else BackgroundMerger(store, memory_mb=memory_mb)
+        # The writer's own segment readers, kept between commits (segments never change): an
+        # id's documents are looked up in the commit each write starts from, not through the
+        # search side.
+        self._readers = ReaderPool()
+        self._last_segments: list | None = None  # the segments of this writer's last commit
 
     # -- requests -------------------------------------------------------------------------
 
@@ -213,7 +217,7 @@ class IndexWriterThread:
             warning = (f"Committed, but not yet searchable here: refreshing the search snapshot failed "
                        f"({type(exc).__name__}); it is retried within reload_interval. Do not resend.")
         try:
-            self.merger.poke()
+            self.merger.poke(self._last_segments)
         except Exception:  # noqa: BLE001 - a merge is an optimization; never fail a write over it
             log.exception("could not start a background merge")
         now = time.monotonic()
@@ -236,14 +240,16 @@ class IndexWriterThread:
             # The first write of a new server creates an empty generation to write into
             # (before the shared lock: publishing it takes the lock exclusively).
             rebuild(self.store, [])
+        self._last_segments = None
         with publish_lock(self.store, shared=True):
             generation = self.store.current_name()
-            ix = self.store.open_current()
-            if generation is None:  # open_current raised already: the lock keeps it from changing
+            path = self.store.current_path()
+            if generation is None or path is None:  # the lock keeps it from changing now
                 raise IndexUnavailable(f"No index in {self.store.root}")
-            writer = open_writer(ix, timeout=self.lock_timeout, memory_mb=self.memory_mb)
+            # The live commit, read once and pinned for the whole write.
+            writer = open_writer(path, timeout=self.lock_timeout, memory_mb=self.memory_mb, pool=self._readers)
             try:
-                existed = self._apply(ix, writer, final)
+                existed = apply_changes(writer, final.items())
                 journal_append(self.store, final, generation)
             except BaseException as exc:
                 _abandon(writer)
@@ -255,29 +261,15 @@ class IndexWriterThread:
                 raise
             commit = writer.generation
             try:
-                writer.commit()
+                self._last_segments = writer.commit()
             except BaseException:
                 _abandon(writer)
-                if not ix.storage.file_exists(TOC._filename(ix.indexname, commit)):
+                if not writer.committed():
                     self._clean_after_failure()
                     raise
                 log.exception("commit %d of %s failed after its table of contents was written: it is "
                               "committed and acknowledged as such", commit, generation)
         return existed, generation, commit
-
-    def _apply(self, ix, writer, final: dict[str, Article | None]) -> dict[str, bool]:
-        # With the write lock held nobody else commits, so a snapshot of the commit this
-        # writer starts from gives the ids' document numbers: Whoosh's delete_by_term would
-        # open a whole new reader (~100 ms per segment) for every commit. The snapshot is
-        # not refreshed here: the one after the previous commit is it, unless another
-        # process committed since (a merge, the CLI), which snapshot()'s stamp check sees
-        # and the comparison below catches.
-        snap = self.engine.snapshot()
-        if snap.generation == self.store.current_name() and snap.toc_generation == ix.latest_generation():
-            docnums = self.engine.docnums_for_ids(list(final))
-        else:
-            docnums = None
-        return apply_changes(writer, final.items(), docnums)
 
     def _clean_after_failure(self) -> None:
         clean_live_generation(self.store)

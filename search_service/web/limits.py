@@ -201,7 +201,9 @@ def _retry_after(limiter: Limiter) -> int:
     if current is None:
         return 1
     try:
-        return max(1, math.ceil(current.reset_at - time.time()))
+        # A sliding window's reset can lie a moment past one window (the current window's
+        # counter lives two): never tell a client to wait longer than the limit's window.
+        return max(1, min(math.ceil(current.reset_at - time.time()), current.limit.get_expiry()))
     except Exception:  # noqa: BLE001 - a storage hiccup must not turn a 429 into a 500
         return 1
 

@@ -40,7 +40,7 @@ from whoosh.index import FileIndex
 from whoosh.reading import SegmentReader
 
 __all__ = ["MappedFile", "MappedStorage", "PositionalBuffer", "ReaderPool", "SegmentFiles", "SegmentView",
-           "open_mapped", "raw_postings"]
+           "open_mapped", "raw_postings", "raw_postings_of_bytes"]
 
 
 class _Position(threading.local):
@@ -281,6 +281,11 @@ class ReaderPool:
 
     def clear(self) -> None:
         self._readers.clear()
+
+
+def raw_postings_of_bytes(reader: SegmentReader, field: str, btext: bytes):
+    """:func:`raw_postings` of a term given as its index bytes (any field type, numbers too)."""
+    return reader._terms.matcher(field, btext, reader.schema[field].format)
 
 
 def raw_postings(reader: SegmentReader, field: str, text: str):

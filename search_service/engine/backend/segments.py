@@ -1,11 +1,10 @@
-"""Writing Whoosh segments fast: full builds, and the incremental changes of every writer.
+"""Writing Whoosh segments fast: the one segment writer of builds, incremental changes and merges.
 
 Whoosh's own writer costs one Python call per posting three times over (the analyzer's
 token objects, the posting pool and its sorted runs, ``W3PostingsWriter.add_posting``),
-which made a rebuild twice as slow as the segmenter. Here each article's text is
-normalized once and segmented once per jieba mode (the title's search-mode segmentation
-serves its word field and its pinyin field); the tokens of a segment's documents are
-gathered per field and term in compact arrays, and the segment is written through
+which made a rebuild twice as slow as the segmenter. Here documents arrive analyzed
+(``engine.documents``: each text normalized and segmented once); the tokens of a
+segment's documents are gathered per field and term in compact arrays, and the segment is written through
 Whoosh's codec classes (``W3PerDocWriter`` for stored fields, lengths and columns,
 ``W3FieldWriter``'s term table and postings file), with the posting blocks encoded here a
 block at a time.
@@ -23,47 +22,44 @@ The result is an ordinary Whoosh 3 segment, non-compound (readers can mmap each 
 * a position value is ``Positions.encode``'s layout: a 4-byte count and a pickled tuple
   of position deltas (``Positions.decode_positions`` reads it).
 
-:class:`ChangeWriter` commits incremental changes (the server's writes, ``index``,
-``delete``) through the same builder. :func:`build` runs the analysis in ``procs``
-worker processes that each write whole segments; the parent only reads articles and writes the table of contents. Every
-segment's documents are consecutive articles of one worker; the index is multi-segment
-(searchers read all segments).
+:class:`SegmentBuilder` writes the segments of a build (``engine.building`` runs builders
+in worker processes), :class:`ChangeWriter` commits incremental changes (the server's
+writes, ``index``, ``delete``) through it, and :func:`merge_segments` writes the live
+documents of several segments as one through it too, copying their postings (positions
+included) instead of analyzing the texts again.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
+import dataclasses
 import functools
-import multiprocessing
 import os
-import queue
+import re
+import shutil
 import struct
-import time
-import traceback
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from whoosh import fields
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.filedb.filestore import FileStorage
-from whoosh.index import TOC, LockError, clean_files
+from whoosh.index import TOC, clean_files
 from whoosh.system import pack_ushort
-from whoosh.util.numeric import length_to_byte
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from ..article import Article
-from ..text.analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
-from ..text.pinyin import pinyin_of_segments
-from . import schema as S
+from .. import schema as S
+from .index import INDEX_NAME, IndexLocked, SegmentInfo, acquire_write_lock, codec, index_schema
+from .readers import ReaderPool, raw_postings, raw_postings_of_bytes
 
-INDEX_NAME = "MAIN"  # whoosh.index._DEF_INDEX_NAME
+if TYPE_CHECKING:
+    from ..documents import AnalyzedArticle
+
 BLOCK_LIMIT = 128    # postings per block, as W3Codec's default
-#: Articles per batch handed to a worker process.
-BATCH_ARTICLES = 64
 
 # --------------------------------------------------------------------------- pickle opcodes
 #
@@ -118,28 +114,6 @@ def encode_positions(positions) -> bytes:
     return (_COUNT[n] if n < 1024 else _pack_u4_be(n)) + _int_tuple(deltas)
 
 
-# --------------------------------------------------------------------------- analysis
-
-
-def analyze(article: Article) -> dict[str, list[str] | dict[str, int | list[int]]]:
-    """The tokens of an article's text fields, each text segmented once per jieba mode.
-
-    Word and pinyin fields: the token texts (counted later); bigram fields: token ->
-    position (or positions, when repeated). Identical to what the schema's analyzers
-    give for the same text.
-    """
-    title = normalize(article.title)
-    body = normalize(article.body)
-    title_segments = list(SEGMENTER.spans(title, True)) if title else []
-    return {
-        S.TITLE: [w for w, _, _ in words_of_segments(title_segments)],
-        S.BODY: [w for w, _, _ in words_of_segments(SEGMENTER.spans(body, True))] if body else [],
-        S.TITLE_PINYIN: [w for w, _, _ in pinyin_of_segments(title_segments)],
-        S.TITLE_BIGRAMS: bigram_positions(title),
-        S.BODY_BIGRAMS: bigram_positions(body),
-    }
-
-
 def _encode_position_value(positions: int | list[int]) -> bytes:
     return encode_positions((positions,) if positions.__class__ is int else positions)
 
@@ -188,6 +162,17 @@ class _FieldPostings:
         if values is not None:
             self.values.extend(values)  # type: ignore[union-attr]
 
+    def add_term(self, term: bytes, docs: Sequence[int], freqs: Sequence[int],
+                 values: Sequence[bytes] | None = None) -> None:
+        """Append one term's postings (``docs`` ascending, after every document added before)."""
+        known = self.terms
+        number = known.setdefault(term, len(known))
+        self.term_numbers.extend(array("I", (number,)) * len(docs))
+        self.docs.extend(docs)
+        self.freqs.extend(freqs)
+        if self.values is not None and values is not None:
+            self.values.extend(values)
+
     def in_term_order(self) -> tuple[list[bytes], list[int], array, array, list[bytes] | None]:
         """The postings sorted by term bytes (documents ascending within a term).
 
@@ -212,14 +197,14 @@ class _FieldPostings:
 
 
 class SegmentBuilder:
-    """Gathers documents and writes them as one new segment of the index in ``storage``."""
+    """Gathers documents and writes them as one new segment of the index in ``folder``."""
 
-    def __init__(self, storage: FileStorage, schema: fields.Schema, codec: W3Codec) -> None:
-        self.storage = storage
-        self.schema = schema
-        self.codec = codec
-        self.segment = codec.new_segment(storage, INDEX_NAME)
-        self.perdoc = codec.per_document_writer(storage, self.segment)
+    def __init__(self, folder: Path | str, schema: fields.Schema | None = None) -> None:
+        self.storage = storage = FileStorage(str(folder))
+        self.schema = schema = schema if schema is not None else index_schema()
+        self.codec = codec()
+        self.segment = self.codec.new_segment(storage, INDEX_NAME)
+        self.perdoc = self.codec.per_document_writer(storage, self.segment)
         self.doc_count = 0
         self.text_bytes = 0
         self._text_fields = (S.TITLE, S.BODY, S.TITLE_PINYIN, S.TITLE_BIGRAMS, S.BODY_BIGRAMS)
@@ -231,13 +216,11 @@ class SegmentBuilder:
         self._stored_fields = sorted(name for name in schema.names() if not name.startswith("_"))
         self._one_position = _one_position_table()
 
-    def add(self, article: Article) -> None:
-        """Add one article as the next document."""
-        self.add_analyzed(article, analyze(article))
-
-    def add_analyzed(self, article: Article, tokens: dict) -> None:
+    def add(self, article: AnalyzedArticle) -> None:
+        """Add one analyzed article (``engine.documents.analyze``) as the next document."""
         docnum = self.doc_count
-        document = S.to_document(article)
+        document = article.values
+        tokens = article.tokens
         schema = self.schema
         perdoc = self.perdoc
         perdoc.start_doc(docnum)
@@ -260,7 +243,35 @@ class SegmentBuilder:
                 perdoc.add_column_value(name, column, field.to_column_value(value))
         perdoc.finish_doc()
         self.doc_count += 1
-        self.text_bytes += len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
+        self.text_bytes += article.text_bytes
+
+    def add_copy(self, stored: dict, lengths: dict[str, int], columns: dict[str, object]) -> int:
+        """Add a document copied from another segment (a merge): its ``stored`` fields, the
+        ``lengths`` of its indexed fields and its raw ``columns`` values; its postings come
+        through :meth:`add_postings`. Returns its document number here."""
+        docnum = self.doc_count
+        perdoc = self.perdoc
+        perdoc.start_doc(docnum)
+        for name in self._stored_fields:
+            field = self.schema[name]
+            length = lengths.get(name, 0)
+            if name in self._length_bytes:
+                self._length_bytes[name].append(length_to_byte(length) if length else 0)
+            value = stored.get(name)
+            if value is not None or length:
+                perdoc.add_field(name, field, value if field.stored else None, length)
+            if name in columns:
+                perdoc.add_column_value(name, field.column_type, columns[name])
+        perdoc.finish_doc()
+        self.doc_count += 1
+        self.text_bytes += len(str(stored.get(S.TITLE, "")).encode("utf-8")) \
+            + len(str(stored.get(S.BODY, "")).encode("utf-8"))
+        return docnum
+
+    def add_postings(self, field: str, term: bytes, docs: Sequence[int], freqs: Sequence[int],
+                     values: Sequence[bytes] | None = None) -> None:
+        """Postings of one term for documents added by :meth:`add_copy` (numbers ascending)."""
+        self._postings[field].add_term(term, docs, freqs, values)
 
     def _add_tokens(self, name: str, docnum: int, tokens) -> int:
         postings = self._postings[name]
@@ -286,12 +297,13 @@ class SegmentBuilder:
         return sum(freq for _, freq, _, _ in items) if field.scorable else 0
 
     def cancel(self) -> None:
-        """Close and delete the temporary column file (the build failed; the folder is deleted)."""
+        """Close and delete the temporary column file (the build failed; the folder is deleted);
+        never raises: it runs while another error is on its way (a full disk)."""
         columns = self.perdoc._cols
         try:
             columns._temp.close()
             columns._tempstorage.delete_file(columns._tempname)
-        except OSError:
+        except Exception:  # noqa: BLE001 - already closed by a finish() that failed half-way, or gone
             pass
 
     # -- writing -----------------------------------------------------------------------------
@@ -441,75 +453,324 @@ def _block_info(count: int, last_id: int, max_weight: int, min_len: int, max_len
                      b"K\x00", _INT_OP[min_len], _INT_OP[max_len], _TUPLE, _STOP))
 
 
+# --------------------------------------------------------------------------- merges
+
+
+def merge_segments(folder: Path | str, toc_segments: Sequence, staging: Path | str,
+                   schema: fields.Schema) -> tuple[Any, dict[tuple[str, int], int]]:
+    """Write the live documents of ``toc_segments`` (segments of the index in ``folder``) as one
+    new segment in the folder ``staging``, through :class:`SegmentBuilder`; returns it and the
+    map (segment id, old number) -> new number.
+
+    Nothing is analyzed again: stored fields, lengths and column values are copied per
+    document, and each term's postings (positions included) per term, the deleted documents
+    left out. The result is what Whoosh's own merge (``add_reader``) writes, in our block
+    layout (the tests compare both).
+    """
+    from whoosh.reading import SegmentReader
+
+    storage = FileStorage(str(folder))
+    builder = SegmentBuilder(staging, schema)
+    mapping: dict[tuple[str, int], int] = {}
+    try:
+        for segment in toc_segments:
+            reader = SegmentReader(storage, schema, segment)
+            try:
+                remap = _copy_documents(builder, reader, segment, mapping)
+                _copy_postings(builder, reader, remap)
+            finally:
+                reader.close()
+        merged = builder.finish()
+    except BaseException:
+        builder.cancel()
+        raise
+    return merged, mapping
+
+
+def _copy_documents(builder: SegmentBuilder, reader, segment, mapping: dict) -> np.ndarray:
+    """Add the segment's live documents to ``builder``; its old -> new numbers (-1: deleted)."""
+    schema = builder.schema
+    count = segment.doc_count_all()
+    remap = np.full(count, -1, dtype=np.int64)
+    scored = [name for name in builder._length_bytes if schema[name].scorable]
+    length_columns = {name: _length_bytes_of(reader, name, count) for name in scored}
+    columns = {}
+    for name in schema.names():
+        column = schema[name].column_type
+        if column and reader.has_column(name):
+            values = reader.column_reader(name, column)
+            columns[name] = values.raw_column() if hasattr(values, "raw_column") else values
+    segment_id = segment.segment_id()
+    for docnum in range(count):
+        if segment.is_deleted(docnum):
+            continue
+        lengths = {name: byte_to_length(int(bytes_[docnum])) for name, bytes_ in length_columns.items()
+                   if bytes_[docnum]}
+        new = builder.add_copy(reader.stored_fields(docnum), lengths,
+                               {name: values[docnum] for name, values in columns.items()})
+        remap[docnum] = new
+        mapping[(segment_id, docnum)] = new
+    return remap
+
+
+def _length_bytes_of(reader, field: str, count: int) -> np.ndarray:
+    from whoosh.codec.whoosh3 import LENGTHS_COLUMN
+
+    try:
+        column = reader._perdoc._cached_reader(f"_{field}_len", LENGTHS_COLUMN)
+        return np.fromiter(column, dtype=np.uint8, count=count)
+    except Exception:  # noqa: BLE001 - another codec: the public call
+        return np.array([length_to_byte(reader.doc_field_length(d, field)) for d in range(count)], dtype=np.uint8)
+
+
+def _copy_postings(builder: SegmentBuilder, reader, remap: np.ndarray) -> None:
+    """Every posting of the segment's live documents into ``builder``, term by term, renumbered."""
+    for name in builder._postings:
+        if name not in reader.schema or not reader.schema[name].indexed:
+            continue
+        with_values = builder._postings[name].values is not None
+        for term in reader.lexicon(name):
+            btext = term if isinstance(term, bytes) else term.encode("utf-8")
+            matcher = raw_postings_of_bytes(reader, name, btext)
+            ids, freqs, values = _all_postings(matcher, with_values)
+            new = remap[ids]
+            keep = new >= 0
+            if not keep.any():
+                continue
+            kept_values = [v for v, k in zip(values, keep.tolist(), strict=True) if k] if values is not None else None
+            builder.add_postings(name, btext, new[keep].tolist(), freqs[keep].astype(np.int64).tolist(), kept_values)
+
+
+def _all_postings(matcher, with_values: bool) -> tuple[np.ndarray, np.ndarray, list[bytes] | None]:
+    """(ids, frequencies, values) of every posting of a leaf matcher, a block at a time when it can."""
+    ids: list = []
+    freqs: list = []
+    values: list | None = [] if with_values else None
+    if hasattr(matcher, "_read_ids") and hasattr(matcher, "_next_block"):
+        while matcher.is_active():
+            if matcher._ids is None:
+                matcher._read_ids()
+            if matcher._weights is None:
+                matcher._read_weights()
+            ids.extend(matcher._ids[matcher._i:])
+            freqs.extend(matcher._weights[matcher._i:])
+            if values is not None:
+                if matcher._values is None:
+                    matcher._read_values()
+                values.extend(matcher._values[matcher._i:])
+            matcher._next_block()
+    else:  # a posting inlined in the term table (one document)
+        while matcher.is_active():
+            ids.append(matcher.id())
+            freqs.append(matcher.weight())
+            if values is not None:
+                values.append(matcher.value())
+            matcher.next()
+    return np.array(ids, dtype=np.int64), np.array(freqs, dtype=np.float64), values
+
+
+class ChosenSegmentsGone(Exception):
+    """The segments chosen for a merge are no longer all in the newest commit (merged by someone else)."""
+
+
+def merge(segment_ids: Sequence[str], folder: Path | str, staging: Path | str, lock_timeout: float
+          ) -> tuple[int, int]:
+    """Replace the segments ``segment_ids`` of the index in ``folder`` by one: returns (its
+    documents, the commit number). :func:`prepare_merge`, then :meth:`PreparedMerge.swap`."""
+    prepared = prepare_merge(segment_ids, folder, staging)
+    return prepared.documents, prepared.swap(lock_timeout)
+
+
+@dataclasses.dataclass
+class PreparedMerge:
+    """A merged segment written in its staging folder, not yet part of any commit."""
+
+    folder: Path
+    staging: Path
+    chosen: list  # the chosen segments as the merge read them
+    merged: Any
+    mapping: dict[tuple[str, int], int]
+
+    @property
+    def documents(self) -> int:
+        return self.merged.doc_count()
+
+    def swap(self, lock_timeout: float) -> int:
+        """Under the write lock for a moment: the newest commit is read again, deletions committed
+        meanwhile in the chosen segments are carried to their merged copies (a replaced article
+        deletes its old one), the files move in and the next table of contents lists the merged
+        segment in place of the chosen ones. Returns the commit number; raises
+        :class:`ChosenSegmentsGone` when another merge took them meanwhile, IndexLocked when the
+        lock stayed busy for ``lock_timeout``."""
+        storage = FileStorage(str(self.folder))
+        ids = [segment.segment_id() for segment in self.chosen]
+        merged = self.merged
+        lock = acquire_write_lock(storage, lock_timeout)
+        try:
+            latest = TOC.read(storage, INDEX_NAME)
+            now = {segment.segment_id(): segment for segment in latest.segments}
+            if any(segment_id not in now for segment_id in ids):
+                raise ChosenSegmentsGone("the chosen segments changed meanwhile")
+            for before in self.chosen:
+                for docnum in set(now[before.segment_id()].deleted_docs()) - set(before.deleted_docs()):
+                    merged.delete_document(self.mapping[(before.segment_id(), docnum)])
+            for name in os.listdir(self.staging):
+                if name.startswith(merged.segment_id() + "."):
+                    os.replace(self.staging / name, self.folder / name)
+            segments = []
+            for segment in latest.segments:
+                if segment.segment_id() == ids[0]:
+                    segments.append(merged)
+                elif segment.segment_id() not in ids:
+                    segments.append(segment)
+            generation = latest.generation + 1
+            TOC(latest.schema, segments, generation).write(storage, INDEX_NAME)
+            # The merged segments' files go; readers that have them open keep reading them.
+            clean_files(storage, INDEX_NAME, generation, segments)
+            return generation
+        finally:
+            lock.release()
+
+
+def prepare_merge(segment_ids: Sequence[str], folder: Path | str, staging: Path | str) -> PreparedMerge:
+    """Write the live documents of the segments ``segment_ids`` of the index in ``folder`` as one
+    segment in ``staging`` (a folder inside the generation, which commits made meanwhile leave
+    alone), without the write lock: the long part of a merge, while writes go on."""
+    storage = FileStorage(str(folder))
+    toc = TOC.read(storage, INDEX_NAME)
+    by_id = {segment.segment_id(): segment for segment in toc.segments}
+    if any(segment_id not in by_id for segment_id in segment_ids):
+        raise ChosenSegmentsGone("the chosen segments changed meanwhile")
+    chosen = [by_id[segment_id] for segment_id in segment_ids]
+    merged, mapping = merge_segments(folder, chosen, staging, toc.schema)
+    return PreparedMerge(Path(folder), Path(staging), chosen, merged, mapping)
+
+
+_TOC_TEMP = re.compile(rf"^_{INDEX_NAME}_\d+\.toc\.[\d.]+$")
+
+
+def remove_unlisted_files(folder: Path | str) -> list[str]:
+    """Remove, unless a writer holds the write lock, the files killed or failed writers left in
+    ``folder``: temporary folders (posting runs ``*.tmp``, ``*.ctmp``), half-written tables of
+    contents and segment files no commit lists. Returns their names."""
+    removed: list[str] = []
+    storage = FileStorage(str(folder))
+    try:
+        lock = acquire_write_lock(storage, 0.0)
+    except IndexLocked:
+        return removed
+    try:
+        try:
+            toc = TOC.read(storage, INDEX_NAME)
+        except (OSError, ValueError, EOFError):
+            return removed
+        live = {segment.segment_id() for segment in toc.segments}
+        segment_pattern = TOC._segment_pattern(INDEX_NAME)
+        for entry in os.listdir(folder):
+            full = Path(folder) / entry
+            if entry.startswith("."):
+                continue
+            if full.is_dir() and entry.endswith(".tmp"):
+                shutil.rmtree(full, ignore_errors=True)
+                removed.append(entry)
+            elif entry.endswith(".ctmp") or _TOC_TEMP.match(entry):
+                full.unlink(missing_ok=True)
+                removed.append(entry)
+            else:
+                match = segment_pattern.match(entry)
+                if match and match.group(1) not in live and not TOC._pattern(INDEX_NAME).match(entry):
+                    full.unlink(missing_ok=True)
+                    removed.append(entry)
+    finally:
+        lock.release()
+    return removed
+
+
+# --------------------------------------------------------------------------- commits
+
+
+def commit_segments(folder: Path | str, segments: Sequence) -> int:
+    """Write the next table of contents of the (new) index in ``folder`` listing ``segments``
+    (those :meth:`SegmentBuilder.finish` returned) and delete files no commit lists; returns
+    the commit number. Nothing a builder wrote is visible before this."""
+    storage = FileStorage(str(folder))
+    generation = TOC._latest_generation(storage, INDEX_NAME) + 1
+    TOC(index_schema(), list(segments), generation).write(storage, INDEX_NAME)
+    clean_files(storage, INDEX_NAME, generation, list(segments))
+    remove_empty_temp_folder(folder)
+    return generation
+
+
+def remove_empty_temp_folder(folder: Path | str) -> None:
+    """Remove the column writers' temporary folder once no builder uses it (it is empty then)."""
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.join(str(folder), f"{INDEX_NAME}.tmp"))
+
+
 # --------------------------------------------------------------------------- incremental changes
 
 
 class ChangeWriter:
     """Changes to a live index in one commit: deletions marked in its segments, additions as new segments.
 
-    The incremental counterpart of :func:`build`: added articles go through the same
+    The incremental counterpart of a build: added articles go through the same
     :class:`SegmentBuilder` (a commit of ten short articles through Whoosh's own writer
     cost ~450 ms, most of it per-term Python in its posting pool and codec); deletions
     are marked in the existing segments, as Whoosh's ``SegmentWriter.delete_document``
-    does, and :meth:`commit` writes the new table of contents like its commit. Holds
-    Whoosh's write lock from construction to :meth:`commit` or :meth:`cancel`, so it
-    excludes Whoosh writers (the CLI, merges) and they exclude it.
+    does, and :meth:`commit` writes the new table of contents like its commit.
+
+    The commit it starts from is read once, when the write lock is taken, and pinned:
+    the documents of an id are looked up in that commit's own segments (through
+    ``pool``, whose readers a long-lived writer keeps between commits). Holds Whoosh's
+    write lock from construction to :meth:`commit` or :meth:`cancel`, so it excludes
+    other writers (the CLI, merges) and they exclude it.
     """
 
-    def __init__(self, ix, *, timeout: float = 0.0, codec: W3Codec, segment_mb: float = 32.0) -> None:
-        lock = ix.lock("WRITELOCK")
-        deadline = time.monotonic() + timeout
-        while not lock.acquire(blocking=False):
-            if time.monotonic() >= deadline:
-                raise LockError("the index write lock is held")
-            time.sleep(0.01)
-        self.writelock = lock
+    def __init__(self, folder: Path | str, *, timeout: float = 0.0, segment_mb: float = 32.0,
+                 pool: ReaderPool | None = None) -> None:
+        self.folder = str(folder)
+        self.storage = storage = FileStorage(self.folder)
+        self.writelock = acquire_write_lock(storage, timeout)
         self.is_closed = False
         try:
-            toc = TOC.read(ix.storage, ix.indexname)
+            toc = TOC.read(storage, INDEX_NAME)
         except BaseException:
-            lock.release()
+            self.writelock.release()
             raise
-        self._ix = ix
-        self.storage = ix.storage
-        self.indexname = ix.indexname
         self.schema = toc.schema
-        self.codec = codec
+        #: The commit this writer starts from; :meth:`commit` writes the next one.
+        self.base = toc.generation
         self.generation = toc.generation + 1
         self.segments = list(toc.segments)
-        self._offsets = [0]
-        for segment in self.segments:
-            self._offsets.append(self._offsets[-1] + segment.doc_count_all())
+        self._pool = pool if pool is not None else ReaderPool()
+        self._views: list | None = None  # the base commit's segments, opened for id lookups
         self._segment_limit = segment_mb * 1e6
         self._builder: SegmentBuilder | None = None
         self._added: list = []  # finished new segments
-        self._searcher: Any = None  # a whoosh Searcher, opened by the first delete_by_term
         self.deleted = 0
 
     # -- the changes ----------------------------------------------------------------------
 
-    def delete_document(self, docnum: int) -> None:
-        """Mark a document (number over the whole index, as a searcher of this commit gives it) deleted."""
-        if not 0 <= docnum < self._offsets[-1]:
-            raise ValueError(f"no document number {docnum} in this commit ({self._offsets[-1]} documents)")
-        index = bisect.bisect_right(self._offsets, docnum) - 1
-        self.segments[index].delete_document(docnum - self._offsets[index])
-        self.deleted += 1
+    def delete_id(self, doc_id: str) -> int:
+        """Delete the live documents of the base commit with this id; returns how many."""
+        if self._views is None:
+            self._views = self._pool.views(self.storage, self.schema, self.segments, self.base)
+            self._pool.keep_only(self.folder, [segment.segment_id() for segment in self.segments])
+        found = 0
+        for segment, view in zip(self.segments, self._views, strict=True):
+            if (S.ID, doc_id) not in view:
+                continue
+            for docnum in raw_postings(view, S.ID, doc_id).all_ids():
+                if not segment.is_deleted(docnum):
+                    segment.delete_document(docnum)
+                    found += 1
+        self.deleted += found
+        return found
 
-    def delete_by_term(self, fieldname: str, text: str) -> int:
-        """Delete the live documents of this commit with ``text`` in ``fieldname``; returns how many."""
-        if self._searcher is None:
-            # One searcher for the writer's life: the write lock keeps the commit it reads current.
-            self._searcher = self._ix.searcher()
-        docnums = list(self._searcher.document_numbers(**{fieldname: text}))
-        for docnum in docnums:
-            self.delete_document(docnum)
-        return len(docnums)
-
-    def add_article(self, article: Article) -> None:
-        """Add an article as a new document (in a new segment of this commit)."""
+    def add(self, article: AnalyzedArticle) -> None:
+        """Add an analyzed article as a new document (in a new segment of this commit)."""
         if self._builder is None:
-            self._builder = SegmentBuilder(self.storage, self.schema, self.codec)
+            self._builder = SegmentBuilder(self.folder, self.schema)
         self._builder.add(article)
         if self._builder.text_bytes >= self._segment_limit:
             self._added.append(self._builder.finish())
@@ -517,8 +778,9 @@ class ChangeWriter:
 
     # -- the end --------------------------------------------------------------------------
 
-    def commit(self) -> int:
-        """Write the new segments and the table of contents; returns the commit (TOC generation) number."""
+    def commit(self) -> list[SegmentInfo]:
+        """Write the new segments and the table of contents (commit number :attr:`generation`);
+        returns the new commit's segments (for the merge policy: no second read)."""
         if self.is_closed:
             raise RuntimeError("this writer was already committed or cancelled")
         try:
@@ -529,15 +791,19 @@ class ChangeWriter:
                 else:
                     builder.cancel()
             final = self.segments + self._added
-            TOC(self.schema, final, self.generation).write(self.storage, self.indexname)
+            TOC(self.schema, final, self.generation).write(self.storage, INDEX_NAME)
         except BaseException:
             self.cancel()
             raise
         try:
-            clean_files(self.storage, self.indexname, self.generation, final)
+            clean_files(self.storage, INDEX_NAME, self.generation, final)
         finally:
             self._release()
-        return self.generation
+        return [SegmentInfo(s.segment_id(), s.doc_count_all(), s.deleted_count()) for s in final]
+
+    def committed(self) -> bool:
+        """Whether this writer's table of contents reached the disk (after :meth:`commit` raised)."""
+        return self.storage.file_exists(TOC._filename(INDEX_NAME, self.generation))
 
     def cancel(self) -> None:
         """Give up: the files of new segments are deleted and the write lock released; never raises."""
@@ -561,230 +827,6 @@ class ChangeWriter:
 
     def _release(self) -> None:
         self.is_closed = True
-        if self._searcher is not None:
-            with contextlib.suppress(Exception):
-                self._searcher.close()
-            self._searcher = None
-        _remove_empty_temp_folder(self.storage)
+        remove_empty_temp_folder(self.folder)
         with contextlib.suppress(Exception):
             self.writelock.release()
-
-
-def _remove_empty_temp_folder(storage: FileStorage) -> None:
-    """Remove the column writers' temporary folder once no builder uses it (it is empty then)."""
-    with contextlib.suppress(OSError):
-        os.rmdir(os.path.join(storage.folder, f"{INDEX_NAME}.tmp"))
-
-
-# --------------------------------------------------------------------------- whole builds
-
-
-class BuildFailed(RuntimeError):
-    """A worker process failed; the message carries its traceback."""
-
-
-def build(
-    index_dir: Path | str,
-    schema: fields.Schema,
-    articles: Iterable[Article],
-    *,
-    codec: W3Codec,
-    procs: int = 1,
-    segment_mb: float = 32.0,
-    on_article: Callable[[Article], None] | None = None,
-) -> tuple[int, int]:
-    """Write ``articles`` as the segments of the (new, empty) index in ``index_dir``.
-
-    Each process starts a new segment once its current one holds ``segment_mb`` MB of
-    text (which bounds its memory). Returns (documents, bytes of text). Nothing is
-    visible in the index before the final table of contents is written.
-    """
-    storage = FileStorage(str(index_dir))
-    if procs <= 1:
-        segments, count, size = _build_here(storage, schema, articles, codec, segment_mb, on_article)
-    else:
-        segments, count, size = _build_in_workers(storage, schema, articles, codec, procs, segment_mb,
-                                                  on_article)
-    generation = TOC._latest_generation(storage, INDEX_NAME) + 1
-    TOC(schema, segments, generation).write(storage, INDEX_NAME)
-    clean_files(storage, INDEX_NAME, generation, segments)
-    _remove_empty_temp_folder(storage)
-    return count, size
-
-
-def _build_here(storage, schema, articles, codec, segment_mb, on_article):
-    segments = []
-    count = size = 0
-    builder = SegmentBuilder(storage, schema, codec)
-    limit = segment_mb * 1e6
-    try:
-        for article in articles:
-            builder.add(article)
-            count += 1
-            if on_article:
-                on_article(article)
-            if builder.text_bytes >= limit:
-                size += builder.text_bytes
-                segments.append(builder.finish())
-                builder = SegmentBuilder(storage, schema, codec)
-        if builder.doc_count:
-            size += builder.text_bytes
-            segments.append(builder.finish())
-        else:
-            builder.cancel()
-    except BaseException:
-        builder.cancel()
-        raise
-    return segments, count, size
-
-
-def _worker(number: int, index_dir: str, schema, codec, segment_mb: float, inbox, outbox) -> None:
-    """Worker process: build segments from the batches in ``inbox`` until ``None``."""
-    try:
-        storage = FileStorage(index_dir)
-        builder = SegmentBuilder(storage, schema, codec)
-        first_batch = None
-        limit = segment_mb * 1e6
-        parent = os.getppid()
-        while True:
-            try:
-                item = inbox.get(timeout=1.0)
-            except queue.Empty:
-                if os.getppid() != parent:  # the build was killed (kill -9): stop too
-                    builder.cancel()
-                    return
-                continue
-            if item is None:
-                break
-            sequence, batch = item
-            if first_batch is None:
-                first_batch = sequence
-            for article in batch:
-                builder.add(article)
-            if builder.text_bytes >= limit:
-                outbox.put(("segment", number, first_batch, builder.text_bytes, builder.finish()))
-                builder, first_batch = SegmentBuilder(storage, schema, codec), None
-        if builder.doc_count:
-            outbox.put(("segment", number, first_batch, builder.text_bytes, builder.finish()))
-        else:
-            builder.cancel()
-        outbox.put(("done", number, None, 0, None))
-    except BaseException:  # reported to the parent, which fails the build
-        outbox.put(("error", number, None, 0, traceback.format_exc()))
-
-
-def _build_in_workers(storage, schema, articles, codec, procs, segment_mb, on_article):
-    # fork: the workers inherit the loaded jieba dictionary and OpenCC instead of loading
-    # them again (several seconds each).
-    context = multiprocessing.get_context("fork")
-    outbox = context.Queue()
-    # Bounded inboxes: the reader never runs far ahead of the workers (memory stays flat).
-    inboxes = [context.Queue(maxsize=4) for _ in range(procs)]
-    workers = [context.Process(target=_worker, name=f"index-build-{i}", daemon=True,
-                               args=(i, storage.folder, schema, codec, segment_mb, inboxes[i], outbox))
-               for i in range(procs)]
-    for worker in workers:
-        worker.start()
-    found: list[tuple[int, int, object]] = []
-    done = 0
-    count = 0
-    size = 0
-
-    def drain(block: bool) -> None:
-        nonlocal done, size
-        while True:
-            try:
-                kind, number, first, text_bytes, payload = outbox.get(block, timeout=1.0 if block else None) \
-                    if block else outbox.get_nowait()
-            except queue.Empty:
-                return
-            if kind == "error":
-                raise BuildFailed(f"index build worker {number} failed:\n{payload}")
-            if kind == "segment":
-                found.append((first, number, payload))
-                size += text_bytes
-            else:
-                done += 1
-            if block:
-                return
-
-    def send(number: int, item) -> None:
-        while True:
-            try:
-                inboxes[number].put(item, timeout=1.0)
-                return
-            except queue.Full:
-                drain(False)
-                check_alive(number)
-
-    def check_alive(number: int) -> None:
-        if not workers[number].is_alive():
-            drain(False)
-            raise BuildFailed(f"index build worker {number} exited (code {workers[number].exitcode})")
-
-    def send_batch(sequence: int, batch: list[Article]) -> None:
-        # Round robin while every inbox has room (small builds stay deterministic); a worker
-        # busy writing a segment (seconds) gets skipped instead of stalling the reader and,
-        # through it, every other worker.
-        first = sequence % procs
-        while True:
-            for step in range(procs):
-                number = (first + step) % procs
-                try:
-                    inboxes[number].put_nowait((sequence, batch))
-                    return
-                except queue.Full:
-                    continue
-            try:
-                inboxes[first].put((sequence, batch), timeout=0.05)
-                return
-            except queue.Full:
-                drain(False)
-                for number in range(procs):
-                    check_alive(number)
-
-    try:
-        batch: list[Article] = []
-        sequence = 0
-        for article in articles:
-            batch.append(article)
-            count += 1
-            if on_article:
-                on_article(article)
-            if len(batch) >= BATCH_ARTICLES:
-                send_batch(sequence, batch)
-                sequence += 1
-                batch = []
-            drain(False)
-        if batch:
-            send_batch(sequence, batch)
-        for number in range(procs):
-            send(number, None)
-        while done < procs:
-            drain(True)
-            for number, worker in enumerate(workers):
-                if not worker.is_alive() and worker.exitcode not in (0, None) and done < procs:
-                    drain(False)
-                    if done < procs:
-                        raise BuildFailed(f"index build worker {number} exited (code {worker.exitcode})")
-        for worker in workers:
-            worker.join()
-    except BaseException:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-        for worker in workers:
-            worker.join()
-        raise
-    found.sort(key=lambda item: (item[0], item[1]))
-    return [segment for _, _, segment in found], count, size
-
-
-#: Memory of a segment builder per MB of text it holds (measured: ~36 MB at 1.7 MB of news and laws,
-#: terms growing more slowly than postings), so memory_mb=256 makes segments of ~11 MB of text.
-MEMORY_PER_TEXT_MB = 24.0
-
-
-def segment_megabytes(memory_mb: int) -> float:
-    """Text per segment so that one builder stays within ``memory_mb`` (setting index_memory_mb)."""
-    return max(1.0, memory_mb / MEMORY_PER_TEXT_MB)
