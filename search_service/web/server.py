@@ -337,7 +337,7 @@ def remove_stale_run_folders(parent: str | None = None) -> list[str]:
     before this one). Returns the folders removed.
     """
     parent = parent or tempfile.gettempdir()
-    removed = []
+    removed: list[str] = []
     try:
         names = [name for name in os.listdir(parent) if name.startswith(RUN_FOLDER_PREFIX)]
     except OSError:
