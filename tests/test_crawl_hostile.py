@@ -7,6 +7,8 @@ large or unreadable, answers trickled a byte at a time, absurd Crawl-delays.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from search_service.cli import main
@@ -75,3 +77,32 @@ def test_index_reports_a_file_whose_charset_is_no_text_encoding(tmp_path, jieba_
     assert main([*index, str(bad.parent)]) == 1
     err = capsys.readouterr().err
     assert "2 records read: 1 accepted, 1 rejected" in err and "indexed 1 into generation" in err
+
+
+# --------------------------------------------------------------------------- trickled answers
+
+
+@pytest.mark.parametrize("mode", ["headers", "body"])
+def test_a_trickled_page_is_too_slow_and_the_crawl_goes_on(site, tmp_path, jieba_cache, mode):
+    # One byte every 50 ms: each read is well within the 0.5 s read timeout; the page would take minutes.
+    site.trickle["/news/gxq/201909120001.html"] = (mode, 0.05)
+    started = time.monotonic()
+    report = crawl(site, tmp_path, timeout=0.5, retries=0)
+    elapsed = time.monotonic() - started
+
+    problems = {p.url.removeprefix(site.base): p.reason for p in report.problems}
+    assert problems["/news/gxq/201909120001.html"] == (
+        "too slow: no complete answer in 1.5 s (setting crawl_timeout)")
+    assert elapsed < 10, f"the crawl took {elapsed:.1f} s"
+    ids = {a.id for a in stored_articles(tmp_path / "index")}
+    assert ids == {a.id for a in expected_articles(site.base)} - {f"{site.base}/news/gxq/201909120001.html"}
+
+
+def test_a_trickled_robots_txt_stops_the_crawl_in_time(site, tmp_path, jieba_cache):
+    site.trickle["/robots.txt"] = ("headers", 0.05)
+    started = time.monotonic()
+    report = crawl(site, tmp_path, timeout=0.5, retries=1)
+    assert time.monotonic() - started < 8
+    assert report.aborted == ("robots.txt could not be read (too slow: no complete answer in 1.5 s (setting "
+                              "crawl_timeout)); nothing was crawled, as RFC 9309 asks. Try again when the site answers.")
+    assert site.paths() == ["/robots.txt", "/robots.txt"]
