@@ -350,6 +350,8 @@ def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
         print(problem, file=sys.stderr)
     for broken in report.broken_links:
         print(f"{broken.url}: broken link: {broken.reason}", file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     if report.aborted:
         print(f"search-service: error: {report.aborted}", file=sys.stderr)

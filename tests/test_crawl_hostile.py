@@ -7,11 +7,13 @@ large or unreadable, answers trickled a byte at a time, absurd Crawl-delays.
 
 from __future__ import annotations
 
+import gzip
 import time
 
 import pytest
 
 from search_service.cli import main
+from search_service.store import IndexStore
 
 from .crawl_site import Site, article_page, build_site, crawl, expected_articles, stored_articles
 
@@ -79,6 +81,48 @@ def test_index_reports_a_file_whose_charset_is_no_text_encoding(tmp_path, jieba_
     assert "2 records read: 1 accepted, 1 rejected" in err and "indexed 1 into generation" in err
 
 
+# --------------------------------------------------------------------------- robots.txt
+
+
+ROBOTS_RULES = "User-agent: *\nDisallow: /plus/\nDisallow: /member/\nDisallow: /news/hydj/\n"
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_a_robots_txt_over_500_kib_is_read_up_to_there(site, tmp_path, jieba_cache, gzipped):
+    padding = ("# " + "填充" * 300 + "\n") * 600  # about 1 MB of comments
+    text = ROBOTS_RULES + padding + "Disallow: /news/gxq/\n"  # past 500 KiB: ignored, as Google does
+    data = text.encode("utf-8")
+    if gzipped:  # small on the wire, over the limit once inflated
+        site.put("/robots.txt", gzip.compress(data), content_type="text/plain", headers={"Content-Encoding": "gzip"})
+    else:
+        site.put("/robots.txt", data, content_type="text/plain")
+
+    report = crawl(site, tmp_path)
+
+    paths = site.paths()
+    assert not [p for p in paths if p.startswith(("/news/hydj/", "/plus/", "/member/"))], "robots.txt was ignored"
+    assert "/news/gxq/201909120001.html" in paths  # the rule after 500 KiB was not read
+    assert any("robots.txt is larger than 500 KiB: only its first 500 KiB were read" in n for n in report.notes)
+    assert report.aborted is None
+
+
+@pytest.mark.parametrize("hostile", ["damaged gzip", "cut short"])
+def test_an_unreadable_robots_txt_allows_nothing(site, tmp_path, jieba_cache, hostile):
+    if hostile == "damaged gzip":
+        site.put("/robots.txt", b"\x1f\x8bnot really gzip", content_type="text/plain",
+                 headers={"Content-Encoding": "gzip"})
+    else:
+        site.put("/robots.txt", ROBOTS_RULES * 100, content_type="text/plain")
+        site.cut["/robots.txt"] = 100  # Content-Length promises more; the connection closes
+
+    report = crawl(site, tmp_path, retries=1)
+
+    assert report.aborted and report.aborted.startswith("robots.txt could not be read (")
+    assert [p.url for p in report.problems] == [site.base + "/robots.txt"]
+    assert set(site.paths()) == {"/robots.txt"}
+    assert IndexStore(tmp_path / "index").current_name() is None
+
+
 # --------------------------------------------------------------------------- trickled answers
 
 
@@ -106,3 +150,47 @@ def test_a_trickled_robots_txt_stops_the_crawl_in_time(site, tmp_path, jieba_cac
     assert report.aborted == ("robots.txt could not be read (too slow: no complete answer in 1.5 s (setting "
                               "crawl_timeout)); nothing was crawled, as RFC 9309 asks. Try again when the site answers.")
     assert site.paths() == ["/robots.txt", "/robots.txt"]
+
+
+# --------------------------------------------------------------------------- Crawl-delay
+
+
+@pytest.mark.parametrize("asked", ["1e300", "10000"])
+def test_an_absurd_crawl_delay_is_capped_with_a_note(site, tmp_path, jieba_cache, capsys, monkeypatch, asked):
+    from search_service.crawl import crawler as crawler_module
+    from search_service.crawl.fetch import Fetcher
+
+    for path in ("/news/hydj/201701010005.html", "/news/hydj/201702020006.html"):
+        del site.pages[path]  # a clean site: the run succeeds, the note is no failure
+    site.put("/robots.txt", f"User-agent: *\nDisallow: /plus/\nDisallow: /member/\nCrawl-delay: {asked}\n",
+             content_type="text/plain")
+    waits: list[float] = []
+
+    class RecordingFetcher(Fetcher):  # the waits are recorded, not slept: an hour a page is the point
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, sleep=waits.append, **kwargs)
+
+    monkeypatch.setattr(crawler_module, "Fetcher", RecordingFetcher)
+    status = main(["--index-dir", str(tmp_path / "index"), "crawl", site.base + "/", "--delay", "0",
+                   "--max-pages", "5"])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert waits and max(waits) <= 3600 and max(waits) > 3590
+    host = site.base.removeprefix("http://")
+    assert (f"note: robots.txt of {host}: Crawl-delay {float(asked):g} s capped at 3600 s (the longest delay "
+            "setting crawl_delay allows)") in err
+
+
+@pytest.mark.parametrize(("written", "applied"), [
+    (1e300, 3600.0), (float("inf"), 3600.0), (5.0, 5.0), (float("nan"), None), (-2.0, None),
+])
+def test_crawl_delay_bounds(written, applied):
+    from search_service.crawl.robots import RobotsRules
+
+    class Parser:  # Protego itself drops nan, inf and negative values; another parser might not
+        def crawl_delay(self, agent):
+            return written
+
+    delay, note = RobotsRules("agent", Parser()).bounded_crawl_delay(3600)  # type: ignore[arg-type]
+    assert delay == applied
+    assert (note is None) == (written == 5.0)

@@ -1,9 +1,10 @@
 """``search-service crawl URL``: index the website itself, and keep the index in step with it.
 
 Modules: :mod:`.urls` (one spelling per page, canonical URLs), :mod:`.fetch`
-(polite HTTP), :mod:`.robots` (robots.txt by Protego), :mod:`.sitemaps`,
-:mod:`.state` (what earlier runs saw, in SQLite beside the index) and
-:mod:`.crawler` (the run). Article extraction is shared with file ingest
+(polite HTTP) with :mod:`.deadline` (a whole answer's time limit),
+:mod:`.robots` (robots.txt by Protego), :mod:`.sitemaps`, :mod:`.state` (what
+earlier runs saw, in SQLite beside the index), :mod:`.report` (problems,
+notes, summary) and :mod:`.crawler` (the run). Article extraction is shared with file ingest
 (:mod:`search_service.extract`).
 """
 

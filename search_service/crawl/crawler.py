@@ -31,7 +31,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,11 +38,13 @@ from urllib.parse import urlsplit
 
 from .. import __version__, indexer
 from ..article import Article
+from ..config import SETTINGS_BY_NAME
 from ..extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
 from ..ingest import Ingest
 from ..schema import from_stored
 from ..store import IndexStore
 from .fetch import Fetcher, Response
+from .report import CrawlProblem, CrawlReport, Progress
 from .robots import MAX_ROBOTS_BYTES, RobotsRules
 from .sitemaps import parse_sitemap
 from .state import CrawlState, PageRecord, now_iso
@@ -54,9 +55,13 @@ __all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_us
 log = logging.getLogger(__name__)
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+_REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECT_HOPS = 5
 _MAX_SITEMAPS = 50
 _MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+# The longest delay between requests: the crawl_delay setting's own maximum (a robots.txt asking for
+# more is capped to it, with a note).
+_MAX_DELAY = float(SETTINGS_BY_NAME["crawl_delay"].max or 3600)
 # A page whose body text is mostly link text is a list of articles, not one.
 _LIST_LINK_SHARE = 0.5
 _STATE_FILE = "crawl.sqlite3"
@@ -135,90 +140,6 @@ def parse_category_map(entries) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CrawlProblem:
-    """A page that could not be used, by URL, with the reason."""
-
-    url: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.url}: {self.reason}"
-
-
-@dataclasses.dataclass
-class CrawlReport:
-    """What one crawl did. ``problems`` make the run fail; ``broken_links`` do not."""
-
-    pages_fetched: int = 0
-    not_modified: int = 0
-    other_pages: int = 0
-    disallowed: int = 0
-    added: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    kept: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-    truncated: bool = False
-    aborted: str | None = None
-    generation: str | None = None
-    problems: list[CrawlProblem] = dataclasses.field(default_factory=list)
-    broken_links: list[CrawlProblem] = dataclasses.field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and self.aborted is None
-
-    def summary(self) -> str:
-        text = (
-            f"{self.pages_fetched} pages fetched ({self.not_modified} not modified, {self.other_pages} not articles, "
-            f"{self.disallowed} disallowed by robots.txt); articles: {self.added} added, {self.changed} changed, "
-            f"{self.unchanged} unchanged, {self.removed} removed"
-        )
-        if self.kept:
-            text += f", {self.kept} kept after failures"
-        text += f"; {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
-        if self.broken_links:
-            text += f", {len(self.broken_links)} broken link{'s' if len(self.broken_links) != 1 else ''}"
-        if self.truncated:
-            text += "; stopped at the page limit (--max-pages / setting crawl_max_pages)"
-        if self.generation:
-            text += f"; generation {self.generation}"
-        return text + f"; {self.seconds:.1f} s"
-
-
-class _Progress:
-    """Pages fetched and articles found: a tqdm bar on a terminal, a log line every 10 s otherwise."""
-
-    def __init__(self, stream=None) -> None:
-        self.stream = stream or sys.stderr
-        self._bar = None
-        self._last = time.monotonic()
-        if getattr(self.stream, "isatty", lambda: False)():
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=0, unit="page", file=self.stream, desc="crawling", dynamic_ncols=True)
-
-    def update(self, report: CrawlReport, queued: int) -> None:
-        if self._bar is not None:
-            self._bar.total = report.pages_fetched + queued
-            self._bar.update(report.pages_fetched - self._bar.n)
-            self._bar.set_postfix(new=report.added, changed=report.changed, problems=len(report.problems),
-                                  refresh=False)
-            return
-        now = time.monotonic()
-        if now - self._last >= 10:
-            self._last = now
-            print(f"crawling: {report.pages_fetched} pages fetched, {queued} queued, {report.added} added, "
-                  f"{report.changed} changed, {len(report.problems)} problems", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
 class Crawler:
     """One crawl of one site into one index store. Use :meth:`run` once."""
 
@@ -251,7 +172,7 @@ class Crawler:
         self._rebuild_ids: set[str] = set()
         self._searcher = None
         self._index_ids: set[str] | None = None  # ids in the live generation, read once, kept up to date
-        self._progress = _Progress(progress_stream) if show_progress else None
+        self._progress = Progress(progress_stream) if show_progress else None
 
     # -- the run ---------------------------------------------------------------
 
@@ -365,7 +286,6 @@ class Crawler:
         rules = self._robots_for(self.start)
         if rules.problem:
             self.report.aborted = rules.problem
-            self.report.problems.append(CrawlProblem(self._robots_url(self.start), rules.problem))
             return
         self._enqueue(self.start, None)
         first = True
@@ -405,41 +325,52 @@ class Crawler:
             return rules
         agent = self.options.user_agent
         robots_url = self._robots_url(url)
-        response = self._follow(robots_url, max_bytes=MAX_ROBOTS_BYTES, check_robots=False)
-        if response.status == 200:
-            rules = RobotsRules.parse(response.body.decode("utf-8", errors="replace"), agent)
-        elif 400 <= response.status < 500 and response.status != 429:
+        # Past 500 KiB the file is cut, not refused: refusing it would allow all it disallows.
+        response = self._follow(robots_url, max_bytes=MAX_ROBOTS_BYTES, truncate=True, check_robots=False)
+        if response.status == 200 and not response.problem:
+            rules = RobotsRules.parse(response.body, agent)
+            if response.truncated:
+                self.report.notes.append(
+                    f"{robots_url} is larger than {MAX_ROBOTS_BYTES // 1024} KiB: only its first "
+                    f"{MAX_ROBOTS_BYTES // 1024} KiB were read (RFC 9309 allows it; Google does the same)")
+        elif 400 <= response.status < 500 and response.status != 429 and not response.problem:
             rules = RobotsRules.allow_everything(agent)
         else:
+            # No answer, 5xx, or an answer that cannot be read (cut short, undecodable, too slow):
+            # the site may be down, and a crawler must then fetch nothing (RFC 9309 §2.3.1.4).
             reason = response.problem or f"HTTP {response.status}"
-            rules = RobotsRules.unreachable(
-                agent, f"robots.txt could not be read ({reason}); nothing was crawled, as RFC 9309 asks. "
-                "Try again when the site answers.")
-        delay = rules.crawl_delay
-        if delay is not None and delay > self.fetcher.delay:
-            log.info("robots.txt of %s asks for Crawl-delay %s s", host, delay)
-            self.fetcher.delay = delay
+            nothing = "nothing was crawled" if host == host_of(self.start) else f"nothing on {host} was fetched"
+            problem = (f"robots.txt could not be read ({reason}); {nothing}, as RFC 9309 asks. "
+                       "Try again when the site answers.")
+            rules = RobotsRules.unreachable(agent, problem)
+            self.report.problems.append(CrawlProblem(robots_url, problem))
+        self._apply_crawl_delay(host, rules)
         self._robots[host] = rules
         return rules
 
-    def _follow(self, url: str, *, max_bytes: int, check_robots: bool = True) -> Response:
-        """GET with redirects followed on the crawled hosts (robots.txt, sitemaps)."""
-        saved = self.fetcher.max_bytes
-        self.fetcher.max_bytes = max_bytes
-        try:
-            for _ in range(_MAX_REDIRECT_HOPS + 1):
-                response = self.fetcher.get(url)
-                if response.status not in (301, 302, 303, 307, 308):
-                    return response
-                target = join_link(url, response.headers.get("location", ""))
-                if target is None or host_of(target) not in self.hosts:
-                    return Response(url, response.status, problem="redirected off the site")
-                if check_robots and not self._robots_for(target).allowed(target):
-                    return Response(url, response.status, problem="redirected to a URL robots.txt disallows")
-                url = target
-            return Response(url, 0, problem=f"more than {_MAX_REDIRECT_HOPS} redirects")
-        finally:
-            self.fetcher.max_bytes = saved
+    def _apply_crawl_delay(self, host: str, rules: RobotsRules) -> None:
+        delay, note = rules.bounded_crawl_delay(_MAX_DELAY)
+        if note:
+            self.report.notes.append(f"robots.txt of {host}: {note}")
+            log.warning("robots.txt of %s: %s", host, note)
+        if delay is not None and delay > self.fetcher.delay:
+            log.info("robots.txt of %s asks for Crawl-delay %g s", host, delay)
+            self.fetcher.delay = delay
+
+    def _follow(self, url: str, *, max_bytes: int, truncate: bool = False, too_big: str | None = None,
+                check_robots: bool = True) -> Response:
+        """GET with redirects followed on the site's hosts (robots.txt, sitemaps)."""
+        for _ in range(_MAX_REDIRECT_HOPS + 1):
+            response = self.fetcher.get(url, max_bytes=max_bytes, truncate=truncate, too_big=too_big)
+            if response.status not in _REDIRECTS:
+                return response
+            target = join_link(url, response.headers.get("location", ""))
+            if target is None or host_of(target) not in self.hosts:
+                return Response(url, response.status, problem="redirected off the site")
+            if check_robots and not self._robots_for(target).allowed(target):
+                return Response(url, response.status, problem="redirected to a URL robots.txt disallows")
+            url = target
+        return Response(url, 0, problem=f"more than {_MAX_REDIRECT_HOPS} redirects")
 
     def _read_sitemaps(self) -> None:
         rules = self._robots_for(self.start)
