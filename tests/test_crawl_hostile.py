@@ -81,6 +81,46 @@ def test_index_reports_a_file_whose_charset_is_no_text_encoding(tmp_path, jieba_
     assert "2 records read: 1 accepted, 1 rejected" in err and "indexed 1 into generation" in err
 
 
+# --------------------------------------------------------------------------- the site's hosts
+
+
+def test_a_start_url_redirecting_off_the_site_stops_the_crawl(site, tmp_path, jieba_cache, capsys, monkeypatch):
+    door = Site()  # its / redirects to the site, on another port: another host
+    door.put("/", "", status=302, content_type="", headers={"Location": site.base + "/"})
+    try:
+        args = ["--index-dir", str(tmp_path / "index"), "crawl", door.base + "/", "--delay", "0"]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        host = site.base.removeprefix("http://")
+        assert f"the start URL {door.base}/ redirects to {site.base}/, off the site" in err
+        assert f'add "{host}" to the setting crawl_allowed_hosts' in err
+        assert site.paths() == []  # not one request to the other host
+        assert IndexStore(tmp_path / "index").current_name() is None  # nothing indexed
+
+        # Allowed by the setting, the other host is the site.
+        monkeypatch.setenv("SEARCH_SERVICE_CRAWL_ALLOWED_HOSTS", host)
+        assert main(args) == 1  # the site's two bad pages
+        ids = {a.id for a in stored_articles(tmp_path / "index")}
+        assert ids == {a.id for a in expected_articles(site.base)}
+    finally:
+        door.close()
+
+
+def test_the_site_is_the_start_host_its_www_twin_and_the_allowed_hosts():
+    from search_service.crawl.urls import site_hosts
+
+    assert site_hosts("http://achie.org/", include_www_twin=True) == {"achie.org", "www.achie.org"}
+    assert site_hosts("https://www.achie.org:8443/", include_www_twin=True) == {"www.achie.org:8443",
+                                                                                  "achie.org:8443"}
+    assert site_hosts("http://achie.org/", include_www_twin=False) == {"achie.org"}
+    assert site_hosts("http://127.0.0.1:8080/", include_www_twin=True) == {"127.0.0.1:8080"}
+    assert site_hosts("http://achie.org/", include_www_twin=False,
+                      allowed=["News.Achie.org", "cdn.achie.org:8080"]) == {"achie.org", "news.achie.org",
+                                                                            "cdn.achie.org:8080"}
+    with pytest.raises(ValueError, match="setting crawl_allowed_hosts: 'achie.org/news' is not a host"):
+        site_hosts("http://achie.org/", include_www_twin=True, allowed=["achie.org/news"])
+
+
 # --------------------------------------------------------------------------- robots.txt
 
 

@@ -1,6 +1,6 @@
 """The crawl itself: from a start URL to articles added, changed and removed in the index.
 
-One thread, one host, one request at a time with a delay: the site is a small
+One thread, one site, one request at a time with a delay: the site is a small
 institute's server and the index changes slowly, so politeness matters more
 than speed (the benchmark shows where the time goes).
 
@@ -8,8 +8,8 @@ Order of work:
 
 1. ``robots.txt`` of the start host (no rules on 4xx; nothing at all on 5xx or
    no answer, and the crawl stops with an error);
-2. the start URL (a redirect to another host, ``achie.org`` → ``www.achie.org``,
-   adds that host), then the sitemaps robots.txt names, else ``/sitemap.xml``;
+2. the start URL (a redirect off the site, see :func:`~.urls.site_hosts`,
+   stops the crawl), then the sitemaps robots.txt names, else ``/sitemap.xml``;
 3. breadth-first over the links of every page, then the URLs of earlier runs
    (so that pages no longer linked are checked and removed when they answer
    404/410);
@@ -48,7 +48,7 @@ from .report import CrawlProblem, CrawlReport, Progress
 from .robots import MAX_ROBOTS_BYTES, RobotsRules
 from .sitemaps import parse_sitemap
 from .state import CrawlState, PageRecord, now_iso
-from .urls import canonical_url, host_of, is_probably_html, join_link, normalize_url
+from .urls import canonical_url, host_of, is_probably_html, join_link, normalize_url, site_hosts, www_twin
 
 __all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent"]
 
@@ -89,6 +89,8 @@ class CrawlOptions:
     selectors: Selectors = Selectors()
     default_category: str = ""
     allow_untitled: bool = False
+    www_twin: bool = True
+    allowed_hosts: tuple[str, ...] = ()
     batch_size: int = 500
     memory_mb: int = 256
     lock_timeout: float = 10.0
@@ -116,6 +118,8 @@ class CrawlOptions:
             ),
             default_category=settings.default_category,
             allow_untitled=settings.allow_untitled,
+            www_twin=settings.crawl_www_twin,
+            allowed_hosts=tuple(settings.crawl_allowed_hosts),
             memory_mb=settings.index_memory_mb,
             lock_timeout=settings.lock_timeout,
             keep_generations=settings.keep_generations,
@@ -152,7 +156,7 @@ class Crawler:
         self.store = store
         self.options = options
         self.start = start
-        self.hosts = {host_of(start)}
+        self.hosts = site_hosts(start, include_www_twin=options.www_twin, allowed=options.allowed_hosts)
         self.report = CrawlReport()
         self.fetcher = Fetcher(options.user_agent, delay=options.delay, timeout=options.timeout,
                                max_bytes=options.max_page_bytes, retries=options.retries,
@@ -160,6 +164,7 @@ class Crawler:
         self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
         self.ingest = Ingest(options.default_category, allow_untitled=options.allow_untitled, log_problems=False)
         self._robots: dict[str, RobotsRules] = {}
+        self._homes = [start]  # the start URL, and where it redirects on another of the site's hosts
         self._frontier: collections.deque[str] = collections.deque()
         self._queued: set[str] = set()
         self._referrer: dict[str, str] = {}
@@ -373,16 +378,22 @@ class Crawler:
         return Response(url, 0, problem=f"more than {_MAX_REDIRECT_HOPS} redirects")
 
     def _read_sitemaps(self) -> None:
-        rules = self._robots_for(self.start)
-        named = [u for u in (normalize_url(s) for s in rules.sitemaps) if u and host_of(u) in self.hosts]
-        parts = urlsplit(self.start)
-        todo = collections.deque(named or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"])
+        """The sitemaps robots.txt names (else ``/sitemap.xml``), of the start host and where the start URL led."""
+        first: dict[str, bool] = {}  # sitemap URL -> named by robots.txt (else only a guess)
+        for home in self._homes:
+            rules = self._robots_for(home)
+            listed = [u for u in (normalize_url(s) for s in rules.sitemaps) if u and host_of(u) in self.hosts]
+            parts = urlsplit(home)
+            for url in listed or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"]:
+                first.setdefault(url, bool(listed))
+        todo = collections.deque(first)
         seen: set[str] = set()
         while todo and len(seen) < _MAX_SITEMAPS:
             url = todo.popleft()
             if url in seen:
                 continue
             seen.add(url)
+            named = first.get(url, True)  # a child of a sitemap index is named too
             if not self._robots_for(url).allowed(url):
                 continue
             response = self._follow(url, max_bytes=_MAX_SITEMAP_BYTES)
@@ -436,11 +447,15 @@ class Crawler:
             prev.status = 200
             self._pending_rows.append(prev)
             return
-        if response.status in (301, 302, 303, 307, 308):
-            target = join_link(url, response.headers.get("location", ""))
-            if target is not None and url == self.start:
-                self.hosts.add(host_of(target))  # the site's own address: achie.org -> www.achie.org
+        if response.status in _REDIRECTS:
+            location = response.headers.get("location", "")
+            target = join_link(url, location)
+            if url == self.start and (target is None or host_of(target) not in self.hosts):
+                self._left_site(target or location)
+                return
             if target is not None:
+                if url == self.start and host_of(target) != host_of(url):
+                    self._homes.append(target)  # the site's own address (achie.org -> www.achie.org): its sitemaps
                 self._enqueue(target, url)
             self.report.other_pages += 1
             self._gone(prev, PageRecord(url, "redirect", response.status, redirect_to=target, last_seen=now,
@@ -463,6 +478,21 @@ class Crawler:
             self._pending_rows.append(PageRecord(url, "page", 200, last_seen=now, last_fetched=now))
             return
         yield from self._page(url, prev, response, now)
+
+    def _left_site(self, target: str) -> None:
+        """The start URL redirects off the site: stop, and say how to crawl the target if it is the site."""
+        site = ", ".join(sorted(self.hosts))
+        if normalize_url(target) is None:
+            self.report.aborted = (f"the start URL {self.start} redirects to {target or '(no Location)'}, which is "
+                                   f"no http(s) URL of the site ({site}); nothing was crawled.")
+            return
+        host = host_of(normalize_url(target) or target)
+        how = f'add "{host}" to the setting crawl_allowed_hosts'
+        if not self.options.www_twin and www_twin(host_of(self.start)) == host:
+            how = f"set crawl_www_twin = true (or {how})"
+        self.report.aborted = (
+            f"the start URL {self.start} redirects to {target}, off the site ({site}); nothing was crawled. "
+            f"If that is the site's own address, start from it or {how}.")
 
     def _conditional_headers(self, prev: PageRecord | None) -> dict[str, str]:
         if self.options.rebuild or prev is None or prev.kind not in ("article", "page"):
