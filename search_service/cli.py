@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--max-pages", type=_positive_int, metavar="N",
                        help="stop after fetching N pages (setting crawl_max_pages)")
     crawl.add_argument("--rebuild", action="store_true",
-                       help="build a new generation from the crawl alone and publish it atomically")
+                       help="build a new generation from the crawl alone and publish it atomically; refuses to "
+                       "drop live articles the crawl did not find gone (see --drop-missing)")
+    crawl.add_argument("--drop-missing", action="store_true",
+                       help="with --rebuild: also drop live articles the crawl did not find gone (404/410, "
+                       "redirected away), such as those written through the API or not reached, instead of refusing")
     commands.add_parser("config", help="list every setting with its type, default and environment variable")
     return parser
 
@@ -334,9 +338,13 @@ def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
     from .crawl import Crawler, CrawlOptions
 
+    if args.drop_missing and not args.rebuild:
+        print("search-service: error: --drop-missing only applies with --rebuild (a crawl without it removes "
+              "only the articles whose pages are gone)", file=sys.stderr)
+        return EXIT_ERROR
     try:
         options = CrawlOptions.from_settings(settings, args.url, delay=args.delay, max_pages=args.max_pages,
-                                             rebuild=args.rebuild)
+                                             rebuild=args.rebuild, drop_missing=args.drop_missing)
         crawler = Crawler(IndexStore(settings.index_dir), options)
     except ValueError as exc:
         print(f"search-service: error: {exc}", file=sys.stderr)

@@ -81,6 +81,47 @@ def test_index_reports_a_file_whose_charset_is_no_text_encoding(tmp_path, jieba_
     assert "2 records read: 1 accepted, 1 rejected" in err and "indexed 1 into generation" in err
 
 
+# --------------------------------------------------------------------------- --rebuild and acknowledged writes
+
+
+def test_rebuild_refuses_to_drop_live_articles_the_crawl_did_not_find_gone(site, tmp_path, jieba_cache, capsys):
+    index_dir = tmp_path / "index"
+    crawl_args = ["--index-dir", str(index_dir), "crawl", site.base + "/", "--delay", "0"]
+    assert main(crawl_args) == 1  # the site's two bad pages
+    # Acknowledged writes that are no page of the site: `index` from a file (the write API commits the same way).
+    (tmp_path / "more.jsonl").write_text(
+        '{"id": "api-1", "title": "接口写入的文章", "body": "通过写入接口提交的正文。"}\n'
+        '{"id": "api-2", "title": "另一篇", "body": "也是接口写入的。"}\n', encoding="utf-8")
+    assert main(["--index-dir", str(index_dir), "index", str(tmp_path / "more.jsonl")]) == 0
+    del site.pages["/news/gxq/201909120001.html"]  # gone from the site: legitimately removed
+    before = {a.id for a in stored_articles(index_dir)}
+    capsys.readouterr()
+
+    assert main([*crawl_args, "--rebuild"]) == 2
+    err = capsys.readouterr().err
+    assert ("search-service: error: --rebuild would drop 2 live article(s) that this crawl did not find gone "
+            "(api-1, api-2)") in err
+    assert "Nothing was published" in err and "--drop-missing" in err
+    assert {a.id for a in stored_articles(index_dir)} == before  # nothing lost, nothing published
+
+    # Live articles a crawl cut short by --max-pages did not reach would be dropped too.
+    assert main([*crawl_args, "--rebuild", "--max-pages", "22"]) == 2
+    assert "this crawl did not find gone" in capsys.readouterr().err
+    assert {a.id for a in stored_articles(index_dir)} == before
+
+    assert main([*crawl_args, "--rebuild", "--drop-missing"]) == 1
+    err = capsys.readouterr().err
+    assert "1 removed, 2 dropped (--drop-missing)" in err
+    gone = f"{site.base}/news/gxq/201909120001.html"
+    assert {a.id for a in stored_articles(index_dir)} == before - {"api-1", "api-2", gone}
+
+
+def test_drop_missing_needs_rebuild(site, tmp_path, capsys):
+    assert main(["--index-dir", str(tmp_path / "index"), "crawl", site.base + "/", "--drop-missing"]) == 2
+    assert "--drop-missing only applies with --rebuild" in capsys.readouterr().err
+    assert site.paths() == []
+
+
 # --------------------------------------------------------------------------- the site's hosts
 
 

@@ -42,7 +42,7 @@ from ..config import SETTINGS_BY_NAME
 from ..extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
 from ..ingest import Ingest
 from ..schema import from_stored
-from ..store import IndexStore
+from ..store import IndexStore, journal_since
 from .fetch import Fetcher, Response
 from .report import CrawlProblem, CrawlReport, Progress
 from .robots import MAX_ROBOTS_BYTES, RobotsRules
@@ -80,6 +80,7 @@ class CrawlOptions:
     delay: float = 1.0
     max_pages: int = 10_000
     rebuild: bool = False
+    drop_missing: bool = False
     user_agent: str = dataclasses.field(default_factory=default_user_agent)
     timeout: float = 20.0
     max_page_bytes: int = 5_000_000
@@ -99,12 +100,14 @@ class CrawlOptions:
 
     @classmethod
     def from_settings(cls, settings, start_url: str, *, delay: float | None = None,
-                      max_pages: int | None = None, rebuild: bool = False) -> CrawlOptions:
+                      max_pages: int | None = None, rebuild: bool = False,
+                      drop_missing: bool = False) -> CrawlOptions:
         return cls(
             start_url=start_url,
             delay=settings.crawl_delay if delay is None else delay,
             max_pages=settings.crawl_max_pages if max_pages is None else max_pages,
             rebuild=rebuild,
+            drop_missing=drop_missing,
             user_agent=settings.crawl_user_agent or default_user_agent(),
             timeout=settings.crawl_timeout,
             max_page_bytes=settings.crawl_max_page_bytes,
@@ -219,20 +222,50 @@ class Crawler:
                     self._rebuild_ids.add(article.id)
                     yield article
 
-        before = set(self._ids())
+        self._ids()  # the live ids, read before the crawl
+        started = time.time()
         result = indexer.rebuild(
             self.store, articles(), procs=1, memory_mb=self.options.memory_mb,
             keep=self.options.keep_generations,
-            # Never publish an empty or aborted crawl over a good index.
-            should_commit=lambda: self.report.aborted is None and bool(self._rebuild_ids),
+            # Never publish an empty or aborted crawl over a good index, nor drop articles the
+            # crawl did not find gone without --drop-missing (_may_publish decides: the indexer
+            # would count the articles found gone as missing too).
+            should_commit=lambda: self._may_publish(started),
+            drop_missing=True,
         )
         if not result.committed:
             if self.report.aborted is None:
                 self.report.aborted = "no article found; nothing was published (the live index is unchanged)"
             return
         self.report.generation = result.generation
-        self.report.removed = len(before - self._rebuild_ids)
         self._flush_state(self._pending_rows + self._deferred_rows)
+
+    def _may_publish(self, started: float) -> bool:
+        """Whether the rebuilt generation may replace the live one; sets ``removed``/``dropped`` or ``aborted``.
+
+        Live articles absent from the crawl go with it only when the crawl found
+        their pages gone (404/410, redirected away) or with ``--drop-missing``:
+        the others were written through the API or ``index``, or are pages this
+        crawl did not reach. Articles written while the crawl ran are carried
+        into the new generation by the indexer, so they are not missing.
+        """
+        if self.report.aborted is not None or not self._rebuild_ids:
+            return False
+        absent = self._live_ids_now() - self._rebuild_ids - set(journal_since(self.store, started))
+        gone = absent & (self._maybe_gone - self._alive)
+        missing = sorted(absent - gone)
+        if missing and not self.options.drop_missing:
+            shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+            self.report.aborted = (
+                f"--rebuild would drop {len(missing)} live article(s) that this crawl did not find gone ({shown}): "
+                "written through the write API or `index`, or pages this crawl did not reach (linked from "
+                "nowhere it went, or beyond --max-pages). Nothing was published; the live index is unchanged. "
+                "To drop them, run again with --drop-missing; to keep them, crawl without --rebuild (it adds, "
+                "replaces and removes the site's articles in the live generation)."
+            )
+            return False
+        self.report.removed, self.report.dropped = len(gone), len(missing)
+        return True
 
     # -- index and state writes -------------------------------------------------
 
@@ -261,12 +294,20 @@ class Crawler:
 
     def _ids(self) -> set[str]:
         if self._index_ids is None:
-            self._index_ids = self._live_ids()
+            searcher = self._searcher_now()
+            self._index_ids = _live_ids(searcher) if searcher is not None else set()
             if not self.options.rebuild and self._searcher is not None:
                 # Only a rebuild reads stored articles later; an open searcher holds index data in memory.
                 self._searcher.close()
                 self._searcher = None
         return self._index_ids
+
+    def _live_ids_now(self) -> set[str]:
+        """The ids of the live generation now (another process may have written since the crawl began)."""
+        if self.store.current_name() is None:
+            return set()
+        with self.store.open_current().searcher() as searcher:
+            return _live_ids(searcher)
 
     def _in_index(self, article_id: str) -> bool:
         return article_id in self._ids()
@@ -277,13 +318,6 @@ class Crawler:
             return None
         stored = searcher.document(id=article_id)
         return from_stored(stored) if stored else None
-
-    def _live_ids(self) -> set[str]:
-        searcher = self._searcher_now()
-        if searcher is None:
-            return set()
-        # The id terms include deleted documents' until a merge: keep those that still find one.
-        return {term for term in searcher.reader().field_terms("id") if searcher.document_number(id=term) is not None}
 
     # -- crawling ---------------------------------------------------------------
 
@@ -644,6 +678,12 @@ def _mapped_category(url: str, mapping: tuple[tuple[str, str], ...]) -> str:
         if url.startswith(prefix) if prefix.startswith(("http://", "https://")) else path.startswith(prefix):
             return category
     return ""
+
+
+def _live_ids(searcher) -> set[str]:
+    """The ids of the live documents of ``searcher``'s index."""
+    # The id terms include deleted documents' until a merge: keep those that still find one.
+    return {term for term in searcher.reader().field_terms("id") if searcher.document_number(id=term) is not None}
 
 
 def _article_hash(article: Article) -> str:

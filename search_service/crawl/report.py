@@ -37,6 +37,7 @@ class CrawlReport:
     changed: int = 0
     unchanged: int = 0
     removed: int = 0
+    dropped: int = 0  # --rebuild --drop-missing: live articles the crawl did not find gone, dropped all the same
     kept: int = 0
     requests: int = 0
     seconds: float = 0.0
@@ -57,6 +58,8 @@ class CrawlReport:
             f"{self.disallowed} disallowed by robots.txt); articles: {self.added} added, {self.changed} changed, "
             f"{self.unchanged} unchanged, {self.removed} removed"
         )
+        if self.dropped:
+            text += f", {self.dropped} dropped (--drop-missing)"
         if self.kept:
             text += f", {self.kept} kept after failures"
         text += f"; {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
