@@ -6,8 +6,8 @@ than speed (the benchmark shows where the time goes).
 
 Order of work:
 
-1. ``robots.txt`` of the start host (no rules on 4xx; nothing at all on 5xx or
-   no answer, and the crawl stops with an error);
+1. ``robots.txt`` of the start host (no rules on 4xx; nothing at all on 5xx, no
+   answer or an unreadable one, and the crawl stops with an error);
 2. the start URL (a redirect off the site, see :func:`~.urls.site_hosts`,
    stops the crawl), then the sitemaps robots.txt names, else ``/sitemap.xml``;
 3. breadth-first over the links of every page, then the URLs of earlier runs
@@ -22,6 +22,11 @@ Every page is fetched once per run in the spelling of
 :func:`~search_service.crawl.urls.normalize_url`; an article is named by its
 canonical URL. Articles go through :meth:`Ingest.validate_records`, the same
 cleaning and validation as files and the write API.
+
+Bounded whatever the site sends: the URLs queued live in a temporary SQLite
+file (:mod:`.frontier`), as do the state rows waiting for a commit
+(:class:`~.state.StagedRows`); a page's links and a sitemap's URLs are capped
+(and what was skipped counted).
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,10 +50,11 @@ from ..ingest import Ingest
 from ..schema import from_stored
 from ..store import IndexStore, journal_since
 from .fetch import Fetcher, Response
+from .frontier import Frontier
 from .report import CrawlProblem, CrawlReport, Progress
 from .robots import MAX_ROBOTS_BYTES, RobotsRules
-from .sitemaps import parse_sitemap
-from .state import CrawlState, PageRecord, now_iso
+from .sitemaps import MAX_SITEMAP_URLS, parse_sitemap
+from .state import CrawlState, PageRecord, StagedRows, now_iso
 from .urls import canonical_url, host_of, is_probably_html, join_link, normalize_url, site_hosts, www_twin
 
 __all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent"]
@@ -65,6 +72,8 @@ _MAX_DELAY = float(SETTINGS_BY_NAME["crawl_delay"].max or 3600)
 # A page whose body text is mostly link text is a list of articles, not one.
 _LIST_LINK_SHARE = 0.5
 _STATE_FILE = "crawl.sqlite3"
+# URLs of earlier runs are queued this many at a time (there may be very many).
+_QUEUE_BATCH = 10_000
 
 
 def default_user_agent() -> str:
@@ -92,6 +101,8 @@ class CrawlOptions:
     allow_untitled: bool = False
     www_twin: bool = True
     allowed_hosts: tuple[str, ...] = ()
+    max_links_per_page: int = 1000
+    max_sitemap_urls: int = MAX_SITEMAP_URLS
     batch_size: int = 500
     memory_mb: int = 256
     lock_timeout: float = 10.0
@@ -123,6 +134,8 @@ class CrawlOptions:
             allow_untitled=settings.allow_untitled,
             www_twin=settings.crawl_www_twin,
             allowed_hosts=tuple(settings.crawl_allowed_hosts),
+            max_links_per_page=settings.crawl_max_links_per_page,
+            max_sitemap_urls=settings.crawl_max_sitemap_urls,
             memory_mb=settings.index_memory_mb,
             lock_timeout=settings.lock_timeout,
             keep_generations=settings.keep_generations,
@@ -147,8 +160,17 @@ def parse_category_map(entries) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
 
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
 class Crawler:
-    """One crawl of one site into one index store. Use :meth:`run` once."""
+    """One crawl of one site into one index store. Use :meth:`run` once.
+
+    Raises ``ValueError`` for a start URL or setting that cannot be used.
+    """
 
     def __init__(self, store: IndexStore, options: CrawlOptions, *, progress_stream=None,
                  show_progress: bool = True) -> None:
@@ -161,22 +183,20 @@ class Crawler:
         self.start = start
         self.hosts = site_hosts(start, include_www_twin=options.www_twin, allowed=options.allowed_hosts)
         self.report = CrawlReport()
+        self.ingest = Ingest(options.default_category, allow_untitled=options.allow_untitled, log_problems=False)
+        self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
+        self._frontier = Frontier()
+        self._staged = StagedRows()  # rows to write once the index committed what they describe
+        self._deferred = StagedRows()  # rows of removed articles: written after the delete
         self.fetcher = Fetcher(options.user_agent, delay=options.delay, timeout=options.timeout,
                                max_bytes=options.max_page_bytes, retries=options.retries,
                                backoff=options.retry_backoff)
-        self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
-        self.ingest = Ingest(options.default_category, allow_untitled=options.allow_untitled, log_problems=False)
         self._robots: dict[str, RobotsRules] = {}
         self._homes = [start]  # the start URL, and where it redirects on another of the site's hosts
-        self._frontier: collections.deque[str] = collections.deque()
-        self._queued: set[str] = set()
-        self._referrer: dict[str, str] = {}
         self._alive: set[str] = set()  # article ids a page gave (or kept) this run
         self._maybe_gone: set[str] = set()  # article ids whose page said they are gone
         self._pending: list[Article] = []
-        self._pending_rows: list[PageRecord] = []
-        self._deferred_rows: list[PageRecord] = []  # rows of removed articles: written after the delete
-        self._carried: list[Article] = []  # rebuild: articles kept from the live generation
+        self._carried: list[str] = []  # rebuild: ids of articles kept from the live generation
         self._rebuild_ids: set[str] = set()
         self._searcher = None
         self._index_ids: set[str] | None = None  # ids in the live generation, read once, kept up to date
@@ -199,6 +219,9 @@ class Crawler:
             if self._searcher is not None:
                 self._searcher.close()
             self.fetcher.close()
+            self._frontier.close()
+            self._staged.close()
+            self._deferred.close()
             self.state.close()
         return self.report
 
@@ -206,21 +229,23 @@ class Crawler:
         for article in self._crawl():
             self._pending.append(article)
             if len(self._pending) >= self.options.batch_size:
-                self._flush()
-        self._flush()
+                self._commit()
+        self._commit()
         if self.report.aborted is None:
             self._remove_gone()
-        self._flush_state(self._deferred_rows)
+        self._deferred.move_to(self.state)
 
     def _run_rebuild(self) -> None:
         def articles() -> Iterator[Article]:
             for article in self._crawl():
                 self._rebuild_ids.add(article.id)
                 yield article
-            for article in self._carried:
-                if article.id not in self._rebuild_ids:
-                    self._rebuild_ids.add(article.id)
-                    yield article
+            for article_id in self._carried:
+                if article_id not in self._rebuild_ids:
+                    kept = self._stored(article_id)
+                    if kept is not None:
+                        self._rebuild_ids.add(article_id)
+                        yield kept
 
         self._ids()  # the live ids, read before the crawl
         started = time.time()
@@ -238,7 +263,8 @@ class Crawler:
                 self.report.aborted = "no article found; nothing was published (the live index is unchanged)"
             return
         self.report.generation = result.generation
-        self._flush_state(self._pending_rows + self._deferred_rows)
+        self._staged.move_to(self.state)
+        self._deferred.move_to(self.state)
 
     def _may_publish(self, started: float) -> bool:
         """Whether the rebuilt generation may replace the live one; sets ``removed``/``dropped`` or ``aborted``.
@@ -269,18 +295,20 @@ class Crawler:
 
     # -- index and state writes -------------------------------------------------
 
-    def _flush(self) -> None:
+    def _commit(self) -> None:
+        """Commit the pending articles, then write the state rows that describe them."""
         if self._pending:
             indexer.update(self.store, self._pending, memory_mb=self.options.memory_mb,
                            lock_timeout=self.options.lock_timeout)
             self._ids().update(article.id for article in self._pending)
             self._pending = []
-        self._flush_state(self._pending_rows)
-        self._pending_rows = []
+        self._staged.move_to(self.state)
 
-    def _flush_state(self, rows: list[PageRecord]) -> None:
-        if rows:
-            self.state.put(rows)
+    def _stage(self, row: PageRecord) -> None:
+        self._staged.add(row)
+
+    def _defer(self, row: PageRecord) -> None:
+        self._deferred.add(row)
 
     def _remove_gone(self) -> None:
         gone = sorted(i for i in self._maybe_gone - self._alive if self._in_index(i))
@@ -326,32 +354,33 @@ class Crawler:
         if rules.problem:
             self.report.aborted = rules.problem
             return
-        self._enqueue(self.start, None)
+        self._enqueue([self.start], None)
         first = True
-        while self._frontier:
+        while len(self._frontier):
             if self.report.pages_fetched >= self.options.max_pages:
                 self.report.truncated = True
+                self.report.not_visited = len(self._frontier)
                 break
-            url = self._frontier.popleft()
+            url = self._frontier.pop()
+            if url is None:
+                break
             yield from self._visit(url)
             if first:
                 first = False
                 if self.report.aborted is not None:
                     return
                 self._read_sitemaps()
-                for known in self.state.known_urls(("article", "page", "bad", "failed", "redirect")):
-                    if host_of(known) in self.hosts:
-                        self._enqueue(known, None)
+                known = self.state.known_urls(("article", "page", "bad", "failed", "redirect"))
+                for batch in _batches(known, _QUEUE_BATCH):
+                    self._enqueue(batch, None)
             if self._progress is not None:
                 self._progress.update(self.report, len(self._frontier))
 
-    def _enqueue(self, url: str, referrer: str | None) -> None:
-        if url in self._queued or host_of(url) not in self.hosts or not is_probably_html(url):
-            return
-        self._queued.add(url)
-        self._frontier.append(url)
-        if referrer is not None:
-            self._referrer[url] = referrer
+    def _enqueue(self, urls: Iterable[str], referrer: str | None) -> None:
+        """Queue the URLs that are the site's and may be pages; each is queued once per run."""
+        wanted = [url for url in urls if host_of(url) in self.hosts and is_probably_html(url)]
+        if wanted:
+            self._frontier.add(wanted, referrer)
 
     def _robots_url(self, url: str) -> str:
         parts = urlsplit(url)
@@ -420,35 +449,44 @@ class Crawler:
             parts = urlsplit(home)
             for url in listed or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"]:
                 first.setdefault(url, bool(listed))
-        todo = collections.deque(first)
-        seen: set[str] = set()
-        while todo and len(seen) < _MAX_SITEMAPS:
+        todo = collections.deque(list(first)[:_MAX_SITEMAPS])
+        self.report.sitemaps_skipped += max(0, len(first) - _MAX_SITEMAPS)
+        queued = set(todo)  # read or to be read: at most _MAX_SITEMAPS of them
+        while todo:
             url = todo.popleft()
-            if url in seen:
-                continue
-            seen.add(url)
             named = first.get(url, True)  # a child of a sitemap index is named too
             if not self._robots_for(url).allowed(url):
                 continue
-            response = self._follow(url, max_bytes=_MAX_SITEMAP_BYTES)
+            response = self._follow(url, max_bytes=_MAX_SITEMAP_BYTES,
+                                     too_big="sitemap larger than 50 MB (the sitemaps.org limit); not read")
             if response.status != 200 or response.problem:
                 if named:  # a sitemap robots.txt names must be there; /sitemap.xml is only a guess
                     reason = response.problem or f"HTTP {response.status}"
                     self.report.problems.append(CrawlProblem(url, f"sitemap not read ({reason})"))
                 continue
             try:
-                sitemap = parse_sitemap(response.body)
+                sitemap = parse_sitemap(response.body, self.options.max_sitemap_urls)
             except ValueError as exc:
                 self.report.problems.append(CrawlProblem(url, str(exc)))
                 continue
+            if sitemap.problem:
+                self.report.problems.append(CrawlProblem(url, sitemap.problem))
+            if sitemap.skipped:
+                self.report.sitemap_urls_skipped += sitemap.skipped
+                self.report.notes.append(
+                    f"{url}: {sitemap.skipped:,} URLs after its first {self.options.max_sitemap_urls:,} were "
+                    "skipped (setting crawl_max_sitemap_urls)")
             for child in sitemap.sitemaps:
                 child_url = normalize_url(child)
-                if child_url and host_of(child_url) in self.hosts:
-                    todo.append(child_url)
-            for page in sitemap.pages:
-                page_url = normalize_url(page)
-                if page_url:
-                    self._enqueue(page_url, url)
+                if child_url is None or host_of(child_url) not in self.hosts or child_url in queued:
+                    continue
+                if len(queued) >= _MAX_SITEMAPS:
+                    self.report.sitemaps_skipped += 1
+                    continue
+                queued.add(child_url)
+                todo.append(child_url)
+            for batch in _batches((u for u in map(normalize_url, sitemap.pages) if u), _QUEUE_BATCH):
+                self._enqueue(batch, url)
 
     # -- one page -----------------------------------------------------------------
 
@@ -475,11 +513,10 @@ class Crawler:
                 self._alive.add(prev.article_id)
             else:
                 self.report.other_pages += 1
-            for link in prev.links:
-                self._enqueue(link, url)
+            self._enqueue(prev.links, url)
             prev.last_seen = prev.last_fetched = now
             prev.status = 200
-            self._pending_rows.append(prev)
+            self._stage(prev)
             return
         if response.status in _REDIRECTS:
             location = response.headers.get("location", "")
@@ -490,7 +527,7 @@ class Crawler:
             if target is not None:
                 if url == self.start and host_of(target) != host_of(url):
                     self._homes.append(target)  # the site's own address (achie.org -> www.achie.org): its sitemaps
-                self._enqueue(target, url)
+                self._enqueue([target], url)
             self.report.other_pages += 1
             self._gone(prev, PageRecord(url, "redirect", response.status, redirect_to=target, last_seen=now,
                                         last_fetched=now))
@@ -498,7 +535,7 @@ class Crawler:
         if response.status in (404, 410):
             self.report.other_pages += 1
             if prev is None or prev.kind == "gone":
-                referrer = self._referrer.get(url)
+                referrer = self._frontier.referrer(url)
                 if referrer:
                     self.report.broken_links.append(
                         CrawlProblem(url, f"HTTP {response.status}, linked from {referrer}"))
@@ -509,7 +546,7 @@ class Crawler:
             return
         if response.media_type not in _HTML_TYPES:
             self.report.other_pages += 1
-            self._pending_rows.append(PageRecord(url, "page", 200, last_seen=now, last_fetched=now))
+            self._stage(PageRecord(url, "page", 200, last_seen=now, last_fetched=now))
             return
         yield from self._page(url, prev, response, now)
 
@@ -543,23 +580,40 @@ class Crawler:
     def _failed(self, url: str, prev: PageRecord | None, reason: str) -> None:
         """A page that did not answer usefully: report it, keep what the index has."""
         self.report.problems.append(CrawlProblem(url, reason))
+        self._keep(prev)
+        if prev is None:
+            self._stage(PageRecord(url, "failed", 0, problem=reason, last_fetched=now_iso()))
+
+    def _keep(self, prev: PageRecord | None) -> None:
+        """The article the page gave last time stays (carried into a rebuild)."""
         if prev is not None and prev.article_id:
             self._alive.add(prev.article_id)
             self.report.kept += 1
             if self.options.rebuild:
-                article = self._stored(prev.article_id)
-                if article is not None:
-                    self._carried.append(article)
-        if prev is None:
-            self._pending_rows.append(PageRecord(url, "failed", 0, problem=reason, last_fetched=now_iso()))
+                self._carried.append(prev.article_id)
 
     def _gone(self, prev: PageRecord | None, row: PageRecord) -> None:
         """The page no longer gives the article it gave; the article goes unless another URL gives it."""
         if prev is not None and prev.article_id:
             self._maybe_gone.add(prev.article_id)
-            self._deferred_rows.append(row)
+            self._defer(row)
         else:
-            self._pending_rows.append(row)
+            self._stage(row)
+
+    def _page_links(self, url: str, hrefs: list[str]) -> list[str]:
+        """The site's page links among ``hrefs``, each once, at most ``max_links_per_page`` (the rest counted)."""
+        kept: dict[str, None] = {}
+        beyond: set[str] = set()
+        for href in hrefs:
+            link = join_link(url, href)
+            if link is None or link in kept or host_of(link) not in self.hosts or not is_probably_html(link):
+                continue
+            if len(kept) < self.options.max_links_per_page:
+                kept[link] = None
+            else:
+                beyond.add(link)
+        self.report.links_skipped += len(beyond)
+        return list(kept)
 
     def _page(self, url: str, prev: PageRecord | None, response: Response, now: str) -> Iterator[Article]:
         try:
@@ -572,13 +626,8 @@ class Crawler:
         except UnparsableHTML as exc:
             self._failed(url, prev, str(exc))
             return
-        links = []
-        for href in fields.links:
-            link = join_link(url, href)
-            if link is not None and host_of(link) in self.hosts:
-                links.append(link)
-                self._enqueue(link, url)
-        links = list(dict.fromkeys(links))
+        links = self._page_links(url, fields.links)
+        self._enqueue(links, url)
         row = PageRecord(url, "page", 200, etag=response.headers.get("etag"),
                          last_modified=response.headers.get("last-modified"), links=links, last_seen=now,
                          last_fetched=now)
@@ -599,22 +648,16 @@ class Crawler:
         article_id = canonical_url(url, fields.url, self.hosts)
         article = self._article(url, article_id, fields)
         if article is None:  # reported as a problem
-            if prev is not None and prev.article_id:
-                self._alive.add(prev.article_id)
-                self.report.kept += 1
-                if self.options.rebuild:
-                    kept = self._stored(prev.article_id)
-                    if kept is not None:
-                        self._carried.append(kept)
+            self._keep(prev)
             row.kind, row.problem, row.etag, row.last_modified = "bad", self.report.problems[-1].reason, None, None
             row.article_id = prev.article_id if prev is not None else None
-            self._pending_rows.append(row)
+            self._stage(row)
             return
         row.kind, row.article_id = "article", article.id
         row.content_hash = _article_hash(article)
         if article.id in self._alive:  # the same article under another URL, already done this run
             self.report.other_pages += 1
-            self._pending_rows.append(row)
+            self._stage(row)
             return
         self._alive.add(article.id)
         old_hash = self._old_hash(prev, article.id)
@@ -625,19 +668,19 @@ class Crawler:
                 self.report.unchanged += 1
             else:
                 self.report.changed += 1
-            self._pending_rows.append(row)
+            self._stage(row)
             yield article
             return
         in_index = self._in_index(article.id)
         if in_index and old_hash == row.content_hash:
             self.report.unchanged += 1
-            self._pending_rows.append(row)
+            self._stage(row)
             return
         if in_index:
             self.report.changed += 1
         else:
             self.report.added += 1
-        self._pending_rows.append(row)
+        self._stage(row)
         yield article
 
     def _old_hash(self, prev: PageRecord | None, article_id: str) -> str | None:

@@ -20,13 +20,18 @@ class CrawlProblem:
         return f"{self.url}: {self.reason}"
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 @dataclasses.dataclass
 class CrawlReport:
     """What one crawl did. ``problems`` make the run fail; ``broken_links`` and ``notes`` do not.
 
-    ``aborted`` says why the crawl stopped before its end (nothing is published
-    then); ``notes`` say what the crawl did not do as the site asked (a
-    Crawl-delay capped, a robots.txt read in part).
+    ``aborted`` says why the crawl stopped before its end (nothing more is
+    written then); ``notes`` say what the crawl did not do as the site asked (a
+    Crawl-delay capped, a robots.txt read in part, sitemap URLs skipped); the
+    counts of what was skipped name the bound that skipped it.
     """
 
     pages_fetched: int = 0
@@ -42,6 +47,10 @@ class CrawlReport:
     requests: int = 0
     seconds: float = 0.0
     truncated: bool = False
+    not_visited: int = 0  # URLs still queued when the page limit stopped the crawl
+    links_skipped: int = 0  # links beyond crawl_max_links_per_page on a page
+    sitemap_urls_skipped: int = 0  # URLs beyond crawl_max_sitemap_urls in a sitemap file
+    sitemaps_skipped: int = 0  # sitemap files beyond the most read per crawl
     aborted: str | None = None
     generation: str | None = None
     problems: list[CrawlProblem] = dataclasses.field(default_factory=list)
@@ -65,8 +74,19 @@ class CrawlReport:
         text += f"; {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
         if self.broken_links:
             text += f", {len(self.broken_links)} broken link{'s' if len(self.broken_links) != 1 else ''}"
+        skipped = []
+        if self.links_skipped:
+            skipped.append(f"{_plural(self.links_skipped, 'link')} (setting crawl_max_links_per_page)")
+        if self.sitemap_urls_skipped:
+            skipped.append(f"{_plural(self.sitemap_urls_skipped, 'sitemap URL')} (setting crawl_max_sitemap_urls)")
+        if self.sitemaps_skipped:
+            skipped.append(f"{_plural(self.sitemaps_skipped, 'sitemap')} beyond the 50 read per crawl")
+        if skipped:
+            text += "; skipped " + ", ".join(skipped)
         if self.truncated:
             text += "; stopped at the page limit (--max-pages / setting crawl_max_pages)"
+            if self.not_visited:
+                text += f" with {_plural(self.not_visited, 'URL')} not visited"
         if self.generation:
             text += f"; generation {self.generation}"
         return text + f"; {self.seconds:.1f} s"
