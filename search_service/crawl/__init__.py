@@ -13,8 +13,10 @@ from .crawler import (
     CrawlOptions,
     CrawlProblem,
     CrawlReport,
+    CrawlWriteError,
     default_user_agent,
     parse_category_map,
 )
 
-__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent", "parse_category_map"]
+__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "CrawlWriteError", "Crawler", "default_user_agent",
+           "parse_category_map"]

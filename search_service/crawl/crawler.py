@@ -26,17 +26,21 @@ cleaning and validation as files and the write API.
 Bounded whatever the site sends: the URLs queued live in a temporary SQLite
 file (:mod:`.frontier`), as do the state rows waiting for a commit
 (:class:`~.state.StagedRows`); a page's links and a sitemap's URLs are capped
-(and what was skipped counted).
+(and what was skipped counted); an incremental crawl commits at least every
+``crawl_commit_seconds``, so a crawl killed half-way keeps what it committed;
+a write that fails (a full disk) stops the crawl with one message.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import itertools
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -48,7 +52,7 @@ from ..config import SETTINGS_BY_NAME
 from ..extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
 from ..ingest import Ingest
 from ..schema import from_stored
-from ..store import IndexStore, journal_since
+from ..store import IndexStore, JournalError, journal_since
 from .fetch import Fetcher, Response
 from .frontier import Frontier
 from .report import CrawlProblem, CrawlReport, Progress
@@ -57,7 +61,7 @@ from .sitemaps import MAX_SITEMAP_URLS, parse_sitemap
 from .state import CrawlState, PageRecord, StagedRows, now_iso
 from .urls import canonical_url, host_of, is_probably_html, join_link, normalize_url, site_hosts, www_twin
 
-__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent"]
+__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "CrawlWriteError", "Crawler", "default_user_agent"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +107,7 @@ class CrawlOptions:
     allowed_hosts: tuple[str, ...] = ()
     max_links_per_page: int = 1000
     max_sitemap_urls: int = MAX_SITEMAP_URLS
+    commit_seconds: float = 30.0
     batch_size: int = 500
     memory_mb: int = 256
     lock_timeout: float = 10.0
@@ -136,6 +141,7 @@ class CrawlOptions:
             allowed_hosts=tuple(settings.crawl_allowed_hosts),
             max_links_per_page=settings.crawl_max_links_per_page,
             max_sitemap_urls=settings.crawl_max_sitemap_urls,
+            commit_seconds=settings.crawl_commit_seconds,
             memory_mb=settings.index_memory_mb,
             lock_timeout=settings.lock_timeout,
             keep_generations=settings.keep_generations,
@@ -160,6 +166,42 @@ def parse_category_map(entries) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
 
+class CrawlWriteError(Exception):
+    """Writing the index, the crawl state or the crawl's temporary files failed (a full disk, say).
+
+    The crawl stops there and writes nothing more: what was committed before
+    stays, and the state never claims more than the index holds.
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"could not write {what}: {reason}")
+        self.what = what
+        self.reason = reason
+
+    def message(self, rebuild: bool) -> str:
+        """One line for the operator: what failed, what it means, what to do."""
+        if rebuild:
+            kept = "nothing was published and the live index is unchanged"
+        else:
+            kept = ("the articles committed before are kept, and the next run picks up from them "
+                    "(re-fetching the pages whose articles were not committed)")
+        return (f"could not write {self.what} ({self.reason}); the crawl stopped and nothing more was written: "
+                f"{kept}. Free disk space (or raise the file size limit) and run the crawl again.")
+
+
+@contextlib.contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Turn the failure of a write into :class:`CrawlWriteError` naming ``what`` was being written."""
+    try:
+        yield
+    except JournalError as exc:
+        raise CrawlWriteError(what, exc.strerror) from exc
+    except OSError as exc:
+        raise CrawlWriteError(what, exc.strerror or str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise CrawlWriteError(what, str(exc)) from exc
+
+
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
@@ -169,7 +211,8 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
 class Crawler:
     """One crawl of one site into one index store. Use :meth:`run` once.
 
-    Raises ``ValueError`` for a start URL or setting that cannot be used.
+    Raises ``ValueError`` for a start URL or setting that cannot be used and
+    :class:`CrawlWriteError` when the crawl state cannot be opened.
     """
 
     def __init__(self, store: IndexStore, options: CrawlOptions, *, progress_stream=None,
@@ -184,10 +227,16 @@ class Crawler:
         self.hosts = site_hosts(start, include_www_twin=options.www_twin, allowed=options.allowed_hosts)
         self.report = CrawlReport()
         self.ingest = Ingest(options.default_category, allow_untitled=options.allow_untitled, log_problems=False)
-        self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
-        self._frontier = Frontier()
-        self._staged = StagedRows()  # rows to write once the index committed what they describe
-        self._deferred = StagedRows()  # rows of removed articles: written after the delete
+        with _writing("the crawl state"):
+            self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
+        try:
+            with _writing("the crawl's temporary files"):
+                self._frontier = Frontier()
+                self._staged = StagedRows()  # rows to write once the index committed what they describe
+                self._deferred = StagedRows()  # rows of removed articles: written after the delete
+        except CrawlWriteError:
+            self.state.close()
+            raise
         self.fetcher = Fetcher(options.user_agent, delay=options.delay, timeout=options.timeout,
                                max_bytes=options.max_page_bytes, retries=options.retries,
                                backoff=options.retry_backoff)
@@ -196,6 +245,8 @@ class Crawler:
         self._alive: set[str] = set()  # article ids a page gave (or kept) this run
         self._maybe_gone: set[str] = set()  # article ids whose page said they are gone
         self._pending: list[Article] = []
+        self._pending_added = 0  # of the pending articles, those new to the index
+        self._last_commit = time.monotonic()
         self._carried: list[str] = []  # rebuild: ids of articles kept from the live generation
         self._rebuild_ids: set[str] = set()
         self._searcher = None
@@ -207,10 +258,13 @@ class Crawler:
     def run(self) -> CrawlReport:
         started = time.monotonic()
         try:
-            if self.options.rebuild:
-                self._run_rebuild()
-            else:
-                self._run_incremental()
+            try:
+                if self.options.rebuild:
+                    self._run_rebuild()
+                else:
+                    self._run_incremental()
+            except CrawlWriteError as exc:
+                self.report.aborted = exc.message(self.options.rebuild)
         finally:
             self.report.requests = self.fetcher.requests
             self.report.seconds = time.monotonic() - started
@@ -233,7 +287,8 @@ class Crawler:
         self._commit()
         if self.report.aborted is None:
             self._remove_gone()
-        self._deferred.move_to(self.state)
+        with _writing("the crawl state"):
+            self._deferred.move_to(self.state)
 
     def _run_rebuild(self) -> None:
         def articles() -> Iterator[Article]:
@@ -249,22 +304,24 @@ class Crawler:
 
         self._ids()  # the live ids, read before the crawl
         started = time.time()
-        result = indexer.rebuild(
-            self.store, articles(), procs=1, memory_mb=self.options.memory_mb,
-            keep=self.options.keep_generations,
-            # Never publish an empty or aborted crawl over a good index, nor drop articles the
-            # crawl did not find gone without --drop-missing (_may_publish decides: the indexer
-            # would count the articles found gone as missing too).
-            should_commit=lambda: self._may_publish(started),
-            drop_missing=True,
-        )
+        with _writing("the new generation of the index"):
+            result = indexer.rebuild(
+                self.store, articles(), procs=1, memory_mb=self.options.memory_mb,
+                keep=self.options.keep_generations,
+                # Never publish an empty or aborted crawl over a good index, nor drop articles the
+                # crawl did not find gone without --drop-missing (_may_publish decides: the indexer
+                # would count the articles found gone as missing too).
+                should_commit=lambda: self._may_publish(started),
+                drop_missing=True,
+            )
         if not result.committed:
             if self.report.aborted is None:
                 self.report.aborted = "no article found; nothing was published (the live index is unchanged)"
             return
         self.report.generation = result.generation
-        self._staged.move_to(self.state)
-        self._deferred.move_to(self.state)
+        with _writing("the crawl state"):
+            self._staged.move_to(self.state)
+            self._deferred.move_to(self.state)
 
     def _may_publish(self, started: float) -> bool:
         """Whether the rebuilt generation may replace the live one; sets ``removed``/``dropped`` or ``aborted``.
@@ -298,22 +355,41 @@ class Crawler:
     def _commit(self) -> None:
         """Commit the pending articles, then write the state rows that describe them."""
         if self._pending:
-            indexer.update(self.store, self._pending, memory_mb=self.options.memory_mb,
-                           lock_timeout=self.options.lock_timeout)
+            try:
+                with _writing("the index"):
+                    indexer.update(self.store, self._pending, memory_mb=self.options.memory_mb,
+                                   lock_timeout=self.options.lock_timeout)
+            except CrawlWriteError:
+                # The summary counts what the index holds: these were not written.
+                self.report.added -= self._pending_added
+                self.report.changed -= len(self._pending) - self._pending_added
+                raise
             self._ids().update(article.id for article in self._pending)
             self._pending = []
-        self._staged.move_to(self.state)
+            self._pending_added = 0
+        with _writing("the crawl state"):
+            self._staged.move_to(self.state)
+        self._last_commit = time.monotonic()
+
+    def _after_page(self) -> None:
+        # A crawl of a slow site may take hours to fetch a batch: commit by time too, so that a crawl
+        # killed half-way keeps what it fetched up to its last commit. A rebuild publishes at its end.
+        if not self.options.rebuild and time.monotonic() - self._last_commit >= self.options.commit_seconds:
+            self._commit()
 
     def _stage(self, row: PageRecord) -> None:
-        self._staged.add(row)
+        with _writing("the crawl's temporary files"):
+            self._staged.add(row)
 
     def _defer(self, row: PageRecord) -> None:
-        self._deferred.add(row)
+        with _writing("the crawl's temporary files"):
+            self._deferred.add(row)
 
     def _remove_gone(self) -> None:
         gone = sorted(i for i in self._maybe_gone - self._alive if self._in_index(i))
         if gone:
-            self.report.removed = len(indexer.delete(self.store, gone, lock_timeout=self.options.lock_timeout))
+            with _writing("the index"):
+                self.report.removed = len(indexer.delete(self.store, gone, lock_timeout=self.options.lock_timeout))
 
     def _searcher_now(self):
         if self._searcher is None and self.store.current_name() is not None:
@@ -373,6 +449,7 @@ class Crawler:
                 known = self.state.known_urls(("article", "page", "bad", "failed", "redirect"))
                 for batch in _batches(known, _QUEUE_BATCH):
                     self._enqueue(batch, None)
+            self._after_page()
             if self._progress is not None:
                 self._progress.update(self.report, len(self._frontier))
 
@@ -380,7 +457,8 @@ class Crawler:
         """Queue the URLs that are the site's and may be pages; each is queued once per run."""
         wanted = [url for url in urls if host_of(url) in self.hosts and is_probably_html(url)]
         if wanted:
-            self._frontier.add(wanted, referrer)
+            with _writing("the crawl's temporary files"):
+                self._frontier.add(wanted, referrer)
 
     def _robots_url(self, url: str) -> str:
         parts = urlsplit(url)
@@ -680,6 +758,7 @@ class Crawler:
             self.report.changed += 1
         else:
             self.report.added += 1
+            self._pending_added += 1
         self._stage(row)
         yield article
 
