@@ -75,7 +75,7 @@ def test_big_sitemaps_and_link_farms_are_capped_counted_and_kept_out_of_memory(b
     assert len(json.loads(links)) == 100
     # Python's own memory: not the 200,000 URLs the sitemaps list, nor the 20,000 queued.
     assert peak < 8_000_000, f"peak {peak / 1e6:.1f} MB of Python memory"
-    assert elapsed < 20
+    assert elapsed < 60  # about 5 s here: the 180,000 URLs skipped are counted, not parsed
 
 
 def test_a_sitemap_is_parsed_up_to_the_limit_and_the_rest_counted():
