@@ -114,17 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     crawl = commands.add_parser(
         "crawl", help="index a website by its address; run again to keep the index in step",
-        description="Crawl URL's host (robots.txt obeyed, sitemaps and links followed) and index its article "
-        "pages. Without --rebuild, articles are added, replaced and removed in the live generation, and pages "
-        "unchanged since the last run are not downloaded again (conditional requests). Exits 1 when any page "
-        "failed (listed by URL), 2 when the crawl could not run.")
+        description="Crawl the site of URL (its host, its www. twin and crawl_allowed_hosts; robots.txt obeyed, "
+        "sitemaps and links followed) and index its article pages. Without --rebuild, articles are added, "
+        "replaced and removed in the live generation, committed at least every crawl_commit_seconds, and pages "
+        "unchanged since the last run are not downloaded again (conditional requests). Exits 0 when every page "
+        "was fine, 1 when any page failed (listed by URL), 2 when the crawl could not run or stopped before its "
+        "end with nothing more written (robots.txt unreadable, the start URL redirecting off the site, a bad URL "
+        "or setting, a rebuild that would drop live articles, an index or state that cannot be written).")
     crawl.add_argument("url", metavar="URL", help="the site's address, e.g. http://www.achie.org/")
     crawl.add_argument("--delay", type=_non_negative_float, metavar="SECONDS",
-                       help="seconds between requests (setting crawl_delay; robots.txt Crawl-delay wins if longer)")
+                       help="seconds between requests (setting crawl_delay; robots.txt Crawl-delay wins if longer, "
+                       "up to 3600)")
     crawl.add_argument("--max-pages", type=_positive_int, metavar="N",
                        help="stop after fetching N pages (setting crawl_max_pages)")
     crawl.add_argument("--rebuild", action="store_true",
-                       help="build a new generation from the crawl alone and publish it atomically")
+                       help="build a new generation from the crawl alone and publish it atomically; refuses to "
+                       "drop live articles the crawl did not find gone (see --drop-missing)")
+    crawl.add_argument("--drop-missing", action="store_true",
+                       help="with --rebuild: also drop live articles the crawl did not find gone (404/410, "
+                       "redirected away), such as those written through the API or not reached, instead of refusing")
     commands.add_parser("config", help="list every setting with its type, default and environment variable")
     return parser
 
@@ -333,14 +341,21 @@ def cmd_words(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
-    from .crawl import Crawler, CrawlOptions
+    from .crawl import Crawler, CrawlOptions, CrawlWriteError
 
+    if args.drop_missing and not args.rebuild:
+        print("search-service: error: --drop-missing only applies with --rebuild (a crawl without it removes "
+              "only the articles whose pages are gone)", file=sys.stderr)
+        return EXIT_ERROR
     try:
         options = CrawlOptions.from_settings(settings, args.url, delay=args.delay, max_pages=args.max_pages,
-                                             rebuild=args.rebuild)
+                                             rebuild=args.rebuild, drop_missing=args.drop_missing)
         crawler = Crawler(IndexStore(settings.index_dir), options)
     except ValueError as exc:
         print(f"search-service: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except CrawlWriteError as exc:
+        print(f"search-service: error: {exc.message(args.rebuild)}", file=sys.stderr)
         return EXIT_ERROR
     try:
         report = crawler.run()
@@ -351,6 +366,8 @@ def cmd_crawl(args: argparse.Namespace, settings: Settings) -> int:
         print(problem, file=sys.stderr)
     for broken in report.broken_links:
         print(f"{broken.url}: broken link: {broken.reason}", file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     if report.aborted:
         print(f"search-service: error: {report.aborted}", file=sys.stderr)

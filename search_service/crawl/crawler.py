@@ -1,15 +1,15 @@
 """The crawl itself: from a start URL to articles added, changed and removed in the index.
 
-One thread, one host, one request at a time with a delay: the site is a small
+One thread, one site, one request at a time with a delay: the site is a small
 institute's server and the index changes slowly, so politeness matters more
 than speed (the benchmark shows where the time goes).
 
 Order of work:
 
-1. ``robots.txt`` of the start host (no rules on 4xx; nothing at all on 5xx or
-   no answer, and the crawl stops with an error);
-2. the start URL (a redirect to another host, ``achie.org`` → ``www.achie.org``,
-   adds that host), then the sitemaps robots.txt names, else ``/sitemap.xml``;
+1. ``robots.txt`` of the start host (no rules on 4xx; nothing at all on 5xx, no
+   answer or an unreadable one, and the crawl stops with an error);
+2. the start URL (a redirect off the site, see :func:`~.urls.site_hosts`,
+   stops the crawl), then the sitemaps robots.txt names, else ``/sitemap.xml``;
 3. breadth-first over the links of every page, then the URLs of earlier runs
    (so that pages no longer linked are checked and removed when they answer
    404/410);
@@ -22,45 +22,62 @@ Every page is fetched once per run in the spelling of
 :func:`~search_service.crawl.urls.normalize_url`; an article is named by its
 canonical URL. Articles go through :meth:`Ingest.validate_records`, the same
 cleaning and validation as files and the write API.
+
+Bounded whatever the site sends: the URLs queued live in a temporary SQLite
+file (:mod:`.frontier`), as do the state rows waiting for a commit
+(:class:`~.state.StagedRows`); a page's links and a sitemap's URLs are capped
+(and what was skipped counted); an incremental crawl commits at least every
+``crawl_commit_seconds``, so a crawl killed half-way keeps what it committed;
+a write that fails (a full disk) stops the crawl with one message.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
-import sys
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import __version__
 from ..article import Article
+from ..config import SETTINGS_BY_NAME
 from ..engine import indexer
-from ..engine.schema import from_stored
-from ..engine.store import IndexStore
+from ..engine.store import IndexStore, JournalError, journal_since
 from ..ingest import Ingest
 from ..ingest.extract import DecodeProblem, PageFields, Selectors, UnparsableHTML, decode_html, extract_page
 from .fetch import Fetcher, Response
+from .frontier import Frontier
+from .report import CrawlProblem, CrawlReport, Progress
 from .robots import MAX_ROBOTS_BYTES, RobotsRules
-from .sitemaps import parse_sitemap
-from .state import CrawlState, PageRecord, now_iso
-from .urls import canonical_url, host_of, is_probably_html, join_link, normalize_url
+from .sitemaps import MAX_SITEMAP_URLS, parse_sitemap
+from .state import CrawlState, PageRecord, StagedRows, now_iso
+from .urls import canonical_url, host_of, is_probably_html, join_link, normalize_url, site_hosts, www_twin
 
-__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "Crawler", "default_user_agent"]
+__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "CrawlWriteError", "Crawler", "default_user_agent"]
 
 log = logging.getLogger(__name__)
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+_REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECT_HOPS = 5
 _MAX_SITEMAPS = 50
 _MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+# The longest delay between requests: the crawl_delay setting's own maximum (a robots.txt asking for
+# more is capped to it, with a note).
+_MAX_DELAY = float(SETTINGS_BY_NAME["crawl_delay"].max or 3600)
 # A page whose body text is mostly link text is a list of articles, not one.
 _LIST_LINK_SHARE = 0.5
 _STATE_FILE = "crawl.sqlite3"
+# URLs of earlier runs are queued this many at a time (there may be very many).
+_QUEUE_BATCH = 10_000
 
 
 def default_user_agent() -> str:
@@ -76,6 +93,7 @@ class CrawlOptions:
     delay: float = 1.0
     max_pages: int = 10_000
     rebuild: bool = False
+    drop_missing: bool = False
     user_agent: str = dataclasses.field(default_factory=default_user_agent)
     timeout: float = 20.0
     max_page_bytes: int = 5_000_000
@@ -85,6 +103,11 @@ class CrawlOptions:
     selectors: Selectors = Selectors()
     default_category: str = ""
     allow_untitled: bool = False
+    www_twin: bool = True
+    allowed_hosts: tuple[str, ...] = ()
+    max_links_per_page: int = 1000
+    max_sitemap_urls: int = MAX_SITEMAP_URLS
+    commit_seconds: float = 30.0
     batch_size: int = 500
     memory_mb: int = 256
     lock_timeout: float = 10.0
@@ -93,12 +116,14 @@ class CrawlOptions:
 
     @classmethod
     def from_settings(cls, settings, start_url: str, *, delay: float | None = None,
-                      max_pages: int | None = None, rebuild: bool = False) -> CrawlOptions:
+                      max_pages: int | None = None, rebuild: bool = False,
+                      drop_missing: bool = False) -> CrawlOptions:
         return cls(
             start_url=start_url,
             delay=settings.crawl_delay if delay is None else delay,
             max_pages=settings.crawl_max_pages if max_pages is None else max_pages,
             rebuild=rebuild,
+            drop_missing=drop_missing,
             user_agent=settings.crawl_user_agent or default_user_agent(),
             timeout=settings.crawl_timeout,
             max_page_bytes=settings.crawl_max_page_bytes,
@@ -112,6 +137,11 @@ class CrawlOptions:
             ),
             default_category=settings.default_category,
             allow_untitled=settings.allow_untitled,
+            www_twin=settings.crawl_www_twin,
+            allowed_hosts=tuple(settings.crawl_allowed_hosts),
+            max_links_per_page=settings.crawl_max_links_per_page,
+            max_sitemap_urls=settings.crawl_max_sitemap_urls,
+            commit_seconds=settings.crawl_commit_seconds,
             memory_mb=settings.index_memory_mb,
             lock_timeout=settings.lock_timeout,
             keep_generations=settings.keep_generations,
@@ -136,92 +166,54 @@ def parse_category_map(entries) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CrawlProblem:
-    """A page that could not be used, by URL, with the reason."""
+class CrawlWriteError(Exception):
+    """Writing the index, the crawl state or the crawl's temporary files failed (a full disk, say).
 
-    url: str
-    reason: str
+    The crawl stops there and writes nothing more: what was committed before
+    stays, and the state never claims more than the index holds.
+    """
 
-    def __str__(self) -> str:
-        return f"{self.url}: {self.reason}"
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"could not write {what}: {reason}")
+        self.what = what
+        self.reason = reason
 
-
-@dataclasses.dataclass
-class CrawlReport:
-    """What one crawl did. ``problems`` make the run fail; ``broken_links`` do not."""
-
-    pages_fetched: int = 0
-    not_modified: int = 0
-    other_pages: int = 0
-    disallowed: int = 0
-    added: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    kept: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-    truncated: bool = False
-    aborted: str | None = None
-    generation: str | None = None
-    problems: list[CrawlProblem] = dataclasses.field(default_factory=list)
-    broken_links: list[CrawlProblem] = dataclasses.field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and self.aborted is None
-
-    def summary(self) -> str:
-        text = (
-            f"{self.pages_fetched} pages fetched ({self.not_modified} not modified, {self.other_pages} not articles, "
-            f"{self.disallowed} disallowed by robots.txt); articles: {self.added} added, {self.changed} changed, "
-            f"{self.unchanged} unchanged, {self.removed} removed"
-        )
-        if self.kept:
-            text += f", {self.kept} kept after failures"
-        text += f"; {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
-        if self.broken_links:
-            text += f", {len(self.broken_links)} broken link{'s' if len(self.broken_links) != 1 else ''}"
-        if self.truncated:
-            text += "; stopped at the page limit (--max-pages / setting crawl_max_pages)"
-        if self.generation:
-            text += f"; generation {self.generation}"
-        return text + f"; {self.seconds:.1f} s"
+    def message(self, rebuild: bool) -> str:
+        """One line for the operator: what failed, what it means, what to do."""
+        if rebuild:
+            kept = "nothing was published and the live index is unchanged"
+        else:
+            kept = ("the articles committed before are kept, and the next run picks up from them "
+                    "(re-fetching the pages whose articles were not committed)")
+        return (f"could not write {self.what} ({self.reason}); the crawl stopped and nothing more was written: "
+                f"{kept}. Free disk space (or raise the file size limit) and run the crawl again.")
 
 
-class _Progress:
-    """Pages fetched and articles found: a tqdm bar on a terminal, a log line every 10 s otherwise."""
+@contextlib.contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Turn the failure of a write into :class:`CrawlWriteError` naming ``what`` was being written."""
+    try:
+        yield
+    except JournalError as exc:
+        raise CrawlWriteError(what, exc.strerror) from exc
+    except OSError as exc:
+        raise CrawlWriteError(what, exc.strerror or str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise CrawlWriteError(what, str(exc)) from exc
 
-    def __init__(self, stream=None) -> None:
-        self.stream = stream or sys.stderr
-        self._bar = None
-        self._last = time.monotonic()
-        if getattr(self.stream, "isatty", lambda: False)():
-            from tqdm import tqdm
 
-            self._bar = tqdm(total=0, unit="page", file=self.stream, desc="crawling", dynamic_ncols=True)
-
-    def update(self, report: CrawlReport, queued: int) -> None:
-        if self._bar is not None:
-            self._bar.total = report.pages_fetched + queued
-            self._bar.update(report.pages_fetched - self._bar.n)
-            self._bar.set_postfix(new=report.added, changed=report.changed, problems=len(report.problems),
-                                  refresh=False)
-            return
-        now = time.monotonic()
-        if now - self._last >= 10:
-            self._last = now
-            print(f"crawling: {report.pages_fetched} pages fetched, {queued} queued, {report.added} added, "
-                  f"{report.changed} changed, {len(report.problems)} problems", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 class Crawler:
-    """One crawl of one site into one index store. Use :meth:`run` once."""
+    """One crawl of one site into one index store. Use :meth:`run` once.
+
+    Raises ``ValueError`` for a start URL or setting that cannot be used and
+    :class:`CrawlWriteError` when the crawl state cannot be opened.
+    """
 
     def __init__(self, store: IndexStore, options: CrawlOptions, *, progress_stream=None,
                  show_progress: bool = True) -> None:
@@ -232,45 +224,55 @@ class Crawler:
         self.store = store
         self.options = options
         self.start = start
-        self.hosts = {host_of(start)}
+        self.hosts = site_hosts(start, include_www_twin=options.www_twin, allowed=options.allowed_hosts)
         self.report = CrawlReport()
+        self.ingest = Ingest(options.default_category, allow_untitled=options.allow_untitled, log_problems=False)
+        with _writing("the crawl state"):
+            self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
+        try:
+            with _writing("the crawl's temporary files"):
+                self._frontier = Frontier()
+                self._staged = StagedRows()  # rows to write once the index committed what they describe
+                self._deferred = StagedRows()  # rows of removed articles: written after the delete
+        except CrawlWriteError:
+            self.state.close()
+            raise
         self.fetcher = Fetcher(options.user_agent, delay=options.delay, timeout=options.timeout,
                                max_bytes=options.max_page_bytes, retries=options.retries,
                                backoff=options.retry_backoff)
-        self.state = CrawlState(options.state_path or Path(store.root) / _STATE_FILE)
-        self.ingest = Ingest(options.default_category, allow_untitled=options.allow_untitled, log_problems=False)
         self._robots: dict[str, RobotsRules] = {}
-        self._frontier: collections.deque[str] = collections.deque()
-        self._queued: set[str] = set()
-        self._referrer: dict[str, str] = {}
+        self._homes = [start]  # the start URL, and where it redirects on another of the site's hosts
         self._alive: set[str] = set()  # article ids a page gave (or kept) this run
         self._maybe_gone: set[str] = set()  # article ids whose page said they are gone
         self._pending: list[Article] = []
-        self._pending_rows: list[PageRecord] = []
-        self._deferred_rows: list[PageRecord] = []  # rows of removed articles: written after the delete
-        self._carried: list[Article] = []  # rebuild: articles kept from the live generation
+        self._pending_added = 0  # of the pending articles, those new to the index
+        self._last_commit = time.monotonic()
+        self._carried: list[str] = []  # rebuild: ids of articles kept from the live generation
         self._rebuild_ids: set[str] = set()
-        self._searcher = None
         self._index_ids: set[str] | None = None  # ids in the live generation, read once, kept up to date
-        self._progress = _Progress(progress_stream) if show_progress else None
+        self._progress = Progress(progress_stream) if show_progress else None
 
     # -- the run ---------------------------------------------------------------
 
     def run(self) -> CrawlReport:
         started = time.monotonic()
         try:
-            if self.options.rebuild:
-                self._run_rebuild()
-            else:
-                self._run_incremental()
+            try:
+                if self.options.rebuild:
+                    self._run_rebuild()
+                else:
+                    self._run_incremental()
+            except CrawlWriteError as exc:
+                self.report.aborted = exc.message(self.options.rebuild)
         finally:
             self.report.requests = self.fetcher.requests
             self.report.seconds = time.monotonic() - started
             if self._progress is not None:
                 self._progress.close()
-            if self._searcher is not None:
-                self._searcher.close()
             self.fetcher.close()
+            self._frontier.close()
+            self._staged.close()
+            self._deferred.close()
             self.state.close()
         return self.report
 
@@ -278,87 +280,128 @@ class Crawler:
         for article in self._crawl():
             self._pending.append(article)
             if len(self._pending) >= self.options.batch_size:
-                self._flush()
-        self._flush()
+                self._commit()
+        self._commit()
         if self.report.aborted is None:
             self._remove_gone()
-        self._flush_state(self._deferred_rows)
+        with _writing("the crawl state"):
+            self._deferred.move_to(self.state)
 
     def _run_rebuild(self) -> None:
         def articles() -> Iterator[Article]:
             for article in self._crawl():
                 self._rebuild_ids.add(article.id)
                 yield article
-            for article in self._carried:
-                if article.id not in self._rebuild_ids:
-                    self._rebuild_ids.add(article.id)
-                    yield article
+            for article_id in self._carried:
+                if article_id not in self._rebuild_ids:
+                    kept = self._stored(article_id)
+                    if kept is not None:
+                        self._rebuild_ids.add(article_id)
+                        yield kept
 
-        before = set(self._ids())
-        result = indexer.rebuild(
-            self.store, articles(), procs=1, memory_mb=self.options.memory_mb,
-            keep=self.options.keep_generations,
-            # Never publish an empty or aborted crawl over a good index.
-            should_commit=lambda: self.report.aborted is None and bool(self._rebuild_ids),
-        )
+        self._ids()  # the live ids, read before the crawl
+        started = time.time()
+        with _writing("the new generation of the index"):
+            result = indexer.rebuild(
+                self.store, articles(), procs=1, memory_mb=self.options.memory_mb,
+                keep=self.options.keep_generations,
+                # Never publish an empty or aborted crawl over a good index, nor drop articles the
+                # crawl did not find gone without --drop-missing (_may_publish decides: the indexer
+                # would count the articles found gone as missing too).
+                should_commit=lambda: self._may_publish(started),
+                drop_missing=True,
+            )
         if not result.committed:
             if self.report.aborted is None:
                 self.report.aborted = "no article found; nothing was published (the live index is unchanged)"
             return
         self.report.generation = result.generation
-        self.report.removed = len(before - self._rebuild_ids)
-        self._flush_state(self._pending_rows + self._deferred_rows)
+        with _writing("the crawl state"):
+            self._staged.move_to(self.state)
+            self._deferred.move_to(self.state)
+
+    def _may_publish(self, started: float) -> bool:
+        """Whether the rebuilt generation may replace the live one; sets ``removed``/``dropped`` or ``aborted``.
+
+        Live articles absent from the crawl go with it only when the crawl found
+        their pages gone (404/410, redirected away) or with ``--drop-missing``:
+        the others were written through the API or ``index``, or are pages this
+        crawl did not reach. Articles written while the crawl ran are carried
+        into the new generation by the indexer, so they are not missing.
+        """
+        if self.report.aborted is not None or not self._rebuild_ids:
+            return False
+        absent = self._live_ids_now() - self._rebuild_ids - set(journal_since(self.store, started))
+        gone = absent & (self._maybe_gone - self._alive)
+        missing = sorted(absent - gone)
+        if missing and not self.options.drop_missing:
+            shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+            self.report.aborted = (
+                f"--rebuild would drop {len(missing)} live article(s) that this crawl did not find gone ({shown}): "
+                "written through the write API or `index`, or pages this crawl did not reach (linked from "
+                "nowhere it went, or beyond --max-pages). Nothing was published; the live index is unchanged. "
+                "To drop them, run again with --drop-missing; to keep them, crawl without --rebuild (it adds, "
+                "replaces and removes the site's articles in the live generation)."
+            )
+            return False
+        self.report.removed, self.report.dropped = len(gone), len(missing)
+        return True
 
     # -- index and state writes -------------------------------------------------
 
-    def _flush(self) -> None:
+    def _commit(self) -> None:
+        """Commit the pending articles, then write the state rows that describe them."""
         if self._pending:
-            indexer.update(self.store, self._pending, memory_mb=self.options.memory_mb,
-                           lock_timeout=self.options.lock_timeout)
+            try:
+                with _writing("the index"):
+                    indexer.update(self.store, self._pending, memory_mb=self.options.memory_mb,
+                                   lock_timeout=self.options.lock_timeout)
+            except CrawlWriteError:
+                # The summary counts what the index holds: these were not written.
+                self.report.added -= self._pending_added
+                self.report.changed -= len(self._pending) - self._pending_added
+                raise
             self._ids().update(article.id for article in self._pending)
             self._pending = []
-        self._flush_state(self._pending_rows)
-        self._pending_rows = []
+            self._pending_added = 0
+        with _writing("the crawl state"):
+            self._staged.move_to(self.state)
+        self._last_commit = time.monotonic()
 
-    def _flush_state(self, rows: list[PageRecord]) -> None:
-        if rows:
-            self.state.put(rows)
+    def _after_page(self) -> None:
+        # A crawl of a slow site may take hours to fetch a batch: commit by time too, so that a crawl
+        # killed half-way keeps what it fetched up to its last commit. A rebuild publishes at its end.
+        if not self.options.rebuild and time.monotonic() - self._last_commit >= self.options.commit_seconds:
+            self._commit()
+
+    def _stage(self, row: PageRecord) -> None:
+        with _writing("the crawl's temporary files"):
+            self._staged.add(row)
+
+    def _defer(self, row: PageRecord) -> None:
+        with _writing("the crawl's temporary files"):
+            self._deferred.add(row)
 
     def _remove_gone(self) -> None:
         gone = sorted(i for i in self._maybe_gone - self._alive if self._in_index(i))
         if gone:
-            self.report.removed = len(indexer.delete(self.store, gone, lock_timeout=self.options.lock_timeout))
-
-    def _searcher_now(self):
-        if self._searcher is None and self.store.current_name() is not None:
-            self._searcher = self.store.open_current().searcher()
-        return self._searcher
+            with _writing("the index"):
+                self.report.removed = len(indexer.delete(self.store, gone, lock_timeout=self.options.lock_timeout))
 
     def _ids(self) -> set[str]:
         if self._index_ids is None:
-            self._index_ids = self._live_ids()
-            if not self.options.rebuild and self._searcher is not None:
-                # Only a rebuild reads stored articles later; an open searcher holds index data in memory.
-                self._searcher.close()
-                self._searcher = None
+            self._index_ids = self.store.live_ids()
         return self._index_ids
+
+    def _live_ids_now(self) -> set[str]:
+        """The ids of the live generation now (another process may have written since the crawl began)."""
+        return self.store.live_ids()
 
     def _in_index(self, article_id: str) -> bool:
         return article_id in self._ids()
 
     def _stored(self, article_id: str) -> Article | None:
-        searcher = self._searcher_now()
-        if searcher is None:
-            return None
-        stored = searcher.document(id=article_id)
-        return from_stored(stored) if stored else None
-
-    def _live_ids(self) -> set[str]:
-        searcher = self._searcher_now()
-        if searcher is None:
-            return set()
-        # The id terms include deleted documents' until a merge: keep those that still find one.
-        return {term for term in searcher.reader().field_terms("id") if searcher.document_number(id=term) is not None}
+        return self.store.stored_article(article_id)
 
     # -- crawling ---------------------------------------------------------------
 
@@ -366,34 +409,36 @@ class Crawler:
         rules = self._robots_for(self.start)
         if rules.problem:
             self.report.aborted = rules.problem
-            self.report.problems.append(CrawlProblem(self._robots_url(self.start), rules.problem))
             return
-        self._enqueue(self.start, None)
+        self._enqueue([self.start], None)
         first = True
-        while self._frontier:
+        while len(self._frontier):
             if self.report.pages_fetched >= self.options.max_pages:
                 self.report.truncated = True
+                self.report.not_visited = len(self._frontier)
                 break
-            url = self._frontier.popleft()
+            url = self._frontier.pop()
+            if url is None:
+                break
             yield from self._visit(url)
             if first:
                 first = False
                 if self.report.aborted is not None:
                     return
                 self._read_sitemaps()
-                for known in self.state.known_urls(("article", "page", "bad", "failed", "redirect")):
-                    if host_of(known) in self.hosts:
-                        self._enqueue(known, None)
+                known = self.state.known_urls(("article", "page", "bad", "failed", "redirect"))
+                for batch in _batches(known, _QUEUE_BATCH):
+                    self._enqueue(batch, None)
+            self._after_page()
             if self._progress is not None:
                 self._progress.update(self.report, len(self._frontier))
 
-    def _enqueue(self, url: str, referrer: str | None) -> None:
-        if url in self._queued or host_of(url) not in self.hosts or not is_probably_html(url):
-            return
-        self._queued.add(url)
-        self._frontier.append(url)
-        if referrer is not None:
-            self._referrer[url] = referrer
+    def _enqueue(self, urls: Iterable[str], referrer: str | None) -> None:
+        """Queue the URLs that are the site's and may be pages; each is queued once per run."""
+        wanted = [url for url in urls if host_of(url) in self.hosts and is_probably_html(url)]
+        if wanted:
+            with _writing("the crawl's temporary files"):
+                self._frontier.add(wanted, referrer)
 
     def _robots_url(self, url: str) -> str:
         parts = urlsplit(url)
@@ -406,74 +451,100 @@ class Crawler:
             return rules
         agent = self.options.user_agent
         robots_url = self._robots_url(url)
-        response = self._follow(robots_url, max_bytes=MAX_ROBOTS_BYTES, check_robots=False)
-        if response.status == 200:
-            rules = RobotsRules.parse(response.body.decode("utf-8", errors="replace"), agent)
-        elif 400 <= response.status < 500 and response.status != 429:
+        # Past 500 KiB the file is cut, not refused: refusing it would allow all it disallows.
+        response = self._follow(robots_url, max_bytes=MAX_ROBOTS_BYTES, truncate=True, check_robots=False)
+        if response.status == 200 and not response.problem:
+            rules = RobotsRules.parse(response.body, agent)
+            if response.truncated:
+                self.report.notes.append(
+                    f"{robots_url} is larger than {MAX_ROBOTS_BYTES // 1024} KiB: only its first "
+                    f"{MAX_ROBOTS_BYTES // 1024} KiB were read (RFC 9309 allows it; Google does the same)")
+        elif 400 <= response.status < 500 and response.status != 429 and not response.problem:
             rules = RobotsRules.allow_everything(agent)
         else:
+            # No answer, 5xx, or an answer that cannot be read (cut short, undecodable, too slow):
+            # the site may be down, and a crawler must then fetch nothing (RFC 9309 §2.3.1.4).
             reason = response.problem or f"HTTP {response.status}"
-            rules = RobotsRules.unreachable(
-                agent, f"robots.txt could not be read ({reason}); nothing was crawled, as RFC 9309 asks. "
-                "Try again when the site answers.")
-        delay = rules.crawl_delay
-        if delay is not None and delay > self.fetcher.delay:
-            log.info("robots.txt of %s asks for Crawl-delay %s s", host, delay)
-            self.fetcher.delay = delay
+            nothing = "nothing was crawled" if host == host_of(self.start) else f"nothing on {host} was fetched"
+            problem = (f"robots.txt could not be read ({reason}); {nothing}, as RFC 9309 asks. "
+                       "Try again when the site answers.")
+            rules = RobotsRules.unreachable(agent, problem)
+            self.report.problems.append(CrawlProblem(robots_url, problem))
+        self._apply_crawl_delay(host, rules)
         self._robots[host] = rules
         return rules
 
-    def _follow(self, url: str, *, max_bytes: int, check_robots: bool = True) -> Response:
-        """GET with redirects followed on the crawled hosts (robots.txt, sitemaps)."""
-        saved = self.fetcher.max_bytes
-        self.fetcher.max_bytes = max_bytes
-        try:
-            for _ in range(_MAX_REDIRECT_HOPS + 1):
-                response = self.fetcher.get(url)
-                if response.status not in (301, 302, 303, 307, 308):
-                    return response
-                target = join_link(url, response.headers.get("location", ""))
-                if target is None or host_of(target) not in self.hosts:
-                    return Response(url, response.status, problem="redirected off the site")
-                if check_robots and not self._robots_for(target).allowed(target):
-                    return Response(url, response.status, problem="redirected to a URL robots.txt disallows")
-                url = target
-            return Response(url, 0, problem=f"more than {_MAX_REDIRECT_HOPS} redirects")
-        finally:
-            self.fetcher.max_bytes = saved
+    def _apply_crawl_delay(self, host: str, rules: RobotsRules) -> None:
+        delay, note = rules.bounded_crawl_delay(_MAX_DELAY)
+        if note:
+            self.report.notes.append(f"robots.txt of {host}: {note}")
+            log.warning("robots.txt of %s: %s", host, note)
+        if delay is not None and delay > self.fetcher.delay:
+            log.info("robots.txt of %s asks for Crawl-delay %g s", host, delay)
+            self.fetcher.delay = delay
+
+    def _follow(self, url: str, *, max_bytes: int, truncate: bool = False, too_big: str | None = None,
+                check_robots: bool = True) -> Response:
+        """GET with redirects followed on the site's hosts (robots.txt, sitemaps)."""
+        for _ in range(_MAX_REDIRECT_HOPS + 1):
+            response = self.fetcher.get(url, max_bytes=max_bytes, truncate=truncate, too_big=too_big)
+            if response.status not in _REDIRECTS:
+                return response
+            target = join_link(url, response.headers.get("location", ""))
+            if target is None or host_of(target) not in self.hosts:
+                return Response(url, response.status, problem="redirected off the site")
+            if check_robots and not self._robots_for(target).allowed(target):
+                return Response(url, response.status, problem="redirected to a URL robots.txt disallows")
+            url = target
+        return Response(url, 0, problem=f"more than {_MAX_REDIRECT_HOPS} redirects")
 
     def _read_sitemaps(self) -> None:
-        rules = self._robots_for(self.start)
-        named = [u for u in (normalize_url(s) for s in rules.sitemaps) if u and host_of(u) in self.hosts]
-        parts = urlsplit(self.start)
-        todo = collections.deque(named or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"])
-        seen: set[str] = set()
-        while todo and len(seen) < _MAX_SITEMAPS:
+        """The sitemaps robots.txt names (else ``/sitemap.xml``), of the start host and where the start URL led."""
+        first: dict[str, bool] = {}  # sitemap URL -> named by robots.txt (else only a guess)
+        for home in self._homes:
+            rules = self._robots_for(home)
+            listed = [u for u in (normalize_url(s) for s in rules.sitemaps) if u and host_of(u) in self.hosts]
+            parts = urlsplit(home)
+            for url in listed or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"]:
+                first.setdefault(url, bool(listed))
+        todo = collections.deque(list(first)[:_MAX_SITEMAPS])
+        self.report.sitemaps_skipped += max(0, len(first) - _MAX_SITEMAPS)
+        queued = set(todo)  # read or to be read: at most _MAX_SITEMAPS of them
+        while todo:
             url = todo.popleft()
-            if url in seen:
-                continue
-            seen.add(url)
+            named = first.get(url, True)  # a child of a sitemap index is named too
             if not self._robots_for(url).allowed(url):
                 continue
-            response = self._follow(url, max_bytes=_MAX_SITEMAP_BYTES)
+            response = self._follow(url, max_bytes=_MAX_SITEMAP_BYTES,
+                                     too_big="sitemap larger than 50 MB (the sitemaps.org limit); not read")
             if response.status != 200 or response.problem:
                 if named:  # a sitemap robots.txt names must be there; /sitemap.xml is only a guess
                     reason = response.problem or f"HTTP {response.status}"
                     self.report.problems.append(CrawlProblem(url, f"sitemap not read ({reason})"))
                 continue
             try:
-                sitemap = parse_sitemap(response.body)
+                sitemap = parse_sitemap(response.body, self.options.max_sitemap_urls)
             except ValueError as exc:
                 self.report.problems.append(CrawlProblem(url, str(exc)))
                 continue
+            if sitemap.problem:
+                self.report.problems.append(CrawlProblem(url, sitemap.problem))
+            if sitemap.skipped:
+                self.report.sitemap_urls_skipped += sitemap.skipped
+                self.report.notes.append(
+                    f"{url}: {sitemap.skipped:,} URLs after its first {self.options.max_sitemap_urls:,} were "
+                    "skipped (setting crawl_max_sitemap_urls)")
             for child in sitemap.sitemaps:
                 child_url = normalize_url(child)
-                if child_url and host_of(child_url) in self.hosts:
-                    todo.append(child_url)
-            for page in sitemap.pages:
-                page_url = normalize_url(page)
-                if page_url:
-                    self._enqueue(page_url, url)
+                if child_url is None or host_of(child_url) not in self.hosts or child_url in queued:
+                    continue
+                if len(queued) >= _MAX_SITEMAPS:
+                    self.report.sitemaps_skipped += 1
+                    continue
+                queued.add(child_url)
+                todo.append(child_url)
+            for batch in _batches((u for u in map(normalize_url, sitemap.pages) if u), _QUEUE_BATCH):
+                self._enqueue(batch, url)
 
     # -- one page -----------------------------------------------------------------
 
@@ -500,18 +571,21 @@ class Crawler:
                 self._alive.add(prev.article_id)
             else:
                 self.report.other_pages += 1
-            for link in prev.links:
-                self._enqueue(link, url)
+            self._enqueue(prev.links, url)
             prev.last_seen = prev.last_fetched = now
             prev.status = 200
-            self._pending_rows.append(prev)
+            self._stage(prev)
             return
-        if response.status in (301, 302, 303, 307, 308):
-            target = join_link(url, response.headers.get("location", ""))
-            if target is not None and url == self.start:
-                self.hosts.add(host_of(target))  # the site's own address: achie.org -> www.achie.org
+        if response.status in _REDIRECTS:
+            location = response.headers.get("location", "")
+            target = join_link(url, location)
+            if url == self.start and (target is None or host_of(target) not in self.hosts):
+                self._left_site(target or location)
+                return
             if target is not None:
-                self._enqueue(target, url)
+                if url == self.start and host_of(target) != host_of(url):
+                    self._homes.append(target)  # the site's own address (achie.org -> www.achie.org): its sitemaps
+                self._enqueue([target], url)
             self.report.other_pages += 1
             self._gone(prev, PageRecord(url, "redirect", response.status, redirect_to=target, last_seen=now,
                                         last_fetched=now))
@@ -519,7 +593,7 @@ class Crawler:
         if response.status in (404, 410):
             self.report.other_pages += 1
             if prev is None or prev.kind == "gone":
-                referrer = self._referrer.get(url)
+                referrer = self._frontier.referrer(url)
                 if referrer:
                     self.report.broken_links.append(
                         CrawlProblem(url, f"HTTP {response.status}, linked from {referrer}"))
@@ -530,9 +604,24 @@ class Crawler:
             return
         if response.media_type not in _HTML_TYPES:
             self.report.other_pages += 1
-            self._pending_rows.append(PageRecord(url, "page", 200, last_seen=now, last_fetched=now))
+            self._stage(PageRecord(url, "page", 200, last_seen=now, last_fetched=now))
             return
         yield from self._page(url, prev, response, now)
+
+    def _left_site(self, target: str) -> None:
+        """The start URL redirects off the site: stop, and say how to crawl the target if it is the site."""
+        site = ", ".join(sorted(self.hosts))
+        if normalize_url(target) is None:
+            self.report.aborted = (f"the start URL {self.start} redirects to {target or '(no Location)'}, which is "
+                                   f"no http(s) URL of the site ({site}); nothing was crawled.")
+            return
+        host = host_of(normalize_url(target) or target)
+        how = f'add "{host}" to the setting crawl_allowed_hosts'
+        if not self.options.www_twin and www_twin(host_of(self.start)) == host:
+            how = f"set crawl_www_twin = true (or {how})"
+        self.report.aborted = (
+            f"the start URL {self.start} redirects to {target}, off the site ({site}); nothing was crawled. "
+            f"If that is the site's own address, start from it or {how}.")
 
     def _conditional_headers(self, prev: PageRecord | None) -> dict[str, str]:
         if self.options.rebuild or prev is None or prev.kind not in ("article", "page"):
@@ -549,23 +638,40 @@ class Crawler:
     def _failed(self, url: str, prev: PageRecord | None, reason: str) -> None:
         """A page that did not answer usefully: report it, keep what the index has."""
         self.report.problems.append(CrawlProblem(url, reason))
+        self._keep(prev)
+        if prev is None:
+            self._stage(PageRecord(url, "failed", 0, problem=reason, last_fetched=now_iso()))
+
+    def _keep(self, prev: PageRecord | None) -> None:
+        """The article the page gave last time stays (carried into a rebuild)."""
         if prev is not None and prev.article_id:
             self._alive.add(prev.article_id)
             self.report.kept += 1
             if self.options.rebuild:
-                article = self._stored(prev.article_id)
-                if article is not None:
-                    self._carried.append(article)
-        if prev is None:
-            self._pending_rows.append(PageRecord(url, "failed", 0, problem=reason, last_fetched=now_iso()))
+                self._carried.append(prev.article_id)
 
     def _gone(self, prev: PageRecord | None, row: PageRecord) -> None:
         """The page no longer gives the article it gave; the article goes unless another URL gives it."""
         if prev is not None and prev.article_id:
             self._maybe_gone.add(prev.article_id)
-            self._deferred_rows.append(row)
+            self._defer(row)
         else:
-            self._pending_rows.append(row)
+            self._stage(row)
+
+    def _page_links(self, url: str, hrefs: list[str]) -> list[str]:
+        """The site's page links among ``hrefs``, each once, at most ``max_links_per_page`` (the rest counted)."""
+        kept: dict[str, None] = {}
+        beyond: set[str] = set()
+        for href in hrefs:
+            link = join_link(url, href)
+            if link is None or link in kept or host_of(link) not in self.hosts or not is_probably_html(link):
+                continue
+            if len(kept) < self.options.max_links_per_page:
+                kept[link] = None
+            else:
+                beyond.add(link)
+        self.report.links_skipped += len(beyond)
+        return list(kept)
 
     def _page(self, url: str, prev: PageRecord | None, response: Response, now: str) -> Iterator[Article]:
         try:
@@ -578,13 +684,8 @@ class Crawler:
         except UnparsableHTML as exc:
             self._failed(url, prev, str(exc))
             return
-        links = []
-        for href in fields.links:
-            link = join_link(url, href)
-            if link is not None and host_of(link) in self.hosts:
-                links.append(link)
-                self._enqueue(link, url)
-        links = list(dict.fromkeys(links))
+        links = self._page_links(url, fields.links)
+        self._enqueue(links, url)
         row = PageRecord(url, "page", 200, etag=response.headers.get("etag"),
                          last_modified=response.headers.get("last-modified"), links=links, last_seen=now,
                          last_fetched=now)
@@ -605,22 +706,16 @@ class Crawler:
         article_id = canonical_url(url, fields.url, self.hosts)
         article = self._article(url, article_id, fields)
         if article is None:  # reported as a problem
-            if prev is not None and prev.article_id:
-                self._alive.add(prev.article_id)
-                self.report.kept += 1
-                if self.options.rebuild:
-                    kept = self._stored(prev.article_id)
-                    if kept is not None:
-                        self._carried.append(kept)
+            self._keep(prev)
             row.kind, row.problem, row.etag, row.last_modified = "bad", self.report.problems[-1].reason, None, None
             row.article_id = prev.article_id if prev is not None else None
-            self._pending_rows.append(row)
+            self._stage(row)
             return
         row.kind, row.article_id = "article", article.id
         row.content_hash = _article_hash(article)
         if article.id in self._alive:  # the same article under another URL, already done this run
             self.report.other_pages += 1
-            self._pending_rows.append(row)
+            self._stage(row)
             return
         self._alive.add(article.id)
         old_hash = self._old_hash(prev, article.id)
@@ -631,19 +726,20 @@ class Crawler:
                 self.report.unchanged += 1
             else:
                 self.report.changed += 1
-            self._pending_rows.append(row)
+            self._stage(row)
             yield article
             return
         in_index = self._in_index(article.id)
         if in_index and old_hash == row.content_hash:
             self.report.unchanged += 1
-            self._pending_rows.append(row)
+            self._stage(row)
             return
         if in_index:
             self.report.changed += 1
         else:
             self.report.added += 1
-        self._pending_rows.append(row)
+            self._pending_added += 1
+        self._stage(row)
         yield article
 
     def _old_hash(self, prev: PageRecord | None, article_id: str) -> str | None:

@@ -7,19 +7,23 @@ use; Protego implements the RFC (longest match wins, Allow wins ties) and reads
 ``Crawl-delay`` and ``Sitemap`` lines too.
 
 What a failed fetch means (RFC 9309 §2.3.1): a 4xx answer means there are no
-rules (crawl everything); a 5xx answer or no answer means the site is
-unreachable, and then nothing may be crawled.
+rules (crawl everything); a 5xx answer, no answer or an answer that cannot be
+read (cut short, a compression that does not decode, too slow) means the site
+is unreachable, and then nothing may be crawled. A file over 500 KiB is read
+up to there and the rest ignored, as Google does: never ignored whole, which
+would allow everything it disallows.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from protego import Protego
 
 __all__ = ["RobotsRules"]
 
-# RFC 9309 §2.5: crawlers must parse at least 500 KiB.
+# RFC 9309 §2.5: crawlers must parse at least 500 KiB (and may ignore the rest).
 MAX_ROBOTS_BYTES = 500 * 1024
 
 
@@ -33,8 +37,9 @@ class RobotsRules:
     problem: str | None = None  # why nothing may be fetched (robots.txt unreachable)
 
     @classmethod
-    def parse(cls, text: str, user_agent: str) -> RobotsRules:
-        return cls(user_agent, Protego.parse(text[:MAX_ROBOTS_BYTES]))
+    def parse(cls, data: bytes, user_agent: str) -> RobotsRules:
+        """The rules of a robots.txt file's bytes (the first :data:`MAX_ROBOTS_BYTES` of a longer one)."""
+        return cls(user_agent, Protego.parse(data.decode("utf-8", errors="replace")))
 
     @classmethod
     def allow_everything(cls, user_agent: str) -> RobotsRules:
@@ -56,10 +61,28 @@ class RobotsRules:
 
     @property
     def crawl_delay(self) -> float | None:
+        """The ``Crawl-delay`` for our agent, as written (any float; see :meth:`bounded_crawl_delay`)."""
         if self.parser is None:
             return None
         delay = self.parser.crawl_delay(self.user_agent)
         return float(delay) if delay is not None else None
+
+    def bounded_crawl_delay(self, maximum: float) -> tuple[float | None, str | None]:
+        """The ``Crawl-delay`` to apply, at most ``maximum``, and a note when it is not the file's value.
+
+        ``1e300`` would overflow ``time.sleep`` and ``10000`` would idle for days;
+        both are capped. A delay that is no number of seconds (nan, negative) is
+        ignored.
+        """
+        delay = self.crawl_delay
+        if delay is None:
+            return None, None
+        if math.isnan(delay) or delay < 0:
+            return None, f"Crawl-delay {delay:g} is not a number of seconds; ignored"
+        if delay > maximum:
+            return maximum, (f"Crawl-delay {delay:g} s capped at {maximum:g} s "
+                             "(the longest delay setting crawl_delay allows)")
+        return delay, None
 
     @property
     def sitemaps(self) -> list[str]:

@@ -5,7 +5,8 @@ Last-Modified), the hash of what was indexed from it, the article it gave, its
 links (so a ``304 Not Modified`` list page still leads to its articles), the
 last status and when it was last seen. Rows about articles are written only
 after the index has committed those articles, so a crawl killed half-way never
-leaves the state claiming more than the index holds.
+leaves the state claiming more than the index holds; until then they wait in
+:class:`StagedRows` (on disk too: a rebuild's rows wait for the whole crawl).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["CrawlState", "PageRecord"]
+__all__ = ["CrawlState", "PageRecord", "StagedRows"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -36,6 +37,8 @@ CREATE TABLE IF NOT EXISTS pages (
 );
 CREATE INDEX IF NOT EXISTS pages_article ON pages(article_id);
 """
+_COLUMNS = ("url, kind, status, article_id, etag, last_modified, content_hash, links, redirect_to, problem, "
+            "last_seen, last_fetched")
 
 
 @dataclasses.dataclass(slots=True)
@@ -60,6 +63,18 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def _to_row(r: PageRecord) -> tuple:
+    return (r.url, r.kind, r.status, r.article_id, r.etag, r.last_modified, r.content_hash,
+            json.dumps(r.links, ensure_ascii=False) if r.links else None, r.redirect_to, r.problem,
+            r.last_seen, r.last_fetched or now_iso())
+
+
+def _from_row(row: tuple) -> PageRecord:
+    fields = list(row)
+    fields[7] = json.loads(fields[7] or "[]")  # links, stored as JSON
+    return PageRecord(*fields)
+
+
 class CrawlState:
     """The crawl state file; one process at a time writes it (the crawl holds the index's writer)."""
 
@@ -75,25 +90,17 @@ class CrawlState:
         self._db.close()
 
     def get(self, url: str) -> PageRecord | None:
-        row = self._db.execute(
-            "SELECT url, kind, status, article_id, etag, last_modified, content_hash, links, redirect_to, "
-            "problem, last_seen, last_fetched FROM pages WHERE url = ?",
-            (url,),
-        ).fetchone()
-        if row is None:
-            return None
-        fields = list(row)
-        fields[7] = json.loads(fields[7] or "[]")  # links, stored as JSON
-        return PageRecord(*fields)
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM pages WHERE url = ?", (url,)).fetchone()
+        return None if row is None else _from_row(row)
 
-    def known_urls(self, kinds: Iterable[str]) -> list[str]:
-        """URLs last seen as one of ``kinds``, oldest first (re-checked after the new ones)."""
+    def known_urls(self, kinds: Iterable[str]) -> Iterator[str]:
+        """URLs last seen as one of ``kinds``, oldest first (re-checked after the new ones), read lazily."""
         kinds = list(kinds)
         marks = ",".join("?" * len(kinds))
         rows = self._db.execute(
             f"SELECT url FROM pages WHERE kind IN ({marks}) ORDER BY last_fetched, url", kinds
         )
-        return [row[0] for row in rows]
+        return (row[0] for row in rows)
 
     def urls_of_article(self, article_id: str) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT url FROM pages WHERE article_id = ?", (article_id,))]
@@ -105,13 +112,45 @@ class CrawlState:
     def put(self, records: Iterable[PageRecord]) -> None:
         """Write ``records`` (insert or replace by URL) in one transaction."""
         with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO pages (url, kind, status, article_id, etag, last_modified, content_hash, "
-                "links, redirect_to, problem, last_seen, last_fetched) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (r.url, r.kind, r.status, r.article_id, r.etag, r.last_modified, r.content_hash,
-                     json.dumps(r.links, ensure_ascii=False) if r.links else None, r.redirect_to, r.problem,
-                     r.last_seen, r.last_fetched or now_iso())
-                    for r in records
-                ],
-            )
+            self._db.executemany(f"INSERT OR REPLACE INTO pages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 (_to_row(r) for r in records))
+
+
+class StagedRows:
+    """State rows waiting for the index to commit what they describe, in a private temporary SQLite file.
+
+    An incremental crawl moves them into the state after each commit; a rebuild
+    only after it published, at the very end, and a list of every page's row
+    (with its links) grew with the site. Deleted when closed or when the process
+    dies: rows never moved were never true.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.executescript(_SCHEMA)
+        self._count = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add(self, record: PageRecord) -> None:
+        """Stage ``record`` (replacing one staged for the same URL)."""
+        self._db.execute(f"INSERT OR REPLACE INTO pages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                         _to_row(record))
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def move_to(self, state: CrawlState) -> None:
+        """Write every staged row into ``state`` (one transaction there), then forget them here."""
+        if not self._count:
+            return
+        state.put(_from_row(row) for row in self._db.execute(f"SELECT {_COLUMNS} FROM pages"))
+        self.clear()
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM pages")
+        self._count = 0

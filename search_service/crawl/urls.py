@@ -4,16 +4,18 @@ A page is reachable under many spellings (``/a/index.html`` and ``/a/``,
 ``x.html?from=home``, ``HTTP://Host:80/x.html#top``); the crawler fetches and
 counts each page once by normalizing every link with :func:`normalize_url`
 before it enters the frontier, and names an article by its canonical URL
-(:func:`canonical_url`).
+(:func:`canonical_url`). Which hosts are the site is :func:`site_hosts`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
-__all__ = ["canonical_url", "host_of", "is_probably_html", "join_link", "normalize_url"]
+__all__ = ["canonical_url", "host_of", "is_probably_html", "join_link", "normalize_url", "site_hosts", "www_twin"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Directory index documents: /news/ and /news/index.html are one page.
@@ -30,6 +32,9 @@ _NOT_HTML = re.compile(
     re.IGNORECASE,
 )
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+# A host as host_of gives it: a DNS name or an IP address, and a port.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::\d+)?$")
 _QUERY_SAFE = "=&%:@!$'()*+,;/?-._~"
 
 
@@ -105,3 +110,45 @@ def canonical_url(page_url: str, declared: str, hosts: set[str]) -> str:
         if resolved is not None and host_of(resolved) in hosts:
             return resolved
     return normalize_url(page_url) or page_url
+
+
+def www_twin(host: str) -> str | None:
+    """``example.org`` <-> ``www.example.org`` (same port), or None for an IP address or a one-label name."""
+    name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not sep or not port.isdigit():
+        name, port = host, ""
+    if name.startswith("["):
+        return None
+    try:
+        ipaddress.ip_address(name)
+        return None
+    except ValueError:
+        pass
+    twin = name[4:] if name.startswith("www.") else "www." + name
+    if "." not in twin.removeprefix("www."):  # localhost, or www.org whose twin would be org
+        return None
+    return f"{twin}:{port}" if port else twin
+
+
+def site_hosts(start: str, *, include_www_twin: bool, allowed: Iterable[str] = ()) -> set[str]:
+    """The hosts (``host[:port]`` as :func:`host_of` gives them) that are the site of ``start``.
+
+    The start URL's host; its ``www.`` twin when ``include_www_twin`` (setting
+    ``crawl_www_twin``); and the ``allowed`` hosts (setting
+    ``crawl_allowed_hosts``: ``host``, ``host:port`` or a URL). Raises
+    ``ValueError`` naming an ``allowed`` entry that is no host.
+    """
+    hosts = {host_of(start)}
+    if include_www_twin:
+        twin = www_twin(host_of(start))
+        if twin:
+            hosts.add(twin)
+    scheme = urlsplit(start).scheme
+    for entry in allowed:
+        text = str(entry).strip()
+        url = normalize_url(text if "://" in text else f"{scheme}://{text}/")
+        if url is None or "@" in text or ("://" not in text and "/" in text) or not _HOST.match(host_of(url)):
+            raise ValueError(f"setting crawl_allowed_hosts: {entry!r} is not a host; write it as "
+                             "\"www.achie.org\" or \"achie.org:8080\"")
+        hosts.add(host_of(url))
+    return hosts
