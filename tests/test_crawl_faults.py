@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from search_service import indexer
-from search_service.store import IndexStore
+from search_service.engine.store import IndexStore
 
 from .crawl_site import Site, article_page, build_site, crawl, expected_articles, list_page
 from .helpers import cli_env, write_corpus
@@ -50,7 +49,7 @@ def indexed_ids(index_dir: Path) -> set[str]:
     store = IndexStore(index_dir)
     if store.current_name() is None:
         return set()
-    return {doc["id"] for doc in indexer.iter_stored(store.open_current())}
+    return {article.id for article in store.stored_articles()}
 
 
 def cli_run(env: dict, cwd: Path, *args: str, preexec_fn=None) -> subprocess.CompletedProcess:

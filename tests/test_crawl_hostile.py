@@ -13,7 +13,7 @@ import time
 import pytest
 
 from search_service.cli import main
-from search_service.store import IndexStore
+from search_service.engine.store import IndexStore
 
 from .crawl_site import Site, article_page, build_site, crawl, expected_articles, stored_articles
 
