@@ -30,8 +30,10 @@ serve: $(STAMP)
 index: $(STAMP)
 	$(VENV)/bin/search-service index --rebuild samples/
 
+# Every core (pytest-xdist); tests that start processes share one worker, browser tests another
+# (see tests/conftest.py). A fast inner loop: `$(PY) -m pytest -m "not processes and not browser"`.
 test: $(TEST_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 # ruff (style, imports, bugbear, pyupgrade, Flask kept inside web/) and mypy over search_service/.
 lint: $(TEST_STAMP)

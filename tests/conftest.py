@@ -25,6 +25,18 @@ from .browser_tabs import CHROMIUM, LAUNCH_ARGS, Tab, host_page, open_tab
 from .helpers import SAMPLES, SHARED, LiveServer, build_index, free_port, make_settings
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """With ``-n`` (pytest-xdist, ``--dist loadgroup``): tests that start processes run on one
+    worker, one after another, and browser tests on one worker (one Chromium): their timing,
+    CPU and port checks never compete with each other; everything else spreads over the
+    other workers."""
+    for item in items:
+        if item.get_closest_marker("processes"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+        elif item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """``../shared`` beside the checkout; tests that need it skip cleanly without it."""

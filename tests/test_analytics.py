@@ -856,6 +856,7 @@ def _start_recorder_at_once(path: str, barrier, results) -> None:
     recorder.close()
 
 
+@pytest.mark.processes
 def test_worker_processes_starting_together_all_record_analytics(tmp_path):
     # The workers of `serve --workers N` open a new analytics file at the same moment; SQLite
     # refuses a second connection switching it to WAL at once ("database is locked"), which

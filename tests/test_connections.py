@@ -23,6 +23,8 @@ import pytest
 
 from .helpers import cli_env, free_port, run_cli, write_corpus
 
+pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
+
 
 class Serving:
     """``search-service serve --workers 1`` on a free port, its log in a file."""

@@ -20,6 +20,8 @@ from search_service.engine.store import IndexStore
 from .crawl_site import Site, article_page, build_site, crawl, expected_articles, list_page
 from .helpers import cli_env, write_corpus
 
+pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
+
 EXTRA = 30  # articles added to the site, so that the crawl takes a while
 
 

@@ -20,6 +20,8 @@ import pytest
 from .helpers import TOKEN, cli, cli_env, free_port, run_cli, write_corpus
 from .http_json import get_json, send_json
 
+pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
+
 
 class Server:
     """``search-service serve`` in a subprocess on a free loopback port."""

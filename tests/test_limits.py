@@ -418,6 +418,7 @@ def _hit_shared_counter(path: str, hits: int, results) -> None:
     results.put(sum(allowed))
 
 
+@pytest.mark.processes
 def test_the_shared_counters_let_exactly_the_limit_through_from_processes_and_threads_at_once(tmp_path):
     # 2 processes x 4 threads x 20 hits = 160 hits on one client limited to 50: check and count
     # are one step, so no two hits both see room for the 50th.

@@ -20,6 +20,8 @@ from search_service.engine.request import SearchRequest
 from search_service.engine.searcher import EngineOptions, SearchEngine
 from search_service.engine.store import IndexStore
 
+pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
+
 
 def article(doc_id: str, body: str = "高新区智慧城市建设") -> Article:
     return Article(doc_id, f"智慧城市{doc_id}", body, "智慧城市案例")

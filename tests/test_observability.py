@@ -246,6 +246,7 @@ def test_unknown_methods_do_not_grow_the_label_set(client):
     assert 'method="BREW"' not in text and 'method="other"' in text
 
 
+@pytest.mark.processes
 def test_worker_files_not_yet_sized_are_skipped_not_a_failure(tmp_path):
     # A worker starting creates its metrics file empty and sizes it a moment later; a scrape, or
     # another worker registering its collector, in between must not fail (a worker died so).

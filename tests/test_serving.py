@@ -39,6 +39,8 @@ from .helpers import SAMPLES, TOKEN, build_index, cli_env, free_port, run_cli, w
 from .http_json import get_json, send_json
 from .test_observability import metric
 
+pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
+
 
 class Served:
     """``search-service serve`` with ``workers`` processes, in a subprocess."""
