@@ -1,0 +1,298 @@
+"""The staff reports: what readers search, find and click, over a period (the queries, and their plain data).
+
+:class:`ReportQueries` holds the SQL; :class:`~.store.AnalyticsDB` runs it on its file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+
+from ..errors import InvalidParameter
+from ..text.analysis import query_words
+from .events import CHANNELS, day_of
+
+# --------------------------------------------------------------------------- reports: plain data
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    """An inclusive range of local days."""
+
+    start: dt.date
+    end: dt.date
+
+    MAX_DAYS = 3660
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @classmethod
+    def last(cls, days: int, today: dt.date | None = None) -> Period:
+        """The ``days`` days that end today."""
+        today = today or dt.date.today()
+        return cls(today - dt.timedelta(days=days - 1), today)
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None, *, default_days: int = 30,
+              today: dt.date | None = None) -> Period:
+        """``from``/``to`` parameters (YYYY-MM-DD, either may be empty) as a period.
+
+        Empty ``to`` is today; empty ``from`` is ``default_days`` days before ``to``.
+        """
+        today = today or dt.date.today()
+        end_day = _parse_day(end, "to") or today
+        start_day = _parse_day(start, "from") or end_day - dt.timedelta(days=default_days - 1)
+        if start_day > end_day:
+            raise InvalidParameter(f"from ({start_day}) is after to ({end_day}); swap them.", param="from")
+        if (end_day - start_day).days + 1 > cls.MAX_DAYS:
+            raise InvalidParameter(f"the period is longer than {cls.MAX_DAYS} days; shorten it.", param="from")
+        return cls(start_day, end_day)
+
+    def bounds(self) -> tuple[str, str]:
+        return self.start.isoformat(), self.end.isoformat()
+
+    def each_day(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=n) for n in range(self.days)]
+
+
+def _parse_day(raw: str | None, name: str) -> dt.date | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be a date written YYYY-MM-DD, e.g. 2025-09-11; got {text!r}.",
+                               param=name) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """The period's totals. Rates are None when there is nothing to divide by."""
+
+    searches: int = 0            # new searches (refinements and later pages not counted)
+    queries: int = 0             # distinct normalized queries
+    zero_results: int = 0        # searches that found nothing (not counting filtered_out)
+    relaxed: int = 0             # searches answered only by a relaxed (partial) match
+    trackable: int = 0           # searches with results on a channel whose clicks are tracked
+    clicks: int = 0              # every recorded click
+    clicked_searches: int = 0    # first clicks: searches followed by at least one click
+    avg_rank: float | None = None
+    avg_took_ms: float | None = None
+    by_channel: tuple[tuple[str, int], ...] = ()
+    unfound: int = 0             # no exact match: nothing, or only the any-word/pinyin fallback
+    filtered_out: int = 0        # empty only because of the filters (the query alone finds some)
+
+    @property
+    def zero_rate(self) -> float | None:
+        return self.zero_results / self.searches if self.searches else None
+
+    @property
+    def unfound_rate(self) -> float | None:
+        return self.unfound / self.searches if self.searches else None
+
+    @property
+    def ctr(self) -> float | None:
+        """Click-through rate: searches with results followed by a click / such searches."""
+        return min(1.0, self.clicked_searches / self.trackable) if self.trackable else None
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryRow:
+    """One query's numbers in the period."""
+
+    query: str
+    searches: int
+    zero_results: int = 0
+    relaxed: int = 0
+    trackable: int = 0
+    clicks: int = 0
+    clicked_searches: int = 0
+    avg_rank: float | None = None
+    avg_results: float | None = None
+    last_seen: str = ""          # YYYY-MM-DD of the latest search
+    unfound: int = 0             # searches without an exact match (see the module docstring)
+
+    @property
+    def ctr(self) -> float | None:
+        return min(1.0, self.clicked_searches / self.trackable) if self.trackable else None
+
+
+@dataclasses.dataclass(frozen=True)
+class DayRow:
+    day: str
+    searches: int = 0
+    zero_results: int = 0
+    clicks: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    period: Period
+    summary: Summary
+    top: list[QueryRow]
+    zero: list[QueryRow]
+    noclick: list[QueryRow]
+    daily: list[DayRow]
+    filtered_out: list[QueryRow] = dataclasses.field(default_factory=list)
+    #: (typed, searched instead, searches) of corrected queries, commonest first (see :meth:`AnalyticsDB.corrections`).
+    corrections: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
+
+
+def dictionary_hint(query: str) -> dict:
+    """What the segmenter makes of a query, and a user-dictionary line that keeps it whole.
+
+    ``{"words": [...], "entry": "数字孪生 1000 n" or ""}``: an entry is proposed for a
+    query that is one run of Chinese text (no spaces or operators) that jieba splits
+    into several words -- the usual reason a new term finds nothing by words.
+    """
+    words = query_words(query)
+    entry = ""
+    text = query.strip()
+    if (2 <= len(text) <= 16 and " " not in text and len(words) > 1
+            and re.fullmatch(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9]+", text) and re.search(r"[\u3400-\u9fff]", text)):
+        entry = f"{text} 1000 n"
+    return {"words": words, "entry": entry}
+
+
+# A search counted in the reports: a reader's new search, not another page or filter of the
+# previous one, and not a script's.
+_COUNTED = "refine = 0 AND channel != 'script' AND day BETWEEN ? AND ?"
+_ZERO = "(results = 0 AND filtered_out = 0)"
+_UNFOUND = f"({_ZERO} OR (results > 0 AND relaxed IN ('any_word', 'pinyin')))"
+_TRACKABLE = "channel IN ('page', 'widget') AND results > 0"
+
+_QUERY_STATS = f"""
+WITH s AS (
+    SELECT query,
+           COUNT(*)                                          AS searches,
+           SUM({_ZERO})                                      AS zero_results,
+           SUM(relaxed IS NOT NULL AND results > 0)          AS relaxed,
+           SUM({_TRACKABLE})                                 AS trackable,
+           AVG(results)                                      AS avg_results,
+           MAX(ts)                                           AS last_ts,
+           SUM({_UNFOUND})                                   AS unfound
+    FROM searches WHERE {_COUNTED} GROUP BY query
+), c AS (
+    SELECT query, COUNT(*) AS clicks, SUM(first) AS clicked, AVG(rank) AS avg_rank
+    FROM clicks WHERE day BETWEEN ? AND ? GROUP BY query
+)
+SELECT s.query, s.searches, s.zero_results, s.relaxed, s.trackable,
+       COALESCE(c.clicks, 0) AS clicks, COALESCE(c.clicked, 0) AS clicked, c.avg_rank,
+       s.avg_results, s.last_ts, s.unfound
+FROM s LEFT JOIN c ON c.query = s.query
+"""
+
+
+class ReportQueries:
+    """The report queries, over the rows ``_read(sql, params)`` returns (see ``store.AnalyticsDB``)."""
+
+    def _read(self, sql: str, params: tuple) -> list[tuple]:
+        raise NotImplementedError
+
+    def summary(self, period: Period) -> Summary:
+        start, end = period.bounds()
+        rows = self._read(f"""
+            SELECT COUNT(*), COUNT(DISTINCT query), COALESCE(SUM({_ZERO}), 0),
+                   COALESCE(SUM(relaxed IS NOT NULL AND results > 0), 0), COALESCE(SUM({_TRACKABLE}), 0),
+                   AVG(took_ms), COALESCE(SUM({_UNFOUND}), 0), COALESCE(SUM(results = 0 AND filtered_out = 1), 0)
+            FROM searches WHERE {_COUNTED}""", (start, end))
+        searches, queries, zero, relaxed, trackable, took, unfound, filtered_out = (
+            rows[0] if rows else (0, 0, 0, 0, 0, None, 0, 0))
+        clicks = self._read("SELECT COUNT(*), COALESCE(SUM(first), 0), AVG(rank) FROM clicks "
+                            "WHERE day BETWEEN ? AND ?", (start, end))
+        n_clicks, clicked, avg_rank = clicks[0] if clicks else (0, 0, None)
+        # Every channel, scripts included, so staff see how much of the traffic is not readers.
+        channels = dict(self._read("SELECT channel, COUNT(*) FROM searches WHERE refine = 0 AND day BETWEEN ? AND ? "
+                                   "GROUP BY channel", (start, end)))
+        return Summary(searches=searches, queries=queries, zero_results=zero, relaxed=relaxed, trackable=trackable,
+                       clicks=n_clicks, clicked_searches=clicked, avg_rank=avg_rank, avg_took_ms=took,
+                       by_channel=tuple((c, channels.get(c, 0)) for c in CHANNELS),
+                       unfound=unfound, filtered_out=filtered_out)
+
+    def _query_rows(self, period: Period, where: str, order: str, limit: int | None) -> list[QueryRow]:
+        start, end = period.bounds()
+        sql = f"SELECT * FROM ({_QUERY_STATS}) WHERE {where} ORDER BY {order}"
+        params: tuple = (start, end, start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [QueryRow(query=q, searches=n, zero_results=zero, relaxed=relaxed, trackable=trackable,
+                         clicks=clicks, clicked_searches=clicked, avg_rank=avg_rank, avg_results=avg_results,
+                         last_seen=day_of(last_ts), unfound=unfound)
+                for q, n, zero, relaxed, trackable, clicks, clicked, avg_rank, avg_results, last_ts, unfound
+                in self._read(sql, params)]
+
+    def top_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """The most searched queries."""
+        return self._query_rows(period, "1", "searches DESC, last_ts DESC, query", limit)
+
+    def corrections(self, period: Period, limit: int | None = 50) -> list[tuple[str, str, int]]:
+        """(typed, searched instead, searches) of corrected queries, commonest slips first."""
+        start, end = period.bounds()
+        sql = f"""SELECT query, searched, COUNT(*) FROM searches WHERE {_COUNTED} AND searched IS NOT NULL
+                  GROUP BY query, searched ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
+        params: tuple = (start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [(q, searched, n) for q, searched, n in self._read(sql, params)]
+
+    def zero_result_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """Unfound queries, most frequent first: no exact match (nothing, or only the any-word or
+        pinyin fallback). ``searches`` counts only those searches; ``zero_results`` the ones that
+        found nothing at all, ``relaxed`` the ones answered by a fallback. Searches empty only
+        because of their filters are not here (see :meth:`filtered_out_queries`)."""
+        start, end = period.bounds()
+        sql = f"""SELECT query, COUNT(*), MAX(ts), SUM({_ZERO}), SUM(results > 0) FROM searches
+                  WHERE {_COUNTED} AND {_UNFOUND} GROUP BY query
+                  ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
+        params: tuple = (start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [QueryRow(query=q, searches=n, zero_results=zero, relaxed=fallback, last_seen=day_of(last_ts),
+                         unfound=n)
+                for q, n, last_ts, zero, fallback in self._read(sql, params)]
+
+    def filtered_out_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """Queries whose searches were empty only because of their filters (``searches`` counts those)."""
+        start, end = period.bounds()
+        sql = f"""SELECT query, COUNT(*), MAX(ts) FROM searches
+                  WHERE {_COUNTED} AND results = 0 AND filtered_out = 1 GROUP BY query
+                  ORDER BY COUNT(*) DESC, MAX(ts) DESC, query"""
+        params: tuple = (start, end)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [QueryRow(query=q, searches=n, last_seen=day_of(last_ts)) for q, n, last_ts in self._read(sql, params)]
+
+    def no_click_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
+        """Queries that found results on the page or the widget, yet nobody clicked one."""
+        return self._query_rows(period, "trackable > 0 AND clicks = 0", "trackable DESC, last_ts DESC, query", limit)
+
+    def daily(self, period: Period) -> list[DayRow]:
+        """Every day of the period (zeros included): searches, empty searches, clicks."""
+        start, end = period.bounds()
+        searches = {day: (n, zero) for day, n, zero in self._read(
+            f"SELECT day, COUNT(*), SUM({_ZERO}) FROM searches WHERE {_COUNTED} GROUP BY day", (start, end))}
+        clicks = dict(self._read("SELECT day, COUNT(*) FROM clicks WHERE day BETWEEN ? AND ? GROUP BY day",
+                                 (start, end)))
+        out = []
+        for day in period.each_day():
+            key = day.isoformat()
+            n, zero = searches.get(key, (0, 0))
+            out.append(DayRow(key, n, zero, clicks.get(key, 0)))
+        return out
+
+    def report(self, period: Period, limit: int = 50) -> Report:
+        """Everything the staff page shows for ``period``."""
+        return Report(period, self.summary(period), self.top_queries(period, limit),
+                      self.zero_result_queries(period, limit), self.no_click_queries(period, limit),
+                      self.daily(period), self.filtered_out_queries(period, limit),
+                      self.corrections(period, limit))
