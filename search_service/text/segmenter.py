@@ -14,7 +14,7 @@ pure-Python glue, which is where an index build spent most of its segmentation t
   "依照本法规定" in laws, "新闻联播" in news) are looked up in a per-process cache
   instead of segmented again.
 
-``tests/test_segmenter.py`` compares the output with ``jieba.Tokenizer.tokenize`` on
+``tests/text/test_segmenter.py`` compares the output with ``jieba.Tokenizer.tokenize`` on
 tricky strings and on a sample of ../shared; ``bench/segmenter.py`` compares every
 article of ../shared and measures the speed-up.
 """

@@ -15,9 +15,9 @@ from search_service.engine.request import SearchRequest, get_list_from_mapping
 from search_service.engine.searcher import EngineOptions, SearchEngine, Strategy, Tier
 from search_service.engine.store import IndexStore
 
-from .helpers import build_index
+from ..helpers import build_index
 
-FIXTURE = Path(__file__).parent / "fixtures" / "search" / "articles.jsonl"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "search" / "articles.jsonl"
 ARTICLES = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()]
 
 

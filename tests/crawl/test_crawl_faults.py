@@ -17,8 +17,8 @@ import pytest
 
 from search_service.engine.store import IndexStore
 
+from ..helpers import cli_env, write_corpus
 from .crawl_site import Site, article_page, build_site, crawl, expected_articles, list_page
-from .helpers import cli_env, write_corpus
 
 pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
 

@@ -21,7 +21,7 @@ from search_service.engine.docsets import DocSetEvaluator
 from search_service.engine.schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, WORD_FIELDS
 from search_service.engine.scoring import Bm25
 
-from .helpers import ram_index, to_whoosh
+from ..helpers import ram_index, to_whoosh
 
 SCORED = WORD_FIELDS + BIGRAM_FIELDS
 

@@ -13,7 +13,7 @@ from search_service.engine import indexer
 from search_service.engine.store import IndexStore, publish_lock
 from search_service.web import close_app, create_app, writer_of
 
-from .helpers import make_settings
+from ..helpers import make_settings
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,7 +13,7 @@ from search_service.engine.request import SearchRequest
 from search_service.engine.searcher import EngineOptions, SearchEngine
 from search_service.engine.store import IndexStore
 
-FIXTURE = Path(__file__).parent / "fixtures" / "index_v1"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "index_v1"
 
 
 def test_an_index_written_before_the_engine_package_opens_searches_and_takes_writes(tmp_path, jieba_cache):

@@ -15,9 +15,9 @@ from bs4 import BeautifulSoup
 
 from search_service.web import create_app
 
-from .helpers import build_index, make_settings
+from ..helpers import build_index, make_settings
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 SUMMARY = re.compile(r"找到 (\d+) 条结果，用时 ([\d.]+) 毫秒")
 
 
@@ -575,7 +575,7 @@ def test_article_page_lists_related_articles(client):
 
 def test_did_you_mean_and_synonyms_are_shown(client):
     # Searched as typed (correct=0), did-you-mean offers the correction; by default its results
-    # are shown with the correction notice instead (tests/test_correction.py).
+    # are shown with the correction notice instead (tests/engine/test_correction.py).
     html = client.get("/search?q=高心区&correct=0").get_data(as_text=True)
     assert "您是不是要找" in html and "q=%E9%AB%98%E6%96%B0%E5%8C%BA" in html  # 高新区
     assert "已显示「" in client.get("/search?q=高心区").get_data(as_text=True)

@@ -16,7 +16,7 @@ from search_service.engine.store import IndexStore, article_digest, committed_ch
 from search_service.engine.writer import IndexWriterThread
 from search_service.errors import SearchError, WriteFailed
 
-from .helpers import cli_env
+from ..helpers import cli_env
 
 
 @pytest.fixture()

@@ -21,7 +21,7 @@ import urllib.parse
 
 import pytest
 
-from .helpers import cli_env, free_port, run_cli, write_corpus
+from ..helpers import cli_env, free_port, run_cli, write_corpus
 
 pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
 

@@ -8,7 +8,7 @@ import pytest
 
 from search_service.categories import SITE_CATEGORIES, canonical_category, is_site_category
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SEED = SHARED / "seed" / "achie_article_page.txt"
 
 

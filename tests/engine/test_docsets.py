@@ -16,7 +16,7 @@ from search_service.engine.docsets import DocSetEvaluator, PostingsCache
 from search_service.engine.schema import BODY, BODY_BIGRAMS, CATEGORY, ID, TITLE, TITLE_BIGRAMS
 from search_service.errors import InvalidParameter
 
-from .helpers import ram_index, to_whoosh
+from ..helpers import ram_index, to_whoosh
 
 FIRST = [
     Article("p1", "园区规划", "园区规划发布，高新区产业集群。", "产业规划"),

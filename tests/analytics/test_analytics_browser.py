@@ -13,8 +13,8 @@ import pytest
 
 from search_service.web import close_app, create_app
 
-from .browser_tabs import Tab, host_page, open_tab, screenshot
-from .helpers import LiveServer, free_port
+from ..browser_tabs import Tab, host_page, open_tab, screenshot
+from ..helpers import LiveServer, free_port
 
 pytestmark = pytest.mark.browser
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import TOKEN, cli, cli_env, free_port, run_cli, write_corpus
-from .http_json import get_json, send_json
+from ..helpers import TOKEN, cli, cli_env, free_port, run_cli, write_corpus
+from ..http_json import get_json, send_json
 
 pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes
 

@@ -35,7 +35,7 @@ from search_service.ingest import Ingest
 from search_service.text.highlight import MARK_SCAN_CHARS, SNIPPET_SCAN_CHARS, Highlighter
 from search_service.web import CatchAll, close_app, create_app
 
-from .helpers import LiveServer, make_settings
+from ..helpers import LiveServer, make_settings
 
 TOKEN = "robust-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .browser_tabs import params_of
+from ..browser_tabs import params_of
 
 pytestmark = pytest.mark.browser
 

@@ -14,8 +14,8 @@ import pytest
 
 from search_service.web import create_app
 
-from .browser_tabs import open_tab, params_of, screenshot, summary_total
-from .helpers import FIXTURES, LiveServer, build_index, make_settings
+from ..browser_tabs import open_tab, params_of, screenshot, summary_total
+from ..helpers import FIXTURES, LiveServer, build_index, make_settings
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from bs4 import BeautifulSoup
 from search_service.text.highlight import Highlighter
 from search_service.web import close_app, create_app
 
-from .helpers import SAMPLES, build_index, make_settings
+from ..helpers import SAMPLES, build_index, make_settings
 
 TOKEN = "dead-ends-token"
 HEADLESS_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 "

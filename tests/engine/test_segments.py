@@ -24,7 +24,7 @@ from search_service.engine.schema import BIGRAM_FIELDS, ID
 from search_service.errors import IndexBusy
 from search_service.ingest import Ingest
 
-from .helpers import REPO, from_whoosh
+from ..helpers import REPO, from_whoosh
 
 
 def _odd_articles() -> list[Article]:

@@ -45,7 +45,7 @@ def engine(make_engine):
 @pytest.mark.parametrize("query", ["zhihuichengshi", "zhihui chengshi", "zhcs"])
 def test_pinyin_queries_find_titles(engine, query):
     # correct=0: the title-pinyin fallback alone (with correction, full pinyin is read as 智慧城市
-    # across titles and bodies: tests/test_correction.py).
+    # across titles and bodies: tests/engine/test_correction.py).
     results = engine.search(SearchRequest(q=query, correct=False))
     assert [h.id for h in results.hits] == ["1"] and results.relaxed == "pinyin"
     assert "<mark>智慧城市</mark>" in results.hits[0].title_html
@@ -73,7 +73,7 @@ def test_pinyin_never_mixes_into_chinese_queries(engine):
 
 def test_did_you_mean_offers_a_same_pinyin_correction(engine):
     # correct=0 (searched as typed): did-you-mean offers the alternative. By default the
-    # correction's results are shown instead (tests/test_correction.py).
+    # correction's results are shown instead (tests/engine/test_correction.py).
     results = engine.search(SearchRequest(q="高心区", correct=False))
     assert results.suggestion == "高新区"
     assert engine.search(SearchRequest(q="只会城市", correct=False)).suggestion == "智慧城市"

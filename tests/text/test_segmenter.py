@@ -11,7 +11,7 @@ import pytest
 from search_service.text import analysis
 from search_service.text.segmenter import Segmenter
 
-from .helpers import REPO
+from ..helpers import REPO
 
 TRICKY = [
     "",

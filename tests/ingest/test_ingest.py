@@ -17,8 +17,8 @@ from search_service.categories import SITE_CATEGORIES
 from search_service.ingest import Ingest, IngestProblem, IngestReport, read_articles
 from search_service.ingest import jsonl as jsonl_reader
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ingest"
-PROJECT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
+PROJECT = Path(__file__).resolve().parents[2]
 SAMPLES = PROJECT / "samples"
 SHARED = PROJECT.parent / "shared"
 SEED = SHARED / "seed" / "achie_article_page.txt"

@@ -35,8 +35,8 @@ from search_service.engine.request import SearchRequest
 from search_service.engine.searcher import EngineOptions, SearchEngine
 from search_service.engine.store import IndexStore
 
-from .helpers import SAMPLES, TOKEN, build_index, cli_env, free_port, run_cli, write_corpus
-from .http_json import get_json, send_json
+from ..helpers import SAMPLES, TOKEN, build_index, cli_env, free_port, run_cli, write_corpus
+from ..http_json import get_json, send_json
 from .test_observability import metric
 
 pytestmark = pytest.mark.processes  # servers, CLI runs or merge processes

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .browser_tabs import Tab, open_tab, params_of, screenshot, summary_total
+from ..browser_tabs import Tab, open_tab, params_of, screenshot, summary_total
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from search_service.engine.backend import commit as backend_commit
 from search_service.engine.request import SearchRequest
 from search_service.engine.searcher import EngineOptions, SearchEngine
 
-PACKAGE = Path(__file__).resolve().parents[1] / "search_service"
+PACKAGE = Path(__file__).resolve().parents[2] / "search_service"
 BACKEND = PACKAGE / "engine" / "backend"
 
 

@@ -16,7 +16,7 @@ from search_service.text.cleaning import (
     strip_ruby,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SEED = SHARED / "seed" / "achie_article_page.txt"
 
 # A parenthesised run of latin letters with a tone mark: what must not survive.

@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 
 from search_service.web import create_app
 
-from .helpers import make_settings
+from ..helpers import make_settings
 
 
 def get_json(client, url, status=200):
