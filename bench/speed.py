@@ -494,7 +494,8 @@ def measure_http(index_dir: Path, queries: list[search.BenchQuery], rounds: int)
         suggest = []
         for path in suggest_paths(queries):
             wall, status, _body = clients.get(path)
-            suggest.append({"wall_ms": wall, "status": status})
+            prefix = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)["q"][0]
+            suggest.append({"wall_ms": wall, "status": status, "chars": len(prefix)})
         cpu.append(tree_cpu_seconds(server.process.pid))
         memory = tree_status(server.process.pid)
         peak_memory = peak.finish()
@@ -571,6 +572,9 @@ def summarize(size: dict) -> dict:
             "repeated": pstats([common.median(v) for v in zip(*repeated)] if repeated else []),
             "repeated_all_cached": repeated_ok,
             "suggest": pstats([r["wall_ms"] for r in http_run["suggest"] if r["status"] == 200]),
+            "suggest_by_chars": {
+                label: pstats([r["wall_ms"] for r in http_run["suggest"] if r["status"] == 200 and low <= r["chars"] <= high])
+                for label, low, high in (("1", 1, 1), ("2", 2, 2), ("3", 3, 3), ("4 or more", 4, 10_000))},
             "errors": http_run["error_count"],
             "rss_now_mb": sum(m.get("rss_mb", 0) for m in http_run["memory"]),
             "anon_now_mb": sum(m.get("anon_mb", 0) for m in http_run["memory"]),
@@ -707,7 +711,16 @@ def render_size(size: dict, summary: dict, args: argparse.Namespace) -> str:
     notes.append("- CPU time / wall time of each in-process engine over its passes (1.0 = one core busy): "
                  + ", ".join(f"{engine} {figures['cpu_per_wall']:.2f}" for engine, figures in engines.items())
                  + ".")
-    return "\n".join(notes + ["", table, "", ratios, ""])
+    parts = notes + ["", table, "", ratios, ""]
+    if http_s:
+        by_chars = http_s["suggest_by_chars"]
+        parts += [common.markdown_table(
+            ["`/api/suggest` by characters typed", *by_chars],
+            [["requests", *(f"{v['n']:,}" for v in by_chars.values())],
+             ["p50 ms", *(_ms(v["p50"]) for v in by_chars.values())],
+             ["p95 ms", *(_ms(v["p95"]) for v in by_chars.values())],
+             ["max ms", *(_ms(v.get("max", float("nan"))) for v in by_chars.values())]]), ""]
+    return "\n".join(parts)
 
 
 def target_rows(sizes: dict[str, dict], summaries: dict[str, dict]) -> list[list[str]]:
