@@ -195,7 +195,7 @@ _SCALING_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
 from bench import common, search
-from search_service import request as query, searcher
+from search_service.engine import request as query, searcher
 common.initialize_analysis()
 engine = searcher.SearchEngine(sys.argv[1], searcher.EngineOptions(cache_entries=0))
 warm = engine.warm()

@@ -423,7 +423,7 @@ def test_another_process_commit_is_seen_by_the_next_search(tmp_path, jieba_cache
 
 FIRST_SEARCH_SCRIPT = """
 import json, sys, threading, time
-from search_service import analysis
+from search_service.text import analysis
 from search_service.engine.searcher import SearchEngine, EngineOptions
 from search_service.engine.request import SearchRequest
 analysis.initialize(sys.argv[1])
