@@ -77,6 +77,7 @@ class DocSetEvaluator:
         self.live = live
         self._segment_postings = cache if cache is not None else PostingsCache(0)
         self._terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # this evaluator's own
+        self._prefixes: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
 
     def docs(self, query: q.Query, within: np.ndarray | None = None) -> np.ndarray:
         """Sorted live document numbers matching ``query``, restricted to the boolean mask ``within``.
@@ -183,9 +184,33 @@ class DocSetEvaluator:
 
     def prefix(self, field: str, prefix: str) -> np.ndarray:
         """Every live document with a term in ``field`` that starts with ``prefix``."""
-        parts = [self.term(field, t) for t in self.expand_prefix(field, prefix)]
-        parts = [p for p in parts if p.size]
+        parts = [docs for docs, _ in self.prefix_terms(field, prefix).values()]
         return np.unique(np.concatenate(parts)) if parts else _EMPTY
+
+    def prefix_terms(self, field: str, prefix: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every term of ``field`` starting with ``prefix``, in order, with its live postings
+        (see :meth:`postings`): each segment's range of the term table read in one scan, no
+        lookup per term (a one-character prefix expands to hundreds of terms)."""
+        key = (field, prefix + "*")
+        known = self._prefixes.get(key)
+        if known is not None:
+            return known
+        chunks: dict[str, tuple[list, list]] = {}
+        for segment in self.commit.segments:
+            for text, ids, freqs in segment.prefix_postings(field, prefix):
+                if ids.size:
+                    found = chunks.setdefault(text, ([], []))
+                    found[0].append(ids + segment.offset if segment.offset else ids)
+                    found[1].append(freqs)
+        terms = {}
+        for text in sorted(chunks):
+            ids_parts, freq_parts = chunks[text]
+            docs = np.concatenate(ids_parts) if len(ids_parts) > 1 else ids_parts[0]
+            freqs = np.concatenate(freq_parts) if len(freq_parts) > 1 else freq_parts[0]
+            keep = self.live[docs]
+            terms[text] = self._terms[(field, text)] = (docs[keep], freqs[keep])
+        self._prefixes[key] = terms
+        return terms
 
     def phrase(self, query: q.Phrase, within: np.ndarray | None) -> np.ndarray:
         """Documents with the phrase: candidates with every word, verified by position."""

@@ -46,7 +46,7 @@ class Bm25:
             for word in query.words:
                 self._add_term(query.field, word, query.boost, docs, total)
         elif isinstance(query, q.Prefix):
-            terms = self.evaluator.expand_prefix(query.field, query.text)
+            terms = list(self.evaluator.prefix_terms(query.field, query.text))
             for text in terms[:64]:  # a one-character prefix can expand widely; the top few suffice
                 self._add_term(query.field, text, query.boost / max(1, len(terms)) ** 0.5, docs, total)
         elif isinstance(query, q.AndNot):

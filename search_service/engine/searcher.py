@@ -65,6 +65,9 @@ from .syntax import Not, Term, is_negative_only, parsed, positive_terms
 SIMILAR_TEXT_CHARS = 3000
 SIMILAR_TERMS = 12
 SUGGEST_EXCERPT_CHARS = 60
+# Pinyin typed so far, in letters, before suggestions look for titles by it: "zh" starts the
+# pinyin of thousands of words (every one of them a term to read) and tells the box nothing.
+SUGGEST_PINYIN_MIN = 3
 SUGGEST_EXCERPT_SCAN = 1500
 # Attempts to run a request when the files of its snapshot vanish under it (see _on_snapshot).
 _STALE_RETRIES = 4
@@ -480,8 +483,20 @@ class SearchEngine:
     def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[Suggestion]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``;
-        with ``excerpt``, ``excerpt_html`` holds a line of the body around the match."""
-        return self._on_snapshot(lambda snap: self._suggest(snap, text, limit, excerpt))
+        with ``excerpt``, ``excerpt_html`` holds a line of the body around the match.
+
+        Answers are kept in the result cache with the searches (the same snapshot key): the first
+        characters readers type recur, and one character expands to hundreds of index terms."""
+
+        def work(snap: Snapshot) -> list[Suggestion]:
+            key = ("suggest", snap.key, text, limit, excerpt)
+            cached = self.cache.get(key)
+            if cached is None:
+                cached = self._suggest(snap, text, limit, excerpt)
+                self.cache.put(key, cached)
+            return [dataclasses.replace(item) for item in cached]  # callers may change their copies
+
+        return self._on_snapshot(work)
 
     def _suggest(self, snap: Snapshot, text: str, limit: int, excerpt: bool = False) -> list[Suggestion]:
         compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
@@ -494,7 +509,7 @@ class SearchEngine:
         in_title = CompiledQuery(_title_only(compiled.node), self.options.title_boost)
         queries = [in_title.substring(), in_title.words(), compiled.words()]
         key = pinyin.query_key(text)
-        if key:
+        if key and len(key) >= SUGGEST_PINYIN_MIN:
             # Typed in pinyin: titles whose words' pinyin (or initials) start with it.
             queries.append(q.Prefix(TITLE_PINYIN, key))
         # Ranked by the results' own BM25 (one ranker for the box and the results page).

@@ -54,7 +54,7 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from .. import schema as S
 from .index import INDEX_NAME, IndexLocked, SegmentInfo, acquire_write_lock, codec, index_schema
-from .readers import ReaderPool, raw_postings, raw_postings_of_bytes
+from .readers import ReaderPool, raw_postings
 
 if TYPE_CHECKING:
     from ..documents import AnalyzedArticle
@@ -463,23 +463,21 @@ def merge_segments(folder: Path | str, toc_segments: Sequence, staging: Path | s
     map (segment id, old number) -> new number.
 
     Nothing is analyzed again: stored fields, lengths and column values are copied per
-    document, and each term's postings (positions included) per term, the deleted documents
-    left out. The result is what Whoosh's own merge (``add_reader``) writes, in our block
-    layout (the tests compare both).
+    document, and each term's postings (positions included) per term, read in the term
+    table's order (no lookup per term) from the mapped files, the deleted documents left
+    out. The result is what Whoosh's own merge (``add_reader``) writes, in our block layout
+    (the tests compare both).
     """
-    from whoosh.reading import SegmentReader
+    from .readers import _open_segment
 
-    storage = FileStorage(str(folder))
     builder = SegmentBuilder(staging, schema)
     mapping: dict[tuple[str, int], int] = {}
+    names = os.listdir(folder)
     try:
         for segment in toc_segments:
-            reader = SegmentReader(storage, schema, segment)
-            try:
-                remap = _copy_documents(builder, reader, segment, mapping)
-                _copy_postings(builder, reader, remap)
-            finally:
-                reader.close()
+            reader = _open_segment(str(folder), schema, segment, None, names)
+            remap = _copy_documents(builder, reader, segment, mapping)
+            _copy_postings(builder, reader, remap)
         merged = builder.finish()
     except BaseException:
         builder.cancel()
@@ -487,11 +485,11 @@ def merge_segments(folder: Path | str, toc_segments: Sequence, staging: Path | s
     return merged, mapping
 
 
-def _copy_documents(builder: SegmentBuilder, reader, segment, mapping: dict) -> np.ndarray:
+def _copy_documents(builder: SegmentBuilder, reader, segment, mapping: dict) -> list[int]:
     """Add the segment's live documents to ``builder``; its old -> new numbers (-1: deleted)."""
     schema = builder.schema
     count = segment.doc_count_all()
-    remap = np.full(count, -1, dtype=np.int64)
+    remap = [-1] * count
     scored = [name for name in builder._length_bytes if schema[name].scorable]
     length_columns = {name: _length_bytes_of(reader, name, count) for name in scored}
     columns = {}
@@ -523,50 +521,50 @@ def _length_bytes_of(reader, field: str, count: int) -> np.ndarray:
         return np.array([length_to_byte(reader.doc_field_length(d, field)) for d in range(count)], dtype=np.uint8)
 
 
-def _copy_postings(builder: SegmentBuilder, reader, remap: np.ndarray) -> None:
+def _copy_postings(builder: SegmentBuilder, reader, remap: list[int]) -> None:
     """Every posting of the segment's live documents into ``builder``, term by term, renumbered."""
-    for name in builder._postings:
-        if name not in reader.schema or not reader.schema[name].indexed:
+    terms = reader._terms
+    postfile = terms._postfile
+    new_reader = reader._codec.postings_reader
+    postings = builder._postings
+    formats = {name: builder.schema[name].format for name in postings}
+    for (name, btext), info in terms.items():
+        target = postings.get(name)
+        if target is None:
             continue
-        with_values = builder._postings[name].values is not None
-        for term in reader.lexicon(name):
-            btext = term if isinstance(term, bytes) else term.encode("utf-8")
-            matcher = raw_postings_of_bytes(reader, name, btext)
-            ids, freqs, values = _all_postings(matcher, with_values)
-            new = remap[ids]
-            keep = new >= 0
-            if not keep.any():
-                continue
-            kept_values = [v for v, k in zip(values, keep.tolist(), strict=True) if k] if values is not None else None
-            builder.add_postings(name, btext, new[keep].tolist(), freqs[keep].astype(np.int64).tolist(), kept_values)
+        with_values = target.values is not None
+        if info.is_inlined():  # one document, in the term table itself (most bigram terms)
+            ids, weights, values = info.inlined_postings()
+            new = remap[ids[0]]
+            if new >= 0:
+                target.add_term(btext, (new,), (int(weights[0]),), values[:1] if with_values else None)
+            continue
+        ids, freqs, block_values = _block_postings(new_reader(postfile, info, formats[name]), with_values)
+        kept = [(remap[d], f, i) for i, (d, f) in enumerate(zip(ids, freqs)) if remap[d] >= 0]
+        if not kept:
+            continue
+        values = [block_values[i] for _, _, i in kept] if block_values is not None else None
+        target.add_term(btext, [d for d, _, _ in kept], [int(f) for _, f, _ in kept], values)
 
 
-def _all_postings(matcher, with_values: bool) -> tuple[np.ndarray, np.ndarray, list[bytes] | None]:
-    """(ids, frequencies, values) of every posting of a leaf matcher, a block at a time when it can."""
+def _block_postings(matcher, with_values: bool) -> tuple[list, list, list | None]:
+    """(ids, frequencies, values) of every posting of a block matcher, a block at a time."""
     ids: list = []
     freqs: list = []
     values: list | None = [] if with_values else None
-    if hasattr(matcher, "_read_ids") and hasattr(matcher, "_next_block"):
-        while matcher.is_active():
-            if matcher._ids is None:
-                matcher._read_ids()
-            if matcher._weights is None:
-                matcher._read_weights()
-            ids.extend(matcher._ids[matcher._i:])
-            freqs.extend(matcher._weights[matcher._i:])
-            if values is not None:
-                if matcher._values is None:
-                    matcher._read_values()
-                values.extend(matcher._values[matcher._i:])
-            matcher._next_block()
-    else:  # a posting inlined in the term table (one document)
-        while matcher.is_active():
-            ids.append(matcher.id())
-            freqs.append(matcher.weight())
-            if values is not None:
-                values.append(matcher.value())
-            matcher.next()
-    return np.array(ids, dtype=np.int64), np.array(freqs, dtype=np.float64), values
+    while matcher.is_active():
+        if matcher._ids is None:
+            matcher._read_ids()
+        if matcher._weights is None:
+            matcher._read_weights()
+        ids.extend(matcher._ids[matcher._i:])
+        freqs.extend(matcher._weights[matcher._i:])
+        if values is not None:
+            if matcher._values is None:
+                matcher._read_values()
+            values.extend(matcher._values[matcher._i:])
+        matcher._next_block()
+    return ids, freqs, values
 
 
 class ChosenSegmentsGone(Exception):
