@@ -24,11 +24,12 @@ import numpy as np
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3TermInfo
 from whoosh.index import TOC, FileIndex
-from whoosh.reading import SegmentReader
+from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
-from .readers import ReaderPool, open_mapped, raw_postings
+from .postings import decode_positions, list_arrays, list_positions
+from .readers import ReaderPool, open_mapped
 
 __all__ = ["PATHS", "Commit", "Generation", "Segment"]
 
@@ -96,9 +97,34 @@ class Segment:
 
     def postings(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, term frequencies) of a term, deleted documents included."""
-        if (field, text) not in self._reader:
+        info = self._term_info(field, text)
+        if info is None:
             return _EMPTY, _EMPTY_F
-        return _posting_arrays(raw_postings(self._reader, field, text))
+        return self._info_arrays(field, info)
+
+    def _term_info(self, field: str, text: str):
+        """The term table's entry of a term (one lookup), or None when the segment lacks it."""
+        terms = self._reader._terms
+        if field not in self._reader.schema:
+            return None
+        try:
+            return terms.term_info(field, self._reader.schema[field].to_bytes(text))
+        except TermNotFound:
+            return None
+
+    def _info_arrays(self, field: str, info) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, frequencies) of the postings a term table entry points to."""
+        if info.is_inlined():
+            # A term of one document: its posting sits in the term table itself.
+            _took("postings:inlined")
+            ids, weights, _ = info.inlined_postings()
+            return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64)
+        arrays = list_arrays(self._posting_bytes(info))
+        if arrays is not None:
+            _took("postings:fast")
+            return arrays
+        return _posting_arrays(self._reader._codec.postings_reader(
+            self._reader._terms._postfile, info, self._reader.schema[field].format))
 
     def doc_frequency(self, field: str, text: str) -> int:
         """Documents with the term, deleted ones included (from the term table: no postings read)."""
@@ -123,16 +149,10 @@ class Segment:
             return
         _took("prefix_postings:fast")
         start = prefix.encode("utf-8")
-        new_matcher = reader._codec.postings_reader
-        fmt = reader.schema[field].format
         for (name, btext), info in terms.items_from(field, start):
             if name != field or not btext.startswith(start):
                 break
-            if info.is_inlined():
-                ids, weights, _ = info.inlined_postings()
-                yield (btext.decode("utf-8"), np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64))
-                continue
-            found_ids, found_freqs = _posting_arrays(new_matcher(terms._postfile, info, fmt))
+            found_ids, found_freqs = self._info_arrays(field, info)
             yield btext.decode("utf-8"), found_ids, found_freqs
 
     def terms(self, field: str) -> Iterator[str]:
@@ -172,6 +192,48 @@ class Segment:
 
     def phrase(self, field: str, words: Sequence[str], docnums: np.ndarray) -> np.ndarray:
         """Those of ``docnums`` (sorted) where ``words`` occur at consecutive positions of ``field``."""
+        wanted = docnums.tolist()
+        per_word = []
+        for word in words:
+            positions = self._positions(field, word, wanted)
+            if positions is None:
+                return self._phrase_by_whoosh(field, words, docnums)
+            per_word.append(positions)
+        _took("phrase:fast")
+        verified = []
+        for docnum in wanted:
+            # A start p of the first word with word i at p + i for every i.
+            starts: set[int] = set(per_word[0].get(docnum, ()))
+            for shift, positions in enumerate(per_word[1:], start=1):
+                if not starts:
+                    break
+                starts &= {p - shift for p in positions.get(docnum, ())}
+            if starts:
+                verified.append(docnum)
+        return np.array(verified, dtype=np.int64)
+
+    def _positions(self, field: str, word: str, docnums: list[int]) -> dict[int, list[int]] | None:
+        """Positions of ``word`` in each of ``docnums`` that has it; None: not readable here."""
+        info = self._term_info(field, word)
+        if info is None:
+            return {}
+        if info.is_inlined():
+            ids, _, values = info.inlined_postings()
+            if not isinstance(values, (tuple, list)) or not all(isinstance(v, bytes) for v in values):
+                return None
+            wanted = set(docnums)
+            return {docnum: decode_positions(value) for docnum, value in zip(ids, values) if docnum in wanted}
+        return list_positions(self._posting_bytes(info), docnums)
+
+    def _posting_bytes(self, info) -> bytes:
+        """The bytes of the posting list a (not inlined) term table entry points to."""
+        offset, length = info.extent()
+        if isinstance(length, tuple):  # W3TermInfo.from_bytes keeps struct.unpack's 1-tuple
+            length = length[0]
+        return self._reader._terms._postfile.get(offset, length)
+
+    def _phrase_by_whoosh(self, field: str, words: Sequence[str], docnums: np.ndarray) -> np.ndarray:
+        _took("phrase:slow")
         if self._searcher is None:
             self._searcher = Searcher(self._reader)
         matcher = wq.Phrase(field, list(words)).matcher(self._searcher)
@@ -265,8 +327,9 @@ def _length_column(reader, field: str):
 def _posting_arrays(matcher) -> tuple[np.ndarray, np.ndarray]:
     """All (document ids, weights) of a leaf posting matcher, block by block where the codec allows."""
     if hasattr(matcher, "_read_ids") and hasattr(matcher, "_read_weights") and hasattr(matcher, "_next_block"):
-        # W3LeafMatcher: decode whole blocks instead of stepping id by id.
-        _took("postings:fast")
+        # W3LeafMatcher: whole blocks instead of id by id, but through the matcher's generator
+        # per posting (postings.list_arrays refused these bytes).
+        _took("postings:slow")
         id_blocks, weight_blocks = [], []
         while matcher.is_active():
             if matcher._ids is None:

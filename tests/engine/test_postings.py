@@ -1,0 +1,136 @@
+"""backend/postings: whole posting lists decoded straight from the postings file, against Whoosh.
+
+Two kinds of segments: the service's own (written by ``SegmentBuilder``, the bundled samples)
+and Whoosh's (its writer, zlib-compressed blocks, float weights: an index in memory). For
+every term with a posting list, the decoded documents and frequencies are Whoosh's matcher's;
+for phrases of consecutive bigrams taken from the titles (and shuffled ones, which mostly do
+not occur), the verified documents are those Whoosh's ``Phrase`` finds.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from search_service.article import Article
+from search_service.engine.backend import commit as backend_commit
+from search_service.engine.backend.commit import Commit, Generation
+from search_service.engine.backend.postings import list_arrays
+from search_service.engine.backend.readers import ReaderPool
+from search_service.engine.schema import BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS
+from search_service.engine.store import IndexStore
+from search_service.text import analysis
+
+from ..helpers import ram_index
+
+ARTICLES = [
+    Article(f"a{i}", title, body * (1 + i % 4), "产业规划")
+    for i, (title, body) in enumerate([
+        ("园区规划", "园区规划发布，高新区产业集群。园区很大。"),
+        ("规划园区", "规划园区，园区很大，区规定了规划。"),
+        ("智慧城市建设", "智慧城市建设，园区规划先行，城市大脑。"),
+        ("科技创新券", "科技创新券，科技成果转化，创新创业。"),
+    ] * 70)  # enough documents for posting lists of several blocks
+]
+
+
+def whoosh_arrays(segment, field: str, text: str) -> tuple[list[int], list[float]]:
+    from search_service.engine.backend.readers import raw_postings
+
+    matcher = raw_postings(segment._reader, field, text)
+    ids, weights = [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    return ids, weights
+
+
+@pytest.fixture(scope="module")
+def whoosh_commit(jieba_cache):
+    ix = ram_index(ARTICLES[:220], ARTICLES[220:])
+    searcher = ix.searcher()
+    yield Commit.of_readers([leaf for leaf, _ in searcher.reader().leaf_readers()])
+    searcher.close()
+
+
+@pytest.fixture(scope="module")
+def own_commit(sample_settings):
+    store = IndexStore(sample_settings.index_dir)
+    generation = Generation(store.open_current())
+    return generation.commit(generation.latest(), ReaderPool())
+
+
+@pytest.fixture(params=["own", "whoosh"])
+def commit(request, own_commit, whoosh_commit) -> Commit:
+    return own_commit if request.param == "own" else whoosh_commit
+
+
+def test_every_posting_list_decodes_as_whooshs_matcher_reads_it(commit):
+    checked = 0
+    for segment in commit.segments:
+        for field in (TITLE, BODY, TITLE_BIGRAMS, BODY_BIGRAMS):
+            for text in segment.terms(field):
+                info = segment._term_info(field, text)
+                if info.is_inlined():
+                    continue
+                arrays = list_arrays(segment._posting_bytes(info))
+                assert arrays is not None, (field, text)
+                ids, weights = whoosh_arrays(segment, field, text)
+                assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
+                checked += 1
+    assert checked > 50
+
+
+def test_posting_lists_of_several_blocks_are_read_whole(whoosh_commit):
+    segment = whoosh_commit.segments[0]
+    ids, freqs = segment.postings(BODY, "园区")
+    assert ids.size > 128  # more than one block
+    assert ids.tolist() == whoosh_arrays(segment, BODY, "园区")[0]
+    assert np.all(np.diff(ids) > 0)
+
+
+def phrases(titles: list[str], rng: random.Random) -> list[tuple[str, ...]]:
+    found = []
+    for title in titles:
+        grams = [gram for _, gram, _, _ in analysis.bigram_spans(analysis.normalize(title))]
+        for size in (2, 3):
+            for start in range(0, max(1, len(grams) - size + 1)):
+                words = tuple(grams[start:start + size])
+                if len(words) == size:
+                    found.append(words)
+                    found.append(tuple(rng.sample(words, len(words))))
+    return found
+
+
+def test_phrases_are_verified_as_whoosh_verifies_them(commit):
+    rng = random.Random(7)
+    checked = matched = 0
+    for segment in commit.segments:
+        titles = [segment.stored_fields(d).get(TITLE, "") for d in range(min(segment.doc_count, 40))]
+        everyone = np.arange(segment.doc_count, dtype=np.int64)
+        for field in (TITLE_BIGRAMS, BODY_BIGRAMS):
+            for words in phrases(titles, rng)[:60]:
+                backend_commit.PATHS.clear()
+                ours = segment.phrase(field, words, everyone)
+                assert backend_commit.PATHS["phrase:fast"] == 1
+                assert ours.tolist() == segment._phrase_by_whoosh(field, words, everyone).tolist(), words
+                # Restricted to some candidates, the same answer restricted.
+                some = everyone[::3]
+                assert segment.phrase(field, words, some).tolist() == [d for d in ours.tolist() if d % 3 == 0]
+                checked += 1
+                matched += bool(ours.size)
+    assert checked > 20 and matched > 5
+
+
+def test_a_repeated_word_needs_both_occurrences_in_a_row(jieba_cache):
+    ix = ram_index([Article("r1", "园区园区", "园区园区", "产业规划"), Article("r2", "园区", "园区 其他", "产业规划")])
+    with ix.searcher() as searcher:
+        commit = Commit.of_readers([leaf for leaf, _ in searcher.reader().leaf_readers()])
+        segment = commit.segments[0]
+        everyone = np.arange(segment.doc_count, dtype=np.int64)
+        words = ("园区", "区园", "园区")
+        assert segment.phrase(TITLE_BIGRAMS, words, everyone).tolist() == [0]
+        assert segment._phrase_by_whoosh(TITLE_BIGRAMS, words, everyone).tolist() == [0]
