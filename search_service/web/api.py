@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
@@ -47,8 +46,8 @@ def search():
     base = url_for("api.search")
     for name, values in results.facets.items():
         for item, value in zip(data["facets"][name], values):
-            params = req.to_params(**facet_toggle(req, name, value))
-            item["toggle_url"] = base + ("?" + urlencode(params) if params else "")
+            query = req.query_string(**facet_toggle(req, name, value))
+            item["toggle_url"] = base + ("?" + query if query else "")
     return jsonify(data)
 
 

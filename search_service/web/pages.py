@@ -17,14 +17,14 @@ import io
 import json
 import logging
 import re
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from markupsafe import Markup
 
 from ..config import Settings
 from ..engine.compiler import CompiledQuery
-from ..engine.request import SearchRequest
+from ..engine.request import SearchRequest, query_string
 from ..engine.results import Hit, SearchResults, facet_toggle, linkable_url, selected_month, selected_year
 from ..errors import InvalidParameter
 from ..text.highlight import MARK_SCAN_CHARS, Highlighter
@@ -88,7 +88,7 @@ def doc_href(doc_id: str, q: str = "", state: list[tuple[str, str]] | None = Non
     """
     href = article_path(doc_id)
     params = state if state is not None else ([("q", q)] if q else [])
-    return href + ("?" + urlencode(params) if params else "")
+    return href + ("?" + query_string(params) if params else "")
 
 
 def back_state(settings: Settings) -> list[tuple[str, str]]:
@@ -171,8 +171,8 @@ class ResultsView:
         """This page's URL with ``changes`` (page back to 1 unless given)."""
         if changes.get("page", 1) == 1:
             changes["page"] = None  # page 1 is the default: leave it out of the URL
-        params = self.req.to_params(**changes)
-        return self.base + ("?" + urlencode(params) if params else "")
+        query = self.req.query_string(**changes)
+        return self.base + ("?" + query if query else "")
 
     def hidden(self, **changes) -> list[tuple[str, str]]:
         """Hidden form fields that carry the rest of the state into a GET form."""
@@ -182,12 +182,12 @@ class ResultsView:
     @property
     def api_url(self) -> str:
         params = self.req.to_params()
-        return url_for("api.search") + ("?" + urlencode(params) if params else "")
+        return url_for("api.search") + ("?" + query_string(params) if params else "")
 
     @property
     def csv_url(self) -> str:
         params = self.req.to_params(page=None, page_size=None)
-        return url_for("pages.search_csv") + ("?" + urlencode(params) if params else "")
+        return url_for("pages.search_csv") + ("?" + query_string(params) if params else "")
 
     def doc_url(self, hit: Hit) -> str:
         return doc_href(hit.id, state=self.req.to_params())
@@ -405,7 +405,7 @@ def doc(doc_id: str):
     title_html = Markup(highlighter.mark(article.title))
     paragraphs = marked_paragraphs(highlighter, article.body)
     state = back_state(settings)
-    back = url_for("pages.search") + ("?" + urlencode(state) if state else "")
+    back = url_for("pages.search") + ("?" + query_string(state) if state else "")
     response = Response(render_template(
         "doc.html", article=article, title_html=title_html, paragraphs=paragraphs, q=q, back_url=back,
         original_url=safe_url(article.url), related=related,
