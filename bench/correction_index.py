@@ -21,9 +21,10 @@ from . import common
 
 WORK_DIR = common.OUT_DIR / "correction"
 DEFAULT_SAMPLE = 0.25
-#: Source files whose changes make a cached index stale.
-FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "ingest/driver.py", "ingest/raw.py", "ingest/jsonl.py",
-                "cleaning.py", "data/user_dict.txt")
+#: Source files whose changes make a cached index stale (paths in the package; a missing one is an error).
+FORMAT_FILES = ("engine/schema.py", "engine/documents.py", "engine/writer.py", "engine/backend/segments.py",
+                "text/analysis.py", "text/segmenter.py", "text/pinyin.py", "text/cleaning.py", "text/data/user_dict.txt",
+                "ingest/driver.py", "ingest/raw.py", "ingest/jsonl.py")
 
 
 def _fingerprint(sample: common.Sample) -> str:
@@ -31,9 +32,11 @@ def _fingerprint(sample: common.Sample) -> str:
 
     package = Path(search_service.__file__).parent
     digest = hashlib.sha256(sample.key().encode())
+    missing = [n for n in FORMAT_FILES if not (package / n).is_file()]
+    if missing:
+        sys.exit(f"bench.correction_index: FORMAT_FILES names files that do not exist: {', '.join(missing)}")
     for name in FORMAT_FILES:
-        if (package / name).exists():
-            digest.update((package / name).read_bytes())
+        digest.update((package / name).read_bytes())
     for path in common.corpus_files(sample.corpora):
         digest.update(f"{path.name}:{path.stat().st_size}".encode())
     return digest.hexdigest()[:16]

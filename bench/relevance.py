@@ -57,9 +57,10 @@ REFERENCE = {
     "k1=1.2, b=0.75": {"mrr@10": 0.6272, "ndcg@10": 0.6610, "recall@10": 0.7650, "recall@100": 0.8220},
 }
 TARGETS = {"mrr@10": 0.66, "recall@100": 0.90}
-#: Source files whose changes make a cached index stale.
-FORMAT_FILES = ("schema.py", "analysis.py", "pinyin.py", "writer.py", "ingest/driver.py", "ingest/raw.py",
-                "ingest/jsonl.py", "cleaning.py", "data/user_dict.txt")
+#: Source files whose changes make a cached index stale (paths in the package; a missing one is an error).
+FORMAT_FILES = ("engine/schema.py", "engine/documents.py", "engine/writer.py", "engine/backend/segments.py",
+                "text/analysis.py", "text/segmenter.py", "text/pinyin.py", "text/cleaning.py", "text/data/user_dict.txt",
+                "ingest/driver.py", "ingest/raw.py", "ingest/jsonl.py")
 #: Site set: keep a distractor when CRC32(id) % SITE_MODULUS == 0 (about 1 in 12 of ~42,000 articles).
 SITE_MODULUS = 12
 METRICS = ("mrr@10", "ndcg@10", "recall@10", "recall@100")
@@ -177,7 +178,10 @@ def _format_digest() -> bytes:
     import search_service
 
     package = Path(search_service.__file__).parent
-    return b"".join((package / n).read_bytes() for n in FORMAT_FILES if (package / n).exists())
+    missing = [n for n in FORMAT_FILES if not (package / n).is_file()]
+    if missing:
+        sys.exit(f"bench.relevance: FORMAT_FILES names files that do not exist: {', '.join(missing)}")
+    return b"".join((package / n).read_bytes() for n in FORMAT_FILES)
 
 
 def load_ecom() -> EvalSet:
@@ -330,8 +334,7 @@ class ProtoRetrieval:
     @staticmethod
     def bigram_query(m):
         """Any query bigram, in body (and title, boosted): OR of the terms of the substring tier."""
-        from whoosh import query as wq
-
+        from search_service.engine import query as q
         from search_service.engine.schema import BODY_BIGRAMS, TITLE_BIGRAMS
         from search_service.engine.syntax import positive_terms
         from search_service.text import analysis
@@ -347,15 +350,14 @@ class ProtoRetrieval:
                         tokens.setdefault(token, None)
         clauses = []
         for field, boost in ((BODY_BIGRAMS, 1.0), (TITLE_BIGRAMS, m.title_boost)):
-            clauses += [wq.Term(field, t, boost=boost) for t in tokens]
+            clauses += [q.Term(field, t, boost=boost) for t in tokens]
             if not tokens:  # a query of single characters only: each as a prefix
-                clauses += [wq.Prefix(field, t, boost=boost) for t in singles]
-        return wq.Or(clauses) if clauses else wq.NullQuery
+                clauses += [q.Prefix(field, t, boost=boost) for t in singles]
+        return q.Or(tuple(clauses)) if clauses else q.NOTHING
 
     def words_query(self, m):
         """Tier 1; with ``relax_mixed`` a mixed token (mate40pro) is not required, its parts are."""
-        from whoosh import query as wq
-
+        from search_service.engine import query as q
         from search_service.engine.syntax import positive_terms
         from search_service.text import analysis
 
@@ -377,24 +379,23 @@ class ProtoRetrieval:
         if not dropped or not required:
             return compiled.words()  # no mixed token: the query is unchanged
         clauses = [compiled.word_clause(w) for w in dict.fromkeys(required)]  # with the engine's synonyms
-        return clauses[0] if len(clauses) == 1 else wq.And(clauses)
+        return clauses[0] if len(clauses) == 1 else q.And(tuple(clauses))
 
     def tiers(self, m):
-        from whoosh import query as wq
-
+        from search_service.engine import query as q
         from search_service.engine.searcher import Tier
 
         config, request, live = self.config, m.request, m.live
         weight = config.bigram_weight
         any_q = m.compiled.any_word()
-        bi_q = self.bigram_query(m) if weight else wq.NullQuery
+        bi_q = self.bigram_query(m) if weight else q.NOTHING
 
         def bm25(query):
             return lambda docs: m.scores(query, docs)
 
         def combined(docs: np.ndarray) -> np.ndarray:
             scores = m.scores(any_q, docs)
-            if weight and bi_q is not wq.NullQuery:
+            if weight and not isinstance(bi_q, q.Nothing):
                 scores = scores + weight * m.scores(bi_q, docs)
             return scores
 
@@ -416,7 +417,7 @@ class ProtoRetrieval:
                 relaxed = "any_word" if docs.size else None
         elif strategy.startswith("pure"):
             docs = m.docs(any_q)
-            if strategy == "pure+bi" and bi_q is not wq.NullQuery:
+            if strategy == "pure+bi" and not isinstance(bi_q, q.Nothing):
                 docs = np.union1d(docs, m.docs(bi_q))
             tiers.append(Tier("partial", docs, combined if weight else bm25(any_q)))
         else:
@@ -435,7 +436,7 @@ class ProtoRetrieval:
                 rest = np.zeros(0, dtype=np.int64)  # the page is full of exact matches: no partial matches
             else:
                 rest = m.docs(any_q, within=~taken & live)
-                if strategy in ("anybi-after+bi", "words-then-rest+bi") and bi_q is not wq.NullQuery:
+                if strategy in ("anybi-after+bi", "words-then-rest+bi") and not isinstance(bi_q, q.Nothing):
                     rest = np.union1d(rest, m.docs(bi_q, within=~taken & live))
             tiers.append(Tier("partial", rest, combined if weight else bm25(any_q)))
             if words.size == 0:
@@ -447,13 +448,20 @@ class ProtoRetrieval:
 
 
 class ProbeRetrieval(ProtoRetrieval):
-    """Records which documents each matching block finds (for :func:`where_relevant`)."""
+    """Records which documents each matching block finds (for :func:`where_relevant`), and the
+    document numbers of :attr:`relevant_ids` on the same snapshot (their live ``id`` terms)."""
 
     def __init__(self) -> None:
         super().__init__(Config("probe", strategy="anybi-after+bi", bigram_weight=1.0))
         self.sets: dict[str, np.ndarray] = {}
+        self.relevant_ids: list[str] = []
+        self.relevant = np.zeros(0, dtype=np.int64)
 
     def tiers(self, m):
+        from search_service.engine import query as q
+        from search_service.engine.schema import ID
+
+        self.relevant = m.docs(q.any_of([q.Term(ID, doc_id) for doc_id in self.relevant_ids]))
         self.sets = {
             "words": m.docs(m.compiled.words()),
             "substring": m.docs(m.compiled.substring()),
@@ -530,13 +538,12 @@ def where_relevant(index_dir: Path, evalset: EvalSet, queries) -> dict:
         relevant_ids = [d for d, g in evalset.qrels.get(qid, {}).items() if g > 0]
         if not relevant_ids:
             continue
-        probe.sets = {}
+        probe.sets, probe.relevant_ids = {}, relevant_ids
         runner.run(text)
         if not probe.sets:  # no positive term: the probe was not asked
             counts["no query"] += 1
             continue
-        relevant = np.array(sorted(n for ns in runner.engine.docnums_for_ids(relevant_ids).values() for n in ns),
-                            dtype=np.int64)
+        relevant = probe.relevant
         for name in ("words", "substring", "any word", "any bigram"):
             if np.isin(probe.sets[name], relevant).any():
                 counts[name] += 1
