@@ -134,3 +134,36 @@ def test_a_repeated_word_needs_both_occurrences_in_a_row(jieba_cache):
         words = ("园区", "区园", "园区")
         assert segment.phrase(TITLE_BIGRAMS, words, everyone).tolist() == [0]
         assert segment._phrase_by_whoosh(TITLE_BIGRAMS, words, everyone).tolist() == [0]
+
+
+def test_blocks_of_the_services_segments_skip_their_positions(own_commit):
+    # Documents and frequencies without unpickling a bytes object per posting: every block of
+    # our own writer's bigram lists is read as (ids, weights) only.
+    from search_service.engine.backend.postings import _blocks
+
+    blocks = 0
+    for segment in own_commit.segments:
+        for text in segment.terms(BODY_BIGRAMS):
+            info = segment._term_info(BODY_BIGRAMS, text)
+            if info.is_inlined():
+                continue
+            for found in _blocks(segment._posting_bytes(info), values=False):
+                assert found is not None and len(found[1]) == 2, text
+                blocks += 1
+    assert blocks > 20
+
+
+def test_the_term_table_is_read_in_its_map_as_whoosh_reads_it(own_commit):
+    from search_service.engine.backend.readers import TermTable
+
+    checked = 0
+    for segment in own_commit.segments:
+        tindex = segment._reader._terms._tindex
+        table = TermTable(tindex)
+        assert table.fast  # a mapped file hashed with md5: the service's own segments
+        for key, value in tindex.items():
+            assert table.get(key) == value
+            assert table.get(key + b"\x00") is None and table.get(key[:-1] + b"\xff") == tindex.get(key[:-1] + b"\xff")
+            checked += 1
+    assert checked > 1000
+    assert table.get(b"") is None and table.get(b"\xff\xff no such field") is None

@@ -29,7 +29,7 @@ from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
 from .postings import decode_positions, list_arrays, list_positions
-from .readers import ReaderPool, open_mapped
+from .readers import ReaderPool, TermTable, open_mapped
 
 __all__ = ["PATHS", "Commit", "Generation", "Segment"]
 
@@ -63,6 +63,7 @@ class Segment:
         self.id: str = segment.segment_id()
         self._segment = segment
         self._searcher: Searcher | None = None
+        self._term_table: TermTable | None = None
 
     # -- documents --------------------------------------------------------------------------
 
@@ -104,13 +105,21 @@ class Segment:
 
     def _term_info(self, field: str, text: str):
         """The term table's entry of a term (one lookup), or None when the segment lacks it."""
+        schema = self._reader.schema
+        if field not in schema:
+            return None
         terms = self._reader._terms
-        if field not in self._reader.schema:
-            return None
-        try:
-            return terms.term_info(field, self._reader.schema[field].to_bytes(text))
-        except TermNotFound:
-            return None
+        table = self._term_table
+        if table is None:
+            table = self._term_table = TermTable(terms._tindex)
+        if not table.fast:
+            _took("term_info:slow")
+            try:
+                return terms.term_info(field, schema[field].to_bytes(text))
+            except TermNotFound:
+                return None
+        value = table.get(terms._keycoder(field, schema[field].to_bytes(text)))
+        return None if value is None else W3TermInfo.from_bytes(value)
 
     def _info_arrays(self, field: str, info) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, frequencies) of the postings a term table entry points to."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import zlib
 from collections.abc import Iterable
 from itertools import accumulate
@@ -32,8 +33,36 @@ __all__ = ["decode_positions", "list_arrays", "list_positions"]
 _MAGIC_SIZE = len(WHOOSH3_HEADER_MAGIC)
 
 
-def _blocks(data: bytes) -> Iterable[tuple[tuple, tuple] | None]:
-    """(info, (ids, weights, values)) of every block of a posting list's bytes; None on a surprise."""
+# The start of a block's data tuple as engine/backend/segments.py writes it: the ids, then the
+# weights, each a tuple of plain ints (K: one byte, M: two, J: four) or, for weights, N (all 1).
+# Unpickling only that much, as a 2-tuple, skips building a bytes object per posting for the
+# positions (most of a bigram field's block) when only documents and frequencies are wanted.
+_INT_OPS = rb"(?:K.|M..|J....)"
+_INT_TUPLE = re.compile(rb"\(" + _INT_OPS + rb"*t|" + _INT_OPS + rb"{1,3}[\x85\x86\x87]", re.S)
+_WEIGHTS = re.compile(rb"N|\(" + _INT_OPS + rb"*t|" + _INT_OPS + rb"{1,3}[\x85\x86\x87]", re.S)
+_TUPLE2_STOP = b"\x86."
+
+
+def _ids_and_weights(view: memoryview, data: bytes, start: int, end: int, count: int) -> tuple | None:
+    """(ids, weights) of a block's data at ``start`` without its values, or None when the data is
+    not laid out as the service's writer lays it out (then the whole tuple is unpickled)."""
+    ids = _INT_TUPLE.match(data, start, end)
+    if ids is None:
+        return None
+    weights = _WEIGHTS.match(data, ids.end(), end)
+    if weights is None:
+        return None
+    found = pickle.loads(bytes(view[start:weights.end()]) + _TUPLE2_STOP)
+    if len(found[0]) != count or (found[1] is not None and len(found[1]) != count):
+        return None
+    return found
+
+
+def _blocks(data: bytes, values: bool = True) -> Iterable[tuple[tuple, tuple] | None]:
+    """(info, (ids, weights, values)) of every block of a posting list's bytes; None on a surprise.
+
+    ``values=False``: the blocks' values may be left out (the tuple is then (ids, weights)).
+    """
     if data[:_MAGIC_SIZE] != WHOOSH3_HEADER_MAGIC:
         yield None
         return
@@ -51,10 +80,13 @@ def _blocks(data: bytes) -> Iterable[tuple[tuple, tuple] | None]:
         block_end = position + abs(size)
         stream.seek(position)
         info = load_info()
+        start = stream.tell()
         if info[3]:  # zlib-compressed block data (Whoosh's writer with compression on)
-            block = pickle.loads(zlib.decompress(view[stream.tell():block_end]))
+            block = pickle.loads(zlib.decompress(view[start:block_end]))
         else:
-            block = pickle.loads(view[stream.tell():block_end])
+            block = None if values else _ids_and_weights(view, data, start, block_end, info[0])
+            if block is None:
+                block = pickle.loads(view[start:block_end])
         yield info, block
         position = block_end
         if last:
@@ -75,7 +107,7 @@ def list_arrays(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     deltas: list[int] = []
     weights: list = []
     starts: list[int] = []
-    for found in _blocks(data):
+    for found in _blocks(data, values=False):
         if found is None:
             return None
         info, block = found
