@@ -7,6 +7,8 @@ import itertools
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from search_service.engine.backend.analyzers import BigramTokenizer, WordTokenizer
 from search_service.text import analysis
@@ -138,3 +140,14 @@ def test_initialize_uses_the_given_cache_folder(tmp_path):
     segmenter.initialize(tmp_path / "cache")
     assert list(segmenter.spans("高新区", False))
     assert any((tmp_path / "cache").iterdir())
+
+
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=200))
+def test_width_folding_is_str_translate_for_any_text(text):
+    # Including full-width forms, the ideographic space, astral characters and lone surrogates.
+    assert analysis._fold_width(text) == text.translate(analysis._WIDTH_FOLD)
+
+
+@given(st.text(alphabet="ＡＺａｚ０９，：？！　　 a中國發展\U0001F600", max_size=60))
+def test_normalize_keeps_the_length(text):
+    assert len(analysis.normalize(text)) == len(text)
