@@ -318,7 +318,7 @@ def worker(engine: str, index_dir: Path, queries_file: Path, stride: int, rounds
         common.initialize_analysis()
         ours = searcher.SearchEngine(index_dir, searcher.EngineOptions(cache_entries=0))
         warm_seconds = ours.warm()
-        segments = len(ours.snapshot().toc.segments)
+        segments = len(ours.snapshot().commit.segments)
 
         def run(params: dict) -> tuple[int, dict, int]:
             results = ours.search(requests.SearchRequest.from_params(requests.get_list_from_mapping(params)))
