@@ -167,3 +167,22 @@ def test_the_term_table_is_read_in_its_map_as_whoosh_reads_it(own_commit):
             checked += 1
     assert checked > 1000
     assert table.get(b"") is None and table.get(b"\xff\xff no such field") is None
+
+
+def test_a_prefix_scans_the_term_tables_range_as_whoosh_lists_it(own_commit):
+    from search_service.engine.backend.readers import TermTable
+
+    segment = own_commit.segments[0]
+    terms = segment._reader._terms
+    table = TermTable(terms._tindex)
+    for field, prefix in ((TITLE, "科"), (BODY, "高新"), (BODY, "z"), (TITLE_BIGRAMS, "园"), (BODY, "\uffff")):
+        key = terms._keycoder(field, prefix.encode("utf-8"))
+        ours = list(table.items_with_prefix(key))
+        whoosh = []
+        for k, v in terms._tindex.items_from(key):
+            if not k.startswith(key):
+                break
+            whoosh.append((k, v))
+        assert ours == whoosh, (field, prefix)
+        found = [text for text, _, _ in segment.prefix_postings(field, prefix)]
+        assert found == [t for t in segment.expand_prefix(field, prefix)], (field, prefix)

@@ -146,23 +146,25 @@ class Segment:
 
     def prefix_postings(self, field: str, prefix: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """(term, document numbers, frequencies) of every term of ``field`` starting with ``prefix``,
-        in order, deleted documents included: one scan of the term table's range, no lookup per
-        term (a one-character prefix expands to hundreds of terms)."""
+        in order, deleted documents included: one scan of the term table's range in its map, no
+        lookup per term (a one-character prefix expands to hundreds of terms)."""
         reader = self._reader
         terms = getattr(reader, "_terms", None)
-        if terms is None or not hasattr(terms, "items_from") or field not in getattr(terms, "_fieldmap", {}):
+        if terms is None or field not in getattr(terms, "_fieldmap", {}) or not hasattr(terms, "_keycoder"):
             _took("prefix_postings:slow")
             for text in self.expand_prefix(field, prefix):
                 ids, freqs = self.postings(field, text)
                 yield text, ids, freqs
             return
         _took("prefix_postings:fast")
-        start = prefix.encode("utf-8")
-        for (name, btext), info in terms.items_from(field, start):
-            if name != field or not btext.startswith(start):
-                break
-            found_ids, found_freqs = self._info_arrays(field, info)
-            yield btext.decode("utf-8"), found_ids, found_freqs
+        table = self._term_table
+        if table is None:
+            table = self._term_table = TermTable(terms._tindex)
+        key_prefix = terms._keycoder(field, prefix.encode("utf-8"))
+        skip = len(key_prefix) - len(prefix.encode("utf-8"))  # the field number before the term
+        for key, value in table.items_with_prefix(key_prefix):
+            found_ids, found_freqs = self._info_arrays(field, W3TermInfo.from_bytes(value))
+            yield key[skip:].decode("utf-8"), found_ids, found_freqs
 
     def terms(self, field: str) -> Iterator[str]:
         """Every term of ``field``, in order."""

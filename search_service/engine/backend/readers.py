@@ -35,6 +35,7 @@ import struct
 import sys
 import threading
 from array import array
+from collections.abc import Iterator
 
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import StructFile
@@ -320,6 +321,32 @@ class TermTable:
         self._buffer = buffer if isinstance(buffer, mmap.mmap) else None
         self._tables = tindex.tables
         self.fast = self._buffer is not None and getattr(tindex, "hashtype", None) == 0  # 0: md5_hash
+
+    def items_with_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) of every key starting with ``prefix``, in key order (one scan of the map)."""
+        buffer = self._buffer
+        tindex = self._tindex
+        if buffer is None or not self.fast:
+            for key, value in tindex.items_from(prefix):
+                if not key.startswith(prefix):
+                    return
+                yield key, value
+            return
+        position = tindex.closest_key_pos(prefix)  # a binary search over the ordered index
+        if position is None:
+            return
+        end = tindex.endofdata
+        unpack = _LENGTHS.unpack_from
+        size = _LENGTHS.size
+        while position < end:
+            key_length, value_length = unpack(buffer, position)
+            key_start = position + size
+            value_start = key_start + key_length
+            key = buffer[key_start:value_start]
+            if not key.startswith(prefix):
+                return
+            position = value_start + value_length
+            yield key, buffer[value_start:position]
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored for ``key``, or None."""
