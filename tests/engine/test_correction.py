@@ -257,3 +257,110 @@ def test_odd_input_does_not_break_correction(engine, typed, corrected_to):
         assert results.searched.replace("\u200b", "") == corrected_to
         assert {"1", "2"} <= hit_ids(results) and results.total >= 2
     assert len(hit_ids(results)) <= results.total  # partial matches are listed after, not counted
+
+
+# --------------------------------------------------------------------------- the API
+
+
+class TestApi:
+    """``/api/search`` over the sample app: ``correct``, ``searched``, ``correction``, OpenAPI."""
+
+    def test_a_slip_is_answered_with_the_correction(self, client):
+        data = client.get("/api/search?q=智惠城市").get_json()
+        assert data["query"] == "智惠城市" and data["searched"] == "智慧城市"
+        assert data["correction"]["kind"] == "homophone" and data["correction"]["typed"] == "智惠城市"
+        assert data["total"] > 0 and data["relaxed"] is None
+        assert all("智慧城市" in h["title"] + h["snippet"].replace("<mark>", "").replace("</mark>", "")
+                   for h in data["hits"][:3])
+
+    def test_correct_0_searches_as_typed(self, client):
+        data = client.get("/api/search?q=智惠城市&correct=0").get_json()
+        assert data["correction"] is None and data["searched"] == "智惠城市"
+        assert data["relaxed"] == "any_word" and data["suggestion"] == "智慧城市"
+        assert data["unmatched"] == ["智惠"]
+
+    def test_pinyin_over_the_api(self, client):
+        data = client.get("/api/search?q=zhihuichengshi").get_json()
+        assert data["searched"] == "智慧城市" and data["correction"]["kind"] == "pinyin"
+
+    @pytest.mark.parametrize("url", ["/api/search?q=智惠城市&correct=maybe",
+                                     "/api/search?q=智惠城市&correct=1&correct=0"])
+    def test_bad_correct_is_a_400_naming_it(self, client, url):
+        response = client.get(url)
+        assert response.status_code == 400
+        assert response.get_json()["error"]["param"] == "correct"
+
+    def test_openapi_documents_the_parameter_and_fields(self, client):
+        document = client.get("/openapi.json").get_json()
+        params = {p["name"]: p for p in document["paths"]["/api/search"]["get"]["parameters"]}
+        assert "correct" in params and "0" in params["correct"]["schema"]["enum"]
+        properties = document["components"]["schemas"]["SearchResults"]["properties"]
+        assert {"searched", "correction", "unmatched"} <= set(properties)
+
+    def test_page_links_keep_correct_0(self, client):
+        html = client.get("/search?q=智惠城市&correct=0").get_data(as_text=True)
+        assert "notice-corrected" not in html
+        assert "correct=0" in html  # the JSON twin and every other link keep it
+
+    def test_the_page_says_what_was_searched(self, client):
+        html = client.get("/search?q=智惠城市").get_data(as_text=True)
+        assert "已显示「" in html and "智慧城市</strong></a>」的搜索结果，仍然搜索「" in html
+        assert "correct=0" in html
+
+    def test_analytics_record_typed_and_searched(self, tmp_path, jieba_cache, sample_settings):
+        from search_service.analytics import AnalyticsDB, database_path
+        from search_service.web import close_app, create_app
+
+        settings = sample_settings.replace(analytics=True, analytics_db=str(tmp_path / "a.sqlite3"))
+        app = create_app(settings)
+        try:
+            client = app.test_client()
+            client.get("/search?q=智惠城市", headers={"User-Agent": "Mozilla/5.0"})
+            client.get("/api/search?q=智慧城市")
+            app.extensions["analytics"].flush()
+        finally:
+            close_app(app)
+        db = AnalyticsDB(database_path(settings.index_dir, settings.analytics_db))
+        with db.connect() as conn:
+            rows = conn.execute("SELECT query, searched, channel FROM searches ORDER BY id").fetchall()
+        assert rows == [("智惠城市", "智慧城市", "page"), ("智慧城市", None, "api")]
+
+
+def test_analytics_file_of_an_older_version_gains_the_searched_column(tmp_path):
+    import sqlite3
+
+    from search_service.analytics import AnalyticsDB, Period, SearchEvent
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:  # the table as it was before correction
+        conn.execute("CREATE TABLE searches (id INTEGER PRIMARY KEY, ts REAL NOT NULL, day TEXT NOT NULL, "
+                     "channel TEXT NOT NULL, query TEXT NOT NULL, filters TEXT NOT NULL DEFAULT '', "
+                     "results INTEGER NOT NULL, relaxed TEXT, took_ms REAL NOT NULL, "
+                     "page INTEGER NOT NULL DEFAULT 1, refine INTEGER NOT NULL DEFAULT 0)")
+        conn.execute("INSERT INTO searches (ts, day, channel, query, results, took_ms) "
+                     "VALUES (1, '2026-01-01', 'page', '旧', 1, 1.0)")
+    conn.close()
+    db = AnalyticsDB(path)
+    db.create()
+    db.create()  # idempotent
+    db.insert([SearchEvent("智惠城市", "page", 7, searched="智慧城市"), SearchEvent("智惠城市", "page", 7,
+                                                                                   searched="智慧城市"),
+               SearchEvent("科普", "page", 3)])
+    today = Period.last(1)
+    assert db.corrections(today) == [("智惠城市", "智慧城市", 2)]
+    with db.connect() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM searches WHERE searched IS NULL").fetchone()[0] == 2
+
+
+def test_warm_up_builds_the_vocabulary_before_the_first_slip(tmp_path):
+    engine = make_engine(tmp_path)
+    off = make_engine(tmp_path / "off", correction=False)
+    try:
+        engine.warm(queries=())
+        off.warm(queries=())
+        # Held for the snapshot the first search will use (built once per generation/commit).
+        assert engine._vocabulary is not None and engine._vocabulary[0] == engine.snapshot().key
+        assert off._vocabulary is None  # correction off: nothing to read
+    finally:
+        engine.close()
+        off.close()
