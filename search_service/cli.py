@@ -9,10 +9,11 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import __version__
-from .config import Settings, load_settings, settings_help
+from .config import SETTINGS_BY_NAME, Settings, explain_settings, load_settings, render_report, settings_help
 from .engine import indexer
 from .engine.store import IndexStore
 from .errors import SearchError
@@ -24,6 +25,7 @@ log = logging.getLogger("search_service")
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_ERROR = 2
+EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE: the reader stopped reading (`| head`)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,7 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--drop-missing", action="store_true",
                        help="with --rebuild: also drop live articles the crawl did not find gone (404/410, "
                        "redirected away), such as those written through the API or not reached, instead of refusing")
-    commands.add_parser("config", help="list every setting with its type, default and environment variable")
+    config = commands.add_parser(
+        "config", help="every setting's effective value and where it came from (secrets masked)",
+        description="Show each setting's effective value and its source: the default, the config file (with its "
+        "line), a SEARCH_SERVICE_* environment variable or a command-line flag (--index-dir); a lower layer it "
+        "overrides is named too. Secrets (api_tokens, admin_password, passwords inside URLs) are masked.")
+    config.add_argument("names", nargs="*", metavar="NAME", help="only these settings (default: all)")
+    config.add_argument("--json", action="store_true", help="print JSON: one object per setting")
+    config.add_argument("--defaults", action="store_true",
+                        help="print the reference instead: every setting's type, default, variable and help")
     return parser
 
 
@@ -158,16 +168,39 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status.
+
+    Output cut short by its reader (``search-service search … | head``) ends the command quietly with
+    status 141, as a program killed by SIGPIPE would, never with a traceback.
+    """
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # inside the try: a pipe closed early fails here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail (and print) again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a descriptor (captured in tests)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "config":
+            return cmd_config(args)
         settings = _settings(args)
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             stream=sys.stderr)
-        if args.command == "config":
-            print(settings_help())
-            return EXIT_OK
         analysis.initialize(settings.cache_dir, settings.user_dict or None)
         return COMMANDS[args.command](args, settings)
     except SearchError as exc:
@@ -178,8 +211,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+#: The command-line flag of each setting a flag overrides (for ``search-service config``).
+FLAGS = {
+    "index_dir": "--index-dir", "host": "--host", "port": "--port", "threads": "--threads",
+    "index_workers": "--workers", "workers": "--workers", "default_category": "--default-category",
+    "allow_untitled": "--allow-untitled",
+}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {
+    return load_settings(args.config, overrides=_overrides(args))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
         "index_dir": args.index_dir,
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
@@ -189,17 +234,53 @@ def _settings(args: argparse.Namespace) -> Settings:
         "default_category": getattr(args, "default_category", None),
         "allow_untitled": getattr(args, "allow_untitled", None),
     }
-    return load_settings(args.config, overrides=overrides)
 
 
 # --------------------------------------------------------------------------- commands
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """Every setting's effective value and its source (or, with --defaults, the reference table)."""
+    if args.defaults:
+        print(settings_help(), end="")
+        return EXIT_OK
+    unknown = [name for name in args.names if name not in SETTINGS_BY_NAME]
+    if unknown:
+        import difflib
+
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.lower(), list(SETTINGS_BY_NAME), n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        print(f"search-service: error: unknown setting {', '.join(hints)}; `search-service config` lists them all.",
+              file=sys.stderr)
+        return EXIT_ERROR
+    report = explain_settings(args.config, overrides=_overrides(args), flags=FLAGS)
+    if args.json:
+        wanted = set(args.names) or set(SETTINGS_BY_NAME)
+        print(json.dumps({
+            "config_file": str(report.config_path) if report.config_path else None,
+            "config_chosen_by": report.config_chosen_by or None,
+            "settings": [e.to_json() for e in report.entries if e.setting.name in wanted],
+        }, ensure_ascii=False, indent=2))
+        for entry in report.secrets_in_file():
+            print(f"search-service: warning: {entry.setting.name} is written in the config file; secrets belong in "
+                  f"the environment ({entry.setting.env_var}).", file=sys.stderr)
+    else:
+        print(render_report(report, args.names or None), end="")
+    return EXIT_OK
+
+
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    # log_problems=False: this command prints each problem itself, once.
-    ingest = Ingest(settings.default_category, args.category, id_override=args.id_override,
-                    allow_untitled=settings.allow_untitled, log_problems=False,
-                    max_id_length=settings.max_id_length, max_article_kb=settings.max_article_kb)
+    def new_ingest() -> Ingest:
+        # log_problems=False: this command prints each problem itself, once.
+        return Ingest(settings.default_category, args.category, id_override=args.id_override,
+                      allow_untitled=settings.allow_untitled, log_problems=False,
+                      max_id_length=settings.max_id_length, max_article_kb=settings.max_article_kb)
+
+    if args.rebuild and not args.drop_missing and not args.dry_run:
+        _refuse_early_to_drop(args, settings, new_ingest)
+    ingest = new_ingest()
     articles = ingest.read(args.paths)
     report = ingest.report
 
@@ -238,6 +319,42 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"{report.summary()}; --strict: nothing committed because of the problems above", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_REJECTED
+
+
+#: The demo corpus `make serve` indexes on a machine without an index (absent from an installed package).
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+def _refuse_early_to_drop(args: argparse.Namespace, settings: Settings, new_ingest: Callable[[], Ingest]) -> None:
+    """``index --rebuild PATH`` without ``--drop-missing``: refuse before the build (which segments every
+    article: minutes for a large corpus) when live articles are absent from PATH. The files' ids are
+    read without analysis; the build checks again at its end for writes made meanwhile."""
+    store = IndexStore(settings.index_dir)
+    if store.current_name() is None:
+        return
+    first = new_ingest()
+    ids = {article.id for article in first.read(args.paths)}
+
+    def note(missing: list[str]) -> str:
+        notes = []
+        if SAMPLES.is_dir() and not any(Path(p).resolve() == SAMPLES for p in args.paths):
+            quiet = logging.getLogger("search_service.ingest")
+            level = quiet.level
+            quiet.setLevel(logging.WARNING)  # not "skipped samples/README.md" in the middle of an error
+            try:
+                samples = {a.id for a in Ingest(settings.default_category, allow_untitled=True,
+                                                log_problems=False).read([SAMPLES])}
+            finally:
+                quiet.setLevel(level)
+            if set(missing) <= samples:
+                notes.append("They are the bundled samples (`make serve` indexes them when there is no index): to "
+                             "replace them with your articles, run this command again with --drop-missing.")
+        if first.report.rejected:
+            notes.append(f"{first.report.rejected} record(s) of the files were rejected and may be among them: "
+                         "`search-service index --dry-run PATH...` lists the problems.")
+        return " ".join(notes)
+
+    indexer.refuse_to_drop(store, ids, note=note)
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:

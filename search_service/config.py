@@ -28,6 +28,7 @@ import difflib
 import json
 import math
 import os
+import re
 import sys
 import textwrap
 import tomllib
@@ -42,14 +43,19 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "CONFIG_FILE_NAME",
     "ENV_PREFIX",
+    "EffectiveSetting",
+    "Origin",
     "RESERVED_ENV_VARS",
     "SETTINGS",
     "SETTINGS_BY_NAME",
     "Setting",
     "Settings",
     "default_settings",
+    "explain_settings",
     "load_settings",
     "render_config_toml",
+    "render_report",
+    "SettingsReport",
     "settings_help",
 ]
 
@@ -84,7 +90,8 @@ class Setting:
     ``"path"`` (a string resolved to an absolute path, ``""`` = built-in) and
     ``"list"`` (a list of strings). ``min``/``max`` bound numbers (inclusive);
     ``choices`` restricts a string to a fixed set (matched case-insensitively,
-    stored in the spelling given here).
+    stored in the spelling given here). ``secret`` values are never shown (``search-service
+    config`` masks them) and belong in the environment, not in a file.
     """
 
     name: str
@@ -94,6 +101,7 @@ class Setting:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
+    secret: bool = False
 
     def __post_init__(self) -> None:
         # A broken declaration is a programming error, caught at import time.
@@ -197,7 +205,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_tokens", [], "list",
             "Bearer tokens allowed to write (PUT/POST/DELETE /api/documents); empty = writes "
             "disabled. Set them in the environment (SEARCH_SERVICE_API_TOKENS=tok1,tok2), "
-            "never in a file under version control."),
+            "never in a file under version control.", secret=True),
     Setting("commit_delay", 1.0, "float",
             "Longest time, in seconds, the writer waits to gather more changes into one commit.",
             min=0, max=60),
@@ -261,7 +269,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Days of search analytics kept; older rows are pruned.", min=1, max=36500),
     Setting("admin_password", "", "str",
             "Password for the staff pages (/admin/...) over HTTP basic auth, besides the API tokens; "
-            "set it in the environment (SEARCH_SERVICE_ADMIN_PASSWORD), never in a committed file."),
+            "set it in the environment (SEARCH_SERVICE_ADMIN_PASSWORD), never in a committed file.",
+            secret=True),
     # -- crawl (search-service crawl URL) --
     Setting("crawl_delay", 1.0, "float",
             "Seconds between two requests of a crawl (--delay); a longer Crawl-delay in robots.txt wins.",
@@ -722,8 +731,8 @@ def _check_typed_value(setting: Setting, value: Any) -> None:
 
 def _choose_file(
     config_path: str | os.PathLike[str] | None, environ: Mapping[str, str], cwd: Path
-) -> Path | None:
-    """Pick the config file: argument, else $SEARCH_SERVICE_CONFIG, else ./config.toml."""
+) -> tuple[Path | None, str]:
+    """Pick the config file: argument, else $SEARCH_SERVICE_CONFIG, else ./config.toml (and say which)."""
     if config_path is not None:
         path = cwd / os.path.expanduser(os.fspath(config_path))
         if not path.is_file():
@@ -733,7 +742,7 @@ def _choose_file(
                 f"correct the path, or create it from the repository's config.toml.",
                 param="config",
             )
-        return path.resolve()
+        return path.resolve(), "--config"
     named = environ.get(CONFIG_ENV_VAR, "").strip()
     if named:
         path = cwd / os.path.expanduser(named)
@@ -745,16 +754,16 @@ def _choose_file(
                 f"{CONFIG_ENV_VAR} to use ./{CONFIG_FILE_NAME} if present.",
                 param="config",
             )
-        return path.resolve()
+        return path.resolve(), f"${CONFIG_ENV_VAR}"
     path = cwd / CONFIG_FILE_NAME
-    return path.resolve() if path.is_file() else None
+    return (path.resolve(), f"./{CONFIG_FILE_NAME}") if path.is_file() else (None, "")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    """Parse ``path`` as TOML and return the flat ``{key: value}`` settings table."""
+def _read_text(path: Path) -> str:
+    """The config file's text."""
     try:
         # utf-8-sig: tolerate the BOM some Windows editors write.
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise ConfigError(
             f"{path}: cannot read config file: {exc.strerror or exc}. Fix: check the "
@@ -767,6 +776,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"as UTF-8.",
             param="config",
         ) from exc
+
+
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    """Parse ``text`` (of ``path``) as TOML and return the flat ``{key: value}`` settings table."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -796,6 +809,27 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return {**data, **table}
 
 
+def _key_lines(text: str) -> dict[str, int]:
+    """The line (1-based) setting each top-level or ``[search_service]`` key: for ``search-service config``.
+
+    A light scan, not a parser (the file has already parsed): ``key =`` at the start of a line, outside
+    other tables; the first occurrence wins.
+    """
+    lines: dict[str, int] = {}
+    table: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"\s*\[\s*([^\]]*?)\s*\]\s*(#.*)?$", line)
+        if header:
+            table = header.group(1).strip('"\'')
+            continue
+        if table not in (None, TOML_TABLE):
+            continue
+        match = re.match(r"""\s*(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_-]+))\s*=""", line)
+        if match:
+            lines.setdefault(next(g for g in match.groups() if g is not None), number)
+    return lines
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     *,
@@ -819,17 +853,109 @@ def load_settings(
     Raises :class:`ConfigError` for a missing named file, TOML syntax errors,
     unknown keys and bad values.
     """
+    return _load(config_path, environ, overrides, cwd, {}).settings
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Origin:
+    """Where one layer's value of a setting came from."""
+
+    kind: SourceKind  # "default", "file", "env" or "override" (a command-line flag)
+    label: str  # "default", the file's path, the variable's name, or the flag
+    line: int | None = None  # the file's line that sets it
+
+    def __str__(self) -> str:
+        if self.kind == "file":
+            return f"{self.label}:{self.line}" if self.line else self.label
+        if self.kind == "env":
+            return f"env {self.label}"
+        return self.label
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EffectiveSetting:
+    """One setting's effective value, the layer it came from and the lower layers it overrode."""
+
+    setting: Setting
+    value: Any
+    origin: Origin
+    overridden: tuple[Origin, ...] = ()  # lower layers (the default not included) that also set it
+
+    @property
+    def shown(self) -> str:
+        """The value as TOML, with secrets and passwords inside URLs masked."""
+        return _toml_value(_masked(self.setting, self.value))
+
+    def to_json(self) -> dict[str, Any]:
+        value = _masked(self.setting, self.value)
+        return {
+            "name": self.setting.name,
+            "value": list(value) if isinstance(value, tuple) else value,
+            "source": self.origin.kind if self.origin.kind != "override" else "command_line",
+            "from": str(self.origin),
+            "file": self.origin.label if self.origin.kind == "file" else None,
+            "line": self.origin.line,
+            "overrides": [str(o) for o in self.overridden],
+            "default": self.setting.default,
+            "env": self.setting.env_var,
+            "type": _type_text(self.setting),
+            "secret": self.setting.secret,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SettingsReport:
+    """:func:`explain_settings`: the settings, the file read (and why that one), every setting's origin."""
+
+    settings: Settings
+    config_path: Path | None
+    config_chosen_by: str  # "--config", "$SEARCH_SERVICE_CONFIG", "./config.toml" or "" (no file)
+    entries: tuple[EffectiveSetting, ...]
+
+    def secrets_in_file(self) -> list[EffectiveSetting]:
+        """Secrets whose effective value or an overridden one is written in the config file."""
+        return [e for e in self.entries if e.setting.secret and any(
+            o.kind == "file" for o in (e.origin, *e.overridden))]
+
+
+def explain_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> SettingsReport:
+    """:func:`load_settings`, and where each value came from (``search-service config``).
+
+    ``flags`` names the command-line flag of each override (``{"port": "--port"}``) for the report.
+    """
+    return _load(config_path, environ, overrides, cwd, flags or {})
+
+
+def _load(
+    config_path: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None,
+    overrides: Mapping[str, Any] | None,
+    cwd: str | os.PathLike[str] | None,
+    flags: Mapping[str, str],
+) -> SettingsReport:
     env: Mapping[str, str] = os.environ if environ is None else environ
     base = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
 
     defaults = _Source("default", "default", base)
     values: dict[str, Any] = {s.name: _coerce(s, s.default, defaults) for s in SETTINGS}
+    layers: dict[str, list[Origin]] = {s.name: [Origin("default", "default")] for s in SETTINGS}
 
-    path = _choose_file(config_path, env, base)
+    path, chosen_by = _choose_file(config_path, env, base)
     if path is not None:
         source = _Source("file", str(path), path.parent)
-        for key, raw in _read_toml(path).items():
-            values[key] = _coerce(_lookup(key, source), raw, source)
+        text = _read_text(path)
+        lines = _key_lines(text)
+        for key, raw in _parse_toml(path, text).items():
+            setting = _lookup(key, source)
+            values[key] = _coerce(setting, raw, source)
+            layers[key].append(Origin("file", str(path), lines.get(key)))
 
     # Sorted so that with several bad variables the reported one is stable.
     for var in sorted(env):
@@ -838,15 +964,37 @@ def load_settings(
         source = _Source("env", var, base)
         setting = _lookup(var[len(ENV_PREFIX):].lower(), source, display=var)
         values[setting.name] = _coerce(setting, env[var], source)
+        layers[setting.name].append(Origin("env", var))
 
     for key, raw in (overrides or {}).items():
         if raw is None:
             continue
         source = _Source("override", "command-line override", base)
         values[key] = _coerce(_lookup(key, source), raw, source)
+        layers[key].append(Origin("override", flags.get(key) or "command line"))
 
     _check_relations(values)
-    return Settings(**values, config_path=path)
+    entries = tuple(
+        EffectiveSetting(s, values[s.name], layers[s.name][-1], tuple(reversed(layers[s.name][1:-1])))
+        for s in SETTINGS
+    )
+    return SettingsReport(Settings(**values, config_path=path), path, chosen_by, entries)
+
+
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]*):[^/@\s]+@")
+
+
+def _masked(setting: Setting, value: Any) -> Any:
+    """``value`` fit to show: a secret's characters hidden, a password inside a URL too."""
+    if setting.secret:
+        if isinstance(value, tuple):
+            return tuple("****" for _ in value)
+        return "****" if value else value
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1:****@", value)
+    if isinstance(value, tuple):
+        return tuple(_URL_PASSWORD.sub(r"\1:****@", item) for item in value)
+    return value
 
 
 def _check_relations(values: Mapping[str, Any]) -> None:
@@ -915,6 +1063,40 @@ def settings_help() -> str:
         lines.append(fmt(row))
         lines.extend(textwrap.wrap(setting.help, width=76, initial_indent="    ",
                                    subsequent_indent="    "))
+    return "\n".join(lines) + "\n"
+
+
+def render_report(report: SettingsReport, names: list[str] | None = None) -> str:
+    """``search-service config``: each setting's effective value and where it came from.
+
+    ``names``: only these settings (all when None). Secrets are masked (see :func:`_masked`).
+    """
+    if report.config_path is None:
+        file_line = (f"Config file: none (no --config, no ${CONFIG_ENV_VAR}, no ./{CONFIG_FILE_NAME} in "
+                     f"{os.getcwd()})")
+    else:
+        file_line = f"Config file: {report.config_path} (chosen by {report.config_chosen_by})"
+    lines = [
+        file_line,
+        f"Precedence: defaults < config file < {ENV_PREFIX}<NAME> environment variables < command-line flags.",
+        "Secrets are shown as ****. Every setting's type, default and help: search-service config --defaults.",
+        "",
+    ]
+    wanted = set(names) if names else None
+    entries = [e for e in report.entries if wanted is None or e.setting.name in wanted]
+    rows = [("NAME", "VALUE", "SOURCE")]
+    for entry in entries:
+        source = str(entry.origin)
+        if entry.overridden:
+            source += " (over " + ", ".join(str(o) for o in entry.overridden) + ")"
+        rows.append((entry.setting.name, entry.shown, source))
+    widths = [max(_display_width(row[i]) for row in rows) for i in range(2)]
+    for row in rows:
+        lines.append(f"{_pad(row[0], widths[0])}  {_pad(row[1], widths[1])}  {row[2]}".rstrip())
+    for entry in report.secrets_in_file():
+        where = next(o for o in (entry.origin, *entry.overridden) if o.kind == "file")
+        lines.append(f"warning: {entry.setting.name} is written in {where}: secrets belong in the environment "
+                     f"({entry.setting.env_var}), never in a file that may be committed or read by others.")
     return "\n".join(lines) + "\n"
 
 

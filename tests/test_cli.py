@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from search_service.cli import COMMANDS, build_parser, main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 @pytest.fixture()
@@ -143,7 +146,91 @@ def test_bad_setting_stops_with_a_message(env, monkeypatch, capsys):
     assert "SEARCH_SERVICE_PORT" in err and "eighty" in err
 
 
+def test_config_shows_effective_values_and_their_sources(env, monkeypatch, capsys):
+    config = env / "site.toml"
+    config.write_text('port = 9000\nthreads = 4\nadmin_password = "in-the-file"\n', encoding="utf-8")
+    monkeypatch.setenv("SEARCH_SERVICE_THREADS", "6")
+    monkeypatch.setenv("SEARCH_SERVICE_API_TOKENS", "tok-one,tok-two")
+    assert main(["--config", str(config), "--index-dir", "elsewhere", "config"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line and line[0].islower()}
+    assert f"Config file: {config} (chosen by --config)" in out
+    assert rows["port"].split()[1:] == ["9000", f"{config}:1"]
+    assert rows["threads"].split()[1:] == ["6", "env", "SEARCH_SERVICE_THREADS", "(over", f"{config}:2)"]
+    assert rows["index_dir"].split()[1:] == [f'"{env / "elsewhere"}"', "--index-dir", "(over", "env",
+                                             "SEARCH_SERVICE_INDEX_DIR)"]
+    assert rows["bm25_k1"].split()[1:] == ["1.2", "default"]
+    assert rows["api_tokens"].split()[1:] == ['["****",', '"****"]', "env", "SEARCH_SERVICE_API_TOKENS"]
+    assert "tok-one" not in out and "in-the-file" not in out
+    assert "warning: admin_password is written in" in out
+
+    assert main(["--config", str(config), "config", "--json", "port", "api_tokens"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(s["name"], s["value"], s["from"]) for s in data["settings"]] == [
+        ("port", 9000, f"{config}:1"), ("api_tokens", ["****", "****"], "env SEARCH_SERVICE_API_TOKENS")]
+
+    assert main(["config", "--defaults"]) == 0
+    assert "ENVIRONMENT VARIABLE" in capsys.readouterr().out  # the reference table: type, default, help
+    assert main(["config", "prot"]) == 2
+    assert "did you mean 'port'?" in capsys.readouterr().err
+
+
 def test_console_script_runs(env):
     result = subprocess.run([sys.executable, "-m", "search_service.cli", "--help"],
                             capture_output=True, text=True, check=True)
     assert "search-service" in result.stdout
+
+
+def test_rebuild_refuses_before_building_when_it_would_drop_live_articles(env, tmp_path, capsys):
+    """The refusal reads the files' ids (no segmentation): it costs a small part of a build, not a build."""
+    from .helpers import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 1500)
+    started = time.monotonic()
+    assert main(["index", "--rebuild", str(corpus)]) == 0
+    build_seconds = time.monotonic() - started
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text('{"id": "cms1", "title": "接口写入", "body": "只在索引里的文章"}\n', encoding="utf-8")
+    assert main(["index", str(extra)]) == 0
+    capsys.readouterr()
+    started = time.monotonic()
+    assert main(["index", "--rebuild", str(corpus)]) == 2
+    refusal_seconds = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert "1 live article(s) are absent from the files given (cms1) and would be dropped" in err
+    assert "Nothing was built or published" in err and "--drop-missing" in err
+    assert refusal_seconds < build_seconds / 3, (refusal_seconds, build_seconds)
+    assert live_state(capsys) == ("g000001", 1501)
+
+
+def test_switching_from_the_samples_to_real_articles(env, capsys):
+    """After `make serve` indexed samples/, a rebuild from other files names the samples and the way out."""
+    assert main(["index", "--rebuild", str(SAMPLES)]) == 0
+    capsys.readouterr()
+    articles = str(FIXTURES / "search" / "articles.jsonl")
+    assert main(["index", "--rebuild", articles]) == 2
+    err = capsys.readouterr().err
+    assert "39 live article(s) are absent" in err and "bundled samples" in err and "--drop-missing" in err
+    assert "README.md" not in err  # no "skipped" log line in the middle of the error
+    assert main(["index", "--rebuild", "--drop-missing", articles]) == 0
+    assert "39 live article(s) absent from the files were dropped" in capsys.readouterr().err
+    assert live_state(capsys)[1] == 12
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(env):
+    """`search-service … | head`: the reader goes away; each command that prints a lot stops with status 141
+    (as SIGPIPE would), without a traceback or an "Exception ignored" line."""
+    assert main(["index", "--rebuild", str(FIXTURES / "search" / "articles.jsonl")]) == 0
+    commands = [["search", "高新区", "--limit", "50"], ["search", "高新区", "--json"], ["stats"],
+                ["words", "--min-count", "1"], ["config"]]
+    running = []
+    for command in commands:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # closed before the command writes anything: every write fails with EPIPE
+        running.append((command, subprocess.Popen([sys.executable, "-m", "search_service.cli", *command],
+                                                  stdout=write_end, stderr=subprocess.PIPE, text=True)))
+        os.close(write_end)
+    for command, process in running:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 141, (command, err)
+        assert "Traceback" not in err and "BrokenPipe" not in err and "Exception" not in err, (command, err)

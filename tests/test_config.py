@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -521,3 +523,57 @@ def test_engine_options_are_settings_with_the_settings_defaults():
     changed = default_settings().replace(title_boost=5.0, correction_fuzzy_pinyin=True)
     options = EngineOptions.from_settings(changed)
     assert (options.title_boost, options.fuzzy_pinyin) == (5.0, True)
+
+
+# --------------------------------------------------------------------------- #
+# Where each value came from (search-service config)
+# --------------------------------------------------------------------------- #
+
+
+def test_explain_settings_names_the_source_of_every_value(cwd: Path) -> None:
+    from search_service.config import explain_settings, render_report
+
+    write(cwd / "config.toml", '# comment\nport = 9000\nthreads = 4\n\n[search_service]\n  "host" = "0.0.0.0"\n')
+    report = explain_settings(environ={"SEARCH_SERVICE_THREADS": "6"}, overrides={"index_dir": "data"},
+                              flags={"index_dir": "--index-dir"}, cwd=cwd)
+    by_name = {entry.setting.name: entry for entry in report.entries}
+    assert [e.setting.name for e in report.entries] == [s.name for s in SETTINGS]
+    file = str((cwd / "config.toml").resolve())
+    assert (report.config_path, report.config_chosen_by) == (Path(file), "./config.toml")
+    assert str(by_name["port"].origin) == f"{file}:2" and by_name["port"].value == 9000
+    assert str(by_name["host"].origin) == f"{file}:6"  # a key in [search_service], quoted
+    assert str(by_name["threads"].origin) == "env SEARCH_SERVICE_THREADS" and by_name["threads"].value == 6
+    assert [str(o) for o in by_name["threads"].overridden] == [f"{file}:3"]
+    assert str(by_name["index_dir"].origin) == "--index-dir" and by_name["index_dir"].value == str(cwd / "data")
+    assert str(by_name["bm25_b"].origin) == "default" and by_name["bm25_b"].overridden == ()
+    assert report.settings == load(cwd, environ={"SEARCH_SERVICE_THREADS": "6"}, overrides={"index_dir": "data"})
+    text = render_report(report)
+    assert re.search(rf"^threads +6 +env SEARCH_SERVICE_THREADS \(over {re.escape(file)}:3\)$", text, re.M)
+    assert f"Config file: {file} (chosen by ./config.toml)" in text
+
+
+def test_explain_settings_masks_secrets_and_passwords_in_urls(cwd: Path) -> None:
+    from search_service.config import explain_settings, render_report
+
+    write(cwd / "config.toml", 'admin_password = "hunter2-file"\nrate_limit_storage = "redis://u:pw-in-url@h:6379"\n')
+    report = explain_settings(environ={"SEARCH_SERVICE_API_TOKENS": "tok-secret-1,tok-secret-2",
+                                       "SEARCH_SERVICE_ADMIN_PASSWORD": "hunter2-env"}, cwd=cwd)
+    text = render_report(report)
+    shown = text + json.dumps([entry.to_json() for entry in report.entries])
+    for secret in ("hunter2-file", "hunter2-env", "tok-secret-1", "tok-secret-2", "pw-in-url"):
+        assert secret not in shown
+    by_name = {entry.setting.name: entry for entry in report.entries}
+    assert by_name["api_tokens"].shown == '["****", "****"]'
+    assert by_name["admin_password"].shown == '"****"' and by_name["rate_limit_storage"].shown == '"redis://u:****@h:6379"'
+    assert by_name["admin_password"].to_json()["overrides"] == [f"{(cwd / 'config.toml').resolve()}:1"]
+    # A secret written in the file is worth a warning, even when the environment overrides it.
+    assert "warning: admin_password is written in" in text and "SEARCH_SERVICE_ADMIN_PASSWORD" in text
+    assert report.settings.admin_password == "hunter2-env"  # masked for display only
+
+
+def test_explain_settings_without_a_file(cwd: Path) -> None:
+    from search_service.config import explain_settings, render_report
+
+    report = explain_settings(environ={}, cwd=cwd)
+    assert report.config_path is None and all(str(e.origin) == "default" for e in report.entries)
+    assert "Config file: none" in render_report(report)

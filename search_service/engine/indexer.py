@@ -352,15 +352,31 @@ class WouldDropArticles(SearchError):
     status = 409
     code = "would_drop_articles"
 
-    def __init__(self, missing: list[str]) -> None:
+    def __init__(self, missing: list[str], *, built: bool = True, note: str = "") -> None:
         shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
         super().__init__(
-            f"{len(missing)} live article(s) are absent from the files given ({shown}); they were written "
-            "through the API, `index` or an earlier build. Nothing was published. To rebuild from the live "
-            "articles (after a dictionary or analyzer change) run `search-service reindex`; to drop them, "
-            "pass --drop-missing; to keep them, add them to the files."
+            f"{len(missing)} live article(s) are absent from the files given ({shown}) and would be dropped; "
+            "they were written through the API, `index` or an earlier build. "
+            + ("Nothing was published. " if built else "Nothing was built or published. ")
+            + "To rebuild from the live articles (after a dictionary or analyzer change) run `search-service "
+            "reindex`; to drop them, pass --drop-missing; to keep them, add them to the files."
+            + (f" {note}" if note else "")
         )
         self.missing = missing
+
+
+def refuse_to_drop(store: IndexStore, ids: Iterable[str], *, note: Callable[[list[str]], str] | None = None) -> None:
+    """Before a rebuild that may not drop live articles: raise :class:`WouldDropArticles` when
+    live articles are absent from ``ids``, the ids of the files to build from (read without
+    analysis, see ``Ingest``). The refusal then costs a read of the files, not a whole build;
+    :func:`rebuild` checks again at the end, for the writes made while it ran.
+    ``note(missing)``: more advice for the message (e.g. that these are the bundled samples).
+    """
+    if store.current_name() is None:
+        return
+    missing = sorted(store.live_ids() - set(ids))
+    if missing:
+        raise WouldDropArticles(missing, built=False, note=note(missing) if note else "")
 
 
 def _absent_ids(store: IndexStore, built: Path) -> list[str]:
