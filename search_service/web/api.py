@@ -6,14 +6,16 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
-from ..engine.results import facet_toggle
+from ..engine.request import SearchRequest
+from ..engine.results import Suggestion, facet_toggle
+from ..engine.searcher import SearchEngine
 from ..errors import InvalidParameter
 from . import engine_of
 from .costly import costly
 from .health import canary, degradations
 from .limits import rate_limit_exempt
 from .openapi import openapi_document
-from .params import limit_param, query_of, search_request, similar_default
+from .params import checked_categories, limit_param, query_of, search_request, similar_default
 from .routes import with_page_url
 from .tracking import record_api_search, record_suggest, suggest_session
 
@@ -37,11 +39,14 @@ def search():
     """Faceted, filtered, highlighted search (see /openapi.json)."""
     _reject_unknown(SEARCH_PARAMS)
     settings = current_app.config["SETTINGS"]
-    req = search_request(request, settings)
-    results = engine_of(current_app).search(req)
+    engine = engine_of(current_app)
+    req = checked_categories(search_request(request, settings), engine)
+    results = engine.search(req)
     g.result_count = results.total  # for the access log
     record_api_search(req, results)
     data = results.to_json()
+    # The page links each hit to its article page here; so does its twin.
+    data["hits"] = [with_page_url(hit) for hit in data["hits"]]
     # Like the page's facet links: each value carries the API URL that toggles it.
     base = url_for("api.search")
     for name, values in results.facets.items():
@@ -53,7 +58,15 @@ def search():
 
 @blueprint.get("/api/suggest")
 def suggest():
-    """As-you-type suggestions: article titles containing the typed text, matches marked."""
+    """As-you-type suggestions: article titles containing the typed text, matches marked.
+
+    The box knows what the results page knows: unless titles showing the text fill the list, the
+    answer says how many results the page finds for ``q`` (``total``); when the page would show
+    the results of a correction (智惠城市 → 智慧城市), the suggestions are the correction's and
+    ``correction`` says so; the page's did-you-mean is ``did_you_mean`` (and the suggestions are
+    its own when the page finds nothing as typed). A suggestion whose title does not show the
+    match carries ``excerpt_html`` (the match in the text) even without ``excerpt=1``.
+    """
     started = time.perf_counter()
     _reject_unknown(SUGGEST_PARAMS)
     settings = current_app.config["SETTINGS"]
@@ -63,10 +76,59 @@ def suggest():
     if raw_excerpt not in ("0", "1"):
         raise InvalidParameter(f"excerpt must be 0 or 1; got {raw_excerpt[:20]!r}.", param="excerpt")
     sid = suggest_session(request.args.get("sid"))
-    suggestions = engine_of(current_app).suggest(q, limit, raw_excerpt == "1") if q else []
-    g.result_count = len(suggestions)  # for the access log
-    record_suggest(q, sid, len(suggestions), started)
-    return jsonify({"query": q, "suggestions": [with_page_url(s.to_json()) for s in suggestions]})
+    answer = suggest_answer(engine_of(current_app), q, limit, raw_excerpt == "1")
+    g.result_count = len(answer["suggestions"])  # for the access log
+    record_suggest(q, sid, len(answer["suggestions"]), started)
+    return jsonify(answer)
+
+
+def suggest_answer(engine: SearchEngine, q: str, limit: int, excerpt: bool) -> dict:
+    """The JSON of ``/api/suggest`` for ``q`` (see :func:`suggest`)."""
+    answer: dict = {"query": q, "searched": q, "correction": None, "did_you_mean": None, "total": None,
+                    "relaxed": None, "suggestions": []}
+    if not q:
+        return answer
+    suggestions = engine.suggest(q, limit, excerpt)
+    searched = q
+    if sum("<mark>" in s.title_html for s in suggestions) < limit:
+        # Titles showing the text do not fill the list: ask the results page's own search what it
+        # finds, corrects or offers. Only then: a list of such titles means the page finds plenty
+        # as typed, and a search for one common character costs hundreds of milliseconds on a
+        # large index, too much for every keystroke. (One result: the count and the correction
+        # are the page's; hits are not needed.)
+        page = engine.search(SearchRequest(q=q, page_size=1))
+        answer["total"], answer["relaxed"] = page.total, page.relaxed
+        if page.correction and page.searched:
+            answer["correction"] = page.correction
+            searched = page.searched
+        elif page.suggestion:
+            answer["did_you_mean"] = page.suggestion
+            if page.total == 0:  # nothing as typed: the suggestions are the did-you-mean's
+                searched = page.suggestion
+        if searched != q:
+            suggestions = engine.suggest(searched, limit, excerpt)
+    if not excerpt:
+        _explain_unmarked(engine, searched, limit, suggestions)
+    answer["searched"] = searched
+    answer["suggestions"] = [with_page_url(s.to_json()) for s in suggestions]
+    return answer
+
+
+def _explain_unmarked(engine: SearchEngine, text: str, limit: int, suggestions: list[Suggestion]) -> None:
+    """Give every suggestion whose title does not show the match an excerpt that does.
+
+    Such titles come from matches in the text: without the excerpt a reader cannot tell why the
+    article was suggested. The excerpts come from the engine's own suggestion excerpts (cached
+    with the suggestions), asked for only when some title needs one.
+    """
+    unmarked = {s.id for s in suggestions if "<mark>" not in s.title_html}
+    if not unmarked:
+        return
+    excerpts = {s.id: s.excerpt_html for s in engine.suggest(text, limit, True) if s.id in unmarked}
+    for s in suggestions:
+        found = excerpts.get(s.id)
+        if found and "<mark>" in found:  # an excerpt without the match explains nothing
+            s.excerpt_html = found
 
 
 @blueprint.get("/api/documents/<path:doc_id>")
