@@ -1,31 +1,24 @@
 /*
- * Search-box suggestions for any <input>, from the search service's /api/suggest.
- *
- *   <script src="https://SEARCH-HOST/static/widget.js" defer></script>
- *   <input name="q" data-search-box>
- *
- * or SearchBox.attach(input, {endpoint: "https://SEARCH-HOST"}). The endpoint defaults to
- * where this script was loaded from, so a page on another origin works through CORS.
+ * Search-box suggestions for any <input data-search-box> (or SearchBox.attach(input, options)) from
+ * /api/suggest of the host widget.js came from (CORS), as docs/SEARCH_BOX.md describes.
  * WAI-ARIA combobox; no requests while an IME is composing; server text is never parsed as HTML.
- *
- * Search analytics (docs/ANALYTICS.md): suggest calls carry a random per-page-load `sid` so the
- * service keeps only the text a reader settled on; a chosen suggestion is reported with
- * navigator.sendBeacon to /api/click; the "全部结果" link adds ref=widget. Nothing personal is sent.
+ * Analytics (docs/ANALYTICS.md): a random per-page-load `sid`, chosen suggestions sent with
+ * sendBeacon to /api/click, ref=widget on the results link. Nothing personal is sent.
  */
 (function () {
   "use strict";
   if (window.SearchBox && window.SearchBox.attach) return;
 
-  var DEFAULTS = {
-    endpoint: null,      // "https://search.example.org" (default: where widget.js came from)
-    limit: 8,            // suggestions asked for
+  var DEFAULTS = {        // docs/SEARCH_BOX.md
+    endpoint: null,      // where widget.js came from
+    limit: 8,
     delay: 150,          // debounce, ms
-    minLength: 1,        // characters before suggesting
+    minLength: 1,
     searchPath: "/search",
-    stylesheet: true,    // add <link rel=stylesheet> to the endpoint's widget.css
-    openOriginal: false, // true: a suggestion opens the article on the site itself (its url), not /doc/<id>
-    excerpt: false,      // true: a line of the article's text under each title
-    slashFocus: true,    // "/" anywhere on the page (outside a text field) focuses the box
+    stylesheet: true,    // link the endpoint's widget.css
+    openOriginal: false, // open the article on the site itself (its url), not /doc/<id>
+    excerpt: false,      // a line of text under every title
+    slashFocus: true,    // "/" outside a text field focuses the box
     onSelect: null       // function (suggestion, href) -> false to stop navigation
   };
   var slashBox = null;     // the box "/" focuses: the first one attached with slashFocus
@@ -64,6 +57,11 @@
     }
   }
 
+  function setAttrs(element, attributes) {
+    for (var name in attributes) element.setAttribute(name, attributes[name]);
+    return element;
+  }
+
   function trimSlash(text) {
     return String(text || "").replace(/\/+$/, "");
   }
@@ -81,8 +79,7 @@
     });
   }
 
-  // The server's title_html is escaped text with <mark> around matches. Only text and
-  // <mark> survive: anything else that looks like a tag stays literal text.
+  // title_html: escaped text with <mark> around matches. Anything else tag-like stays text.
   function appendMarked(parent, markedHtml) {
     var parts = String(markedHtml).split(/(<mark>|<\/mark>)/);
     var inMark = false;
@@ -92,13 +89,7 @@
       if (part === "</mark>") { inMark = false; continue; }
       if (!part) continue;
       var text = document.createTextNode(unescapeEntities(part));
-      if (inMark) {
-        var mark = document.createElement("mark");
-        mark.appendChild(text);
-        parent.appendChild(mark);
-      } else {
-        parent.appendChild(text);
-      }
+      (inMark ? parent.appendChild(document.createElement("mark")) : parent).appendChild(text);
     }
   }
 
@@ -110,6 +101,15 @@
     link.rel = "stylesheet";
     link.href = href;
     (document.head || document.documentElement).appendChild(link);
+  }
+
+  // /api/suggest: titles, and the results page's count, correction, did-you-mean.
+  function answerOf(d) {
+    d = d || {};
+    var text = function (v) { return typeof v === "string" && v ? v : null; };
+    var fixed = text(d.correction && d.correction.searched);
+    return { suggestions: Array.isArray(d.suggestions) ? d.suggestions : [], corrected: fixed,
+             didYouMean: fixed ? null : text(d.did_you_mean), total: typeof d.total === "number" ? d.total : null };
   }
 
   function optionsFromData(input) {
@@ -141,21 +141,15 @@
     var list = this.list = document.createElement("ul");
     list.id = this.id + "-list";
     list.className = "ssw-list";
-    list.setAttribute("role", "listbox");
-    list.setAttribute("aria-label", "搜索建议");
+    setAttrs(list, { role: "listbox", "aria-label": "搜索建议" });
     list.hidden = true;
-    var status = this.status = document.createElement("div");
+    var status = this.status = setAttrs(document.createElement("div"), { role: "status", "aria-live": "polite" });
     status.className = "ssw-status";
-    status.setAttribute("role", "status");
-    status.setAttribute("aria-live", "polite");
     document.body.appendChild(list);
     document.body.appendChild(status);
 
-    input.setAttribute("role", "combobox");
-    input.setAttribute("aria-autocomplete", "list");
-    input.setAttribute("aria-expanded", "false");
-    input.setAttribute("aria-controls", list.id);
-    input.setAttribute("autocomplete", "off");
+    setAttrs(input, { role: "combobox", "aria-autocomplete": "list", "aria-expanded": "false",
+                      "aria-controls": list.id, autocomplete: "off" });
     if (options.stylesheet) ensureStylesheet(this.endpoint + "/static/widget.css");
 
     input.addEventListener("input", function (event) {
@@ -172,6 +166,8 @@
     });
     input.addEventListener("keydown", function (event) { self.onKey(event); });
     input.addEventListener("blur", function () { self.close(); });
+    // A click or tap back into the box reopens the list (a phone has no ArrowDown).
+    input.addEventListener("click", function () { if (self.list.hidden) self.reopen(); });
     list.addEventListener("mousedown", function (event) { event.preventDefault(); });  // keep focus
     list.addEventListener("mousemove", function (event) {
       var index = self.indexOf(event.target);
@@ -193,8 +189,7 @@
       case "ArrowUp":
         event.preventDefault();
         if (open) this.move(event.key === "ArrowDown" ? 1 : -1);
-        else if (this.items.length && this.shown === this.query()) this.open();
-        else this.schedule(0);
+        else this.reopen();
         break;
       case "Enter":
         if (open && this.active !== -1) {
@@ -216,10 +211,13 @@
         break;
       case "Tab":
         this.close();
-        break;
-      default:
-        break;
     }
+  };
+
+  Box.prototype.reopen = function () {
+    if (this.composing) return;
+    if (this.items.length && this.shown === this.query()) this.open();
+    else this.schedule(0);
   };
 
   Box.prototype.query = function () {
@@ -264,12 +262,12 @@
       if (!response.ok) throw new Error("suggest: HTTP " + response.status);
       return response.json();
     }).then(function (data) {
-      var suggestions = data && Array.isArray(data.suggestions) ? data.suggestions : [];
+      var answer = answerOf(data);
       if (self.cache.size >= CACHE_SIZE) self.cache.delete(self.cache.keys().next().value);
-      self.cache.set(q, suggestions);
+      self.cache.set(q, answer);
       // Out of order, superseded, or typed over meanwhile: drop it.
       if (seq !== self.seq || self.composing || self.query() !== q) return;
-      self.render(q, suggestions);
+      self.render(q, answer);
     }).catch(function (error) {
       if (error && error.name === "AbortError") return;
       if (seq === self.seq) self.close();
@@ -281,7 +279,7 @@
   Box.prototype.resolve = function (url, q) {
     var href;
     try {
-      // page_url is an absolute path on the service's host (its script root included).
+      // page_url: an absolute path on the service's host
       href = new URL(url, this.endpoint + "/");
     } catch (e) {
       return null;
@@ -296,11 +294,9 @@
   };
 
   Box.prototype.option = function (index) {
-    var li = document.createElement("li");
+    var li = setAttrs(document.createElement("li"), { role: "option", "aria-selected": "false" });
     li.id = this.id + "-option-" + index;
     li.className = "ssw-option";
-    li.setAttribute("role", "option");
-    li.setAttribute("aria-selected", "false");
     return li;
   };
 
@@ -313,51 +309,69 @@
     return this.resolve(String(s.page_url || ""), q);
   };
 
-  Box.prototype.render = function (q, suggestions) {
+  function quoted(text) {
+    text = String(text);
+    return "「" + (text.length > 40 ? text.slice(0, 39) + "…" : text) + "」";
+  }
+
+  function addSpan(parent, className, marked, text) {
+    var span = document.createElement("span");
+    span.className = className;
+    if (marked != null) appendMarked(span, marked);
+    else span.textContent = text;
+    parent.appendChild(span);
+  }
+
+  Box.prototype.addLink = function (className, text, q) {
+    var li = this.list.appendChild(this.option(this.items.length));
+    li.className += " " + className;
+    li.textContent = text;
+    this.items.push({ element: li, href: this.resultsUrl(q), suggestion: null });
+    return li;
+  };
+
+  Box.prototype.render = function (q, answer) {
     var list = this.list;
     list.textContent = "";
     this.items = [];
     this.shown = q;
-    for (var i = 0; i < suggestions.length; i++) {
-      var s = suggestions[i] || {};
-      var href = this.hrefOf(s, q);
+    // For what the results page searches: the text, its correction, or (finding nothing) its did-you-mean.
+    var dym = answer.didYouMean, instead = dym && !answer.total ? dym : null;
+    var target = answer.corrected || instead || q;
+    var note = answer.corrected ? "已显示" + quoted(target) + "的建议"
+      : instead ? "没有找到" + quoted(q) + "的结果，你是不是要找" + quoted(dym) + "？" : "";
+    if (note) {
+      // Heard through the label and status (a listbox holds options only).
+      var li = list.appendChild(setAttrs(document.createElement("li"), { role: "presentation", "aria-hidden": "true" }));
+      li.className = "ssw-note";
+      li.textContent = note;
+    }
+    list.setAttribute("aria-label", note ? quoted(target) + "的搜索建议" : "搜索建议");
+    for (var i = 0; i < answer.suggestions.length; i++) {
+      var s = answer.suggestions[i] || {};
+      var href = this.hrefOf(s, target);
       if (!href) continue;
-      var li = this.option(this.items.length);
-      var title = document.createElement("span");
-      title.className = "ssw-title";
-      appendMarked(title, s.title_html != null ? s.title_html : String(s.title || "").replace(/[&<>]/g, function (c) {
-        return c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;";
-      }));
-      li.appendChild(title);
+      var option = this.option(this.items.length);
+      addSpan(option, "ssw-title", s.title_html, String(s.title || ""));
       var meta = [s.category, s.date].filter(Boolean).join(" · ");
-      if (meta) {
-        var small = document.createElement("span");
-        small.className = "ssw-meta";
-        small.textContent = meta;
-        li.appendChild(small);
-      }
-      if (this.options.excerpt && s.excerpt_html) {
-        var excerpt = document.createElement("span");
-        excerpt.className = "ssw-excerpt";
-        appendMarked(excerpt, s.excerpt_html);
-        li.appendChild(excerpt);
-      }
-      list.appendChild(li);
-      this.items.push({ element: li, href: href, suggestion: s });
+      if (meta) addSpan(option, "ssw-meta", null, meta);
+      // Asked for, or sent as the title does not show the match.
+      if (s.excerpt_html) addSpan(option, "ssw-excerpt", s.excerpt_html);
+      list.appendChild(option);
+      this.items.push({ element: option, href: href, suggestion: s });
     }
     var found = this.items.length;
-    var all = this.option(this.items.length);
-    all.className += " ssw-all";
-    // With no suggestion the list stays visible with one row, so the reader is not left
-    // wondering whether anything happened.
-    if (!found) all.className += " ssw-none";
-    all.textContent = found ? "搜索“" + q + "”的全部结果" : "没有建议 — 搜索全部结果";
-    list.appendChild(all);
-    this.items.push({ element: all, href: this.resultsUrl(q), suggestion: null });
+    if (dym && !instead) this.addLink("ssw-dym", "你是不是要找" + quoted(dym), dym);
+    // Never "nothing" when the page finds something.
+    var nothing = !found && !dym && !answer.total;
+    var all = this.addLink(nothing ? "ssw-all ssw-none" : "ssw-all", nothing ? "没有建议 — 搜索全部结果"
+      : "搜索" + quoted(target) + "的全部结果" + (answer.total != null && !instead ? "（" + answer.total + " 条）" : ""),
+      instead || q);  // the page corrects by itself
     this.setActive(-1, false);
     this.open();
-    this.status.textContent = found ? "有 " + found + " 条建议，可用上下方向键选择"
-                                    : "没有建议，按下方向键可搜索全部结果";
+    list.style.scrollPaddingBottom = all.offsetHeight + "px";  // arrow keys: not under the pinned row
+    this.status.textContent = (note ? note + "。" : "") + (found ? "有 " + found + " 条建议，可用上下方向键选择"
+      : (nothing ? "没有建议" : "没有标题建议") + "，按下方向键可搜索全部结果");
   };
 
   Box.prototype.indexOf = function (node) {
@@ -383,9 +397,8 @@
   };
 
   Box.prototype.move = function (delta) {
-    var count = this.items.length;
+    var count = this.items.length, next = this.active + delta;
     if (!count) return;
-    var next = this.active + delta;
     if (next < -1) next = count - 1;
     if (next >= count) next = -1;  // past either end: back to the text typed
     this.setActive(next, true);
@@ -396,7 +409,7 @@
     var style = this.list.style;  // CSSOM, allowed by a strict CSP (style attributes are not)
     style.minWidth = Math.round(rect.width) + "px";
     style.top = Math.round(rect.bottom + window.pageYOffset + 2) + "px";
-    // Keep the list inside the viewport when the box sits near the right edge.
+    // Inside the viewport when the box is near the right edge.
     var room = document.documentElement.clientWidth - 8;
     var left = rect.left;
     if (left + this.list.offsetWidth > room) left = Math.max(8, room - this.list.offsetWidth);
@@ -444,9 +457,7 @@
 
   // "/" focuses the search box, as on many sites, unless the reader is typing somewhere.
   function typingIn(element) {
-    if (!element) return false;
-    var tag = element.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || element.isContentEditable;
+    return !!element && (/^(INPUT|TEXTAREA|SELECT)$/.test(element.tagName) || element.isContentEditable);
   }
 
   document.addEventListener("keydown", function (event) {
@@ -463,7 +474,7 @@
     for (var i = 0; i < inputs.length; i++) attach(inputs[i]);
   }
 
-  window.SearchBox = { attach: attach, attachAll: attachAll, version: "1.0" };
+  window.SearchBox = { attach: attach, attachAll: attachAll, version: "1.1" };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", attachAll);
   else attachAll();
 })();
