@@ -8,6 +8,8 @@ Plain helpers (settings, index builds, servers, CLI runs) are in ``helpers.py``;
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,57 @@ from search_service.text import analysis
 
 from .browser_tabs import CHROMIUM, LAUNCH_ARGS, Tab, host_page, open_tab
 from .helpers import SAMPLES, SHARED, LiveServer, build_index, free_port, make_settings
+
+#: The packages the browser tests need, as `make test` installs them when run as root.
+BROWSER_PACKAGES = "chromium fonts-wqy-microhei"
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("search_service")
+    group.addoption("--require-browser", action="store_true",
+                    help="fail, never skip, the browser tests when Chromium or Playwright is missing "
+                    "(`make test` passes it; so does CI=true)")
+    group.addoption("--chromium", default=str(CHROMIUM), metavar="PATH",
+                    help=f"the Chromium the browser tests drive (default {CHROMIUM}, Debian's package)")
+
+
+# Skips that mean "this machine cannot run part of the suite", summed up at the end of the run in one
+# loud line each (a reason matched by the pattern), with how to run them.
+_SKIP_KINDS = (
+    ("browser", re.compile(r"chromium|playwright", re.I), "browser test(s) SKIPPED: {reason}"),
+    ("shared", re.compile(r"\bshared\b"),
+     "test(s) SKIPPED because ../shared is absent (looked for " + str(SHARED) + "): corpora, seed page and "
+     "evaluation sets. Put the folder beside the checkout, or name it with BENCH_SHARED_DIR=PATH, to run them"),
+    ("nginx", re.compile(r"\bnginx\b"),
+     "deployment test(s) SKIPPED: {reason}"),
+)
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say loudly, at the very end (after the short summary), which parts of the suite this machine
+    skipped and why."""
+    result = yield
+    counts: Counter[str] = Counter()
+    reasons: dict[str, str] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = _skip_reason(report)
+        for kind, pattern, _ in _SKIP_KINDS:
+            if pattern.search(reason):
+                counts[kind] += 1
+                reasons.setdefault(kind, reason)
+                break
+    for kind, _, text in _SKIP_KINDS:
+        if counts[kind]:
+            terminalreporter.write_sep("!", f"{counts[kind]} " + text.format(reason=reasons[kind]),
+                                       yellow=True, bold=True)
+    return result
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -115,17 +168,29 @@ def live_server(app) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """One Debian Chromium for the whole run, driven by Playwright (never a downloaded browser)."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            # In CI a missing browser is a broken set-up, not a reason to skip every page test.
+def browser(pytestconfig):
+    """One Debian Chromium for the whole run, driven by Playwright (never a downloaded browser).
+
+    Missing, it skips the browser tests (said loudly at the end of the run), or fails them under
+    ``--require-browser`` (``make test``) and ``CI``: a broken set-up, not a reason to pass without them.
+    """
+    chromium = Path(pytestconfig.getoption("chromium"))
+    required = pytestconfig.getoption("require_browser") or bool(os.environ.get("CI"))
+    if not chromium.exists():
+        message = (f"{chromium} is not installed: sudo apt-get install -y {BROWSER_PACKAGES} "
+                   "(make test installs them when run as root)")
+        if required:
             pytest.fail(message)
         pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        message = "Playwright is not installed: make install (or pip install -e '.[test]')"
+        if required:
+            pytest.fail(message)
+        pytest.skip(message)
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=LAUNCH_ARGS)
         try:
             yield browser
         finally:
