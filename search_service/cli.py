@@ -178,8 +178,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # inside the try: a pipe closed early fails here, not at interpreter exit
         return status
     except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise  # a pipe or socket other than stdout: a real error, with its traceback
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout's reader has gone away (a pipe whose read end is closed polls as an error)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor (captured output): it was stdout's
+        return True
 
 
 def _silence_stdout() -> None:
