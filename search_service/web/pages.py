@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import html
 import io
 import json
 import logging
 import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
@@ -26,12 +29,13 @@ from ..config import Settings
 from ..engine.compiler import CompiledQuery
 from ..engine.request import SearchRequest, query_string
 from ..engine.results import Hit, SearchResults, facet_toggle, linkable_url, selected_month, selected_year
-from ..errors import InvalidParameter
+from ..engine.searcher import SearchEngine
+from ..errors import InvalidParameter, SearchError
 from ..text.highlight import MARK_SCAN_CHARS, Highlighter
-from . import engine_of
-from .costly import costly
+from . import describe_unexpected, engine_of
+from .costly import GATE_KEY, costly
 from .error_pages import error_view
-from .params import query_of, search_request
+from .params import limits_of, query_of, search_request
 from .routes import article_path, article_route
 from .tracking import record_page_search
 
@@ -40,7 +44,17 @@ blueprint = Blueprint("pages", __name__)
 
 SITE_NAME = "高新院"
 SORT_LABELS = {"relevance": "相关度", "date_desc": "最新", "date_asc": "最早"}
-CSV_COLUMNS = ("id", "title", "category", "date", "url", "score", "snippet")
+#: Most rows one CSV export writes: far above the site's largest result set (every article of
+#: the site is about 4,000 rows), low enough that an export stays a matter of seconds.
+EXPORT_MAX_ROWS = 100_000
+#: Rows asked of the engine at a time while an export streams (what is held in memory at once).
+EXPORT_CHUNK = 1000
+#: The CSV's columns, in Chinese like the page; 相关度 only when the order is by relevance.
+CSV_COLUMNS = ("排名", "编号", "标题", "分类", "日期", "来源", "原文链接", "相关度", "摘要")
+SCORE_COLUMN = "相关度"
+#: Facet values listed before 「更多」: the rest fold away (selected values always show).
+CATEGORIES_SHOWN = 8
+YEARS_SHOWN = 5
 # Spreadsheets run cells that start with these as formulas (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MARK_TAGS = re.compile(r"</?mark>")
@@ -153,17 +167,50 @@ class PageLink:
     gap: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class FacetGroup:
+    """A facet's values as the panel lists them: ``shown`` first, the rest behind 「更多」."""
+
+    shown: list[FacetLink]
+    more: list[FacetLink]
+
+
+def fold_facet(values: list[FacetLink], shown: int) -> FacetGroup:
+    """The first ``shown`` values (and every selected one) in view, the rest folded away.
+
+    Folding away fewer than three values saves nothing: then every value is shown.
+    """
+    if len(values) <= shown + 2:
+        return FacetGroup(values, [])
+    return FacetGroup([v for i, v in enumerate(values) if i < shown or v.selected],
+                      [v for i, v in enumerate(values) if i >= shown and not v.selected])
+
+
+@dataclasses.dataclass(frozen=True)
+class DateSwap:
+    """A date range given backwards (``date_from`` after ``date_to``), searched the right way round."""
+
+    given_from: str
+    given_to: str
+
+
 class ResultsView:
     """Everything ``search.html`` needs beyond the results: URLs for every control."""
 
-    def __init__(self, req: SearchRequest, results: SearchResults, settings: Settings, engine=None) -> None:
+    def __init__(self, req: SearchRequest, results: SearchResults, settings: Settings, engine=None,
+                 date_swap: DateSwap | None = None, date_range: tuple[str | None, str | None] = (None, None)) -> None:
         self.req = req
         self.results = results
         self.settings = settings
         self.engine = engine
+        self.date_swap = date_swap
+        #: The index's first and last article dates (ISO), the date inputs' min and max.
+        self.date_min, self.date_max = date_range
         self.base = url_for("pages.search")
         self._counts: dict[tuple, int] = {}
         self._chips: list[Chip] | None = None
+        self._categories: list[FacetLink] | None = None
+        self._years: list[FacetLink] | None = None
 
     # -- URLs --------------------------------------------------------------------------
 
@@ -293,14 +340,41 @@ class ResultsView:
                 for s in ("relevance", "date_desc", "date_asc")]
 
     def categories(self) -> list[FacetLink]:
-        return [FacetLink(value.value, value.value or "（未分类）", value.count, value.selected,
-                          self.url(**facet_toggle(self.req, "category", value)))
-                for value in self.results.facets.get("category", [])]
+        if self._categories is None:
+            self._categories = [FacetLink(value.value, value.value or "（未分类）", value.count, value.selected,
+                                          self.url(**facet_toggle(self.req, "category", value)))
+                                for value in self.results.facets.get("category", [])]
+        return self._categories
 
     def years(self) -> list[FacetLink]:
-        return [FacetLink(value.value, f"{int(value.value)}年", value.count, value.selected,
-                          self.url(**facet_toggle(self.req, "year", value)))
-                for value in self.results.facets.get("year", [])]
+        if self._years is None:
+            self._years = [FacetLink(value.value, f"{int(value.value)}年", value.count, value.selected,
+                                     self.url(**facet_toggle(self.req, "year", value)))
+                           for value in self.results.facets.get("year", [])]
+        return self._years
+
+    def category_group(self) -> FacetGroup:
+        """Categories, the largest :data:`CATEGORIES_SHOWN` in view (the site has two dozen)."""
+        return fold_facet(self.categories(), CATEGORIES_SHOWN)
+
+    def year_group(self) -> FacetGroup:
+        """Years, the latest :data:`YEARS_SHOWN` in view (laws go back decades)."""
+        return fold_facet(self.years(), YEARS_SHOWN)
+
+    @property
+    def show_dates(self) -> bool:
+        """The date section: on an empty page only when it holds a filter to change or years to pick."""
+        return bool(self.years() or self.results.total or self.req.date_from or self.req.date_to)
+
+    @property
+    def show_filters(self) -> bool:
+        """The filter panel: not when the query finds nothing even unfiltered (no filter could help)."""
+        return bool((self.categories() or self.show_dates) and (self.results.total or self.unfiltered_total))
+
+    @property
+    def export_limited(self) -> bool:
+        """The CSV export stops short of the results (:data:`EXPORT_MAX_ROWS`)."""
+        return self.results.total > EXPORT_MAX_ROWS
 
     def months(self) -> list[FacetLink]:
         return [FacetLink(value.value, f"{int(value.value.split('-')[1])}月", value.count, value.selected,
@@ -339,16 +413,76 @@ class ResultsView:
 # --------------------------------------------------------------------------- pages
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(raw: str) -> dt.date | None:
+    """``raw`` as a date when it is one written YYYY-MM-DD (as :class:`SearchRequest` reads dates)."""
+    if not _ISO_DATE.fullmatch(raw):
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def dates_in_order(get_list: Callable[[str], Sequence[str]]) -> tuple[Callable[[str], Sequence[str]], DateSwap | None]:
+    """The page's parameters with a backwards date range swapped, and what was swapped.
+
+    The form's two date fields are easily filled the wrong way round; the JSON API refuses
+    that (400), but a results page that threw away the query and the other filters for it
+    would be a dead end: the page searches the range the right way round and says so.
+    Anything else wrong with the dates is left for :class:`SearchRequest` to refuse.
+    """
+    froms, tos = get_list("date_from"), get_list("date_to")
+    if len(froms) != 1 or len(tos) != 1:
+        return get_list, None
+    given_from, given_to = froms[0].strip(), tos[0].strip()
+    low, high = _iso_date(given_from), _iso_date(given_to)
+    if low is None or high is None or low <= high:
+        return get_list, None
+    swapped = {"date_from": [given_to], "date_to": [given_from]}
+
+    def in_order(name: str) -> Sequence[str]:
+        return swapped[name] if name in swapped else get_list(name)
+
+    return in_order, DateSwap(given_from, given_to)
+
+
+_date_ranges: dict[tuple, tuple[str | None, str | None]] = {}
+_date_ranges_lock = threading.Lock()
+
+
+def index_date_range(engine: SearchEngine) -> tuple[str | None, str | None]:
+    """The first and last dates of the live index's articles (ISO), from its stats, once per commit."""
+    try:
+        snap = engine.snapshot()
+        key = (id(engine), snap.generation, snap.toc_generation)
+    except (SearchError, OSError):
+        return None, None
+    with _date_ranges_lock:
+        known = _date_ranges.get(key)
+    if known is None:
+        stats = engine.stats()
+        known = (stats.date_min, stats.date_max)
+        with _date_ranges_lock:
+            if len(_date_ranges) > 16:
+                _date_ranges.clear()
+            _date_ranges[key] = known
+    return known
+
+
 @blueprint.get("/")
 @blueprint.get("/search")
 def search():
     """The results page (and, without a query, the latest articles)."""
     settings = _settings()
-    req = search_request(request, settings)
+    get_list, date_swap = dates_in_order(request.args.getlist)
+    req = SearchRequest.from_params(get_list, limits_of(settings))
     engine = engine_of(current_app)
     results = engine.search(req)
     g.result_count = results.total  # for the access log
-    view = ResultsView(req, results, settings, engine)
+    view = ResultsView(req, results, settings, engine, date_swap=date_swap, date_range=index_date_range(engine))
     # analytics: queued, never waited on; an empty page with filters says whether the
     # query alone finds something (then it was the filters, not the query, that found nothing).
     filtered_out = results.total == 0 and view.has_filters and view.unfiltered_total > 0
@@ -361,28 +495,125 @@ def search():
 @blueprint.get("/search.csv")
 @costly("export")
 def search_csv():
-    """The current results as CSV (UTF-8 with BOM for Excel), up to ``csv_max_rows`` rows."""
+    """Every result of the current search as CSV (UTF-8 with BOM for Excel), streamed.
+
+    The engine is asked :data:`EXPORT_CHUNK` rows at a time and each chunk is sent as it
+    is written, so memory stays bounded however many rows there are; the request keeps its
+    costly-endpoint turn (``web/costly.py``) until the last row is sent. At most
+    :data:`EXPORT_MAX_ROWS` rows: past that, the file's last line says how many were left out
+    (and the results page says so beside the button). Columns are in Chinese like the page;
+    相关度 (the score) only when the results are ordered by relevance.
+    """
     settings = _settings()
     req = search_request(request, settings)
-    full = dataclasses.replace(req, page=1, page_size=settings.csv_max_rows)
-    results = engine_of(current_app).search(full)
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for hit in results.hits:
-        snippet = " ".join(html.unescape(_MARK_TAGS.sub("", hit.snippet)).split())
-        row = (hit.id, hit.title, hit.category, hit.date or "", hit.url,
-               "" if hit.score is None else f"{hit.score:g}", snippet)
-        writer.writerow([csv_cell(value) for value in row])
+    engine = engine_of(current_app)
+    # The first chunk before the answer starts: a search that fails still gets its error page.
+    first = engine.search(dataclasses.replace(req, page=1, page_size=EXPORT_CHUNK))
+    g.result_count = first.total  # for the access log
+    with_score = bool(req.q) and req.sort == "relevance"
+    give_back = hold_costly_turn()
+    lines = csv_lines(engine, req, first, with_score, request.method, request.path, done=give_back)
+    response = Response(lines, mimetype="text/csv")
+    response.call_on_close(give_back)  # a body closed before it was read to the end
     name = "搜索结果" + (f"-{req.q}" if req.q else "") + ".csv"
-    response = Response(buffer.getvalue(), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = (
         f"attachment; filename=\"search-results.csv\"; filename*=UTF-8''{quote(name, safe='')}"
     )
-    response.headers["X-Total-Count"] = str(results.total)
+    response.headers["X-Total-Count"] = str(first.total)
+    response.headers["X-Export-Rows"] = str(min(first.total, EXPORT_MAX_ROWS))
     return response
+
+
+def _nothing() -> None:
+    return None
+
+
+def hold_costly_turn() -> Callable[[], None]:
+    """Keep this request's turn at the costly gate (``web/costly.py``) until the streamed body is
+    done, not only until the view returns: an export's work happens while it streams, and the
+    cap on exports running at once must count it. Returns the function that gives the turn
+    back (once, however often it is called); call it when the body has been sent or closed.
+
+    The gate gives the turn back when the request is torn down, which for a streamed body is
+    before the body is sent; so the turn is taken over here.
+    """
+    if not g.pop("costly_turn", False):
+        return _nothing
+    gate = current_app.extensions[GATE_KEY]
+    lock = threading.Lock()
+    held = [True]
+
+    def give_back() -> None:
+        with lock:
+            if not held[0]:
+                return
+            held[0] = False
+        gate.release()
+
+    return give_back
+
+
+def csv_lines(engine: SearchEngine, req: SearchRequest, first: SearchResults, with_score: bool,
+              method: str = "GET", path: str = "/search.csv", done: Callable[[], None] = _nothing) -> Iterator[bytes]:
+    """The export's bytes, one chunk of rows at a time: BOM and header, rows, and a last line
+    when the file is not every result (the limit, an index changed meanwhile, an error).
+    ``done`` is called once the last chunk is out, or when the body is closed early."""
+    try:
+        yield from _csv_chunks(engine, req, first, with_score, method, path)
+    finally:
+        done()
+
+
+def _csv_chunks(engine: SearchEngine, req: SearchRequest, first: SearchResults, with_score: bool,
+                method: str, path: str) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def taken() -> bytes:
+        data = buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    buffer.write("\ufeff")
+    writer.writerow([c for c in CSV_COLUMNS if with_score or c != SCORE_COLUMN])
+    total = first.total
+    wanted = min(total, EXPORT_MAX_ROWS)
+    results, page, written, changed = first, 1, 0, False
+    try:
+        while True:
+            # Partial matches that fill the last page are not results: the file stops at the total.
+            for hit in results.hits[:max(0, wanted - written)]:
+                writer.writerow([csv_cell(value) for value in csv_row(hit, with_score)])
+                written += 1
+            yield taken()
+            if written >= wanted or not results.hits:
+                break
+            page += 1
+            results = engine.search(dataclasses.replace(req, page=page, page_size=EXPORT_CHUNK))
+            changed = changed or results.total != total or results.generation != first.generation
+    except Exception as error:  # noqa: BLE001 - the answer has started: say so in the file itself
+        log.error("%s", describe_unexpected(error, method, path))
+        writer.writerow([f"（导出中断：服务器出错，只导出了前 {written} 条，共 {total} 条结果。请稍后重新导出。）"])
+        yield taken()
+        return
+    if total > EXPORT_MAX_ROWS:
+        writer.writerow([f"（共 {total} 条结果，超过导出上限 {EXPORT_MAX_ROWS} 条，只导出了前 {written} 条。"
+                         "请用分类或日期筛选缩小范围后分批导出。）"])
+    if changed or written < wanted:
+        writer.writerow(["（导出期间索引有更新，部分结果可能重复或遗漏；请重新导出。）"])
+    yield taken()
+
+
+def csv_row(hit: Hit, with_score: bool) -> list[str]:
+    """One result as the CSV's cells (:data:`CSV_COLUMNS`), snippet as plain text."""
+    snippet = " ".join(html.unescape(_MARK_TAGS.sub("", hit.snippet)).split())
+    row = [str(hit.rank), hit.id, hit.title, hit.category, hit.date or "", hit.source or "", hit.url or ""]
+    if with_score:
+        row.append("" if hit.score is None else f"{hit.score:g}")
+    row.append(snippet)
+    return row
 
 
 def csv_cell(value: str) -> str:
@@ -467,7 +698,8 @@ def opensearch_suggest():
 
 @blueprint.app_context_processor
 def _template_globals() -> dict:
-    return {"site_name": SITE_NAME, "error_view": error_view, "doc_href": doc_href}
+    return {"site_name": SITE_NAME, "error_view": error_view, "doc_href": doc_href,
+            "export_max_rows": EXPORT_MAX_ROWS}
 
 
 @blueprint.app_template_filter("safe_url")
