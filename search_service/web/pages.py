@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import quote
 
@@ -449,7 +450,8 @@ def dates_in_order(get_list: Callable[[str], Sequence[str]]) -> tuple[Callable[[
     return in_order, DateSwap(given_from, given_to)
 
 
-_date_ranges: dict[tuple, tuple[str | None, str | None]] = {}
+_date_ranges: weakref.WeakKeyDictionary[SearchEngine, tuple[tuple, tuple[str | None, str | None]]] = (
+    weakref.WeakKeyDictionary())
 _date_ranges_lock = threading.Lock()
 
 
@@ -457,19 +459,18 @@ def index_date_range(engine: SearchEngine) -> tuple[str | None, str | None]:
     """The first and last dates of the live index's articles (ISO), from its stats, once per commit."""
     try:
         snap = engine.snapshot()
-        key = (id(engine), snap.generation, snap.toc_generation)
     except (SearchError, OSError):
         return None, None
+    key = (snap.generation, snap.toc_generation)
     with _date_ranges_lock:
-        known = _date_ranges.get(key)
-    if known is None:
-        stats = engine.stats()
-        known = (stats.date_min, stats.date_max)
-        with _date_ranges_lock:
-            if len(_date_ranges) > 16:
-                _date_ranges.clear()
-            _date_ranges[key] = known
-    return known
+        known = _date_ranges.get(engine)
+    if known is not None and known[0] == key:
+        return known[1]
+    stats = engine.stats()
+    found = (stats.date_min, stats.date_max)
+    with _date_ranges_lock:
+        _date_ranges[engine] = (key, found)
+    return found
 
 
 @blueprint.get("/")
