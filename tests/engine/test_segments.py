@@ -249,3 +249,19 @@ def test_a_merge_through_the_builder_writes_what_whooshs_own_merge_writes(corpus
         assert ours[part] == expected[part], part
     assert ours["postings"] == expected["postings"]
     assert not set(ours["stored"]) & set(deleted)
+
+
+def test_segment_ids_stay_unique_when_the_global_random_generator_is_seeded(tmp_path):
+    # Hypothesis (and any library) may seed `random`; Whoosh's own ids would then repeat, and a
+    # reader cached under the old segment's id would read the new segment's files.
+    import random
+
+    from search_service.engine.backend.segments import SegmentBuilder
+
+    ids = set()
+    for _ in range(5):
+        random.seed(1234)
+        builder = SegmentBuilder(tmp_path)
+        ids.add(builder.segment.segment_id())
+        builder.cancel()
+    assert len(ids) == 5

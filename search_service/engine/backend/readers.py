@@ -269,6 +269,8 @@ class ReaderPool:
         for segment in segments:
             key = (folder, segment.segment_id())
             base = self._readers.get(key)
+            if base is not None and base.doc_count_all() != segment.doc_count_all():
+                base = None  # not the segment this reader was opened for (an id used twice)
             if base is None:
                 if names is None:
                     names = os.listdir(folder)

@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import os
 import re
+import secrets
 import shutil
 import struct
 from array import array
@@ -46,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from whoosh import fields
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Segment, W3TermInfo
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, clean_files
 from whoosh.system import pack_ushort
@@ -196,6 +197,19 @@ class _FieldPostings:
         return [encoded[i] for i in ranked], bounds.tolist(), docs, freqs, values
 
 
+_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"  # whoosh.util.IDCHARS
+
+
+def new_segment_id() -> str:
+    """A new segment's id: 16 characters from the OS's randomness.
+
+    Whoosh draws ids from the ``random`` module's global generator, which anything in the
+    process may seed (Hypothesis does, for every example): two segments then get the same id,
+    and a reader of the old one reads the new one's files with the old one's offsets.
+    """
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(16))
+
+
 class SegmentBuilder:
     """Gathers documents and writes them as one new segment of the index in ``folder``."""
 
@@ -203,7 +217,7 @@ class SegmentBuilder:
         self.storage = storage = FileStorage(str(folder))
         self.schema = schema = schema if schema is not None else index_schema()
         self.codec = codec()
-        self.segment = self.codec.new_segment(storage, INDEX_NAME)
+        self.segment = W3Segment(self.codec, INDEX_NAME, segid=new_segment_id())
         self.perdoc = self.codec.per_document_writer(storage, self.segment)
         self.doc_count = 0
         self.text_bytes = 0
