@@ -1,0 +1,142 @@
+"""The relevance desk in a real browser (Debian's Chromium via Playwright), behind HTTP basic auth:
+from the analytics page's unfound query to a pinned article readers see first, a synonym group with
+its preview, the words and hot pages, and an undo. Screenshots go to test-artifacts/desk-*.png."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from search_service.analytics import AnalyticsDB, SearchEvent
+from search_service.rules.store import RulesDB, rules_path
+
+from ..browser_tabs import Tab, open_tab, screenshot
+from ..helpers import LiveServer
+from .conftest import PASSWORD, with_desk
+from .test_curations import INTEGRATED
+
+pytestmark = pytest.mark.browser
+
+READER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/156.0.0.0 Safari/537.36")
+
+
+@pytest.fixture()
+def desk_site(desk_settings) -> Iterator[tuple[object, str]]:
+    from search_service.web import close_app, create_app
+
+    now = time.time()
+    analytics = AnalyticsDB(desk_settings.analytics_db)
+    analytics.create()
+    analytics.insert([*(SearchEvent("园区招商", "page", 0, ts=now - 60 - i) for i in range(4)),
+                      *(SearchEvent("亩均论英雄", "page", 0, ts=now - 120 - i) for i in range(3)),
+                      *(SearchEvent("园区规划", "page", 6, ts=now - 200 - i) for i in range(7)),
+                      *(SearchEvent("新质生产力", "widget", 4, ts=now - 300 - i) for i in range(5)),
+                      *(SearchEvent("低空经济", "api", 2, ts=now - 400 - i) for i in range(3))])
+    app = with_desk(create_app(desk_settings))
+    try:
+        with LiveServer(app) as server:
+            yield app, server.url
+    finally:
+        close_app(app)
+
+
+@pytest.fixture()
+def staff_tab(browser) -> Iterator[Tab]:
+    context, tab = open_tab(browser, user_agent=READER_UA,
+                            http_credentials={"username": "王编辑", "password": PASSWORD})
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def test_from_an_unfound_query_to_a_pinned_result(staff_tab, desk_site):
+    app, url = desk_site
+    page = staff_tab.page
+    page.goto(url + "/admin/analytics")
+    row = page.locator("table[data-table=zero] tr", has_text="园区招商")
+    with page.expect_navigation():
+        row.locator("a[data-desk=curation]").click()
+    assert page.locator("h1").inner_text().replace("“", "").replace("”", "") == "精选结果：园区招商"
+    page.fill("#find", "招商")
+    with page.expect_navigation():
+        page.click(".desk-find button[type=submit]")
+    found = page.locator(".desk-found li", has_text="从“拼政策”到“拼生态”")
+    with page.expect_navigation():
+        found.locator("button", has_text="置顶").click()
+    assert page.locator(".desk-flash").inner_text() == "已保存。"
+    assert page.locator(".desk-pins .desk-pin").first.get_attribute("data-id") == "hydj-2023-0516"
+    first = page.locator(".desk-preview li").first
+    assert first.get_attribute("data-id") == "hydj-2023-0516" and first.locator(".badge-pinned").inner_text() == "推荐"
+    # Hide another article straight from the preview.
+    second_id = page.locator(".desk-preview li").nth(1).get_attribute("data-id")
+    with page.expect_navigation():
+        page.locator(".desk-preview li").nth(1).locator("button", has_text="隐藏").click()
+    assert second_id not in [li.get_attribute("data-id") for li in page.locator(".desk-preview li").all()]
+    screenshot(page, "desk-curation.png", full_page=True)
+    staff_tab.check_clean()
+    rule = RulesDB(rules_path(app.config["SETTINGS"].index_dir)).get("curation", "园区招商")
+    assert rule == {"pin": ["hydj-2023-0516"], "hide": [second_id]}
+    if INTEGRATED:  # what a reader gets
+        page.goto(url + "/search?q=园区招商")
+        first_hit = page.locator(".hits .hit").first
+        assert first_hit.locator(".hit-badge").inner_text() == "推荐"
+        assert second_id not in page.content()
+        screenshot(page, "desk-results-pinned.png", full_page=True)
+
+
+def test_synonym_group_with_its_preview(staff_tab, desk_site):
+    _, url = desk_site
+    page = staff_tab.page
+    page.goto(url + "/admin/desk/synonyms")
+    page.fill("#group-text", "亩均论英雄 = 亩均效益评价 = 标准地")
+    with page.expect_navigation():
+        page.click(".desk-group-form button")
+    rows = page.locator("table[data-table=synonym-preview] tbody tr")
+    assert rows.count() == 3
+    before, after = (int(rows.first.locator("td.num").nth(i).inner_text()) for i in (0, 1))
+    assert after > before >= 1
+    screenshot(page, "desk-synonyms-preview.png", full_page=True)
+    with page.expect_navigation():
+        page.click("text=添加这一组")
+    assert "亩均论英雄 = 亩均效益评价 = 标准地" in page.locator("table[data-table=synonyms]").inner_text()
+    screenshot(page, "desk-synonyms.png", full_page=True)
+    staff_tab.check_clean()
+
+
+def test_words_hot_and_history_pages(staff_tab, desk_site):
+    _, url = desk_site
+    page = staff_tab.page
+    page.goto(url + "/admin/desk/words")
+    with page.expect_navigation():
+        page.click("text=从搜索记录更新候选词")
+    row = page.locator("tr[data-word=亩均论英雄]")
+    assert "亩 均 论 英雄" in " ".join(row.locator(".segment").all_inner_texts())
+    screenshot(page, "desk-words.png", full_page=True)
+    with page.expect_navigation():
+        row.locator("button", has_text="采纳").click()
+    assert "待重建索引后生效" in page.locator(".desk-pending").inner_text()
+
+    page.goto(url + "/admin/desk/hot")
+    listed = page.locator(".desk-hot li")
+    assert listed.all_inner_texts()[0].startswith("园区规划")
+    with page.expect_navigation():
+        page.locator(".desk-hot li", has_text="新质生产力").locator("button", has_text="置顶").click()
+    assert page.locator(".desk-hot li").first.get_attribute("data-query") == "新质生产力"
+    screenshot(page, "desk-hot.png", full_page=True)
+    hot = page.request.get(url + "/api/hot").json()
+    assert [e["query"] for e in hot["hot"]][:2] == ["新质生产力", "园区规划"]
+
+    page.goto(url + "/admin/desk/history")
+    latest = page.locator("table[data-table=history] tbody tr").first
+    assert "王编辑（管理密码）" in latest.inner_text() and "置顶「新质生产力」" in latest.inner_text()
+    with page.expect_navigation():
+        latest.locator("button", has_text="撤销").click()
+    assert page.locator(".desk-flash").inner_text() == "已撤销。"
+    screenshot(page, "desk-history.png", full_page=True)
+    page.goto(url + "/admin/desk")
+    screenshot(page, "desk-overview.png", full_page=True)
+    staff_tab.check_clean()
