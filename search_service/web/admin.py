@@ -205,6 +205,13 @@ class AnalyticsView:
     def docs_url(self, anchor: str) -> str:
         return url_for("admin.docs", name="RELEVANCE.md") + "#" + anchor
 
+    def desk_url(self, endpoint: str, **params: str) -> str | None:
+        """A page of the relevance desk (``web/desk.py``), or None while the app does not serve it."""
+        if "desk" not in current_app.blueprints:
+            return None
+        url = url_for(f"desk.{endpoint}")
+        return url + ("?" + urlencode(params) if params else "")
+
     @property
     def summary(self):
         return self.report.summary
