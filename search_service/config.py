@@ -193,8 +193,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cors_origins", [], "list",
             "Origins allowed to call the JSON API from browsers, e.g. "
             "https://www.example.org; empty = none."),
-    Setting("csv_max_rows", 1000, "int",
-            "Most rows a CSV export returns.", min=1, max=100000),
+    Setting("csv_max_rows", 100000, "int",
+            "Most rows one CSV export writes (streamed, a thousand at a time); past it the file's "
+            "last line and the results page say so.", min=1, max=1000000),
     Setting("suggest_limit", 8, "int",
             "Most suggestions returned by the autocomplete endpoint (at most max_limit).", min=1, max=1000),
     Setting("max_limit", 50, "int",

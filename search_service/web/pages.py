@@ -36,7 +36,7 @@ from ..text.highlight import MARK_SCAN_CHARS, Highlighter
 from . import describe_unexpected, engine_of
 from .costly import GATE_KEY, costly
 from .error_pages import error_view
-from .params import limits_of, query_of, search_request
+from .params import checked_categories, limits_of, query_of, search_request
 from .routes import article_path, article_route
 from .tracking import record_page_search
 
@@ -45,9 +45,6 @@ blueprint = Blueprint("pages", __name__)
 
 SITE_NAME = "高新院"
 SORT_LABELS = {"relevance": "相关度", "date_desc": "最新", "date_asc": "最早"}
-#: Most rows one CSV export writes: far above the site's largest result set (every article of
-#: the site is about 4,000 rows), low enough that an export stays a matter of seconds.
-EXPORT_MAX_ROWS = 100_000
 #: Rows asked of the engine at a time while an export streams (what is held in memory at once).
 EXPORT_CHUNK = 1000
 #: The CSV's columns, in Chinese like the page; 相关度 only when the order is by relevance.
@@ -374,8 +371,8 @@ class ResultsView:
 
     @property
     def export_limited(self) -> bool:
-        """The CSV export stops short of the results (:data:`EXPORT_MAX_ROWS`)."""
-        return self.results.total > EXPORT_MAX_ROWS
+        """The CSV export stops short of the results (setting ``csv_max_rows``)."""
+        return self.results.total > self.settings.csv_max_rows
 
     def months(self) -> list[FacetLink]:
         return [FacetLink(value.value, f"{int(value.value.split('-')[1])}月", value.count, value.selected,
@@ -479,7 +476,7 @@ def search():
     """The results page (and, without a query, the latest articles)."""
     settings = _settings()
     get_list, date_swap = dates_in_order(request.args.getlist)
-    req = SearchRequest.from_params(get_list, limits_of(settings))
+    req = checked_categories(SearchRequest.from_params(get_list, limits_of(settings)), engine_of(current_app))
     engine = engine_of(current_app)
     results = engine.search(req)
     g.result_count = results.total  # for the access log
@@ -501,19 +498,21 @@ def search_csv():
     The engine is asked :data:`EXPORT_CHUNK` rows at a time and each chunk is sent as it
     is written, so memory stays bounded however many rows there are; the request keeps its
     costly-endpoint turn (``web/costly.py``) until the last row is sent. At most
-    :data:`EXPORT_MAX_ROWS` rows: past that, the file's last line says how many were left out
+    ``csv_max_rows`` rows (setting; 100,000 by default, far above the site's largest result
+    set): past that, the file's last line says how many were left out
     (and the results page says so beside the button). Columns are in Chinese like the page;
     相关度 (the score) only when the results are ordered by relevance.
     """
     settings = _settings()
-    req = search_request(request, settings)
     engine = engine_of(current_app)
+    req = checked_categories(search_request(request, settings), engine)
     # The first chunk before the answer starts: a search that fails still gets its error page.
     first = engine.search(dataclasses.replace(req, page=1, page_size=EXPORT_CHUNK))
     g.result_count = first.total  # for the access log
     with_score = bool(req.q) and req.sort == "relevance"
     give_back = hold_costly_turn()
-    lines = csv_lines(engine, req, first, with_score, request.method, request.path, done=give_back)
+    lines = csv_lines(engine, req, first, with_score, request.method, request.path, done=give_back,
+                      limit=settings.csv_max_rows)
     response = Response(lines, mimetype="text/csv")
     response.call_on_close(give_back)  # a body closed before it was read to the end
     name = "搜索结果" + (f"-{req.q}" if req.q else "") + ".csv"
@@ -522,7 +521,7 @@ def search_csv():
         f"attachment; filename=\"search-results.csv\"; filename*=UTF-8''{quote(name, safe='')}"
     )
     response.headers["X-Total-Count"] = str(first.total)
-    response.headers["X-Export-Rows"] = str(min(first.total, EXPORT_MAX_ROWS))
+    response.headers["X-Export-Rows"] = str(min(first.total, settings.csv_max_rows))
     return response
 
 
@@ -556,18 +555,19 @@ def hold_costly_turn() -> Callable[[], None]:
 
 
 def csv_lines(engine: SearchEngine, req: SearchRequest, first: SearchResults, with_score: bool,
-              method: str = "GET", path: str = "/search.csv", done: Callable[[], None] = _nothing) -> Iterator[bytes]:
+              method: str = "GET", path: str = "/search.csv", done: Callable[[], None] = _nothing,
+              limit: int = 100_000) -> Iterator[bytes]:
     """The export's bytes, one chunk of rows at a time: BOM and header, rows, and a last line
     when the file is not every result (the limit, an index changed meanwhile, an error).
     ``done`` is called once the last chunk is out, or when the body is closed early."""
     try:
-        yield from _csv_chunks(engine, req, first, with_score, method, path)
+        yield from _csv_chunks(engine, req, first, with_score, method, path, limit)
     finally:
         done()
 
 
 def _csv_chunks(engine: SearchEngine, req: SearchRequest, first: SearchResults, with_score: bool,
-                method: str, path: str) -> Iterator[bytes]:
+                method: str, path: str, limit: int) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -580,7 +580,7 @@ def _csv_chunks(engine: SearchEngine, req: SearchRequest, first: SearchResults, 
     buffer.write("\ufeff")
     writer.writerow([c for c in CSV_COLUMNS if with_score or c != SCORE_COLUMN])
     total = first.total
-    wanted = min(total, EXPORT_MAX_ROWS)
+    wanted = min(total, limit)
     results, page, written, changed = first, 1, 0, False
     try:
         while True:
@@ -599,8 +599,8 @@ def _csv_chunks(engine: SearchEngine, req: SearchRequest, first: SearchResults, 
         writer.writerow([f"（导出中断：服务器出错，只导出了前 {written} 条，共 {total} 条结果。请稍后重新导出。）"])
         yield taken()
         return
-    if total > EXPORT_MAX_ROWS:
-        writer.writerow([f"（共 {total} 条结果，超过导出上限 {EXPORT_MAX_ROWS} 条，只导出了前 {written} 条。"
+    if total > limit:
+        writer.writerow([f"（共 {total} 条结果，超过导出上限 {limit} 条，只导出了前 {written} 条。"
                          "请用分类或日期筛选缩小范围后分批导出。）"])
     if changed or written < wanted:
         writer.writerow(["（导出期间索引有更新，部分结果可能重复或遗漏；请重新导出。）"])
@@ -700,7 +700,7 @@ def opensearch_suggest():
 @blueprint.app_context_processor
 def _template_globals() -> dict:
     return {"site_name": SITE_NAME, "error_view": error_view, "doc_href": doc_href,
-            "export_max_rows": EXPORT_MAX_ROWS}
+            "export_max_rows": current_app.config["SETTINGS"].csv_max_rows}
 
 
 @blueprint.app_template_filter("safe_url")

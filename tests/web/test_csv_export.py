@@ -109,14 +109,20 @@ def test_headers_are_chinese_and_the_score_is_there_only_for_relevance(client):
         assert dates == sorted(dates, reverse=True)
 
 
-def test_a_limit_hit_is_said_on_the_page_and_in_the_file(sample_settings, monkeypatch):
+def test_a_limit_hit_is_said_on_the_page_and_in_the_file(sample_settings):
     app = create_app(sample_settings)
     try:
         client = app.test_client()
-        total = client.get("/api/search").get_json()["total"]
         soup = BeautifulSoup(client.get("/search").get_data(as_text=True), "html.parser")
         assert not soup.select(".export-note")  # under the limit: every row, nothing to say
-        monkeypatch.setattr(pages, "EXPORT_MAX_ROWS", 4)
+        assert "每次最多 100000 条" in client.get("/help").get_data(as_text=True)
+    finally:
+        close_app(app)
+    app = create_app(sample_settings.replace(csv_max_rows=4))
+    try:
+        client = app.test_client()
+        total = client.get("/api/search").get_json()["total"]
+        assert "每次最多 4 条" in client.get("/help").get_data(as_text=True)
         soup = BeautifulSoup(client.get("/search").get_data(as_text=True), "html.parser")
         note = soup.select_one(".export-note")
         assert note.get_text() == f"共 {total} 条，超过导出上限，只导出前 4 条"

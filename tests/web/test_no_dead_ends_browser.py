@@ -114,31 +114,6 @@ def test_on_a_phone_a_filters_button_at_the_top_opens_the_filters(phone, live_se
     assert page.locator(".facet-option").first.bounding_box()["height"] >= 44
 
 
-def test_on_a_phone_a_filter_change_keeps_focus_and_place(phone, live_server):
-    page = phone.page
-    page.goto(live_server.url + "/search?q=园区")
-    page.locator("[data-filters-toggle]").tap()
-    boxes = page.locator("form[data-autosubmit] input[name=category]")
-    target = boxes.nth(min(2, boxes.count() - 1))
-    value = target.get_attribute("value")
-    target.scroll_into_view_if_needed()
-    before = page.evaluate("window.pageYOffset")
-    with page.expect_navigation():
-        target.tap()
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'category'")
-    assert params_of(page.url)["category"] == [value]
-    assert page.evaluate("document.activeElement.value") == value
-    assert page.evaluate("document.activeElement.checked") is True
-    assert page.locator("#filters").is_visible()
-    assert page.locator("[data-filters-toggle]").inner_text().strip() == "筛选 (1)"
-    assert abs(page.evaluate("window.pageYOffset") - before) <= 60
-    screenshot(page, "phone-after-filter.png")
-    phone.check_clean()
-
-
-# --------------------------------------------------------------------------- empty states, links, errors
-
-
 def test_an_empty_page_offers_only_what_helps_and_counts_each_way_out(tab, live_server):
     page = tab.page
     page.goto(live_server.url + "/search?q=园区&date_from=1990-01-01&date_to=1990-12-31")

@@ -473,11 +473,11 @@ def test_csv_is_linked_from_the_results_page_with_the_same_filters(client):
     assert {r["分类"] for r in rows} == {"园区规划"}
 
 
-def test_csv_rows_are_not_cut_at_the_old_setting(sample_settings):
-    # csv_max_rows (1,000 by default) cut exports short without a word; the limit is now
-    # pages.EXPORT_MAX_ROWS, far above any result set of the site, and said when hit.
-    app = create_app(sample_settings.replace(csv_max_rows=4))
-    client = app.test_client()
+def test_csv_exports_every_row_by_default(sample_settings):
+    # csv_max_rows was 1,000 and cut exports short without a word; it is now 100,000 (far above
+    # any result set of the site) and said when hit (tests/web/test_csv_export.py).
+    assert sample_settings.csv_max_rows == 100_000
+    client = create_app(sample_settings).test_client()
     total = api(client)["total"]
     assert total > 4
     rows = read_csv(client.get("/search.csv"))
@@ -657,3 +657,16 @@ def test_did_you_mean_and_synonyms_are_shown(client):
     assert "已显示「" in client.get("/search?q=高心区").get_data(as_text=True)
     html = client.get("/search?q=经开区").get_data(as_text=True)
     assert "同时搜索了同义词" in html and "经济技术开发区" in html
+
+
+def test_an_unknown_category_is_refused_on_the_page_and_in_the_export(client):
+    # It used to find nothing without a word and keep the bogus value in every facet link.
+    for url in ("/search?q=园区&category=不存在的分类", "/search.csv?category=不存在的分类"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+    soup = soup_of(client.get("/search?q=园区&category=不存在的分类"))
+    assert "category" in soup.select_one("main").get_text()
+    # A known category in another script is the index's own.
+    response = client.get("/search?category=园区規劃")
+    assert response.status_code == 200
+    assert soup_of(response).select("input[name=category][value=园区规划][checked]")
