@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..analytics import dictionary_hint
-from ..errors import SearchError
+from ..errors import AnalyticsUnavailable, SearchError
 from ..text.analysis import SEGMENTER, normalize
 from .store import RulesDB
 
@@ -152,15 +152,17 @@ def analytics_proposals(analytics_path: Path, days: int = 90, limit: int = ANALY
     """Evidence rows (``word``, ``source``, ``searches``, ``split``) from the analytics file."""
     if not analytics_path.is_file():
         return []
-    conn = sqlite3.connect(f"file:{analytics_path}?mode=ro", uri=True, timeout=10)
     try:
-        rows = conn.execute(_ANALYTICS_SQL, (time.time() - days * 86400, limit * 3)).fetchall()
-    except sqlite3.OperationalError as exc:
+        conn = sqlite3.connect(f"file:{analytics_path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = conn.execute(_ANALYTICS_SQL, (time.time() - days * 86400, limit * 3)).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
         if "no such table" in str(exc):
             return []
-        raise
-    finally:
-        conn.close()
+        raise AnalyticsUnavailable(f"The analytics file {analytics_path.name} cannot be read ({exc}); "
+                                   "proposals from searches need it.") from None
     out = []
     for query, unfound, refined in rows:
         hint = dictionary_hint(query)

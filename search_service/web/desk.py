@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import hmac
 import math
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -660,15 +661,24 @@ def job_status(job_id: int):
 # --------------------------------------------------------------------------- hot searches
 
 
+def _counted(rules) -> list[tuple[str, int]]:
+    """The hot list's candidates with their counts (none when the analytics file cannot be read: logged)."""
+    settings = _settings()
+    try:
+        return hot.computed(database_path(settings.index_dir, settings.analytics_db), rules.days,
+                            rules.min_searches, rules.length + len(rules.blocks) + len(rules.pins) + 20)
+    except sqlite3.Error as exc:
+        current_app.logger.warning("hot searches: the analytics file cannot be read (%s)", exc)
+        return []
+
+
 @blueprint.get("/admin/desk/hot")
 @_staff_page
 def hot_page():
     """The hot list readers get, the entries it is computed from (with counts), pins, blocks, settings."""
     state = rules_source().current()
-    settings = _settings()
     rules = state.hot
-    counted = hot.computed(database_path(settings.index_dir, settings.analytics_db), rules.days,
-                           rules.min_searches, rules.length + len(rules.blocks) + len(rules.pins) + 20)
+    counted = _counted(rules)
     return _render("admin_desk_hot.html", page="desk.hot_page", rules=rules,
                    public=hot.hot_list(rules, counted), counted=counted, blocks=sorted(rules.blocks),
                    limits={"length": model.MAX_HOT_LENGTH, "days": model.MAX_HOT_DAYS, "pins": model.MAX_HOT_PINS})
@@ -692,9 +702,7 @@ def hot_post():
         done = _changed(actions[op]())
     except InvalidParameter as exc:
         state = rules_source().current()
-        settings = _settings()
-        counted = hot.computed(database_path(settings.index_dir, settings.analytics_db), state.hot.days,
-                               state.hot.min_searches, state.hot.length + len(state.hot.blocks) + 40)
+        counted = _counted(state.hot)
         return _render("admin_desk_hot.html", status=400, page="desk.hot_page", rules=state.hot, error=exc.message,
                        public=hot.hot_list(state.hot, counted), counted=counted, blocks=sorted(state.hot.blocks),
                        limits={"length": model.MAX_HOT_LENGTH, "days": model.MAX_HOT_DAYS,

@@ -350,3 +350,15 @@ def test_the_api_s_etag_moves_with_the_rules(desk_app):
     after = client.get("/api/search?q=园区规划", headers={"If-None-Match": first.headers["ETag"]})
     assert after.status_code == 200 and after.get_json()["hits"][0]["pinned"] is True
 
+
+
+def test_a_damaged_analytics_file_leaves_the_hot_list_to_its_pins(staff, desk_app):
+    from pathlib import Path
+
+    Path(desk_app.config["SETTINGS"].analytics_db).write_bytes(b"not a database" * 200)
+    edits.pin_hot(db_of(desk_app), "园区规划", "甲")
+    assert staff.get("/admin/desk/hot").status_code == 200
+    assert desk_app.test_client().get("/api/hot").get_json()["hot"] == [
+        {"query": "园区规划", "pinned": True, "url": "/search?q=%E5%9B%AD%E5%8C%BA%E8%A7%84%E5%88%92"}]
+    refresh = staff.post("/admin/desk/words", data={"csrf": csrf_of(staff.get("/admin/desk/words")), "op": "refresh"})
+    assert refresh.status_code == 503
