@@ -145,8 +145,10 @@
     list.hidden = true;
     var status = this.status = setAttrs(document.createElement("div"), { role: "status", "aria-live": "polite" });
     status.className = "ssw-status";
-    document.body.appendChild(list);
-    document.body.appendChild(status);
+    // Beside the box, so that the list is inside the page's landmark (the site's search form,
+    // header, ...) for screen readers; it is placed with fixed, viewport coordinates.
+    input.insertAdjacentElement("afterend", status);
+    input.insertAdjacentElement("afterend", list);
 
     setAttrs(input, { role: "combobox", "aria-autocomplete": "list", "aria-expanded": "false",
                       "aria-controls": list.id, autocomplete: "off" });
@@ -408,12 +410,12 @@
     var rect = this.input.getBoundingClientRect();
     var style = this.list.style;  // CSSOM, allowed by a strict CSP (style attributes are not)
     style.minWidth = Math.round(rect.width) + "px";
-    style.top = Math.round(rect.bottom + window.pageYOffset + 2) + "px";
+    style.top = Math.round(rect.bottom + 2) + "px";
     // Inside the viewport when the box is near the right edge.
     var room = document.documentElement.clientWidth - 8;
     var left = rect.left;
     if (left + this.list.offsetWidth > room) left = Math.max(8, room - this.list.offsetWidth);
-    style.left = Math.round(left + window.pageXOffset) + "px";
+    style.left = Math.round(left) + "px";
   };
 
   Box.prototype.open = function () {
