@@ -81,14 +81,23 @@ class IndexBusy(SearchError):
 
 
 class Unauthorized(SearchError):
-    """A write without a valid bearer token."""
+    """A write without valid bearer credentials: none, not a bearer token, or not a token of this server.
+
+    The response carries ``WWW-Authenticate: <challenge>`` (RFC 9110 §11.6.1, RFC 6750 §3):
+    ``challenge`` names the scheme, and ``error="invalid_token"`` when a token was sent but
+    is not one this server knows.
+    """
 
     status = 401
     code = "unauthorized"
 
+    def __init__(self, message: str, *, challenge: str = 'Bearer realm="search_service"', **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.challenge = challenge
+
 
 class Forbidden(SearchError):
-    """Writes are switched off (no token configured)."""
+    """Writes are switched off (no token configured): no credentials can be allowed."""
 
     status = 403
     code = "writes_disabled"

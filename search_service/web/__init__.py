@@ -7,18 +7,21 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import threading
+import time
 import traceback
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ..config import Settings, load_settings
+from ..config import SETTINGS, Settings, load_settings
 from ..engine.searcher import EngineOptions, SearchEngine
 from ..engine.writer import IndexWriterThread
 from ..errors import (
     HttpError,
+    IndexUnavailable,
     InvalidParameter,
     MethodNotAllowed,
     NotFound,
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     from .caching import install_caching
 
     install_caching(app, settings)  # after the limits: a 304 is still a counted request
+    app.config[SERVER_PATHS_KEY] = server_paths(settings)
     _register_error_handlers(app)
     _register_utf8_check(app)
     _register_headers(app, settings)
@@ -138,11 +142,101 @@ def wants_json() -> bool:
     return path.startswith("/api/") or path in ("/healthz", "/openapi.json")
 
 
+SERVER_PATHS_KEY = "SERVER_PATHS"
+
+#: What a client is told when no index is served, whatever the reason (the reason names
+#: the server's folders: it goes to the log, and to ``/healthz`` without them).
+INDEX_UNAVAILABLE_MESSAGE = ("The search index is not available right now (none has been published yet, or it "
+                             "cannot be opened); try again later. Operators: GET /healthz says why and the server "
+                             "log has the details.")
+
+# An absolute file path with at least two parts (/srv/index, /tmp/x/y.db), not one of this
+# service's own URLs: scrubbed from the messages of server errors, whatever raised them.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?!(?:api|doc|static|admin|search)\b)[^\s/'\"`:;,()<>]+"
+                            r"(?:/[^\s/'\"`:;,()<>]*)+(?<![.])")
+# Where a known folder's name ends: a separator, or a sentence's punctuation (never inside a longer name).
+_PATH_END = r"(?=$|[/\s'\"`:;,()<>]|[.!?](?:\s|$))"
+
+
+def server_paths(settings: Settings) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The server's own folders and files (every ``path`` setting, the working and temporary
+    folders, the home folder), each with the name a public message gives it instead, longest first.
+
+    A path is matched whole (``/srv/idx`` is not replaced inside ``/srv/idx2``), as configured
+    and resolved (symbolic links followed).
+    """
+    named: dict[str, str] = {}
+    for setting in SETTINGS:
+        value = getattr(settings, setting.name, "") if setting.type == "path" else ""
+        if value:
+            for form in (str(value), os.path.realpath(value)):
+                named.setdefault(form.rstrip("/"), f"<{setting.name}>")
+    for label, folder in (("<working folder>", os.getcwd()), ("<temporary folder>", tempfile.gettempdir()),
+                          ("<home folder>", os.path.expanduser("~"))):
+        for form in (folder, os.path.realpath(folder)):
+            named.setdefault(form.rstrip("/"), label)
+    # "/" or a one-letter folder would match inside every path and every URL.
+    usable = [(path, label) for path, label in named.items() if path.count("/") >= 1 and len(path) > 2]
+    usable.sort(key=lambda item: -len(item[0]))
+    return tuple((re.compile(re.escape(path) + _PATH_END), label) for path, label in usable)
+
+
+def public_message(message: str, paths=None) -> str:
+    """``message`` with the server's folders named by their setting instead (``<index_dir>``) and
+    any other absolute file path as ``<path>``: for the message of a server error (5xx), which a
+    client reads; the log keeps the original.
+
+    Client errors (4xx) are not changed: they quote the client's own input (a path it asked
+    for, an id), never the server's files.
+    """
+    if paths is None:
+        try:
+            from flask import current_app
+
+            paths = current_app.config.get(SERVER_PATHS_KEY, ())
+        except RuntimeError:  # outside an app
+            paths = ()
+    for pattern, label in paths:
+        message = pattern.sub(label, message)
+    return _ABSOLUTE_PATH.sub("<path>", message)
+
+
+def error_body(error: SearchError) -> dict:
+    """The public body of ``error``. A server error's message shows no server path; an unavailable
+    index is only said to be unavailable, except to ``/healthz`` (monitoring), which gets the reason."""
+    body = error.to_dict()
+    if isinstance(error, IndexUnavailable) and request.path != "/healthz":
+        body["error"]["message"] = INDEX_UNAVAILABLE_MESSAGE
+    elif error.status >= 500:
+        body["error"]["message"] = public_message(error.message)
+    return body
+
+
 def error_response(error: SearchError) -> Response:
     """The one JSON error shape: ``{"error": {"status", "code", "message", "param"?}}``."""
-    response = jsonify(error.to_dict())
+    response = jsonify(error_body(error))
     response.status_code = error.status
     return response
+
+
+#: A server error's log line is repeated at most this often (seconds) for the same message:
+#: a missing index must not write a warning per request.
+_LOG_REPEAT_SECONDS = 60.0
+_logged: dict[str, float] = {}
+_logged_lock = threading.Lock()
+
+
+def _log_server_error(error: SearchError) -> None:
+    """The full message of a server error (5xx), folders included, for the operator's log."""
+    key = f"{error.code}: {error.message}"
+    now = time.monotonic()
+    with _logged_lock:
+        if now - _logged.get(key, -_LOG_REPEAT_SECONDS) < _LOG_REPEAT_SECONDS:
+            return
+        if len(_logged) > 1000:
+            _logged.clear()
+        _logged[key] = now
+    log.warning("%s (%s %s): %s", error.code, request.method, request.path, error.message)
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -150,10 +244,15 @@ def _register_error_handlers(app: Flask) -> None:
     def handle_search_error(error: SearchError):
         if wants_json():
             response = error_response(error)
+            if error.status >= 500 and error.code != "internal_error":
+                _log_server_error(error)  # the pages log their own (error_pages)
         else:
             response = app.make_response((render_template("error.html", error=error), error.status))
         if error.status == 503:
             response.headers["Retry-After"] = "5"
+        challenge = getattr(error, "challenge", None)
+        if error.status == 401 and challenge:
+            response.headers["WWW-Authenticate"] = challenge
         return response
 
     @app.errorhandler(HTTPException)

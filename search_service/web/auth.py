@@ -73,18 +73,34 @@ def has_valid_token(settings: Settings) -> bool:
     return supplied is not None and matches_any(supplied, api_tokens(settings))
 
 
-def require_token(settings: Settings) -> None:
-    """Let a write through only with a valid bearer token.
+#: The challenge of a 401 from the write API (RFC 9110 §11.6.1; the Bearer scheme of RFC 6750).
+CHALLENGE = 'Bearer realm="search_service"'
 
-    Raises :class:`Forbidden` when no token is configured (writes are off) and
-    :class:`Unauthorized` when the header is missing, malformed or wrong.
+
+def require_token(settings: Settings) -> None:
+    """Let a write through only with a valid bearer token (RFC 9110 §15.5.2 and §15.5.4, RFC 6750 §3.1).
+
+    * no ``Authorization`` header, or not a bearer token (another scheme, no token): :class:`Unauthorized`
+      (401) with ``WWW-Authenticate: Bearer realm="search_service"``: the client has to authenticate;
+    * a bearer token that is not one of the configured ``api_tokens``: :class:`Unauthorized` with
+      ``error="invalid_token"`` in the challenge;
+    * a bearer token while no token is configured (writes are off): :class:`Forbidden` (403): no
+      credentials can be allowed, so asking for others would not help.
+
+    The credentials are looked at before anything else of the request: a client without them
+    learns nothing about its body or id.
     """
     tokens = api_tokens(settings)
+    supplied = bearer_secret()
+    if supplied is None:
+        off = (" Writes are disabled on this server (no api_tokens configured), so no token will be accepted "
+               "until an operator sets SEARCH_SERVICE_API_TOKENS.") if not tokens else ""
+        raise Unauthorized("This endpoint needs the write token: send it as `Authorization: Bearer <token>`." + off,
+                           challenge=CHALLENGE)
     if not tokens:
         raise Forbidden("Writes are disabled on this server: set SEARCH_SERVICE_API_TOKENS=<token> "
                         "(or api_tokens in config.toml) and restart to enable them.")
-    supplied = bearer_secret()
-    if supplied is None:
-        raise Unauthorized("Send the write token as `Authorization: Bearer <token>`.")
     if not matches_any(supplied, tokens):
-        raise Unauthorized("The bearer token is not valid for this server.")
+        raise Unauthorized("The bearer token is not valid for this server.",
+                           challenge=CHALLENGE + ', error="invalid_token", '
+                           'error_description="not a token of this server"')

@@ -8,6 +8,7 @@ visible to searches.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.routing import PathConverter
 
 from ..article import id_problem
 from ..errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
@@ -16,6 +17,19 @@ from . import writer_of
 from .auth import require_token
 
 blueprint = Blueprint("writes", __name__)
+
+
+class DocumentIdConverter(PathConverter):
+    """The id of a write URL: like ``<path:doc_id>`` (an id may hold slashes), but never ending in
+    ``/similar``: ``/api/documents/<id>/similar`` is the read-only list of related articles, so a
+    PUT or DELETE there is 405 with ``Allow: GET, HEAD, OPTIONS`` (decided by routing, before any
+    credentials are looked at), not a write of an id ending in "/similar" that no GET could read."""
+
+    regex = r"[^/].*?(?<!/similar)"
+
+
+# Before the routes below: a rule is compiled with the converters known when it is added.
+blueprint.record_once(lambda state: state.app.url_map.converters.__setitem__("doc_id", DocumentIdConverter))
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
@@ -83,7 +97,7 @@ def _validate(records: list) -> list:
     return articles
 
 
-@blueprint.put("/api/documents/<path:doc_id>")
+@blueprint.put("/api/documents/<doc_id:doc_id>")
 def put_document(doc_id: str):
     """Create or replace one article."""
     require_token(current_app.config["SETTINGS"])
@@ -103,7 +117,7 @@ def put_document(doc_id: str):
     return jsonify(result.to_json())
 
 
-@blueprint.delete("/api/documents/<path:doc_id>")
+@blueprint.delete("/api/documents/<doc_id:doc_id>")
 def delete_document(doc_id: str):
     """Delete one article; 404 when there was none."""
     require_token(current_app.config["SETTINGS"])
