@@ -25,11 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from search_service.article import Article
+from search_service.categories import SITE_CATEGORIES
 from search_service.engine import indexer
 from search_service.engine.compiler import compile_query
 from search_service.engine.request import Limits, SearchRequest, get_list_from_mapping
 from search_service.engine.store import IndexStore
-from search_service.engine.syntax import MAX_QUERY_DEPTH, check_query, parse
+from search_service.engine.syntax import MAX_QUERY_DEPTH, And, Not, Or, Term, check_query, parse
 from search_service.errors import InvalidParameter
 from search_service.ingest import Ingest
 from search_service.text.highlight import MARK_SCAN_CHARS, SNIPPET_SCAN_CHARS, Highlighter
@@ -245,12 +246,33 @@ def test_deeply_nested_queries_are_400_naming_the_limit(client, path):
             assert f"the limit is {MAX_QUERY_DEPTH}" in error_of(response)["message"]
 
 
+def _tree_depth(node) -> int:
+    """How deep a syntax tree nests, measured without recursion (the thing under test)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if current is None:
+            continue
+        deepest = max(deepest, depth)
+        if isinstance(current, Not):
+            stack.append((current.child, depth + 1))
+        elif isinstance(current, (And, Or)):
+            stack.extend((child, depth + 1) for child in current.children)
+    return deepest
+
+
 def test_the_parser_never_recurses_past_its_bound():
+    """Whatever is typed, the tree the parser builds (and every walk over it recurses along)
+    nests at most MAX_QUERY_DEPTH levels below its root; deeper input is searched as its words."""
     for text in (DEEP, "(" * 5000, "NOT " * 3000 + "a", "-" * 5000 + "a", '"' * 999, "(a OR (b " * 500):
-        node = parse(text)
-        compiled = compile_query(text)
+        assert _tree_depth(parse(text)) <= MAX_QUERY_DEPTH + 1, text[:20]
+        compiled = compile_query(text)  # every walk of the compiled query finishes: no RecursionError
         compiled.words(), compiled.substring(), compiled.any_word(), compiled.highlight_terms()
-        assert node is None or node is not None  # reached: no RecursionError
+    # At the bound the nesting is real (a tree that deep); one past it, the words alone.
+    assert _tree_depth(parse("NOT " * (MAX_QUERY_DEPTH - 1) + "城市")) == MAX_QUERY_DEPTH
+    assert parse("NOT " * (MAX_QUERY_DEPTH + 1) + "城市") == Term("城市")
+    assert compile_query(DEEP).highlight_terms() == ["城市"]  # 250 open parentheses: still a search for 城市
+    assert parse("-" * 5000 + "城市") == Term("城市")
 
 
 @pytest.mark.parametrize("path", ["/api/search", "/search", "/search.csv"])
@@ -346,8 +368,10 @@ def test_max_categories_is_a_setting(tmp_path, jieba_cache):
     built = _app(tmp_path, jieba_cache, max_categories=2)
     try:
         client = built.test_client()
-        assert client.get("/api/search?category=a&category=b").status_code == 200
-        error = error_of(client.get("/api/search?category=a&category=b&category=c"))
+        # Categories the index may not have are refused on their own: these are the site's.
+        two = "&".join(f"category={name}" for name in SITE_CATEGORIES[:2])
+        assert client.get(f"/api/search?{two}").status_code == 200
+        error = error_of(client.get(f"/api/search?{two}&category={SITE_CATEGORIES[2]}"))
         assert "the limit is 2 (setting max_categories)" in error["message"]
     finally:
         close_app(built)
@@ -357,7 +381,8 @@ def test_rendering_at_the_category_bound_stays_small(client, app):
     limit = app.config["SETTINGS"].max_categories
 
     def page(n: int) -> tuple[float, int]:
-        url = "/search?q=城市&" + "&".join(f"category=分类{i}" for i in range(n))
+        # Categories a search may select (the site's: an unknown one is refused on its own).
+        url = "/search?q=城市&" + "&".join(f"category={SITE_CATEGORIES[i % len(SITE_CATEGORIES)]}" for i in range(n))
         started = time.perf_counter()
         response = client.get(url)
         assert response.status_code == 200
@@ -366,7 +391,8 @@ def test_rendering_at_the_category_bound_stays_small(client, app):
     page(limit)  # warm
     seconds, size = min(page(limit) for _ in range(3))
     assert seconds < 1.0 and size < 300_000, (seconds, size)
-    assert client.get("/api/search?" + "&".join(f"category=x{i}" for i in range(limit))).status_code == 200
+    at_bound = "&".join(f"category={SITE_CATEGORIES[i % len(SITE_CATEGORIES)]}" for i in range(limit))
+    assert client.get("/api/search?" + at_bound).status_code == 200
 
 
 # --------------------------------------------------------------------------- §4 bodies
