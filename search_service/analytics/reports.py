@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import threading
+from collections import Counter
 
 from ..errors import InvalidParameter
-from ..text.analysis import query_words
+from ..text.analysis import SEGMENTER, query_words
 from .events import CHANNELS, day_of
 
 # --------------------------------------------------------------------------- reports: plain data
@@ -144,20 +146,67 @@ class Report:
     corrections: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
 
 
-def dictionary_hint(query: str) -> dict:
+#: A character is *common* when the words of jieba's dictionary that contain it weigh at least
+#: this much (the sum of their frequencies): about the 6,000 most used characters. 豳 (31),
+#: 鬰 (4), 爨 (51) and 齉 (2) are not; 孪 of 数字孪生 (164) and 镓 of 氮化镓 (127) are.
+COMMON_CHARACTER_WEIGHT = 100
+#: Searches (each a reader's settled query) after which a term is proposed whatever its characters:
+#: several readers typing the same rare characters are naming something (a person, a place).
+SEVERAL_SEARCHES = 3
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_weights_lock = threading.Lock()
+_weights: tuple[int, Counter] | None = None
+
+
+def character_weight(char: str) -> int:
+    """How much the words of the segmenter's dictionary that contain ``char`` weigh (the sum of
+    their frequencies; user dictionaries included): how common the character is in real words.
+
+    The table is built from the dictionary once per process (under a second) and again when a
+    dictionary is loaded or a word added.
+    """
+    global _weights
+    dictionary = SEGMENTER.dictionary()
+    key = id(dictionary) ^ len(dictionary)
+    table = _weights
+    if table is None or table[0] != key:
+        with _weights_lock:
+            table = _weights
+            if table is None or table[0] != key:
+                counts: Counter = Counter()
+                for word, frequency in dictionary.items():
+                    if frequency > 0:
+                        for c in set(word):
+                            counts[c] += frequency
+                table = _weights = (key, counts)
+    return table[1][char]
+
+
+def dictionary_hint(query: str, searches: int = 1) -> dict:
     """What the segmenter makes of a query, and a user-dictionary line that keeps it whole.
 
-    ``{"words": [...], "entry": "数字孪生 1000 n" or ""}``: an entry is proposed for a
-    query that is one run of Chinese text (no spaces or operators) that jieba splits
-    into several words -- the usual reason a new term finds nothing by words.
+    ``{"words": [...], "entry": "数字孪生园区 1000 n" or "", "withheld": "" or why}``. A line is
+    proposed for a query that is one run of Chinese text (no spaces or operators) that jieba
+    splits into several words -- the usual reason a new term finds nothing by words -- and that
+    looks like a word: every Chinese character in it common (:data:`COMMON_CHARACTER_WEIGHT`),
+    or the query searched :data:`SEVERAL_SEARCHES` times or more (``searches``). Otherwise
+    ``withheld`` says, in the staff page's Chinese, why no line is proposed (豳鬰爨齉 is no word
+    to add to a dictionary because one reader typed it once).
     """
     words = query_words(query)
-    entry = ""
     text = query.strip()
-    if (2 <= len(text) <= 16 and " " not in text and len(words) > 1
-            and re.fullmatch(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9]+", text) and re.search(r"[\u3400-\u9fff]", text)):
-        entry = f"{text} 1000 n"
-    return {"words": words, "entry": entry}
+    hint = {"words": words, "entry": "", "withheld": ""}
+    if not (2 <= len(text) <= 16 and " " not in text and len(words) > 1
+            and re.fullmatch(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9]+", text) and _CJK.search(text)):
+        return hint
+    rare = list(dict.fromkeys(c for c in text if _CJK.match(c) and character_weight(c) < COMMON_CHARACTER_WEIGHT))
+    if rare and searches < SEVERAL_SEARCHES:
+        hint["withheld"] = (f"含生僻字“{'、'.join(rare)}”（词典里几乎不用），只被搜索过 {searches} 次：不像一个词，"
+                            f"暂不建议加入词典；搜索满 {SEVERAL_SEARCHES} 次后再建议。")
+        return hint
+    hint["entry"] = f"{text} 1000 n"
+    return hint
 
 
 # A search counted in the reports: a reader's new search, not another page or filter of the
