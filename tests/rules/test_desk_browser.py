@@ -86,6 +86,18 @@ def test_from_an_unfound_query_to_a_pinned_result(staff_tab, desk_site):
         assert first_hit.locator(".hit-badge").inner_text() == "推荐"
         assert second_id not in page.content()
         screenshot(page, "desk-results-pinned.png", full_page=True)
+        # The search box: the pinned article first, marked 推荐 (widget.css), the hidden one not offered.
+        page.fill("#q", "")
+        page.click("#q")
+        page.locator("#q").press_sequentially("园区招商", delay=40)
+        listbox = page.locator("[role=listbox]:visible")
+        listbox.wait_for()
+        first_option = listbox.locator("[role=option]").first
+        assert "ssw-pinned" in first_option.get_attribute("class")
+        badge = first_option.locator(".ssw-title").evaluate("t => getComputedStyle(t, '::before').content")
+        assert badge == '"推荐"'
+        screenshot(page, "desk-box-pinned.png")
+        staff_tab.check_clean()
 
 
 def test_synonym_group_with_its_preview(staff_tab, desk_site):
