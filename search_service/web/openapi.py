@@ -409,10 +409,10 @@ def _add_writes(paths: dict, settings: Settings) -> None:
                                    "no such article (a WriteResult listing it in not_found), or no such URL"),
                       "400": _ref("Error"), **auth, "503": _ref("Unavailable")},
     }
-    batch = {"type": "array", "minItems": 1, "maxItems": settings.write_batch_max,
+    batch = {"type": "array", "minItems": 1, "maxItems": settings.write_batch_max, "uniqueItems": True,
              "items": {**article_input},
              "description": "every article with its id; ids unique in the batch (a 400 naming the records "
-                            "otherwise)"}
+                            f"otherwise); more than {settings.write_batch_max} articles is a 413"}
     paths["/api/documents"] = {"post": {
         "summary": f"Create or replace a batch (1 to {settings.write_batch_max} articles, setting write_batch_max; "
                    f"at most {settings.write_body_max_mb} MB, setting write_body_max_mb); all or nothing",
