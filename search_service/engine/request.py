@@ -128,7 +128,7 @@ class SearchRequest:
                 f"date_from ({date_from}) is after date_to ({date_to}); swap them or drop one.",
                 param="date_from",
             )
-        sort = _single(get_list, "sort") or "relevance"
+        sort = _single(get_list, "sort").strip() or "relevance"  # blanks around it, as every parameter
         if sort not in SORTS:
             raise InvalidParameter(
                 f"sort must be one of {', '.join(SORTS)}; got {sort!r}.", param="sort"

@@ -59,9 +59,11 @@ def degradations(app: Flask) -> dict[str, str]:
     * ``analytics``: searches are not being recorded (each lost event is counted in
       ``search_service_analytics_events_failed_total``).
     """
+    from . import SERVER_PATHS_KEY
     from .limits import limit_storage
     from .tracking import recorder_of
 
+    paths = app.config.get(SERVER_PATHS_KEY, ())
     found: dict[str, str] = {}
     problem = getattr(limit_storage(app), "problem", None)
     if problem:
@@ -69,7 +71,10 @@ def degradations(app: Flask) -> dict[str, str]:
     problem = getattr(recorder_of(app), "problem", None)
     if problem:
         found["analytics"] = f"searches are not being recorded: {problem}"
-    return found
+    # Reasons quote exceptions, which may name the server's files: folders by their setting.
+    from . import public_message
+
+    return {component: public_message(reason, paths) for component, reason in found.items()} if found else found
 
 
 def _probe(app: Flask) -> str | None:

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import json
 import re
 import shutil
 import sqlite3
@@ -910,6 +911,7 @@ class TestDamagedFile:
                 assert client.get("/search?q=园区").status_code == 200
             health = client.get("/healthz").get_json()
             assert health["status"] == "degraded" and "a.sqlite3" in health["degraded"]["analytics"]
+            assert str(tmp_path) not in json.dumps(health)  # /healthz is public: no server folder
             text = client.get("/metrics").get_data(as_text=True)
             assert 'search_service_degraded{component="analytics"} 1.0' in text
             assert "search_service_analytics_events_failed_total 3.0" in text  # the metric DEPLOY.md alerts on

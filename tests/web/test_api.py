@@ -247,3 +247,8 @@ def test_other_http_errors_keep_their_status(client):
     response = client.get("/static/widget.js", headers={"Range": "bytes=99999999-"})
     assert response.status_code == 416 and response.mimetype == "text/html"
     assert "出错了" in response.get_data(as_text=True)
+
+
+def test_sort_may_carry_blanks_like_every_other_parameter(client):
+    answer = client.get("/api/search", query_string={"sort": " date_desc ", "q": " 园区 "})
+    assert answer.status_code == 200 and answer.get_json()["sort"] == "date_desc"
