@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
-from ..text import analysis
+from ..text import analysis, regional
 from ..text.synonyms import SynonymTable
 from . import query as q
 from .schema import BIGRAM_FIELDS, BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS, WORD_FIELDS
@@ -25,6 +26,9 @@ class CompiledQuery:
     node: Node | None
     title_boost: float = 3.0
     synonyms: SynonymTable = dataclasses.field(default_factory=SynonymTable)
+    #: ``regional(text)``: the regional words of a term and their counterparts that the index holds
+    #: (人工智慧 → 人工智能, see :mod:`text.regional`); None: no regional vocabulary.
+    regional: Callable[[str], list[tuple[str, str]]] | None = None
 
     def words(self) -> q.Query:
         """Every word must match (in title or body, title weighted higher)."""
@@ -47,6 +51,7 @@ class CompiledQuery:
             else:
                 clauses.append(self._substring(term))
             clauses.extend(self._words_of(alt, term.field) for alt in self._whole_alternatives(term))
+            clauses.extend(self._words_of(alt, term.field) for alt in self._regional_alternatives(term))
         return q.any_of(clauses)
 
     def prefixes(self) -> list[tuple[str, str]]:
@@ -107,9 +112,11 @@ class CompiledQuery:
         """The synonym expansions this query applies: ``[{"term", "synonyms"}]``."""
         found: dict[str, tuple[str, ...]] = {}
         for term in positive_terms(self.node):
+            for typed, counterpart in self._regional_pairs(term):
+                found[typed] = tuple(dict.fromkeys(found.get(typed, ()) + (counterpart,)))
             whole = self._whole_alternatives(term)
             if whole:
-                found[term.text] = whole
+                found[term.text] = tuple(dict.fromkeys(found.get(term.text, ()) + whole))
                 continue
             if term.phrase:
                 continue
@@ -156,8 +163,9 @@ class CompiledQuery:
             whole = self._whole_alternatives(node)
             if node.phrase or substring:
                 query = self._substring(node)
-                if whole:
-                    query = q.Or((query, *(self._substring(Term(alt, field=node.field)) for alt in whole)))
+                alternatives = whole + (() if node.phrase else self._regional_alternatives(node))
+                if alternatives:
+                    query = q.Or((query, *(self._substring(Term(alt, field=node.field)) for alt in alternatives)))
                 return query
             if node.prefix:
                 return self._prefix(node)
@@ -165,11 +173,17 @@ class CompiledQuery:
             if not words:
                 # Only stop words or symbols: the verbatim match is the only meaning left.
                 return self._substring(node)
+            regional_alternatives = self._regional_alternatives(node)
             if whole:
                 # The whole term is a synonym (经开区): it or any equivalent, each as all its words.
                 return q.Or((self._words_of(node.text, node.field),
-                             *(self._words_of(alt, node.field) for alt in whole)))
-            return q.all_of([self.word_clause(w, node.field) for w in words])
+                             *(self._words_of(alt, node.field) for alt in whole + regional_alternatives)))
+            query = q.all_of([self.word_clause(w, node.field) for w in words])
+            if regional_alternatives:
+                # 人工智慧: its words, or the words of the term in the other region's vocabulary.
+                return q.Or((query, *(q.all_of([self.word_clause(w, node.field) for w in analysis.query_words(alt)])
+                                      for alt in regional_alternatives)))
+            return query
         if isinstance(node, Not):
             return q.Not(self._compile(node.child, substring))
         children = [self._compile(child, substring) for child in node.children]
@@ -190,6 +204,20 @@ class CompiledQuery:
         if term.prefix:
             return ()  # a prefix already stands for many words
         return self.synonyms.alternatives(term.text) if self.synonyms.groups else ()
+
+    def _regional_pairs(self, term: Term) -> list[tuple[str, str]]:
+        """(typed word, counterpart) of the regional vocabulary in a plain term (not a quoted
+        phrase, which means the text as typed, nor a prefix)."""
+        if self.regional is None or term.phrase or term.prefix or not analysis.has_cjk(term.text):
+            return []
+        return self.regional(analysis.normalize(term.text).strip())
+
+    def _regional_alternatives(self, term: Term) -> tuple[str, ...]:
+        """The term written with the other region's vocabulary (人工智慧发展 → 人工智能发展), or ()."""
+        pairs = self._regional_pairs(term)
+        if not pairs:
+            return ()
+        return (regional.alternative(analysis.normalize(term.text).strip(), pairs),)
 
     def _words_of(self, text: str, field: str | None) -> q.Query:
         """All the words of ``text`` (no synonyms), or its substring when it has none."""
@@ -243,3 +271,9 @@ def compile_query(text: str, title_boost: float = 3.0, synonyms: SynonymTable | 
     """Parse and wrap a query string."""
     return CompiledQuery(parsed(text).node, title_boost, synonyms or SynonymTable())
 
+
+
+def verbatim_query(text: str) -> q.Query:
+    """Articles holding ``text`` verbatim, in title or body (bigram phrases, no boost): the evidence
+    the correction weighs a typed text and its alternatives by (see :mod:`correction`)."""
+    return CompiledQuery(None, 1.0)._substring(Term(text))

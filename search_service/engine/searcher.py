@@ -32,15 +32,15 @@ import numpy as np
 from ..article import Article
 from ..config import SETTINGS_BY_NAME
 from ..errors import IndexUnavailable, NotFound, SearchError
-from ..text import analysis, pinyin
+from ..text import analysis, pinyin, regional
 from ..text.analysis import normalize
 from ..text.highlight import Highlighter
 from ..text.synonyms import SynonymSource, SynonymTable
 from . import query as q
 from .backend.commit import Generation
 from .backend.readers import ReaderPool
-from .compiler import CompiledQuery
-from .correction import Corrector, SegmentVocabulary, Vocabulary, syllables
+from .compiler import CompiledQuery, verbatim_query
+from .correction import Correction, Corrector, Evidence, SegmentVocabulary, Vocabulary, syllables
 from .docsets import DocSetEvaluator, PostingsCache
 from .request import SearchRequest, date_bounds
 from .results import (
@@ -73,10 +73,12 @@ SUGGEST_EXCERPT_SCAN = 1500
 _STALE_RETRIES = 4
 # Decoded postings kept per process, by segment and term (see docsets.PostingsCache).
 POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
+# Verbatim counts kept for the correction's weighing (texts of the newest snapshot).
+VERBATIM_CACHE_ENTRIES = 100_000
 # What SearchEngine.warm() runs before the server reports ready: words (one common, two
 # joined), a prefix, pinyin (relaxation and suggestions), and words no article has
-# (partial matches, did-you-mean).
-WARM_QUERIES = ("中国", "经济 发展", "科技*", "zhongguo", "量子纠缠态坍缩哲学")
+# (partial matches, did-you-mean), and a Taiwan word (the regional vocabulary's converters).
+WARM_QUERIES = ("中国", "经济 发展", "科技*", "zhongguo", "量子纠缠态坍缩哲学", "人工智慧")
 
 
 
@@ -183,11 +185,14 @@ class Strategy:
     filters, counts facets, pages, ranks each tier by its score (ties newest first) and
     builds the hits, but runs no correction and no page fill of its own.
     ``synonyms``: False searches without synonym expansion (the built-in list and
-    ``synonyms_file`` both ignored).
+    ``synonyms_file`` both ignored). ``regional``: False searches without the regional
+    vocabulary (Taiwan's 人工智慧 for the mainland's 人工智能 and back).
     """
 
     retrieval: Retrieval | None = None
     synonyms: bool = True
+    #: False: no regional vocabulary at query time (人工智慧 finds only 人工智慧; see ``text.regional``).
+    regional: bool = True
 
 
 class SearchEngine:
@@ -214,6 +219,8 @@ class SearchEngine:
         self._segment_vocabularies: dict[str, SegmentVocabulary] = {}
         # Fingerprint of the files a change of the index touches (see _disk_stamp).
         self._stamp: tuple | None = None
+        # Articles holding a text verbatim, for the correction's weighing (per snapshot).
+        self._verbatim = _VerbatimCounts(VERBATIM_CACHE_ENTRIES)
 
     def synonym_table(self) -> SynonymTable:
         """The synonyms searches expand with now (none when the strategy says so)."""
@@ -358,10 +365,15 @@ class SearchEngine:
             held = self._vocabulary
             if held is not None and held[0] == snap.key:
                 return held[1]
-            vocabulary = Vocabulary.of_segments(snap.commit.segments, WORD_FIELDS, self._segment_vocabularies)
+            vocabulary = Vocabulary.of_segments(snap.commit.segments, WORD_FIELDS, self._segment_vocabularies,
+                                                title_field=TITLE)
             syllables()  # the pinyin syllable table, read once per process
             self._vocabulary = (snap.key, vocabulary)
             return vocabulary
+
+    def _evidence(self, snap: Snapshot, docsets: DocSetEvaluator) -> Evidence:
+        """The index's evidence for the correction's weighing (see :mod:`correction`), on ``snap``."""
+        return _IndexEvidence(self._verbatim, snap.key, docsets)
 
     def is_ready(self) -> bool:
         """True when an index is open (for health checks)."""
@@ -569,6 +581,51 @@ class SearchEngine:
         )
 
 
+class _VerbatimCounts:
+    """How many articles hold a text verbatim, kept for the newest snapshot asked about.
+
+    The weighing of a query asks about its words and their alternatives, and the same ones
+    recur from query to query; a phrase of common bigrams costs milliseconds to verify."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._snapshot: object = None
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, snapshot: object, text: str) -> int | None:
+        return self._counts.get(text) if snapshot == self._snapshot else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts = {}
+
+    def put(self, snapshot: object, text: str, count: int) -> None:
+        with self._lock:
+            if snapshot != self._snapshot:
+                self._snapshot, self._counts = snapshot, {}
+            elif len(self._counts) >= self.limit:
+                self._counts.clear()  # rare: a cheap bound instead of an LRU's bookkeeping
+            self._counts[text] = count
+
+
+class _IndexEvidence(Evidence):
+    """:class:`correction.Evidence` from one snapshot's index (live articles, filters ignored)."""
+
+    def __init__(self, counts: _VerbatimCounts, snapshot: object, docsets: DocSetEvaluator) -> None:
+        self.counts = counts
+        self.snapshot = snapshot
+        self.docsets = docsets
+
+    def verbatim(self, text: str) -> int:
+        norm = normalize(text)
+        found = self.counts.get(self.snapshot, norm)
+        if found is None:
+            found = int(self.docsets.docs(verbatim_query(norm)).size)
+            self.counts.put(self.snapshot, norm, found)
+        return found
+
+
 def _day_iso(day: int) -> str:
     return f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
 
@@ -583,9 +640,14 @@ class _Execution:
         self.snap = snap
         self.arrays = snap.arrays
         self.request = request
-        self.compiled = CompiledQuery(request.syntax.node, engine.options.title_boost, synonyms)
         self.docsets = DocSetEvaluator(snap.commit, snap.arrays.live, engine.postings)
+        self.compiled = CompiledQuery(request.syntax.node, engine.options.title_boost, synonyms,
+                                      self._regional if engine.strategy.regional else None)
         self.scorer = engine._scorer(snap, self.docsets)
+        #: Did-you-mean decided by the weighing (see :meth:`_weigh_correction`), when any.
+        self.offer: str | None = None
+        #: True for the search of a correction: it is not weighed again.
+        self.weighed = False
 
     def run(self) -> SearchResults:
         request, arrays = self.request, self.arrays
@@ -614,9 +676,8 @@ class _Execution:
             exact = np.union1d(words, substring)
             tiers = [Tier("words", words, self._combined if plain else self._bm25(words_query)),
                      Tier("substring", substring, self._bm25(self.compiled.substring()))]
-            if substring.size == 0 and plain and request.correct and self.engine.options.correction \
-                    and (words.size == 0 or self._only_fragments(words)):
-                corrected = self._corrected()
+            if plain and self.engine.options.correction and not self.weighed:
+                corrected = self._weigh_correction(words, substring)
                 if corrected is not None:
                     return corrected
             if words.size == 0 and substring.size == 0:
@@ -648,7 +709,9 @@ class _Execution:
         highlighter = Highlighter(terms)
         hits = [self._hit(docnum, score, request.offset + i + 1, highlighter, match)
                 for i, (docnum, score, match) in enumerate(ranked)]
-        suggestion = self._did_you_mean() if relaxed is not None or total == 0 else None
+        suggestion = self.offer
+        if suggestion is None and (relaxed is not None or total == 0):
+            suggestion = self._did_you_mean()
         unmatched = self._unmatched() if relaxed == "any_word" else []
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
                              highlight_terms=highlighter.terms, expansions=self.compiled.expansions(),
@@ -689,23 +752,56 @@ class _Execution:
         docs = self._docs(any_word)
         return [Tier("partial", docs, self._bm25(any_word))], ("any_word" if docs.size else None)
 
-    def _corrected(self) -> SearchResults | None:
-        """The results of the query's homophone/pinyin correction, when the typed query has no
-        exact match and the correction has (see :mod:`correction`); else None."""
-        vocabulary = self.engine._vocabulary_of(self.snap)
-        corrector = Corrector(vocabulary, fuzzy_pinyin=self.engine.options.fuzzy_pinyin)
-        correction = corrector.correct(self.request.q, self._exact_count)
+    def _weigh_correction(self, words: np.ndarray, substring: np.ndarray) -> SearchResults | None:
+        """What the reader meant, decided on the index's evidence (see :mod:`correction`).
+
+        A typed query with no exact match is corrected as before (:meth:`Corrector.correct`);
+        any query is then weighed against its same-sound alternatives (:meth:`Corrector.weigh`):
+        one that wins clearly is answered with (its results, and ``correction`` says so), one
+        that wins less clearly is offered (``suggestion``, kept in :attr:`offer`). With
+        ``correct=0`` nothing is answered with, and the correction the page would have made is
+        offered instead, so the two never disagree. Returns the corrected results, or None.
+        """
+        corrector = Corrector(self.engine._vocabulary_of(self.snap), fuzzy_pinyin=self.engine.options.fuzzy_pinyin)
+        correction = None
+        if substring.size == 0 and (words.size == 0 or self._only_fragments(words)):
+            correction = corrector.correct(self.request.q, self._exact_count)
+        if correction is None:
+            weighing = corrector.weigh(self.request.q, self.engine._evidence(self.snap, self.docsets))
+            self.offer = weighing.suggestion
+            if weighing.correction is not None:
+                exact = self._exact_count(weighing.correction.text, weighing.correction.kind == "pinyin")
+                if exact:
+                    correction = dataclasses.replace(weighing.correction, exact=exact)
+                else:
+                    self.offer = self.offer or weighing.correction.text
         if correction is None:
             return None
+        if not self.request.correct:
+            self.offer = correction.text  # what the page would have answered with
+            return None
+        return self._corrected(correction)
+
+    def _corrected(self, correction: Correction) -> SearchResults:
+        """The results of ``correction`` in place of the typed query's, saying so."""
         corrected = dataclasses.replace(self.request, q=correction.text, correct=False)
-        results = _Execution(self.engine, self.snap, corrected, self.compiled.synonyms,
-                             count_only=self.count_only).run()
+        execution = _Execution(self.engine, self.snap, corrected, self.compiled.synonyms, count_only=self.count_only)
+        execution.weighed = True
+        results = execution.run()
         results.request = self.request
         results.searched = correction.text
-        results.suggestion = None
+        results.suggestion = correction.alternative
         results.correction = {"typed": self.request.q, "searched": correction.text, "kind": correction.kind,
                               "changes": [{"typed": a, "searched": b} for a, b in correction.changes]}
         return results
+
+    def _regional(self, text: str) -> list[tuple[str, str]]:
+        """The regional words of a query term whose counterpart the index holds (see ``text.regional``)."""
+        pairs = regional.counterparts(text)
+        if not pairs:
+            return []
+        evidence = self.engine._evidence(self.snap, self.docsets)
+        return [(typed, other) for typed, other in pairs if evidence.verbatim(other)]
 
     def _only_fragments(self, words: np.ndarray) -> bool:
         """True when the all-words matches hold a typed word only as scattered single characters
@@ -739,11 +835,19 @@ class _Execution:
         return list(missing)
 
     def _did_you_mean(self) -> str | None:
-        """A correction from the titles' vocabulary with the same pinyin, or None.
+        """For a query without exact matches: a text of the titles' vocabulary with the same pinyin
+        that has exact matches itself, or None (never text weaker than what was typed: 豳鬰爨齉
+        is not offered 豳与爨齉, which nothing matches either).
 
         The whole query first (只会城市 -> 智慧城市, zhihuichengshi -> 智慧城市), then each
         query word that no article contains.
         """
+        found = self._title_pinyin_match()
+        if found is None or not self._exact_count(found, False):
+            return None
+        return found
+
+    def _title_pinyin_match(self) -> str | None:
         q = self.request.q.strip()
         whole = pinyin.query_key(q) or (pinyin.pinyin_key(q) if analysis.has_cjk(q) else "")
         if whole:
@@ -771,7 +875,7 @@ class _Execution:
         for docnum in docs[np.argsort(-self.arrays.day[docs], kind="stable")][:5].tolist():
             words = pinyin.words_with_key(self.snap.commit.stored_fields(docnum)[TITLE], key)
             if words:
-                return max(words, key=len)
+                return normalize(max(words, key=len))  # in the script the vocabulary is in
         return None
 
     # -- matching ---------------------------------------------------------------------------
