@@ -10,6 +10,7 @@ nothing (``analytics = false``, or a file that cannot be used at start).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import sqlite3
@@ -35,7 +36,7 @@ from .events import (
     filters_json,
     normalize_query,
 )
-from .sessions import TypingSessions
+from .sessions import SlipEvent, TypingSessions, is_refined_slip, prune_slips, write_slips
 from .store import AnalyticsDB
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class AnalyticsRecorder:
         self._next_expiry = 0.0  # when the oldest open typing session (of any worker) is over
         self._searches: list[SearchEvent] = []
         self._clicks: list[ClickEvent] = []
+        self._slips: list[SlipEvent] = []
         self._next_prune = 0.0
         self._conn: sqlite3.Connection | None = None
         self._conn_inode: int | None = None  # the file the connection is open on
@@ -123,19 +125,33 @@ class AnalyticsRecorder:
     def record_search(self, query: str, *, channel: str, results: int, took_ms: float = 0.0,
                       relaxed: str | None = None, filters: Mapping[str, object] | None = None, page: int = 1,
                       refine: bool = False, sid: str | None = None, ts: float | None = None,
-                      filtered_out: bool = False, searched: str | None = None) -> None:
+                      filtered_out: bool = False, searched: str | None = None, suggested: str | None = None,
+                      previous: str | None = None) -> None:
         """Log one search. On the ``page`` and ``widget`` channels it also closes the typing
         session it came from (``sid``; without one, the latest session whose text it starts with).
-        ``searched``: the correction searched instead of ``query``, when there was one."""
+        ``searched``: the correction searched instead of ``query``, when there was one;
+        ``suggested``: the did-you-mean the answer offered (「您是不是要找」), kept as an ``offered``
+        slip; ``previous``: the query of the results page this search was made from, so that a
+        same-sound rewrite of it (一代一路, then 一带一路) is kept as a ``refined`` slip."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
         normalized = normalize_query(query)
         if not normalized:
             return
+        when = self.clock() if ts is None else ts
         event = SearchEvent(normalized, channel, int(results), float(took_ms), relaxed or None,
-                            filters_json(filters), int(page), bool(refine), self.clock() if ts is None else ts,
+                            filters_json(filters), int(page), bool(refine), when,
                             bool(filtered_out), normalize_query(searched) or None if searched else None)
         self._offer(_SearchFromSession(event, sid) if channel in CLICK_CHANNELS else event)
+        if refine:
+            return  # another page or order of a search already logged
+        meant = normalize_query(suggested) if suggested else ""
+        if meant and meant != normalized:
+            self._offer(SlipEvent(normalized, meant, "offered", channel, when))
+        before = normalize_query(previous) if previous else ""
+        if before and before != normalized:
+            # Decided on the writer thread: reading pinyin is no work for a request.
+            self._offer(_MaybeRefined(SlipEvent(before, normalized, "refined", channel, when)))
 
     def record_suggest(self, query: str, *, sid: str | None, suggestions: int, took_ms: float = 0.0,
                        ts: float | None = None) -> None:
@@ -210,6 +226,10 @@ class AnalyticsRecorder:
                         self._searches.append(event)
                     elif isinstance(event, ClickEvent):
                         self._clicks.append(event)
+                    elif isinstance(event, SlipEvent):
+                        self._slips.append(event)
+                    elif isinstance(event, _MaybeRefined) and is_refined_slip(event.slip.query, event.slip.meant):
+                        self._slips.append(event.slip)
                 for session in finished:
                     self._finish(session)
                 self._write()
@@ -333,10 +353,10 @@ class AnalyticsRecorder:
                                           event.ts))
 
     def _write(self) -> None:
-        if not self._searches and not self._clicks:
+        if not self._searches and not self._clicks and not self._slips:
             return
-        searches, clicks = self._searches, self._clicks
-        self._searches, self._clicks = [], []
+        searches, clicks, slips = self._searches, self._clicks, self._slips
+        self._searches, self._clicks, self._slips = [], [], []
         try:
             self._attempt(lambda conn: self.db.insert(searches, clicks, conn=conn))
             self.written += len(searches) + len(clicks)
@@ -344,6 +364,12 @@ class AnalyticsRecorder:
             self.failed += len(searches) + len(clicks)
             log.debug("analytics: %d events not written to %s: %s", len(searches) + len(clicks),
                       self.db.path, exc)
+        try:
+            self._attempt(lambda conn: write_slips(conn, slips))
+            self.written += len(slips)
+        except sqlite3.Error as exc:
+            self.failed += len(slips)
+            log.debug("analytics: %d slips not written to %s: %s", len(slips), self.db.path, exc)
 
     def _prune_if_due(self) -> None:
         now = self.clock()
@@ -351,11 +377,20 @@ class AnalyticsRecorder:
             return
         self._next_prune = now + self.prune_interval
         try:
-            removed = self._attempt(lambda conn: self.db.prune(self.retention_days, now, conn=conn))
+            removed = self._attempt(lambda conn: self.db.prune(self.retention_days, now, conn=conn)
+                                    + prune_slips(conn, now - self.retention_days * 86400))
             if removed:
                 log.info("analytics: pruned %d rows older than %d days", removed, self.retention_days)
         except sqlite3.Error as exc:
             log.warning("analytics: pruning %s failed: %s", self.db.path, exc)
+
+
+@dataclasses.dataclass(frozen=True)
+class _MaybeRefined:
+    """A search made from the results page of another query: a ``refined`` slip when it rewrites
+    that query with same-sound characters (see :func:`sessions.is_refined_slip`)."""
+
+    slip: SlipEvent
 
 
 class NullRecorder:

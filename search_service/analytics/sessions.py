@@ -1,4 +1,5 @@
-"""Typing sessions: one reader's keystrokes in the widget folded into the one search they make.
+"""Typing sessions: one reader's keystrokes in the widget folded into the one search they make;
+and the slips readers make beyond the corrections: did-you-means offered, slips fixed by hand.
 
 Within a session (the widget's ``sid``), a suggest query replaces the previous one when either
 is a prefix of the other and it came within ``window`` seconds; a results page opened after
@@ -9,10 +10,13 @@ reader's keystrokes and results page arrive at different processes. See docs/ANA
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 
-from .events import CLOCK_SKEW, SearchEvent, _SearchFromSession, _Suggest
+from ..text.analysis import has_cjk
+from ..text.pinyin import pinyin_key
+from .events import CLOCK_SKEW, SearchEvent, _SearchFromSession, _Suggest, day_of
 
 
 class TypingSessions:
@@ -117,3 +121,101 @@ class TypingSessions:
                             params).fetchall()
         conn.executemany("DELETE FROM typing_sessions WHERE sid = ?", [(row[0],) for row in rows])
         return [_Suggest(query, sid, suggestions, took_ms, ts) for sid, query, suggestions, took_ms, ts in rows]
+
+
+# --------------------------------------------------------------------------- slips: offered and refined
+
+
+#: What the staff see of readers' slips besides the corrections (``searches.searched``): the
+#: did-you-mean offered with results as typed, and slips a reader corrected by hand.
+SLIP_KINDS = ("offered", "refined")
+
+SLIPS_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS slips (
+    id        INTEGER PRIMARY KEY,
+    ts        REAL    NOT NULL,
+    day       TEXT    NOT NULL,            -- local day, YYYY-MM-DD
+    channel   TEXT    NOT NULL,            -- page | widget | api
+    query     TEXT    NOT NULL,            -- as typed, normalized like searches.query
+    meant     TEXT    NOT NULL,            -- offered: the did-you-mean shown; refined: the reader's next query
+    kind      TEXT    NOT NULL             -- offered | refined
+)""",
+    "CREATE INDEX IF NOT EXISTS slips_day ON slips (day, kind)",
+    "CREATE INDEX IF NOT EXISTS slips_ts ON slips (ts)",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlipEvent:
+    """One slip: a search answered as typed with a did-you-mean (``offered``), or a search a reader
+    replaced at once by a same-sound one (``refined``: 一代一路, then 一带一路)."""
+
+    query: str
+    meant: str
+    kind: str
+    channel: str
+    ts: float
+
+    def row(self) -> tuple:
+        return (self.ts, day_of(self.ts), self.channel, self.query, self.meant, self.kind)
+
+
+def is_refined_slip(previous: str, query: str) -> bool:
+    """Whether ``query`` rewrites ``previous`` (both normalized) with other characters of the same
+    sound: the reader fixing an input method's slip the search took at face value (一代一路 →
+    一带一路, 消费这 → 消费者). Not a refinement of another kind (more words, other words)."""
+    if not previous or previous == query or len(previous) != len(query):
+        return False
+    if not has_cjk(previous) or not has_cjk(query):
+        return False
+    changed = sum(a != b for a, b in zip(previous, query))
+    if changed > max(1, len(query) // 2):
+        return False
+    return pinyin_key(previous) == pinyin_key(query) != ""
+
+
+def write_slips(conn: sqlite3.Connection, slips: list[SlipEvent]) -> None:
+    """Insert slips (the table made first: it came after the file's first schema), one transaction."""
+    if not slips:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SLIPS_SCHEMA:
+            conn.execute(statement)
+        conn.executemany("INSERT INTO slips (ts, day, channel, query, meant, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                         [slip.row() for slip in slips])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def prune_slips(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Delete slips older than ``cutoff`` (Unix time); how many went."""
+    try:
+        return conn.execute("DELETE FROM slips WHERE ts < ?", (cutoff,)).rowcount
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0
+        raise
+
+
+def slip_counts(conn: sqlite3.Connection, start: str, end: str, kind: str,
+                limit: int | None = 50) -> list[tuple[str, str, int]]:
+    """(typed, meant, times) of one kind of slip over the days ``start``..``end`` (YYYY-MM-DD),
+    commonest first: what the staff page lists as 「提示了“您是不是要找”」 and 「读者自己改正的错字」.
+    Scripts' searches are not counted."""
+    if kind not in SLIP_KINDS:
+        raise ValueError(f"unknown slip kind {kind!r}; one of {', '.join(SLIP_KINDS)}")
+    sql = ("SELECT query, meant, COUNT(*) FROM slips WHERE kind = ? AND channel != 'script' "
+           "AND day BETWEEN ? AND ? GROUP BY query, meant ORDER BY COUNT(*) DESC, MAX(ts) DESC, query")
+    params: tuple = (kind, start, end)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params += (limit,)
+    try:
+        return [(q, meant, n) for q, meant, n in conn.execute(sql, params).fetchall()]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
