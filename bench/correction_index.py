@@ -2,10 +2,11 @@
 
 Kept apart from :mod:`bench.correction` so the (slow) build can run on its own::
 
-    .venv/bin/python -m bench.correction_index [--sample 0.25]
+    .venv/bin/python -m bench.correction_index [--sample 1]
 
-The index is cached under ``bench/out/correction/`` and rebuilt when the sample or the
-files that define the index format change.
+The index is the site's full size by default (every article of the corpora: the correction's
+evidence and costs depend on the index's size). It is cached under ``bench/out/correction/`` and
+rebuilt when the sample or the files that define the index format change.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from . import common
 
 WORK_DIR = common.OUT_DIR / "correction"
-DEFAULT_SAMPLE = 0.25
+DEFAULT_SAMPLE = 1.0
 #: Source files whose changes make a cached index stale (paths in the package; a missing one is an error).
 FORMAT_FILES = ("engine/schema.py", "engine/documents.py", "engine/writer.py", "engine/backend/segments.py",
                 "text/analysis.py", "text/segmenter.py", "text/pinyin.py", "text/cleaning.py", "text/data/user_dict.txt",
