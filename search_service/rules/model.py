@@ -64,6 +64,9 @@ _TERM_FORBIDDEN = re.compile(r"[=,，、#>\n\r\t]")
 _WORD_CHARS = re.compile(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9]+")
 
 
+_MISSING = object()
+
+
 def _fail(message: str, param: str) -> InvalidParameter:
     return InvalidParameter(message, param=param)
 
@@ -98,7 +101,7 @@ def term_key(term: str) -> str:
 
 
 def _ids(value: Any, param: str, limit: int, constant: str, max_id_chars: int) -> list[str]:
-    if value is None:
+    if value is _MISSING:
         return []
     if not isinstance(value, list):
         raise _fail(f"{param} must be a list of article ids (strings).", param)
@@ -119,17 +122,18 @@ def _ids(value: Any, param: str, limit: int, constant: str, max_id_chars: int) -
 
 
 def curation(value: Any, max_id_chars: int = MAX_RULE_ID_CHARS) -> dict:
-    """A validated curation ``{"pin": [...], "hide": [...]}`` from a JSON body."""
+    """A validated curation ``{"pin": [...], "hide": [...]}`` from a JSON body.
+
+    An id in both lists is pinned (left out of ``hide``): the later, stronger intent of an editor
+    who pinned an article hidden before, and a rule JSON Schema cannot state for the API."""
     if not isinstance(value, dict):
         raise _fail('The body must be a JSON object: {"pin": [article ids], "hide": [article ids]}.', "body")
-    unknown = sorted(set(value) - {"pin", "hide", "query"})
+    unknown = sorted(set(value) - {"pin", "hide"})
     if unknown:
         raise _fail(f"unknown field {unknown[0]!r}; a curation has pin and hide.", unknown[0])
-    pin = _ids(value.get("pin"), "pin", MAX_PINNED, "MAX_PINNED", max_id_chars)
-    hide = _ids(value.get("hide"), "hide", MAX_HIDDEN, "MAX_HIDDEN", max_id_chars)
-    both = [i for i in pin if i in hide]
-    if both:
-        raise _fail(f"{both[0]!r} is both pinned and hidden; keep it in one list.", "hide")
+    pin = _ids(value.get("pin", _MISSING), "pin", MAX_PINNED, "MAX_PINNED", max_id_chars)
+    hide = [i for i in _ids(value.get("hide", _MISSING), "hide", MAX_HIDDEN, "MAX_HIDDEN", max_id_chars)
+            if i not in pin]
     if not pin and not hide:
         raise _fail("pin and hide are both empty: delete the rule instead (DELETE).", "pin")
     return {"pin": pin, "hide": hide}
@@ -139,9 +143,10 @@ def curation(value: Any, max_id_chars: int = MAX_RULE_ID_CHARS) -> dict:
 
 
 def _term(value: Any, param: str) -> str:
+    """A synonym term: surrounding whitespace ignored, inner runs of whitespace made one space."""
     if not isinstance(value, str):
         raise _fail(f"{param} must be a string.", param)
-    text = " ".join(value.split())
+    text = value.strip()
     if not text:
         raise _fail(f"{param} is empty.", param)
     if len(text) > MAX_TERM_CHARS:
@@ -152,46 +157,58 @@ def _term(value: Any, param: str) -> str:
         raise _fail(problem + ".", param)
     if _TERM_FORBIDDEN.search(text):
         raise _fail(f"{param} {text!r} contains a separator (= , ， 、 # >): write each term on its own.", param)
-    return text
+    return " ".join(text.split())
 
 
-def synonym_group(value: Any, param: str = "group") -> dict:
+def _term_list(raw: Any, param: str, low: int, high: int, what: str) -> list[str]:
+    """Terms of a list: ``low`` to ``high`` of them, none written twice; terms that are one term once
+    folded (width, case, script, spaces) are kept once, as first written."""
+    if not isinstance(raw, list) or len(raw) < low:
+        raise _fail(f"{param} must be a list of at least {low} {what}.", param)
+    if len(raw) > high:
+        raise _fail(f"{param} has {len(raw)} terms; the limit is {high} ({what}, rules.model.MAX_GROUP_TERMS).",
+                    param)
+    for index, term in enumerate(raw, 1):
+        if isinstance(term, str) and raw.index(term) < index - 1:
+            raise _fail(f"{param} lists {term[:40]!r} twice.", param)
+    return _distinct([_term(t, f"{param}[{i}]") for i, t in enumerate(raw, 1)])
+
+
+def synonym_group(value: Any, param: str = "group", *, drop_idle: bool = False) -> dict | None:
     """A validated group: two-way ``{"kind": "two_way", "terms": [...]}`` (every term finds the
     others) or one-way ``{"kind": "one_way", "from": term, "to": [...]}`` (``from`` also finds
-    ``to``, not the reverse)."""
+    ``to``, not the reverse). ``id`` (as the API lists groups) is ignored.
+
+    A group that would find nothing new once its terms are folded (two-way: fewer than two
+    different terms; one-way: ``to`` only ``from``) is refused, or with ``drop_idle`` None."""
     if not isinstance(value, dict):
         raise _fail(f"{param} must be an object with kind and terms (or from and to).", param)
     kind = value.get("kind", "two_way")
-    if kind not in GROUP_KINDS:
+    if not isinstance(kind, str) or kind not in GROUP_KINDS:
         raise _fail(f"{param}.kind must be two_way or one_way; got {str(kind)[:20]!r}.", f"{param}.kind")
     allowed = {"kind", "id", "terms"} if kind == "two_way" else {"kind", "id", "from", "to"}
     unknown = sorted(set(value) - allowed)
     if unknown:
         raise _fail(f"unknown field {unknown[0]!r} in a {kind} group (it has {', '.join(sorted(allowed - {'id'}))}).",
                     f"{param}.{unknown[0]}")
+    if "id" in value and not isinstance(value["id"], str):
+        raise _fail(f"{param}.id must be a string (the id GET gave the group).", f"{param}.id")
     if kind == "two_way":
-        raw = value.get("terms")
-        if not isinstance(raw, list):
-            raise _fail(f"{param}.terms must be a list of at least two terms.", f"{param}.terms")
-        if len(raw) > MAX_GROUP_TERMS:
-            raise _fail(f"{param}.terms has {len(raw)} terms; the limit is {MAX_GROUP_TERMS} per group "
-                        "(rules.model.MAX_GROUP_TERMS).", f"{param}.terms")
-        terms = _distinct([_term(t, f"{param}.terms[{i}]") for i, t in enumerate(raw, 1)])
+        terms = _term_list(value.get("terms"), f"{param}.terms", 2, MAX_GROUP_TERMS, "terms")
         if len(terms) < 2:
-            raise _fail(f"{param}.terms needs at least two different terms (after folding width, case and "
-                        "script).", f"{param}.terms")
+            if drop_idle:
+                return None
+            raise _fail(f"{param}.terms needs at least two different terms after folding width, case, script "
+                        "and spaces.", f"{param}.terms")
         return {"kind": "two_way", "terms": terms}
     source = _term(value.get("from"), f"{param}.from")
-    raw = value.get("to")
-    if not isinstance(raw, list) or not raw:
-        raise _fail(f"{param}.to must be a non-empty list of terms.", f"{param}.to")
-    if len(raw) + 1 > MAX_GROUP_TERMS:
-        raise _fail(f"{param} has {len(raw) + 1} terms; the limit is {MAX_GROUP_TERMS} per group "
-                    "(rules.model.MAX_GROUP_TERMS).", f"{param}.to")
-    targets = [t for t in _distinct([_term(t, f"{param}.to[{i}]") for i, t in enumerate(raw, 1)])
+    targets = [t for t in _term_list(value.get("to"), f"{param}.to", 1, MAX_GROUP_TERMS - 1, "terms besides from")
                if term_key(t) != term_key(source)]
     if not targets:
-        raise _fail(f"{param}.to must name at least one term other than {source!r}.", f"{param}.to")
+        if drop_idle:
+            return None
+        raise _fail(f"{param}.to must name at least one term other than {source!r} after folding width, case, "
+                    "script and spaces.", f"{param}.to")
     return {"kind": "one_way", "from": source, "to": targets}
 
 
@@ -203,24 +220,30 @@ def _distinct(terms: Iterable[str]) -> list[str]:
 
 
 def synonym_groups(value: Any) -> list[dict]:
-    """Every group of ``PUT /api/admin/synonyms`` (``{"groups": [...]}``), validated, duplicates refused."""
+    """Every group of ``PUT /api/admin/synonyms`` (``{"groups": [...]}``), validated; a group given twice
+    (the same terms, in any order, once folded) is kept once, and one that finds nothing new once folded
+    is left out (rules JSON Schema cannot state: an API client learns them from the answer, which lists
+    the groups kept). ``file_groups``, as GET lists them, may be sent back and is ignored (the file's
+    groups are edited in the file)."""
     if not isinstance(value, dict) or not isinstance(value.get("groups"), list):
         raise _fail('The body must be {"groups": [groups]}.', "groups")
     unknown = sorted(set(value) - {"groups", "file_groups"})
     if unknown:
         raise _fail(f"unknown field {unknown[0]!r}; send {{\"groups\": [...]}}.", unknown[0])
+    extra = value.get("file_groups", [])
+    if not isinstance(extra, list) or not all(isinstance(g, list) and all(isinstance(t, str) for t in g)
+                                              for g in extra):
+        raise _fail("file_groups (ignored) must be a list of lists of terms, as GET gives it.", "file_groups")
     raw = value["groups"]
     if len(raw) > MAX_SYNONYM_GROUPS:
         raise _fail(f"groups has {len(raw)} groups; the limit is {MAX_SYNONYM_GROUPS} "
                     "(rules.model.MAX_SYNONYM_GROUPS).", "groups")
-    groups = [synonym_group(g, f"groups[{i}]") for i, g in enumerate(raw, 1)]
-    seen: dict[tuple, int] = {}
-    for index, group in enumerate(groups, 1):
-        identity = group_identity(group)
-        if identity in seen:
-            raise _fail(f"groups[{index}] repeats groups[{seen[identity]}].", f"groups[{index}]")
-        seen[identity] = index
-    return groups
+    groups: dict[tuple, dict] = {}
+    for index, raw_group in enumerate(raw, 1):
+        group = synonym_group(raw_group, f"groups[{index}]", drop_idle=True)
+        if group is not None:
+            groups.setdefault(group_identity(group), group)
+    return list(groups.values())
 
 
 def group_identity(group: dict) -> tuple:
@@ -244,9 +267,12 @@ def parse_group_text(text: str, param: str = "group") -> dict:
     if "=>" in text:
         source, _, rest = text.partition("=>")
         targets = [t for t in re.split(r"\s*[,，、]\s*", rest.strip()) if t.strip()]
-        return synonym_group({"kind": "one_way", "from": source, "to": targets}, param)
-    terms = [t for t in re.split(r"\s*[=,，、]\s*", text.strip()) if t.strip()]
-    return synonym_group({"kind": "two_way", "terms": terms}, param)
+        group = synonym_group({"kind": "one_way", "from": source, "to": targets}, param)
+    else:
+        terms = [t for t in re.split(r"\s*[=,，、]\s*", text.strip()) if t.strip()]
+        group = synonym_group({"kind": "two_way", "terms": terms}, param)
+    assert group is not None  # refused rather than dropped
+    return group
 
 
 # --------------------------------------------------------------------------- hot searches

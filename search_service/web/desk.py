@@ -873,8 +873,6 @@ def api_history():
 def api_undo(entry_id: int):
     """Undo change ``entry_id`` (409 when a later change to the same rule must be undone first)."""
     _check_api_access()
-    if request.content_length:
-        _json_body()
     entry = rules_db().undo(entry_id, actor())
     rules_source().current()
     return jsonify(entry.to_json())
@@ -900,57 +898,112 @@ def api_hot():
 # --------------------------------------------------------------------------- OpenAPI
 
 
+# Character classes of the JSON Schema patterns (ECMA-262 and Python's re alike): what the rules'
+# validation (rules/model.py, article.character_problem and id_problem) accepts, stated for clients.
+#: Whitespace as ``str.strip()`` sees it (what the server ignores around a term).
+_WS = r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: C0 and C1 controls and DEL: never in a query, an id or a term.
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+#: Separators of the synonyms file format and the one-way arrow: never in a term.
+_SEPARATORS = "=,\uff0c\u3001#>"
+
+
+def _id_schema(settings) -> dict:
+    """An article id as the articles store it: 1 to ``max_id_length`` characters, no control characters,
+    no leading or trailing whitespace."""
+    edge = rf"[^{_CONTROL}\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    return {"type": "string", "maxLength": settings.max_id_length, "pattern": f"^{edge}(?:[^{_CONTROL}]*{edge})?$"}
+
+
+def _term_schema() -> dict:
+    """A synonym term: 1 to ``MAX_TERM_CHARS`` characters once surrounding whitespace is removed, no control
+    character or separator."""
+    inner = f"[^{_CONTROL}{_SEPARATORS}]"
+    edge = f"[^{_WS}{_CONTROL}{_SEPARATORS}]"
+    core = f"{edge}(?:{inner}{{0,{model.MAX_TERM_CHARS - 2}}}{edge})?"
+    return {"type": "string", "pattern": f"^[{_WS}]*{core}[{_WS}]*$",
+            "description": f"1 to {model.MAX_TERM_CHARS} characters (rules.model.MAX_TERM_CHARS) once surrounding "
+                           "whitespace is removed; no control character, none of = , ， 、 # >"}
+
+
 def add_openapi(document: dict, settings) -> dict:
-    """Add the desk's API to the OpenAPI document (``web/openapi.py`` calls this once the bearer scheme is in)."""
+    """Add the desk's API and ``GET /api/hot`` to the OpenAPI document (``web/openapi.py`` calls this when
+    the app serves the desk). Every rule the server applies that JSON Schema can state is stated; the
+    others are in the descriptions: terms that are one term once folded (width, case, script, spaces)."""
     error = {"$ref": "#/components/responses/Error"}
+    unauthorized = {"$ref": "#/components/responses/Unauthorized"}
+    unavailable = {"$ref": "#/components/responses/Unavailable"}
     secured: list[dict[str, list[str]]] = [{"bearer": []}]
     schemas = document["components"]["schemas"]
-    ids = {"type": "array", "items": {"type": "string", "maxLength": settings.max_id_length}}
+    ids = {"type": "array", "uniqueItems": True, "items": _id_schema(settings)}
     schemas["CurationInput"] = {
-        "type": "object",
-        "description": f"Article ids in order: at most {model.MAX_PINNED} pinned and {model.MAX_HIDDEN} hidden "
-                       "(rules.model.MAX_PINNED, MAX_HIDDEN); an id in one list only; not both empty.",
+        "type": "object", "additionalProperties": False,
+        "description": f"Article ids, in order: at most {model.MAX_PINNED} pinned and {model.MAX_HIDDEN} hidden "
+                       "(rules.model.MAX_PINNED, MAX_HIDDEN), not both lists empty (DELETE removes a rule); an "
+                       "id in both lists is pinned.",
         "properties": {"pin": {**ids, "maxItems": model.MAX_PINNED}, "hide": {**ids, "maxItems": model.MAX_HIDDEN}},
+        "anyOf": [{"required": ["pin"], "properties": {"pin": {"minItems": 1}}},
+                  {"required": ["hide"], "properties": {"hide": {"minItems": 1}}}],
     }
+    plain_ids = {"type": "array", "items": {"type": "string"}}
     schemas["Curation"] = {
-        "type": "object", "required": ["query", "pin", "hide", "missing"],
+        "type": "object", "required": ["query", "pin", "hide", "missing", "updated", "actor"],
         "properties": {"query": {"type": "string", "description": "the normalized query the rule is kept under"},
-                       "pin": ids, "hide": ids,
-                       "missing": {**ids, "description": "ids no live article has (deleted or renamed)"},
+                       "pin": plain_ids, "hide": plain_ids,
+                       "missing": {**plain_ids, "description": "ids no live article has (deleted or renamed)"},
                        "updated": {"type": "string"}, "actor": {"type": "string"}},
     }
+    term = _term_schema()
+    group_id = {"type": "string", "description": "as GET lists the group (ignored in a PUT)"}
     group = {"oneOf": [
-        {"type": "object", "required": ["terms"],
-         "properties": {"id": {"type": "string"}, "kind": {"const": "two_way"},
+        {"type": "object", "required": ["terms"], "additionalProperties": False,
+         "description": "two-way: every term finds the others; terms that are one term once folded (width, case, "
+                        "script, spaces) count once, and two different ones are needed",
+         "properties": {"id": group_id, "kind": {"const": "two_way"},
                         "terms": {"type": "array", "minItems": 2, "maxItems": model.MAX_GROUP_TERMS,
-                                  "items": {"type": "string", "maxLength": model.MAX_TERM_CHARS}}}},
-        {"type": "object", "required": ["kind", "from", "to"],
-         "properties": {"id": {"type": "string"}, "kind": {"const": "one_way"},
-                        "from": {"type": "string", "maxLength": model.MAX_TERM_CHARS},
+                                  "uniqueItems": True, "items": term}}},
+        {"type": "object", "required": ["kind", "from", "to"], "additionalProperties": False,
+         "description": "one-way: `from` also finds `to`, not the reverse; `to` needs a term other than `from` once "
+                        "folded (width, case, script, spaces)",
+         "properties": {"id": group_id, "kind": {"const": "one_way"}, "from": term,
                         "to": {"type": "array", "minItems": 1, "maxItems": model.MAX_GROUP_TERMS - 1,
-                               "items": {"type": "string", "maxLength": model.MAX_TERM_CHARS}}}}]}
-    schemas["Synonyms"] = {
-        "type": "object", "required": ["groups"],
+                               "uniqueItems": True, "items": term}}}]}
+    file_groups = {"type": "array", "items": {"type": "array", "items": {"type": "string"}},
+                   "description": "the synonyms file's groups, read-only (ignored in a PUT)"}
+    schemas["SynonymsInput"] = {
+        "type": "object", "required": ["groups"], "additionalProperties": False,
+        "description": "every desk group; a group given twice (the same terms once folded, in any order) is kept "
+                       "once",
         "properties": {"groups": {"type": "array", "maxItems": model.MAX_SYNONYM_GROUPS, "items": group},
-                       "file_groups": {"type": "array", "description": "the synonyms file's groups (read-only)",
-                                       "items": {"type": "array", "items": {"type": "string"}}}},
+                       "file_groups": file_groups},
     }
-    history_entry = {"type": "object", "required": ["id", "time", "actor", "summary", "changes"],
+    stored_group = {"type": "object", "required": ["id", "kind"],
+                    "properties": {"id": {"type": "string"}, "kind": {"enum": list(model.GROUP_KINDS)},
+                                   "terms": {"type": "array", "items": {"type": "string"}},
+                                   "from": {"type": "string"}, "to": {"type": "array", "items": {"type": "string"}}}}
+    schemas["Synonyms"] = {"type": "object", "required": ["groups", "file_groups"],
+                           "properties": {"groups": {"type": "array", "items": stored_group},
+                                          "file_groups": file_groups}}
+    history_entry = {"type": "object", "required": ["id", "time", "actor", "summary", "changes", "undo_of",
+                                                    "undone_by"],
                      "properties": {"id": {"type": "integer"}, "time": {"type": "string"},
                                     "actor": {"type": "string"}, "summary": {"type": "string"},
                                     "changes": {"type": "array", "items": {"type": "object"}},
                                     "undo_of": {"type": ["integer", "null"]},
                                     "undone_by": {"type": ["integer", "null"]}}}
     query = {"name": "query", "in": "path", "required": True,
-             "description": "the query (matched after folding width, case, Traditional/Simplified and spaces); "
-                            f"at most {model.MAX_RULE_QUERY_CHARS} characters",
-             "schema": {"type": "string", "minLength": 1, "maxLength": model.MAX_RULE_QUERY_CHARS}}
+             "description": "the query, matched after folding width, case, Traditional/Simplified and spaces: "
+                            f"at most {model.MAX_RULE_QUERY_CHARS} characters (rules.model.MAX_RULE_QUERY_CHARS) "
+                            "with one that is not whitespace, no control character; a URL cannot carry a query "
+                            "that starts with / or has a . or .. segment",
+             "schema": {"type": "string", "maxLength": model.MAX_RULE_QUERY_CHARS,
+                        "pattern": f"^[^{_CONTROL}]*[^{_WS}{_CONTROL}][^{_CONTROL}]*$",
+                        "not": {"pattern": r"^/|(?:^|/)\.\.?(?:/|$)"}}}
 
     def ok(description: str, schema: dict) -> dict:
         return {"description": description, "content": {"application/json": {"schema": schema}}}
 
-    read_errors = {"401": error, "403": error, "503": error}
-    write_errors = {"400": error, "401": error, "403": error, "415": error, "503": error}
+    auth = {"401": unauthorized, "403": error}
     curation = {"$ref": "#/components/schemas/Curation"}
     paths = document["paths"]
     paths["/api/hot"] = {"get": {
@@ -969,41 +1022,46 @@ def add_openapi(document: dict, settings) -> dict:
         "summary": "Every query's pinned and hidden results (staff)", "operationId": "listCurations",
         "security": secured,
         "responses": {"200": ok("the curations", {"type": "object", "required": ["curations"], "properties": {
-            "curations": {"type": "array", "items": curation}}}), **read_errors}}}
+            "curations": {"type": "array", "items": curation}}}), **auth, "503": unavailable}}}
     paths["/api/admin/curations/{query}"] = {
         "get": {"summary": "One query's pinned and hidden results", "operationId": "getCuration",
                 "security": secured, "parameters": [query],
-                "responses": {"200": ok("the curation", curation), "400": error, "404": error, **read_errors}},
+                "responses": {"200": ok("the curation", curation), "400": error, **auth, "404": error,
+                              "503": unavailable}},
         "put": {"summary": "Pin articles (in order) and hide others for one query; in effect on the next request",
                 "operationId": "putCuration", "security": secured, "parameters": [query],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/CurationInput"}}}},
-                "responses": {"200": ok("saved", curation), "404": error, **write_errors}},
+                "responses": {"200": ok("saved", curation), "400": error, **auth, "404": error, "413": error,
+                              "415": error, "503": unavailable}},
         "delete": {"summary": "Remove one query's curation", "operationId": "deleteCuration",
                    "security": secured, "parameters": [query],
-                   "responses": {"204": {"description": "removed"}, "400": error, "404": error, **read_errors}},
+                   "responses": {"204": {"description": "removed"}, "400": error, **auth, "404": error,
+                                 "503": unavailable}},
     }
     paths["/api/admin/synonyms"] = {
         "get": {"summary": "The desk's synonym groups (and the synonyms file's, read-only)",
                 "operationId": "getSynonyms", "security": secured,
-                "responses": {"200": ok("the groups", {"$ref": "#/components/schemas/Synonyms"}), **read_errors}},
+                "responses": {"200": ok("the groups", {"$ref": "#/components/schemas/Synonyms"}), **auth,
+                              "503": unavailable}},
         "put": {"summary": "Replace every desk synonym group; in effect on the next request of every worker",
                 "operationId": "putSynonyms", "security": secured,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "$ref": "#/components/schemas/Synonyms"}}}},
-                "responses": {"200": ok("saved", {"$ref": "#/components/schemas/Synonyms"}), **write_errors}},
+                    "$ref": "#/components/schemas/SynonymsInput"}}}},
+                "responses": {"200": ok("saved", {"$ref": "#/components/schemas/Synonyms"}), "400": error, **auth,
+                              "413": error, "415": error, "503": unavailable}},
     }
     paths["/api/admin/history"] = {"get": {
         "summary": "The latest changes to the staff rules", "operationId": "rulesHistory", "security": secured,
         "parameters": [{"name": "limit", "in": "query", "required": False, "description": "how many (1-500)",
                         "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}],
         "responses": {"200": ok("the history", {"type": "object", "required": ["history"], "properties": {
-            "history": {"type": "array", "items": history_entry}}}), "400": error, **read_errors}}}
+            "history": {"type": "array", "items": history_entry}}}), "400": error, **auth, "503": unavailable}}}
     paths["/api/admin/history/{entry_id}/undo"] = {"post": {
         "summary": "Undo one change (409 when a later change to the same rule must be undone first)",
         "operationId": "undoChange", "security": secured,
         "parameters": [{"name": "entry_id", "in": "path", "required": True, "description": "the change's id",
-                        "schema": {"type": "integer", "minimum": 1}}],
-        "responses": {"200": ok("the undoing change", history_entry), "400": error, "404": error, "409": error,
-                      "415": error, **read_errors}}}
+                        "schema": {"type": "integer", "minimum": 0}}],
+        "responses": {"200": ok("the undoing change", history_entry), "400": error, **auth, "404": error,
+                      "409": error, "503": unavailable}}}
     return document

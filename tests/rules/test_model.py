@@ -31,7 +31,9 @@ def test_a_curation_names_its_bounds():
     assert f"the limit is {model.MAX_PINNED}" in too_many.message and "MAX_PINNED" in too_many.message
     hidden = refused(lambda: model.curation({"hide": [f"id{i}" for i in range(model.MAX_HIDDEN + 1)]}))
     assert hidden.param == "hide" and "MAX_HIDDEN" in hidden.message
-    assert "both pinned and hidden" in refused(lambda: model.curation({"pin": ["a"], "hide": ["a"]})).message
+    # An id in both lists is pinned: the stronger intent, and a rule JSON Schema cannot state.
+    assert model.curation({"pin": ["a"], "hide": ["a", "b"]}) == {"pin": ["a"], "hide": ["b"]}
+    assert refused(lambda: model.curation({"pin": None, "hide": ["b"]})).param == "pin"
     assert "twice" in refused(lambda: model.curation({"pin": ["a", "a"]})).message
     assert refused(lambda: model.curation({"pin": [], "hide": []})).param == "pin"
     assert refused(lambda: model.curation({"pin": ["x"], "boost": 2})).param == "boost"
@@ -55,10 +57,20 @@ def test_synonym_groups_two_way_and_one_way():
     assert refused(lambda: model.synonym_group({"kind": "both", "terms": ["a", "b"]})).param == "group.kind"
 
 
-def test_the_whole_list_refuses_repeats_and_counts_its_bound():
-    groups = [{"kind": "two_way", "terms": ["甲", "乙"]}, {"kind": "two_way", "terms": ["乙", "甲"]}]
-    assert refused(lambda: model.synonym_groups({"groups": groups})).param == "groups[2]"
+def test_the_whole_list_keeps_a_repeated_group_once_and_checks_every_field():
+    groups = [{"kind": "two_way", "terms": ["甲", "乙"]}, {"kind": "two_way", "terms": ["乙", "甲 "]}]
+    assert model.synonym_groups({"groups": groups}) == [{"kind": "two_way", "terms": ["甲", "乙"]}]
+    # Groups that find nothing new once folded are left out of the list (the desk's form refuses them).
+    idle = [{"terms": ["园区", "園區"]}, {"kind": "one_way", "from": "ab", "to": ["AB"]}]
+    assert model.synonym_groups({"groups": idle}) == []
     assert refused(lambda: model.synonym_groups({"groups": "甲=乙"})).param == "groups"
+    assert refused(lambda: model.synonym_groups({"groups": [], "file_groups": [[{}]]})).param == "file_groups"
+    assert model.synonym_groups({"groups": [], "file_groups": [["甲", "乙"]]}) == []  # as GET gives it: ignored
+    assert refused(lambda: model.synonym_group({"terms": ["甲", "乙"], "id": 3})).param == "group.id"
+    assert "twice" in refused(lambda: model.synonym_group({"terms": ["甲", "甲"]})).message
+    assert model.synonym_group({"terms": [" 甲 ", "甲", "乙"]}) == {"kind": "two_way", "terms": ["甲", "乙"]}
+    assert refused(lambda: model.synonym_group({"terms": ["甲\t乙", "丙"]})).param == "group.terms[1]"
+    assert model.synonym_group({"terms": ["\t甲 \u3000乙 ", "丙"]})["terms"] == ["甲 乙", "丙"]
 
 
 def test_hot_settings_and_entries():

@@ -62,7 +62,7 @@ BAD = """{
   "format": "search_service.rules",
   "version": 1,
   "curations": {
-    "园区规划": {"pin": ["a"], "hide": ["a"]},
+    "园区规划": {"pin": ["a"], "hide": [" a"]},
     "低空经济": {"pin": [TWENTY_ONE]},
     "高新區": {"pin": ["x"]},
     "高新区": {"pin": ["y"]}
@@ -89,7 +89,7 @@ def test_every_problem_is_reported_with_its_line_and_nothing_is_written(db, tmp_
     assert all(p.startswith(f"{path}:") for p in problems)
     assert lines == {5, 6, 8, 12, 14, 15}, problems
     text = "\n".join(problems)
-    assert "both pinned and hidden" in text and "the limit is 20" in text and "MAX_PINNED" in text
+    assert "starts or ends with whitespace" in text and "the limit is 20" in text and "MAX_PINNED" in text
     assert "same query as '高新區'" in text and "MAX_HOT_LENGTH" in text and "unknown word list 'maybe'" in text
     assert db.version() == before and db.get("curation", "高新区") is None
 

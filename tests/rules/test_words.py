@@ -46,6 +46,17 @@ def test_unfound_and_refined_searches_of_split_terms_are_proposed(tmp_path, jieb
     assert rows[0]["split"] == ["亩", "均", "论", "英雄"] and rows[0]["source"] == "analytics"
 
 
+def test_a_damaged_analytics_file_is_said_to_be_unreadable(tmp_path):
+    from search_service.errors import AnalyticsUnavailable
+
+    damaged = tmp_path / "analytics.sqlite3"
+    damaged.write_bytes(b"not a database" * 200)
+    with pytest.raises(AnalyticsUnavailable, match="analytics.sqlite3 cannot be read") as caught:
+        words.analytics_proposals(damaged)
+    assert caught.value.status == 503
+    assert words.analytics_proposals(tmp_path / "none.sqlite3") == []
+
+
 def test_decisions_and_evidence(tmp_path):
     db = RulesDB(tmp_path / "rules.sqlite3")
     db.put_evidence([{"word": "亩均论英雄", "source": "analytics", "searches": 3, "split": ["亩", "均"]},
