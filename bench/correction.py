@@ -613,8 +613,8 @@ def render(raw: dict) -> str:
     rel = raw.get("relevance") or {}
     if rel:
         lines += ["The relevance benchmark's judged sets (`bench.relevance` indexes; every query is a reader's "
-                  "query; a correction counts as false unless the judged relevant articles write what it searched "
-                  "and not what was typed). MRR@10 / nDCG@10 / R@100 with this work and without it "
+                  "query; a correction counts as false unless the judged relevant articles write the characters it "
+                  "changed as it searched them). MRR@10 / nDCG@10 / R@100 with this work and without it "
                   "(no correction, no weighing, no regional vocabulary):", ""]
         body = []
         for name, row in rel.items():
