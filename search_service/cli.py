@@ -144,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--json", action="store_true", help="print JSON: one object per setting")
     config.add_argument("--defaults", action="store_true",
                         help="print the reference instead: every setting's type, default, variable and help")
+
+    rules = commands.add_parser(
+        "rules", help="export or import the staff rules (curations, synonyms, hot searches, words) as JSON",
+        description="Move every rule of the relevance desk (docs/ADMIN.md) as one JSON document. An import checks "
+        "the whole file first and lists every problem as FILE:LINE; only a valid file replaces the rules, as one "
+        "change the desk's history can undo.")
+    rules_actions = rules.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rules_export = rules_actions.add_parser("export", help="write every rule to FILE",
+                                            description="Write every staff rule to FILE (UTF-8 JSON).")
+    rules_export.add_argument("file", metavar="FILE", help="the JSON file to write")
+    rules_import = rules_actions.add_parser("import", help="replace every rule with those of FILE",
+                                            description="Replace every staff rule with those of FILE (made by "
+                                            "`rules export`); nothing changes when FILE has a problem.")
+    rules_import.add_argument("file", metavar="FILE", help="the JSON file to read")
     return parser
 
 
@@ -216,6 +230,12 @@ def _main(argv: Sequence[str] | None) -> int:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             stream=sys.stderr)
         analysis.initialize(settings.cache_dir, settings.user_dict or None)
+        if args.command in ("index", "reindex"):
+            from .rules.words import prepare_segmenter
+
+            # The desk's dictionary words: the accepted ones for a full build, else those in effect.
+            args.desk_words = prepare_segmenter(settings.index_dir,
+                                                build=args.command == "reindex" or bool(args.rebuild))
         return COMMANDS[args.command](args, settings)
     except SearchError as exc:
         print(f"search-service: error: {exc.message}", file=sys.stderr)
@@ -323,6 +343,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         result = indexer.update(store, articles, memory_mb=settings.index_memory_mb, progress=progress,
                                 lock_timeout=settings.lock_timeout, should_commit=commit_if)
     report_problems()
+    if result.committed and args.rebuild:
+        from .rules.words import record_build
+
+        record_build(settings.index_dir, args.desk_words)
     if result.committed:
         print(f"{report.summary()}; indexed {result.indexed} into generation {result.generation} "
               f"({result.megabytes:.1f} MB in {result.seconds:.1f} s, {result.mb_per_second:.2f} MB/s)",
@@ -519,6 +543,9 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     workers = settings.index_workers or os.cpu_count() or 1
     result = indexer.reindex(store, procs=workers, memory_mb=settings.index_memory_mb,
                              keep=settings.keep_generations, progress=indexer.Progress())
+    from .rules.words import record_build
+
+    record_build(settings.index_dir, args.desk_words)
     print(f"reindexed {result.indexed} live articles into generation {result.generation} "
           f"({result.megabytes:.1f} MB in {result.seconds:.1f} s)", file=sys.stderr)
     return EXIT_OK
@@ -551,8 +578,16 @@ def cmd_optimize(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
+    from .rules.transfer import run_command
+
+    status = run_command(args.action, args.file, settings.index_dir)
+    return {0: EXIT_OK, 1: EXIT_REJECTED}.get(status, EXIT_ERROR)
+
+
 COMMANDS = {
     "index": cmd_index,
+    "rules": cmd_rules,
     "search": cmd_search,
     "stats": cmd_stats,
     "serve": cmd_serve,

@@ -28,13 +28,15 @@ class Hit:
     source: str
     score: float | None
     rank: int
-    match: str | None = None  # "all_words", "substring", "pinyin", "partial"; None when listing
+    match: str | None = None  # "all_words", "substring", "pinyin", "partial", "pinned"; None when listing
+    #: Placed first by staff for this query (rules/curations.py); shown to readers as 「推荐」.
+    pinned: bool = False
 
     def to_json(self) -> dict:
         # Written out: dataclasses.asdict deep-copies every value, a quarter of a cached search.
         return {"id": self.id, "title": self.title, "title_html": self.title_html, "snippet": self.snippet,
                 "category": self.category, "date": self.date, "url": self.url, "source": self.source,
-                "score": self.score, "rank": self.rank, "match": self.match}
+                "score": self.score, "rank": self.rank, "match": self.match, "pinned": self.pinned}
 
 
 # An article's address is a link only when it is an absolute http(s) URL.
@@ -59,6 +61,8 @@ class Suggestion:
     url: str
     #: With ``excerpt``: a line of the body around the match, escaped HTML with ``<mark>``.
     excerpt_html: str | None = None
+    #: Placed first by staff for this text (rules/curations.py); the box shows 「推荐」.
+    pinned: bool = False
 
     @property
     def source_url(self) -> str | None:
@@ -68,7 +72,7 @@ class Suggestion:
 
     def to_json(self) -> dict:
         data = {"id": self.id, "title": self.title, "title_html": self.title_html, "category": self.category,
-                "date": self.date, "url": self.url, "source_url": self.source_url}
+                "date": self.date, "url": self.url, "source_url": self.source_url, "pinned": self.pinned}
         if self.excerpt_html is not None:
             data["excerpt_html"] = self.excerpt_html  # asked for with excerpt=1 only
         return data

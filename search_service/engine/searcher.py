@@ -32,6 +32,9 @@ import numpy as np
 from ..article import Article
 from ..config import SETTINGS_BY_NAME
 from ..errors import IndexUnavailable, NotFound, SearchError
+from ..rules.curations import Curation, Resolved
+from ..rules.source import RulesSource
+from ..rules.synonyms import DeskSynonymSource
 from ..text import analysis, pinyin, regional
 from ..text.analysis import normalize
 from ..text.highlight import Highlighter
@@ -184,13 +187,15 @@ class Strategy:
     ``retrieval``: tiers of relevance-sorted queries with positive terms; the engine still
     filters, counts facets, pages, ranks each tier by its score (ties newest first) and
     builds the hits, but runs no correction and no page fill of its own.
-    ``synonyms``: False searches without synonym expansion (the built-in list and
-    ``synonyms_file`` both ignored). ``regional``: False searches without the regional
-    vocabulary (Taiwan's 人工智慧 for the mainland's 人工智能 and back).
+    ``synonyms``: False searches without synonym expansion (the built-in list,
+    ``synonyms_file`` and the desk's groups all ignored). ``regional``: False searches without the
+    regional vocabulary (Taiwan's 人工智慧 for the mainland's 人工智能 and back).
+    ``curations``: False applies no staff curation (pinned and hidden results, see ``rules``).
     """
 
     retrieval: Retrieval | None = None
     synonyms: bool = True
+    curations: bool = True
     #: False: no regional vocabulary at query time (人工智慧 finds only 人工智慧; see ``text.regional``).
     regional: bool = True
 
@@ -204,7 +209,10 @@ class SearchEngine:
         self.options = options
         self.strategy = strategy
         self.cache = ResultCache(options.cache_entries)
-        self.synonyms = SynonymSource(options.synonyms_file or None, check_interval=max(options.reload_interval, 0.5))
+        # Staff rules (docs/ADMIN.md), checked per request: curations, desk synonyms, dictionary words.
+        self.rules = RulesSource.for_index(index_dir, on_dictionary_change=self.cache.clear)
+        self.synonyms = DeskSynonymSource(
+            SynonymSource(options.synonyms_file or None, check_interval=max(options.reload_interval, 0.5)), self.rules)
         self._snapshot: Snapshot | None = None
         # Never checked: -inf, not 0 (the monotonic clock starts near 0 at boot).
         self._last_check = -math.inf
@@ -225,6 +233,10 @@ class SearchEngine:
     def synonym_table(self) -> SynonymTable:
         """The synonyms searches expand with now (none when the strategy says so)."""
         return self.synonyms.table() if self.strategy.synonyms else _NO_SYNONYMS
+
+    def curation_for(self, text: str) -> Curation | None:
+        """Staff's pinned and hidden results for query ``text`` (None without, or when the strategy says so)."""
+        return self.rules.current().curation(text) if self.strategy.curations else None
 
     # -- snapshots and searchers --------------------------------------------------------
 
@@ -417,14 +429,16 @@ class SearchEngine:
         started = time.perf_counter()
 
         synonyms = self.synonym_table()
+        curation = self.curation_for(request.q)
 
         def work(snap: Snapshot) -> SearchResults:
-            # The synonym table is part of the key: editing the file changes answers.
-            key = (snap.key, hash(synonyms.groups), count_only, request.cache_key())
+            # The synonym table and the query's curation are part of the key: editing them changes answers.
+            key = (snap.key, hash(synonyms.groups), count_only, request.cache_key(),
+                   curation.key if curation is not None else None)
             cached = self.cache.get(key)
             if cached is not None:
                 return dataclasses.replace(cached, cached=True, took_ms=(time.perf_counter() - started) * 1000)
-            results = _Execution(self, snap, request, synonyms, count_only=count_only).run()
+            results = _Execution(self, snap, request, synonyms, count_only=count_only, curation=curation).run()
             results.took_ms = (time.perf_counter() - started) * 1000
             results.generation = snap.generation
             self.cache.put(key, results)
@@ -500,21 +514,25 @@ class SearchEngine:
         Answers are kept in the result cache with the searches (the same snapshot key): the first
         characters readers type recur, and one character expands to hundreds of index terms."""
 
+        curation = self.curation_for(text)
+
         def work(snap: Snapshot) -> list[Suggestion]:
-            key = ("suggest", snap.key, text, limit, excerpt)
+            key = ("suggest", snap.key, text, limit, excerpt, curation.key if curation is not None else None)
             cached = self.cache.get(key)
             if cached is None:
-                cached = self._suggest(snap, text, limit, excerpt)
+                cached = self._suggest(snap, text, limit, excerpt, curation)
                 self.cache.put(key, cached)
             return [dataclasses.replace(item) for item in cached]  # callers may change their copies
 
         return self._on_snapshot(work)
 
-    def _suggest(self, snap: Snapshot, text: str, limit: int, excerpt: bool = False) -> list[Suggestion]:
+    def _suggest(self, snap: Snapshot, text: str, limit: int, excerpt: bool = False,
+                 curation: Curation | None = None) -> list[Suggestion]:
         compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
         evaluator = DocSetEvaluator(snap.commit, snap.arrays.live, self.postings)
+        curated = curation.resolve(snap.key, lambda doc_id: evaluator.term(ID, doc_id)) if curation else None
         for field, stem in compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
             evaluator.expand_prefix(field, stem, limit=self.options.max_prefix_terms)
         highlighter = Highlighter(compiled.highlight_terms())
@@ -526,15 +544,20 @@ class SearchEngine:
             queries.append(q.Prefix(TITLE_PINYIN, key))
         # Ranked by the results' own BM25 (one ranker for the box and the results page).
         scorer = self._scorer(snap, evaluator)
-        chosen: dict[int, None] = {}
+        # Staff's pins first, in their order; pinned and hidden articles are not suggested again.
+        chosen: dict[int, None] = dict.fromkeys(curated.pinned.tolist()[:limit]) if curated else {}
+        skip = set(curated.removed.tolist()) if curated else set()
         for query in queries:
             if len(chosen) >= limit:
                 break
             docs = evaluator.docs(query)
-            for docnum, _ in _best(docs, scorer.scores(query, docs), snap.arrays.day, limit * 2):
+            for docnum, _ in _best(docs, scorer.scores(query, docs), snap.arrays.day, limit * 2 + len(skip)):
+                if docnum in skip:
+                    continue
                 chosen.setdefault(docnum, None)
                 if len(chosen) >= limit:
                     break
+        pinned = curated.pinned_set() if curated else frozenset()
         suggestions = []
         for docnum in chosen:
             article = from_stored(snap.commit.stored_fields(docnum))
@@ -542,7 +565,8 @@ class SearchEngine:
             if key and not highlighter.spans(article.title):
                 marker = Highlighter([normalize(w) for w in pinyin.words_with_prefix(article.title, key)])
             item = Suggestion(article.id, article.title, marker.mark(article.title), article.category,
-                              article.date.isoformat() if article.date else None, article.url)
+                              article.date.isoformat() if article.date else None, article.url,
+                              pinned=docnum in pinned)
             if excerpt:
                 # Only on request, and from the body's opening part: a snippet costs about 1.4 µs
                 # per character (normalization), too much for every keystroke on long articles.
@@ -634,9 +658,10 @@ class _Execution:
     """One search request against one snapshot."""
 
     def __init__(self, engine: SearchEngine, snap: Snapshot, request: SearchRequest,
-                 synonyms: SynonymTable, *, count_only: bool = False) -> None:
+                 synonyms: SynonymTable, *, count_only: bool = False, curation: Curation | None = None) -> None:
         self.engine = engine
         self.count_only = count_only
+        self.curation = curation
         self.snap = snap
         self.arrays = snap.arrays
         self.request = request
@@ -684,6 +709,14 @@ class _Execution:
                 tiers, relaxed = self._relax(plain)
             elif words.size == 0:
                 relaxed = "substring"
+        curated = self._curated()
+        if curated is not None:
+            # Staff's curation (rules/curations.py): pinned and hidden documents leave every tier; the
+            # pinned ones come first in their order, then filtered like the rest.
+            for tier in tiers:
+                tier.docs = curated.without(tier.docs)
+            if curated.pinned.size and tiers[0].score is not None:
+                tiers.insert(0, Tier("pinned", curated.pinned, curated.score))
         matched = np.concatenate([t.docs for t in tiers]) if len(tiers) > 1 else tiers[0].docs
         facets = {} if self.count_only else self._facets(matched, category_ok, date_ok)
         for tier in tiers:
@@ -697,6 +730,8 @@ class _Execution:
             # after every exact one. Computed only then; totals and facets count exact matches.
             rest_mask = arrays.live & category_ok & date_ok
             rest_mask[exact] = False
+            if curated is not None:
+                rest_mask[curated.removed] = False
             tiers.append(Tier("partial", self._partial(rest_mask), self._combined))
         ranked = self._page(tiers)
         terms = self.compiled.highlight_terms()
@@ -716,6 +751,11 @@ class _Execution:
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
                              highlight_terms=highlighter.terms, expansions=self.compiled.expansions(),
                              suggestion=suggestion, unmatched=unmatched)
+
+    def _curated(self) -> Resolved | None:
+        if self.curation is None:
+            return None
+        return self.curation.resolve(self.snap.key, lambda doc_id: self.docsets.term(ID, doc_id))
 
     # -- tiers and their scores -------------------------------------------------------------
 
@@ -785,7 +825,8 @@ class _Execution:
     def _corrected(self, correction: Correction) -> SearchResults:
         """The results of ``correction`` in place of the typed query's, saying so."""
         corrected = dataclasses.replace(self.request, q=correction.text, correct=False)
-        execution = _Execution(self.engine, self.snap, corrected, self.compiled.synonyms, count_only=self.count_only)
+        execution = _Execution(self.engine, self.snap, corrected, self.compiled.synonyms, count_only=self.count_only,
+                               curation=self.curation)
         execution.weighed = True
         results = execution.run()
         results.request = self.request
@@ -987,9 +1028,10 @@ class _Execution:
             date=article.date.isoformat() if article.date else None,
             url=article.url,
             source=article.source,
-            score=round(score, 4) if score is not None else None,
+            score=round(score, 4) if score is not None and match != "pinned" else None,
             rank=rank,
             match=match,
+            pinned=match == "pinned",
         )
 
 

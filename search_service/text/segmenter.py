@@ -141,6 +141,14 @@ class Segmenter:
             self._jieba.add_word(word)
             self._dictionary_changed()
 
+    def remove_word(self, word: str) -> None:
+        """Forget a word taught with :meth:`add_word` (the desk's dictionary words, docs/ADMIN.md)."""
+        if not self._ready:
+            self.initialize()
+        with self._lock:
+            self._jieba.del_word(word)
+            self._dictionary_changed()
+
     # -- one block ---------------------------------------------------------------------------
 
     def _block_spans(self, block: str, search: bool) -> tuple[Span, ...]:

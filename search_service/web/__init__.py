@@ -70,13 +70,14 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[ENGINE_KEY] = engine or SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
 
-    from . import admin, api, pages, tracking, writes
+    from . import admin, api, desk, pages, tracking, writes
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(writes.blueprint)
     app.register_blueprint(tracking.blueprint)  # POST /api/click
     app.register_blueprint(admin.blueprint)  # /admin/analytics
+    app.register_blueprint(desk.blueprint)  # /admin/desk, /api/admin/..., /api/hot (docs/ADMIN.md)
     # Search analytics: a queue and one writer thread (a no-op recorder when analytics = false).
     app.extensions[tracking.ANALYTICS_KEY] = tracking.open_app_recorder(settings, app.extensions[ENGINE_KEY])
     # Order matters: requests are counted and logged even when refused, the rate limit runs

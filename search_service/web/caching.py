@@ -105,6 +105,7 @@ def current_etag() -> str | None:
         return None
     parts = (
         snapshot.generation, str(snapshot.toc_generation), _synonyms_tag(engine.synonyms.table()),
+        engine.rules.tag(),  # staff rules (a pin or a hide changes the answer; docs/ADMIN.md)
         current_app.config["CACHING_SETTINGS_TAG"], request.path,
         request.query_string.decode("latin-1"),
     )

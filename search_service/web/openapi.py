@@ -184,7 +184,8 @@ def openapi_document(settings: Settings, categories: list[str] | None = None) ->
                                                              "http/https URL), else null"},
             "excerpt_html": {"type": "string", "description": "about 60 characters of the body around the "
                                                               "match, escaped HTML with <mark>: with excerpt=1, "
-                                                              "or when the title does not show the match"}},
+                                                              "or when the title does not show the match"},
+            "pinned": {"type": "boolean", "description": "placed first by staff for this text (shown as 推荐)"}},
     }
     paths: dict = {
         "/api/search": {"get": {
@@ -454,10 +455,13 @@ def _schemas(settings: Settings, url_schema: dict, nullable_string: dict) -> dic
             "source": {"type": "string"},
             "score": {"type": ["number", "null"], "description": "BM25F score; null when sorted by date"},
             "rank": {"type": "integer", "minimum": 1},
-            "match": {"enum": [None, "all_words", "substring", "pinyin", "partial"],
+            "match": {"enum": [None, "all_words", "substring", "pinyin", "partial", "pinned"],
                       "description": "how the hit matched: every word, the text verbatim, by pinyin, or only "
                       "some words/characters (partial matches fill a page after the last exact match and are "
-                      "not counted in total); null when listing without a query"},
+                      "not counted in total); pinned: placed first by staff for this query; null when listing "
+                      "without a query"},
+            "pinned": {"type": "boolean", "description": "placed first by staff for this query (shown to readers "
+                                                         "as 推荐); its score is null"},
         },
     }
     article = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from search_service.article import Article
@@ -293,7 +295,10 @@ class TestApi:
     def test_openapi_documents_the_parameter_and_fields(self, client):
         document = client.get("/openapi.json").get_json()
         params = {p["name"]: p for p in document["paths"]["/api/search"]["get"]["parameters"]}
-        assert "correct" in params and "0" in params["correct"]["schema"]["enum"]
+        # A pattern (0/1, true/false, yes/no, on/off in any case, blanks around), as the code reads it.
+        pattern = re.compile(params["correct"]["schema"]["pattern"])
+        assert all(pattern.fullmatch(v) for v in ("0", "1", "False", " no ", ""))
+        assert not any(pattern.fullmatch(v) for v in ("2", "nope"))
         properties = document["components"]["schemas"]["SearchResults"]["properties"]
         assert {"searched", "correction", "unmatched"} <= set(properties)
 

@@ -355,6 +355,7 @@
       if (!href) continue;
       var option = this.option(this.items.length);
       addSpan(option, "ssw-title", s.title_html, String(s.title || ""));
+      if (s.pinned) option.className += " ssw-pinned";
       var meta = [s.category, s.date].filter(Boolean).join(" · ");
       if (meta) addSpan(option, "ssw-meta", null, meta);
       // Asked for, or sent as the title does not show the match.
