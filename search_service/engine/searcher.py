@@ -877,16 +877,29 @@ class _Execution:
 
     def _did_you_mean(self) -> str | None:
         """For a query without exact matches: a text of the titles' vocabulary with the same pinyin
-        that has exact matches itself, or None (never text weaker than what was typed: 豳鬰爨齉
-        is not offered 豳与爨齉, which nothing matches either).
+        that has exact matches itself, or whose every word is found where the typed query has a word
+        found nowhere; else None (never text weaker than what was typed: 豳鬰爨齉 is not offered
+        豳与爨齉, which nothing matches either).
 
         The whole query first (只会城市 -> 智慧城市, zhihuichengshi -> 智慧城市), then each
         query word that no article contains.
         """
         found = self._title_pinyin_match()
-        if found is None or not self._exact_count(found, False):
+        if found is None:
             return None
-        return found
+        if self._exact_count(found, False):
+            return found
+        # Not found together (园区 智慧), but each of its words is, where the typed query has a word
+        # no article holds (只会): still stronger than what was typed.
+        if self._words_found(found) and not self._words_found(self.request.q):
+            return found
+        return None
+
+    def _words_found(self, text: str) -> bool:
+        """Whether every word of ``text`` is in some article (title or body); False without words."""
+        words = [w for term in positive_terms(parsed(text).node) if not term.prefix
+                 for w in analysis.query_words(term.text)]
+        return bool(words) and all(any(self.docsets.term(field, w).size for field in WORD_FIELDS) for w in words)
 
     def _title_pinyin_match(self) -> str | None:
         q = self.request.q.strip()

@@ -89,19 +89,26 @@ def counterparts(text: str) -> list[tuple[str, str]]:
     if len(text) > MAX_TERM_CHARS:
         return []
     found: list[tuple[str, str]] = []
+    bounds: set[int] | None = None
     for convert, mainland_side in ((to_mainland, False), (to_taiwan, True)):
         converted = convert(text)
         if converted == text:
             continue
-        for typed, other in _changed_windows(text, converted, convert, mainland_side):
+        if bounds is None:
+            bounds = {0, len(text)}
+            for _, start, end in SEGMENTER.spans(text, False):
+                bounds.update((start, end))
+        for typed, other in _changed_windows(text, converted, convert, mainland_side, bounds):
             if (typed, other) not in found:
                 found.append((typed, other))
     return found
 
 
-def _changed_windows(text: str, converted: str, convert, mainland_side: bool) -> list[tuple[str, str]]:
-    """For each change ``convert`` made, the smallest window of ``text`` around it that converts by
-    itself into a regional pair (人工智慧, not its 智慧 → 智能), with what it becomes."""
+def _changed_windows(text: str, converted: str, convert, mainland_side: bool,
+                     bounds: set[int]) -> list[tuple[str, str]]:
+    """For each change ``convert`` made, the smallest window of ``text`` around it that starts and ends
+    where words do (``bounds``: 发布 inside the word 发布会 is no word of its own) and converts by itself
+    into a regional pair (人工智慧, not its 智慧 → 智能), with what it becomes."""
     windows = []
     matcher = difflib.SequenceMatcher(None, text, converted, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -112,6 +119,8 @@ def _changed_windows(text: str, converted: str, convert, mainland_side: bool) ->
             for left in range(0, min(grow, WINDOW_REACH) + 1):
                 right = grow - left
                 if right > WINDOW_REACH or i1 - left < 0 or i2 + right > len(text):
+                    continue
+                if i1 - left not in bounds or i2 + right not in bounds:
                     continue
                 window, other = text[i1 - left:i2 + right], converted[j1 - left:j2 + right]
                 if window == other or convert(window) != other:

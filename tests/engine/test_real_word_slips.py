@@ -164,3 +164,19 @@ def test_the_evidence_follows_the_index(tmp_path, jieba_cache):
         assert {f"new{i}" for i in range(6)} <= hit_ids(results)
     finally:
         engine.close()
+
+
+def test_did_you_mean_of_words_each_found_where_a_typed_word_is_found_nowhere(tmp_path, jieba_cache):
+    from search_service.engine.searcher import EngineOptions, SearchEngine
+    from search_service.engine.store import IndexStore
+
+    store = IndexStore(tmp_path / "index")
+    indexer.rebuild(store, ARTICLES, procs=1)
+    engine = SearchEngine(store.root, EngineOptions(reload_interval=0, correction=False))  # titles' pinyin only
+    try:
+        # 城市 and 智慧 are in no article together, but each is found, and 只会 nowhere: offered.
+        assert search(engine, "城市 只会").suggestion == "城市 智慧"
+        # 豳与爨齉 has words found nowhere, like what was typed: nothing offered.
+        assert search(engine, "豳鬰爨齉").suggestion is None
+    finally:
+        engine.close()

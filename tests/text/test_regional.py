@@ -44,6 +44,12 @@ def test_words_that_are_no_regional_pair_are_left_alone(text):
     assert regional.counterparts(text) == []
 
 
+def test_counterparts_are_whole_words():
+    # OpenCC writes 发布会 as 釋出會 (发布 → 釋出), but 发布 inside the word 发布会 is no word of its
+    # own: the pair is the whole word, which a search expands only when the index holds 释出会.
+    assert regional.counterparts("发布会") == [("发布会", "释出会")]
+
+
 def test_a_pair_is_checked_both_ways():
     assert regional.is_regional_pair("软件", "软体")
     assert not regional.is_regional_pair("软体", "软件")  # the arguments are (mainland, Taiwan)
