@@ -90,7 +90,7 @@ def test_from_an_unfound_query_to_a_pinned_result(staff_tab, desk_site):
         page.fill("#q", "")
         page.click("#q")
         page.locator("#q").press_sequentially("园区招商", delay=40)
-        listbox = page.locator("[role=listbox]:visible")
+        listbox = page.locator("[role=listbox][aria-label=搜索建议]:visible")  # not the hot searches of the empty box
         listbox.wait_for()
         first_option = listbox.locator("[role=option]").first
         assert "ssw-pinned" in first_option.get_attribute("class")

@@ -264,3 +264,51 @@ def test_the_pages_did_you_mean_is_offered_in_the_box(tab, plain_site):
         page.keyboard.press("Enter")
     assert params_of(page.url) == {"q": ["智慧城市"], "ref": ["widget"]} and summary_total(page) > 0
     tab.check_clean()
+
+
+@pytest.fixture(scope="module")
+def hot_site(tmp_path_factory, jieba_cache) -> Iterator[WidgetSite]:
+    """The widget on another origin, on an index whose staff pinned two hot searches (issue 28)."""
+    from search_service.rules import RulesDB, rules_path
+    from search_service.rules.edits import pin_hot
+
+    from ..helpers import SAMPLES, build_index, make_settings
+
+    index_dir = tmp_path_factory.mktemp("hot-index")
+    build_index(index_dir, [SAMPLES], default_category="高新院新闻")
+    db = RulesDB(rules_path(index_dir)).create()
+    for entry in ("园区规划", "智慧城市"):
+        pin_hot(db, entry, "测试")
+    host_port = free_port()
+    app = create_app(make_settings(index_dir, jieba_cache, cors_origins=(f"http://127.0.0.1:{host_port}",)))
+    try:
+        with LiveServer(app) as search, host_page(host_port, search.url) as host_url:
+            yield WidgetSite(host_url, search.url)
+    finally:
+        close_app(app)
+
+
+def test_the_empty_box_lists_the_hot_searches_on_focus(sized, hot_site):
+    name, tab = sized
+    page = tab.page
+    page.goto(hot_site.host_url)
+    page.click("#site-q")  # focus, nothing typed
+    listbox = page.locator("[role=listbox]:visible")
+    listbox.wait_for()
+    assert listbox.get_attribute("aria-label") == "热门搜索"
+    assert listbox.locator("[role=option]").all_inner_texts() == ["园区规划", "智慧城市"]
+    assert "热门搜索 2 条" in page.locator(".ssw-status").first.inner_text()
+    screenshot(page, f"widget-hot-{name}.png")
+    # Typing replaces the list with suggestions; emptying the box brings the hot searches back.
+    page.locator("#site-q").press_sequentially("园区", delay=30)
+    page.wait_for_function("document.querySelector('[role=listbox]').getAttribute('aria-label') !== '热门搜索'")
+    page.locator("#site-q").fill("")
+    page.locator("#site-q").dispatch_event("input")
+    page.wait_for_function("document.querySelector('[role=listbox]').getAttribute('aria-label') === '热门搜索'")
+    # The keyboard chooses one: the results page of that search.
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert params_of(page.url) == {"q": ["智慧城市"], "ref": ["widget"]} and summary_total(page) > 0
+    tab.check_clean()

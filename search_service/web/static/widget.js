@@ -19,6 +19,7 @@
     openOriginal: false, // open the article on the site itself (its url), not /doc/<id>
     excerpt: false,      // a line of text under every title
     slashFocus: true,    // "/" outside a text field focuses the box
+    hot: true,           // the empty box, focused, lists the site's hot searches (GET /api/hot)
     onSelect: null       // function (suggestion, href) -> false to stop navigation
   };
   var slashBox = null;     // the box "/" focuses: the first one attached with slashFocus
@@ -119,6 +120,7 @@
     if (data.open === "original") out.openOriginal = true;
     if (data.excerpt != null && data.excerpt !== "false") out.excerpt = true;
     if (data.slash === "off" || data.slash === "false") out.slashFocus = false;
+    if (data.hot === "off" || data.hot === "false") out.hot = false;
     return out;
   }
 
@@ -168,6 +170,7 @@
     });
     input.addEventListener("keydown", function (event) { self.onKey(event); });
     input.addEventListener("blur", function () { self.close(); });
+    input.addEventListener("focus", function () { if (!self.query()) self.showHot(); });
     // A click or tap back into the box reopens the list (a phone has no ArrowDown).
     input.addEventListener("click", function () { if (self.list.hidden) self.reopen(); });
     list.addEventListener("mousedown", function (event) { event.preventDefault(); });  // keep focus
@@ -238,7 +241,8 @@
     this.cancel();
     var q = this.query();
     if (q.length < this.options.minLength) {
-      this.close();
+      if (q) this.close();
+      else this.showHot();
       return;
     }
     this.timer = setTimeout(function () { self.fetch(q); }, delay);
@@ -276,6 +280,39 @@
     }).then(function () {
       if (self.controller === controller) self.controller = null;
     });
+  };
+
+  // The site's hot searches, fetched once per page: shown while the box is empty and focused.
+  Box.prototype.showHot = function () {
+    var self = this;
+    if (!this.options.hot || this.composing) return this.close();
+    if (this.hot) return this.renderHot();
+    if (this.hotAsked) return;
+    this.hotAsked = true;
+    fetch(this.endpoint + "/api/hot", { credentials: "omit", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : { hot: [] }; })
+      .then(function (data) {
+        self.hot = (Array.isArray(data && data.hot) ? data.hot : []).filter(function (h) {
+          return h && typeof h.query === "string" && h.query; }).slice(0, self.options.limit);
+        if (document.activeElement === self.input && !self.query()) self.renderHot();
+      }).catch(function () { self.hotAsked = false; });
+  };
+
+  Box.prototype.renderHot = function () {
+    if (!this.hot.length) return this.close();
+    var list = this.list;
+    list.textContent = "";
+    this.items = [];
+    this.shown = "";
+    var head = list.appendChild(setAttrs(document.createElement("li"), { role: "presentation", "aria-hidden": "true" }));
+    head.className = "ssw-note";
+    head.textContent = "热门搜索";
+    list.setAttribute("aria-label", "热门搜索");
+    for (var i = 0; i < this.hot.length; i++) this.addLink("ssw-hot", this.hot[i].query, this.hot[i].query);
+    this.setActive(-1, false);
+    this.open();
+    list.style.scrollPaddingBottom = "0px";
+    this.status.textContent = "热门搜索 " + this.hot.length + " 条，可用上下方向键选择";
   };
 
   Box.prototype.resolve = function (url, q) {
