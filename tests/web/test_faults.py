@@ -179,10 +179,12 @@ def test_kill_9_of_a_rebuild_keeps_the_old_generation(tmp_path, env):
     run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 30)))
     live = (tmp_path / "index" / "CURRENT").read_text().strip()
     big = write_corpus(tmp_path / "big.jsonl", 4000, prefix="big")
-    build = cli(env, "index", "--rebuild", str(big), start_new_session=True)
+    # --drop-missing: the 30 live articles are not in the new files (refused before building otherwise).
+    build = cli(env, "index", "--rebuild", "--drop-missing", str(big), start_new_session=True)
     building = tmp_path / "index" / "generations"
     deadline = time.monotonic() + 30
     while not any(p.name.startswith(".building-") for p in building.iterdir()):
+        assert build.poll() is None, build.communicate()  # the build must still be running
         assert time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(1.0)

@@ -245,6 +245,7 @@
       else this.showHot();
       return;
     }
+    if (this.shown === "") this.close();  // the hot searches go as soon as something is typed
     this.timer = setTimeout(function () { self.fetch(q); }, delay);
   };
 
