@@ -803,11 +803,13 @@ class _Execution:
         offered instead, so the two never disagree. Returns the corrected results, or None.
         """
         corrector = Corrector(self.engine._vocabulary_of(self.snap), fuzzy_pinyin=self.engine.options.fuzzy_pinyin)
+        # Full-width letters (an IME in full-width mode: ｚｈｉｈｕｉ) read as the pinyin they are.
+        typed = analysis.fold_width(self.request.q)
         correction = None
         if substring.size == 0 and (words.size == 0 or self._only_fragments(words)):
-            correction = corrector.correct(self.request.q, self._exact_count)
+            correction = corrector.correct(typed, self._exact_count)
         if correction is None:
-            weighing = corrector.weigh(self.request.q, self.engine._evidence(self.snap, self.docsets))
+            weighing = corrector.weigh(typed, self.engine._evidence(self.snap, self.docsets))
             self.offer = weighing.suggestion
             if weighing.correction is not None:
                 exact = self._exact_count(weighing.correction.text, weighing.correction.kind == "pinyin")
@@ -817,8 +819,10 @@ class _Execution:
                     self.offer = self.offer or weighing.correction.text
         if correction is None:
             return None
-        if not self.request.correct:
-            self.offer = correction.text  # what the page would have answered with
+        if not self.request.correct or self.curation is not None:
+            # correct=0, or staff curated this very query (docs/ADMIN.md): the results as typed, and
+            # what the page would otherwise have answered with offered.
+            self.offer = correction.text
             return None
         return self._corrected(correction)
 

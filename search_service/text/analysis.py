@@ -45,7 +45,7 @@ _WIDTH_FOLD[0x3000] = 0x20
 _WIDE_CHAR = re.compile("[\uff01-\uff5e\u3000]")
 
 
-def _fold_width(text: str) -> str:
+def fold_width(text: str) -> str:
     """``text.translate(_WIDTH_FOLD)``, computed on UTF-16 code units with numpy.
 
     str.translate looks every character up in a dict, and Chinese text is full of full-width
@@ -90,12 +90,15 @@ def _t2s_keep_length(text: str) -> str:
     return "".join(chars)
 
 
+_fold_width = fold_width  # the name tests and older callers use
+
+
 def normalize(text: str) -> str:
     """Fold width, case and script; the result has exactly ``len(text)`` characters."""
     if not text:
         return text
     if _WIDE_CHAR.search(text) is not None:
-        text = _fold_width(text)
+        text = fold_width(text)
     folded = _lower_keep_length(text)
     if _CJK_CHAR.search(folded) is None:
         return folded

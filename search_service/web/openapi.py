@@ -548,13 +548,21 @@ def _schemas(settings: Settings, url_schema: dict, nullable_string: dict) -> dic
                 "relaxed": {"enum": [None, "substring", "pinyin", "any_word"],
                             "description": "set when no article had every word"},
                 "cached": {"type": "boolean"}, "generation": {"type": "string"},
-                "expansions": {"type": "array", "description": "synonym expansions applied",
+                "expansions": {"type": "array", "description": "expansions applied to query words: synonym "
+                                                              "groups (the file's and the staff desk's) and "
+                                                              "Taiwan/mainland words for the same thing "
+                                                              "(人工智慧 = 人工智能)",
                                "items": {"type": "object", "required": ["term", "synonyms"],
                                          "properties": {"term": {"type": "string"},
                                                         "synonyms": {"type": "array",
                                                                      "items": {"type": "string"}}}}},
                 "suggestion": {"type": ["string", "null"],
-                               "description": "did-you-mean: a same-pinyin correction from titles"},
+                               "description": "did-you-mean (「您是不是要找」): a same-sound reading the index "
+                                              "supports better than what was typed, offered while the results "
+                                              "are those of the query as typed (or of `searched`); with "
+                                              "correct=0 (or a staff-curated query), the correction the page "
+                                              "would otherwise have answered with. Never text weaker than "
+                                              "what was typed."},
                 "filters": {"type": "object"},
                 "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                 "facets": {"type": "object", "properties": {

@@ -139,6 +139,7 @@ def record_page_search(req: SearchRequest, results, filtered_out: bool = False) 
     if referrer is not None and referrer[0].startswith("/admin/"):
         return  # staff checking a query from the analytics page
     refine = req.page > 1
+    previous: str | None = None
     if referrer is not None and referrer[0] in ("/", "/search"):
         previous = (referrer[1].get("q") or [""])[0]
         refine = refine or normalize_query(previous) == normalize_query(req.q)
@@ -147,7 +148,9 @@ def record_page_search(req: SearchRequest, results, filtered_out: bool = False) 
         channel = "script"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
                            relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine,
-                           filtered_out=filtered_out, searched=_searched(results))
+                           filtered_out=filtered_out, searched=_searched(results),
+                           # Slips for staff: the did-you-mean offered, and the query this one rewrote.
+                           suggested=getattr(results, "suggestion", None), previous=previous or None)
 
 
 def record_api_search(req: SearchRequest, results) -> None:
@@ -160,7 +163,7 @@ def record_api_search(req: SearchRequest, results) -> None:
     channel = "script" if kind == "script" or has_valid_token(current_app.config["SETTINGS"]) else "api"
     recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
                            relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1,
-                           searched=_searched(results))
+                           searched=_searched(results), suggested=getattr(results, "suggestion", None))
 
 
 def _searched(results) -> str | None:

@@ -235,9 +235,7 @@ ODD_INPUTS = [
     ("zhi" * 80, None),
     ("'''", None),
     ("智惠\u200b城市", "智慧城市"),  # an invisible character inside the slip
-    pytest.param("ｚｈｉｈｕｉ", "智慧", marks=pytest.mark.xfail(
-        reason="full-width pinyin (an IME in full-width mode) is not corrected although zhihui is: "
-               "the correction does not see the width-folded query")),
+    ("ｚｈｉｈｕｉ", "智慧"),  # full-width pinyin: an IME in full-width mode
     ("-智惠城市", None),  # only a negation: every article matches, nothing to correct
     ("智惠城市 -城市", None),  # the correction would find nothing either
     ("𠀀𠀁城市", None),  # characters outside the BMP

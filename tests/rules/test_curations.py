@@ -16,16 +16,10 @@ from search_service.engine import indexer
 from search_service.engine.docsets import DocSetEvaluator
 from search_service.engine.request import SearchRequest
 from search_service.engine.schema import ID
-from search_service.engine.searcher import Strategy
 from search_service.engine.store import IndexStore
 from search_service.rules import edits
 from search_service.rules.curations import Curation, Resolved, curate_docnums, curate_hits, curate_tiers, resolve
 from search_service.rules.store import RulesDB, rules_path
-
-#: True once engine/searcher.py applies staff rules (the integration patch of docs/ADMIN.md).
-INTEGRATED = "curations" in {f.name for f in dataclasses.fields(Strategy)}
-needs_engine = pytest.mark.skipif(not INTEGRATED, reason="engine/searcher.py does not apply curations yet "
-                                  "(docs/ADMIN.md#integration)")
 
 
 def article(doc_id: str, title: str, body: str, category: str = "园区规划", day: str = "2024-05-01") -> Article:
@@ -131,7 +125,6 @@ def _ids(results) -> list[str]:
     return [hit.id for hit in results.hits]
 
 
-@needs_engine
 def test_pinned_first_hidden_never_filters_still_apply(make_engine):
     engine = make_engine(ARTICLES)
     before = engine.search(SearchRequest(q="园区规划"))
@@ -159,7 +152,6 @@ def test_pinned_first_hidden_never_filters_still_apply(make_engine):
     assert engine.search(SearchRequest(q="低空经济")).hits[0].pinned is False
 
 
-@needs_engine
 def test_the_box_shows_pins_first_and_never_the_hidden(make_engine):
     engine = make_engine(ARTICLES)
     assert "a1" in [s.id for s in engine.suggest("园区规划", 5)]
@@ -169,7 +161,6 @@ def test_the_box_shows_pins_first_and_never_the_hidden(make_engine):
     assert "a1" not in [s.id for s in suggestions] and not suggestions[1].pinned
 
 
-@needs_engine
 def test_a_change_is_in_effect_on_the_next_search_of_every_engine(make_engine):
     engine = make_engine(ARTICLES)
     other = type(engine)(engine.store.root, engine.options)  # another worker process's engine
@@ -185,7 +176,6 @@ def test_a_change_is_in_effect_on_the_next_search_of_every_engine(make_engine):
         other.close()
 
 
-@needs_engine
 def test_rules_survive_a_rebuild_and_a_rollback(make_engine):
     engine = make_engine(ARTICLES)
     _rule(engine, "园区规划", pin=["b1"], hide=["a1"])
@@ -197,7 +187,6 @@ def test_rules_survive_a_rebuild_and_a_rollback(make_engine):
     assert _ids(results)[0] == "b1" and "a1" not in _ids(results)
 
 
-@needs_engine
 def test_a_curation_costs_little_and_no_rule_costs_nothing_measurable(make_engine):
     engine = make_engine(ARTICLES, cache_entries=0)
 
@@ -222,3 +211,14 @@ def test_a_curation_costs_little_and_no_rule_costs_nothing_measurable(make_engin
     assert engine.rules.current().version != state.version
     curated = median_ms("低空经济")
     assert curated - plain < 1.0, (plain, curated)
+
+
+def test_a_curated_query_is_answered_as_typed_and_its_correction_only_offered(make_engine):
+    # Staff curated this very text: their pins are what readers get, not a homophone's results.
+    engine = make_engine(ARTICLES)
+    corrected = engine.search(SearchRequest(q="智惠城市"))
+    assert corrected.correction is not None and corrected.searched == "智慧城市"
+    _rule(engine, "智惠城市", pin=["b2"])
+    results = engine.search(SearchRequest(q="智惠城市"))
+    assert results.correction is None and results.suggestion == "智慧城市"
+    assert _ids(results)[0] == "b2" and results.hits[0].pinned

@@ -15,7 +15,6 @@ from search_service.rules.store import RulesDB, rules_path
 from ..browser_tabs import Tab, open_tab, screenshot
 from ..helpers import LiveServer
 from .conftest import PASSWORD, with_desk
-from .test_curations import INTEGRATED
 
 pytestmark = pytest.mark.browser
 
@@ -80,24 +79,24 @@ def test_from_an_unfound_query_to_a_pinned_result(staff_tab, desk_site):
     staff_tab.check_clean()
     rule = RulesDB(rules_path(app.config["SETTINGS"].index_dir)).get("curation", "园区招商")
     assert rule == {"pin": ["hydj-2023-0516"], "hide": [second_id]}
-    if INTEGRATED:  # what a reader gets
-        page.goto(url + "/search?q=园区招商")
-        first_hit = page.locator(".hits .hit").first
-        assert first_hit.locator(".hit-badge").inner_text() == "推荐"
-        assert second_id not in page.content()
-        screenshot(page, "desk-results-pinned.png", full_page=True)
-        # The search box: the pinned article first, marked 推荐 (widget.css), the hidden one not offered.
-        page.fill("#q", "")
-        page.click("#q")
-        page.locator("#q").press_sequentially("园区招商", delay=40)
-        listbox = page.locator("[role=listbox][aria-label=搜索建议]:visible")  # not the hot searches of the empty box
-        listbox.wait_for()
-        first_option = listbox.locator("[role=option]").first
-        assert "ssw-pinned" in first_option.get_attribute("class")
-        badge = first_option.locator(".ssw-title").evaluate("t => getComputedStyle(t, '::before').content")
-        assert badge == '"推荐"'
-        screenshot(page, "desk-box-pinned.png")
-        staff_tab.check_clean()
+    # what a reader gets
+    page.goto(url + "/search?q=园区招商")
+    first_hit = page.locator(".hits .hit").first
+    assert first_hit.locator(".hit-badge").inner_text() == "推荐"
+    assert second_id not in page.content()
+    screenshot(page, "desk-results-pinned.png", full_page=True)
+    # The search box: the pinned article first, marked 推荐 (widget.css), the hidden one not offered.
+    page.fill("#q", "")
+    page.click("#q")
+    page.locator("#q").press_sequentially("园区招商", delay=40)
+    listbox = page.locator("[role=listbox][aria-label=搜索建议]:visible")  # not the hot searches of the empty box
+    listbox.wait_for()
+    first_option = listbox.locator("[role=option]").first
+    assert "ssw-pinned" in first_option.get_attribute("class")
+    badge = first_option.locator(".ssw-title").evaluate("t => getComputedStyle(t, '::before').content")
+    assert badge == '"推荐"'
+    screenshot(page, "desk-box-pinned.png")
+    staff_tab.check_clean()
 
 
 def test_synonym_group_with_its_preview(staff_tab, desk_site):

@@ -13,7 +13,6 @@ from search_service.rules import edits, model
 from search_service.rules.store import RulesDB, rules_path
 
 from .conftest import TOKEN, basic, bearer, with_desk
-from .test_curations import INTEGRATED, needs_engine
 
 
 def csrf_of(page) -> str:
@@ -130,11 +129,11 @@ def test_synonyms_api_replaces_the_desk_groups(desk_app):
                      headers=bearer())
     assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "groups[1].terms"
     assert len(client.get("/api/admin/synonyms", headers=bearer()).get_json()["groups"]) == 2
-    if INTEGRATED:  # every worker expands with them on its next search
-        engine = desk_app.extensions["search_engine"]
-        assert engine.search(SearchRequest(q="飞地经济")).expansions == [
-            {"term": "飞地经济", "synonyms": ["飞地园区", "飞地抱团"]}]
-        assert engine.search(SearchRequest(q="飞地园区")).expansions == []  # one way only
+    # every worker expands with them on its next search
+    engine = desk_app.extensions["search_engine"]
+    assert engine.search(SearchRequest(q="飞地经济")).expansions == [
+        {"term": "飞地经济", "synonyms": ["飞地园区", "飞地抱团"]}]
+    assert engine.search(SearchRequest(q="飞地园区")).expansions == []  # one way only
 
 
 def test_history_api_and_undo_conflicts(desk_app):
@@ -181,9 +180,8 @@ def test_a_change_through_one_worker_is_in_effect_in_another(desk_app, desk_sett
                                    headers=bearer())
         edits.pin_hot(db_of(desk_app), "园区规划", "甲")
         assert other.test_client().get("/api/hot").get_json()["hot"][0]["query"] == "园区规划"
-        if INTEGRATED:
-            hits = other.test_client().get("/api/search?q=园区规划").get_json()["hits"]
-            assert hits[0]["id"] == "hydj-2019-1210" and hits[0]["pinned"] is True
+        hits = other.test_client().get("/api/search?q=园区规划").get_json()["hits"]
+        assert hits[0]["id"] == "hydj-2019-1210" and hits[0]["pinned"] is True
     finally:
         close_app(other)
 
@@ -324,7 +322,6 @@ def test_the_analytics_page_links_unfound_queries_to_the_desk(staff, desk_app):
     assert 'value="找不到的词 = "' in start
 
 
-@needs_engine
 def test_readers_see_the_pins_marked_and_scripts_get_pinned_true(desk_app):
     client = desk_app.test_client()
     client.put("/api/admin/curations/园区规划", json={"pin": ["hydj-2019-1210"], "hide": ["yqgh-2020-0410"]},
@@ -341,7 +338,6 @@ def test_readers_see_the_pins_marked_and_scripts_get_pinned_true(desk_app):
     assert suggest[0]["pinned"] is True and "yqgh-2020-0410" not in [s["id"] for s in suggest]
 
 
-@needs_engine
 def test_the_api_s_etag_moves_with_the_rules(desk_app):
     client = desk_app.test_client()
     first = client.get("/api/search?q=园区规划")
