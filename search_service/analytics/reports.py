@@ -5,15 +5,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import re
+import sqlite3
 import threading
 from collections import Counter
 
 from ..errors import InvalidParameter
 from ..text.analysis import SEGMENTER, query_words
 from .events import CHANNELS, day_of
+from .sessions import SLIP_KINDS, slip_counts
 
 # --------------------------------------------------------------------------- reports: plain data
 
@@ -144,6 +147,10 @@ class Report:
     filtered_out: list[QueryRow] = dataclasses.field(default_factory=list)
     #: (typed, searched instead, searches) of corrected queries, commonest first (see :meth:`AnalyticsDB.corrections`).
     corrections: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
+    #: (typed, did-you-mean offered, searches): answered as typed with 「您是不是要找」 (:meth:`ReportQueries.slips`).
+    offered: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
+    #: (typed, what the reader searched next, searches): same-sound slips readers fixed by hand.
+    refined: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
 
 
 #: A character is *common* when the words of jieba's dictionary that contain it weigh at least
@@ -239,9 +246,16 @@ FROM s LEFT JOIN c ON c.query = s.query
 
 
 class ReportQueries:
-    """The report queries, over the rows ``_read(sql, params)`` returns (see ``store.AnalyticsDB``)."""
+    """The report queries, over the rows ``_read(sql, params)`` returns, or over a connection to the
+    file (``exists()``, ``connect()``) for the queries kept with their table (see ``store.AnalyticsDB``)."""
 
     def _read(self, sql: str, params: tuple) -> list[tuple]:
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+    def connect(self) -> sqlite3.Connection:
         raise NotImplementedError
 
     def summary(self, period: Period) -> Summary:
@@ -291,6 +305,18 @@ class ReportQueries:
             sql += " LIMIT ?"
             params += (limit,)
         return [(q, searched, n) for q, searched, n in self._read(sql, params)]
+
+    def slips(self, period: Period, kind: str, limit: int | None = 50) -> list[tuple[str, str, int]]:
+        """(typed, meant, searches) of one kind of slip (``offered``: the did-you-mean shown with the
+        results as typed; ``refined``: the same-sound query the reader searched next), commonest
+        first, scripts left out (:func:`.sessions.slip_counts`). ``[]`` before any slip is recorded."""
+        if kind not in SLIP_KINDS:
+            raise ValueError(f"unknown slip kind {kind!r}; one of {', '.join(SLIP_KINDS)}")
+        if not self.exists():
+            return []
+        start, end = period.bounds()
+        with contextlib.closing(self.connect()) as conn:
+            return slip_counts(conn, start, end, kind, limit)
 
     def zero_result_queries(self, period: Period, limit: int | None = 50) -> list[QueryRow]:
         """Unfound queries, most frequent first: no exact match (nothing, or only the any-word or
@@ -344,4 +370,5 @@ class ReportQueries:
         return Report(period, self.summary(period), self.top_queries(period, limit),
                       self.zero_result_queries(period, limit), self.no_click_queries(period, limit),
                       self.daily(period), self.filtered_out_queries(period, limit),
-                      self.corrections(period, limit))
+                      self.corrections(period, limit), self.slips(period, "offered", limit),
+                      self.slips(period, "refined", limit))

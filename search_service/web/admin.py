@@ -36,7 +36,7 @@ PRESETS = (7, 30, 90)
 TABLE_ROWS = 50
 CSV_ROWS = 10_000
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
-TABLES = ("top", "zero", "noclick", "daily", "filtered", "corrections")
+TABLES = ("top", "zero", "noclick", "daily", "filtered", "corrections", "offered", "refined")
 CHANNEL_LABELS = {"page": "结果页", "widget": "搜索框建议", "api": "API", "script": "脚本与自动浏览器（不计入统计）"}
 
 
@@ -178,7 +178,7 @@ class AnalyticsView:
         self.period = report.period
         self.today = today
         self.chart = daily_chart(report.daily)
-        self._hints: dict[str, dict] = {}
+        self._hints: dict[tuple[str, int], dict] = {}
 
     def period_url(self, period: Period, endpoint: str = "admin.analytics", **extra) -> str:
         params = {"from": period.start.isoformat(), "to": period.end.isoformat(), **extra}
@@ -197,10 +197,23 @@ class AnalyticsView:
     def search_url(self, query: str) -> str:
         return url_for("pages.search") + "?" + urlencode({"q": query})
 
-    def hint(self, query: str) -> dict:
-        if query not in self._hints:
-            self._hints[query] = dictionary_hint(query)
-        return self._hints[query]
+    def hint(self, row: QueryRow) -> dict:
+        """The dictionary hint of an unfound query: ``searches`` (its unfound searches in the period)
+        lets a term of rare characters that several readers typed be proposed all the same."""
+        key = (row.query, row.searches)
+        if key not in self._hints:
+            self._hints[key] = dictionary_hint(row.query, searches=row.searches)
+        return self._hints[key]
+
+    def slip_actions(self, typed: str, meant: str) -> list[tuple[str, str, str]]:
+        """(label, URL, desk page) of what staff can do about a slip ``typed`` for ``meant``: a one-way
+        synonym group ``typed => meant`` ready to preview and save, or pinned results for ``typed``.
+        Without the desk, the docs that say how ("" for the desk page)."""
+        synonym = self.desk_url("synonyms", text=f"{typed} => {meant}")
+        curate = self.desk_url("curation", q=typed)
+        if synonym is None or curate is None:
+            return [("加同义词", self.docs_url("synonyms"), "")]
+        return [("加同义词", synonym, "synonyms"), ("精选结果", curate, "curation")]
 
     def docs_url(self, anchor: str) -> str:
         return url_for("admin.docs", name="RELEVANCE.md") + "#" + anchor
@@ -289,17 +302,20 @@ def _csv_rows(table: str, db: AnalyticsDB, period: Period) -> tuple[list[str], l
     if table == "zero":
         rows = []
         for r in db.zero_result_queries(period, CSV_ROWS):
-            hint = dictionary_hint(r.query)
+            hint = dictionary_hint(r.query, searches=r.searches)
             rows.append([r.query, r.searches, r.zero_results, r.relaxed, r.last_seen, " / ".join(hint["words"]),
-                         hint["entry"]])
+                         hint["entry"], hint["withheld"]])
         return ["query", "unfound_searches", "zero_results", "partial_only", "last_seen", "segmented_as",
-                "user_dict_entry"], rows
+                "user_dict_entry", "user_dict_withheld"], rows
     if table == "filtered":
         return (["query", "filtered_out_searches", "last_seen"],
                 [[r.query, r.searches, r.last_seen] for r in db.filtered_out_queries(period, CSV_ROWS)])
     if table == "corrections":
         return (["typed", "searched_instead", "searches"],
                 [[typed, searched, n] for typed, searched, n in db.corrections(period, CSV_ROWS)])
+    if table in ("offered", "refined"):
+        header = ["typed", "offered" if table == "offered" else "searched_next", "searches"]
+        return header, [[typed, meant, n] for typed, meant, n in db.slips(period, table, CSV_ROWS)]
     return (["day", "searches", "zero_results", "clicks"],
             [[d.day, d.searches, d.zero_results, d.clicks] for d in db.daily(period)])
 
@@ -309,7 +325,7 @@ def _csv_rows(table: str, db: AnalyticsDB, period: Period) -> tuple[list[str], l
 def analytics_csv():
     """One table of the page as CSV (UTF-8 with BOM for Excel).
 
-    ``table=top|zero|noclick|daily|filtered|corrections``."""
+    ``table=top|zero|noclick|daily|filtered|corrections|offered|refined``."""
     denied = _denied()
     if denied is not None:
         return denied
