@@ -759,7 +759,7 @@ class TestAnalyticsPage:
         assert top[2][:7] == ["园区规划", "2", "0", "0", "1", "0.5000", "2.00"]
         zero = table("zero")
         assert [r[:2] for r in zero[1:]] == [["数字孪生", "3"], ["'=cmd()", "1"]]  # formulas defused
-        assert zero[0][-1] == "user_dict_entry"
+        assert zero[0][-2:] == ["user_dict_entry", "user_dict_withheld"]
         assert [r[0] for r in table("noclick")[1:]] == ["<b>x</b>"]
         daily = table("daily")
         assert daily[0] == ["day", "searches", "zero_results", "clicks"]
