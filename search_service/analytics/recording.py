@@ -64,10 +64,11 @@ class AnalyticsRecorder:
     def __init__(self, db: AnalyticsDB, *, retention_days: int = 180, queue_max: int = DEFAULT_QUEUE_MAX,
                  batch_max: int = 500, session_window: float = SESSION_WINDOW, resolver: Resolver | None = None,
                  prune_interval: float = 86400.0, clock: Callable[[], float] = time.time,
-                 max_sessions: int = 10_000) -> None:
+                 max_sessions: int = 10_000, linger: float = 0.2) -> None:
         self.db = db
         self.retention_days = retention_days
         self.batch_max = batch_max
+        self.linger = linger
         self.session_window = session_window
         self.resolver = resolver
         self.prune_interval = prune_interval
@@ -208,12 +209,7 @@ class AnalyticsRecorder:
         try:
             self._prune_if_due()
             while True:
-                items = [self._next_item()]
-                while len(items) < self.batch_max:
-                    try:
-                        items.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
+                items = self._next_batch()
                 stop = any(item is _STOP for item in items)
                 flushes = [item for item in items if isinstance(item, _Flush)]
                 events = [item for item in items if item is not None and item is not _STOP
@@ -303,6 +299,27 @@ class AnalyticsRecorder:
             log.warning("analytics: cannot write to %s (%s); events are counted as failed until it works",
                         self.db.path, " ".join(str(exc).split())[:200])
         self.problem = f"cannot write to {self.db.path.name}: {type(exc).__name__}: {exc}"
+
+    def _next_batch(self) -> list:
+        """The next item, then what else arrives within :attr:`linger` seconds (up to ``batch_max``;
+        a flush or stop ends the wait). Why linger: under sequential traffic each search would
+        otherwise be its own transaction, and the writer's work would run between every two requests
+        (measured ~0.15 ms a search); one transaction per ``linger`` costs the requests nothing."""
+        first = self._next_item()
+        items = [first]
+        if first is None or first is _STOP or isinstance(first, _Flush):
+            return items
+        deadline = time.monotonic() + self.linger
+        while len(items) < self.batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            items.append(item)
+            if item is _STOP or isinstance(item, _Flush):
+                break
+        return items
 
     def _next_item(self):
         timeout = min(60.0, max(0.05, self._next_expiry - self.clock() + 0.01))

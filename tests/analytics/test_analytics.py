@@ -388,6 +388,22 @@ class TestRecorder:
         assert rec.dropped == 7
         assert rec.counters()["analytics_events_dropped_total"] == 7
 
+    def test_events_arriving_together_are_written_together_and_a_flush_cuts_the_wait_short(self, make_recorder):
+        rec = make_recorder(linger=30.0)  # the writer waits up to 30 s for more after the first event
+        rec.record_search("园区", channel="page", results=4)
+        time.sleep(0.3)
+        assert rows(rec.db) == []  # held back for the batch, not one transaction per search
+        rec.record_search("规划", channel="page", results=2)
+        started = time.monotonic()
+        assert rec.flush()
+        assert time.monotonic() - started < 5  # a flush does not wait out the linger
+        assert rows(rec.db) == [("page", "园区", 4, 0), ("page", "规划", 2, 0)]
+        rec.record_search("智慧", channel="page", results=1)
+        started = time.monotonic()
+        rec.close()  # nor does stopping: what is pending is written
+        assert time.monotonic() - started < 5
+        assert rows(rec.db)[-1] == ("page", "智慧", 1, 0)
+
     def test_searching_never_waits_for_a_locked_database(self, make_recorder):
         rec = make_recorder()
         blocker = sqlite3.connect(rec.db.path, isolation_level=None)
