@@ -1,120 +1,190 @@
-"""What staff rules cost a search (issue 28, docs/ADMIN.md#storage-workers-and-cost).
+"""What staff rules cost a search, at the site's full size (issue 28, docs/ADMIN.md#storage-workers-and-cost).
 
-    .venv/bin/python -m bench.rules [--articles 20000]
+Run from the project root::
 
-Builds (once, in /tmp) an index of synthetic articles made of the samples' sentences, stores 4,990
-curations of other queries, and measures on the same index an engine that applies rules against one
-that does not (``Strategy(curations=False)``), the two called alternately so that both see the same
-machine: the per-request check and lookup alone, the paired median difference of whole searches
-without a rule for the query and with one (3 pinned and 100 hidden ids), and the resolution of a
-rule's ids into document numbers (done once per commit). Needs the engine's integration of the rules
-(``Strategy.curations``).
+    .venv/bin/python -m bench.rules            # measure; rewrites the docs/BENCHMARKS.md section
+    .venv/bin/python -m bench.rules --quick    # fewer rounds and queries; docs untouched
+
+The index is the one ``python -m bench.speed`` builds of every article of ``../shared/corpora``
+(``bench/out/speed/all-s1/ours``; ``--index-dir`` for another). It is never changed: the run works on
+a copy made of hard links (segments are immutable) beside it, whose ``rules.sqlite3`` gets 4,990
+curations of other queries — the desk's limit is 5,000 — so that every lookup searches a full table.
+
+For each query of ``bench/queries.txt`` (the speed benchmark's), an engine that applies rules and one
+that does not (``Strategy(curations=False)``) are called alternately, so both see the same machine,
+with the result cache off (every call is a first pass): the paired median difference of whole
+searches, first with no rule for the query, then with a rule of 3 pinned and 100 hidden ids from
+the query's own results: ranks 8-10 pinned, ranks 11-110 hidden, so that page 1 shows the same ten
+articles (the pinned first) and the difference is the rule's work — resolving, masking, reordering —
+not the snippets of other articles.
+Also timed alone: the per-request check and lookup, and resolving a rule's ids into document
+numbers (once per commit).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import random
+import os
+import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from search_service.article import Article
-from search_service.engine import indexer
+from bench import common, search
 from search_service.engine.docsets import DocSetEvaluator
 from search_service.engine.request import SearchRequest
 from search_service.engine.schema import ID
 from search_service.engine.searcher import EngineOptions, SearchEngine, Strategy
-from search_service.engine.store import IndexStore
 from search_service.rules import edits
 from search_service.rules.curations import resolve
 from search_service.rules.store import RulesDB, rules_path
-from search_service.text import analysis
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "articles.jsonl"
-QUERIES = ("园区规划", "高新区", "产业", "智慧城市 平台")
-CATEGORIES = ("园区规划", "产业规划", "高新院新闻", "政策解读", "智慧城市案例")
-
-
-def build(root: Path, count: int) -> None:
-    rng = random.Random(1)
-    records = [json.loads(line) for line in SAMPLES.read_text("utf-8").splitlines()]
-    sentences = [s for r in records for s in r["body"].replace("\n", "。").split("。") if len(s) > 8]
-    titles = [r["title"] for r in records]
-
-    def articles():
-        for i in range(count):
-            body = "。".join(rng.choice(sentences) for _ in range(6)) + "。"
-            yield Article(f"d{i}", f"{rng.choice(titles)}（{i}）", body, rng.choice(CATEGORIES))
-
-    started = time.perf_counter()
-    indexer.rebuild(IndexStore(root), articles(), procs=2)
-    print(f"built {count} articles in {time.perf_counter() - started:.0f} s", flush=True)
+SECTION = "rules"
+DEFAULT_INDEX = common.OUT_DIR / "speed" / "all-s1" / "ours"
+OTHER_CURATIONS = 4990
+PINNED, HIDDEN = 3, 100
 
 
-def paired(on: SearchEngine, off: SearchEngine, query: str, reps: int) -> tuple[float, float, float]:
-    """Median ms with rules, without, and the median of the paired differences."""
-    ons, offs, diffs = [], [], []
-    for _ in range(reps):
-        a = time.perf_counter()
-        on.search(SearchRequest(q=query))
-        b = time.perf_counter()
-        off.search(SearchRequest(q=query))
-        c = time.perf_counter()
-        ons.append((b - a) * 1000)
-        offs.append((c - b) * 1000)
-        diffs.append(((b - a) - (c - b)) * 1000)
-    return statistics.median(ons), statistics.median(offs), statistics.median(diffs)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.rules", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=20000)
-    parser.add_argument("--reps", type=int, default=300)
-    args = parser.parse_args()
-    if "curations" not in {f.name for f in dataclasses.fields(Strategy)}:
-        print("bench.rules: the engine does not apply staff rules yet (docs/ADMIN.md#integration)", file=sys.stderr)
-        return 2
-    analysis.initialize(Path("/tmp/bench-rules-cache"))
-    root = Path(f"/tmp/bench-rules-{args.articles}")
-    if not (root / "CURRENT").exists():
-        build(root, args.articles)
+def working_copy(index_dir: Path) -> Path:
+    """A copy of ``index_dir`` made of hard links (fresh each run), without any rules file."""
+    copy = index_dir.with_name(index_dir.name + "-rules-bench")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(index_dir, copy, copy_function=os.link)
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{rules_path(root)}{suffix}").unlink(missing_ok=True)
-    db = RulesDB(rules_path(root))
-    db.change("bench", "other queries' rules",
-              [("curation", f"别的词{i}", {"pin": [f"d{i}"], "hide": []}) for i in range(4990)])
-    options = EngineOptions(reload_interval=0, cache_entries=0)
-    on, off = SearchEngine(root, options), SearchEngine(root, options, Strategy(curations=False))
-    for engine in (on, off):
-        engine.warm()
-    reps = 20000
-    started = time.perf_counter()
-    for _ in range(reps):
-        on.curation_for("园区规划")
-    print(f"per-request check and lookup, no rule for the query: {(time.perf_counter() - started) / reps * 1e6:.1f} µs")
-    for label in ("no rule", "a rule"):
-        if label == "a rule":
-            for query in QUERIES:
-                edits.set_curation(db, query, {"pin": [f"d{i}" for i in range(100, 103)],
-                                               "hide": [f"d{i}" for i in range(200, 300)]}, "bench")
-        for query in QUERIES:
-            total = on.search(SearchRequest(q=query)).total
-            with_rules, without, difference = paired(on, off, query, args.reps)
-            print(f"{label:8s} {query:8s} ({total:6d} matches)  with rules {with_rules:7.3f} ms  without "
-                  f"{without:7.3f} ms  paired difference {difference:+.3f} ms", flush=True)
-    snap = on.snapshot()
-    evaluator = DocSetEvaluator(snap.commit, snap.arrays.live)
-    started = time.perf_counter()
-    for _ in range(20):
-        resolve([f"d{i}" for i in range(100, 120)], [f"d{i}" for i in range(200, 300)],
-                lambda doc_id: evaluator.term(ID, doc_id))
-    print(f"resolving 20 pinned + 100 hidden ids (once per commit): {(time.perf_counter() - started) / 20 * 1000:.2f} ms")
-    on.close()
-    off.close()
+        Path(f"{rules_path(copy)}{suffix}").unlink(missing_ok=True)
+    return copy
+
+
+def paired(on: SearchEngine, off: SearchEngine, request: SearchRequest, rounds: int) -> dict:
+    """Median ms with rules, without, and the median of the paired differences (alternating order)."""
+    ons, offs, diffs = [], [], []
+    for n in range(rounds):
+        first, second = (on, off) if n % 2 == 0 else (off, on)
+        a = time.perf_counter()
+        first.search(request)
+        b = time.perf_counter()
+        second.search(request)
+        c = time.perf_counter()
+        with_rules, without = ((b - a), (c - b)) if first is on else ((c - b), (b - a))
+        ons.append(with_rules * 1000)
+        offs.append(without * 1000)
+        diffs.append((with_rules - without) * 1000)
+    return {"with": statistics.median(ons), "without": statistics.median(offs), "diff": statistics.median(diffs)}
+
+
+def measure(index_dir: Path, queries: list[str], rounds: int) -> dict:
+    copy = working_copy(index_dir)
+    try:
+        db = RulesDB(rules_path(copy))
+        db.change("bench", "other queries' rules",
+                  [("curation", f"别的词{i}", {"pin": [f"no-such-{i}"], "hide": []}) for i in range(OTHER_CURATIONS)])
+        options = EngineOptions(reload_interval=0, cache_entries=0)
+        on, off = SearchEngine(copy, options), SearchEngine(copy, options, Strategy(curations=False))
+        try:
+            for engine in (on, off):
+                engine.warm()
+            reps = 20000
+            started = time.perf_counter()
+            for _ in range(reps):
+                on.curation_for("园区规划")
+            lookup_us = (time.perf_counter() - started) / reps * 1e6
+
+            rows = []
+            for query in queries:
+                request = SearchRequest(q=query)
+                top = [hit.id for page in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+                       for hit in off.search(SearchRequest(q=query, page=page)).hits]
+                for _ in range(3):  # both engines warm for this query
+                    on.search(request), off.search(request)
+                no_rule = paired(on, off, request, rounds)
+                # Pinned: ranks 8-10; hidden: the next 100. Page 1 holds the same ten articles, reordered,
+                # so the difference is the rule's work, not other articles' snippets.
+                page_one = top[:10]
+                pin, hide = page_one[-PINNED:], top[10:10 + HIDDEN]
+                edits.set_curation(db, query, {"pin": pin, "hide": hide}, "bench")
+                on.search(request)  # the new rule read (once per change) before timing
+                with_rule = paired(on, off, request, rounds)
+                hits = on.search(request).hits
+                assert [h.id for h in hits[:len(pin)]] == pin and {h.id for h in hits} == set(page_one), query
+                rows.append({"query": query, "matches": off.search(request).total, "no_rule": no_rule,
+                             "rule": with_rule})
+                print(f"{query:12s} {rows[-1]['matches']:7,d} matches  no rule {no_rule['diff']:+.3f} ms  "
+                      f"a rule {with_rule['diff']:+.3f} ms", file=sys.stderr, flush=True)
+
+            snap = on.snapshot()
+            evaluator = DocSetEvaluator(snap.commit, snap.arrays.live)
+            ids = [hit.id for page in range(1, 13) for hit in off.search(SearchRequest(q="发展", page=page)).hits]
+            started = time.perf_counter()
+            for _ in range(20):
+                resolve(ids[:20], ids[20:120], lambda doc_id: evaluator.term(ID, doc_id))
+            resolve_ms = (time.perf_counter() - started) / 20 * 1000
+            articles = off.search(SearchRequest()).total
+        finally:
+            on.close()
+            off.close()
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    return {"rows": rows, "lookup_us": lookup_us, "resolve_ms": resolve_ms, "rss_mb": common.current_rss_mb(),
+            "articles": articles, "index_mb": common.dir_megabytes(index_dir)}
+
+
+def render(raw: dict) -> str:
+    rows = raw["rows"]
+    no_rule = statistics.median(r["no_rule"]["diff"] for r in rows)
+    rule = statistics.median(r["rule"]["diff"] for r in rows)
+    table = common.markdown_table(
+        ["query", "matches", "no rule: with rules, ms", "without, ms", "difference, ms",
+         "a rule: with rules, ms", "without, ms", "difference, ms"],
+        [[r["query"], f"{r['matches']:,}", common.fmt(r["no_rule"]["with"], 2), common.fmt(r["no_rule"]["without"], 2),
+          f"{r['no_rule']['diff']:+.3f}", common.fmt(r["rule"]["with"], 2), common.fmt(r["rule"]["without"], 2),
+          f"{r['rule']['diff']:+.3f}"] for r in rows])
+    return "\n".join([
+        "## Staff rules: what pinned and hidden results cost a search",
+        "",
+        common.provenance(raw["command"], raw["date"], raw["machine"],
+                          f"{raw['articles']:,} articles (all corpora; the index of `bench.speed`, "
+                          f"{raw['index_mb']:,.0f} MB on disk)"),
+        f"- Method: one process, result cache off; an engine applying rules and one that does not, "
+        f"called alternately {raw['rounds']} times per query and row (paired medians). The rules file "
+        f"holds {OTHER_CURATIONS:,} curations of other queries; a rule is {PINNED} pinned and {HIDDEN} "
+        f"hidden ids from the query's own results (ranks 8–10 pinned, 11–110 hidden: page 1 shows the same ten "
+        f"articles, reordered). RSS of the process at the end: "
+        f"{raw['rss_mb']:,.0f} MB.",
+        "",
+        f"**Per request, no rule for the query: median {no_rule:+.3f} ms** (goal ≤ 0.1 ms); "
+        f"**with a rule: median {rule:+.3f} ms** (goal ≤ 1 ms more). The check and lookup alone: "
+        f"{raw['lookup_us']:.1f} µs; resolving a rule's 20 pinned + 100 hidden ids into document numbers "
+        f"(once per commit): {raw['resolve_ms']:.2f} ms.",
+        "",
+        table,
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.rules", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX,
+                        help="an index of every article (default: the one bench.speed builds)")
+    parser.add_argument("--rounds", type=int, default=60, help="paired calls per query and row (default 60)")
+    parser.add_argument("--quick", action="store_true", help="5 queries, 30 rounds; docs untouched")
+    args = parser.parse_args(argv)
+    if not (args.index_dir / "CURRENT").exists():
+        print(f"bench.rules: no index in {args.index_dir}; build it with "
+              "`.venv/bin/python -m bench.speed --build-only --sizes 42k`", file=sys.stderr)
+        return 2
+    common.initialize_analysis()
+    queries = list(dict.fromkeys(q.q for q in search.load_queries() if not q.categories and not q.date_from
+                                 and not q.date_to))
+    rounds = args.rounds
+    if args.quick:
+        queries, rounds = queries[:5], 30
+    raw = {"command": common.command_line("bench.rules"), "date": common.now_utc(), "machine": common.machine_info(),
+           "rounds": rounds, **measure(args.index_dir, queries, rounds)}
+    common.save_raw("rules", raw)
+    text = render(raw)
+    print(text)
+    if not args.quick:
+        common.update_section(SECTION, text)
     return 0
 
 

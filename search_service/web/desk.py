@@ -207,11 +207,6 @@ def rules_source(app: Flask | None = None) -> RulesSource:
     return source
 
 
-def engine_applies_rules() -> bool:
-    """True once the engine applies curations itself (the integration of docs/ADMIN.md is in)."""
-    return isinstance(getattr(engine_of_app(), "rules", None), RulesSource)
-
-
 def _file_table() -> SynonymTable:
     synonyms = engine_of_app().synonyms
     file_table = getattr(synonyms, "file_table", None)
@@ -323,7 +318,7 @@ def _render(template: str, status: int = 200, **context) -> Response:
     context.setdefault("error", None)
     message = MESSAGES.get(request.args.get("done", ""))
     response = Response(render_template(template, nav=NAV, csrf=csrf_token(), actor=actor(), message=message,
-                                        integrated=engine_applies_rules(), search_url=_search_url,
+                                        search_url=_search_url,
                                         **context), status=status)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     return response

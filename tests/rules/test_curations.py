@@ -1,5 +1,5 @@
-"""Pinned and hidden results: the pure functions, on a real index, and (once the engine applies them,
-see docs/ADMIN.md#integration) end to end through SearchEngine."""
+"""Pinned and hidden results: the pure functions, on a real index, and end to end through SearchEngine
+(docs/ADMIN.md#where-the-rules-meet-the-engine)."""
 
 from __future__ import annotations
 

@@ -67,23 +67,36 @@ def test_from_an_unfound_query_to_a_pinned_result(staff_tab, desk_site):
     with page.expect_navigation():
         found.locator("button", has_text="置顶").click()
     assert page.locator(".desk-flash").inner_text() == "已保存。"
-    assert page.locator(".desk-pins .desk-pin").first.get_attribute("data-id") == "hydj-2023-0516"
+    assert page.locator("ol.desk-pins .desk-pin").first.get_attribute("data-id") == "hydj-2023-0516"
     first = page.locator(".desk-preview li").first
     assert first.get_attribute("data-id") == "hydj-2023-0516" and first.locator(".badge-pinned").inner_text() == "推荐"
-    # Hide another article straight from the preview.
-    second_id = page.locator(".desk-preview li").nth(1).get_attribute("data-id")
+    # A second pin comes after the first.
+    page.fill("#find", "招商")
     with page.expect_navigation():
-        page.locator(".desk-preview li").nth(1).locator("button", has_text="隐藏").click()
-    assert second_id not in [li.get_attribute("data-id") for li in page.locator(".desk-preview li").all()]
+        page.click(".desk-find button[type=submit]")
+    other = page.locator(".desk-found li:not([data-id='hydj-2023-0516'])").first
+    second_pin = other.get_attribute("data-id")
+    with page.expect_navigation():
+        other.locator("button", has_text="置顶").click()
+    pins = ["hydj-2023-0516", second_pin]
+    assert [li.get_attribute("data-id") for li in page.locator("ol.desk-pins .desk-pin").all()] == pins
+    preview = page.locator(".desk-preview li")
+    assert [preview.nth(i).get_attribute("data-id") for i in (0, 1)] == pins
+    # Hide another article straight from the preview.
+    hidden_id = preview.nth(2).get_attribute("data-id")
+    with page.expect_navigation():
+        preview.nth(2).locator("button", has_text="隐藏").click()
+    assert hidden_id not in [li.get_attribute("data-id") for li in page.locator(".desk-preview li").all()]
     screenshot(page, "desk-curation.png", full_page=True)
     staff_tab.check_clean()
     rule = RulesDB(rules_path(app.config["SETTINGS"].index_dir)).get("curation", "园区招商")
-    assert rule == {"pin": ["hydj-2023-0516"], "hide": [second_id]}
+    assert rule == {"pin": pins, "hide": [hidden_id]}
     # what a reader gets
     page.goto(url + "/search?q=园区招商")
-    first_hit = page.locator(".hits .hit").first
-    assert first_hit.locator(".hit-badge").inner_text() == "推荐"
-    assert second_id not in page.content()
+    hits = page.locator(".hits .hit")
+    assert [hits.nth(i).locator(".hit-badge").inner_text() for i in (0, 1)] == ["推荐", "推荐"]
+    assert hits.nth(2).locator(".hit-badge").count() == 0
+    assert hidden_id not in page.content()
     screenshot(page, "desk-results-pinned.png", full_page=True)
     # The search box: the pinned article first, marked 推荐 (widget.css), the hidden one not offered.
     page.fill("#q", "")
@@ -130,6 +143,13 @@ def test_words_hot_and_history_pages(staff_tab, desk_site):
     with page.expect_navigation():
         row.locator("button", has_text="采纳").click()
     assert "待重建索引后生效" in page.locator(".desk-pending").inner_text()
+    # The reindex the page starts, followed on the page (it refreshes itself) until it is done.
+    with page.expect_navigation():
+        page.click("text=重建索引，使已采纳的词生效")
+    page.locator(".desk-job[data-state=done]", has_text="重建索引").wait_for(timeout=90_000)
+    assert page.locator(".desk-pending").count() == 0
+    assert "1 个自定义词已生效" in page.locator(".desk-job-message").inner_text()
+    assert "已生效 1 个：亩均论英雄" in page.locator("main").inner_text()
 
     page.goto(url + "/admin/desk/hot")
     listed = page.locator(".desk-hot li")
@@ -140,13 +160,20 @@ def test_words_hot_and_history_pages(staff_tab, desk_site):
     screenshot(page, "desk-hot.png", full_page=True)
     hot = page.request.get(url + "/api/hot").json()
     assert [e["query"] for e in hot["hot"]][:2] == ["新质生产力", "园区规划"]
+    # Blocked: gone from the readers' list, listed under 已屏蔽.
+    with page.expect_navigation():
+        page.locator(".desk-hot li", has_text="园区规划").locator("button", has_text="屏蔽").click()
+    assert "园区规划" not in page.locator(".desk-hot").inner_text()
+    assert page.locator(".desk-blocked", has_text="园区规划").count() == 1
+    assert "园区规划" not in [e["query"] for e in page.request.get(url + "/api/hot").json()["hot"]]
 
     page.goto(url + "/admin/desk/history")
     latest = page.locator("table[data-table=history] tbody tr").first
-    assert "王编辑（管理密码）" in latest.inner_text() and "置顶「新质生产力」" in latest.inner_text()
+    assert "王编辑（管理密码）" in latest.inner_text() and "屏蔽「园区规划」" in latest.inner_text()
     with page.expect_navigation():
         latest.locator("button", has_text="撤销").click()
     assert page.locator(".desk-flash").inner_text() == "已撤销。"
+    assert "园区规划" in [e["query"] for e in page.request.get(url + "/api/hot").json()["hot"]]
     screenshot(page, "desk-history.png", full_page=True)
     page.goto(url + "/admin/desk")
     screenshot(page, "desk-overview.png", full_page=True)
