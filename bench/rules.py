@@ -109,6 +109,7 @@ def measure(index_dir: Path, queries: list[str], rounds: int) -> dict:
                 assert [h.id for h in hits[:len(pin)]] == pin and {h.id for h in hits} == set(page_one), query
                 rows.append({"query": query, "matches": off.search(request).total, "no_rule": no_rule,
                              "rule": with_rule})
+                edits.delete_curation(db, query, "bench")  # the next query finds 4,990 other rules again
                 print(f"{query:12s} {rows[-1]['matches']:7,d} matches  no rule {no_rule['diff']:+.3f} ms  "
                       f"a rule {with_rule['diff']:+.3f} ms", file=sys.stderr, flush=True)
 
