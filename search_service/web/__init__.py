@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.utils import redirect
 
 from ..config import SETTINGS, Settings, load_settings
 from ..engine.searcher import EngineOptions, SearchEngine
@@ -377,7 +378,11 @@ def _keep_redirects_on_this_site(response: Response) -> None:
     if location and 300 <= response.status_code < 400:
         origin = request.host_url.rstrip("/")  # scheme://host as the client sent it
         if location == origin or location.startswith(origin + "/"):
-            response.headers["Location"] = location[len(origin):] or "/"
+            relative = location[len(origin):] or "/"
+            response.headers["Location"] = relative
+            if response.mimetype == "text/html":
+                # werkzeug's redirect page repeats the URL in its link: the same page, relative.
+                response.set_data(redirect(relative, response.status_code).get_data())
 
 
 def _register_headers(app: Flask, settings: Settings) -> None:

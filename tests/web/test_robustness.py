@@ -771,10 +771,11 @@ def test_redirects_never_name_the_host_the_client_sent(server, path, expected):
     try:
         conn.request("GET", path, headers={"Host": "evil.example"})
         response = conn.getresponse()
-        response.read()
+        body = response.read().decode()
     finally:
         conn.close()
     assert 300 <= response.status < 400, response.status
     location = response.getheader("Location")
     assert "evil.example" not in location
+    assert "evil.example" not in body  # nor the page that says where to go
     assert location == expected
