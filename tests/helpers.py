@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -60,9 +61,16 @@ def build_index(index_dir: Path, paths: list[Path], **ingest_options) -> indexer
 def ram_index(*commits: list[Article], deleted: tuple[str, ...] = ()):
     """A Whoosh index in memory with the service's schema: one segment per list of ``commits``,
     then ``deleted`` ids deleted in a last commit (no merges, so deletions stay as deletions)."""
-    from whoosh.filedb.filestore import RamStorage
+    from whoosh.filedb.filestore import FileStorage, RamStorage
 
-    ix = RamStorage().create_index(index_schema())
+    class PrivateTempRamStorage(RamStorage):
+        # Whoosh puts a RAM index's temporary column files in <tmp>/MAIN.tmp, shared by every
+        # process, under names from the global `random`, which Hypothesis seeds: two test
+        # workers then wrote and deleted each other's files.
+        def temp_storage(self, name=None):
+            return FileStorage(tempfile.mkdtemp(prefix="ram-index-")).create()
+
+    ix = PrivateTempRamStorage().create_index(index_schema())
     for articles in commits:
         writer = ix.writer(codec=codec())
         for article in articles:

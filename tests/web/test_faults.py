@@ -425,9 +425,9 @@ def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
     server = Server(env)
     try:
         for i in range(merging.MERGE_FACTOR + 1):
-            # 6,000 new bigrams per article: a merge long enough (seconds, on a quiet machine
-            # too) for the writes below to be in flight when SIGTERM comes.
-            assert server.send("PUT", f"/api/documents/s{i}", {"title": "合并", "body": _random_body(rng, 6000)})[0] == 200
+            # 20,000 new bigrams per article: a merge long enough (seconds, on a quiet machine
+            # and with faster merges too) for the writes below to be in flight when SIGTERM comes.
+            assert server.send("PUT", f"/api/documents/s{i}", {"title": "合并", "body": _random_body(rng, 20000)})[0] == 200
         deadline = time.monotonic() + 60
         while metric(server, "search_service_merge_running") < 1:  # the merge has started
             assert time.monotonic() < deadline
