@@ -12,11 +12,20 @@ from pathlib import Path
 import pytest
 
 from search_service.config import Settings
+from search_service.rules import words
 from search_service.rules.store import RulesDB, rules_path
 
 from ..helpers import make_settings
 
 PASSWORD = "desk-pass-工作台"
+
+
+@pytest.fixture(autouse=True)
+def segmenter_forgets_taught_words() -> Iterator[None]:
+    """A reindex teaches the process's segmenter the accepted words (jieba is process-global):
+    forget them after each test, so a later test in the same worker does not see them known."""
+    yield
+    words.teach_segmenter(())
 TOKEN = "desk-token-1"
 
 
