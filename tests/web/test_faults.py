@@ -424,10 +424,11 @@ def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
     rng = random.Random(5)
     server = Server(env)
     try:
-        for i in range(merging.MERGE_FACTOR + 1):
-            # 20,000 new bigrams per article: a merge long enough (seconds, on a quiet machine
-            # and with faster merges too) for the writes below to be in flight when SIGTERM comes.
-            assert server.send("PUT", f"/api/documents/s{i}", {"title": "合并", "body": _random_body(rng, 20000)})[0] == 200
+        # The rebuild's segment and MERGE_FACTOR - 1 one-article segments: the last PUT starts the
+        # merge (one more PUT, slow to segment on a loaded machine, let the merge end before the
+        # writes below were sent). 30,000 new bigrams per article: a merge of seconds.
+        for i in range(merging.MERGE_FACTOR - 1):
+            assert server.send("PUT", f"/api/documents/s{i}", {"title": "合并", "body": _random_body(rng, 30000)})[0] == 200
         deadline = time.monotonic() + 60
         # The merge's staging folder, not /metrics: the merge_running gauge is per process, and
         # with a worker per core the scrape may reach the worker that is not merging.
@@ -437,7 +438,7 @@ def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
         writes, threads = _in_threads(
             [lambda i=i: server.send("PUT", f"/api/documents/w{i}", {"title": "停机写入", "body": "智慧城市 停机写入"})
              for i in range(4)])
-        time.sleep(0.3)
+        time.sleep(0.1)
         assert list(live.glob(merging.STAGING_PREFIX + "*"))  # the writes were sent during it
         server.process.terminate()
         for thread in threads:
@@ -450,6 +451,6 @@ def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
     server = Server(env)
     try:
         assert server.get("/api/search", q="停机写入")[1]["total"] == 4
-        assert server.get("/api/search", q="合并")[1]["total"] == merging.MERGE_FACTOR + 1
+        assert server.get("/api/search", q="合并")[1]["total"] == merging.MERGE_FACTOR - 1
     finally:
         server.stop()
