@@ -163,6 +163,7 @@
     input.addEventListener("compositionstart", function () {
       self.composing = true;
       self.cancel();
+      if (self.shown === "" && !self.list.hidden) self.close();  // the hot searches: typing has begun
     });
     input.addEventListener("compositionend", function () {
       self.composing = false;
@@ -295,7 +296,7 @@
       .then(function (data) {
         self.hot = (Array.isArray(data && data.hot) ? data.hot : []).filter(function (h) {
           return h && typeof h.query === "string" && h.query; }).slice(0, self.options.limit);
-        if (document.activeElement === self.input && !self.query()) self.renderHot();
+        if (document.activeElement === self.input && !self.query() && !self.composing) self.renderHot();
       }).catch(function () { self.hotAsked = false; });
   };
 
