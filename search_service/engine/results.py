@@ -165,6 +165,9 @@ class SearchResults:
     correction: dict | None = None
     #: Words of the query no article contains (named by the partial-match notice).
     unmatched: list[str] = dataclasses.field(default_factory=list)
+    #: What presenters made of these results (the API's JSON), by presenter: one dict shared by
+    #: every copy the result cache hands out, so a repeated search is not rendered again.
+    renderings: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def pages(self) -> int:

@@ -32,6 +32,7 @@ import numpy as np
 from ..article import Article
 from ..config import SETTINGS_BY_NAME
 from ..errors import IndexUnavailable, NotFound, SearchError
+from ..freshness import looked, looked_again
 from ..rules.curations import Curation, Resolved
 from ..rules.source import RulesSource
 from ..rules.synonyms import DeskSynonymSource
@@ -225,8 +226,11 @@ class SearchEngine:
         self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
         self._vocabulary_lock = threading.Lock()
         self._segment_vocabularies: dict[str, SegmentVocabulary] = {}
-        # Fingerprint of the files a change of the index touches (see _disk_stamp).
+        # Fingerprint of the files a change of the index touches (see _disk_stamp), and their paths
+        # as strings (pathlib's joins cost as much as the stat calls).
         self._stamp: tuple | None = None
+        self._current_path = str(self.store.root / CURRENT_FILE)
+        self._generations_path = str(self.store.generations_dir)
         # Articles holding a text verbatim, for the correction's weighing (per snapshot).
         self._verbatim = _VerbatimCounts(VERBATIM_CACHE_ENTRIES)
 
@@ -250,6 +254,9 @@ class SearchEngine:
         generation's commits) runs when the fingerprint moved, and at least every
         ``reload_interval`` seconds.
         """
+        return looked(self, self._look)
+
+    def _look(self) -> Snapshot:
         now = time.monotonic()
         snap = self._snapshot
         if snap is not None and self._unchanged(snap, now):
@@ -292,8 +299,8 @@ class SearchEngine:
         if generation is None:
             return None
         try:
-            current = os.stat(self.store.root / CURRENT_FILE)
-            folder = os.stat(self.store.generations_dir / generation)
+            current = os.stat(self._current_path)
+            folder = os.stat(os.path.join(self._generations_path, generation))
         except OSError:
             return None
         newest = max(current.st_mtime_ns, folder.st_mtime_ns) / 1e9
@@ -322,7 +329,7 @@ class SearchEngine:
     def refresh(self) -> Snapshot:
         """Check for a new generation or commit now, ignoring reload_interval."""
         self._last_check = -math.inf
-        return self.snapshot()
+        return looked_again(self, self._look())
 
     def warm(self, queries: tuple[str, ...] = WARM_QUERIES) -> float:
         """Do before the server is ready what the first searches would otherwise do; seconds taken.

@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..analytics.events import normalize_query
+from ..freshness import looked, looked_again
 from . import model
 from .curations import Curation
 from .store import RulesDB, rules_path
@@ -123,7 +124,11 @@ class RulesSource:
         return cls(rules_path(index_dir), **options)
 
     def current(self) -> RulesState:
-        """The rules in effect now (see the module docstring for what this costs)."""
+        """The rules in effect now (see the module docstring for what this costs; within
+        ``freshness.one_look`` the first answer stands)."""
+        return looked(self, self._look)
+
+    def _look(self) -> RulesState:
         local = self._local
         try:
             stat = os.stat(self.path)
@@ -152,7 +157,7 @@ class RulesSource:
         self._local.conn = None
         with self._lock:
             self._state = dataclasses.replace(self._state, version=-1)
-        return self.current()
+        return looked_again(self, self._look())
 
     def tag(self) -> str:
         """The version in effect, for answers' entity tags."""

@@ -30,6 +30,7 @@ from ..errors import (
     SearchError,
     UnsupportedMediaType,
 )
+from ..freshness import one_look
 from ..text import analysis
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
                           "https://search.example.org/ (or leave it empty).", param="public_url")
     analysis.initialize(settings.cache_dir, settings.user_dict or None)
     from .access_log import configure_logging, install_access_log
+    from .json_provider import OrjsonProvider
     from .limits import TrustedProxies, install_rate_limit, parse_networks
     from .metrics import StampStart, install_metrics
 
@@ -65,10 +67,9 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     # Bodies over the write limit are refused before anything reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.write_body_max_mb * 1024 * 1024
     # Flask's documented middleware idiom; mypy sees wsgi_app as a method only.
-    app.wsgi_app = CatchAll(StampStart(TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies))))  # type: ignore[method-assign]
-    # DefaultJSONProvider's settings; app.json is typed as the JSONProvider base, which lacks them.
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese as UTF-8, not \\uXXXX escapes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.wsgi_app = CatchAll(StampStart(TrustedProxies(OneLookPerRead(app.wsgi_app),  # type: ignore[method-assign]
+                                                      parse_networks(settings.trusted_proxies))))
+    app.json = OrjsonProvider(app)  # Chinese as UTF-8, keys in order; see json_provider
     app.extensions[ENGINE_KEY] = engine or SearchEngine(settings.index_dir, EngineOptions.from_settings(settings))
 
     from . import admin, api, desk, pages, tracking, writes
@@ -307,6 +308,20 @@ def describe_unexpected(error: BaseException, method: str, path: str) -> str:
     message = " ".join(str(error).split())  # one line, whatever the exception says
     message = message if len(message) <= 300 else message[:300] + "…"
     return f"unhandled {type(error).__name__} on {method} {shown_path!r}: {message}{where}"
+
+
+class OneLookPerRead:
+    """WSGI middleware: a GET or HEAD reads one state of the index, rules and synonyms
+    (``freshness.one_look``); a write must see its own commit, so it looks every time."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self.wsgi_app(environ, start_response)
+        with one_look():
+            return self.wsgi_app(environ, start_response)
 
 
 class CatchAll:

@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from ..engine.request import SearchRequest
-from ..engine.results import Suggestion, facet_toggle
+from ..engine.results import SearchResults, Suggestion, facet_toggle
 from ..engine.searcher import SearchEngine
 from ..errors import InvalidParameter
 from . import engine_of
@@ -44,6 +44,17 @@ def search():
     results = engine.search(req)
     g.result_count = results.total  # for the access log
     record_api_search(req, results)
+    # A repeated search (the result cache's answer) reuses the JSON rendered the first time;
+    # only what says how this answer was made is new.
+    key = ("api", request.script_root, req.categories)  # the URLs and the filters as this request gave them
+    rendered = results.renderings.get(key)
+    if rendered is None:
+        rendered = results.renderings[key] = _rendered(req, results)
+    return jsonify(dict(rendered, took_ms=round(results.took_ms, 2), cached=results.cached))
+
+
+def _rendered(req: SearchRequest, results: SearchResults) -> dict:
+    """The JSON of ``/api/search`` for ``results`` (see :func:`search`)."""
     data = results.to_json()
     # The page links each hit to its article page here; so does its twin.
     data["hits"] = [with_page_url(hit) for hit in data["hits"]]
@@ -53,7 +64,7 @@ def search():
         for item, value in zip(data["facets"][name], values):
             query = req.query_string(**facet_toggle(req, name, value))
             item["toggle_url"] = base + ("?" + query if query else "")
-    return jsonify(data)
+    return data
 
 
 @blueprint.get("/api/suggest")

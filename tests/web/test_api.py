@@ -59,6 +59,28 @@ class TestSearch:
         body = client.get("/api/search?q=智慧城市").get_data()
         assert "智慧城市".encode() in body and b"\\u" not in body
 
+    def test_body_is_what_the_standard_library_writes(self, client):
+        # orjson writes the bodies (web/json_provider.py): the same bytes as json.dumps would.
+        body = client.get("/api/search?q=智慧城市&page_size=3").get_data()
+        assert body == json.dumps(json.loads(body), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+    def test_what_orjson_cannot_write_is_written_as_flask_writes_it(self, client):
+        import datetime as dt
+
+        app = client.application
+        with app.app_context():
+            assert app.json.dumps({"when": dt.date(2024, 3, 1)}) == '{"when":"Fri, 01 Mar 2024 00:00:00 GMT"}'
+            assert app.json.dumps({1: "a"}) == '{"1":"a"}'
+            assert json.loads(app.json.dumps({"x": "\ud800"})) == {"x": "\ud800"}  # a lone surrogate
+            assert app.json.dumps(2 ** 70) == str(2 ** 70)
+
+    def test_a_repeated_search_is_the_same_answer_saying_it_came_from_the_cache(self, client):
+        first = get_json(client, "/api/search?q=智慧城市&category=政策解读&page_size=5")
+        again = get_json(client, "/api/search?q=智慧城市&category=政策解读&page_size=5")
+        assert not first["cached"] and again["cached"]
+        assert {k: v for k, v in again.items() if k not in ("cached", "took_ms")} == \
+            {k: v for k, v in first.items() if k not in ("cached", "took_ms")}
+
     def test_every_parameter(self, client):
         everything = get_json(client, "/api/search?page_size=100")
         year = everything["facets"]["year"][0]["value"]
