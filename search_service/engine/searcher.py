@@ -230,6 +230,7 @@ class SearchEngine:
         # as strings (pathlib's joins cost as much as the stat calls).
         self._stamp: tuple | None = None
         self._current_path = str(self.store.root / CURRENT_FILE)
+        self._category_names: tuple[tuple, tuple[str, ...]] | None = None  # (snapshot key, names)
         self._generations_path = str(self.store.generations_dir)
         # Articles holding a text verbatim, for the correction's weighing (per snapshot).
         self._verbatim = _VerbatimCounts(VERBATIM_CACHE_ENTRIES)
@@ -586,16 +587,23 @@ class SearchEngine:
         return Bm25(evaluator, snap.arrays.lengths, snap.arrays.average_lengths, int(snap.arrays.live_docnums.size),
                     k1=self.options.bm25_k1, b=self.options.bm25_b)
 
+    def category_names(self) -> tuple[str, ...]:
+        """The categories of the live index, most articles first (those of :meth:`stats`), without
+        the rest of the statistics: every filtered search checks its categories against them."""
+        snap = self.snapshot()
+        known = self._category_names
+        if known is not None and known[0] == snap.key:
+            return known[1]
+        names = tuple(name for name, _ in _category_counts(snap))
+        self._category_names = (snap.key, names)
+        return names
+
     def stats(self) -> IndexStats:
         """Document count, categories with counts, date range, generation and build info."""
         snap = self.snapshot()
         arrays = snap.arrays
         live = arrays.live
-        counts = np.bincount(arrays.category[live], minlength=len(arrays.category_names))
-        categories = sorted(
-            ((name, int(counts[i])) for i, name in enumerate(arrays.category_names) if counts[i]),
-            key=lambda item: (-item[1], item[0]),
-        )
+        categories = _category_counts(snap)
         days = arrays.day[live & (arrays.day > 0)]
         path = self.store.current_path()
         size = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
@@ -610,6 +618,14 @@ class SearchEngine:
             index_bytes=size,
             build=self.store.build_info(snap.generation),
         )
+
+
+def _category_counts(snap: Snapshot) -> list[tuple[str, int]]:
+    """(category, live articles) for every category with any, most articles first, then by name."""
+    arrays = snap.arrays
+    counts = np.bincount(arrays.category[arrays.live], minlength=len(arrays.category_names))
+    return sorted(((name, int(counts[i])) for i, name in enumerate(arrays.category_names) if counts[i]),
+                  key=lambda item: (-item[1], item[0]))
 
 
 class _VerbatimCounts:

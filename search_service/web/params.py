@@ -74,7 +74,7 @@ def _category_keys(names: tuple[str, ...]) -> dict[str, str]:
 def checked_categories(req: SearchRequest, engine: SearchEngine) -> SearchRequest:
     """``req`` with every ``category`` value one this index knows, or :class:`InvalidParameter` (400).
 
-    A value is known when it is a category of the live index (``engine.stats()``), written in any
+    A value is known when it is a category of the live index (``engine.category_names()``), written in any
     script, width or case (``行政>内政部`` finds the index's ``行政＞內政部``: the request then carries
     the index's spelling), or one of the site's own categories (:data:`SITE_CATEGORIES`: a form may
     pre-select one that has no article yet). Anything else would silently find nothing and keep
@@ -83,8 +83,7 @@ def checked_categories(req: SearchRequest, engine: SearchEngine) -> SearchReques
     """
     if not req.categories:
         return req
-    categories = engine.stats().categories
-    names = tuple(c.value for c in categories)
+    names = engine.category_names()
     keys = _category_keys(names)
     resolved: list[str] = []
     unknown: list[str] = []

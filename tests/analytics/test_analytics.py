@@ -404,6 +404,15 @@ class TestRecorder:
         assert time.monotonic() - started < 5
         assert rows(rec.db)[-1] == ("page", "智慧", 1, 0)
 
+    def test_a_batch_worth_of_events_ends_the_linger_without_a_flush(self, make_recorder):
+        rec = make_recorder(linger=30.0, batch_max=4)
+        for n in range(4):
+            rec.record_search(f"园区{n}", channel="page", results=n)
+        deadline = time.monotonic() + 5
+        while len(rows(rec.db)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(rows(rec.db)) == 4  # written well before the 30 s linger was out
+
     def test_searching_never_waits_for_a_locked_database(self, make_recorder):
         rec = make_recorder()
         blocker = sqlite3.connect(rec.db.path, isolation_level=None)

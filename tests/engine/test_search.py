@@ -216,6 +216,17 @@ class TestHits:
         after = search(engine, q="高新区")
         assert not after.cached and "new1" in ids(after) and after.total == first.total + 1
 
+    def test_category_names_are_the_stats_categories_and_follow_a_write(self, tmp_path, jieba_cache):
+        build_index(tmp_path, [FIXTURE])
+        engine = SearchEngine(tmp_path, EngineOptions(reload_interval=0))
+        assert engine.category_names() == tuple(c.value for c in engine.stats().categories)
+        assert "新开的栏目" not in engine.category_names()
+        added = Article("new2", "高新区新闻", "高新区又一篇文章。", "新开的栏目", dt.date(2026, 1, 1))
+        indexer.update(IndexStore(tmp_path), [added])
+        engine.refresh()
+        assert "新开的栏目" in engine.category_names()
+        assert engine.category_names() == tuple(c.value for c in engine.stats().categories)
+
     def test_document_and_stats(self, engine):
         assert engine.document("a2").title == "習近平會見外賓"
         stats = engine.stats()
