@@ -93,15 +93,18 @@ class DocSetEvaluator:
         if isinstance(query, q.Term):
             return _restrict(self.term(query.field, query.text), within)
         if isinstance(query, q.Prefix):
+            if within is not None and (query.field, query.text + "*") not in self._prefixes:
+                return self.prefix_within(query.field, query.text, within)
             return _restrict(self.prefix(query.field, query.text), within)
         if isinstance(query, q.Phrase):
             return self.phrase(query, within)
         if isinstance(query, q.And):
             result: np.ndarray | None = None
             mask = within
-            # Cheap children (plain terms) first, phrases last: each narrows the mask
-            # the next one is evaluated in, so phrases verify as few candidates as possible.
-            for child in sorted(query.children, key=q.contains_phrase):
+            # Cheap children (plain terms) first, then phrases, prefixes last: each narrows the
+            # mask the next one is evaluated in, so phrases verify as few candidates as possible
+            # and a prefix reads as little of its expansion as possible (see prefix_within).
+            for child in sorted(query.children, key=lambda c: (isinstance(c, q.Prefix), q.contains_phrase(c))):
                 docs = self._eval(child, mask)
                 result = docs if result is None else np.intersect1d(result, docs, assume_unique=True)
                 if not result.size:
@@ -211,6 +214,36 @@ class DocSetEvaluator:
             terms[text] = self._terms[(field, text)] = (docs[keep], freqs[keep])
         self._prefixes[key] = terms
         return terms
+
+    def prefix_within(self, field: str, prefix: str, within: np.ndarray) -> np.ndarray:
+        """``prefix(field, prefix)`` restricted to the boolean mask ``within``, reading only as much
+        of the expansion as that needs.
+
+        A half-typed last character (``APEC 会``) expands to thousands of bigrams in the body
+        field, and decoding all of their postings cost a hundred milliseconds, while the other
+        words had already narrowed the candidates to a few dozen articles. Here a segment without
+        candidates is not read at all, and a segment's terms are read only until every candidate
+        in it is known to match. Nothing is kept for scoring (:meth:`prefix_terms` reads the whole
+        expansion when a score needs it).
+        """
+        found = []
+        for segment in self.commit.segments:
+            start = segment.offset
+            wanted = within[start:start + segment.doc_count] & self.live[start:start + segment.doc_count]
+            remaining = int(np.count_nonzero(wanted))
+            if not remaining:
+                continue
+            for _, ids, _ in segment.prefix_postings(field, prefix):
+                hits = ids[wanted[ids]]
+                if hits.size:
+                    wanted[hits] = False
+                    found.append(hits + start if start else hits)
+                    remaining -= int(hits.size)
+                    if not remaining:
+                        break  # every candidate of this segment matches: the rest can only repeat them
+        if not found:
+            return _EMPTY
+        return np.sort(np.concatenate(found))
 
     def phrase(self, query: q.Phrase, within: np.ndarray | None) -> np.ndarray:
         """Documents with the phrase: candidates with every word, verified by position."""

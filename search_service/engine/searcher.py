@@ -514,10 +514,12 @@ class SearchEngine:
                                           round(float(scores[i]), 4)))
         return Similar(doc_id, [word for word, _ in terms], similar)
 
-    def suggest(self, text: str, limit: int = 8, excerpt: bool = False) -> list[Suggestion]:
+    def suggest(self, text: str, limit: int = 8, excerpt: bool = False, explain: bool = False) -> list[Suggestion]:
         """Titles for as-you-type suggestions: titles containing the text verbatim first,
         then the best articles with every word. Matches are marked in ``title_html``;
-        with ``excerpt``, ``excerpt_html`` holds a line of the body around the match.
+        with ``excerpt``, ``excerpt_html`` holds a line of the body around the match; with
+        ``explain``, only a suggestion whose title does not show the match gets that line, and
+        only when the line shows it (the same line ``excerpt`` gives).
 
         Answers are kept in the result cache with the searches (the same snapshot key): the first
         characters readers type recur, and one character expands to hundreds of index terms."""
@@ -525,17 +527,17 @@ class SearchEngine:
         curation = self.curation_for(text)
 
         def work(snap: Snapshot) -> list[Suggestion]:
-            key = ("suggest", snap.key, text, limit, excerpt, curation.key if curation is not None else None)
+            key = ("suggest", snap.key, text, limit, excerpt, explain, curation.key if curation is not None else None)
             cached = self.cache.get(key)
             if cached is None:
-                cached = self._suggest(snap, text, limit, excerpt, curation)
+                cached = self._suggest(snap, text, limit, excerpt, curation, explain)
                 self.cache.put(key, cached)
             return [dataclasses.replace(item) for item in cached]  # callers may change their copies
 
         return self._on_snapshot(work)
 
     def _suggest(self, snap: Snapshot, text: str, limit: int, excerpt: bool = False,
-                 curation: Curation | None = None) -> list[Suggestion]:
+                 curation: Curation | None = None, explain: bool = False) -> list[Suggestion]:
         compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
@@ -575,10 +577,12 @@ class SearchEngine:
             item = Suggestion(article.id, article.title, marker.mark(article.title), article.category,
                               article.date.isoformat() if article.date else None, article.url,
                               pinned=docnum in pinned)
-            if excerpt:
+            if excerpt or (explain and "<mark>" not in item.title_html):
                 # Only on request, and from the body's opening part: a snippet costs about 1.4 µs
                 # per character (normalization), too much for every keystroke on long articles.
                 item.excerpt_html = highlighter.snippet(article.body[:SUGGEST_EXCERPT_SCAN], SUGGEST_EXCERPT_CHARS)
+                if not excerpt and "<mark>" not in item.excerpt_html:
+                    item.excerpt_html = None  # explaining: a line without the match explains nothing
             suggestions.append(item)
         return suggestions
 

@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from ..engine.request import SearchRequest
-from ..engine.results import SearchResults, Suggestion, facet_toggle
+from ..engine.results import SearchResults, facet_toggle
 from ..engine.searcher import SearchEngine
 from ..errors import InvalidParameter
 from . import engine_of
@@ -99,7 +99,11 @@ def suggest_answer(engine: SearchEngine, q: str, limit: int, excerpt: bool) -> d
                     "relaxed": None, "suggestions": []}
     if not q:
         return answer
-    suggestions = engine.suggest(q, limit, excerpt)
+    # Without ``excerpt``, a suggestion whose title does not show the match (the article matched in
+    # its text) still gets the line of text that does: the reader must see why it is there. Asked
+    # of the same suggestion run (``explain``), not of a second run with every excerpt.
+    explain = not excerpt
+    suggestions = engine.suggest(q, limit, excerpt, explain)
     searched = q
     if sum("<mark>" in s.title_html for s in suggestions) < limit:
         # Titles showing the text do not fill the list: ask the results page's own search what it
@@ -117,29 +121,10 @@ def suggest_answer(engine: SearchEngine, q: str, limit: int, excerpt: bool) -> d
             if page.total == 0:  # nothing as typed: the suggestions are the did-you-mean's
                 searched = page.suggestion
         if searched != q:
-            suggestions = engine.suggest(searched, limit, excerpt)
-    if not excerpt:
-        _explain_unmarked(engine, searched, limit, suggestions)
+            suggestions = engine.suggest(searched, limit, excerpt, explain)
     answer["searched"] = searched
     answer["suggestions"] = [with_page_url(s.to_json()) for s in suggestions]
     return answer
-
-
-def _explain_unmarked(engine: SearchEngine, text: str, limit: int, suggestions: list[Suggestion]) -> None:
-    """Give every suggestion whose title does not show the match an excerpt that does.
-
-    Such titles come from matches in the text: without the excerpt a reader cannot tell why the
-    article was suggested. The excerpts come from the engine's own suggestion excerpts (cached
-    with the suggestions), asked for only when some title needs one.
-    """
-    unmarked = {s.id for s in suggestions if "<mark>" not in s.title_html}
-    if not unmarked:
-        return
-    excerpts = {s.id: s.excerpt_html for s in engine.suggest(text, limit, True) if s.id in unmarked}
-    for s in suggestions:
-        found = excerpts.get(s.id)
-        if found and "<mark>" in found:  # an excerpt without the match explains nothing
-            s.excerpt_html = found
 
 
 @blueprint.get("/api/documents/<path:doc_id>")

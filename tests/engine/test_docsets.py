@@ -105,6 +105,27 @@ def test_within_restricts_exactly(searcher, evaluator):
         assert evaluator.docs(query, within=mask).tolist() == full[mask[full]].tolist(), name
 
 
+@pytest.mark.parametrize("field", [BODY_BIGRAMS, TITLE_BIGRAMS])
+@pytest.mark.parametrize("char", ["园", "规", "区", "科", "农", "无"])
+def test_a_prefix_within_a_mask_reads_what_it_needs_and_finds_the_same(searcher, commit, char, field):
+    # Evaluated within a mask, a one-character prefix skips segments without candidates and stops
+    # reading a segment's terms once every candidate there matched: the same documents either way.
+    reader = searcher.reader()
+    live = np.array([not reader.is_deleted(d) for d in range(reader.doc_count_all())], dtype=bool)
+    full = DocSetEvaluator(commit, live).docs(q.Prefix(field, char))
+    size = live.size
+    first = commit.segments[0].doc_count
+    masks = [np.ones(size, dtype=bool), ~live, np.arange(size) < first, np.arange(size) >= first,
+             np.arange(size) % 2 == 0, np.arange(size) % 3 == 1, np.zeros(size, dtype=bool)]
+    for mask in masks:
+        fresh = DocSetEvaluator(commit, live)  # nothing of the prefix read before
+        assert fresh.docs(q.Prefix(field, char), within=mask).tolist() == full[mask[full]].tolist()
+        # In an And after a term that narrows the candidates (the order docsets evaluates in).
+        narrowed = q.And((q.Prefix(field, char), q.Term(BODY, "园区")))
+        expected = np.intersect1d(full, DocSetEvaluator(commit, live).docs(q.Term(BODY, "园区")))
+        assert DocSetEvaluator(commit, live).docs(narrowed, within=mask).tolist() == expected[mask[expected]].tolist()
+
+
 def test_postings_carry_term_frequencies(searcher, evaluator):
     docs, freqs = evaluator.postings(BODY, "园区")
     by_id = dict(zip(ids_in_order(searcher, docs), freqs.tolist()))

@@ -238,6 +238,18 @@ class TestHits:
         assert {s.id for s in suggestions[:2]} == {"a5", "a6"}
         assert "<mark>智慧城</mark>" in suggestions[0].title_html
 
+    def test_suggest_explains_only_titles_without_the_match(self, engine):
+        # 发展 is in titles and in bodies whose titles lack it: only the latter get their line of
+        # text, the very line excerpt=True gives, and only when it shows the match.
+        explained = engine.suggest("发展", 8, explain=True)
+        full = {s.id: s.excerpt_html for s in engine.suggest("发展", 8, True)}
+        assert [s.id for s in explained] == list(full)
+        assert any("<mark>" in s.title_html for s in explained)
+        unmarked = [s for s in explained if "<mark>" not in s.title_html]
+        assert unmarked and all(s.excerpt_html == full[s.id] and "<mark>" in s.excerpt_html for s in unmarked)
+        assert all(s.excerpt_html is None for s in explained if "<mark>" in s.title_html)
+        assert all(s.excerpt_html is None for s in engine.suggest("发展", 8))
+
 
 @pytest.fixture(scope="module")
 def seed_engine(shared_dir, tmp_path_factory, jieba_cache) -> SearchEngine:
