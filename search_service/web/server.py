@@ -94,6 +94,11 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     """
     _clean_stale_files(settings)
     app = create_app(settings)
+    # Everything built so far (jieba's dictionary, the index's arrays, the warmed caches) lives as
+    # long as the process: frozen, the collector's full passes no longer walk its ~400,000 objects
+    # (76 ms each at 42k articles, landing on whichever search allocated last).
+    gc.collect()
+    gc.freeze()
     # With trusted_proxies set, X-Forwarded-For must reach the app, whose TrustedProxies
     # middleware believes it only from those addresses (and drops it from anyone else).
     where = {"sockets": [sock]} if sock is not None else {"host": settings.host, "port": settings.port}
