@@ -221,8 +221,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a writer waits for another process's index lock before giving up.",
             min=0, max=3600),
     Setting("rate_limit", "60 per 3 seconds", "str",
-            "Per-client limit on the public endpoints (search, suggest, pages), in Flask-Limiter "
-            "notation; several limits separated by ';'. Empty = no limit. The default lets a "
+            "Per-client limit on the public endpoints (search, suggest, pages), in the limits "
+            "library's notation; several limits separated by ';'. Empty = no limit. The default lets a "
             "burst of 60 through, 20 a second on average: a person typing never meets it."),
     Setting("export_rate_limit", "10 per minute", "str",
             "Per-client limit on CSV exports of results (/search.csv), on top of rate_limit: an "

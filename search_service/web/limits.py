@@ -8,9 +8,11 @@
   absolute URLs use (werkzeug ProxyFix semantics, see ``pages.public_base_url``). From any
   other peer, ``X-Forwarded-*`` and ``Forwarded`` are dropped, so nothing downstream can
   believe them by mistake.
-* **Rate limit.** One Flask-Limiter application limit (``rate_limit``, e.g. ``60 per 3
-  seconds``; ``;`` separates several) shared by every public endpoint, counted per
-  client address (IPv6 per /64, the block one subscriber gets). Not counted: views marked
+* **Rate limit.** One limit (``rate_limit``, e.g. ``60 per 3 seconds``; ``;`` separates
+  several; the ``limits`` library's notation and sliding-window counters) shared by every
+  public endpoint, counted per client address (IPv6 per /64, the block one subscriber
+  gets); costly endpoints have their own on top (``export_rate_limit``,
+  ``article_rate_limit``). :class:`RateLimiter` counts before each request. Not counted: views marked
   :func:`rate_limit_exempt` (``/healthz`` and ``/metrics``: monitoring), ``/static/`` (the
   widget and styles), and requests that carry a valid bearer token (see :func:`_is_exempt`).
   Over the limit: 429 with ``Retry-After``, in the API's error shape or as a Chinese page.
@@ -23,6 +25,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import logging
@@ -36,10 +39,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, render_template, request
-from flask_limiter import Limiter, RateLimitExceeded
-from limits import parse_many
-from limits.storage import MemoryStorage, Storage
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from ..config import Settings
 from ..errors import ConfigError, RateLimited
@@ -196,18 +199,6 @@ def _is_exempt(settings: Settings) -> bool:
     return has_valid_token(settings)
 
 
-def _retry_after(limiter: Limiter) -> int:
-    current = limiter.current_limit
-    if current is None:
-        return 1
-    try:
-        # A sliding window's reset can lie a moment past one window (the current window's
-        # counter lives two): never tell a client to wait longer than the limit's window.
-        return max(1, min(math.ceil(current.reset_at - time.time()), current.limit.get_expiry()))
-    except Exception:  # noqa: BLE001 - a storage hiccup must not turn a 429 into a 500
-        return 1
-
-
 class SweepingMemoryStorage(MemoryStorage):
     """``memory://`` without a new timer thread every 10 ms.
 
@@ -262,7 +253,7 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
     the first operation that meets it deletes it and starts a new one, under the file lock,
     once for all workers (a worker whose connection still points at the old file sees the
     new inode and reconnects). When even a new file cannot be made (full disk, the run
-    folder unwritable), the operation raises: Flask-Limiter then counts in this process's
+    folder unwritable), the operation raises: :class:`RateLimiter` then counts in this process's
     memory (``in_memory_fallback_enabled``) and asks :meth:`check` now and then whether the
     file works again. :attr:`problem` says what is wrong meanwhile (``/healthz`` and
     ``/metrics`` show it).
@@ -444,7 +435,7 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         return self._run(work)
 
     def check(self) -> bool:
-        """Whether the counters file works (repairing it if it can): Flask-Limiter asks this
+        """Whether the counters file works (repairing it if it can): :class:`RateLimiter` asks this
         now and then while it counts in memory, and goes back to the file once it is True."""
         try:
             self._run(lambda db: db.execute("SELECT count(*) FROM counters WHERE 0").fetchall())
@@ -510,8 +501,7 @@ class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
 def limit_storage(app: Flask) -> Storage | None:
     """The storage the app's rate limit counts in (None without a limit)."""
     limiter = app.extensions.get(LIMITER_KEY)
-    # Flask-Limiter's ``storage`` property asserts; ``_storage`` is None before init_app.
-    return getattr(limiter, "_storage", None)
+    return limiter.storage if limiter is not None else None
 
 
 def shared_storage_uri(path: str) -> str:
@@ -524,13 +514,6 @@ def storage_uri(configured: str) -> str:
     if configured.strip().lower().startswith("memory://") and hasattr(MemoryStorage, "_MemoryStorage__expire_events"):
         return "search-service-memory://"
     return configured
-
-
-class _DropLimiterLines(logging.Filter):
-    """Flask-Limiter logs every breach with the client's address; the access log has the 429."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("ratelimit ")
 
 
 def _parsed_spec(settings: Settings, name: str) -> str:
@@ -548,63 +531,152 @@ def _parsed_spec(settings: Settings, name: str) -> str:
     return ""
 
 
-def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
-    """Apply ``rate_limit`` to the public endpoints, and ``export_rate_limit`` and
-    ``article_rate_limit`` to the costly ones (see ``costly``); None when all are empty."""
-    spec = _parsed_spec(settings, "rate_limit")
-    kind_specs = {kind: _parsed_spec(settings, setting) for kind, setting in KINDS.items()}
-    if not spec and not any(kind_specs.values()):
+@dataclasses.dataclass(frozen=True)
+class LimitRule:
+    """One limit setting: its limits, counted per client under ``scope`` (named in a 429)."""
+
+    scope: str
+    setting: str
+    items: tuple[RateLimitItem, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Breach:
+    """The limit a request went over: which rule, which of its limits, the counter's identity."""
+
+    rule: LimitRule
+    item: RateLimitItem
+    identifiers: tuple[str, ...]
+
+
+class RateLimiter:
+    """Counts requests per client against the rules that apply to them, in ``storage`` (shared
+    by the workers), or in this process's memory while that storage fails.
+
+    A limit is a safety feature, not a gate: when the storage fails, the request is counted
+    here in memory instead of answered with a 500, and the storage is tried again every
+    :attr:`RECHECK_SECONDS`. (Flask-Limiter did this job with a resolution of decorators,
+    blueprints and scopes for every request: a quarter of a cached search's time.)
+    """
+
+    #: Seconds between two tries of a storage that failed.
+    RECHECK_SECONDS = 10.0
+    KEY_PREFIX = "search_service"
+
+    def __init__(self, storage: Storage, public: LimitRule | None, costly: dict[str, LimitRule]) -> None:
+        self.storage = storage
+        self.public = public
+        self.costly = costly
+        self._shared = SlidingWindowCounterRateLimiter(storage)
+        self._memory = SlidingWindowCounterRateLimiter(SweepingMemoryStorage())
+        self._failed_at: float | None = None
+
+    def rules_for(self, kind: str | None) -> list[LimitRule]:
+        """The public rule, and the costly ``kind``'s own when it has one."""
+        rules = [self.public] if self.public is not None else []
+        if kind is not None and kind in self.costly:
+            rules.append(self.costly[kind])
+        return rules
+
+    def hit(self, rules: Iterable[LimitRule], client: str) -> Breach | None:
+        """Count one request of ``client`` under every limit of ``rules`` in turn; the first
+        limit it goes over (counting stops there), or None."""
+        for rule in rules:
+            identifiers = (self.KEY_PREFIX, rule.scope, client)
+            for item in rule.items:
+                if not self._count(item, identifiers):
+                    return Breach(rule, item, identifiers)
         return None
-    logger = logging.getLogger("flask-limiter")
-    if not any(isinstance(f, _DropLimiterLines) for f in logger.filters):
-        logger.addFilter(_DropLimiterLines())
+
+    def retry_after(self, breach: Breach) -> int:
+        """Whole seconds until ``breach``'s limit lets the client in again (at least 1)."""
+        try:
+            stats = self._strategy().get_window_stats(breach.item, *breach.identifiers)
+        except Exception:  # noqa: BLE001 - a storage hiccup must not turn a 429 into a 500
+            return 1
+        # A sliding window's reset can lie a moment past one window (the current window's
+        # counter lives two): never tell a client to wait longer than the limit's window.
+        return max(1, min(math.ceil(stats.reset_time - time.time()), breach.item.get_expiry()))
+
+    def _strategy(self) -> SlidingWindowCounterRateLimiter:
+        failed_at = self._failed_at
+        if failed_at is None:
+            return self._shared
+        if time.monotonic() - failed_at < self.RECHECK_SECONDS:
+            return self._memory
+        self._failed_at = time.monotonic()  # one request tries; the others keep counting in memory
+        try:
+            works = bool(self.storage.check())
+        except Exception:  # noqa: BLE001 - still failing
+            works = False
+        if not works:
+            return self._memory
+        log.info("rate-limit storage works again; counting in it")
+        self._failed_at = None
+        return self._shared
+
+    def _count(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
+        strategy = self._strategy()
+        if strategy is self._memory:
+            return strategy.hit(item, *identifiers)
+        try:
+            return strategy.hit(item, *identifiers)
+        except Exception as exc:  # noqa: BLE001 - any storage failure: count in memory instead
+            if self._failed_at is None:
+                log.warning("rate-limit storage failed (%s); counting in this process's memory until it works",
+                            " ".join(str(exc).split())[:200])
+            self._failed_at = time.monotonic()
+            return self._memory.hit(item, *identifiers)
+
+
+def install_rate_limit(app: Flask, settings: Settings) -> RateLimiter | None:
+    """Apply ``rate_limit`` to the public endpoints, and ``export_rate_limit`` and
+    ``article_rate_limit`` to the costly ones (see ``costly``) on top of it; None when all
+    are empty."""
+    spec = _parsed_spec(settings, "rate_limit")
+    public = LimitRule("public", "rate_limit", tuple(parse_many(spec))) if spec else None
+    costly_rules = {kind: LimitRule(kind, setting, tuple(parse_many(kind_spec)))
+                    for kind, setting in KINDS.items() if (kind_spec := _parsed_spec(settings, setting))}
+    if public is None and not costly_rules:
+        return None
     try:
-        limiter = Limiter(
-            client_key,
-            application_limits=[spec] if spec else [],
-            application_limits_exempt_when=lambda: _is_exempt(settings),
-            storage_uri=storage_uri(settings.rate_limit_storage),
-            strategy="sliding-window-counter",
-            key_prefix="search_service",
-            # A limit is a safety feature, not a gate: when its storage fails, count in this
-            # process's memory (and check the storage again now and then) rather than answer 500.
-            in_memory_fallback_enabled=True,
-            swallow_errors=True,
-        )
-        limiter.init_app(app)
+        storage = storage_from_string(storage_uri(settings.rate_limit_storage))
+        if not isinstance(storage, Storage):
+            raise ValueError("an asynchronous storage (async+...) needs an async server")
     except Exception as exc:  # the storage URI names an unknown scheme or a missing driver
         raise ConfigError(
             f"rate_limit_storage = {settings.rate_limit_storage!r} cannot be used: {exc}. Fix: use "
             "memory:// or a reachable shared store such as redis://host:6379 (with its Python driver installed).",
             param="rate_limit_storage",
         ) from None
+    limiter = RateLimiter(storage, public, costly_rules)
     app.extensions[LIMITER_KEY] = limiter
-    # The costly views' own limits, one counter per kind and client, on top of the public one.
-    shared = {kind: limiter.shared_limit(kind_spec, scope=kind, override_defaults=False,
-                                         exempt_when=lambda: _is_exempt(settings))
-              for kind, kind_spec in kind_specs.items() if kind_spec}
-    for endpoint, view in list(app.view_functions.items()):
-        kind = costly_kind(view)
-        if kind in shared:
-            app.view_functions[endpoint] = shared[kind](view)  # type: ignore[assignment]  # a sync view stays sync
 
-    @app.errorhandler(RateLimitExceeded)
-    def rate_limited(error: RateLimitExceeded):
-        from . import error_response, wants_json
-
-        retry = _retry_after(limiter)
-        limit = getattr(error, "limit", None)
-        setting = KINDS.get(str(getattr(limit, "scope", "")), "rate_limit")
-        problem = RateLimited(
-            f"Too many requests from this client: the limit is {getattr(limit, 'limit', None) or spec} "
-            f"(setting {setting}). Retry after {retry} seconds."
-        )
-        if wants_json():
-            response = error_response(problem)
-        else:
-            response = Response(render_template("rate_limited.html", error=problem, retry_after=retry),
-                                status=429, mimetype="text/html")
-        response.headers["Retry-After"] = str(retry)
-        return response
+    @app.before_request
+    def count_request() -> Response | None:
+        endpoint = request.endpoint
+        if endpoint is None or _is_exempt(settings):
+            return None  # unrouted (a 404), monitoring, static files, the site's own scripts
+        rules = limiter.rules_for(costly_kind(app.view_functions.get(endpoint)))
+        breach = limiter.hit(rules, client_key()) if rules else None
+        return None if breach is None else _refusal(limiter, breach)
 
     return limiter
+
+
+def _refusal(limiter: RateLimiter, breach: Breach) -> Response:
+    """The 429 for ``breach``: in the API's error shape or as a Chinese page, with Retry-After."""
+    from . import error_response, wants_json
+
+    retry = limiter.retry_after(breach)
+    problem = RateLimited(
+        f"Too many requests from this client: the limit is {breach.item} (setting {breach.rule.setting}). "
+        f"Retry after {retry} seconds."
+    )
+    if wants_json():
+        response = error_response(problem)
+    else:
+        response = Response(render_template("rate_limited.html", error=problem, retry_after=retry),
+                            status=429, mimetype="text/html")
+    response.headers["Retry-After"] = str(retry)
+    return response

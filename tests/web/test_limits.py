@@ -500,6 +500,28 @@ def test_a_counters_file_that_cannot_be_made_falls_back_to_counting_per_process(
         close_app(app)
 
 
+def test_counting_goes_back_to_the_shared_file_once_it_can_be_made(tmp_path, sample_settings):
+    blocker = tmp_path / "run"
+    blocker.write_text("x")  # for now the counters file would go below a regular file
+    settings = sample_settings.replace(rate_limit="3 per minute",
+                                       rate_limit_storage=shared_storage_uri(str(blocker / "rate.db")))
+    app = create_app(settings)
+    try:
+        limiter = app.extensions["rate_limiter"]
+        client = new_client(app)
+        assert client.get("/api/search?q=园区").status_code == 200  # counted in memory meanwhile
+        blocker.unlink()
+        blocker.mkdir()  # the folder can be made now
+        limiter.RECHECK_SECONDS = 0.0
+        statuses = [client.get("/api/search?q=园区").status_code for _ in range(4)]
+        # Back in the file, which starts from nothing: three more, then refused.
+        assert statuses == [200, 200, 200, 429]
+        assert (blocker / "rate.db").exists() and limiter.storage.problem is None
+        assert client.get("/healthz").get_json()["status"] == "ok"
+    finally:
+        close_app(app)
+
+
 # --------------------------------------------------------------------------- costly endpoints
 
 

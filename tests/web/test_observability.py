@@ -74,7 +74,7 @@ def test_no_client_address_unless_asked(app, sample_settings, caplog, access_lin
 
 
 def test_rate_limiting_logs_no_client_address(sample_settings, caplog, access_lines):
-    caplog.set_level(logging.DEBUG)  # Flask-Limiter's own breach lines name the client: dropped
+    caplog.set_level(logging.DEBUG)  # every logger: nothing may name the client
     app = create_app(sample_settings.replace(rate_limit="1 per minute"))
     try:
         client = app.test_client()
