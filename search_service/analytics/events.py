@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import threading
@@ -34,6 +35,7 @@ _OPERATOR = re.compile(r"(?<![^\s(（])(OR|AND|NOT)(?![^\s)）])")
 # --------------------------------------------------------------------------- normalization
 
 
+@functools.lru_cache(maxsize=4096)  # the same queries recur; each normalization calls OpenCC
 def normalize_query(text: str) -> str:
     """The grouping form of a query: width, case and script folded, whitespace collapsed.
 

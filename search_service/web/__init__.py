@@ -389,8 +389,10 @@ def _keep_redirects_on_this_site(response: Response) -> None:
     keep that answer). A relative ``Location`` (RFC 9110 §10.2.2) always stays on the host
     the reader asked.
     """
+    if not 300 <= response.status_code < 400:
+        return
     location = response.headers.get("Location")
-    if location and 300 <= response.status_code < 400:
+    if location:
         origin = request.host_url.rstrip("/")  # scheme://host as the client sent it
         if location == origin or location.startswith(origin + "/"):
             relative = location[len(origin):] or "/"

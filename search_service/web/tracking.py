@@ -16,6 +16,7 @@ a headless browser's as-you-type calls are not recorded at all.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -90,7 +91,12 @@ def client_kind() -> str:
     purpose = (request.headers.get("Sec-Purpose", "") + request.headers.get("Purpose", "")).lower()
     if "prefetch" in purpose or "prerender" in purpose:
         return "crawler"
-    agent = request.headers.get("User-Agent", "").strip()
+    return _agent_kind(request.headers.get("User-Agent", "").strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _agent_kind(agent: str) -> str:
+    # Remembered: a few hundred user agents make nearly all traffic, and the crawler pattern is long.
     if _CRAWLER.search(agent):
         return "crawler"
     if not agent or _SCRIPT.search(agent):
