@@ -84,6 +84,31 @@ def test_every_posting_list_decodes_as_whooshs_matcher_reads_it(commit):
     assert checked > 50
 
 
+def test_the_vectorized_reader_reads_every_list_it_takes_as_whooshs_matcher(commit, request):
+    # list_arrays takes the numpy reader for long lists only; here it reads every list, so that
+    # its layout checks meet every shape of block: one-byte and wider deltas, short last blocks,
+    # frequencies, Whoosh's compressed blocks (which it must leave to the unpickling reader).
+    from search_service.engine.backend.postings import _list_arrays_vectorized
+
+    read = declined = 0
+    for segment in commit.segments:
+        for field in (TITLE, BODY, TITLE_BIGRAMS, BODY_BIGRAMS):
+            for text in segment.terms(field):
+                info = segment._term_info(field, text)
+                if info.is_inlined():
+                    continue
+                arrays = _list_arrays_vectorized(segment._posting_bytes(info))
+                if arrays is None:
+                    declined += 1
+                    continue
+                ids, weights = whoosh_arrays(segment, field, text)
+                assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
+                read += 1
+    assert read + declined > 50
+    if request.node.callspec.params["commit"] == "own":
+        assert read > declined  # the service's own blocks: nearly all read with numpy
+
+
 def test_posting_lists_of_several_blocks_are_read_whole(whoosh_commit):
     segment = whoosh_commit.segments[0]
     ids, freqs = segment.postings(BODY, "园区")
