@@ -251,6 +251,87 @@ def test_a_merge_through_the_builder_writes_what_whooshs_own_merge_writes(corpus
     assert not set(ours["stored"]) & set(deleted)
 
 
+def _merge_all(folder: Path, copy_blocks: bool) -> None:
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC
+
+    toc = TOC.read(FileStorage(str(folder)), backend_index.INDEX_NAME)
+    merged, _ = segments.merge_segments(folder, toc.segments, folder, toc.schema, copy_blocks=copy_blocks)
+    segments.commit_segments(folder, [merged])
+
+
+def _block_counts(ix: whoosh_index.Index) -> list[list[int]]:
+    """The postings per block of every posting list that has blocks (not inlined)."""
+    from search_service.engine.backend.postings import _blocks
+
+    counts = []
+    with ix.reader() as reader:
+        terms = reader._terms
+        for fieldname, tbytes in list(terms.terms()):
+            info = terms.term_info(fieldname, tbytes)
+            if info.is_inlined():
+                continue
+            offset, length = info.extent()
+            length = length[0] if isinstance(length, tuple) else length  # Whoosh's from_bytes leaves a 1-tuple
+            terms._postfile.seek(offset)
+            blocks = list(_blocks(terms._postfile.read(length), values=False))
+            assert None not in blocks
+            counts.append([block_info[0] for block_info, _ in blocks])
+    return counts
+
+
+def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_merge(corpus, tmp_path):
+    # A build's segments (no deletions) are merged by copying their posting blocks, document
+    # numbers moved, instead of decoding and encoding every posting again: the same postings,
+    # statistics, stored fields and lengths as the re-encoding merge (which the test above holds
+    # to Whoosh's own), each segment's blocks kept as they were.
+    _fast_build(tmp_path / "copied", corpus, 1, 0.01)
+    assert len(backend_index.latest_segments(tmp_path / "copied")) > 5
+    shutil.copytree(tmp_path / "copied", tmp_path / "encoded")
+    _merge_all(tmp_path / "copied", copy_blocks=True)
+    _merge_all(tmp_path / "encoded", copy_blocks=False)
+    copied, encoded = whoosh_index.open_dir(str(tmp_path / "copied")), whoosh_index.open_dir(str(tmp_path / "encoded"))
+    assert len(backend_index.latest_segments(tmp_path / "copied")) == 1
+    ours, expected = _dump(copied), _dump(encoded)
+    for part in ("count", "stored", "lengths", "totals", "stats", "postings"):
+        assert ours[part] == expected[part], part
+    assert {f: copied._segments()[0]._fieldlengths[f] for f in index_schema().scorable_names()} == \
+        {f: encoded._segments()[0]._fieldlengths[f] for f in index_schema().scorable_names()}
+    # Re-encoded lists are cut every 128 postings; copied ones keep each segment's short last block.
+    assert all(count == 128 for counts in _block_counts(encoded) for count in counts[:-1])
+    assert any(count < 128 for counts in _block_counts(copied) for count in counts[:-1])
+
+
+def test_copied_blocks_take_document_numbers_of_any_size(corpus, tmp_path):
+    # A block's first id and last id are opcodes of 2, 3 or 5 bytes (K, M, J): moved past 255 or
+    # 65,535 they grow, and the block's size with them; a list's last block is marked (negative
+    # size) only where the merged list ends.
+    from search_service.engine.backend.postings import _blocks, list_arrays
+
+    ix = _fast_build(tmp_path / "one", corpus, 1, 1000.0)
+    with ix.reader() as reader:
+        terms = reader._terms
+        infos = [terms.term_info(field, tbytes) for field, tbytes in list(terms.terms()) if field == "body"]
+        longest = max((info for info in infos if not info.is_inlined()), key=lambda info: info.doc_frequency())
+        offset, length = longest.extent()
+        length = length[0] if isinstance(length, tuple) else length  # Whoosh's from_bytes leaves a 1-tuple
+        terms._postfile.seek(offset)
+        original = terms._postfile.read(length)
+    docs, weights = list_arrays(original)
+    assert len(docs) > 128
+    for base in (0, 200, 65_000, 70_000, 3_000_000):
+        for final in (True, False):
+            out = bytearray(original[:4])
+            segments._copy_blocks(out, original, 0, len(original), base, final)
+            if final:
+                moved, moved_weights = list_arrays(bytes(out))
+                assert moved.tolist() == (docs + base).tolist()
+                assert moved_weights.tolist() == weights.tolist()
+                assert [info[1] for info, _ in _blocks(bytes(out), values=False)][-1] == docs[-1] + base
+            else:
+                assert list(_blocks(bytes(out), values=False))[-1] is None  # no last block: the list goes on
+
+
 def test_segment_ids_stay_unique_when_the_global_random_generator_is_seeded(tmp_path):
     # Hypothesis (and any library) may seed `random`; Whoosh's own ids would then repeat, and a
     # reader cached under the old segment's id would read the new segment's files.
