@@ -40,7 +40,7 @@ import secrets
 import shutil
 import struct
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -738,6 +738,13 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
             bases.append(builder.doc_count)
             _copy_documents_raw(builder, reader, segment, mapping)
         builder.perdoc.close()
+        # Every document is kept: the field length totals are the segments' own, exact (summing
+        # the documents' length bytes, as a merge with deletions must, rounds each length).
+        totals: dict[str, int] = defaultdict(int)
+        for segment in toc_segments:
+            for name, length in segment._fieldlengths.items():
+                totals[name] += length
+        builder.segment._fieldlengths = totals
         fieldwriter = builder.codec.field_writer(builder.storage, builder.segment)
         for name in sorted(builder._postings):
             parts = [_field_entries(tindex, table, pack_ushort(fieldmap[name])) if name in fieldmap else ([], [])
@@ -764,7 +771,7 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
 def _copy_documents_raw(builder: SegmentBuilder, reader, segment, mapping: dict) -> None:
     """Add every document of a segment without deletions to ``builder``: stored fields copied as
     their compressed bytes (unpickling and compressing them again was a third of a merge)."""
-    from whoosh.codec.whoosh3 import STORED_COLUMN
+    from whoosh.codec.whoosh3 import LENGTHS_COLUMN, STORED_COLUMN
     from whoosh.columns import VarBytesColumn
 
     schema = builder.schema
@@ -778,7 +785,6 @@ def _copy_documents_raw(builder: SegmentBuilder, reader, segment, mapping: dict)
     write_raw = functools.partial(VarBytesColumn.Writer.add, stored_out)
     scored = [name for name in builder._stored_fields if name in builder._length_bytes and schema[name].scorable]
     lengths = {name: _length_bytes_of(reader, name, count).tolist() for name in scored}
-    to_length = [byte_to_length(b) for b in range(256)]
     columns = []
     for name in builder._stored_fields:
         column = schema[name].column_type
@@ -786,7 +792,6 @@ def _copy_documents_raw(builder: SegmentBuilder, reader, segment, mapping: dict)
             values = reader.column_reader(name, column)
             columns.append((name, column, values.raw_column() if hasattr(values, "raw_column") else values))
     segment_id = segment.segment_id()
-    add_field = perdoc.add_field
     add_column_value = perdoc.add_column_value
     for docnum in range(count):
         new = builder.doc_count
@@ -794,8 +799,7 @@ def _copy_documents_raw(builder: SegmentBuilder, reader, segment, mapping: dict)
         for name, found in lengths.items():
             byte = found[docnum]
             if byte:
-                # What add_copy passes: the length the byte stands for (totals add those up).
-                add_field(name, None, None, to_length[byte])
+                add_column_value(f"_{name}_len", LENGTHS_COLUMN, byte)  # what add_field writes
         for name, column, values in columns:
             add_column_value(name, column, values[docnum])
         raw = read_raw(docnum)
