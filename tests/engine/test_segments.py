@@ -288,11 +288,15 @@ def _block_counts(ix: whoosh_index.Index) -> list[list[int]]:
     return counts
 
 
-def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_merge(corpus, reference, tmp_path):
+@pytest.mark.parametrize("chunk", [segments.MERGE_CHUNK_ENTRIES, 40])
+def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_merge(corpus, reference, tmp_path,
+                                                                                   monkeypatch, chunk):
     # A build's segments (no deletions) are merged by copying their posting blocks, document
     # numbers moved, instead of decoding and encoding every posting again: the same postings,
     # statistics, stored fields and lengths as the re-encoding merge (which the test above holds
-    # to Whoosh's own), each segment's blocks kept as they were.
+    # to Whoosh's own), each segment's blocks kept as they were. A field is merged a range of
+    # terms at a time (chunk: entries per range; 40 cuts every field into several).
+    monkeypatch.setattr(segments, "MERGE_CHUNK_ENTRIES", chunk)
     _fast_build(tmp_path / "copied", corpus, 1, 0.01, one_segment=False)
     assert len(backend_index.latest_segments(tmp_path / "copied")) > 5
     shutil.copytree(tmp_path / "copied", tmp_path / "encoded")
