@@ -61,8 +61,9 @@ def build(
         segments, count, size = _build_in_workers(folder, articles, procs, segment_mb, on_article)
     if one_segment and len(segments) > 1:
         # The workers are gone: the merge reads their segments' files (mapped) and writes the
-        # merged one beside them; the commit lists it alone and deletes their files.
-        merged, _ = merge_segments(folder, segments, folder, index_schema())
+        # merged one beside them, ranges of terms in as many processes as the build had; the
+        # commit lists it alone and deletes their files.
+        merged, _ = merge_segments(folder, segments, folder, index_schema(), procs=procs)
         segments = [merged]
     commit_segments(folder, segments)
     return count, size

@@ -259,12 +259,13 @@ def test_a_merge_through_the_builder_writes_what_whooshs_own_merge_writes(corpus
     assert not set(ours["stored"]) & set(deleted)
 
 
-def _merge_all(folder: Path, copy_blocks: bool) -> None:
+def _merge_all(folder: Path, copy_blocks: bool, procs: int = 1) -> None:
     from whoosh.filedb.filestore import FileStorage
     from whoosh.index import TOC
 
     toc = TOC.read(FileStorage(str(folder)), backend_index.INDEX_NAME)
-    merged, _ = segments.merge_segments(folder, toc.segments, folder, toc.schema, copy_blocks=copy_blocks)
+    merged, _ = segments.merge_segments(folder, toc.segments, folder, toc.schema, copy_blocks=copy_blocks,
+                                        procs=procs)
     segments.commit_segments(folder, [merged])
 
 
@@ -288,19 +289,20 @@ def _block_counts(ix: whoosh_index.Index) -> list[list[int]]:
     return counts
 
 
-@pytest.mark.parametrize("chunk", [segments.MERGE_CHUNK_ENTRIES, 40])
+@pytest.mark.parametrize("chunk,procs", [(segments.MERGE_CHUNK_ENTRIES, 1), (40, 1), (40, 2)])
 def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_merge(corpus, reference, tmp_path,
-                                                                                   monkeypatch, chunk):
+                                                                                   monkeypatch, chunk, procs):
     # A build's segments (no deletions) are merged by copying their posting blocks, document
     # numbers moved, instead of decoding and encoding every posting again: the same postings,
     # statistics, stored fields and lengths as the re-encoding merge (which the test above holds
     # to Whoosh's own), each segment's blocks kept as they were. A field is merged a range of
-    # terms at a time (chunk: entries per range; 40 cuts every field into several).
+    # terms at a time (chunk: entries per range; 40 cuts every field into several), the ranges
+    # in procs processes.
     monkeypatch.setattr(segments, "MERGE_CHUNK_ENTRIES", chunk)
     _fast_build(tmp_path / "copied", corpus, 1, 0.01, one_segment=False)
     assert len(backend_index.latest_segments(tmp_path / "copied")) > 5
     shutil.copytree(tmp_path / "copied", tmp_path / "encoded")
-    _merge_all(tmp_path / "copied", copy_blocks=True)
+    _merge_all(tmp_path / "copied", copy_blocks=True, procs=procs)
     _merge_all(tmp_path / "encoded", copy_blocks=False)
     copied, encoded = whoosh_index.open_dir(str(tmp_path / "copied")), whoosh_index.open_dir(str(tmp_path / "encoded"))
     assert len(backend_index.latest_segments(tmp_path / "copied")) == 1
