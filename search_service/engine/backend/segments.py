@@ -649,6 +649,10 @@ def _merge_terms(prefix: bytes, fixed: int | None, parts: list[tuple[list[bytes]
             minlen = 255
             first_doc = -1
             last_doc = 0
+            # A term found in one document of a segment is inlined in its term table: consecutive
+            # such documents of the merged list go into one block (not a block each: ~33 bytes
+            # apiece, and a block more to decode per search).
+            singles: list[tuple[int, int, bytes, int]] = []
             for k in range(i, j):
                 index = order[k]
                 owner = owners[index]
@@ -666,21 +670,14 @@ def _merge_terms(prefix: bytes, fixed: int | None, parts: list[tuple[list[bytes]
                 final = k == j - 1
                 if value[0]:
                     doc, freq, inlined_values = _inlined_parts(value)
-                    doc += base
-                    if fixed is None:
-                        block_values = inlined_values
-                    elif fixed == 0:
-                        block_values = _NONE
-                    else:
-                        block_values = inlined_values[:-1]  # one bytes value, not a tuple
-                    data = (_int_op(doc) + _TUPLE1 + (_NONE if freq == 1 else _int_op(freq) + _TUPLE1)
-                            + block_values + _TUPLE3 + _STOP)
-                    info = _block_info(1, doc, freq, bmin, bmax)
-                    size = len(info) + len(data)
-                    out += _pack_int_be(-size if final else size)
-                    out += info
-                    out += data
+                    singles.append((doc + base, freq, inlined_values, bmin))
+                    if final or len(singles) == BLOCK_LIMIT:
+                        _single_block(out, singles, fixed, final)
+                        singles = []
                 else:
+                    if singles:
+                        _single_block(out, singles, fixed, False)
+                        singles = []
                     offset, length = _unpack_extent(value, _TERMINFO_SIZE)
                     _copy_blocks(out, postings[owner], offset, length, base, final)
             table.append((prefix + term, _TERMINFO(0, float(total), count, minlen, maxlen, maxweight,
@@ -688,6 +685,33 @@ def _merge_terms(prefix: bytes, fixed: int | None, parts: list[tuple[list[bytes]
                           + _EXTENT(first_byte, base_offset + len(out) - first_byte)))
         i = j
     return bytes(out), table
+
+
+def _single_block(out: bytearray, singles: list[tuple[int, int, bytes, int]], fixed: int | None,
+                  final: bool) -> None:
+    """Append one block of postings taken from inlined term entries: (document, frequency, the
+    entry's values tuple pickle, length byte) each; encoded as :meth:`SegmentBuilder._write_field`
+    encodes a block."""
+    count = len(singles)
+    docs = [doc for doc, _, _, _ in singles]
+    freqs = [freq for _, freq, _, _ in singles]
+    lengths = [length for _, _, _, length in singles]
+    maxweight = max(freqs)
+    ids = _int_tuple([docs[0]] + [b - a for a, b in zip(docs, docs[1:])])
+    weights = _NONE if maxweight == 1 else _int_tuple(freqs)
+    if fixed is None:
+        ops = b"".join([values[:-1] for _, _, values, _ in singles])  # each a bytes op and TUPLE1
+        block_values = ops + _TUPLE_N[count] if count in _TUPLE_N else _MARK + ops + _TUPLE
+    elif fixed == 0:
+        block_values = _NONE
+    else:
+        block_values = _bytes_op(b"".join([_COUNT[f] if f < 1024 else _pack_u4_be(f) for f in freqs]))
+    data = ids + weights + block_values + _TUPLE3 + _STOP
+    info = _block_info(count, docs[-1], maxweight, min(lengths), max(lengths))
+    size = len(info) + len(data)
+    out += _pack_int_be(-size if final else size)
+    out += info
+    out += data
 
 
 def _write_range(fieldwriter, out: bytes, table: list[tuple[bytes, bytes]]) -> None:
