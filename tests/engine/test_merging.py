@@ -156,7 +156,7 @@ def test_a_full_builds_large_segments_are_left_to_optimize():
         return SegmentInfo(f"s{n}-{docs}", docs, 0)
 
     large = merging.MERGE_FACTOR ** merging.MAX_AUTO_MERGE_LEVEL
-    build = [sized(large + i, i) for i in range(19)]  # what a 42,000-article rebuild leaves
+    build = [sized(large + i, i) for i in range(19)]  # a 42,000-article build's segments, had it not merged them
     assert merging.choose_segments(build) == []
     assert len(merging.choose_segments(build, everything=True)) == 19
     small = [sized(3, i) for i in range(merging.MERGE_FACTOR)]

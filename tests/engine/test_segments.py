@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -60,10 +61,11 @@ def _whoosh_build(path: Path, articles: list[Article]) -> whoosh_index.Index:
     return whoosh_index.open_dir(str(path))
 
 
-def _fast_build(path: Path, articles: list[Article], procs: int, segment_mb: float) -> whoosh_index.Index:
+def _fast_build(path: Path, articles: list[Article], procs: int, segment_mb: float,
+                one_segment: bool = True) -> whoosh_index.Index:
     path.mkdir()
     backend_index.create(path)
-    count, _ = building.build(path, articles, procs=procs, segment_mb=segment_mb)
+    count, _ = building.build(path, articles, procs=procs, segment_mb=segment_mb, one_segment=one_segment)
     assert count == len(articles)
     return whoosh_index.open_dir(str(path))
 
@@ -111,11 +113,17 @@ def reference(corpus, tmp_path_factory):
     return ix, _dump(ix)
 
 
-@pytest.mark.parametrize("procs,segment_mb", [(1, 1000.0), (1, 0.05), (2, 0.05)])
-def test_fast_build_writes_the_same_postings_as_whoosh(corpus, reference, tmp_path, procs, segment_mb):
-    ix = _fast_build(tmp_path / "fast", corpus, procs, segment_mb)
-    if segment_mb < 1:
-        assert len(backend_index.latest_segments(tmp_path / "fast")) > 1
+@pytest.mark.parametrize("procs,segment_mb,one_segment", [(1, 1000.0, True), (1, 0.05, False), (1, 0.05, True),
+                                                        (2, 0.05, False), (2, 0.05, True)])
+def test_fast_build_writes_the_same_postings_as_whoosh(corpus, reference, tmp_path, procs, segment_mb, one_segment):
+    # Small segments (segment_mb) are merged into one at the end of the build (one_segment).
+    ix = _fast_build(tmp_path / "fast", corpus, procs, segment_mb, one_segment)
+    found = len(backend_index.latest_segments(tmp_path / "fast"))
+    assert found == 1 if one_segment else found > 1
+    # Nothing of the merged segments is left behind.
+    live = {segment.id for segment in backend_index.latest_segments(tmp_path / "fast")}
+    assert {name.split(".")[0] for name in os.listdir(tmp_path / "fast")
+            if name.startswith("MAIN_")} == live
     expected = reference[1]
     got = _dump(ix)
     for part in ("count", "stored", "lengths", "totals", "stats"):
@@ -225,7 +233,7 @@ def test_a_merge_through_the_builder_writes_what_whooshs_own_merge_writes(corpus
     # positions included, the texts not analyzed again). Stock Whoosh must read the merged
     # segment exactly as the one its own merge (add_reader, what optimize does) writes from
     # the same segments: same postings, statistics, stored fields, lengths and totals.
-    _fast_build(tmp_path / "fast", corpus, 1, 0.01)
+    _fast_build(tmp_path / "fast", corpus, 1, 0.01, one_segment=False)
     writer = indexer.open_writer(tmp_path / "fast")
     deleted = [a.id for a in corpus[5:15]]
     for doc_id in deleted:
@@ -249,6 +257,94 @@ def test_a_merge_through_the_builder_writes_what_whooshs_own_merge_writes(corpus
         assert ours[part] == expected[part], part
     assert ours["postings"] == expected["postings"]
     assert not set(ours["stored"]) & set(deleted)
+
+
+def _merge_all(folder: Path, copy_blocks: bool, procs: int = 1) -> None:
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC
+
+    toc = TOC.read(FileStorage(str(folder)), backend_index.INDEX_NAME)
+    merged, _ = segments.merge_segments(folder, toc.segments, folder, toc.schema, copy_blocks=copy_blocks,
+                                        procs=procs)
+    segments.commit_segments(folder, [merged])
+
+
+def _block_counts(ix: whoosh_index.Index) -> list[list[int]]:
+    """The postings per block of every posting list that has blocks (not inlined)."""
+    from search_service.engine.backend.postings import _blocks
+
+    counts = []
+    with ix.reader() as reader:
+        terms = reader._terms
+        for fieldname, tbytes in list(terms.terms()):
+            info = terms.term_info(fieldname, tbytes)
+            if info.is_inlined():
+                continue
+            offset, length = info.extent()
+            length = length[0] if isinstance(length, tuple) else length  # Whoosh's from_bytes leaves a 1-tuple
+            terms._postfile.seek(offset)
+            blocks = list(_blocks(terms._postfile.read(length), values=False))
+            assert None not in blocks
+            counts.append([block_info[0] for block_info, _ in blocks])
+    return counts
+
+
+@pytest.mark.parametrize("chunk,procs", [(segments.MERGE_CHUNK_ENTRIES, 1), (40, 1), (40, 2)])
+def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_merge(corpus, reference, tmp_path,
+                                                                                   monkeypatch, chunk, procs):
+    # A build's segments (no deletions) are merged by copying their posting blocks, document
+    # numbers moved, instead of decoding and encoding every posting again: the same postings,
+    # statistics, stored fields and lengths as the re-encoding merge (which the test above holds
+    # to Whoosh's own), each segment's blocks kept as they were. A field is merged a range of
+    # terms at a time (chunk: entries per range; 40 cuts every field into several), the ranges
+    # in procs processes.
+    monkeypatch.setattr(segments, "MERGE_CHUNK_ENTRIES", chunk)
+    _fast_build(tmp_path / "copied", corpus, 1, 0.01, one_segment=False)
+    assert len(backend_index.latest_segments(tmp_path / "copied")) > 5
+    shutil.copytree(tmp_path / "copied", tmp_path / "encoded")
+    _merge_all(tmp_path / "copied", copy_blocks=True, procs=procs)
+    _merge_all(tmp_path / "encoded", copy_blocks=False)
+    copied, encoded = whoosh_index.open_dir(str(tmp_path / "copied")), whoosh_index.open_dir(str(tmp_path / "encoded"))
+    assert len(backend_index.latest_segments(tmp_path / "copied")) == 1
+    ours, expected = _dump(copied), _dump(encoded)
+    for part in ("count", "stored", "lengths", "stats", "postings"):
+        assert ours[part] == expected[part], part
+    # With every document kept, the field totals are the segments' own (exact); re-encoding sums
+    # the documents' one-byte lengths, which round.
+    assert ours["totals"] == reference[1]["totals"]
+    # Re-encoded lists are cut every 128 postings; copied ones keep each segment's short last block.
+    assert all(count == 128 for counts in _block_counts(encoded) for count in counts[:-1])
+    assert any(count < 128 for counts in _block_counts(copied) for count in counts[:-1])
+
+
+def test_copied_blocks_take_document_numbers_of_any_size(corpus, tmp_path):
+    # A block's first id and last id are opcodes of 2, 3 or 5 bytes (K, M, J): moved past 255 or
+    # 65,535 they grow, and the block's size with them; a list's last block is marked (negative
+    # size) only where the merged list ends.
+    from search_service.engine.backend.postings import _blocks, list_arrays
+
+    ix = _fast_build(tmp_path / "one", corpus, 1, 1000.0)
+    with ix.reader() as reader:
+        terms = reader._terms
+        infos = [terms.term_info(field, tbytes) for field, tbytes in list(terms.terms()) if field == "body"]
+        longest = max((info for info in infos if not info.is_inlined()), key=lambda info: info.doc_frequency())
+        offset, length = longest.extent()
+        length = length[0] if isinstance(length, tuple) else length  # Whoosh's from_bytes leaves a 1-tuple
+        terms._postfile.seek(offset)
+        original = terms._postfile.read(length)
+    docs, weights = list_arrays(original)
+    assert len(docs) > 128
+    for base in (0, 200, 65_000, 70_000, 3_000_000):
+        for final in (True, False):
+            out = bytearray(original[:4])
+            segments._copy_blocks(out, original, 0, len(original), base, final)
+            if final:
+                moved, moved_weights = list_arrays(bytes(out))
+                assert moved.tolist() == (docs + base).tolist()
+                assert moved_weights.tolist() == weights.tolist()
+                assert [info[1] for info, _ in _blocks(bytes(out), values=False)][-1] == docs[-1] + base
+            else:
+                assert list(_blocks(bytes(out), values=False))[-1] is None  # no last block: the list goes on
 
 
 def test_segment_ids_stay_unique_when_the_global_random_generator_is_seeded(tmp_path):
