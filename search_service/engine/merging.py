@@ -62,9 +62,9 @@ STAGING_PREFIX = ".merge-"
 MERGE_FACTOR = 6
 #: Segments of this size class and above (MERGE_FACTOR ** 4 = 1,296 documents or more) are
 #: merged only by ``search-service optimize``. The write path's small segments still merge
-#: up to it; what it spares is a full build's segments (thousands of documents each):
-#: merging those in the background would keep a core busy for many minutes after every
-#: rebuild, to save searches only a little (measured in BENCHMARKS.md#serving).
+#: up to it; what it spares is the large ones (a build's one segment, thousands of articles
+#: of writes merged together): merging those in the background would keep a core busy for
+#: minutes, to save searches only a little (measured in BENCHMARKS.md#serving).
 MAX_AUTO_MERGE_LEVEL = 4
 #: How long the swap may wait for Whoosh's write lock (held only during commits).
 SWAP_LOCK_TIMEOUT = 30.0
