@@ -11,6 +11,8 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -59,7 +61,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     from .metrics import StampStart, install_metrics
 
     configure_logging(settings)
-    app = Flask(__name__)
+    app = SearchApp(__name__)
     app.config["SETTINGS"] = settings
     # Never the debugger or tracebacks in responses, whatever FLASK_DEBUG says.
     app.config["DEBUG"] = False
@@ -310,6 +312,22 @@ def describe_unexpected(error: BaseException, method: str, path: str) -> str:
     return f"unhandled {type(error).__name__} on {method} {shown_path!r}: {message}{where}"
 
 
+class SearchApp(Flask):
+    """The Flask app, minus a check per call: Flask asks ``inspect`` whether each hook and view
+    is a coroutine every time it calls it (ten times a search); none is, so the answer is
+    remembered per function."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        known = self._sync.get(func)
+        if known is None:
+            known = self._sync[func] = super().ensure_sync(func)
+        return known
+
+    @functools.cached_property
+    def _sync(self) -> dict[Callable[..., Any], Callable[..., Any]]:
+        return {}
+
+
 class OneLookPerRead:
     """WSGI middleware: a GET or HEAD reads one state of the index, rules and synonyms
     (``freshness.one_look``); a write must see its own commit, so it looks every time."""
@@ -367,6 +385,11 @@ def _register_utf8_check(app: Flask) -> None:
         except UnicodeEncodeError:
             return  # already text (not from a WSGI server)
         if b"%" in query or not query.isascii():
+            try:
+                unquote_to_bytes(query).decode("utf-8")
+                return  # all of it is UTF-8 (nearly every request): no need to look pair by pair
+            except UnicodeDecodeError:
+                pass
             for pair in query.split(b"&"):
                 try:
                     unquote_to_bytes(pair).decode("utf-8")

@@ -274,3 +274,17 @@ def test_other_http_errors_keep_their_status(client):
 def test_sort_may_carry_blanks_like_every_other_parameter(client):
     answer = client.get("/api/search", query_string={"sort": " date_desc ", "q": " 园区 "})
     assert answer.status_code == 200 and answer.get_json()["sort"] == "date_desc"
+
+
+def test_the_app_remembers_which_functions_are_plain_and_still_wraps_a_coroutine(app):
+    def plain():
+        return "x"
+
+    async def coroutine():
+        return "y"
+
+    assert app.ensure_sync(plain) is plain and app.ensure_sync(plain) is plain
+    # A coroutine still goes through Flask's own check (here without the async extra: its error).
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="async"):
+            app.ensure_sync(coroutine)
