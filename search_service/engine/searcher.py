@@ -230,8 +230,8 @@ class SearchEngine:
         # as strings (pathlib's joins cost as much as the stat calls).
         self._stamp: tuple | None = None
         self._current_path = str(self.store.root / CURRENT_FILE)
-        self._category_names: tuple[tuple, tuple[str, ...]] | None = None  # (snapshot key, names)
         self._generations_path = str(self.store.generations_dir)
+        self._category_names: tuple[tuple, tuple[str, ...]] | None = None  # (snapshot key, names)
         # Articles holding a text verbatim, for the correction's weighing (per snapshot).
         self._verbatim = _VerbatimCounts(VERBATIM_CACHE_ENTRIES)
 
@@ -253,7 +253,8 @@ class SearchEngine:
         acknowledged by any process -- another worker of ``serve --workers`` included --
         is seen by the next search. The full check (reading ``CURRENT``, listing the
         generation's commits) runs when the fingerprint moved, and at least every
-        ``reload_interval`` seconds.
+        ``reload_interval`` seconds. Within ``freshness.one_look`` (a GET request) the first
+        answer stands: one request reads one snapshot.
         """
         return looked(self, self._look)
 
