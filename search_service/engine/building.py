@@ -16,9 +16,11 @@ the table of contents is written: nothing but the merged segment is ever visible
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,6 +29,8 @@ from ..article import Article
 from .backend.index import index_schema
 from .backend.segments import SegmentBuilder, commit_segments, merge_segments
 from .documents import analyze
+
+log = logging.getLogger(__name__)
 
 __all__ = ["BATCH_ARTICLES", "BuildFailed", "build", "segment_megabytes"]
 
@@ -63,7 +67,10 @@ def build(
         # The workers are gone: the merge reads their segments' files (mapped) and writes the
         # merged one beside them, ranges of terms in as many processes as the build had; the
         # commit lists it alone and deletes their files.
+        log.info("merging the build's %d segments into one …", len(segments))  # the progress bar is done
+        started = time.perf_counter()
         merged, _ = merge_segments(folder, segments, folder, index_schema(), procs=procs)
+        log.info("merged %d segments into one in %.1f s", len(segments), time.perf_counter() - started)
         segments = [merged]
     commit_segments(folder, segments)
     return count, size
