@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from search_service.web import close_app, create_app
 
@@ -46,10 +47,11 @@ def phone(browser) -> Iterator[Tab]:
 
 
 def type_into_box(page, text: str):
-    """Type ``text`` into the host page's box and wait for the list it opens."""
+    """Type ``text`` into the host page's box and wait for the list it opens for the whole text
+    (a list for a prefix can be shown first, when its answer came back before the last keystroke's)."""
     page.click("#site-q")
     page.locator("#site-q").press_sequentially(text, delay=30)
-    listbox = page.locator("[role=listbox]:visible")
+    listbox = page.locator(f'[role=listbox][data-query="{text}"]:visible')
     listbox.wait_for()
     return listbox
 
@@ -128,8 +130,10 @@ def test_partial_matches_are_offered_with_the_pages_count_not_nothing(tab, widge
     assert api["relaxed"] == "any_word" and api["total"] > 0
     listbox = type_into_box(page, q)
     options = listbox.locator("[role=option]")
+    # The list first shown can be that of a prefix (搜索「智慧城市 火星」…: a faster answer for it
+    # arrived before the last keystroke's): wait for the one built for the whole query.
+    expect(options.first).to_have_text(f"搜索「{q}」的全部结果（{api['total']} 条）")
     assert options.count() == 1
-    assert options.first.inner_text() == f"搜索「{q}」的全部结果（{api['total']} 条）"
     assert "没有建议" not in listbox.inner_text()
     page.keyboard.press("ArrowDown")
     with page.expect_navigation():

@@ -376,6 +376,7 @@
     list.textContent = "";
     this.items = [];
     this.shown = q;
+    list.setAttribute("data-query", q);  // the text this list answers (a list for a prefix can come first)
     // For what the results page searches: the text, its correction, or (finding nothing) its did-you-mean.
     var dym = answer.didYouMean, instead = dym && !answer.total ? dym : null;
     var target = answer.corrected || instead || q;
