@@ -182,7 +182,8 @@ def test_pages_work_with_javascript_off(browser, live_server):
 def open_suggestions(page, selector: str, text: str):
     page.click(selector)
     page.locator(selector).press_sequentially(text, delay=40)
-    listbox = page.locator("[role=listbox]:visible")
+    # The list for the whole text (one for a prefix can show first while typing goes on).
+    listbox = page.locator(f'[role=listbox][data-query="{text}"]:visible')
     listbox.wait_for()
     return listbox
 
