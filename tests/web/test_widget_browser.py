@@ -153,6 +153,11 @@ def test_the_results_row_stays_in_view_while_the_list_scrolls(phone, widget_site
     all_row = options.last
     assert "的全部结果" in all_row.inner_text()
     assert shown_inside(rect(all_row), rect(listbox))
+    # The list keeps 8 px from the screen's edges (it once ended on the right edge itself, and an
+    # arrow key's scrollIntoView then panned the page sideways).
+    width = page.viewport_size["width"]
+    box = rect(listbox)
+    assert box["x"] >= 7 and box["x"] + box["width"] <= width - 7, (box, width)
     # Down through every suggestion: each active row is shown above the pinned row, not under it.
     for i in range(8):
         page.keyboard.press("ArrowDown")
@@ -161,6 +166,7 @@ def test_the_results_row_stays_in_view_while_the_list_scrolls(phone, widget_site
         box, pinned = rect(active), rect(all_row)
         assert box["y"] + box["height"] <= pinned["y"] + 1, (i, box, pinned)
         assert shown_inside(pinned, rect(listbox))
+    assert page.evaluate("window.scrollX") == 0  # the page never panned sideways
     listbox.evaluate("l => { l.scrollTop = l.scrollHeight; }")
     assert shown_inside(rect(all_row), rect(listbox))
     screenshot(page, "widget-pinned-row-phone.png")

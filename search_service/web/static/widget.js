@@ -452,10 +452,14 @@
     var style = this.list.style;  // CSSOM, allowed by a strict CSP (style attributes are not)
     style.minWidth = Math.round(rect.width) + "px";
     style.top = Math.round(rect.bottom + 2) + "px";
-    // Inside the viewport when the box is near the right edge.
+    // Inside the viewport when the box is near the right edge. Measured at the left edge first: a
+    // fixed list shrinks to the room on its right, so measured where it stood it looked narrow
+    // enough, ended at the screen's very edge, and an arrow key's scrollIntoView panned the page.
     var room = document.documentElement.clientWidth - 8;
+    style.left = "0px";
+    var width = this.list.offsetWidth;
     var left = rect.left;
-    if (left + this.list.offsetWidth > room) left = Math.max(8, room - this.list.offsetWidth);
+    if (left + width > room) left = Math.max(8, room - width);
     style.left = Math.round(left) + "px";
   };
 
