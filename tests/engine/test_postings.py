@@ -68,19 +68,24 @@ def commit(request, own_commit, whoosh_commit) -> Commit:
     return own_commit if request.param == "own" else whoosh_commit
 
 
-def test_every_posting_list_decodes_as_whooshs_matcher_reads_it(commit):
-    checked = 0
+def posting_lists(commit):
+    """(segment, field, text, bytes) of every posting list (not inlined) of the text fields."""
     for segment in commit.segments:
         for field in (TITLE, BODY, TITLE_BIGRAMS, BODY_BIGRAMS):
             for text in segment.terms(field):
                 info = segment._term_info(field, text)
-                if info.is_inlined():
-                    continue
-                arrays = list_arrays(segment._posting_bytes(info))
-                assert arrays is not None, (field, text)
-                ids, weights = whoosh_arrays(segment, field, text)
-                assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
-                checked += 1
+                if not info.is_inlined():
+                    yield segment, field, text, segment._posting_bytes(info)
+
+
+def test_every_posting_list_decodes_as_whooshs_matcher_reads_it(commit):
+    checked = 0
+    for segment, field, text, data in posting_lists(commit):
+        arrays = list_arrays(data)
+        assert arrays is not None, (field, text)
+        ids, weights = whoosh_arrays(segment, field, text)
+        assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
+        checked += 1
     assert checked > 50
 
 
@@ -91,19 +96,14 @@ def test_the_vectorized_reader_reads_every_list_it_takes_as_whooshs_matcher(comm
     from search_service.engine.backend.postings import _list_arrays_vectorized
 
     read = declined = 0
-    for segment in commit.segments:
-        for field in (TITLE, BODY, TITLE_BIGRAMS, BODY_BIGRAMS):
-            for text in segment.terms(field):
-                info = segment._term_info(field, text)
-                if info.is_inlined():
-                    continue
-                arrays = _list_arrays_vectorized(segment._posting_bytes(info))
-                if arrays is None:
-                    declined += 1
-                    continue
-                ids, weights = whoosh_arrays(segment, field, text)
-                assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
-                read += 1
+    for segment, field, text, data in posting_lists(commit):
+        arrays = _list_arrays_vectorized(data)
+        if arrays is None:
+            declined += 1
+            continue
+        ids, weights = whoosh_arrays(segment, field, text)
+        assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
+        read += 1
     assert read + declined > 50
     if request.node.callspec.params["commit"] == "own":
         assert read > declined  # the service's own blocks: nearly all read with numpy
