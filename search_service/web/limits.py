@@ -616,17 +616,15 @@ class RateLimiter:
         return self._shared
 
     def _count(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
-        strategy = self._strategy()
-        if strategy is self._memory:
-            return strategy.hit(item, *identifiers)
-        try:
-            return strategy.hit(item, *identifiers)
-        except Exception as exc:  # noqa: BLE001 - any storage failure: count in memory instead
-            if self._failed_at is None:
-                log.warning("rate-limit storage failed (%s); counting in this process's memory until it works",
-                            " ".join(str(exc).split())[:200])
-            self._failed_at = time.monotonic()
-            return self._memory.hit(item, *identifiers)
+        if self._strategy() is self._shared:
+            try:
+                return self._shared.hit(item, *identifiers)
+            except Exception as exc:  # noqa: BLE001 - any storage failure: count in memory instead
+                if self._failed_at is None:
+                    log.warning("rate-limit storage failed (%s); counting in this process's memory until it works",
+                                " ".join(str(exc).split())[:200])
+                self._failed_at = time.monotonic()
+        return self._memory.hit(item, *identifiers)
 
 
 def install_rate_limit(app: Flask, settings: Settings) -> RateLimiter | None:
