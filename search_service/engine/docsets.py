@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import InvalidParameter
 from . import query as q
 from .backend.commit import Commit, Segment
+from .schema import CHARS_OF
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
@@ -78,6 +79,7 @@ class DocSetEvaluator:
         self._segment_postings = cache if cache is not None else PostingsCache(0)
         self._terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # this evaluator's own
         self._prefixes: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        self._prefix_texts: dict[tuple[str, str], list[str]] = {}
 
     def docs(self, query: q.Query, within: np.ndarray | None = None) -> np.ndarray:
         """Sorted live document numbers matching ``query``, restricted to the boolean mask ``within``.
@@ -185,8 +187,26 @@ class DocSetEvaluator:
                 )
         return sorted(terms)
 
+    def prefix_texts(self, field: str, prefix: str) -> list[str]:
+        """Every term of ``field`` in any segment that starts with ``prefix``, in order, from the
+        term tables alone (no postings read): what a prefix's score needs to know of its expansion."""
+        key = (field, prefix + "*")
+        known = self._prefixes.get(key)
+        if known is not None:
+            return list(known)
+        texts = self._prefix_texts.get(key)
+        if texts is None:
+            found: set[str] = set()
+            for segment in self.commit.segments:
+                found.update(segment.expand_prefix(field, prefix))
+            texts = self._prefix_texts[key] = sorted(found)
+        return texts
+
     def prefix(self, field: str, prefix: str) -> np.ndarray:
         """Every live document with a term in ``field`` that starts with ``prefix``."""
+        chars = CHARS_OF.get(field) if len(prefix) == 1 else None
+        if chars is not None and (field, prefix + "*") not in self._prefixes:
+            return self.prefix_within(field, prefix, self.live)
         parts = [docs for docs, _ in self.prefix_terms(field, prefix).values()]
         return np.unique(np.concatenate(parts)) if parts else _EMPTY
 
@@ -227,11 +247,20 @@ class DocSetEvaluator:
         expansion when a score needs it).
         """
         found = []
+        chars = CHARS_OF.get(field) if len(prefix) == 1 else None
         for segment in self.commit.segments:
             start = segment.offset
             wanted = within[start:start + segment.doc_count] & self.live[start:start + segment.doc_count]
             remaining = int(np.count_nonzero(wanted))
             if not remaining:
+                continue
+            if chars is not None and segment.has_terms(chars):
+                # One character: the documents with a token starting with it are one term of
+                # the character field (a segment written before it existed reads the expansion).
+                ids = self._segment_postings_of(segment, chars, prefix)[0]
+                hits = ids[wanted[ids]]
+                if hits.size:
+                    found.append(hits + start if start else hits)
                 continue
             for _, ids, _ in segment.prefix_postings(field, prefix):
                 hits = ids[wanted[ids]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..article import Article
-from ..text.analysis import SEGMENTER, bigram_positions, normalize, words_of_segments
+from ..text.analysis import SEGMENTER, bigram_positions, first_characters, normalize, words_of_segments
 from ..text.pinyin import pinyin_of_segments
 from . import schema as S
 
@@ -43,6 +43,8 @@ def field_values(article: Article) -> dict[str, object]:
         S.TITLE_BIGRAMS: article.title,
         S.TITLE_PINYIN: article.title,
         S.BODY_BIGRAMS: article.body,
+        S.TITLE_CHARS: article.title,
+        S.BODY_CHARS: article.body,
         S.CATEGORY: article.category,
         S.DAY: S.day_number(article.date),
         S.URL: article.url,
@@ -56,12 +58,16 @@ def analyze(article: Article) -> AnalyzedArticle:
     title = normalize(article.title)
     body = normalize(article.body)
     title_segments = list(SEGMENTER.spans(title, True)) if title else []
+    title_bigrams = bigram_positions(title)
+    body_bigrams = bigram_positions(body)
     tokens: dict[str, Tokens] = {
         S.TITLE: [w for w, _, _ in words_of_segments(title_segments)],
         S.BODY: [w for w, _, _ in words_of_segments(SEGMENTER.spans(body, True))] if body else [],
         S.TITLE_PINYIN: [w for w, _, _ in pinyin_of_segments(title_segments)],
-        S.TITLE_BIGRAMS: bigram_positions(title),
-        S.BODY_BIGRAMS: bigram_positions(body),
+        S.TITLE_BIGRAMS: title_bigrams,
+        S.BODY_BIGRAMS: body_bigrams,
+        S.TITLE_CHARS: first_characters(title_bigrams),
+        S.BODY_CHARS: first_characters(body_bigrams),
     }
     size = len(article.title.encode("utf-8")) + len(article.body.encode("utf-8"))
     return AnalyzedArticle(article.id, field_values(article), tokens, size)

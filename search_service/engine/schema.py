@@ -17,6 +17,11 @@ BODY = "body"            # words, stored in the original script
 TITLE_BIGRAMS = "title_bi"  # CJK bigrams with positions: substring / phrase matching
 TITLE_PINYIN = "title_py"    # pinyin of title words: suggestions and fallback only, never ranking
 BODY_BIGRAMS = "body_bi"
+# The first character of each bigram field token, each once per document, without positions:
+# a one-character prefix of a bigram field (a half-typed last character, 会 in "APEC 会") is
+# the documents of one term here instead of the union of thousands of bigrams.
+TITLE_CHARS = "title_ch"
+BODY_CHARS = "body_ch"
 CATEGORY = "category"    # canonical category, one term
 DAY = "day"              # date as the integer YYYYMMDD, 0 when undated; sortable column
 URL = "url"
@@ -24,6 +29,7 @@ SOURCE = "source"
 
 WORD_FIELDS = (TITLE, BODY)
 BIGRAM_FIELDS = (TITLE_BIGRAMS, BODY_BIGRAMS)
+CHARS_OF = {TITLE_BIGRAMS: TITLE_CHARS, BODY_BIGRAMS: BODY_CHARS}
 
 UNDATED = 0
 

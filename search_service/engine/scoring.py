@@ -46,8 +46,10 @@ class Bm25:
             for word in query.words:
                 self._add_term(query.field, word, query.boost, docs, total)
         elif isinstance(query, q.Prefix):
-            terms = list(self.evaluator.prefix_terms(query.field, query.text))
-            for text in terms[:64]:  # a one-character prefix can expand widely; the top few suffice
+            # A one-character prefix can expand to thousands of terms; the first few suffice, and
+            # only theirs are read (the rest are only counted, from the term tables).
+            terms = self.evaluator.prefix_texts(query.field, query.text)
+            for text in terms[:64]:
                 self._add_term(query.field, text, query.boost / max(1, len(terms)) ** 0.5, docs, total)
         elif isinstance(query, q.AndNot):
             self._add(query.positive, docs, total)

@@ -207,6 +207,15 @@ def bigram_spans(norm: str) -> Iterator[tuple[int, str, int, int]]:
             pos += 1
 
 
+def first_characters(tokens: Iterable[str]) -> list[str]:
+    """The distinct first characters of substring tokens, in order of first appearance.
+
+    A document has a token starting with character c exactly when c is among these: the
+    character fields index them, so a one-character prefix of a substring field is one term.
+    """
+    return list(dict.fromkeys(token[0] for token in tokens if token))
+
+
 def bigram_positions(norm: str) -> dict[str, int | list[int]]:
     """:func:`bigram_spans` grouped by token: token -> its position, or its positions when repeated.
 

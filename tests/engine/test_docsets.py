@@ -13,7 +13,7 @@ from search_service.article import Article
 from search_service.engine import query as q
 from search_service.engine.backend.commit import Commit
 from search_service.engine.docsets import DocSetEvaluator, PostingsCache
-from search_service.engine.schema import BODY, BODY_BIGRAMS, CATEGORY, ID, TITLE, TITLE_BIGRAMS
+from search_service.engine.schema import BODY, BODY_BIGRAMS, CATEGORY, CHARS_OF, ID, TITLE, TITLE_BIGRAMS
 from search_service.errors import InvalidParameter
 
 from ..helpers import ram_index, to_whoosh
@@ -124,6 +124,20 @@ def test_a_prefix_within_a_mask_reads_what_it_needs_and_finds_the_same(searcher,
         narrowed = q.And((q.Prefix(field, char), q.Term(BODY, "园区")))
         expected = np.intersect1d(full, DocSetEvaluator(commit, live).docs(q.Term(BODY, "园区")))
         assert DocSetEvaluator(commit, live).docs(narrowed, within=mask).tolist() == expected[mask[expected]].tolist()
+
+
+@pytest.mark.parametrize("field", [BODY_BIGRAMS, TITLE_BIGRAMS])
+def test_a_one_character_prefix_is_one_term_of_the_character_field_and_finds_what_whoosh_finds(
+        searcher, commit, evaluator, field):
+    # 园* over the bigrams (园区, 园…, a run-final 园) is answered by the character field's term 园.
+    assert all(segment.has_terms(CHARS_OF[field]) for segment in commit.segments)
+    text = "".join(a.title + a.body for a in FIRST + SECOND)
+    for char in sorted(set(text)) + ["无", "z"]:
+        prefix = q.Prefix(field, char)
+        expected = [d for d in whoosh_docs(searcher, prefix) if evaluator.live[d]]
+        assert DocSetEvaluator(commit, evaluator.live).docs(prefix).tolist() == expected, char
+        everything = np.ones(evaluator.live.size, dtype=bool)
+        assert DocSetEvaluator(commit, evaluator.live).docs(prefix, everything).tolist() == expected, char
 
 
 def test_postings_carry_term_frequencies(searcher, evaluator):

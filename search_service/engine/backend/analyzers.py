@@ -21,8 +21,8 @@ from whoosh.analysis import Token, Tokenizer
 from ...text.analysis import bigram_spans, normalize, word_spans
 from ...text.pinyin import title_pinyin_tokens
 
-__all__ = ["BigramTokenizer", "PinyinTokenizer", "SpanTokenizer", "WordTokenizer", "bigram_analyzer",
-           "word_analyzer"]
+__all__ = ["BigramTokenizer", "FirstCharacterTokenizer", "PinyinTokenizer", "SpanTokenizer", "WordTokenizer",
+           "bigram_analyzer", "word_analyzer"]
 
 
 class SpanTokenizer(Tokenizer):
@@ -82,6 +82,18 @@ class BigramTokenizer(SpanTokenizer):
 
     def spans(self, value, mode, removestops):
         return bigram_spans(normalize(value))
+
+
+class FirstCharacterTokenizer(SpanTokenizer):
+    """The character fields' tokenizer: the first character of each substring token, once
+    (see :func:`first_characters`), at that token's first occurrence."""
+
+    def spans(self, value, mode, removestops):
+        seen: set[str] = set()
+        for _, text, start, _ in bigram_spans(normalize(value)):
+            if text[0] not in seen:
+                yield len(seen), text[0], start, start + 1
+                seen.add(text[0])
 
 
 def word_analyzer() -> WordTokenizer:

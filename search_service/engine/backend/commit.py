@@ -96,6 +96,12 @@ class Segment:
     def has_field(self, field: str) -> bool:
         return field in self._reader.schema
 
+    def has_terms(self, field: str) -> bool:
+        """True when this segment's term table holds terms of ``field`` (False for a field that
+        segment was written without, even when the index's schema has it now)."""
+        fieldmap = getattr(getattr(self._reader, "_terms", None), "_fieldmap", None)
+        return fieldmap is not None and field in fieldmap
+
     def postings(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, term frequencies) of a term, deleted documents included."""
         info = self._term_info(field, text)
@@ -140,9 +146,21 @@ class Segment:
         return self._reader.doc_frequency(field, text)
 
     def expand_prefix(self, field: str, prefix: str) -> Iterator[str]:
-        """Terms of ``field`` starting with ``prefix``, in order."""
-        for term in self._reader.expand_prefix(field, prefix):
-            yield term.decode("utf-8") if isinstance(term, bytes) else term
+        """Terms of ``field`` starting with ``prefix``, in order (no postings are read)."""
+        terms = getattr(self._reader, "_terms", None)
+        if terms is None or field not in getattr(terms, "_fieldmap", {}) or not hasattr(terms, "_keycoder"):
+            for term in self._reader.expand_prefix(field, prefix):
+                yield term.decode("utf-8") if isinstance(term, bytes) else term
+            return
+        # The term table's keys in the range, without decoding an entry (Whoosh's own listing
+        # builds a term object per key: thousands for a one-character prefix).
+        table = self._term_table
+        if table is None:
+            table = self._term_table = TermTable(terms._tindex)
+        key_prefix = terms._keycoder(field, prefix.encode("utf-8"))
+        skip = len(key_prefix) - len(prefix.encode("utf-8"))  # the field number before the term
+        for key, _ in table.items_with_prefix(key_prefix):
+            yield key[skip:].decode("utf-8")
 
     def prefix_postings(self, field: str, prefix: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """(term, document numbers, frequencies) of every term of ``field`` starting with ``prefix``,

@@ -22,7 +22,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, FileIndex
 
 from .. import schema as S
-from .analyzers import PinyinTokenizer, bigram_analyzer, word_analyzer
+from .analyzers import FirstCharacterTokenizer, PinyinTokenizer, bigram_analyzer, word_analyzer
 
 __all__ = ["INDEX_NAME", "Index", "IndexLocked", "SegmentInfo", "codec", "commit_written", "create", "exists",
            "index_schema", "live_ids", "latest_commit", "latest_segments", "open_index", "stored_document",
@@ -64,6 +64,9 @@ def index_schema() -> fields.Schema:
             S.TITLE_BIGRAMS: fields.TEXT(analyzer=bigrams, phrase=True),
             S.TITLE_PINYIN: fields.TEXT(analyzer=PinyinTokenizer(), phrase=False),
             S.BODY_BIGRAMS: fields.TEXT(analyzer=bigrams, phrase=True),
+            # Documents per first character of the substring tokens (no positions, no scoring).
+            S.TITLE_CHARS: fields.TEXT(analyzer=FirstCharacterTokenizer(), phrase=False),
+            S.BODY_CHARS: fields.TEXT(analyzer=FirstCharacterTokenizer(), phrase=False),
             S.CATEGORY: fields.ID(stored=True, sortable=True),
             S.DAY: fields.NUMERIC(int, bits=32, stored=True, sortable=True, default=S.UNDATED),
             S.URL: fields.STORED(),

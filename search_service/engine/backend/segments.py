@@ -491,23 +491,37 @@ def merge_segments(folder: Path | str, toc_segments: Sequence, staging: Path | s
     from .readers import _open_segment
 
     names = os.listdir(folder)
+    readers = [_open_segment(str(folder), schema, segment, None, names) for segment in toc_segments]
+    partial = _partial_fields(readers)
     if copy_blocks and not any(segment.has_deletions() for segment in toc_segments):
-        readers = [_open_segment(str(folder), schema, segment, None, names) for segment in toc_segments]
-        fast = _merge_by_blocks(readers, toc_segments, staging, schema, procs)
+        fast = _merge_by_blocks(readers, toc_segments, staging, schema, procs, partial)
         if fast is not None:
             return fast
     builder = SegmentBuilder(staging, schema)
     mapping: dict[tuple[str, int], int] = {}
     try:
-        for segment in toc_segments:
-            reader = _open_segment(str(folder), schema, segment, None, names)
+        for segment, reader in zip(toc_segments, readers, strict=True):
             remap = _copy_documents(builder, reader, segment, mapping)
-            _copy_postings(builder, reader, remap)
+            _copy_postings(builder, reader, remap, partial)
         merged = builder.finish()
     except BaseException:
         builder.cancel()
         raise
     return merged, mapping
+
+
+def _partial_fields(readers: list) -> set[str]:
+    """Character fields (``schema.CHARS_OF``) that some segment lacks while it has their bigram
+    field: one written before those fields existed. Merged, such a field would miss that
+    segment's documents, so it is left out of the merge; the engine then reads the bigram
+    field's expansion for the merged segment, as it did for the old one."""
+    partial = set()
+    for bigrams, chars in S.CHARS_OF.items():
+        for reader in readers:
+            fieldmap = getattr(getattr(reader, "_terms", None), "_fieldmap", None)
+            if fieldmap is None or (bigrams in fieldmap and chars not in fieldmap):
+                partial.add(chars)
+    return partial
 
 
 # Merges without deletions (a build's segments, ``optimize`` after one): each segment's
@@ -788,8 +802,9 @@ def _mapped_buffer(structfile):
     return buffer if buffer is not None and not isinstance(buffer, memoryview) else None
 
 
-def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
-                     schema: fields.Schema, procs: int = 1) -> tuple[Any, dict[tuple[str, int], int]] | None:
+def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str, schema: fields.Schema,
+                     procs: int = 1, partial: frozenset[str] | set[str] = frozenset()
+                     ) -> tuple[Any, dict[tuple[str, int], int]] | None:
     """:func:`merge_segments` for segments without deletions, by copying posting blocks; None
     when a segment was not written by :class:`SegmentBuilder` (the caller takes the slow path).
     With ``procs`` > 1, ranges of terms are merged in that many forked processes (the parent
@@ -826,7 +841,7 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
         names: list[str] = []
         for name in sorted(builder._postings):
             prefix_of = [pack_ushort(fieldmap[name]) if name in fieldmap else None for _, _, _, fieldmap in sources]
-            if all(prefix is None for prefix in prefix_of):
+            if name in partial or all(prefix is None for prefix in prefix_of):
                 continue
             prefix = pack_ushort(len(names))
             names.append(name)
@@ -958,8 +973,9 @@ def _length_bytes_of(reader, field: str, count: int) -> np.ndarray:
         return np.array([length_to_byte(reader.doc_field_length(d, field)) for d in range(count)], dtype=np.uint8)
 
 
-def _copy_postings(builder: SegmentBuilder, reader, remap: list[int]) -> None:
-    """Every posting of the segment's live documents into ``builder``, term by term, renumbered."""
+def _copy_postings(builder: SegmentBuilder, reader, remap: list[int], partial: set[str]) -> None:
+    """Every posting of the segment's live documents into ``builder``, term by term, renumbered
+    (the fields in ``partial`` left out)."""
     terms = reader._terms
     postfile = terms._postfile
     new_reader = reader._codec.postings_reader
@@ -967,7 +983,7 @@ def _copy_postings(builder: SegmentBuilder, reader, remap: list[int]) -> None:
     formats = {name: builder.schema[name].format for name in postings}
     for (name, btext), info in terms.items():
         target = postings.get(name)
-        if target is None:
+        if target is None or name in partial:
             continue
         with_values = target.values is not None
         if info.is_inlined():  # one document, in the term table itself (most bigram terms)
