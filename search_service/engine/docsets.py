@@ -80,6 +80,7 @@ class DocSetEvaluator:
         self._terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # this evaluator's own
         self._prefixes: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         self._prefix_texts: dict[tuple[str, str], list[str]] = {}
+        self._has_chars: dict[str, bool] = {}
 
     def docs(self, query: q.Query, within: np.ndarray | None = None) -> np.ndarray:
         """Sorted live document numbers matching ``query``, restricted to the boolean mask ``within``.
@@ -103,10 +104,12 @@ class DocSetEvaluator:
         if isinstance(query, q.And):
             result: np.ndarray | None = None
             mask = within
-            # Cheap children (plain terms) first, then phrases, prefixes last: each narrows the
-            # mask the next one is evaluated in, so phrases verify as few candidates as possible
-            # and a prefix reads as little of its expansion as possible (see prefix_within).
-            for child in sorted(query.children, key=lambda c: (isinstance(c, q.Prefix), q.contains_phrase(c))):
+            # Cheap children (plain terms, one-character prefixes of a bigram field: one term of
+            # a character field) first, then phrases, other prefixes last: each narrows the mask
+            # the next one is evaluated in, so phrases verify as few candidates as possible and a
+            # prefix reads as little of its expansion as possible (see prefix_within).
+            for child in sorted(query.children, key=lambda c: (isinstance(c, q.Prefix) and not self._one_term(c),
+                                                               q.contains_phrase(c))):
                 docs = self._eval(child, mask)
                 result = docs if result is None else np.intersect1d(result, docs, assume_unique=True)
                 if not result.size:
@@ -133,6 +136,16 @@ class DocSetEvaluator:
         if isinstance(query, q.Nothing):
             return _EMPTY
         raise TypeError(f"not a query: {query!r}")
+
+    def _one_term(self, prefix: q.Prefix) -> bool:
+        """True when ``prefix`` reads one term of a character field in every segment."""
+        chars = CHARS_OF.get(prefix.field) if len(prefix.text) == 1 else None
+        if chars is None:
+            return False
+        known = self._has_chars.get(chars)
+        if known is None:
+            known = self._has_chars[chars] = all(segment.has_terms(chars) for segment in self.commit.segments)
+        return known
 
     # -- leaves ----------------------------------------------------------------------------------
 
