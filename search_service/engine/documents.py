@@ -14,6 +14,7 @@ import dataclasses
 
 from ..article import Article
 from ..text.analysis import SEGMENTER, bigram_positions, first_characters, normalize, words_of_segments
+from ..text.highlight import script_stable
 from ..text.pinyin import pinyin_of_segments
 from . import schema as S
 
@@ -49,6 +50,7 @@ def field_values(article: Article) -> dict[str, object]:
         S.DAY: S.day_number(article.date),
         S.URL: article.url,
         S.SOURCE: article.source,
+        S.SCRIPT_STABLE: True if script_stable(article.title, article.body) else None,
     }
 
 

@@ -26,6 +26,10 @@ CATEGORY = "category"    # canonical category, one term
 DAY = "day"              # date as the integer YYYYMMDD, 0 when undated; sortable column
 URL = "url"
 SOURCE = "source"
+# Stored True when OpenCC leaves the title and the body's snippet texts as they are
+# (``highlight.script_stable``): a hit's highlighting then skips the conversion. Absent otherwise,
+# and in articles indexed before it existed.
+SCRIPT_STABLE = "script_stable"
 
 WORD_FIELDS = (TITLE, BODY)
 BIGRAM_FIELDS = (TITLE_BIGRAMS, BODY_BIGRAMS)

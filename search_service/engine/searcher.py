@@ -59,7 +59,7 @@ from .results import (
     selected_month,
     selected_year,
 )
-from .schema import BODY, ID, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
+from .schema import BODY, ID, SCRIPT_STABLE, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import ResultCache, SegmentColumns, Snapshot
 from .store import CURRENT_FILE, IndexStore, retry_vanished
@@ -1063,12 +1063,14 @@ class _Execution:
 
     def _hit(self, docnum: int, score: float | None, rank: int, highlighter: Highlighter,
              match: str | None = None) -> Hit:
-        article = from_stored(self.snap.large_articles.stored_fields(self.snap.commit, docnum))
+        stored = self.snap.large_articles.stored_fields(self.snap.commit, docnum)
+        article = from_stored(stored)
+        stable = bool(stored.get(SCRIPT_STABLE))  # OpenCC would change nothing: highlight without it
         return Hit(
             id=article.id,
             title=article.title,
-            title_html=highlighter.mark(article.title),
-            snippet=highlighter.snippet(article.body, self.engine.options.snippet_length),
+            title_html=highlighter.mark(article.title, script_stable=stable),
+            snippet=highlighter.snippet(article.body, self.engine.options.snippet_length, script_stable=stable),
             category=article.category,
             date=article.date.isoformat() if article.date else None,
             url=article.url,

@@ -93,13 +93,23 @@ def _t2s_keep_length(text: str) -> str:
 _fold_width = fold_width  # the name tests and older callers use
 
 
+def fold_width_and_case(text: str) -> str:
+    """:func:`normalize` without its script step (Traditional -> Simplified): the same length.
+
+    Equal to ``normalize(text)`` for a text OpenCC leaves alone, which the index records for
+    the texts a snippet scans (``highlight.script_stable``): such a hit's snippet skips OpenCC,
+    a fifth of a search's time at the site's size.
+    """
+    if _WIDE_CHAR.search(text) is not None:
+        text = fold_width(text)
+    return _lower_keep_length(text)
+
+
 def normalize(text: str) -> str:
     """Fold width, case and script; the result has exactly ``len(text)`` characters."""
     if not text:
         return text
-    if _WIDE_CHAR.search(text) is not None:
-        text = fold_width(text)
-    folded = _lower_keep_length(text)
+    folded = fold_width_and_case(text)
     if _CJK_CHAR.search(folded) is None:
         return folded
     return _t2s_keep_length(folded)

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from .analysis import has_cjk, normalize
+from .analysis import fold_width_and_case, has_cjk, normalize
 
 MARK_OPEN = "<mark>"
 MARK_CLOSE = "</mark>"
@@ -45,34 +45,40 @@ class Highlighter:
             parts.append(escaped)
         self._pattern = re.compile("|".join(parts)) if parts else None
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
+    def spans(self, text: str, script_stable: bool = False) -> list[tuple[int, int]]:
         """(start, end) of every match in ``text``, left to right, not overlapping."""
-        return self._matches(text)[0]
+        return self._matches(text, script_stable)[0]
 
-    def _matches(self, text: str) -> tuple[list[tuple[int, int]], list[str]]:
-        """The spans and the normalized text of each match (normalization runs once per text)."""
+    def _matches(self, text: str, script_stable: bool = False) -> tuple[list[tuple[int, int]], list[str]]:
+        """The spans and the normalized text of each match (normalization runs once per text).
+
+        ``script_stable``: the caller knows OpenCC leaves ``text`` as it is (see
+        :func:`script_stable`), so normalizing it needs no conversion.
+        """
         if self._pattern is None or not text:
             return [], []
-        found = list(self._pattern.finditer(normalize(text)))
+        normalized = fold_width_and_case(text) if script_stable else normalize(text)
+        found = list(self._pattern.finditer(normalized))
         return [m.span() for m in found], [m.group() for m in found]
 
-    def mark(self, text: str, limit: int | None = None) -> str:
+    def mark(self, text: str, limit: int | None = None, script_stable: bool = False) -> str:
         """The whole text, HTML-escaped, with every match in ``<mark>`` (only within the first
         ``limit`` characters when given: the work of marking stays bounded)."""
         scanned = text if limit is None or len(text) <= limit else text[:limit]
-        return _render(text, self.spans(scanned), 0, len(text))
+        return _render(text, self.spans(scanned, script_stable and scanned is text), 0, len(text))
 
-    def snippet(self, text: str, length: int = 120) -> str:
+    def snippet(self, text: str, length: int = 120, script_stable: bool = False) -> str:
         """About ``length`` characters around the densest cluster of matches, escaped and marked.
 
         Without any match, the start of the text. ``…`` stands where text was cut.
+        ``script_stable``: OpenCC leaves every text this scans as it is (:func:`script_stable`).
         """
         if not text:
             return ""
         # Matches are looked for in a bounded prefix only (the cost of a hit): a short one first.
-        spans, matched = self._matches(text[:SNIPPET_FIRST_SCAN_CHARS])
+        spans, matched = self._matches(text[:SNIPPET_FIRST_SCAN_CHARS], script_stable)
         if not spans and len(text) > SNIPPET_FIRST_SCAN_CHARS:
-            spans, matched = self._matches(text[:SNIPPET_SCAN_CHARS])
+            spans, matched = self._matches(text[:SNIPPET_SCAN_CHARS], script_stable)
         if len(text) <= length:
             return _render(text, spans, 0, len(text))
         if not spans:
@@ -82,6 +88,23 @@ class Highlighter:
         inside = [(s, e) for s, e in spans if s >= start and e <= end]
         rendered = _render(text, inside, start, end)
         return (ELLIPSIS if start > 0 else "") + rendered + (ELLIPSIS if end < len(text) else "")
+
+
+def snippet_scans(body: str) -> list[str]:
+    """The texts :meth:`Highlighter.snippet` may normalize for ``body``."""
+    scans = [body[:SNIPPET_FIRST_SCAN_CHARS]]
+    if len(body) > SNIPPET_FIRST_SCAN_CHARS:
+        scans.append(body[:SNIPPET_SCAN_CHARS])
+    return scans
+
+
+def script_stable(title: str, body: str) -> bool:
+    """True when OpenCC's Traditional -> Simplified step leaves the title and every text a
+    snippet scans of the body (:func:`snippet_scans`) as they are: marking them then needs
+    only width and case folding. Recorded per article at index time (most of the site's
+    articles are Simplified), so a hit's highlighting skips the conversion; checked on those
+    exact texts, since a cut can change how OpenCC reads the characters at it."""
+    return all(normalize(text) == fold_width_and_case(text) for text in (title, *snippet_scans(body)))
 
 
 def _best_window(text: str, spans: list[tuple[int, int]], matched: list[str], length: int) -> int:

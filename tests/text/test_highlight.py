@@ -44,3 +44,28 @@ def test_snippet_without_match_is_the_start():
 
 def test_short_text_is_whole():
     assert Highlighter(["城市"]).snippet("智慧城市", 50) == "智慧<mark>城市</mark>"
+
+
+def test_script_stable_is_true_only_when_opencc_changes_none_of_the_scanned_texts():
+    from search_service.text.highlight import SNIPPET_FIRST_SCAN_CHARS, script_stable
+
+    assert script_stable("高新区发展规划", "园区发展，ＡＢＣ与5G。")  # width and case are folded either way
+    assert not script_stable("高新區發展", "园区发展")  # Traditional title
+    assert not script_stable("园区", "藉此推动")  # a Simplified text OpenCC still rewrites (藉此 -> 借此)
+    # 乾隆 stays as it is, but a scan cut between its characters leaves 乾 alone, which OpenCC turns
+    # into 干: the check runs on the very texts a snippet scans.
+    cut = "文" * (SNIPPET_FIRST_SCAN_CHARS - 1) + "乾隆年间"
+    assert script_stable("", "乾隆年间") and not script_stable("", cut)
+
+
+def test_a_script_stable_text_is_marked_and_cut_exactly_as_without_the_hint():
+    from search_service.text.highlight import SNIPPET_FIRST_SCAN_CHARS, script_stable
+
+    highlighter = Highlighter(["发展", "乾隆", "abc", "园区"])
+    bodies = ["园区发展，ＡＢＣ与abc。" * 40, "乾隆年间的园区。", "文" * (SNIPPET_FIRST_SCAN_CHARS - 1) + "乾隆年间园区",
+              "无关的文字。" * 900 + "园区发展" + "后文。" * 10, ""]
+    for body in bodies:
+        for title in ("园区发展", "ABC 园区", ""):
+            stable = script_stable(title, body)
+            assert highlighter.snippet(body, 120, script_stable=stable) == highlighter.snippet(body, 120)
+            assert highlighter.mark(title, script_stable=stable) == highlighter.mark(title)

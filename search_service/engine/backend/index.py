@@ -71,6 +71,7 @@ def index_schema() -> fields.Schema:
             S.DAY: fields.NUMERIC(int, bits=32, stored=True, sortable=True, default=S.UNDATED),
             S.URL: fields.STORED(),
             S.SOURCE: fields.STORED(),
+            S.SCRIPT_STABLE: fields.STORED(),
         }
     )
 
