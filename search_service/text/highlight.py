@@ -44,6 +44,9 @@ class Highlighter:
                 escaped = rf"(?<![a-z0-9]){escaped}(?![a-z0-9])"
             parts.append(escaped)
         self._pattern = re.compile("|".join(parts)) if parts else None
+        # Terms of letters, digits and CJK only (nearly all) match the same whether a text's
+        # full-width punctuation is folded or not: a script-stable text can skip that fold.
+        self._punctuation = any(0x20 <= ord(ch) <= 0x7E and not ch.isalnum() for term in unique for ch in term)
 
     def spans(self, text: str, script_stable: bool = False) -> list[tuple[int, int]]:
         """(start, end) of every match in ``text``, left to right, not overlapping."""
@@ -57,7 +60,7 @@ class Highlighter:
         """
         if self._pattern is None or not text:
             return [], []
-        normalized = fold_width_and_case(text) if script_stable else normalize(text)
+        normalized = fold_width_and_case(text, self._punctuation) if script_stable else normalize(text)
         found = list(self._pattern.finditer(normalized))
         return [m.span() for m in found], [m.group() for m in found]
 

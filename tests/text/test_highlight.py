@@ -61,11 +61,15 @@ def test_script_stable_is_true_only_when_opencc_changes_none_of_the_scanned_text
 def test_a_script_stable_text_is_marked_and_cut_exactly_as_without_the_hint():
     from search_service.text.highlight import SNIPPET_FIRST_SCAN_CHARS, script_stable
 
-    highlighter = Highlighter(["发展", "乾隆", "abc", "园区"])
     bodies = ["园区发展，ＡＢＣ与abc。" * 40, "乾隆年间的园区。", "文" * (SNIPPET_FIRST_SCAN_CHARS - 1) + "乾隆年间园区",
-              "无关的文字。" * 900 + "园区发展" + "后文。" * 10, ""]
-    for body in bodies:
-        for title in ("园区发展", "ABC 园区", ""):
-            stable = script_stable(title, body)
-            assert highlighter.snippet(body, 120, script_stable=stable) == highlighter.snippet(body, 120)
-            assert highlighter.mark(title, script_stable=stable) == highlighter.mark(title)
+              "无关的文字。" * 900 + "园区发展" + "后文。" * 10, "",
+              # Full-width punctuation without full-width letters: folded only for terms that need it.
+              "学习c＋＋，园区（abc）。", "用Ｃ＋＋写：smart　city。"]
+    for terms in (["发展", "乾隆", "abc", "园区"], ["c++", "园区"], ["smart city"], ["abc)"]):
+        highlighter = Highlighter(terms)
+        for body in bodies:
+            for title in ("园区发展", "ABC 园区", "", "c＋＋园区"):
+                stable = script_stable(title, body)
+                assert highlighter.snippet(body, 120, script_stable=stable) == highlighter.snippet(body, 120)
+                assert highlighter.mark(title, script_stable=stable) == highlighter.mark(title)
+    assert "<mark>c＋＋</mark>" in Highlighter(["c++"]).snippet("学习c＋＋，园区。", script_stable=True)
