@@ -14,18 +14,21 @@ which is usually a handful.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
 from ..errors import InvalidParameter
+from ..text.analysis import CJK_CLASS
 from . import query as q
 from .backend.commit import Commit, Segment
-from .schema import CHARS_OF
+from .schema import CHARS_OF, WORDS_OF
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
+_ALL_CJK = re.compile(f"[{CJK_CLASS}]+")
 
 
 class PostingsCache:
@@ -302,12 +305,35 @@ class DocSetEvaluator:
         if len(query.words) == 1:
             return candidates
         verified = []
+        word = _phrase_word(query)
+        if word is not None:
+            # A document whose words include the phrase's whole text holds it verbatim (a word is a
+            # piece of the normalized text, and a CJK piece is one run of consecutive bigrams):
+            # its positions need no check. Common phrases (安全生产) are such words.
+            sure = _restrict(self.term(WORDS_OF[query.field], word), _mask_of(candidates, self.live.size))
+            if sure.size:
+                verified.append(sure)
+                candidates = np.setdiff1d(candidates, sure, assume_unique=True)
         for segment in self.commit.segments:
             start, end = segment.offset, segment.offset + segment.doc_count
             local = candidates[(candidates >= start) & (candidates < end)] - start
             if local.size:
                 verified.append(segment.phrase(query.field, query.words, local) + start)
-        return np.concatenate(verified) if verified else _EMPTY
+        if not verified:
+            return _EMPTY
+        return np.sort(np.concatenate(verified)) if len(verified) > 1 else verified[0]
+
+
+def _phrase_word(query: q.Phrase) -> str | None:
+    """The text of a phrase of chained CJK bigrams (安全, 全生, 生产 -> 安全生产), when its field
+    has a word field; None otherwise."""
+    words = query.words
+    if query.field not in WORDS_OF or any(len(w) != 2 for w in words):
+        return None
+    if any(a[1] != b[0] for a, b in zip(words, words[1:])):
+        return None
+    text = words[0][0] + "".join(w[1] for w in words)
+    return text if _ALL_CJK.fullmatch(text) else None
 
 
 def _restrict(docs: np.ndarray, within: np.ndarray | None) -> np.ndarray:

@@ -90,6 +90,38 @@ def test_a_phrase_needs_its_words_next_to_each_other(searcher, evaluator):
     assert ids(searcher, docs) == {"p1", "p3", "q1"}
 
 
+@pytest.mark.parametrize("field", [BODY_BIGRAMS, TITLE_BIGRAMS])
+def test_documents_with_the_phrase_as_a_word_skip_the_position_check_and_the_answer_is_the_same(
+        searcher, commit, evaluator, field, monkeypatch):
+    from search_service.engine import docsets
+
+    phrases = [("园区", "区规", "规划"), ("产业", "业集", "集群"), ("科技", "技创", "创新"), ("规划", "划园", "园区"),
+               ("智慧", "慧城", "城市"), ("科技", "技成")]
+    from search_service.engine.backend.commit import Segment
+
+    checked: list[int] = []
+    real_phrase = Segment.phrase
+
+    def phrase(segment, field_, words_, docnums):
+        checked.extend((docnums + segment.offset).tolist())
+        return real_phrase(segment, field_, words_, docnums)
+
+    monkeypatch.setattr(Segment, "phrase", phrase)
+    with_words = {words: DocSetEvaluator(commit, evaluator.live).docs(q.Phrase(field, words)).tolist()
+                  for words in phrases}
+    checked.clear()
+    smart_city = DocSetEvaluator(commit, evaluator.live).docs(q.Phrase(field, ("智慧", "慧城", "城市"))).tolist()
+    assert smart_city and not checked  # 智慧城市 is a word of p3: no positions read
+    assert docsets._phrase_word(q.Phrase(field, phrases[0])) == "园区规划"
+    assert docsets._phrase_word(q.Phrase(field, ("5g", "g网"))) is None  # not one CJK run
+    assert docsets._phrase_word(q.Phrase(field, ("园区", "规划"))) is None  # not chained
+    monkeypatch.setattr(docsets, "_phrase_word", lambda query: None)  # positions only
+    for words in phrases:
+        expected = DocSetEvaluator(commit, evaluator.live).docs(q.Phrase(field, words)).tolist()
+        assert with_words[words] == expected == [d for d in whoosh_docs(searcher, q.Phrase(field, words))
+                                                 if evaluator.live[d]], words
+
+
 def test_not_and_every_are_the_live_documents(searcher, evaluator):
     everything = evaluator.docs(q.EVERY)
     assert ids(searcher, everything) == {a.id for a in FIRST + SECOND} - {"gone1", "gone2"}
