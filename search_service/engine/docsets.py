@@ -124,7 +124,7 @@ class DocSetEvaluator:
             parts = [p for p in parts if p.size]
             if not parts:
                 return _EMPTY
-            return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+            return parts[0] if len(parts) == 1 else union(parts)
         if isinstance(query, q.AndNot):
             positive = self._eval(query.positive, within)
             if not positive.size:
@@ -224,7 +224,7 @@ class DocSetEvaluator:
         if chars is not None and (field, prefix + "*") not in self._prefixes:
             return self.prefix_within(field, prefix, self.live)
         parts = [docs for docs, _ in self.prefix_terms(field, prefix).values()]
-        return np.unique(np.concatenate(parts)) if parts else _EMPTY
+        return union(parts) if parts else _EMPTY
 
     def prefix_terms(self, field: str, prefix: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every term of ``field`` starting with ``prefix``, in order, with its live postings
@@ -334,6 +334,21 @@ def _phrase_word(query: q.Phrase) -> str | None:
         return None
     text = words[0][0] + "".join(w[1] for w in words)
     return text if _ALL_CJK.fullmatch(text) else None
+
+
+def union(parts: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct document numbers of ``parts`` (a non-empty list of arrays).
+
+    A sort and a mask: ``np.unique`` hashes first (numpy 2.3 and later) and took 12 to 16 times
+    as long for the sets a search unions (an OR, a prefix's expansion: 2,000 to 200,000 numbers).
+    """
+    merged = np.sort(np.concatenate(parts)) if len(parts) > 1 else np.sort(parts[0])
+    if merged.size < 2:
+        return merged
+    keep = np.empty(merged.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
 
 
 def _restrict(docs: np.ndarray, within: np.ndarray | None) -> np.ndarray:

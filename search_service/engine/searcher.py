@@ -45,7 +45,7 @@ from .backend.commit import Generation
 from .backend.readers import ReaderPool
 from .compiler import CompiledQuery, verbatim_query
 from .correction import Correction, Corrector, Evidence, SegmentVocabulary, Vocabulary, syllables
-from .docsets import DocSetEvaluator, PostingsCache
+from .docsets import DocSetEvaluator, PostingsCache, union
 from .request import SearchRequest, date_bounds
 from .results import (
     CategoryCount,
@@ -726,7 +726,7 @@ class _Execution:
             not_words = arrays.live.copy()
             not_words[words] = False
             substring = self.docsets.docs(self.compiled.substring(), within=not_words)
-            exact = np.union1d(words, substring)
+            exact = union([words, substring])
             tiers = [Tier("words", words, self._combined if plain else self._bm25(words_query)),
                      Tier("substring", substring, self._bm25(self.compiled.substring()))]
             if plain and self.engine.options.correction and not self.weighed:
