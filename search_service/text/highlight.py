@@ -116,21 +116,30 @@ def _best_window(text: str, spans: list[tuple[int, int]], matched: list[str], le
     ``matched`` holds each span's normalized text, so 發展 and 发展 count as one term.
     """
     best = (-1, -1)
-    best_start = 0
-    right = 0
+    best_start = best_end = 0
+    count = len(spans)
+    right = -1
+    in_window: dict[str, int] = {}  # each matched term's occurrences in matches left..right
     # Two pointers over matches: the window starts at match i and takes every match
-    # that ends within ``length`` characters of it.
-    for left in range(len(spans)):
+    # that ends within ``length`` characters of it. The counts follow the window, so a body
+    # with hundreds of matches costs one pass, not a set per match.
+    for left in range(count):
         if right < left:
             right = left
-        while right + 1 < len(spans) and spans[right + 1][1] - spans[left][0] <= length:
+            in_window = {matched[left]: 1}
+        while right + 1 < count and spans[right + 1][1] - spans[left][0] <= length:
             right += 1
-        window = matched[left:right + 1]
-        score = (len(set(window)), len(window))
+            in_window[matched[right]] = in_window.get(matched[right], 0) + 1
+        score = (len(in_window), right - left + 1)
         if score > best:
             best = score
             best_start = spans[left][0]
             best_end = spans[right][1]
+        term = matched[left]
+        if in_window[term] == 1:
+            del in_window[term]
+        else:
+            in_window[term] -= 1
     # Centre the cluster, then prefer to start right after a sentence end close by.
     slack = max(0, length - (best_end - best_start))
     start = max(0, min(best_start - slack // 3, len(text) - length))
