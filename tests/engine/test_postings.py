@@ -89,15 +89,15 @@ def test_every_posting_list_decodes_as_whooshs_matcher_reads_it(commit):
     assert checked > 50
 
 
-def test_the_vectorized_reader_reads_every_list_it_takes_as_whooshs_matcher(commit, request):
-    # list_arrays takes the numpy reader for long lists only; here it reads every list, so that
-    # its layout checks meet every shape of block: one-byte and wider deltas, short last blocks,
-    # frequencies, Whoosh's compressed blocks (which it must leave to the unpickling reader).
-    from search_service.engine.backend.postings import _list_arrays_vectorized
+def test_the_slicing_reader_reads_every_list_it_takes_as_whooshs_matcher(commit, request):
+    # list_arrays takes it for lists of SLICED_MIN_BYTES or more; here it reads every list, so that
+    # it meets every shape of block: short ones (unpickled alone), wide deltas, frequencies, Whoosh's
+    # compressed blocks (which it must leave to the unpickling reader).
+    from search_service.engine.backend.postings import _list_arrays_sliced
 
     read = declined = 0
     for segment, field, text, data in posting_lists(commit):
-        arrays = _list_arrays_vectorized(data)
+        arrays = _list_arrays_sliced(data)
         if arrays is None:
             declined += 1
             continue
@@ -106,7 +106,7 @@ def test_the_vectorized_reader_reads_every_list_it_takes_as_whooshs_matcher(comm
         read += 1
     assert read + declined > 50
     if request.node.callspec.params["commit"] == "own":
-        assert read > declined  # the service's own blocks: nearly all read with numpy
+        assert read > 50 and declined == 0  # the service's own blocks: every one
 
 
 def test_posting_lists_of_several_blocks_are_read_whole(whoosh_commit):
