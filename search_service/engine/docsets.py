@@ -305,12 +305,12 @@ class DocSetEvaluator:
         if len(query.words) == 1:
             return candidates
         verified = []
-        word = _phrase_word(query)
-        if word is not None:
+        whole = _phrase_word(query)
+        if whole is not None:
             # A document whose words include the phrase's whole text holds it verbatim (a word is a
             # piece of the normalized text, and a CJK piece is one run of consecutive bigrams):
             # its positions need no check. Common phrases (安全生产) are such words.
-            sure = _restrict(self.term(WORDS_OF[query.field], word), _mask_of(candidates, self.live.size))
+            sure = _restrict(self.term(WORDS_OF[query.field], whole), _mask_of(candidates, self.live.size))
             if sure.size:
                 verified.append(sure)
                 candidates = np.setdiff1d(candidates, sure, assume_unique=True)

@@ -25,7 +25,7 @@ import io
 import pickle
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
 import numpy as np
@@ -148,7 +148,7 @@ def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     counts: list[int] = []
     deltas: list[bytes] = []
     weights: list[bytes | None] = []
-    unpickled: list[tuple[int, tuple, list]] = []  # (block, ids, weights) of the other layouts
+    unpickled: list[tuple[int, Sequence, Sequence]] = []  # (block, ids, weights) of the other layouts
     while True:
         if position + 4 > end:
             return None
@@ -192,9 +192,9 @@ def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     else:
         joined = b"".join(_ALL_ONES[:counts[i]] if w is None else w for i, w in enumerate(weights))
         weights_out = np.frombuffer(joined, dtype=np.uint8).astype(np.float64)
-    for block, ids, block_weights in unpickled:
-        ids_out[starts[block]:starts[block] + len(ids)] = ids
-        weights_out[starts[block]:starts[block] + len(ids)] = block_weights
+    for block, block_ids, block_freqs in unpickled:
+        ids_out[starts[block]:starts[block] + len(block_ids)] = block_ids
+        weights_out[starts[block]:starts[block] + len(block_ids)] = block_freqs
     summed = np.cumsum(ids_out)
     if len(counts) > 1:
         # Each block's deltas start from 0 again: subtract what the blocks before it summed to.
