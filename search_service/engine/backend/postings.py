@@ -148,7 +148,7 @@ def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     counts: list[int] = []
     deltas: list[bytes] = []
     weights: list[bytes | None] = []
-    unpickled: list[tuple[int, Sequence, Sequence]] = []  # (block, ids, weights) of the other layouts
+    unpickled: list[tuple[int, Sequence, Sequence | np.ndarray]] = []  # (block, ids, weights): other layouts
     while True:
         if position + 4 > end:
             return None
