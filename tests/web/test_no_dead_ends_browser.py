@@ -222,7 +222,7 @@ def test_widget_without_suggestions_shows_a_row_to_search_everything(tab, widget
     page.goto(widget_site.host_url)
     page.click("#site-q")
     page.locator("#site-q").press_sequentially("qzxjvw", delay=30)
-    listbox = page.locator("[role=listbox]:visible")
+    listbox = page.locator('[role=listbox][data-query="qzxjvw"]:visible')  # not a list for a prefix
     listbox.wait_for()
     options = listbox.locator("[role=option]")
     assert options.count() == 1
@@ -232,4 +232,21 @@ def test_widget_without_suggestions_shows_a_row_to_search_everything(tab, widget
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert params_of(page.url) == {"q": ["qzxjvw"], "ref": ["widget"]}
+    tab.check_clean()
+
+
+def test_the_all_results_row_of_a_list_for_an_earlier_text_searches_what_the_box_holds(tab, widget_site):
+    # Typing can outrun the answers: the list on screen still answers an earlier text when the
+    # reader picks its last row. That row means "all results for what I typed".
+    page = tab.page
+    page.goto(widget_site.host_url)
+    page.click("#site-q")
+    page.locator("#site-q").press_sequentially("qzxjvw", delay=30)
+    page.locator('[role=listbox][data-query="qzxjvw"]:visible').wait_for()
+    # More text, before its answer comes (set without an input event, so the list stays as it is).
+    page.evaluate("document.querySelector('#site-q').value = 'qzxjvw 园区'")
+    page.keyboard.press("ArrowDown")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert params_of(page.url) == {"q": ["qzxjvw 园区"], "ref": ["widget"]}
     tab.check_clean()

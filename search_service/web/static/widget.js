@@ -363,11 +363,11 @@
     parent.appendChild(span);
   }
 
-  Box.prototype.addLink = function (className, text, q) {
+  Box.prototype.addLink = function (className, text, q, searchesTyped) {
     var li = this.list.appendChild(this.option(this.items.length));
     li.className += " " + className;
     li.textContent = text;
-    this.items.push({ element: li, href: this.resultsUrl(q), suggestion: null });
+    this.items.push({ element: li, href: this.resultsUrl(q), suggestion: null, searchesTyped: !!searchesTyped });
     return li;
   };
 
@@ -409,7 +409,7 @@
     var nothing = !found && !dym && !answer.total;
     var all = this.addLink(nothing ? "ssw-all ssw-none" : "ssw-all", nothing ? "没有建议 — 搜索全部结果"
       : "搜索" + quoted(target) + "的全部结果" + (answer.total != null && !instead ? "（" + answer.total + " 条）" : ""),
-      instead || q);  // the page corrects by itself
+      instead || q, !instead);  // the page corrects by itself
     this.setActive(-1, false);
     this.open();
     list.style.scrollPaddingBottom = all.offsetHeight + "px";  // arrow keys: not under the pinned row
@@ -484,8 +484,15 @@
                                  first: this.reported === this.shown ? 0 : 1 });
       this.reported = this.shown;
     }
-    if (typeof this.options.onSelect === "function" && this.options.onSelect(item.suggestion, item.href) === false) return;
-    this.navigate(item.href);
+    var href = item.href;
+    var typed = this.query();
+    if (item.searchesTyped && typed && typed !== this.shown) {
+      // The row for all results, chosen while the list still answers an earlier text (typing
+      // outran the answers): the reader means what the box now holds.
+      href = this.resultsUrl(typed);
+    }
+    if (typeof this.options.onSelect === "function" && this.options.onSelect(item.suggestion, href) === false) return;
+    this.navigate(href);
   };
 
   Box.prototype.navigate = function (href) {
