@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import os
 import threading
@@ -59,7 +60,7 @@ from .results import (
     selected_month,
     selected_year,
 )
-from .schema import BODY, ID, SCRIPT_STABLE, TITLE, TITLE_PINYIN, WORD_FIELDS, from_stored
+from .schema import BODY, ID, SCRIPT_STABLE, TITLE, TITLE_CHARS, TITLE_PINYIN, WORD_FIELDS, from_stored
 from .scoring import Bm25
 from .snapshot import ResultCache, SegmentColumns, Snapshot
 from .store import CURRENT_FILE, IndexStore, retry_vanished
@@ -73,6 +74,8 @@ SUGGEST_EXCERPT_CHARS = 60
 # pinyin of thousands of words (every one of them a term to read) and tells the box nothing.
 SUGGEST_PINYIN_MIN = 3
 SUGGEST_EXCERPT_SCAN = 1500
+log = logging.getLogger(__name__)
+
 # Attempts to run a request when the files of its snapshot vanish under it (see _on_snapshot).
 _STALE_RETRIES = 4
 # Decoded postings kept per process, by segment and term (see docsets.PostingsCache).
@@ -345,7 +348,11 @@ class SearchEngine:
         :class:`IndexUnavailable` without an index.
         """
         started = time.perf_counter()
-        self.snapshot()  # IndexUnavailable without an index
+        snap = self.snapshot()  # IndexUnavailable without an index
+        missing = missing_format_fields(snap)
+        if missing:
+            log.info("this index was written before its format had %s: it answers the same, and "
+                     "`search-service reindex` makes it faster (docs/DEPLOY.md, section 7)", " and ".join(missing))
         if self.options.correction:
             # The correction vocabulary (every word of the index by pinyin) takes seconds to
             # read at the site's scale: a reader's first slip must not pay for it.
@@ -1088,6 +1095,21 @@ _NO_SYNONYMS = SynonymTable()
 # bench.relevance (docs/BENCHMARKS.md#relevance): on the e-commerce set MRR@10 peaks at 1.5
 # (0.5: 0.728, 1.5: 0.745); the site set is flat from 0.75 up.
 BIGRAM_WEIGHT = 1.5
+
+
+#: Fields a newer index format added for speed alone, with what they are for (an index without
+#: them answers the same, more slowly): shown to the operator, who may reindex.
+SPEED_FIELDS = {
+    TITLE_CHARS: "the character fields (title_ch, body_ch: one-character prefixes as one term)",
+    SCRIPT_STABLE: "script_stable (hits highlighted without OpenCC when it would change nothing)",
+}
+
+
+def missing_format_fields(snap: Snapshot) -> list[str]:
+    """What of :data:`SPEED_FIELDS` the snapshot's index lacks (its schema is the generation's)."""
+    segments = snap.commit.segments
+    return [what for field, what in SPEED_FIELDS.items()
+            if segments and not all(segment.has_field(field) for segment in segments)]
 
 
 def _best(docs: np.ndarray, scores: np.ndarray, day: np.ndarray, limit: int) -> list[tuple[int, float]]:

@@ -75,3 +75,28 @@ def test_old_segments_without_the_character_fields_are_read_through_the_bigrams(
     new_reader = ram_index([Article("n", "园区", "园区规划。", "产业规划")]).reader()
     assert _partial_fields([new_reader]) == set()
     assert _partial_fields([*old_readers(), new_reader]) == {TITLE_CHARS, BODY_CHARS}
+
+
+def test_warming_an_index_older_than_the_speed_fields_tells_the_operator_to_reindex(tmp_path, jieba_cache, caplog):
+    from search_service.engine.searcher import missing_format_fields
+
+    root = tmp_path / "index"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("README.md"))
+    engine = SearchEngine(root, EngineOptions(reload_interval=0, cache_entries=0))
+    try:
+        with caplog.at_level("INFO", logger="search_service.engine.searcher"):
+            engine.warm()
+        assert "search-service reindex" in caplog.text and "title_ch" in caplog.text
+        assert len(missing_format_fields(engine.snapshot())) == 2
+    finally:
+        engine.close()
+    fresh = tmp_path / "fresh"
+    indexer.rebuild(IndexStore(fresh), [Article("n", "园区", "园区规划。", "产业规划")])
+    engine = SearchEngine(fresh, EngineOptions(reload_interval=0, cache_entries=0))
+    try:
+        caplog.clear()
+        with caplog.at_level("INFO", logger="search_service.engine.searcher"):
+            engine.warm()
+        assert missing_format_fields(engine.snapshot()) == [] and "reindex" not in caplog.text
+    finally:
+        engine.close()
