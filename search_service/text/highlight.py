@@ -115,14 +115,28 @@ def _best_window(text: str, spans: list[tuple[int, int]], matched: list[str], le
 
     ``matched`` holds each span's normalized text, so 發展 and 发展 count as one term.
     """
+    best_start, best_end = _densest_cluster(spans, matched, length)
+    # Centre the cluster, then prefer to start right after a sentence end close by.
+    slack = max(0, length - (best_end - best_start))
+    start = max(0, min(best_start - slack // 3, len(text) - length))
+    boundary = None
+    for match in _SENTENCE_END.finditer(text, max(0, start - 15), best_start):
+        boundary = match.end()
+    if boundary is not None and boundary <= best_start and best_end - boundary <= length:
+        start = boundary
+    return start
+
+
+def _densest_cluster(spans: list[tuple[int, int]], matched: list[str], length: int) -> tuple[int, int]:
+    """(start, end) of the matches from one match to the last ending within ``length`` of it that
+    hold the most distinct terms, then the most matches; the first such cluster wins."""
     best = (-1, -1)
     best_start = best_end = 0
     count = len(spans)
     right = -1
     in_window: dict[str, int] = {}  # each matched term's occurrences in matches left..right
-    # Two pointers over matches: the window starts at match i and takes every match
-    # that ends within ``length`` characters of it. The counts follow the window, so a body
-    # with hundreds of matches costs one pass, not a set per match.
+    # Two pointers over matches. The counts follow the window, so a body with hundreds of
+    # matches costs one pass, not a set per match.
     for left in range(count):
         if right < left:
             right = left
@@ -140,15 +154,7 @@ def _best_window(text: str, spans: list[tuple[int, int]], matched: list[str], le
             del in_window[term]
         else:
             in_window[term] -= 1
-    # Centre the cluster, then prefer to start right after a sentence end close by.
-    slack = max(0, length - (best_end - best_start))
-    start = max(0, min(best_start - slack // 3, len(text) - length))
-    boundary = None
-    for match in _SENTENCE_END.finditer(text, max(0, start - 15), best_start):
-        boundary = match.end()
-    if boundary is not None and boundary <= best_start and best_end - boundary <= length:
-        start = boundary
-    return start
+    return best_start, best_end
 
 
 _LINE_BREAK = re.compile(r"[ \t\u3000]*[\r\n][\s\u3000]*")

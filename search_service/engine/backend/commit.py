@@ -147,42 +147,45 @@ class Segment:
 
     def expand_prefix(self, field: str, prefix: str) -> Iterator[str]:
         """Terms of ``field`` starting with ``prefix``, in order (no postings are read)."""
-        terms = getattr(self._reader, "_terms", None)
-        if terms is None or field not in getattr(terms, "_fieldmap", {}) or not hasattr(terms, "_keycoder"):
+        entries = self._term_range(field, prefix)
+        if entries is None:
             for term in self._reader.expand_prefix(field, prefix):
                 yield term.decode("utf-8") if isinstance(term, bytes) else term
             return
-        # The term table's keys in the range, without decoding an entry (Whoosh's own listing
-        # builds a term object per key: thousands for a one-character prefix).
-        table = self._term_table
-        if table is None:
-            table = self._term_table = TermTable(terms._tindex)
-        key_prefix = terms._keycoder(field, prefix.encode("utf-8"))
-        skip = len(key_prefix) - len(prefix.encode("utf-8"))  # the field number before the term
-        for key, _ in table.items_with_prefix(key_prefix):
-            yield key[skip:].decode("utf-8")
+        # The keys alone (Whoosh's own listing builds a term object per key: thousands for a
+        # one-character prefix).
+        for text, _ in entries:
+            yield text
 
     def prefix_postings(self, field: str, prefix: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """(term, document numbers, frequencies) of every term of ``field`` starting with ``prefix``,
         in order, deleted documents included: one scan of the term table's range in its map, no
         lookup per term (a one-character prefix expands to hundreds of terms)."""
-        reader = self._reader
-        terms = getattr(reader, "_terms", None)
-        if terms is None or field not in getattr(terms, "_fieldmap", {}) or not hasattr(terms, "_keycoder"):
+        entries = self._term_range(field, prefix)
+        if entries is None:
             _took("prefix_postings:slow")
             for text in self.expand_prefix(field, prefix):
                 ids, freqs = self.postings(field, text)
                 yield text, ids, freqs
             return
         _took("prefix_postings:fast")
+        for text, value in entries:
+            found_ids, found_freqs = self._info_arrays(field, W3TermInfo.from_bytes(value))
+            yield text, found_ids, found_freqs
+
+    def _term_range(self, field: str, prefix: str) -> Iterator[tuple[str, bytes]] | None:
+        """(term, raw term table entry) of every term of ``field`` starting with ``prefix``, in order,
+        read from the mapped table in one scan; None when this segment's table is not W3's."""
+        terms = getattr(self._reader, "_terms", None)
+        if terms is None or field not in getattr(terms, "_fieldmap", {}) or not hasattr(terms, "_keycoder"):
+            return None
         table = self._term_table
         if table is None:
             table = self._term_table = TermTable(terms._tindex)
-        key_prefix = terms._keycoder(field, prefix.encode("utf-8"))
-        skip = len(key_prefix) - len(prefix.encode("utf-8"))  # the field number before the term
-        for key, value in table.items_with_prefix(key_prefix):
-            found_ids, found_freqs = self._info_arrays(field, W3TermInfo.from_bytes(value))
-            yield key[skip:].decode("utf-8"), found_ids, found_freqs
+        encoded = prefix.encode("utf-8")
+        key_prefix = terms._keycoder(field, encoded)
+        skip = len(key_prefix) - len(encoded)  # the field number before the term
+        return ((key[skip:].decode("utf-8"), value) for key, value in table.items_with_prefix(key_prefix))
 
     def terms(self, field: str) -> Iterator[str]:
         """Every term of ``field``, in order."""
