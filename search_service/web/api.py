@@ -16,7 +16,7 @@ from .health import canary, degradations
 from .limits import rate_limit_exempt
 from .openapi import openapi_document
 from .params import checked_categories, limit_param, query_of, search_request, similar_default
-from .routes import with_page_url
+from .routes import with_page_urls
 from .tracking import record_api_search, record_suggest, suggest_session
 
 blueprint = Blueprint("api", __name__)
@@ -57,7 +57,7 @@ def _rendered(req: SearchRequest, results: SearchResults) -> dict:
     """The JSON of ``/api/search`` for ``results`` (see :func:`search`)."""
     data = results.to_json()
     # The page links each hit to its article page here; so does its twin.
-    data["hits"] = [with_page_url(hit) for hit in data["hits"]]
+    data["hits"] = with_page_urls(data["hits"])
     # Like the page's facet links: each value carries the API URL that toggles it.
     base = url_for("api.search")
     for name, values in results.facets.items():
@@ -123,7 +123,7 @@ def suggest_answer(engine: SearchEngine, q: str, limit: int, excerpt: bool) -> d
         if searched != q:
             suggestions = engine.suggest(searched, limit, excerpt, explain)
     answer["searched"] = searched
-    answer["suggestions"] = [with_page_url(s.to_json()) for s in suggestions]
+    answer["suggestions"] = with_page_urls([s.to_json() for s in suggestions])
     return answer
 
 
@@ -142,7 +142,7 @@ def similar(doc_id: str):
     settings = current_app.config["SETTINGS"]
     limit = limit_param(request, settings, similar_default(settings))
     related = engine_of(current_app).similar(doc_id, limit).to_json()
-    related["similar"] = [with_page_url(item) for item in related["similar"]]
+    related["similar"] = with_page_urls(related["similar"])
     return jsonify(related)
 
 

@@ -21,6 +21,8 @@ def article_path(doc_id: str) -> str:
     return f"{request.script_root}/{article_route(doc_id)}"
 
 
-def with_page_url(item: dict) -> dict:
-    """A JSON item of an article (with ``id``) plus ``page_url``: its page on this service."""
-    return {**item, "page_url": article_path(item["id"])}
+def with_page_urls(items: list[dict]) -> list[dict]:
+    """JSON items of articles (with ``id``), each plus ``page_url``: its page on this service
+    (:func:`article_path`, with the script root read once for all items)."""
+    root = request.script_root
+    return [{**item, "page_url": f"{root}/{article_route(item['id'])}"} for item in items]

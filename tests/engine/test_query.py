@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import pytest
 
@@ -60,6 +61,22 @@ class TestRequest:
         assert req.date_from == dt.date(2024, 1, 1) and req.page == 2 and req.page_size == 20
         assert dict(req.to_params())["sort"] == "date_asc"
         assert SearchRequest.from_params(get_list_from_mapping(_multi(req.to_params()))) == req
+
+    def test_query_strings_are_the_urlencoded_parameters(self):
+        # query_string() reuses each unchanged parameter's quoted part; the bytes must stay those of
+        # urlencode(to_params(...)), for every request and every change a page or facet link makes.
+        requests = [SearchRequest(), SearchRequest(q="a b&c=d/é"),
+                    SearchRequest(q="智慧城市 +园区", categories=("政策解读", "A&B"), date_from=dt.date(2024, 1, 1),
+                                  date_to=dt.date(2024, 12, 31), sort="date_asc", page=3, page_size=20, correct=False)]
+        changes = [{}, {"page": None}, {"page": 2}, {"categories": ("新闻",), "page": None}, {"categories": None},
+                   {"categories": ()}, {"date_from": dt.date(2025, 2, 1), "date_to": "2025-02-28"},
+                   {"date_from": None, "date_to": None, "page": None}, {"sort": "date_desc"}, {"sort": ""},
+                   {"q": "新 查询"}, {"q": None}, {"page_size": "50"}, {"correct": "0"}, {"correct": None}]
+        for req in requests:
+            for change in changes:
+                assert req.query_string(**change) == urlencode(req.to_params(**change)), (req, change)
+            with pytest.raises(TypeError):
+                req.query_string(colour="red")
 
     @pytest.mark.parametrize("params, param", [
         ({"page": "0"}, "page"), ({"page": "x"}, "page"), ({"page_size": "101"}, "page_size"),
