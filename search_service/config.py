@@ -235,7 +235,7 @@ SETTINGS: tuple[Setting, ...] = (
             "then get 503. Searches keep the other threads. 0 = no cap.", min=0, max=256),
     Setting("rate_limit_storage", "memory://", "str",
             "Where rate-limit counters live: memory:// (per process; `serve` with several workers "
-            "shares them in a SQLite file of its own) or a shared store such as redis://host:6379."),
+            "shares them in a file of its own in its run folder) or a shared store such as redis://host:6379."),
     Setting("trusted_proxies", [], "list",
             "Addresses of reverse proxies whose X-Forwarded-For is believed; empty = use the "
             "connection's address."),

@@ -2,7 +2,7 @@
 
 The kernel drops a lock when its holder exits, kill -9 included, so a crashed process never
 leaves one behind. Locks are per open file: a thread that needs one against the other threads
-of its own process must also hold a thread lock (see ``web.limits.SqliteStorage``).
+of its own process must also hold a thread lock (see ``web.rate_counters``).
 """
 
 from __future__ import annotations

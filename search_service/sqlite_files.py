@@ -1,12 +1,11 @@
-"""SQLite files the service keeps beside the index (analytics, rate-limit counters): telling a
-damaged file from a busy one, and setting a damaged one aside.
+"""The analytics SQLite file beside the index: telling a damaged file from a busy one, and
+setting a damaged one aside.
 
 A file truncated or overwritten under a running server ("file is not a database", "database
 disk image is malformed") fails every statement from then on; nothing but a new file helps.
-A busy file ("database is locked") is healthy and only needs waiting for. The owners decide
-what a new file costs them: rate-limit counters are simply started again, analytics rows are
-moved aside (``<name>.damaged-<UTC time>``) so that they can still be recovered by hand
-(``sqlite3 FILE .recover``).
+A busy file ("database is locked") is healthy and only needs waiting for. A damaged file's
+rows are moved aside (``<name>.damaged-<UTC time>``) so that they can still be recovered by
+hand (``sqlite3 FILE .recover``).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-__all__ = ["SIDE_FILES", "abandon", "inode", "is_busy", "is_sound", "remove", "set_aside"]
+__all__ = ["SIDE_FILES", "abandon", "inode", "is_busy", "is_sound", "set_aside"]
 
 #: The files SQLite keeps beside a database in WAL mode.
 SIDE_FILES = ("-wal", "-shm")
@@ -60,13 +59,6 @@ def abandon(conn: sqlite3.Connection) -> None:
     ``serve`` end with ``os._exit``, which closes nothing.
     """
     _abandoned.append(conn)
-
-
-def remove(path: Path | str) -> None:
-    """Delete the database and its WAL side files (those that exist)."""
-    for suffix in ("", *SIDE_FILES):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")
 
 
 def set_aside(path: Path | str) -> Path:

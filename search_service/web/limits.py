@@ -24,31 +24,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import ipaddress
 import logging
 import math
-import os
 import re
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, render_template, request
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from ..config import Settings
 from ..errors import ConfigError, RateLimited
-from ..sqlite_files import abandon, inode, is_busy, is_sound, remove
 from .auth import has_valid_token
 from .costly import KINDS, costly_kind
+from .rate_counters import CounterFileStorage
 
 log = logging.getLogger(__name__)
 
@@ -229,275 +224,6 @@ class SweepingMemoryStorage(MemoryStorage):
             self._sweeping.release()
 
 
-R = TypeVar("R")
-
-
-class SqliteStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
-    """Rate-limit counters in one SQLite file, shared by every worker process of ``serve``.
-
-    ``search-service-sqlite:///path/to/file`` (the path after ``//``). The workers of
-    ``serve --workers N`` must count a client once, not once per process; limits ships
-    shared storages only for servers (Redis, Memcached, MongoDB). SQLite is in the
-    standard library, needs no service, and a transaction makes each check-and-count
-    atomic across processes; a worker killed mid-transaction holds no lock afterwards
-    (the kernel drops it). Counters are ephemeral, so nothing is synced to disk
-    (``synchronous=OFF``; WAL lets readers and the one writer overlap).
-
-    Check-and-count transactions queue on a thread lock within a process and on an
-    ``flock`` of a side file (``<path>.lock``) across processes, so SQLite's own lock is
-    never contended: its busy handler polls with sleeps of 1 to 100 ms, which under 16
-    threads made a rate-limit check take up to a second at the 99.9th percentile.
-
-    **A damaged file repairs itself.** The counters are worth nothing after the moment, so
-    when the file is damaged (truncated, overwritten, "file is not a database") or gone,
-    the first operation that meets it deletes it and starts a new one, under the file lock,
-    once for all workers (a worker whose connection still points at the old file sees the
-    new inode and reconnects). When even a new file cannot be made (full disk, the run
-    folder unwritable), the operation raises: :class:`RateLimiter` then counts in this process's
-    memory (``in_memory_fallback_enabled``) and asks :meth:`check` now and then whether the
-    file works again. :attr:`problem` says what is wrong meanwhile (``/healthz`` and
-    ``/metrics`` show it).
-    """
-
-    STORAGE_SCHEME = ["search-service-sqlite"]
-    SWEEP_INTERVAL = 10.0
-
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options) -> None:
-        self.path = (uri or "").split("://", 1)[-1]
-        if not self.path:
-            raise ValueError("search-service-sqlite:// needs a file path, e.g. search-service-sqlite:///tmp/rl.db")
-        self._local = threading.local()
-        self._process_lock: tuple[int, threading.Lock, int] | None = None
-        self._process_lock_guard = threading.Lock()
-        self._last_sweep = time.monotonic()
-        #: Why the file cannot be used right now (None while it works).
-        self.problem: str | None = None
-        #: Damaged files replaced by this process.
-        self.repairs = 0
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        # Repaired at start when damaged; a worker starts even when the file cannot be used
-        # (it counts in memory until it can), rather than die and be replaced in a loop.
-        with contextlib.suppress(sqlite3.Error, OSError):
-            self._run(lambda db: db.execute("SELECT count(*) FROM counters WHERE 0").fetchall())
-
-    @property
-    def base_exceptions(self):
-        return (sqlite3.Error, OSError)
-
-    # -- connections, and repairing the file ------------------------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection (a connection must not cross threads, nor a fork)."""
-        held = getattr(self._local, "db", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=OFF")
-            db.execute("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, "
-                       "expires REAL NOT NULL) WITHOUT ROWID")
-            inode = os.stat(self.path).st_ino
-        except BaseException:
-            db.close()
-            raise
-        self._local.db = (os.getpid(), db, inode)
-        return db
-
-    def _drop_connection(self) -> int | None:
-        """Let go of this thread's connection (never closed: see ``sqlite_files.abandon``);
-        the inode of the file it was open on (None if none)."""
-        held = getattr(self._local, "db", None)
-        self._local.db = None
-        if held is None or held[0] != os.getpid():
-            return None
-        abandon(held[1])
-        return held[2]
-
-    def _moved(self) -> bool:
-        """Whether another process replaced the file this thread's connection is open on."""
-        held = getattr(self._local, "db", None)
-        return held is not None and held[0] == os.getpid() and inode(self.path) != held[2]
-
-    def _run(self, work: Callable[[sqlite3.Connection], R], *, locked: bool = False) -> R:
-        """``work(connection)``; on a damaged or vanished file, repair it and try once more.
-
-        ``locked``: the caller holds :meth:`_exclusive` already. Raises (after noting
-        :attr:`problem`) when the second try fails too.
-        """
-        try:
-            if self._moved():
-                self._drop_connection()
-            result = work(self._db())
-        except (sqlite3.Error, OSError) as exc:
-            if is_busy(exc):
-                raise
-            try:
-                self._repair(exc, locked=locked)
-                result = work(self._db())
-            except (sqlite3.Error, OSError) as again:
-                self._set_problem(f"{type(again).__name__}: {again}")
-                raise
-        if self.problem is not None:
-            log.warning("rate-limit counters in %s work again; counting across workers", self.path)
-            self.problem = None
-        return result
-
-    def _repair(self, exc: BaseException, *, locked: bool) -> None:
-        """Replace the file when it is damaged (once for all workers: under the file lock)."""
-        with contextlib.nullcontext() if locked else self._exclusive():
-            stale = self._drop_connection()
-            current = inode(self.path)
-            # Another worker already put a new file in place: only reconnect.
-            if current is not None and (stale is None or current == stale) and not is_sound(self.path):
-                remove(self.path)
-                self.repairs += 1
-                log.warning("rate-limit counters: %s was unusable (%s); started a new file (counts restart)",
-                            self.path, " ".join(str(exc).split())[:200])
-            self._db()  # the new file and its table, made while other workers wait
-
-    def _set_problem(self, problem: str) -> None:
-        if self.problem is None:
-            log.warning("rate-limit counters in %s cannot be used (%s); each worker counts on its own "
-                        "until they can", self.path, problem[:200])
-        self.problem = problem
-
-    @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """Hold the counters alone: this process's thread lock, then the file lock between processes.
-
-        Both waits block until the holder lets go and wake at once (no polling). The file is
-        opened once per process: a lock taken through a descriptor inherited over fork would
-        be the parent's lock, not a second one.
-        """
-        held = self._process_lock
-        if held is None or held[0] != os.getpid():
-            with self._process_lock_guard:
-                held = self._process_lock
-                if held is None or held[0] != os.getpid():
-                    os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-                    fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                    held = self._process_lock = (os.getpid(), threading.Lock(), fd)
-        _, thread_lock, fd = held
-        with thread_lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
-    # -- counting ---------------------------------------------------------------------------
-
-    def _incr(self, db: sqlite3.Connection, key: str, expiry: float, amount: int, now: float) -> int:
-        row = db.execute(
-            "INSERT INTO counters (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-            "value = CASE WHEN expires <= ? THEN excluded.value ELSE value + excluded.value END, "
-            "expires = CASE WHEN expires <= ? THEN excluded.expires ELSE expires END RETURNING value",
-            (key, amount, now + expiry, now, now)).fetchone()
-        return int(row[0])
-
-    def _get(self, db: sqlite3.Connection, key: str, now: float) -> int:
-        row = db.execute("SELECT value FROM counters WHERE key = ? AND expires > ?", (key, now)).fetchone()
-        return int(row[0]) if row else 0
-
-    def _sweep(self, db: sqlite3.Connection, now: float) -> None:
-        # Expired counters are ignored when read; deleting them only bounds the file.
-        if time.monotonic() - self._last_sweep >= self.SWEEP_INTERVAL:
-            self._last_sweep = time.monotonic()
-            db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
-
-    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        def work(db: sqlite3.Connection) -> int:
-            now = time.time()
-            self._sweep(db, now)
-            return self._incr(db, key, expiry, amount, now)
-
-        return self._run(work)
-
-    def decr(self, key: str, amount: int = 1) -> int:
-        def work(db: sqlite3.Connection) -> int:
-            row = db.execute("UPDATE counters SET value = max(value - ?, 0) WHERE key = ? AND expires > ? "
-                             "RETURNING value", (amount, key, time.time())).fetchone()
-            return int(row[0]) if row else 0
-
-        return self._run(work)
-
-    def get(self, key: str) -> int:
-        return self._run(lambda db: self._get(db, key, time.time()))
-
-    def get_expiry(self, key: str) -> float:
-        def work(db: sqlite3.Connection) -> float:
-            now = time.time()
-            row = db.execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now)).fetchone()
-            return float(row[0]) if row else now
-
-        return self._run(work)
-
-    def check(self) -> bool:
-        """Whether the counters file works (repairing it if it can): :class:`RateLimiter` asks this
-        now and then while it counts in memory, and goes back to the file once it is True."""
-        try:
-            self._run(lambda db: db.execute("SELECT count(*) FROM counters WHERE 0").fetchall())
-            return True
-        except (sqlite3.Error, OSError):
-            return False
-
-    def reset(self) -> int | None:
-        return self._run(lambda db: db.execute("DELETE FROM counters").rowcount)
-
-    def clear(self, key: str) -> None:
-        self._run(lambda db: db.execute("DELETE FROM counters WHERE key = ?", (key,)))
-
-    def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        """Check and count in one statement (one transaction): no other worker counts in between.
-
-        The weighted count is limits' sliding window: the previous window's count, scaled by
-        how much of it still overlaps the last ``expiry`` seconds, plus the current one's.
-        """
-        if amount > limit:
-            return False
-        now = time.time()
-        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-        previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry
-
-        def work(db: sqlite3.Connection):
-            self._sweep(db, now)  # every client address adds counters: without this the file only grows
-            # CAST AS INTEGER is floor for the non-negative weighted count (SQLite may lack floor()).
-            return db.execute(
-                "INSERT INTO counters (key, value, expires) SELECT :current, :amount, :expires "
-                "WHERE CAST(coalesce((SELECT value FROM counters WHERE key = :previous AND expires > :now), 0)"
-                " * :previous_ttl / :expiry + coalesce((SELECT value FROM counters WHERE key = :current"
-                " AND expires > :now), 0) AS INTEGER) + :amount <= :limit "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "value = CASE WHEN expires <= :now THEN excluded.value ELSE value + excluded.value END, "
-                "expires = CASE WHEN expires <= :now THEN excluded.expires ELSE expires END RETURNING value",
-                {"current": current_key, "previous": previous_key, "amount": amount, "now": now,
-                 "expires": now + 2 * expiry, "previous_ttl": previous_ttl, "expiry": float(expiry),
-                 "limit": limit}).fetchone()
-
-        with self._exclusive():
-            row = self._run(work, locked=True)
-        return row is not None
-
-    def _window(self, db, previous_key: str, current_key: str, expiry: int, now: float):
-        previous = self._get(db, previous_key, now)
-        current = self._get(db, current_key, now)
-        previous_ttl = 0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
-        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
-        return previous, previous_ttl, current, current_ttl
-
-    def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
-        now = time.time()
-        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-        return self._run(lambda db: self._window(db, previous_key, current_key, expiry, now))
-
-    def clear_sliding_window(self, key: str, expiry: int) -> None:
-        previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
-        self.clear(previous_key)
-        self.clear(current_key)
-
-
 def limit_storage(app: Flask) -> Storage | None:
     """The storage the app's rate limit counts in (None without a limit)."""
     limiter = app.extensions.get(LIMITER_KEY)
@@ -505,8 +231,9 @@ def limit_storage(app: Flask) -> Storage | None:
 
 
 def shared_storage_uri(path: str) -> str:
-    """The ``rate_limit_storage`` that makes worker processes share counters in ``path``."""
-    return f"{SqliteStorage.STORAGE_SCHEME[0]}://{path}"
+    """The ``rate_limit_storage`` that makes worker processes share counters in ``path``
+    (a :class:`rate_counters.CounterFileStorage`)."""
+    return f"{CounterFileStorage.STORAGE_SCHEME[0]}://{path}"
 
 
 def storage_uri(configured: str) -> str:

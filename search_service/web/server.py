@@ -10,7 +10,7 @@ to finish its requests and commit its queued writes.
 What the workers share goes through the disk: the index (each write takes Whoosh's lock
 and the publish lock; every search compares the on-disk commit first, see
 ``SearchEngine.snapshot``), the analytics database (SQLite, WAL) and the rate-limit
-counters (a SQLite file, see ``limits.SqliteStorage``), the open typing sessions of analytics
+counters (a file of fixed size, see ``rate_counters``), the open typing sessions of analytics
 (``analytics.AnalyticsRecorder``) and the counters and histograms of ``/metrics`` (files in a
 folder of the run, see ``metrics``).
 """
@@ -227,7 +227,8 @@ class Supervisor:
             from .limits import shared_storage_uri
 
             # Counted once across workers, not once per process.
-            settings = settings.replace(rate_limit_storage=shared_storage_uri(os.path.join(shared_dir, "rate.db")))
+            counters = os.path.join(shared_dir, "rate-counters")
+            settings = settings.replace(rate_limit_storage=shared_storage_uri(counters))
         self.settings = settings
         # Counters and histograms of every worker in one /metrics (prometheus_client's multiprocess
         # mode): each worker keeps its series in files here; the folder goes when the run ends.

@@ -4,14 +4,14 @@ and no debug pages or stack traces."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import sqlite3
+import os
 import threading
 import time
 
 import jsonschema
 import pytest
+from limits import parse as parse_limit
 
 from search_service.engine import query as q
 from search_service.engine.compiler import compile_query
@@ -19,7 +19,6 @@ from search_service.engine.syntax import Term, check_query, parse
 from search_service.errors import InvalidParameter
 from search_service.web import close_app, create_app
 from search_service.web.limits import (
-    SqliteStorage,
     SweepingMemoryStorage,
     TrustedProxies,
     client_from_forwarded,
@@ -27,6 +26,7 @@ from search_service.web.limits import (
     shared_storage_uri,
 )
 from search_service.web.openapi import openapi_document
+from search_service.web.rate_counters import FILE_SIZE, CounterFileStorage
 
 TOKEN = "limits-test-token"
 _addresses = (f"198.51.100.{i}" for i in itertools.count(1))
@@ -403,7 +403,7 @@ def _hit_shared_counter(path: str, hits: int, results) -> None:
     from limits import parse
     from limits.strategies import SlidingWindowCounterRateLimiter
 
-    limiter = SlidingWindowCounterRateLimiter(SqliteStorage(shared_storage_uri(path)))
+    limiter = SlidingWindowCounterRateLimiter(CounterFileStorage(shared_storage_uri(path)))
     limit = parse("50 per 100 seconds")
     allowed = []
 
@@ -426,7 +426,7 @@ def test_the_shared_counters_let_exactly_the_limit_through_from_processes_and_th
 
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    path = str(tmp_path / "limits.db")
+    path = str(tmp_path / "rate-counters")
     workers = [context.Process(target=_hit_shared_counter, args=(path, 20, results)) for _ in range(2)]
     for worker in workers:
         worker.start()
@@ -434,28 +434,44 @@ def test_the_shared_counters_let_exactly_the_limit_through_from_processes_and_th
     for worker in workers:
         worker.join(timeout=10)
     assert sum(allowed) == 50
-    storage = SqliteStorage(shared_storage_uri(path))
+    storage = CounterFileStorage(shared_storage_uri(path))
+    key = parse_limit("50 per 100 seconds").key_for("client")
+    assert storage.get_sliding_window(key, 100)[2] == 50  # every allowed hit counted, in one file
     assert storage.acquire_sliding_window_entry("other-client", 2, 100)
     assert storage.acquire_sliding_window_entry("other-client", 2, 100)
     assert not storage.acquire_sliding_window_entry("other-client", 2, 100)  # its own count, full
     assert not storage.acquire_sliding_window_entry("third", 1, 100, amount=2)  # more than the limit
 
 
-def test_expired_counters_are_swept_so_the_shared_file_does_not_grow_with_every_client(tmp_path, monkeypatch):
-    storage = SqliteStorage(shared_storage_uri(str(tmp_path / "limits.db")))
-    for n in range(20):
-        assert storage.acquire_sliding_window_entry(f"client-{n}", 5, 1)
-    rows = storage._db().execute("SELECT count(*) FROM counters").fetchone()[0]
-    assert rows == 20
-    time.sleep(2.1)  # every counter of a 1-second window has expired (they live two windows)
-    monkeypatch.setattr(SqliteStorage, "SWEEP_INTERVAL", 0.0)
-    assert storage.acquire_sliding_window_entry("client-new", 5, 1)
-    assert storage._db().execute("SELECT count(*) FROM counters").fetchone()[0] == 1
+def test_the_shared_file_keeps_its_size_and_every_recent_client_however_many_come(tmp_path):
+    storage = CounterFileStorage(shared_storage_uri(str(tmp_path / "rate-counters")))
+    clients = [f"client-{n}" for n in range(3000)]
+    for client in clients:
+        assert storage.acquire_sliding_window_entry(client, 5, 60)
+    assert storage.acquire_sliding_window_entry(clients[0], 5, 60)
+    assert os.path.getsize(tmp_path / "rate-counters") == FILE_SIZE  # fixed: nothing to sweep
+    counts = [storage.get_sliding_window(client, 60)[2] for client in clients]
+    assert counts[0] == 2 and counts[1:] == [1] * (len(clients) - 1)  # no client lost its count
+
+
+def test_a_window_of_the_shared_file_slides_like_limits_own(tmp_path, monkeypatch):
+    # The weighted count of limits' sliding window: the previous window's count scaled by how
+    # much of it still overlaps the last `expiry` seconds, plus the current window's.
+    storage = CounterFileStorage(shared_storage_uri(str(tmp_path / "rate-counters")))
+    now = [1_000_000.0]  # the start of a 10-second window
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    assert [storage.acquire_sliding_window_entry("c", 4, 10) for _ in range(5)] == [True] * 4 + [False]
+    now[0] += 12.5  # a quarter into the next window: 4 x 0.75 = 3 still count
+    assert storage.get_sliding_window("c", 10) == (4, 7.5, 0, 17.5)
+    assert [storage.acquire_sliding_window_entry("c", 4, 10) for _ in range(2)] == [True, False]
+    now[0] += 20  # two windows on: nothing counts
+    assert storage.get_sliding_window("c", 10) == (0, 0.0, 0, 17.5)
+    assert storage.acquire_sliding_window_entry("c", 4, 10, amount=4)
+    storage.clear_sliding_window("c", 10)
+    assert storage.get_sliding_window("c", 10)[2] == 0
 
 
 def _damage(path: str, how: str) -> None:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # counters in the main file, as after a while
     with open(path, "r+b") as handle:
         if how == "truncate":
             handle.truncate(50)
@@ -463,19 +479,22 @@ def _damage(path: str, how: str) -> None:
             handle.write(b"\x5a" * 4096)
 
 
-@pytest.mark.parametrize("how", ["overwrite", "truncate"])
+@pytest.mark.parametrize("how", ["overwrite", "truncate", "delete"])
 def test_a_damaged_counters_file_is_replaced_once_and_counting_goes_on(tmp_path, how):
-    path = str(tmp_path / "rate.db")
-    first, second = SqliteStorage(shared_storage_uri(path)), SqliteStorage(shared_storage_uri(path))  # two workers
+    path = str(tmp_path / "rate-counters")
+    first, second = CounterFileStorage(shared_storage_uri(path)), CounterFileStorage(shared_storage_uri(path))  # two workers
     assert first.acquire_sliding_window_entry("client", 5, 60)
     assert second.acquire_sliding_window_entry("client", 5, 60)
-    _damage(path, how)
-    # Without the repair: sqlite3.DatabaseError "file is not a database", a 500 for every request.
-    assert first.acquire_sliding_window_entry("client", 5, 60)  # counts restart in the new file
-    assert second.acquire_sliding_window_entry("client", 5, 60)  # sees the new file, no second repair
-    assert (first.repairs, second.repairs) == (1, 0)
+    if how == "delete":
+        os.unlink(path)
+    else:
+        _damage(path, how)
+    assert first.acquire_sliding_window_entry("client", 5, 60)  # counts restart in the new table
+    assert second.acquire_sliding_window_entry("client", 5, 60)  # sees the new table, no second repair
+    assert (first.repairs, second.repairs) == ((0, 0) if how == "delete" else (1, 0))
     assert first.problem is None and second.problem is None
-    assert first.get_sliding_window("client", 60)[2] == 2  # both counted in the one new file
+    assert first.get_sliding_window("client", 60)[2] == 2  # both counted in the one new table
+    assert os.path.getsize(path) == FILE_SIZE
     assert first.check() and second.check()
 
 
@@ -483,7 +502,7 @@ def test_a_counters_file_that_cannot_be_made_falls_back_to_counting_per_process(
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")  # the file would go below a regular file: it can never be created
     settings = sample_settings.replace(rate_limit="3 per minute",
-                                       rate_limit_storage=shared_storage_uri(str(blocker / "rate.db")))
+                                       rate_limit_storage=shared_storage_uri(str(blocker / "rate-counters")))
     app = create_app(settings)
     try:
         client = new_client(app)
@@ -504,7 +523,7 @@ def test_counting_goes_back_to_the_shared_file_once_it_can_be_made(tmp_path, sam
     blocker = tmp_path / "run"
     blocker.write_text("x")  # for now the counters file would go below a regular file
     settings = sample_settings.replace(rate_limit="3 per minute",
-                                       rate_limit_storage=shared_storage_uri(str(blocker / "rate.db")))
+                                       rate_limit_storage=shared_storage_uri(str(blocker / "rate-counters")))
     app = create_app(settings)
     try:
         limiter = app.extensions["rate_limiter"]
@@ -516,7 +535,7 @@ def test_counting_goes_back_to_the_shared_file_once_it_can_be_made(tmp_path, sam
         statuses = [client.get("/api/search?q=园区").status_code for _ in range(4)]
         # Back in the file, which starts from nothing: three more, then refused.
         assert statuses == [200, 200, 200, 429]
-        assert (blocker / "rate.db").exists() and limiter.storage.problem is None
+        assert (blocker / "rate-counters").exists() and limiter.storage.problem is None
         assert client.get("/healthz").get_json()["status"] == "ok"
     finally:
         close_app(app)
