@@ -10,14 +10,25 @@ A line is ``key=value`` pairs (logfmt), e.g.::
 GET/HEAD. Paths and query strings are logged as sent (percent-encoded), cut at
 :data:`MAX_TARGET` characters, with control characters escaped so a request cannot
 forge log lines.
+
+Under ``serve`` the lines are written by a thread of their own (:func:`written_off_the_request_path`):
+a request only queues its line. Written on the request's thread, a line cost the request the
+formatting and a ``write`` to stderr, and when that write waited on the file system (a journal
+commit of the log file's disk) the answer waited with it: served, the access log made the
+median search 0.1 ms slower and 5% of repeated searches 5 to 9 ms slower.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import re
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from logging.handlers import QueueHandler
 from urllib.parse import quote
 
 from flask import Flask, Response, g, request
@@ -88,3 +99,79 @@ def install_access_log(app: Flask, settings: Settings) -> None:
             log.info("%s", access_line(response.status_code, duration_ms,
                                        client=(request.remote_addr or "-") if with_ip else None))
         return response
+
+
+@contextlib.contextmanager
+def written_off_the_request_path() -> Iterator[None]:
+    """Within: access-log lines reach the handlers they would reach anyway (the ``search_service``
+    and root loggers' handlers: stderr under the CLI), in order, from a thread that writes what
+    was queued every :data:`WRITE_EVERY` seconds; on leaving, every queued line is written. Other
+    loggers are untouched: a warning is written at once. (A process killed with ``kill -9``
+    loses the lines of its last moments.)"""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    handlers = _handlers_reached(logger.parent) if logger.propagate and not logger.handlers else []
+    if not handlers:  # configured otherwise (by an embedding program): left as it is
+        yield
+        return
+    writer = _LineWriter(handlers)
+    handler = QueueHandler(writer.lines)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.propagate = True
+        logger.removeHandler(handler)
+        writer.stop()
+
+
+#: How often the access log's thread writes the queued lines.
+WRITE_EVERY = 0.05
+
+
+class _LineWriter:
+    """A thread that hands the queued records to ``handlers`` every :data:`WRITE_EVERY` seconds.
+
+    Not ``logging.handlers.QueueListener``: it blocks on the queue, so every line woke its
+    thread, which then took the interpreter from the request still being answered (measured:
+    0.1 ms of every served search). A request's ``put`` here wakes nobody.
+    """
+
+    def __init__(self, handlers: list[logging.Handler]) -> None:
+        self.lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._handlers = handlers
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(WRITE_EVERY):
+            self._write_queued()
+        self._write_queued()
+
+    def _write_queued(self) -> None:
+        while True:
+            try:
+                record = self.lines.get_nowait()
+            except queue.Empty:
+                return
+            for handler in self._handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+    def stop(self) -> None:
+        """Write what is queued and end the thread."""
+        self._stopping.set()
+        self._thread.join()
+
+
+def _handlers_reached(logger: logging.Logger | None) -> list[logging.Handler]:
+    """The handlers a record of ``logger`` reaches by propagation (its own included)."""
+    found: list[logging.Handler] = []
+    current = logger
+    while current is not None:
+        found.extend(current.handlers)
+        if not current.propagate:
+            break
+        current = current.parent
+    return found

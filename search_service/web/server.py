@@ -36,6 +36,7 @@ from waitress.server import create_server
 
 from ..config import Settings
 from . import close_app, create_app
+from .access_log import written_off_the_request_path
 from .connections import ConnectionLimits, guard, server_options
 from .metrics import MULTIPROCESS_DIR_ENV
 
@@ -125,11 +126,14 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     else:
         log.info("serving on http://%s:%s/ with %d threads", settings.host, settings.port, settings.threads)
     try:
-        run_until(server, stopping)
-        drain(server, GRACE_SECONDS)
+        with written_off_the_request_path():  # a request only queues its access-log line
+            try:
+                run_until(server, stopping)
+                drain(server, GRACE_SECONDS)
+            finally:
+                server.task_dispatcher.shutdown(timeout=5)
+                wasyncore.close_all(_socket_map(server))
     finally:
-        server.task_dispatcher.shutdown(timeout=5)
-        wasyncore.close_all(_socket_map(server))
         close_app(app)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

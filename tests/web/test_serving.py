@@ -24,6 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -374,6 +375,25 @@ def test_a_worker_that_dies_is_replaced_and_sigterm_stops_the_group(tmp_path, en
     engine = SearchEngine(store.root)
     assert engine.search(SearchRequest(q="优雅停止")).total == 1
     engine.close()
+
+
+def test_access_lines_are_written_off_the_request_path_all_of_them_in_order(tmp_path, env):
+    # Under serve a request only queues its access-log line; a thread writes it. Every line must
+    # still be written, in the order of the requests, and the last ones when the worker stops.
+    run_cli(env, "index", "--rebuild", str(write_corpus(tmp_path / "a.jsonl", 3)))
+    server = Served(env, workers=1)
+    try:
+        queries = [f"园区{n}" for n in range(40)]
+        for query in queries:
+            assert server.get("/api/search", q=query)[0] == 200
+        assert server.get("/api/search", q="园区", page="0")[0] == 400
+    finally:
+        assert server.stop() == 0
+    log = server.log()
+    lines = re.findall(r"path=/api/search\?q=(\S+) status=(\d+)", log)
+    assert [(unquote(target), status) for target, status in lines] == [
+        *((query, "200") for query in queries), ("园区&page=0", "400")]
+    assert "Traceback" not in log
 
 
 def test_waitress_serve_call_still_runs_one_process(tmp_path, env):
