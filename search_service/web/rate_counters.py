@@ -13,17 +13,18 @@ client once, not once per process, and ``limits`` ships shared storages only for
   thread lock and an ``flock`` of the file (no other worker counts in between): read the
   header and the key's run (``pread``), write its slot (``pwrite``). No memory map: a file
   truncated under a map kills the process (SIGBUS) at the next access; a short read is only
-  a damaged file. The SQLite file this replaces took four times as long alone and, served,
-  about 0.15 ms of every request, with its write-ahead log's checkpoints in the tail.
+  a damaged file. The SQLite file this replaces took twice as long alone and, served, about
+  0.15 ms of every request, with its write-ahead log's checkpoints in the tail.
 * **A damaged file repairs itself.** The counters are worth nothing after the moment: a header
-  that is not this format's (overwritten, truncated, any other file) makes the first operation
-  that meets it start the table again, in place, under the file lock, once for all workers
-  (:attr:`CounterFileStorage.repairs`; the log says ``counts restart``). A file deleted or
-  replaced is reopened by path. When the file cannot be opened or written at all (a folder
-  where it should be, a full disk), the operation raises: :class:`limits.RateLimiter` then counts
-  in this process's memory and asks :meth:`CounterFileStorage.check` now and then whether the
-  file works again; :attr:`CounterFileStorage.problem` says what is wrong meanwhile
-  (``/healthz`` and ``/metrics`` show it).
+  that is not this format's (overwritten, any other file) or a table cut short (truncated)
+  makes the first operation that meets it start the table again, in place, under the file
+  lock, once for all workers (:attr:`CounterFileStorage.repairs`; the log says ``counts
+  restart``). A file deleted or replaced is reopened by path within a second. When the file
+  cannot be opened or written at all (a folder where it should be, a full disk), the
+  operation raises: :class:`limits.RateLimiter` then counts in this process's memory and asks
+  :meth:`CounterFileStorage.check` now and then whether the file works again;
+  :attr:`CounterFileStorage.problem` says what is wrong meanwhile (``/healthz`` and
+  ``/metrics`` show it).
 
 Two keys whose runs are full of live clients evict the oldest: that client's count restarts
 (lenient, never a false refusal). Hashes are BLAKE2b of the key, the same in every process.
@@ -70,6 +71,10 @@ def key_hash(key: str) -> int:
     return int.from_bytes(digest, "little") | 1
 
 
+class _ShortTable(Exception):
+    """The file ends inside the table (truncated after its header)."""
+
+
 class _Slot:
     """One slot as read: where it is and what it holds."""
 
@@ -90,13 +95,14 @@ class CounterFileStorage(Storage, SlidingWindowCounterSupport):
     """``limits`` storage in one file shared by processes (see the module docstring)."""
 
     STORAGE_SCHEME = ["search-service-counters"]
+    RECHECK_SECONDS = 1.0
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options) -> None:
         self.path = (uri or "").split("://", 1)[-1]
         if not self.path:
             raise ValueError("search-service-counters:// needs a file path, e.g. search-service-counters:///tmp/rate")
         self._lock = threading.Lock()
-        self._open: tuple[int, int, int] | None = None  # (pid, descriptor, inode)
+        self._open: tuple[int, int, int, float] | None = None  # (pid, descriptor, inode, checked at)
         #: Why the file cannot be used right now (None while it works).
         self.problem: str | None = None
         #: Damaged files started again by this process.
@@ -115,13 +121,18 @@ class CounterFileStorage(Storage, SlidingWindowCounterSupport):
     def _descriptor(self) -> int:
         """The file's descriptor in this process (called under the thread lock): opened again in
         a forked child (a lock taken through the parent's descriptor would be the parent's), and
-        when the path now names another file or none (deleted, replaced)."""
+        when the path names another file or none (deleted, replaced), checked at most every
+        :attr:`RECHECK_SECONDS` (a ``stat`` per request was a tenth of this storage's time)."""
         held = self._open
         if held is not None:
-            pid, fd, known = held
+            pid, fd, known, checked = held
             if pid == os.getpid():
+                now = time.monotonic()
+                if now - checked < self.RECHECK_SECONDS:
+                    return fd
                 try:
                     if os.stat(self.path).st_ino == known:
+                        self._open = (pid, fd, known, now)
                         return fd
                 except FileNotFoundError:
                     pass
@@ -129,7 +140,7 @@ class CounterFileStorage(Storage, SlidingWindowCounterSupport):
             os.close(fd)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._open = (os.getpid(), fd, os.fstat(fd).st_ino)
+        self._open = (os.getpid(), fd, os.fstat(fd).st_ino, time.monotonic())
         return fd
 
     def _run(self, work: Callable[[int, float], R]) -> R:
@@ -142,9 +153,13 @@ class CounterFileStorage(Storage, SlidingWindowCounterSupport):
                 fd = self._descriptor()
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    if os.fstat(fd).st_size != FILE_SIZE or os.pread(fd, len(_HEADER), 0) != _HEADER:
+                    if os.pread(fd, len(_HEADER), 0) != _HEADER:
                         self._start_again(fd)
-                    result = work(fd, time.time())
+                    try:
+                        result = work(fd, time.time())
+                    except _ShortTable:  # cut after its header: started again, then counted
+                        self._start_again(fd)
+                        result = work(fd, time.time())
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             except OSError as exc:
@@ -183,7 +198,7 @@ class CounterFileStorage(Storage, SlidingWindowCounterSupport):
         start = HEADER_SIZE + first * SLOT_SIZE
         run = os.pread(fd, PROBE * SLOT_SIZE, start)
         if len(run) != PROBE * SLOT_SIZE:
-            raise OSError(f"the rate-limit counters file {self.path} shrank under the lock")
+            raise _ShortTable
         found = run.find(wanted.to_bytes(8, "little"))
         while found >= 0 and found % SLOT_SIZE:  # the bytes inside another field: look further
             found = run.find(wanted.to_bytes(8, "little"), found + 1)

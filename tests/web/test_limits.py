@@ -480,7 +480,8 @@ def _damage(path: str, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["overwrite", "truncate", "delete"])
-def test_a_damaged_counters_file_is_replaced_once_and_counting_goes_on(tmp_path, how):
+def test_a_damaged_counters_file_is_replaced_once_and_counting_goes_on(tmp_path, how, monkeypatch):
+    monkeypatch.setattr(CounterFileStorage, "RECHECK_SECONDS", 0.0)  # a deleted file is seen at once
     path = str(tmp_path / "rate-counters")
     first, second = CounterFileStorage(shared_storage_uri(path)), CounterFileStorage(shared_storage_uri(path))  # two workers
     assert first.acquire_sliding_window_entry("client", 5, 60)
