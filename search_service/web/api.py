@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
+from typing import cast
 
-from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from ..engine.request import SearchRequest
 from ..engine.results import SearchResults, facet_toggle
@@ -13,6 +15,7 @@ from ..errors import InvalidParameter
 from . import engine_of
 from .costly import costly
 from .health import canary, degradations
+from .json_provider import OrjsonProvider
 from .limits import rate_limit_exempt
 from .openapi import openapi_document
 from .params import checked_categories, limit_param, query_of, search_request, similar_default
@@ -44,13 +47,38 @@ def search():
     results = engine.search(req)
     g.result_count = results.total  # for the access log
     record_api_search(req, results)
-    # A repeated search (the result cache's answer) reuses the JSON rendered the first time;
+    # A repeated search (the result cache's answer) reuses the JSON written the first time;
     # only what says how this answer was made is new.
     key = ("api", request.script_root, req.categories)  # the URLs and the filters as this request gave them
-    rendered = results.renderings.get(key)
-    if rendered is None:
-        rendered = results.renderings[key] = _rendered(req, results)
-    return jsonify(dict(rendered, took_ms=round(results.took_ms, 2), cached=results.cached))
+    answer = results.renderings.get(key)
+    if answer is None:
+        answer = results.renderings[key] = _Answer(_rendered(req, results), cast(OrjsonProvider, current_app.json))
+    return answer.response(results.took_ms, results.cached)
+
+
+class _Answer:
+    """The JSON of one ``/api/search`` answer, written once, with ``took_ms`` and ``cached`` left
+    open: a repeated search costs no second serialization (the same bytes ``jsonify`` writes)."""
+
+    # Stand-ins for the two open values while the body is written, then cut out.
+    _OPEN = (f"took_ms-{uuid.uuid4().hex}", f"cached-{uuid.uuid4().hex}")
+
+    def __init__(self, data: dict, provider: OrjsonProvider) -> None:
+        self._dumps = dumps = provider.dumps_bytes
+        self._mimetype = provider.mimetype
+        self._data = data
+        body = dumps(dict(data, took_ms=self._OPEN[0], cached=self._OPEN[1]))
+        head, took, rest = body.partition(dumps(self._OPEN[0]))
+        middle, cached, tail = rest.partition(dumps(self._OPEN[1]))
+        self._parts = (head, middle, tail + b"\n") if took and cached else None
+
+    def response(self, took_ms: float, cached: bool) -> Response:
+        took = round(took_ms, 2)
+        if self._parts is None:  # the stand-ins could not be found: written whole, as jsonify would
+            return jsonify(dict(self._data, took_ms=took, cached=cached))
+        head, middle, tail = self._parts
+        body = b"".join((head, self._dumps(took), middle, b"true" if cached else b"false", tail))
+        return Response(body, mimetype=self._mimetype)
 
 
 def _rendered(req: SearchRequest, results: SearchResults) -> dict:

@@ -118,6 +118,7 @@ class Metrics:
         self.kept = {name: Counter(name, documentation, registry=own) for name, documentation in KEPT_COUNTERS}
         self._copied: dict[str, float] = dict.fromkeys(self.kept, 0.0)
         self._copy_lock = threading.Lock()  # request threads copy at once: each difference added once
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.registry.register(_EngineCollector(app))
         self.registry.register(_AnalyticsCollector(app))
         self.registry.register(_DegradedCollector(app))
@@ -125,8 +126,15 @@ class Metrics:
         ProcessCollector(registry=self.registry)
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, method if method in METHODS else "other", str(status)).inc()
-        self.duration.labels(endpoint).observe(seconds)
+        # The labelled series, looked up once each (endpoints, methods and statuses are few).
+        key = (endpoint, method, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self.requests.labels(endpoint, method if method in METHODS else "other", str(status)),
+                self.duration.labels(endpoint))
+        series[0].inc()
+        series[1].observe(seconds)
         self.copy_kept_counters()
 
     def copy_kept_counters(self) -> None:

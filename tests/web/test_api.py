@@ -81,6 +81,21 @@ class TestSearch:
         assert {k: v for k, v in again.items() if k not in ("cached", "took_ms")} == \
             {k: v for k, v in first.items() if k not in ("cached", "took_ms")}
 
+    @pytest.mark.parametrize("url", ["/api/search?q=智慧城市&category=政策解读&page_size=4", "/api/search?q=园区&page_size=9",
+                                     "/api/search?page_size=99", "/api/search?q=qzxjvw&page_size=3"])
+    def test_an_answer_is_the_bytes_jsonify_writes_first_and_from_the_cache(self, client, url):
+        # The body is written once and only took_ms and cached are put in per request: it must
+        # stay exactly what the app's JSON provider writes for the same object.
+        app = client.application
+        for cached in (False, True):
+            response = client.get(url)
+            body = response.get_data()
+            data = json.loads(body)
+            assert data["cached"] is cached and isinstance(data["took_ms"], float)
+            with app.app_context():
+                assert body == app.json.dumps_bytes(data) + b"\n"
+            assert response.mimetype == "application/json"
+
     def test_every_parameter(self, client):
         everything = get_json(client, "/api/search?page_size=100")
         year = everything["facets"]["year"][0]["value"]
