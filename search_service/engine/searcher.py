@@ -437,8 +437,9 @@ class SearchEngine:
 
     def count(self, request: SearchRequest) -> SearchResults:
         """How many articles ``request`` finds, and how its query was relaxed: the search's
-        ``total``, ``relaxed`` and correction, without facets, ranking or hits (``hits`` and
-        ``facets`` are empty). For callers that need only the number, e.g. analytics."""
+        ``total``, ``relaxed``, correction and did-you-mean (``suggestion``), without facets,
+        ranking or hits (``hits`` and ``facets`` are empty). For callers that need only these,
+        e.g. analytics and the search box's count of results."""
         return self._execute(request, count_only=True)
 
     def _execute(self, request: SearchRequest, *, count_only: bool) -> SearchResults:
@@ -758,7 +759,7 @@ class _Execution:
             tier.docs = tier.docs[category_ok[tier.docs] & date_ok[tier.docs]]
         total = sum(int(t.docs.size) for t in tiers)
         if self.count_only:
-            return SearchResults(request, total, [], facets, 0.0, relaxed)
+            return SearchResults(request, total, [], facets, 0.0, relaxed, suggestion=self._suggestion(relaxed, total))
         stop = request.offset + request.page_size
         if plain and relaxed in (None, "substring") and request.sort == "relevance" and total and stop > total:
             # The page reaches past the last exact match: fill it with partial matches, ranked
@@ -779,13 +780,17 @@ class _Execution:
         highlighter = Highlighter(terms)
         hits = [self._hit(docnum, score, request.offset + i + 1, highlighter, match)
                 for i, (docnum, score, match) in enumerate(ranked)]
-        suggestion = self.offer
-        if suggestion is None and (relaxed is not None or total == 0):
-            suggestion = self._did_you_mean()
         unmatched = self._unmatched() if relaxed == "any_word" else []
         return SearchResults(request, total, hits, facets, 0.0, relaxed,
                              highlight_terms=highlighter.terms, expansions=self.compiled.expansions(),
-                             suggestion=suggestion, unmatched=unmatched)
+                             suggestion=self._suggestion(relaxed, total), unmatched=unmatched)
+
+    def _suggestion(self, relaxed: str | None, total: int) -> str | None:
+        """The did-you-mean: the weighing's offer, else for a query without exact matches the one
+        :meth:`_did_you_mean` finds."""
+        if self.offer is None and (relaxed is not None or total == 0):
+            return self._did_you_mean()
+        return self.offer
 
     def _curated(self) -> Resolved | None:
         if self.curation is None:

@@ -137,9 +137,9 @@ def suggest_answer(engine: SearchEngine, q: str, limit: int, excerpt: bool) -> d
         # Titles showing the text do not fill the list: ask the results page's own search what it
         # finds, corrects or offers. Only then: a list of such titles means the page finds plenty
         # as typed, and a search for one common character costs hundreds of milliseconds on a
-        # large index, too much for every keystroke. (One result: the count and the correction
-        # are the page's; hits are not needed.)
-        page = engine.search(SearchRequest(q=q, page_size=1))
+        # large index, too much for every keystroke. The count, the correction and the
+        # did-you-mean are the page's; its facets, ranking and hits are not needed.
+        page = engine.count(SearchRequest(q=q))
         answer["total"], answer["relaxed"] = page.total, page.relaxed
         if page.correction and page.searched:
             answer["correction"] = page.correction

@@ -149,6 +149,20 @@ def test_slips_and_pinyin_are_answered_with_the_meant_words_results(engine, type
     assert as_json["query"] == typed and as_json["searched"] == searched and as_json["correction"]["kind"] == kind
 
 
+@pytest.mark.parametrize("typed, correct", [
+    ("智惠城市", True), ("智惠城市", False), ("zhihuichengshi", True), ("智惠城市 建设", True), ("智慧城市", True),
+    ("智慧城市 火星基地", True), ("只会城市", True), ("豳鬰爨齉", True), ("城市 指挥", True), ("zhcs", True),
+])
+def test_a_count_says_what_the_search_says_about_its_query(engine, typed, correct):
+    # The search box asks engine.count, not a search, for the results page's count, correction
+    # and did-you-mean: they must be the page's.
+    page = search(engine, typed, correct=correct)
+    count = engine.count(SearchRequest(q=typed, correct=correct))
+    said = ("total", "relaxed", "searched", "correction", "suggestion")
+    assert {k: getattr(count, k) for k in said} == {k: getattr(page, k) for k in said}
+    assert count.hits == [] and count.facets == {}
+
+
 def test_correct_0_searches_as_typed(engine):
     results = search(engine, "智惠城市", correct=False)
     assert results.correction is None and results.searched is None
