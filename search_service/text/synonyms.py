@@ -11,6 +11,7 @@ its words.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -51,7 +52,9 @@ class SynonymTable:
         object.__setattr__(self, "_lookup", self.lookup)
 
 
+@functools.lru_cache(maxsize=8192)
 def _key(term: str) -> str:
+    # Remembered: every search looks up each of its words (OpenCC's conversion is the cost).
     return " ".join(normalize(term).split())
 
 
