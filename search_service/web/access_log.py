@@ -114,7 +114,7 @@ def written_off_the_request_path() -> Iterator[None]:
         yield
         return
     writer = _LineWriter(handlers)
-    handler = QueueHandler(writer.lines)
+    handler = QueueHandler(writer.lines)  # type: ignore[arg-type]  # any object with put_nowait will do
     logger.addHandler(handler)
     logger.propagate = False
     try:
@@ -127,6 +127,9 @@ def written_off_the_request_path() -> Iterator[None]:
 
 #: How often the access log's thread writes the queued lines.
 WRITE_EVERY = 0.05
+#: Lines queued at most while the log cannot be written (a stalled disk): beyond, lines are
+#: counted, not kept, and the count is written once writing works again.
+MAX_QUEUED = 100_000
 
 
 class _LineWriter:
@@ -138,7 +141,7 @@ class _LineWriter:
     """
 
     def __init__(self, handlers: list[logging.Handler]) -> None:
-        self.lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self.lines = _BoundedLines(MAX_QUEUED)
         self._handlers = handlers
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
@@ -150,19 +153,43 @@ class _LineWriter:
         self._write_queued()
 
     def _write_queued(self) -> None:
-        while True:
-            try:
-                record = self.lines.get_nowait()
-            except queue.Empty:
-                return
+        for record in self.lines.take():
             for handler in self._handlers:
                 if record.levelno >= handler.level:
-                    handler.handle(record)
+                    handler.handle(record)  # a failing write is the handler's to report (handleError)
 
     def stop(self) -> None:
         """Write what is queued and end the thread."""
         self._stopping.set()
         self._thread.join()
+
+
+class _BoundedLines:
+    """The queue between requests and :class:`_LineWriter` (``put_nowait`` is what QueueHandler calls)."""
+
+    def __init__(self, limit: int) -> None:
+        self._lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._limit = limit
+        self._dropped = 0
+
+    def put_nowait(self, record: logging.LogRecord) -> None:
+        if self._lines.qsize() >= self._limit:
+            self._dropped += 1  # an int's += under the GIL: a count off by one at worst
+            return
+        self._lines.put_nowait(record)
+
+    def take(self) -> Iterator[logging.LogRecord]:
+        """The queued records in order, then a line counting those not kept (if any)."""
+        while True:
+            try:
+                yield self._lines.get_nowait()
+            except queue.Empty:
+                break
+        dropped, self._dropped = self._dropped, 0
+        if dropped:
+            yield logging.LogRecord(ACCESS_LOGGER, logging.WARNING, __file__, 0,
+                                    "%d access-log lines were not written: more than %d waited while the "
+                                    "log could not be written", (dropped, self._limit), None)
 
 
 def _handlers_reached(logger: logging.Logger | None) -> list[logging.Handler]:

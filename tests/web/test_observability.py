@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from search_service.web import ENGINE_KEY, close_app, create_app, writer_of
+from search_service.web import ENGINE_KEY, access_log, close_app, create_app, writer_of
 from search_service.web.access_log import ACCESS_LOGGER
 
 TOKEN = "s3cret-observability-token"
@@ -265,3 +265,31 @@ def test_worker_files_not_yet_sized_are_skipped_not_a_failure(tmp_path):
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_WorkerFilesCollector(str(tmp_path)))
     assert "search_service_probe_total 3.0" in generate_latest(registry).decode()
+
+
+def test_lines_written_off_the_request_path_reach_the_same_handlers_in_order(monkeypatch):
+    # Under serve a request only queues its access line; a thread writes the queue. While the log
+    # cannot be written, at most MAX_QUEUED lines wait: the rest are counted in a line of their own.
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    keep = Keep()
+    parent = logging.getLogger("search_service")
+    parent.addHandler(keep)
+    monkeypatch.setattr(access_log, "MAX_QUEUED", 5)
+    monkeypatch.setattr(access_log, "WRITE_EVERY", 3600.0)  # nothing written before the end
+    try:
+        with access_log.written_off_the_request_path():
+            logger = logging.getLogger(ACCESS_LOGGER)
+            assert not logger.propagate
+            for n in range(8):
+                logger.warning("line %d", n)
+            assert seen == []  # queued, not written on the caller's thread
+        assert logging.getLogger(ACCESS_LOGGER).propagate  # as it was
+        assert seen == [f"line {n}" for n in range(5)] + [
+            "3 access-log lines were not written: more than 5 waited while the log could not be written"]
+    finally:
+        parent.removeHandler(keep)
