@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from logging.handlers import QueueHandler
 from urllib.parse import quote
 
 from flask import Flask, Response, g, request
@@ -114,7 +113,7 @@ def written_off_the_request_path() -> Iterator[None]:
         yield
         return
     writer = _LineWriter(handlers)
-    handler = QueueHandler(writer.lines)  # type: ignore[arg-type]  # any object with put_nowait will do
+    handler = _Enqueue(writer.lines)
     logger.addHandler(handler)
     logger.propagate = False
     try:
@@ -164,8 +163,27 @@ class _LineWriter:
         self._thread.join()
 
 
+class _Enqueue(logging.Handler):
+    """Puts each record on the writer's queue as it is, formatted later by the writer's handlers.
+
+    Not ``QueueHandler``, which formats and copies every record on the caller's thread so that it
+    can cross to another process; an access-log record's arguments are one finished string.
+    """
+
+    def __init__(self, lines: _BoundedLines) -> None:
+        super().__init__()
+        self._lines = lines
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no filters, no lock: the queue is thread-safe
+        self._lines.put_nowait(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._lines.put_nowait(record)
+
+
 class _BoundedLines:
-    """The queue between requests and :class:`_LineWriter` (``put_nowait`` is what QueueHandler calls)."""
+    """The queue between requests and :class:`_LineWriter`."""
 
     def __init__(self, limit: int) -> None:
         self._lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
