@@ -602,3 +602,19 @@ def test_at_most_costly_concurrency_costly_requests_run_at_once(sample_settings,
         assert client.get("/search.csv?q=园区").status_code == 200  # the turn was given back
     finally:
         close_app(app)
+
+
+def test_the_shared_file_keeps_plain_counters_too(tmp_path, monkeypatch):
+    # The rest of limits' Storage interface (fixed windows): counts that expire after `expiry`.
+    storage = CounterFileStorage(shared_storage_uri(str(tmp_path / "rate-counters")))
+    now = [2_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    assert [storage.incr("plain", 10) for _ in range(3)] == [1, 2, 3]
+    assert storage.get("plain") == 3 and storage.get_expiry("plain") == now[0] + 10
+    now[0] += 10.5
+    assert storage.get("plain") == 0 and storage.incr("plain", 10) == 1  # expired: counted afresh
+    storage.clear("plain")
+    assert storage.get("plain") == 0 and storage.get("never-counted") == 0
+    assert storage.acquire_sliding_window_entry("c", 1, 10)
+    storage.reset()
+    assert storage.get_sliding_window("c", 10)[2] == 0 and storage.repairs == 0  # a reset is no repair
