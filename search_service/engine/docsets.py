@@ -236,7 +236,7 @@ class DocSetEvaluator:
             return known
         chunks: dict[str, tuple[list, list]] = {}
         for segment in self.commit.segments:
-            for text, ids, freqs in segment.prefix_postings(field, prefix):
+            for text, ids, freqs in segment.prefix_postings(field, prefix, self._segment_postings):
                 if ids.size:
                     found = chunks.setdefault(text, ([], []))
                     found[0].append(ids + segment.offset if segment.offset else ids)
@@ -278,7 +278,7 @@ class DocSetEvaluator:
                 if hits.size:
                     found.append(hits + start if start else hits)
                 continue
-            for _, ids, _ in segment.prefix_postings(field, prefix):
+            for _, ids, _ in segment.prefix_postings(field, prefix, self._segment_postings):
                 hits = ids[wanted[ids]]
                 if hits.size:
                     wanted[hits] = False

@@ -224,3 +224,22 @@ def test_a_shared_cache_keeps_each_segments_postings_for_the_next_evaluator(comm
     fewer = evaluator.live.copy()
     fewer[docs[0]] = False
     assert DocSetEvaluator(commit, fewer, cache).postings(BODY, "规划")[0].tolist() == docs[1:].tolist()
+
+
+def test_a_prefix_expansion_keeps_its_terms_postings_for_the_next_keystroke(commit, evaluator, monkeypatch):
+    # Typing 规 then 规划: the second expansion's terms were decoded for the first one.
+    from search_service.engine.backend.commit import Segment
+
+    cache = PostingsCache(1 << 20)
+    first = DocSetEvaluator(commit, evaluator.live, cache).prefix_terms(BODY, "规")
+    assert "规划" in first and len(cache) >= len(first)
+    expected = {text: docs.tolist() for text, (docs, _) in first.items() if text.startswith("规划")}
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(Segment, "_info_arrays", not_again)
+    again = DocSetEvaluator(commit, evaluator.live, cache).prefix_terms(BODY, "规划")
+    assert {text: docs.tolist() for text, (docs, _) in again.items()} == expected
+    narrowed = DocSetEvaluator(commit, evaluator.live, cache).prefix_within(BODY, "规划", evaluator.live)
+    assert narrowed.tolist() == sorted({d for docs in expected.values() for d in docs})

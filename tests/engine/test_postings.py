@@ -211,3 +211,25 @@ def test_a_prefix_scans_the_term_tables_range_as_whoosh_lists_it(own_commit):
         assert ours == whoosh, (field, prefix)
         found = [text for text, _, _ in segment.prefix_postings(field, prefix)]
         assert found == [t for t in segment.expand_prefix(field, prefix)], (field, prefix)
+
+
+@pytest.mark.parametrize("writer", ["own", "whoosh"])
+def test_position_values_are_decoded_together_as_one_by_one(writer):
+    # The service's compact layout joins into one unpickling; Whoosh's own (protocol 2 with a
+    # memo, lists) must come out the same, joined or not.
+    from whoosh.formats import Positions
+
+    from search_service.engine.backend.postings import decode_position_lists, decode_positions
+    from search_service.engine.backend.segments import encode_positions
+
+    rng = random.Random(3)
+    lists = [[0], [7], [1, 2, 3], [5, 300, 301], [0, 256, 65535, 65536, 70000]]
+    lists += [sorted(rng.sample(range(100_000), rng.randint(1, 40))) for _ in range(200)]
+    encode = encode_positions if writer == "own" else Positions().encode
+    values = [encode(positions) for positions in lists]
+    counts, flat = decode_position_lists(values)
+    assert counts.tolist() == [len(p) for p in lists]
+    assert flat.tolist() == [p for positions in lists for p in positions]
+    assert [decode_positions(v) for v in values] == lists
+    one_counts, one_flat = decode_position_lists(values[3:4])
+    assert one_counts.tolist() == [3] and one_flat.tolist() == [5, 300, 301]

@@ -19,6 +19,7 @@ import bisect
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 from whoosh import query as wq
@@ -28,7 +29,7 @@ from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
-from .postings import decode_positions, list_arrays, list_positions
+from .postings import decode_position_lists, list_arrays, list_position_values
 from .readers import ReaderPool, TermTable, open_mapped
 
 __all__ = ["PATHS", "Commit", "Generation", "Segment"]
@@ -40,7 +41,17 @@ _paths_lock = threading.Lock()
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
 # Whoosh stores a field's length in one byte; this table undoes that encoding.
+# A phrase key is a document's number above its position's bits (see Segment.phrase).
+_POSITION_BITS = 32
 _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
+
+
+class PostingsStore(Protocol):
+    """Where decoded postings are kept by (segment id, field, term) (``docsets.PostingsCache``)."""
+
+    def get(self, key: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray] | None: ...
+
+    def put(self, key: tuple[str, str, str], value: tuple[np.ndarray, np.ndarray]) -> None: ...
 
 
 def _took(path: str) -> None:
@@ -157,10 +168,16 @@ class Segment:
         for text, _ in entries:
             yield text
 
-    def prefix_postings(self, field: str, prefix: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    def prefix_postings(self, field: str, prefix: str,
+                        cache: PostingsStore | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """(term, document numbers, frequencies) of every term of ``field`` starting with ``prefix``,
         in order, deleted documents included: one scan of the term table's range in its map, no
-        lookup per term (a one-character prefix expands to hundreds of terms)."""
+        lookup per term (a one-character prefix expands to hundreds of terms).
+
+        ``cache``: decoded postings by (segment id, field, term), consulted before a term is
+        decoded and given what is: letters typed one by one (``cha``, ``chat``) expand to the
+        same terms again.
+        """
         entries = self._term_range(field, prefix)
         if entries is None:
             _took("prefix_postings:slow")
@@ -170,8 +187,13 @@ class Segment:
             return
         _took("prefix_postings:fast")
         for text, value in entries:
-            found_ids, found_freqs = self._info_arrays(field, W3TermInfo.from_bytes(value))
-            yield text, found_ids, found_freqs
+            key = (self.id, field, text)
+            found = cache.get(key) if cache is not None else None
+            if found is None:
+                found = self._info_arrays(field, W3TermInfo.from_bytes(value))
+                if cache is not None:
+                    cache.put(key, found)
+            yield text, found[0], found[1]
 
     def _term_range(self, field: str, prefix: str) -> Iterator[tuple[str, bytes]] | None:
         """(term, raw term table entry) of every term of ``field`` starting with ``prefix``, in order,
@@ -223,39 +245,51 @@ class Segment:
             yield (text.decode("utf-8") if isinstance(text, bytes) else text), info.doc_frequency()
 
     def phrase(self, field: str, words: Sequence[str], docnums: np.ndarray) -> np.ndarray:
-        """Those of ``docnums`` (sorted) where ``words`` occur at consecutive positions of ``field``."""
-        wanted = docnums.tolist()
-        per_word = []
-        for word in words:
-            positions = self._positions(field, word, wanted)
-            if positions is None:
-                return self._phrase_by_whoosh(field, words, docnums)
-            per_word.append(positions)
-        _took("phrase:fast")
-        verified = []
-        for docnum in wanted:
-            # A start p of the first word with word i at p + i for every i.
-            starts: set[int] = set(per_word[0].get(docnum, ()))
-            for shift, positions in enumerate(per_word[1:], start=1):
-                if not starts:
-                    break
-                starts &= {p - shift for p in positions.get(docnum, ())}
-            if starts:
-                verified.append(docnum)
-        return np.array(verified, dtype=np.int64)
+        """Those of ``docnums`` (sorted) where ``words`` occur at consecutive positions of ``field``.
 
-    def _positions(self, field: str, word: str, docnums: list[int]) -> dict[int, list[int]] | None:
-        """Positions of ``word`` in each of ``docnums`` that has it; None: not readable here."""
+        Each (document, position - i) of word i is one int64 key; a document holds the phrase
+        when some key of the first word is a key of every word. The keys of all candidates are
+        intersected by numpy at once, and each word's positions are read only for the
+        documents the words before it left.
+        """
+        wanted = docnums.tolist()
+        starts: np.ndarray | None = None  # keys of phrase starts found so far
+        for shift, word in enumerate(words):
+            found = self._position_values(field, word, wanted)
+            if found is None:
+                return self._phrase_by_whoosh(field, words, docnums)
+            found_docs, values = found
+            if not found_docs:
+                _took("phrase:fast")
+                return _EMPTY
+            counts, positions = decode_position_lists(values)
+            keys = (np.repeat(np.array(found_docs, dtype=np.int64), counts) << _POSITION_BITS) + (positions - shift)
+            if shift:
+                keys = keys[positions >= shift]  # word i before position i: no phrase starts there
+            starts = keys if starts is None else _kept_in(starts, keys)
+            if not starts.size:
+                _took("phrase:fast")
+                return _EMPTY
+            holding = starts >> _POSITION_BITS  # ascending, as the keys are
+            holding = holding[np.concatenate(([True], holding[1:] != holding[:-1]))]
+            wanted = holding.tolist()
+        _took("phrase:fast")
+        return holding
+
+    def _position_values(self, field: str, word: str, docnums: list[int]) -> tuple[list[int], list[bytes]] | None:
+        """Those of ``docnums`` holding ``word`` and their positions values (see
+        :func:`postings.decode_position_lists`); None: not readable here."""
         info = self._term_info(field, word)
         if info is None:
-            return {}
+            return [], []
         if info.is_inlined():
             ids, _, values = info.inlined_postings()
             if not isinstance(values, (tuple, list)) or not all(isinstance(v, bytes) for v in values):
                 return None
             wanted = set(docnums)
-            return {docnum: decode_positions(value) for docnum, value in zip(ids, values) if docnum in wanted}
-        return list_positions(self._posting_bytes(info), docnums)
+            kept = [(docnum, value) for docnum, value in zip(ids, values) if docnum in wanted]
+            return [docnum for docnum, _ in kept], [value for _, value in kept]
+        return list_position_values(self._posting_bytes(info), docnums)
 
     def _posting_bytes(self, info) -> bytes:
         """The bytes of the posting list a (not inlined) term table entry points to."""
@@ -280,6 +314,16 @@ class Segment:
             if matcher.id() == docnum:
                 verified.append(docnum)
         return np.array(verified, dtype=np.int64)
+
+
+def _kept_in(keys: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Those of ``keys`` that ``other`` holds, both ascending (a binary search each: ``np.isin``
+    sorts both again)."""
+    if not other.size:
+        return other
+    at = np.searchsorted(other, keys)
+    at[at == other.size] = 0
+    return keys[other[at] == keys]
 
 
 class Commit:

@@ -25,13 +25,14 @@ import io
 import pickle
 import re
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from itertools import accumulate
+from itertools import accumulate, chain
 
 import numpy as np
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC
 
-__all__ = ["decode_positions", "list_arrays", "list_positions"]
+__all__ = ["decode_position_lists", "decode_positions", "list_arrays", "list_position_values"]
 
 _MAGIC_SIZE = len(WHOOSH3_HEADER_MAGIC)
 
@@ -265,29 +266,77 @@ def decode_positions(value: bytes) -> list[int]:
     return list(accumulate(deltas))
 
 
-def list_positions(data: bytes, docnums: list[int]) -> dict[int, list[int]] | None:
-    """Positions of the term in each of ``docnums`` (ascending) that has it; None when the
-    bytes are not a W3 posting list with positions. Blocks holding none of ``docnums`` are
-    skipped by their info tuple (its last id) without reading their postings."""
-    found: dict[int, list[int]] = {}
-    wanted = iter(docnums)
-    target = next(wanted, None)
-    if target is None:
-        return found
-    for item in _blocks(data):
-        if item is None:
-            return None
-        info, block = item
-        if info[1] < target:  # the block's last id: nothing wanted in it
-            continue
-        ids, values = block[0], block[2]
-        if not isinstance(values, (tuple, list)):
-            return None  # no positions stored
-        for docnum, value in zip(accumulate(ids), values):
-            while target is not None and target < docnum:
-                target = next(wanted, None)
-            if target is None:
-                return found
-            if docnum == target:
-                found[docnum] = decode_positions(value)
-    return found
+def decode_position_lists(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(how many positions each value holds, all their positions in order) for ``Positions.encode``
+    values: the pickled deltas of every value read by one unpickling, summed by numpy.
+
+    A value's pickle (after its 4-byte count) is one tuple or list; side by side between a
+    mark and a tuple opcode they unpickle as a tuple of them. Whatever does not come out
+    as one sequence per value is decoded value by value.
+    """
+    bodies = [value[4:-1] if value.endswith(b".") else value[4:] for value in values]
+    try:
+        deltas = pickle.loads(b"(" + b"".join(bodies) + b"t.")
+    except Exception:  # a layout that does not join (another writer's memo, say): one by one
+        deltas = None
+    if deltas is None or len(deltas) != len(values):
+        deltas = [pickle.loads(body + b".") for body in bodies]
+    counts = np.fromiter(map(len, deltas), dtype=np.int64, count=len(deltas))
+    flat = np.fromiter(chain.from_iterable(deltas), dtype=np.int64, count=int(counts.sum()))
+    summed = np.cumsum(flat)
+    if len(counts) > 1:
+        # Each value's deltas start from 0 again: subtract what the values before it summed to.
+        before = np.concatenate(([0], summed))[np.cumsum(counts) - counts]
+        summed -= np.repeat(before, counts)
+    return counts, summed
+
+
+def list_position_values(data: bytes, docnums: list[int]) -> tuple[list[int], list[bytes]] | None:
+    """Those of ``docnums`` (ascending) that have the term, and the positions value of each (see
+    :func:`decode_position_lists`); None when the bytes are not a W3 posting list with positions.
+
+    A phrase verifies a few hundred candidates against terms in thousands of documents: a
+    block holding none of them is passed by its info tuple (its last id) without unpickling
+    its postings, and in a block that holds some, each is found by bisection in the block's
+    ids rather than by walking all of its postings.
+    """
+    found_docs: list[int] = []
+    found_values: list[bytes] = []
+    count = len(docnums)
+    if not count:
+        return found_docs, found_values
+    if data[:_MAGIC_SIZE] != WHOOSH3_HEADER_MAGIC:
+        return None
+    stream = io.BytesIO(data)
+    load_info = pickle.Unpickler(stream).load
+    view = memoryview(data)
+    position = _MAGIC_SIZE
+    end = len(data)
+    next_wanted = 0  # index in docnums of the first one not yet looked for
+    while position + 4 <= end:
+        size = int.from_bytes(view[position:position + 4], "big", signed=True)
+        position += 4
+        block_end = position + abs(size)
+        stream.seek(position)
+        info = load_info()
+        last_id = info[1]
+        if docnums[next_wanted] <= last_id:
+            raw = view[stream.tell():block_end]
+            block = pickle.loads(zlib.decompress(raw) if info[3] else raw)
+            values = block[2]
+            if not isinstance(values, (tuple, list)):
+                return None  # no positions stored
+            ids = list(accumulate(block[0]))
+            while next_wanted < count and docnums[next_wanted] <= last_id:
+                target = docnums[next_wanted]
+                at = bisect_left(ids, target)
+                if at < len(ids) and ids[at] == target:
+                    found_docs.append(target)
+                    found_values.append(values[at])
+                next_wanted += 1
+            if next_wanted == count:
+                return found_docs, found_values
+        position = block_end
+        if size < 0:
+            return found_docs, found_values
+    return None  # ran off the end without a last block
