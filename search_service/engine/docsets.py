@@ -73,13 +73,62 @@ class PostingsCache:
                 self._bytes -= docs.nbytes + weights.nbytes + self.ENTRY_OVERHEAD
 
 
+class PhraseCache:
+    """What phrase verification learned per segment, field and phrase: the documents checked and
+    those of them that hold the phrase. Shared by all threads and snapshots, bounded in bytes.
+
+    Verifying a phrase by position is the costliest step of a substring match, and the same
+    phrases come back with overlapping candidates: each keystroke of ``2024年 政府工`` checks
+    2024 年 again on a subset of the documents the keystroke before checked, and the results
+    page checks what the search box did. Whether a document holds a phrase never changes (a
+    segment is never rewritten; deletions are applied after), so only documents not checked
+    before are verified.
+    """
+
+    ENTRY_OVERHEAD = 300
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple[str, str, tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(documents checked, those holding the phrase), both sorted local numbers, or None."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str, tuple[str, ...]], checked: np.ndarray, holding: np.ndarray) -> None:
+        """Remember (replacing what was known: the caller passes everything it knows now)."""
+        size = checked.nbytes + holding.nbytes + self.ENTRY_OVERHEAD
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[0].nbytes + old[1].nbytes + self.ENTRY_OVERHEAD
+            if size > self.max_bytes:
+                return
+            self._items[key] = (checked, holding)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (gone_checked, gone_holding) = self._items.popitem(last=False)
+                self._bytes -= gone_checked.nbytes + gone_holding.nbytes + self.ENTRY_OVERHEAD
+
+
 class DocSetEvaluator:
     """Evaluates :mod:`query` trees against one commit."""
 
-    def __init__(self, commit: Commit, live: np.ndarray, cache: PostingsCache | None = None) -> None:
+    def __init__(self, commit: Commit, live: np.ndarray, cache: PostingsCache | None = None,
+                 phrases: PhraseCache | None = None) -> None:
         self.commit = commit
         self.live = live
         self._segment_postings = cache if cache is not None else PostingsCache(0)
+        self._phrases = phrases
         self._terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # this evaluator's own
         self._prefixes: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         self._prefix_texts: dict[tuple[str, str], list[str]] = {}
@@ -218,6 +267,34 @@ class DocSetEvaluator:
             texts = self._prefix_texts[key] = sorted(found)
         return texts
 
+    def read_prefix_head(self, field: str, prefix: str, texts: list[str]) -> None:
+        """Read the postings of ``texts``, the first terms of ``prefix``'s expansion in order (from
+        :meth:`prefix_texts`), for :meth:`postings` to answer: one scan of each segment's range of
+        the term table up to the last of them, instead of one lookup per term (a term table
+        lookup costs about 10 µs; scoring a one-character prefix asks for 64 terms)."""
+        wanted = {text for text in texts if (field, text) not in self._terms}
+        if not wanted:
+            return
+        last = texts[-1]  # str order is the table's UTF-8 byte order
+        chunks: dict[str, tuple[list, list]] = {}
+        for segment in self.commit.segments:
+            for text, ids, freqs in segment.prefix_postings(field, prefix, self._segment_postings):
+                if text > last:
+                    break
+                if text in wanted and ids.size:
+                    found = chunks.setdefault(text, ([], []))
+                    found[0].append(ids + segment.offset if segment.offset else ids)
+                    found[1].append(freqs)
+        for text in wanted:
+            if text not in chunks:
+                self._terms[(field, text)] = (_EMPTY, _EMPTY_F)
+                continue
+            ids_parts, freq_parts = chunks[text]
+            docs = np.concatenate(ids_parts) if len(ids_parts) > 1 else ids_parts[0]
+            freqs = np.concatenate(freq_parts) if len(freq_parts) > 1 else freq_parts[0]
+            keep = self.live[docs]
+            self._terms[(field, text)] = (docs[keep], freqs[keep])
+
     def prefix(self, field: str, prefix: str) -> np.ndarray:
         """Every live document with a term in ``field`` that starts with ``prefix``."""
         chars = CHARS_OF.get(field) if len(prefix) == 1 else None
@@ -318,10 +395,41 @@ class DocSetEvaluator:
             start, end = segment.offset, segment.offset + segment.doc_count
             local = candidates[(candidates >= start) & (candidates < end)] - start
             if local.size:
-                verified.append(segment.phrase(query.field, query.words, local) + start)
+                verified.append(self._segment_phrase(segment, query.field, query.words, local) + start)
         if not verified:
             return _EMPTY
         return np.sort(np.concatenate(verified)) if len(verified) > 1 else verified[0]
+
+
+    def _segment_phrase(self, segment: Segment, field: str, words: tuple[str, ...], local: np.ndarray) -> np.ndarray:
+        """Those of ``local`` (sorted numbers of one segment) holding the phrase, verifying by
+        position only those the phrase cache has not seen checked."""
+        cache = self._phrases
+        if cache is None:
+            return segment.phrase(field, words, local)
+        key = (segment.id, field, tuple(words))
+        known = cache.get(key)
+        if known is None:
+            holding = segment.phrase(field, words, local)
+            cache.put(key, local, holding)
+            return holding
+        checked, held = known
+        new = local[~_in_sorted(local, checked)]
+        already = held[_in_sorted(held, local)]
+        if not new.size:
+            return already
+        found = segment.phrase(field, words, new)
+        cache.put(key, union([checked, new]), union([held, found]) if found.size else held)
+        return union([already, found]) if already.size else found
+
+
+def _in_sorted(values: np.ndarray, sorted_array: np.ndarray) -> np.ndarray:
+    """For each of ``values``: whether ``sorted_array`` holds it (a binary search each)."""
+    if not sorted_array.size:
+        return np.zeros(values.size, dtype=bool)
+    at = np.searchsorted(sorted_array, values)
+    at[at == sorted_array.size] = 0
+    return sorted_array[at] == values
 
 
 def _phrase_word(query: q.Phrase) -> str | None:

@@ -17,6 +17,9 @@ import numpy as np
 from . import query as q
 from .docsets import DocSetEvaluator
 
+#: Terms of a prefix's expansion (the first, in order) whose postings score it.
+PREFIX_SCORED_TERMS = 64
+
 
 class Bm25:
     """Scores the documents of a sorted array for a query tree."""
@@ -49,7 +52,10 @@ class Bm25:
             # A one-character prefix can expand to thousands of terms; the first few suffice, and
             # only theirs are read (the rest are only counted, from the term tables).
             terms = self.evaluator.prefix_texts(query.field, query.text)
-            for text in terms[:64]:
+            head = terms[:PREFIX_SCORED_TERMS]
+            if head:
+                self.evaluator.read_prefix_head(query.field, query.text, head)
+            for text in head:
                 self._add_term(query.field, text, query.boost / max(1, len(terms)) ** 0.5, docs, total)
         elif isinstance(query, q.AndNot):
             self._add(query.positive, docs, total)

@@ -46,7 +46,7 @@ from .backend.commit import Generation
 from .backend.readers import ReaderPool
 from .compiler import CompiledQuery, verbatim_query
 from .correction import Correction, Corrector, Evidence, SegmentVocabulary, Vocabulary, syllables
-from .docsets import DocSetEvaluator, PostingsCache, union
+from .docsets import DocSetEvaluator, PhraseCache, PostingsCache, union
 from .request import SearchRequest, date_bounds
 from .results import (
     CategoryCount,
@@ -80,6 +80,8 @@ log = logging.getLogger(__name__)
 _STALE_RETRIES = 4
 # Decoded postings kept per process, by segment and term (see docsets.PostingsCache).
 POSTINGS_CACHE_BYTES = 128 * 1024 * 1024
+# What phrase verification learned, by segment and phrase (see docsets.PhraseCache).
+PHRASE_CACHE_BYTES = 16 * 1024 * 1024
 # Verbatim counts kept for the correction's weighing (texts of the newest snapshot).
 VERBATIM_CACHE_ENTRIES = 100_000
 # What SearchEngine.warm() runs before the server reports ready: words (one common, two
@@ -225,6 +227,7 @@ class SearchEngine:
         self._readers = ReaderPool()
         self._segment_columns: dict[str, SegmentColumns] = {}
         self.postings = PostingsCache(POSTINGS_CACHE_BYTES)
+        self.phrases = PhraseCache(PHRASE_CACHE_BYTES)
         # Correction vocabulary: per segment (cached by segment id), one per snapshot key.
         self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
         self._vocabulary_lock = threading.Lock()
@@ -478,7 +481,7 @@ class SearchEngine:
         return self._on_snapshot(lambda snap: self._similar(snap, doc_id, limit))
 
     def _similar(self, snap: Snapshot, doc_id: str, limit: int) -> Similar:
-        evaluator = DocSetEvaluator(snap.commit, snap.arrays.live, self.postings)
+        evaluator = DocSetEvaluator(snap.commit, snap.arrays.live, self.postings, self.phrases)
         own = evaluator.term(ID, doc_id)
         if not own.size:
             raise NotFound(f"No article with id {doc_id!r}.")
@@ -550,7 +553,7 @@ class SearchEngine:
         compiled = CompiledQuery(parsed(text).node, self.options.title_boost)
         if compiled.node is None or is_negative_only(compiled.node):
             return []
-        evaluator = DocSetEvaluator(snap.commit, snap.arrays.live, self.postings)
+        evaluator = DocSetEvaluator(snap.commit, snap.arrays.live, self.postings, self.phrases)
         curated = curation.resolve(snap.key, lambda doc_id: evaluator.term(ID, doc_id)) if curation else None
         for field, stem in compiled.prefixes():  # word* expanding too far: 400 (max_prefix_terms)
             evaluator.expand_prefix(field, stem, limit=self.options.max_prefix_terms)
@@ -701,7 +704,7 @@ class _Execution:
         self.snap = snap
         self.arrays = snap.arrays
         self.request = request
-        self.docsets = DocSetEvaluator(snap.commit, snap.arrays.live, engine.postings)
+        self.docsets = DocSetEvaluator(snap.commit, snap.arrays.live, engine.postings, engine.phrases)
         self.compiled = CompiledQuery(request.syntax.node, engine.options.title_boost, synonyms,
                                       self._regional if engine.strategy.regional else None)
         self.scorer = engine._scorer(snap, self.docsets)

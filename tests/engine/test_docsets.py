@@ -243,3 +243,75 @@ def test_a_prefix_expansion_keeps_its_terms_postings_for_the_next_keystroke(comm
     assert {text: docs.tolist() for text, (docs, _) in again.items()} == expected
     narrowed = DocSetEvaluator(commit, evaluator.live, cache).prefix_within(BODY, "规划", evaluator.live)
     assert narrowed.tolist() == sorted({d for docs in expected.values() for d in docs})
+
+
+def test_a_phrase_cache_verifies_only_documents_not_checked_before_and_answers_the_same(commit, evaluator,
+                                                                                       monkeypatch):
+    from search_service.engine import docsets
+    from search_service.engine.backend.commit import Segment
+    from search_service.engine.docsets import PhraseCache
+
+    asked: list[int] = []  # commit numbers of the documents verified by position
+    real_phrase = Segment.phrase
+
+    def phrase(segment, field_, words_, docnums):
+        asked.extend((docnums + segment.offset).tolist())
+        return real_phrase(segment, field_, words_, docnums)
+
+    monkeypatch.setattr(Segment, "phrase", phrase)
+    monkeypatch.setattr(docsets, "_phrase_word", lambda query: None)  # every candidate by position
+    query = QUERIES["phrase"]
+    expected = evaluator.docs(query).tolist()
+    asked.clear()
+    evaluator.docs(query)
+    candidates = sorted(asked)  # what an evaluator without the cache verifies
+    assert len(candidates) > len(expected) > 1  # some candidates fail (p2: the bigrams apart)
+    cache = PhraseCache(1 << 20)
+    odd = np.zeros(evaluator.live.size, dtype=bool)
+    odd[1::2] = True
+    asked.clear()
+    assert DocSetEvaluator(commit, evaluator.live, phrases=cache).docs(query, within=odd).tolist() == \
+        [d for d in expected if d % 2]
+    assert sorted(asked) == [d for d in candidates if d % 2]
+    asked.clear()  # the same candidates again: nothing to verify
+    assert DocSetEvaluator(commit, evaluator.live, phrases=cache).docs(query, within=odd).tolist() == \
+        [d for d in expected if d % 2]
+    assert asked == []
+    asked.clear()  # all of them: only the even ones are new
+    assert DocSetEvaluator(commit, evaluator.live, phrases=cache).docs(query).tolist() == expected
+    assert sorted(asked) == [d for d in candidates if d % 2 == 0]
+
+
+def test_the_phrase_cache_is_bounded_in_bytes():
+    from search_service.engine.docsets import PhraseCache
+
+    some = np.arange(100, dtype=np.int64)
+    entry = 2 * some.nbytes + PhraseCache.ENTRY_OVERHEAD
+    cache = PhraseCache(2 * entry + 10)
+    for i in range(5):
+        cache.put(("seg", "body_bi", (f"w{i}", "x")), some, some)
+    assert len(cache) == 2 and cache.get(("seg", "body_bi", ("w4", "x"))) is not None
+    cache.put(("seg", "body_bi", ("w4", "x")), some[:10], some[:5])  # replaced, not added
+    assert len(cache) == 2 and cache.get(("seg", "body_bi", ("w4", "x")))[0].size == 10
+    cache.put(("seg", "body_bi", ("huge", "x")), np.arange(10_000, dtype=np.int64), some)
+    assert cache.get(("seg", "body_bi", ("huge", "x"))) is None
+
+
+def test_scoring_a_prefix_reads_its_first_terms_in_one_scan(commit, evaluator, monkeypatch):
+    from search_service.engine.backend.commit import Segment
+    from search_service.engine.scoring import Bm25
+
+    lengths = {field: np.ones(evaluator.live.size) for field in (BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS)}
+    averages = dict.fromkeys(lengths, 1.0)
+    query = q.Prefix(BODY_BIGRAMS, "园")
+    docs = evaluator.docs(query)
+    expected = Bm25(DocSetEvaluator(commit, evaluator.live), lengths, averages, 7).scores(query, docs)
+    fresh = DocSetEvaluator(commit, evaluator.live)
+    texts = fresh.prefix_texts(BODY_BIGRAMS, "园")
+
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("a term looked up on its own")
+
+    monkeypatch.setattr(Segment, "_term_info", no_lookup)
+    assert Bm25(fresh, lengths, averages, 7).scores(query, docs).tolist() == expected.tolist()
+    assert texts and all((BODY_BIGRAMS, text) in fresh._terms for text in texts)

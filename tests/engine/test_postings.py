@@ -233,3 +233,23 @@ def test_position_values_are_decoded_together_as_one_by_one(writer):
     assert [decode_positions(v) for v in values] == lists
     one_counts, one_flat = decode_position_lists(values[3:4])
     assert one_counts.tolist() == [3] and one_flat.tolist() == [5, 300, 301]
+
+
+def test_the_joining_reader_reads_every_own_list_as_whooshs_matcher(commit, request):
+    # list_arrays takes it for lists under SLICED_MIN_BYTES: one unpickling for all blocks of a
+    # list of the service's own blocks; Whoosh's (compressed, float weights) it must decline.
+    from search_service.engine.backend.postings import _list_arrays_joined
+
+    read = declined = 0
+    for segment, field, text, data in posting_lists(commit):
+        arrays = _list_arrays_joined(data)
+        if arrays is None:
+            declined += 1
+            continue
+        ids, weights = whoosh_arrays(segment, field, text)
+        assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
+        read += 1
+    if request.node.callspec.params["commit"] == "own":
+        assert read > 50 and declined == 0  # lists of several blocks: tests/engine/test_segments.py
+    else:
+        assert declined > 0

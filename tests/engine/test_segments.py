@@ -315,6 +315,26 @@ def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_mer
     # Re-encoded lists are cut every 128 postings; copied ones keep each segment's short last block.
     assert all(count == 128 for counts in _block_counts(encoded) for count in counts[:-1])
     assert any(count < 128 for counts in _block_counts(copied) for count in counts[:-1])
+    # The search's readers of a list's blocks all at once read the copied lists' short blocks too.
+    from search_service.engine.backend.postings import _list_arrays_joined, _list_arrays_sliced, _list_arrays_unpickled
+
+    several = 0
+    with copied.reader() as reader:
+        terms = reader._terms
+        for fieldname, tbytes in list(terms.terms()):
+            info = terms.term_info(fieldname, tbytes)
+            if info.is_inlined():
+                continue
+            offset, length = info.extent()
+            terms._postfile.seek(offset)
+            data = terms._postfile.read(length[0] if isinstance(length, tuple) else length)
+            expected_arrays = _list_arrays_unpickled(data)
+            for read in (_list_arrays_joined, _list_arrays_sliced):
+                found = read(data)
+                assert found is not None and found[0].tolist() == expected_arrays[0].tolist(), (read, fieldname, tbytes)
+                assert found[1].tolist() == expected_arrays[1].tolist()
+            several += int.from_bytes(data[4:8], "big", signed=True) > 0
+    assert several > 10
 
 
 def test_copied_blocks_take_document_numbers_of_any_size(corpus, tmp_path):
