@@ -23,7 +23,9 @@ year counts, 10 hits with highlighted title and snippet:
   per core, 8 threads each, result cache, rate limit, analytics, access log) as a child
   process on a free loopback port. Its engine time is ``took_ms`` of the JSON; the HTTP layer
   is wall time minus ``took_ms``. Then ``/api/suggest`` over every prefix of every query as
-  typed, and the repeated-query path (the same queries again: cached).
+  typed (each typing session from one connection, as a reader's browser sends it; and, on a
+  second server, with every keystroke on the next connection), and the repeated-query path (the
+  same queries again: cached).
 
 Every in-process engine runs in a fresh process of its own (so its memory is its own):
 open the index (ours: ``SearchEngine.warm()``, what ``serve`` does before it is ready), one
@@ -447,15 +449,49 @@ class Clients:
             conn.close()
 
 
-def suggest_paths(queries: list[search.BenchQuery]) -> list[str]:
-    """``/api/suggest`` for every prefix of every query's text as typed, one typing session per query."""
+def suggest_paths(queries: list[search.BenchQuery]) -> list[tuple[int, str]]:
+    """(typing session, ``/api/suggest`` path) for every prefix of every query's text as typed, one
+    typing session per query."""
     paths = []
     for number, query in enumerate(queries):
         for end in range(1, len(query.q) + 1):
             prefix = query.q[:end]
             if prefix.strip():
-                paths.append("/api/suggest?" + urllib.parse.urlencode({"q": prefix, "sid": f"bench{number}"}))
+                paths.append((number, "/api/suggest?" + urllib.parse.urlencode({"q": prefix, "sid": f"bench{number}"})))
     return paths
+
+
+def suggest_pass(clients: Clients, queries: list[search.BenchQuery], spread: bool) -> list[dict]:
+    """``/api/suggest`` over :func:`suggest_paths`. A reader's keystrokes come from one browser, over
+    its one keep-alive connection (one worker of ``serve``): each typing session on a connection
+    of its own. ``spread``: each keystroke on the next connection instead, so one reader's
+    keystrokes reach every worker in turn (no reader does that; shown for comparison)."""
+    rows = []
+    for session, path in suggest_paths(queries):
+        wall, status, _body = clients.get(path, None if spread else session % len(clients.conns))
+        prefix = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)["q"][0]
+        rows.append({"wall_ms": wall, "status": status, "chars": len(prefix)})
+    return rows
+
+
+def measure_suggest_spread(index_dir: Path, queries: list[search.BenchQuery]) -> list[dict]:
+    """:func:`suggest_pass` with keystrokes spread over the connections, on a server of its own that
+    first answers the same first search pass as the main session (the same state of its caches)."""
+    print("bench.speed: /api/suggest with keystrokes spread over the workers …", file=sys.stderr, flush=True)
+    server = Serve(index_dir)
+    clients = None
+    try:
+        server.wait_all_ready()
+        clients = Clients(server.port)
+        clients.get(search.BenchQuery(0, WARMUP_QUERY).url())
+        clients.get("/api/suggest?" + urllib.parse.urlencode({"q": WARMUP_QUERY[:1]}))
+        for query in queries:
+            clients.get(query.url())
+        return suggest_pass(clients, queries, spread=True)
+    finally:
+        if clients is not None:
+            clients.close()
+        server.stop()
 
 
 def measure_http(index_dir: Path, queries: list[search.BenchQuery], rounds: int) -> dict:
@@ -492,11 +528,7 @@ def measure_http(index_dir: Path, queries: list[search.BenchQuery], rounds: int)
                 rows.append(row)
             passes.append(rows)
         cpu.append(tree_cpu_seconds(server.process.pid))
-        suggest = []
-        for path in suggest_paths(queries):
-            wall, status, _body = clients.get(path)
-            prefix = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)["q"][0]
-            suggest.append({"wall_ms": wall, "status": status, "chars": len(prefix)})
+        suggest = suggest_pass(clients, queries, spread=False)
         cpu.append(tree_cpu_seconds(server.process.pid))
         memory = tree_status(server.process.pid)
         peak_memory = peak.finish()
@@ -528,6 +560,8 @@ def measure_size(name: str, sample: common.Sample, args: argparse.Namespace) -> 
     queries = distinct_queries(args.queries, stride)
     runs = {engine: run_worker(engine, Path(indexes[engine]["path"]), args, stride) for engine in engines}
     http_run = measure_http(Path(indexes["ours"]["path"]), queries, args.rounds) if args.http else None
+    if http_run is not None:
+        http_run["suggest_spread"] = measure_suggest_spread(Path(indexes["ours"]["path"]), queries)
     return {"size": name, "sample": sample.describe(), "indexes": indexes, "runs": runs, "http": http_run,
             "queries": [q.label() for q in queries], "query_mix": search.query_mix(queries)}
 
@@ -573,6 +607,7 @@ def summarize(size: dict) -> dict:
             "repeated": pstats([common.median(v) for v in zip(*repeated)] if repeated else []),
             "repeated_all_cached": repeated_ok,
             "suggest": pstats([r["wall_ms"] for r in http_run["suggest"] if r["status"] == 200]),
+            "suggest_spread": pstats([r["wall_ms"] for r in http_run.get("suggest_spread", []) if r["status"] == 200]),
             "suggest_by_chars": {
                 label: pstats([r["wall_ms"] for r in http_run["suggest"] if r["status"] == 200 and low <= r["chars"] <= high])
                 for label, low, high in (("1", 1, 1), ("2", 2, 2), ("3", 3, 3), ("4 or more", 4, 10_000))},
@@ -653,9 +688,13 @@ def render_size(size: dict, summary: dict, args: argparse.Namespace) -> str:
         rows.append([f"ours over HTTP, the same queries again (cached{'' if http_s['repeated_all_cached'] else ': NOT all'})",
                      "", "–", "–", _ms(http_s["repeated"]["p50"]), _ms(http_s["repeated"]["p95"]),
                      "", "", "", "", "", ""])
-        rows.append([f"`/api/suggest`, every prefix as typed ({http_s['suggest']['n']:,} requests)", "",
-                     _ms(http_s["suggest"]["p50"]), _ms(http_s["suggest"]["p95"]), "–", "–",
+        rows.append([f"`/api/suggest`, every prefix as typed, each reader on one connection ({http_s['suggest']['n']:,} "
+                     "requests)", "", _ms(http_s["suggest"]["p50"]), _ms(http_s["suggest"]["p95"]), "–", "–",
                      "", "", "", "", "", ""])
+        if http_s["suggest_spread"]["n"]:
+            rows.append([f"`/api/suggest`, the same with each keystroke on the next connection (a server of its own; "
+                         f"{http_s['suggest_spread']['n']:,} requests)", "", _ms(http_s["suggest_spread"]["p50"]),
+                         _ms(http_s["suggest_spread"]["p95"]), "–", "–", "", "", "", "", "", ""])
     table = common.markdown_table(
         ["engine (page 1: total, category + year counts, 10 highlighted hits)", "processes",
          "first pass p50 ms", "p95 ms", (f"passes 2–{args.rounds}" if args.rounds > 2 else "pass 2") + " p50 ms", "p95 ms", "peak RSS MB", "RSS now MB",
@@ -831,7 +870,10 @@ def render(sizes: dict[str, dict], args: argparse.Namespace, command: str, date:
         "(postings, `docsets.PostingsCache`) and what phrase checks found (`docsets.PhraseCache`), as it does in "
         "service; a query of pass 1 finds there what the queries before it left (the references keep what their "
         "own readers cache). The `/api/suggest` pass follows the search passes on the same "
-        "server. In-process engines answer on 1 thread of 1 process; the server runs "
+        "server; each typing session (one query's prefixes) comes over one connection, as from one reader's "
+        "browser (a keep-alive connection stays with one worker process); the row below it sends each keystroke on "
+        "the next connection instead, to a second server that first answered the same search pass. In-process "
+        "engines answer on 1 thread of 1 process; the server runs "
         "one worker per core (2 here) and the client (this benchmark, 1 request at a time over 64 keep-alive "
         "connections from distinct loopback addresses, so the default per-client rate limit never answers 429, "
         "with a browser's User-Agent, so analytics records them as readers') shares the same 2 cores. "
