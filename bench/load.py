@@ -195,14 +195,21 @@ if os.environ.get(ROLE_ENV) == "locust":  # pragma: no cover - runs inside Locus
 # --------------------------------------------------------------------------- preparation
 
 
-def load_queries(path: Path = QUERIES_FILE) -> list[str]:
-    """``bench/queries.txt`` as URL query strings (q plus its TAB-separated filters)."""
+def load_queries(path: Path = QUERIES_FILE, categories: set[str] | None = None) -> list[str]:
+    """``bench/queries.txt`` as URL query strings (q plus its TAB-separated filters).
+
+    ``categories``: only the queries whose category filters all name one of these. A visitor picks
+    a category the site shows; one the index does not know is a 400 (``web/params.checked_categories``),
+    and the served index holds one corpus, not every corpus the file's filters come from.
+    """
     queries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         q, *filters = line.split("\t")
         params = [("q", q.strip())] + [tuple(f.split("=", 1)) for f in filters if "=" in f]
+        if categories is not None and any(k == "category" and v not in categories for k, v in params):
+            continue
         queries.append(urlencode(params))
     return queries
 
@@ -331,10 +338,12 @@ def run(args: argparse.Namespace) -> dict:
         memory = PeakMemory(server.pid)
         memory.start()
         sample_ids = [a.id for a in articles[: args.rebuild_articles]]  # in both generations
+        # Category filters of categories both generations hold (the rebuild's articles are the first).
+        queries = load_queries(categories={a.category for a in articles[: args.rebuild_articles]})
         config_path = run_dir / "locust-config.json"
         result_path = run_dir / "locust-records.json"
         config_path.write_text(json.dumps({
-            "queries": load_queries(), "typed": typed_texts(), "doc_ids": sample_ids[:500], "token": TOKEN,
+            "queries": queries, "typed": typed_texts(), "doc_ids": sample_ids[:500], "token": TOKEN,
             "max_requests": args.max_requests, "result_path": str(result_path),
         }, ensure_ascii=False), encoding="utf-8")
         users = args.clients + 1 + ABUSER_CONNECTIONS  # + the writer + the abusive script's connections
@@ -396,6 +405,14 @@ def run(args: argparse.Namespace) -> dict:
 # --------------------------------------------------------------------------- figures
 
 
+def _queries_used(data: dict) -> str:
+    used, listed = data.get("queries") or (None, None)
+    if used is None:
+        return "all of them"
+    return (f"the {used} of {listed} whose category filters name a category of this xwlb index; the others "
+            "would be refused with 400, as an unknown category is")
+
+
 def _metric(text: str, name: str) -> float | None:
     for line in text.splitlines():
         if line.startswith(name + " "):
@@ -435,6 +452,8 @@ def summarize(args, records, window, started, changes, rebuild_started, rebuild_
                      "rate_limit": args.rate_limit or "default (60 per 3 seconds)",
                      "max_requests": args.max_requests},
         "window_s": window,
+        "queries": [len(json.loads((run_dir / "locust-config.json").read_text(encoding="utf-8"))["queries"]),
+                    len(load_queries())],
         "server_workers": os.cpu_count() or 1,  # serve's default: one worker per core
         "visitor_requests": len(visitors),
         "visitor_rps": len(visitors) / window if window else 0.0,
@@ -476,7 +495,8 @@ def render(data: dict) -> str:
         f"{data['window_s']:.0f} s: {s['clients']} streams of visitors without think time, each action "
         f"from the next of {VISITOR_ADDRESSES:,} visitor addresses (`X-Forwarded-For` through 127.0.0.1 as "
         "trusted proxy), on API searches "
-        "(`bench/queries.txt` with its filters), results pages and page 2, suggestions on typed prefixes and "
+        f"(`bench/queries.txt` with its filters: {_queries_used(data)}), results pages and page 2, suggestions on "
+        "typed prefixes and "
         "article pages (weights 5:2:1:3:1); one writer (`PUT /api/documents/<id>` with the bearer token, 2/s); "
         f"one abusive script ({ABUSER_CONNECTIONS} connections from one address, up to "
         f"{ABUSER_CONNECTIONS * 10} requests/s).",
