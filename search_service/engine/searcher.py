@@ -621,8 +621,7 @@ class SearchEngine:
         live = arrays.live
         categories = _category_counts(snap)
         days = arrays.day[live & (arrays.day > 0)]
-        path = self.store.current_path()
-        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
+        size = self.store.current_bytes()
         return IndexStats(
             documents=int(live.sum()),
             categories=[CategoryCount(name, count) for name, count in categories],

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,6 +50,8 @@ PUBLISH_LOCK_FILE = ".publish.lock"
 
 #: How long an open keeps trying while commits and merges replace the table of contents it read.
 VANISHED_FILE_PATIENCE = 2.0
+# Times current_bytes() starts again when the generation it lists is replaced under it.
+_COUNT_ATTEMPTS = 3
 
 
 def retry_vanished(work: Callable[[], T], patience: float = VANISHED_FILE_PATIENCE) -> T:
@@ -94,6 +97,33 @@ class IndexStore:
         """Folder of the live generation, or None."""
         name = self.current_name()
         return self.generations_dir / name if name else None
+
+    def current_bytes(self) -> int:
+        """Bytes of the live generation's files; 0 without an index.
+
+        The files change under the count: a commit or merge removes a segment's files between
+        the listing and their ``stat``, and a rebuild may publish another generation and remove
+        this one. A file gone meanwhile is not counted (it is no longer part of the index); a
+        folder gone is counted again from the generation now live.
+        """
+        for _ in range(_COUNT_ATTEMPTS):
+            path = self.current_path()
+            if path is None:
+                return 0
+            try:
+                names = os.listdir(path)
+            except FileNotFoundError:
+                continue
+            total = 0
+            for name in names:
+                try:
+                    found = os.stat(path / name)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(found.st_mode):
+                    total += found.st_size
+            return total
+        return 0
 
     def live_path(self) -> Path:
         """Folder of the live generation, or :class:`IndexUnavailable`."""

@@ -302,3 +302,31 @@ def test_related_articles_weigh_words_by_live_documents_not_by_deleted_old_versi
         assert "g" in {item.id for item in related.similar} and "a" not in {item.id for item in related.similar}
     finally:
         engine.close()
+
+
+def test_the_index_size_counts_what_is_there_while_merges_and_rebuilds_remove_files(store, monkeypatch):
+    # /api/stats and the pages count the live generation's bytes while a merge or commit removes a
+    # segment's files, or a rebuild replaces the whole generation: that was a 500 under load
+    # (FileNotFoundError between the listing and a file's stat).
+    from search_service.engine import store as store_module
+
+    path = store.current_path()
+    expected = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    assert store.current_bytes() == expected > 0
+    engine = SearchEngine(store.root, EngineOptions(cache_entries=0))
+    engine.snapshot()
+    real_listdir = os.listdir
+    monkeypatch.setattr(store_module.os, "listdir", lambda folder: real_listdir(folder) + ["gone-meanwhile.seg"])
+    assert store.current_bytes() == expected  # a file removed after the listing is not counted
+    calls = []
+
+    def replaced_once(folder):
+        calls.append(folder)
+        if len(calls) == 1:
+            raise FileNotFoundError(folder)  # the generation was replaced after CURRENT was read
+        return real_listdir(folder)
+
+    monkeypatch.setattr(store_module.os, "listdir", replaced_once)
+    assert store.current_bytes() == expected and len(calls) == 2
+    calls.clear()
+    assert engine.stats().index_bytes == expected
