@@ -40,9 +40,9 @@ _paths_lock = threading.Lock()
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
-# Whoosh stores a field's length in one byte; this table undoes that encoding.
 # A phrase key is a document's number above its position's bits (see Segment.phrase).
 _POSITION_BITS = 32
+# Whoosh stores a field's length in one byte; this table undoes that encoding.
 _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
 
 
@@ -253,6 +253,7 @@ class Segment:
         documents the words before it left.
         """
         wanted = docnums.tolist()
+        holding = docnums  # what the words so far leave (all of them before the first word)
         starts: np.ndarray | None = None  # keys of phrase starts found so far
         for shift, word in enumerate(words):
             found = self._position_values(field, word, wanted)
