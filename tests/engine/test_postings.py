@@ -89,15 +89,18 @@ def test_every_posting_list_decodes_as_whooshs_matcher_reads_it(commit):
     assert checked > 50
 
 
-def test_the_slicing_reader_reads_every_list_it_takes_as_whooshs_matcher(commit, request):
-    # list_arrays takes it for lists of SLICED_MIN_BYTES or more; here it reads every list, so that
-    # it meets every shape of block: short ones (unpickled alone), wide deltas, frequencies, Whoosh's
-    # compressed blocks (which it must leave to the unpickling reader).
-    from search_service.engine.backend.postings import _list_arrays_sliced
+@pytest.mark.parametrize("reader", ["_list_arrays_sliced", "_list_arrays_joined"])
+def test_the_block_readers_read_every_list_they_take_as_whooshs_matcher(commit, request, reader):
+    # list_arrays takes the slicing reader for lists of SLICED_MIN_BYTES or more, the joining one
+    # (one unpickling for all blocks) for shorter ones; here each reads every list, so that it
+    # meets every shape of block: short ones, wide deltas, frequencies, Whoosh's compressed blocks
+    # and float weights (which they must leave to the unpickling reader). Lists of several blocks of
+    # the service's own: tests/engine/test_segments.py.
+    from search_service.engine.backend import postings
 
     read = declined = 0
     for segment, field, text, data in posting_lists(commit):
-        arrays = _list_arrays_sliced(data)
+        arrays = getattr(postings, reader)(data)
         if arrays is None:
             declined += 1
             continue
@@ -107,6 +110,8 @@ def test_the_slicing_reader_reads_every_list_it_takes_as_whooshs_matcher(commit,
     assert read + declined > 50
     if request.node.callspec.params["commit"] == "own":
         assert read > 50 and declined == 0  # the service's own blocks: every one
+    elif reader == "_list_arrays_joined":
+        assert declined > 0
 
 
 def test_posting_lists_of_several_blocks_are_read_whole(whoosh_commit):
@@ -233,23 +238,3 @@ def test_position_values_are_decoded_together_as_one_by_one(writer):
     assert [decode_positions(v) for v in values] == lists
     one_counts, one_flat = decode_position_lists(values[3:4])
     assert one_counts.tolist() == [3] and one_flat.tolist() == [5, 300, 301]
-
-
-def test_the_joining_reader_reads_every_own_list_as_whooshs_matcher(commit, request):
-    # list_arrays takes it for lists under SLICED_MIN_BYTES: one unpickling for all blocks of a
-    # list of the service's own blocks; Whoosh's (compressed, float weights) it must decline.
-    from search_service.engine.backend.postings import _list_arrays_joined
-
-    read = declined = 0
-    for segment, field, text, data in posting_lists(commit):
-        arrays = _list_arrays_joined(data)
-        if arrays is None:
-            declined += 1
-            continue
-        ids, weights = whoosh_arrays(segment, field, text)
-        assert arrays[0].tolist() == ids and arrays[1].tolist() == weights, (field, text)
-        read += 1
-    if request.node.callspec.params["commit"] == "own":
-        assert read > 50 and declined == 0  # lists of several blocks: tests/engine/test_segments.py
-    else:
-        assert declined > 0

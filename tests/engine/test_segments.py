@@ -269,11 +269,9 @@ def _merge_all(folder: Path, copy_blocks: bool, procs: int = 1) -> None:
     segments.commit_segments(folder, [merged])
 
 
-def _block_counts(ix: whoosh_index.Index) -> list[list[int]]:
-    """The postings per block of every posting list that has blocks (not inlined)."""
-    from search_service.engine.backend.postings import _blocks
-
-    counts = []
+def _posting_lists(ix: whoosh_index.Index) -> list[tuple[str, bytes, bytes]]:
+    """(field, term, bytes) of every posting list that has blocks (not inlined)."""
+    lists = []
     with ix.reader() as reader:
         terms = reader._terms
         for fieldname, tbytes in list(terms.terms()):
@@ -283,9 +281,19 @@ def _block_counts(ix: whoosh_index.Index) -> list[list[int]]:
             offset, length = info.extent()
             length = length[0] if isinstance(length, tuple) else length  # Whoosh's from_bytes leaves a 1-tuple
             terms._postfile.seek(offset)
-            blocks = list(_blocks(terms._postfile.read(length), values=False))
-            assert None not in blocks
-            counts.append([block_info[0] for block_info, _ in blocks])
+            lists.append((fieldname, tbytes, terms._postfile.read(length)))
+    return lists
+
+
+def _block_counts(ix: whoosh_index.Index) -> list[list[int]]:
+    """The postings per block of every posting list that has blocks (not inlined)."""
+    from search_service.engine.backend.postings import _blocks
+
+    counts = []
+    for _, _, data in _posting_lists(ix):
+        blocks = list(_blocks(data, values=False))
+        assert None not in blocks
+        counts.append([block_info[0] for block_info, _ in blocks])
     return counts
 
 
@@ -319,21 +327,13 @@ def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_mer
     from search_service.engine.backend.postings import _list_arrays_joined, _list_arrays_sliced, _list_arrays_unpickled
 
     several = 0
-    with copied.reader() as reader:
-        terms = reader._terms
-        for fieldname, tbytes in list(terms.terms()):
-            info = terms.term_info(fieldname, tbytes)
-            if info.is_inlined():
-                continue
-            offset, length = info.extent()
-            terms._postfile.seek(offset)
-            data = terms._postfile.read(length[0] if isinstance(length, tuple) else length)
-            expected_arrays = _list_arrays_unpickled(data)
-            for read in (_list_arrays_joined, _list_arrays_sliced):
-                found = read(data)
-                assert found is not None and found[0].tolist() == expected_arrays[0].tolist(), (read, fieldname, tbytes)
-                assert found[1].tolist() == expected_arrays[1].tolist()
-            several += int.from_bytes(data[4:8], "big", signed=True) > 0
+    for fieldname, tbytes, data in _posting_lists(copied):
+        expected_arrays = _list_arrays_unpickled(data)
+        for read in (_list_arrays_joined, _list_arrays_sliced):
+            found = read(data)
+            assert found is not None and found[0].tolist() == expected_arrays[0].tolist(), (read, fieldname, tbytes)
+            assert found[1].tolist() == expected_arrays[1].tolist()
+        several += int.from_bytes(data[4:8], "big", signed=True) > 0
     assert several > 10
 
 

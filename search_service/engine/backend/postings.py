@@ -137,62 +137,87 @@ def _list_arrays_joined(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     :func:`_sliced_block`), so its count and where its data starts are read from its bytes.
     None when a block is laid out otherwise (compressed, Whoosh's own writer).
     """
+    extents = _block_extents(data)
+    if extents is None:
+        return None
+    parts: list[bytes] = []
+    counts: list[int] = []
+    for head, block_end in extents:
+        start = _data_start(data, head, block_end)
+        if start is None:
+            return None
+        ids = _INT_TUPLE.match(data, start, block_end)
+        weights = _WEIGHTS.match(data, ids.end(), block_end) if ids is not None else None
+        if weights is None:
+            return None
+        parts.append(data[start:weights.end()])
+        counts.append(data[head + 2])
+    found = pickle.loads(b"(" + b"".join(parts) + b"t.")
+    if len(found) != 2 * len(counts):
+        return None
+    deltas: list[int] = []
+    weights_out: list = []
+    for block, count in enumerate(counts):
+        block_ids, block_weights = found[2 * block], found[2 * block + 1]
+        if len(block_ids) != count or (block_weights is not None and len(block_weights) != count):
+            return None
+        deltas.extend(block_ids)
+        weights_out.extend(_weights_of(block_weights, count))
+    return _summed_per_block(np.array(deltas, dtype=np.int64), counts), np.array(weights_out, dtype=np.float64)
+
+
+_OP_SIZE = {_K: 2, _M: 3, _J: 5}  # an int opcode's size with its argument
+_ONE_BYTE_OPS = b"K" * 256  # a run of "K x" pairs, seen at every other byte
+_ALL_ONES = b"\x01" * 256  # the frequencies of a block whose weights are all 1 (N)
+
+
+def _block_extents(data: bytes) -> list[tuple[int, int]] | None:
+    """(start, end) of every block of a W3 posting list's bytes, after each block's 4-byte size;
+    None when the bytes are no W3 list or run off their end."""
     if data[:_MAGIC_SIZE] != WHOOSH3_HEADER_MAGIC:
         return None
     end = len(data)
     position = _MAGIC_SIZE
-    parts: list[bytes] = []
-    counts: list[int] = []
+    extents = []
     while True:
         if position + 4 > end:
             return None
         size = int.from_bytes(data[position:position + 4], "big", signed=True)
         head = position + 4
         block_end = head + (-size if size < 0 else size)
-        if block_end > end or head + 4 > block_end or data[head] != _MARK_B or data[head + 1] != _K:
+        if block_end > end or head + 4 > block_end:
             return None
-        id_size = _OP_SIZE.get(data[head + 3])
-        if id_size is None:
-            return None
-        start = head + 20 + id_size  # the data tuple, after the info tuple
-        if (start + 1 >= block_end or data[start - 17] != _FLOAT_B or data[start - 8] != _K or data[start - 7] != 0
-                or data[start - 2] != _TUPLE_B or data[start - 1] != _STOP_B):
-            return None
-        ids = _INT_TUPLE.match(data, start, block_end)
-        if ids is None:
-            return None
-        weights = _WEIGHTS.match(data, ids.end(), block_end)
-        if weights is None:
-            return None
-        parts.append(data[start:weights.end()])
-        counts.append(data[head + 2])
+        extents.append((head, block_end))
+        if size < 0:  # the last block
+            return extents
         position = block_end
-        if size < 0:
-            break
-    found = pickle.loads(b"(" + b"".join(parts) + b"t.")
-    if len(found) != 2 * len(counts):
+
+
+def _data_start(data: bytes, head: int, block_end: int) -> int | None:
+    """Where the (ids, weights, values) tuple of the block at ``head`` starts, when its info tuple is
+    laid out as the service's writer lays it out, uncompressed (see above :data:`SLICED_MIN_BYTES`);
+    None for any other layout."""
+    if data[head] != _MARK_B or data[head + 1] != _K:
         return None
-    deltas: list[int] = []
-    weights_out: list = []
-    starts: list[int] = []
-    for block, count in enumerate(counts):
-        block_ids, block_weights = found[2 * block], found[2 * block + 1]
-        if len(block_ids) != count or (block_weights is not None and len(block_weights) != count):
-            return None
-        starts.append(len(deltas))
-        deltas.extend(block_ids)
-        weights_out.extend(_weights_of(block_weights, count))
-    summed = np.cumsum(np.array(deltas, dtype=np.int64))
-    if len(starts) > 1:
-        # Each block's deltas start from 0 again: subtract what the blocks before it summed to.
-        bounds = np.array(starts + [len(deltas)])
-        summed -= np.repeat(np.concatenate(([0], summed[bounds[1:-1] - 1])), np.diff(bounds))
-    return summed, np.array(weights_out, dtype=np.float64)
+    id_size = _OP_SIZE.get(data[head + 3])
+    if id_size is None:
+        return None
+    start = head + 20 + id_size  # after "(K<count>", the last id, G + 8 bytes, "K\x00", 4 bytes, "t."
+    if (start + 1 >= block_end or data[start - 17] != _FLOAT_B or data[start - 8] != _K or data[start - 7] != 0
+            or data[start - 2] != _TUPLE_B or data[start - 1] != _STOP_B):
+        return None
+    return start
 
 
-_OP_SIZE = {_K: 2, _M: 3, _J: 5}  # an int opcode's size with its argument
-_ONE_BYTE_OPS = b"K" * 256  # a run of "K x" pairs, seen at every other byte
-_ALL_ONES = b"\x01" * 256  # the frequencies of a block whose weights are all 1 (N)
+def _summed_per_block(deltas: np.ndarray, sizes: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Document numbers from their delta-coded ids, block after block of ``sizes``: each block's
+    deltas start from 0 again (its first id is absolute)."""
+    summed = np.cumsum(deltas)
+    if len(sizes) > 1:
+        sizes = np.asarray(sizes, dtype=np.int64)
+        ends = np.cumsum(sizes)
+        summed -= np.repeat(np.concatenate(([0], summed[ends[:-1] - 1])), sizes)
+    return summed
 
 
 def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
@@ -205,24 +230,16 @@ def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     fewer) is unpickled on its own; None when the bytes are no W3 list or a block is compressed
     (the caller then unpickles the list).
     """
-    if data[:_MAGIC_SIZE] != WHOOSH3_HEADER_MAGIC:
+    extents = _block_extents(data)
+    if extents is None:
         return None
     view = memoryview(data)
-    end = len(data)
-    position = _MAGIC_SIZE
     firsts: list[int] = []
     counts: list[int] = []
     deltas: list[bytes] = []
     weights: list[bytes | None] = []
     unpickled: list[tuple[int, Sequence, Sequence | np.ndarray]] = []  # (block, ids, weights): other layouts
-    while True:
-        if position + 4 > end:
-            return None
-        size = int.from_bytes(data[position:position + 4], "big", signed=True)
-        head = position + 4
-        block_end = head + (-size if size < 0 else size)
-        if block_end > end or head + 4 > block_end:
-            return None
+    for head, block_end in extents:
         found = _sliced_block(data, head, block_end)
         if found is None:
             stream = io.BytesIO(data)
@@ -242,9 +259,6 @@ def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
         counts.append(count)
         deltas.append(block_deltas)
         weights.append(block_weights)
-        position = block_end
-        if size < 0:
-            break
     sizes = np.array(counts, dtype=np.int64)
     starts = np.cumsum(sizes) - sizes  # each block's first slot
     total = int(sizes.sum())
@@ -261,11 +275,7 @@ def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     for block, block_ids, block_freqs in unpickled:
         ids_out[starts[block]:starts[block] + len(block_ids)] = block_ids
         weights_out[starts[block]:starts[block] + len(block_ids)] = block_freqs
-    summed = np.cumsum(ids_out)
-    if len(counts) > 1:
-        # Each block's deltas start from 0 again: subtract what the blocks before it summed to.
-        summed -= np.repeat(np.concatenate(([0], summed[starts[1:] - 1])), sizes)
-    return summed, weights_out
+    return _summed_per_block(ids_out, sizes), weights_out
 
 
 def _sliced_block(data: bytes, head: int, block_end: int) -> tuple[int, int, bytes, bytes | None] | None:
@@ -273,12 +283,8 @@ def _sliced_block(data: bytes, head: int, block_end: int) -> tuple[int, int, byt
     ``head`` as the service's writer lays out more than three postings (see the layout above
     :data:`SLICED_MIN_BYTES`); None for any other layout."""
     count = data[head + 2]
-    id_size = _OP_SIZE.get(data[head + 3])
-    if data[head] != _MARK_B or data[head + 1] != _K or count <= 3 or id_size is None:
-        return None
-    start = head + 20 + id_size  # the data tuple, after the info tuple
-    if (start + 2 >= block_end or data[start - 17] != _FLOAT_B or data[start - 8] != _K or data[start - 7] != 0
-            or data[start - 2] != _TUPLE_B or data[start - 1] != _STOP_B or data[start] != _MARK_B):
+    start = _data_start(data, head, block_end)
+    if start is None or count <= 3 or start + 2 >= block_end or data[start] != _MARK_B:
         return None
     first_op = data[start + 1]
     first_size = _OP_SIZE.get(first_op)
@@ -316,13 +322,8 @@ def _list_arrays_unpickled(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
         weights.extend(_weights_of(block[1], info[0]))
     if not deltas:
         return None
-    summed = np.cumsum(np.array(deltas, dtype=np.int64))
-    if len(starts) > 1:
-        # Each block's deltas start from 0 again: subtract what the blocks before it summed to.
-        bounds = np.array(starts + [len(deltas)])
-        carried = np.concatenate(([0], summed[bounds[1:-1] - 1]))
-        summed -= np.repeat(carried, np.diff(bounds))
-    return summed, np.array(weights, dtype=np.float64)
+    sizes = np.diff(np.array(starts + [len(deltas)]))
+    return _summed_per_block(np.array(deltas, dtype=np.int64), sizes), np.array(weights, dtype=np.float64)
 
 
 def decode_positions(value: bytes) -> list[int]:
