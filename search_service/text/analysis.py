@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import opencc
 
+from . import script_fold
 from .segmenter import Segmenter
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,20 @@ def _lower_keep_length(text: str) -> str:
     return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
 
 
+#: Texts at least this long are converted by the character table (:mod:`script_fold`); a
+#: shorter one costs OpenCC about as much as the table's own overhead.
+FOLD_TABLE_MIN_CHARS = 64
+
+
 def _t2s_keep_length(text: str) -> str:
-    converted = _t2s().convert(text)
+    converter = _t2s()
+    if len(text) >= FOLD_TABLE_MIN_CHARS:
+        folder = script_fold.folder(converter.convert)
+        if folder is not None:
+            fast = folder.convert(text, converter.convert)
+            if fast is not None:
+                return fast
+    converted = converter.convert(text)
     if len(converted) == len(text):
         return converted
     # OpenCC converted some phrase to a different length (not seen on the corpora,
@@ -146,9 +159,11 @@ SEGMENTER = Segmenter()
 
 
 def initialize(cache_dir: Path | str | None = None, user_dict: Path | str | None = None) -> None:
-    """Prepare the process-wide segmenter; call once at start-up."""
+    """Prepare the process-wide segmenter and the Traditional -> Simplified character table;
+    call once at start-up (before workers fork: they share both)."""
     extra = (Path(user_dict),) if user_dict else ()
     SEGMENTER.initialize(cache_dir, extra)
+    script_fold.folder(_t2s().convert)
 
 
 def word_spans(norm: str, *, search: bool, removestops: bool = True) -> Iterator[tuple[str, int, int]]:
