@@ -16,14 +16,19 @@ instead of silently making every search slower.
 from __future__ import annotations
 
 import bisect
+import functools
+import pickle
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
+from isal import isal_zlib
+from whoosh import columns
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3TermInfo
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, STORED_COLUMN, W3TermInfo
 from whoosh.index import TOC, FileIndex
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
@@ -42,6 +47,8 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
 # A phrase key is a document's number above its position's bits (see Segment.phrase).
 _POSITION_BITS = 32
+# The compressed bytes of one document in a W3 compressed-bytes column (its base class's read).
+_VAR_BYTES_AT = columns.VarBytesColumn.Reader.__getitem__
 # Whoosh stores a field's length in one byte; this table undoes that encoding.
 _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
 
@@ -85,7 +92,37 @@ class Segment:
         return np.fromiter(self._segment.deleted_docs(), dtype=np.int64)
 
     def stored_fields(self, docnum: int) -> dict:
-        return self._reader.stored_fields(docnum)
+        """The document's stored fields (title, body, ...): Whoosh's compressed pickle, inflated
+        by ISA-L (2.3x zlib's speed on these bodies, a tenth of a first-pass search)."""
+        column = self._stored_column
+        if column is None:
+            _took("stored:slow")
+            return self._reader.stored_fields(docnum)
+        _took("stored:fast")
+        compressed = _VAR_BYTES_AT(column, docnum)
+        if not compressed:
+            return {}
+        data = isal_zlib.decompress(compressed)
+        return pickle.loads(data) if data else {}
+
+    @functools.cached_property
+    def _stored_column(self):
+        """The W3 codec's stored-fields column reader (compressed bytes), or None when the
+        segment keeps them some other way (then Whoosh decodes them)."""
+        perdoc = getattr(self._reader, "_perdoc", None)
+        cached_reader = getattr(perdoc, "_cached_reader", None)
+        if cached_reader is None:
+            return None
+        try:
+            pickled = cached_reader("_stored", STORED_COLUMN)
+        except Exception:  # noqa: BLE001 - no stored column of the W3 kind: the slow path
+            return None
+        compressed = getattr(pickled, "_child", None)
+        if (type(pickled) is not columns.PickleColumn.Reader
+                or type(compressed) is not columns.CompressedBytesColumn.Reader
+                or getattr(compressed, "_decompress", None) is not zlib.decompress):
+            return None
+        return compressed
 
     def column(self, field: str) -> list:
         """The column values of ``field`` for every document (category, day)."""
