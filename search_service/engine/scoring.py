@@ -68,12 +68,23 @@ class Bm25:
         postings, freqs = self.evaluator.postings(field, text)
         if not postings.size:
             return
-        positions = np.searchsorted(docs, postings)
-        positions[positions >= docs.size] = 0
-        hit = docs[positions] == postings
-        if not hit.any():
-            return
-        where, tf = positions[hit], freqs[hit]
+        # Both are sorted: look the shorter one up in the longer (a common word's postings are
+        # often a hundred times the candidates).
+        if docs.size < postings.size:
+            positions = np.searchsorted(postings, docs)
+            positions[positions >= postings.size] = 0
+            found = postings[positions] == docs
+            where = np.flatnonzero(found)
+            if not where.size:
+                return
+            matched, tf = docs[where], freqs[positions[found]]
+        else:
+            positions = np.searchsorted(docs, postings)
+            positions[positions >= docs.size] = 0
+            hit = docs[positions] == postings
+            if not hit.any():
+                return
+            where, matched, tf = positions[hit], postings[hit], freqs[hit]
         df = postings.size
         idf = np.log(1.0 + (self.live_count - df + 0.5) / (df + 0.5))
         field_lengths = self.lengths.get(field)
@@ -81,5 +92,5 @@ class Bm25:
             # A field without length statistics (title_py): no length normalization.
             norm = self.k1
         else:
-            norm = self.k1 * (1.0 - self.b + self.b * field_lengths[postings[hit]] / self.average_lengths[field])
+            norm = self.k1 * (1.0 - self.b + self.b * field_lengths[matched] / self.average_lengths[field])
         total[where] += boost * idf * tf * (self.k1 + 1.0) / (tf + norm)
