@@ -18,6 +18,7 @@ No Flask and no index code here (the index's analyzers wrapping these live in
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -122,14 +123,28 @@ def fold_width_and_case(text: str, punctuation: bool = True) -> str:
     return _lower_keep_length(text)
 
 
+#: Texts up to this long are remembered by :func:`normalize` (query words, their bigrams, terms):
+#: one search normalizes the same few dozen short strings several times over.
+NORMALIZE_MEMO_CHARS = 32
+
+
 def normalize(text: str) -> str:
     """Fold width, case and script; the result has exactly ``len(text)`` characters."""
     if not text:
         return text
+    if len(text) <= NORMALIZE_MEMO_CHARS:
+        return _normalize_short(text)
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     folded = fold_width_and_case(text)
     if _CJK_CHAR.search(folded) is None:
         return folded
     return _t2s_keep_length(folded)
+
+
+_normalize_short = functools.lru_cache(maxsize=16384)(_normalize)
 
 
 def has_cjk(text: str) -> bool:
