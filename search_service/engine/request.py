@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -113,6 +113,47 @@ class SearchRequest:
                 raise TypeError(f"unknown request parameter {key!r}")
         return "&".join([part for part in (_query_part(key, changes[key]) if key in changes else part
                                            for key, part in parts.items()) if part])
+
+    def query_strings(self, all_changes: Iterable[dict[str, Any]]) -> list[str]:
+        """``[self.query_string(**changes) for changes in all_changes]``, the same strings.
+
+        For a facet's links: many changes of the same parameters (``categories`` and ``page``).
+        The unchanged parts between the changed ones are joined once per set of changed names,
+        so each link joins three pieces or so instead of eight.
+        """
+        parts = self._query_parts
+        templates: dict[tuple[str, ...], list[str | tuple[str]]] = {}
+        strings = []
+        for changes in all_changes:
+            names = tuple(changes)
+            template = templates.get(names)
+            if template is None:
+                template = templates[names] = self._template(names)
+            strings.append("&".join([piece for piece in (
+                _query_part(item[0], changes[item[0]]) if isinstance(item, tuple) else item for item in template)
+                if piece]))
+        return strings
+
+    def _template(self, changed: Sequence[str]) -> list[str | tuple[str]]:
+        """The query string's pieces when ``changed`` change: runs of unchanged parts, joined,
+        and ``(name,)`` where a changed parameter goes."""
+        parts = self._query_parts
+        for key in changed:
+            if key not in parts:
+                raise TypeError(f"unknown request parameter {key!r}")
+        template: list[str | tuple[str]] = []
+        run: list[str] = []
+        for key, part in parts.items():
+            if key in changed:
+                if run:
+                    template.append("&".join(run))
+                    run = []
+                template.append((key,))
+            elif part:
+                run.append(part)
+        if run:
+            template.append("&".join(run))
+        return template
 
     @functools.cached_property
     def _query_parts(self) -> dict[str, str]:

@@ -89,8 +89,8 @@ def _rendered(req: SearchRequest, results: SearchResults) -> dict:
     # Like the page's facet links: each value carries the API URL that toggles it.
     base = url_for("api.search")
     for name, values in results.facets.items():
-        for item, value in zip(data["facets"][name], values):
-            query = req.query_string(**facet_toggle(req, name, value))
+        queries = req.query_strings(facet_toggle(req, name, value) for value in values)
+        for item, query in zip(data["facets"][name], queries):
             item["toggle_url"] = base + ("?" + query if query else "")
     return data
 

@@ -75,8 +75,13 @@ class TestRequest:
         for req in requests:
             for change in changes:
                 assert req.query_string(**change) == urlencode(req.to_params(**change)), (req, change)
+            # Many at once (a facet's links), each set of changed names seen more than once.
+            assert req.query_strings(changes + changes[::-1]) == [
+                urlencode(req.to_params(**change)) for change in changes + changes[::-1]]
             with pytest.raises(TypeError):
                 req.query_string(colour="red")
+            with pytest.raises(TypeError):
+                req.query_strings([{"page": None}, {"colour": "red"}])
 
     @pytest.mark.parametrize("params, param", [
         ({"page": "0"}, "page"), ({"page": "x"}, "page"), ({"page_size": "101"}, "page_size"),
