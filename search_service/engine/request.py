@@ -121,7 +121,6 @@ class SearchRequest:
         The unchanged parts between the changed ones are joined once per set of changed names,
         so each link joins three pieces or so instead of eight.
         """
-        parts = self._query_parts
         templates: dict[tuple[str, ...], list[str | tuple[str]]] = {}
         strings = []
         for changes in all_changes:
