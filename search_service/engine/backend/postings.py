@@ -211,13 +211,17 @@ def _data_start(data: bytes, head: int, block_end: int) -> int | None:
 
 def _summed_per_block(deltas: np.ndarray, sizes: Sequence[int] | np.ndarray) -> np.ndarray:
     """Document numbers from their delta-coded ids, block after block of ``sizes``: each block's
-    deltas start from 0 again (its first id is absolute)."""
-    summed = np.cumsum(deltas)
+    deltas start from 0 again (its first id is absolute). ``deltas`` is changed in place."""
     if len(sizes) > 1:
         sizes = np.asarray(sizes, dtype=np.int64)
-        ends = np.cumsum(sizes)
-        summed -= np.repeat(np.concatenate(([0], summed[ends[:-1] - 1])), sizes)
-    return summed
+        sizes = sizes[sizes > 0]  # an empty block (Whoosh writes none) holds no delta
+    if len(sizes) > 1:
+        # A block's deltas sum to its last id: taking the previous block's last id off each
+        # block's (absolute) first id makes one delta stream, summed in one pass.
+        starts = sizes.cumsum() - sizes
+        last_ids = np.add.reduceat(deltas, starts)
+        deltas[starts[1:]] -= last_ids[:-1]
+    return deltas.cumsum()
 
 
 def _list_arrays_sliced(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
