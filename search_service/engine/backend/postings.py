@@ -213,14 +213,14 @@ def _summed_per_block(deltas: np.ndarray, sizes: Sequence[int] | np.ndarray) -> 
     """Document numbers from their delta-coded ids, block after block of ``sizes``: each block's
     deltas start from 0 again (its first id is absolute). ``deltas`` is changed in place."""
     if len(sizes) > 1:
-        sizes = np.asarray(sizes, dtype=np.int64)
-        sizes = sizes[sizes > 0]  # an empty block (Whoosh writes none) holds no delta
-    if len(sizes) > 1:
-        # A block's deltas sum to its last id: taking the previous block's last id off each
-        # block's (absolute) first id makes one delta stream, summed in one pass.
-        starts = sizes.cumsum() - sizes
-        last_ids = np.add.reduceat(deltas, starts)
-        deltas[starts[1:]] -= last_ids[:-1]
+        counts = np.asarray(sizes, dtype=np.int64)
+        counts = counts[counts > 0]  # an empty block (Whoosh writes none) holds no delta
+        if counts.size > 1:
+            # A block's deltas sum to its last id: taking the previous block's last id off each
+            # block's (absolute) first id makes one delta stream, summed in one pass.
+            starts = counts.cumsum() - counts
+            last_ids = np.add.reduceat(deltas, starts)
+            deltas[starts[1:]] -= last_ids[:-1]
     return deltas.cumsum()
 
 
