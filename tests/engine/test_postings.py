@@ -17,7 +17,7 @@ import pytest
 from search_service.article import Article
 from search_service.engine.backend import commit as backend_commit
 from search_service.engine.backend.commit import Commit, Generation
-from search_service.engine.backend.postings import list_arrays
+from search_service.engine.backend.postings import _summed_per_block, list_arrays
 from search_service.engine.backend.readers import ReaderPool
 from search_service.engine.schema import BODY, BODY_BIGRAMS, TITLE, TITLE_BIGRAMS
 from search_service.engine.store import IndexStore
@@ -238,3 +238,18 @@ def test_position_values_are_decoded_together_as_one_by_one(writer):
     assert [decode_positions(v) for v in values] == lists
     one_counts, one_flat = decode_position_lists(values[3:4])
     assert one_counts.tolist() == [3] and one_flat.tolist() == [5, 300, 301]
+
+
+def test_block_deltas_sum_to_the_document_numbers():
+    # Each block's first id is absolute, the rest are deltas; empty blocks hold none.
+    rng = random.Random(7)
+    for _ in range(500):
+        blocks, deltas, start = [], [], 0
+        for _ in range(rng.randint(1, 6)):
+            ids = sorted(rng.sample(range(start, start + 5000), rng.randint(0, 40)))
+            if ids:
+                start = ids[-1] + 1
+                deltas += [ids[0]] + [b - a for a, b in zip(ids, ids[1:])]
+            blocks.append(ids)
+        summed = _summed_per_block(np.array(deltas, dtype=np.int64), [len(ids) for ids in blocks])
+        assert summed.tolist() == [doc for ids in blocks for doc in ids]
