@@ -320,9 +320,12 @@ def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_mer
     # With every document kept, the field totals are the segments' own (exact); re-encoding sums
     # the documents' one-byte lengths, which round.
     assert ours["totals"] == reference[1]["totals"]
-    # Re-encoded lists are cut every 128 postings; copied ones keep each segment's short last block.
+    # Re-encoded lists are cut every 128 postings. Copied ones keep the blocks of a segment's part
+    # of 128 postings or more, its short last block included; shorter parts (and inlined
+    # postings) are joined into blocks of 128.
     assert all(count == 128 for counts in _block_counts(encoded) for count in counts[:-1])
-    assert any(count < 128 for counts in _block_counts(copied) for count in counts[:-1])
+    # Here every segment's part of a list is under 128 postings: the copied lists are cut alike.
+    assert _block_counts(copied) == _block_counts(encoded)
     # The search's readers of a list's blocks all at once read the copied lists' short blocks too.
     from search_service.engine.backend.postings import _list_arrays_joined, _list_arrays_sliced, _list_arrays_unpickled
 
@@ -335,6 +338,36 @@ def test_a_merge_without_deletions_copies_blocks_and_reads_as_the_reencoding_mer
             assert found[1].tolist() == expected_arrays[1].tolist()
         several += int.from_bytes(data[4:8], "big", signed=True) > 0
     assert several > 10
+
+
+def test_a_merge_copies_long_parts_and_joins_short_ones(corpus, tmp_path):
+    # Segments of ~150 articles: a frequent term's part of a list is 128 postings or more (its
+    # blocks copied, the short last one too), a rare term's parts are short (joined into blocks
+    # of 128, not a short block per segment that every search of the term would read).
+    many = [dataclasses.replace(article, id=f"{article.id}-{copy}") for copy in range(20) for article in corpus]
+    _fast_build(tmp_path / "copied", many, 1, 0.4, one_segment=False)
+    assert len(backend_index.latest_segments(tmp_path / "copied")) >= 3
+    parts: dict[tuple[str, bytes], list[int]] = {}
+    with whoosh_index.open_dir(str(tmp_path / "copied")).reader() as reader:
+        for leaf, _ in reader.leaf_readers():
+            for fieldname, tbytes in list(leaf._terms.terms()):
+                parts.setdefault((fieldname, tbytes), []).append(leaf.doc_frequency(fieldname, tbytes))
+    shutil.copytree(tmp_path / "copied", tmp_path / "encoded")
+    _merge_all(tmp_path / "copied", copy_blocks=True)
+    _merge_all(tmp_path / "encoded", copy_blocks=False)
+    copied, encoded = whoosh_index.open_dir(str(tmp_path / "copied")), whoosh_index.open_dir(str(tmp_path / "encoded"))
+    ours, expected = _dump(copied), _dump(encoded)
+    for part in ("count", "stored", "lengths", "stats", "postings"):
+        assert ours[part] == expected[part], part
+    joined = kept = 0
+    for (fieldname, tbytes, _), counts in zip(_posting_lists(copied), _block_counts(copied), strict=True):
+        sizes = parts[(fieldname, tbytes)]
+        if all(size < 128 for size in sizes):
+            assert counts == [128] * (sum(sizes) // 128) + ([sum(sizes) % 128] if sum(sizes) % 128 else [])
+            joined += len(sizes) > 1 and sum(sizes) >= 128
+        else:
+            kept += any(count < 128 for count in counts[:-1])
+    assert joined > 10 and kept > 10
 
 
 def test_copied_blocks_take_document_numbers_of_any_size(corpus, tmp_path):

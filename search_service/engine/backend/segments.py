@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import multiprocessing
 import os
+import pickle
 import re
 import secrets
 import shutil
@@ -528,10 +529,12 @@ def _partial_fields(readers: list) -> set[str]:
 # documents follow the previous segments' (new number = old + the documents before it), so a
 # term's merged posting list is its lists in segment order, each block kept as written and only
 # its document numbers moved: the first id of a block (the others are deltas) and the last id
-# in its info tuple. No posting is decoded: the old path unpickled and re-encoded ~40 million
-# postings (positions included) for the site's 42k articles, ~110 s; this copies bytes. The
-# blocks stay as each segment cut them (up to 128 postings; a term's last block in each segment
-# may hold fewer), a layout Whoosh's readers and ours read like any other.
+# in its info tuple. The old path unpickled and re-encoded ~40 million postings (positions
+# included) for the site's 42k articles, ~110 s; this copies bytes. A segment's part of 128
+# postings or more keeps its blocks as cut (its last may hold fewer); shorter parts, and
+# postings inlined in a term table, are decoded and joined into blocks of 128 (a build's ~20
+# segments otherwise left a term of a few hundred documents in ~16 blocks of ~20). A layout
+# Whoosh's readers and ours read like any other.
 
 
 class _NotOurLayout(Exception):
@@ -666,7 +669,7 @@ def _merge_terms(prefix: bytes, fixed: int | None, parts: list[tuple[list[bytes]
             # A term found in one document of a segment is inlined in its term table: consecutive
             # such documents of the merged list go into one block (not a block each: ~33 bytes
             # apiece, and a block more to decode per search).
-            singles: list[tuple[int, int, bytes, int]] = []
+            singles: list[tuple[int, int, bytes, int, int]] = []
             for k in range(i, j):
                 index = order[k]
                 owner = owners[index]
@@ -684,16 +687,27 @@ def _merge_terms(prefix: bytes, fixed: int | None, parts: list[tuple[list[bytes]
                 final = k == j - 1
                 if value[0]:
                     doc, freq, inlined_values = _inlined_parts(value)
-                    singles.append((doc + base, freq, inlined_values, bmin))
-                    if final or len(singles) == BLOCK_LIMIT:
-                        _single_block(out, singles, fixed, final)
-                        singles = []
+                    singles.append((doc + base, freq, inlined_values[:-1], bmin, bmin))
+                elif df < BLOCK_LIMIT:
+                    # A short list (the segment's part of a term found in fewer than a block's
+                    # documents): its postings join the pending block instead of staying a
+                    # short block of their own. A build merges ~20 segments: a term of a few
+                    # hundred documents was ~16 blocks of ~20 postings, each block a cost
+                    # of every search that reads the term; now it is full blocks.
+                    offset, length = _unpack_extent(value, _TERMINFO_SIZE)
+                    singles += _list_postings(postings[owner], offset, length, base, fixed)
                 else:
                     if singles:
                         _single_block(out, singles, fixed, False)
                         singles = []
                     offset, length = _unpack_extent(value, _TERMINFO_SIZE)
                     _copy_blocks(out, postings[owner], offset, length, base, final)
+                while len(singles) >= BLOCK_LIMIT:
+                    _single_block(out, singles[:BLOCK_LIMIT], fixed, final and len(singles) == BLOCK_LIMIT)
+                    del singles[:BLOCK_LIMIT]
+                if final and singles:
+                    _single_block(out, singles, fixed, True)
+                    singles = []
             table.append((prefix + term, _TERMINFO(0, float(total), count, minlen, maxlen, maxweight,
                                                    first_doc, last_doc)
                           + _EXTENT(first_byte, base_offset + len(out) - first_byte)))
@@ -701,31 +715,67 @@ def _merge_terms(prefix: bytes, fixed: int | None, parts: list[tuple[list[bytes]
     return bytes(out), table
 
 
-def _single_block(out: bytearray, singles: list[tuple[int, int, bytes, int]], fixed: int | None,
+def _single_block(out: bytearray, singles: list[tuple[int, int, bytes, int, int]], fixed: int | None,
                   final: bool) -> None:
-    """Append one block of postings taken from inlined term entries: (document, frequency, the
-    entry's values tuple pickle, length byte) each; encoded as :meth:`SegmentBuilder._write_field`
-    encodes a block."""
+    """Append one block of postings taken from inlined term entries or short lists: (document,
+    frequency, its value's pickle opcode, and the smallest and largest length byte of the
+    documents it stands for) each; encoded as :meth:`SegmentBuilder._write_field` encodes a block."""
     count = len(singles)
-    docs = [doc for doc, _, _, _ in singles]
-    freqs = [freq for _, freq, _, _ in singles]
-    lengths = [length for _, _, _, length in singles]
+    docs = [posting[0] for posting in singles]
+    freqs = [posting[1] for posting in singles]
     maxweight = max(freqs)
     ids = _int_tuple([docs[0]] + [b - a for a, b in zip(docs, docs[1:])])
     weights = _NONE if maxweight == 1 else _int_tuple(freqs)
     if fixed is None:
-        ops = b"".join([values[:-1] for _, _, values, _ in singles])  # each a bytes op and TUPLE1
+        ops = b"".join([posting[2] for posting in singles])  # each a bytes op
         block_values = ops + _TUPLE_N[count] if count in _TUPLE_N else _MARK + ops + _TUPLE
     elif fixed == 0:
         block_values = _NONE
     else:
         block_values = _bytes_op(b"".join([_COUNT[f] if f < 1024 else _pack_u4_be(f) for f in freqs]))
     data = ids + weights + block_values + _TUPLE3 + _STOP
-    info = _block_info(count, docs[-1], maxweight, min(lengths), max(lengths))
+    info = _block_info(count, docs[-1], maxweight, min(posting[3] for posting in singles),
+                       max(posting[4] for posting in singles))
     size = len(info) + len(data)
     out += _pack_int_be(-size if final else size)
     out += info
     out += data
+
+
+def _list_postings(postings, offset: int, length: int, base: int, fixed: int | None
+                   ) -> list[tuple[int, int, bytes, int, int]]:
+    """The postings of the list at ``offset`` (magic excluded) as :func:`_single_block` takes
+    them, document numbers moved by ``base``; each carries its block's length bounds (a block
+    keeps only those, and the bounds of blocks joined are the bounds of their bounds)."""
+    found: list[tuple[int, int, bytes, int, int]] = []
+    position = offset + 4
+    end = offset + length
+    while position < end:
+        size = int.from_bytes(postings[position:position + 4], "big", signed=True)
+        block = position + 4
+        block_end = block + (-size if size < 0 else size)
+        if postings[block] != 0x28 or postings[block + 1] != 0x4B:  # (K: our info tuple
+            raise _NotOurLayout("block info")
+        count = postings[block + 2]
+        _, last_size = _int_at(postings, block + 3)
+        data = block + 3 + last_size + _INFO_TAIL_SIZE
+        if bytes(postings[data - 8:data - 6]) != b"K\x00" or postings[data - 2] != 0x74 or postings[data - 1] != 0x2E:
+            raise _NotOurLayout("block info tail")  # compressed, or not our layout
+        minlen, maxlen = postings[data - 5], postings[data - 3]
+        ids, weights, values = pickle.loads(postings[data:block_end])
+        if len(ids) != count or (weights is not None and len(weights) != count):
+            raise _NotOurLayout("block counts")
+        doc = base
+        for i, delta in enumerate(ids):
+            doc = delta + base if i == 0 else doc + delta
+            freq = 1 if weights is None else weights[i]
+            if fixed is None:
+                op = _bytes_op(values[i])
+            else:
+                op = b""  # fixed 0: no values; fixed 4: the frequency, encoded again from freq
+            found.append((doc, freq, op, minlen, maxlen))
+        position = block_end
+    return found
 
 
 def _write_range(fieldwriter, out: bytes, table: list[tuple[bytes, bytes]]) -> None:
