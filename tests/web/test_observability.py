@@ -19,13 +19,16 @@ LINE = re.compile(r"^method=(?P<method>\S+) path=(?P<path>\S+) status=(?P<status
 
 @pytest.fixture()
 def access_lines(caplog):
-    """The access-log lines written during the test, parsed."""
+    """The access-log lines of the requests this test made (in its own thread, through the test
+    client), parsed. A server another test left running in this worker process may log a late
+    request (a browser's favicon) meanwhile: that line is another thread's."""
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    own_thread = threading.get_ident()
 
     def lines() -> list[dict]:
         parsed = []
         for record in caplog.records:
-            if record.name == ACCESS_LOGGER:
+            if record.name == ACCESS_LOGGER and record.thread == own_thread:
                 match = LINE.match(record.getMessage())
                 assert match, record.getMessage()
                 parsed.append(match.groupdict())
