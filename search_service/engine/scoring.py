@@ -55,14 +55,49 @@ class Bm25:
             head = terms[:PREFIX_SCORED_TERMS]
             if head:
                 self.evaluator.read_prefix_head(query.field, query.text, head)
-            for text in head:
-                self._add_term(query.field, text, query.boost / max(1, len(terms)) ** 0.5, docs, total)
+                self._add_terms(query.field, head, query.boost / max(1, len(terms)) ** 0.5, docs, total)
         elif isinstance(query, q.AndNot):
             self._add(query.positive, docs, total)
         elif isinstance(query, (q.And, q.Or)):
             for child in query.children:
                 self._add(child, docs, total)
         # Not, Every, Nothing contribute nothing to relevance.
+
+    def _add_terms(self, field: str, texts: list[str], boost: float, docs: np.ndarray, total: np.ndarray) -> None:
+        """``_add_term`` for each of ``texts`` in turn (a prefix's expansion: up to 64 terms), in one
+        set of array operations instead of one per term: the same additions in the same order,
+        so the same scores to the last bit (``np.add.at`` adds element by element, in order)."""
+        lists = [self.evaluator.postings(field, text) for text in texts]
+        lists = [(postings, freqs) for postings, freqs in lists if postings.size]
+        if not lists:
+            return
+        sizes = np.array([postings.size for postings, _ in lists], dtype=np.int64)
+        all_postings = np.concatenate([postings for postings, _ in lists])
+        all_freqs = np.concatenate([freqs for _, freqs in lists])
+        term_of = np.repeat(np.arange(len(lists), dtype=np.int64), sizes)
+        # Look the shorter side up in the longer one, as _add_term does, but for all terms at once.
+        if docs.size * len(lists) < all_postings.size:
+            keys = term_of << 32 | all_postings  # sorted: terms in order, each term's postings ascending
+            wanted = (np.arange(len(lists), dtype=np.int64)[:, None] << 32 | docs[None, :]).ravel()
+            positions = np.searchsorted(keys, wanted)
+            positions[positions >= keys.size] = 0
+            found = np.flatnonzero(keys[positions] == wanted)
+            where = found % docs.size
+            term, matched, tf = found // docs.size, docs[where], all_freqs[positions[found]]
+        else:
+            positions = np.searchsorted(docs, all_postings)
+            positions[positions >= docs.size] = 0
+            hit = docs[positions] == all_postings
+            where, term, matched, tf = positions[hit], term_of[hit], all_postings[hit], all_freqs[hit]
+        if not where.size:
+            return
+        idf = np.log(1.0 + (self.live_count - sizes + 0.5) / (sizes + 0.5))
+        field_lengths = self.lengths.get(field)
+        if field_lengths is None:
+            norm = self.k1
+        else:
+            norm = self.k1 * (1.0 - self.b + self.b * field_lengths[matched] / self.average_lengths[field])
+        np.add.at(total, where, (boost * idf)[term] * tf * (self.k1 + 1.0) / (tf + norm))
 
     def _add_term(self, field: str, text: str, boost: float, docs: np.ndarray, total: np.ndarray) -> None:
         postings, freqs = self.evaluator.postings(field, text)

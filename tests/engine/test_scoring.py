@@ -146,3 +146,26 @@ def test_documents_outside_the_set_or_without_the_term_score_nothing(searchers):
     assert scorer.scores(q.Term(BODY, "园区"), np.zeros(0, dtype=np.int64)).size == 0
     # NOT contributes nothing: a document is ranked by what it has, not by what it lacks.
     assert scorer.scores(q.Not(q.Term(BODY, "园区")), everything).tolist() == [0.0] * everything.size
+
+
+@pytest.mark.parametrize("field", [BODY_BIGRAMS, TITLE])
+def test_a_prefix_s_terms_scored_at_once_give_the_per_term_scores_to_the_bit(searchers, field):
+    # _add_terms (a prefix's expansion in one set of array operations) must add what _add_term
+    # adds, in the same order: on top of earlier clauses' scores too, for a few candidates
+    # (looked up in the postings) and for many (the postings looked up in them).
+    _, searcher = searchers
+    scorer, evaluator = numpy_scorer(searcher)
+    terms = [text for text in evaluator.prefix_texts(field, "") if text][:64]
+    assert len(terms) > 10
+    everything = evaluator.docs(q.Or(tuple(q.Term(field, text) for text in terms)))
+    sizes = [evaluator.postings(field, text)[0].size for text in terms]
+    postings, scored = sum(sizes), sum(size > 0 for size in sizes)
+    assert everything.size * scored >= postings > scored  # so both ways of looking up are taken
+    for docs in (everything, everything[everything.size // 2:][:1]):
+        start = np.linspace(0.0, 3.0, docs.size)
+        one_by_one, at_once = start.copy(), start.copy()
+        for text in terms:
+            scorer._add_term(field, text, 0.37, docs, one_by_one)
+        scorer._add_terms(field, terms, 0.37, docs, at_once)
+        assert at_once.tobytes() == one_by_one.tobytes()
+        assert (at_once != start).any()
