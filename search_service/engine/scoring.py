@@ -91,13 +91,7 @@ class Bm25:
             where, term, matched, tf = positions[hit], term_of[hit], all_postings[hit], all_freqs[hit]
         if not where.size:
             return
-        idf = np.log(1.0 + (self.live_count - sizes + 0.5) / (sizes + 0.5))
-        field_lengths = self.lengths.get(field)
-        if field_lengths is None:
-            norm = self.k1
-        else:
-            norm = self.k1 * (1.0 - self.b + self.b * field_lengths[matched] / self.average_lengths[field])
-        np.add.at(total, where, (boost * idf)[term] * tf * (self.k1 + 1.0) / (tf + norm))
+        np.add.at(total, where, self._contributions(field, (boost * self._idf(sizes))[term], matched, tf))
 
     def _add_term(self, field: str, text: str, boost: float, docs: np.ndarray, total: np.ndarray) -> None:
         postings, freqs = self.evaluator.postings(field, text)
@@ -120,12 +114,19 @@ class Bm25:
             if not hit.any():
                 return
             where, matched, tf = positions[hit], postings[hit], freqs[hit]
-        df = postings.size
-        idf = np.log(1.0 + (self.live_count - df + 0.5) / (df + 0.5))
+        total[where] += self._contributions(field, boost * self._idf(postings.size), matched, tf)
+
+    def _idf(self, df):
+        """Lucene's idf of a document frequency (an int, or an array of them)."""
+        return np.log(1.0 + (self.live_count - df + 0.5) / (df + 0.5))
+
+    def _contributions(self, field: str, weight, matched: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        """BM25 of ``tf`` occurrences in documents ``matched``, times ``weight`` (boost x idf, one or
+        one per posting); the operations in one order, so both callers add the same bits."""
         field_lengths = self.lengths.get(field)
         if field_lengths is None:
             # A field without length statistics (title_py): no length normalization.
             norm = self.k1
         else:
             norm = self.k1 * (1.0 - self.b + self.b * field_lengths[matched] / self.average_lengths[field])
-        total[where] += boost * idf * tf * (self.k1 + 1.0) / (tf + norm)
+        return weight * tf * (self.k1 + 1.0) / (tf + norm)

@@ -564,6 +564,22 @@ def _int_at(data, position: int) -> tuple[int, int]:
     raise _NotOurLayout(f"not an int opcode: {op!r}")
 
 
+def _block_head(data, position: int) -> tuple[int, int, int, int, int, int, int]:
+    """The block whose 4-byte size is at ``position``, as :class:`SegmentBuilder` lays it out:
+    (size as written, negative for a list's last; where its info tuple starts; where it ends;
+    its count; its last id and that opcode's size; where its data starts)."""
+    size = int.from_bytes(data[position:position + 4], "big", signed=True)
+    block = position + 4
+    block_end = block + (-size if size < 0 else size)
+    if data[block] != 0x28 or data[block + 1] != 0x4B:  # (K: our info tuple
+        raise _NotOurLayout("block info")
+    last, last_size = _int_at(data, block + 3)
+    start = block + 3 + last_size + _INFO_TAIL_SIZE
+    if data[start - 2] != 0x74 or data[start - 1] != 0x2E:  # t.
+        raise _NotOurLayout("block info tail")
+    return size, block, block_end, data[block + 2], last, last_size, start
+
+
 def _copy_blocks(out: bytearray, postings, offset: int, length: int, base: int, final: bool) -> None:
     """Append the blocks of the posting list at ``offset`` (magic excluded) with every document
     number moved by ``base``; its last block is the merged list's last when ``final``."""
@@ -571,16 +587,7 @@ def _copy_blocks(out: bytearray, postings, offset: int, length: int, base: int, 
     out += postings[offset + 4:offset + length]  # copied whole, then patched in place
     end = len(out)
     while position < end:
-        size = int.from_bytes(out[position:position + 4], "big", signed=True)
-        block = position + 4
-        block_end = block + (-size if size < 0 else size)
-        if out[block] != 0x28 or out[block + 1] != 0x4B:  # (K: our info tuple
-            raise _NotOurLayout("block info")
-        count = out[block + 2]
-        last, last_size = _int_at(out, block + 3)
-        data = block + 3 + last_size + _INFO_TAIL_SIZE
-        if out[data - 2] != 0x74 or out[data - 1] != 0x2E:  # t.
-            raise _NotOurLayout("block info tail")
+        size, block, block_end, count, last, last_size, data = _block_head(out, position)
         if count > 3:
             if out[data] != 0x28:
                 raise _NotOurLayout("block ids")
@@ -751,16 +758,9 @@ def _list_postings(postings, offset: int, length: int, base: int, fixed: int | N
     position = offset + 4
     end = offset + length
     while position < end:
-        size = int.from_bytes(postings[position:position + 4], "big", signed=True)
-        block = position + 4
-        block_end = block + (-size if size < 0 else size)
-        if postings[block] != 0x28 or postings[block + 1] != 0x4B:  # (K: our info tuple
-            raise _NotOurLayout("block info")
-        count = postings[block + 2]
-        _, last_size = _int_at(postings, block + 3)
-        data = block + 3 + last_size + _INFO_TAIL_SIZE
-        if bytes(postings[data - 8:data - 6]) != b"K\x00" or postings[data - 2] != 0x74 or postings[data - 1] != 0x2E:
-            raise _NotOurLayout("block info tail")  # compressed, or not our layout
+        _, _, block_end, count, _, _, data = _block_head(postings, position)
+        if bytes(postings[data - 8:data - 6]) != b"K\x00":
+            raise _NotOurLayout("compressed block")
         minlen, maxlen = postings[data - 5], postings[data - 3]
         ids, weights, values = pickle.loads(postings[data:block_end])
         if len(ids) != count or (weights is not None and len(weights) != count):
