@@ -6,6 +6,8 @@ here and are imported (``from .helpers import ...``), so a test module says wher
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import os
 import socket
@@ -36,6 +38,14 @@ TOKEN = "fault-token"
 
 
 # --------------------------------------------------------------------------- settings and indexes
+
+
+def corpus_records(shared_dir: Path, per_file: int):
+    """The first ``per_file`` records (dicts) of every corpus file of ``../shared``, file by file."""
+    for path in sorted((shared_dir / "corpora").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in itertools.islice(handle, per_file):
+                yield json.loads(line)
 
 
 def make_settings(index_dir: Path, cache_dir: Path, **changes) -> Settings:

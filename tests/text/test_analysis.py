@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
-import json
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +9,8 @@ from hypothesis import strategies as st
 from search_service.engine.backend.analyzers import BigramTokenizer, WordTokenizer
 from search_service.text import analysis
 from search_service.text.analysis import bigram_positions, bigram_spans, normalize, query_bigram_groups, query_words
+
+from ..helpers import corpus_records
 
 
 @pytest.fixture(autouse=True)
@@ -38,13 +36,10 @@ class TestNormalize:
     def test_length_kept_on_real_corpora(self, shared_dir):
         # NFKC would change the length of hundreds of these articles; ours must change none.
         checked = 0
-        for path in sorted((shared_dir / "corpora").glob("*.jsonl.gz")):
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                for line in itertools.islice(handle, 400):
-                    record = json.loads(line)
-                    for text in (record["title"], record["body"]):
-                        assert len(normalize(text)) == len(text), record["id"]
-                    checked += 1
+        for record in corpus_records(shared_dir, 400):
+            for text in (record["title"], record["body"]):
+                assert len(normalize(text)) == len(text), record["id"]
+            checked += 1
         assert checked >= 1200
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import json
 from pathlib import Path
 
@@ -13,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from search_service.text import analysis, script_fold
+
+from ..helpers import corpus_records
 
 CONFIG_DIR = Path(opencc.__file__).parent / "clib" / "share" / "opencc"
 
@@ -108,12 +108,9 @@ def test_a_configuration_it_does_not_know_is_refused(tmp_path):
 
 def test_same_as_opencc_on_real_articles(folder, shared_dir):
     checked = 0
-    for path in sorted((shared_dir / "corpora").glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            for line in itertools.islice(handle, 300):
-                record = json.loads(line)
-                for text in (record["title"], record["body"][:4000], record["body"][:20000]):
-                    folded = analysis.fold_width_and_case(text)
-                    assert analysis._t2s_keep_length(folded) == opencc_keep_length(folded), record["id"]
-                checked += 1
+    for record in corpus_records(shared_dir, 300):
+        for text in (record["title"], record["body"][:4000], record["body"][:20000]):
+            folded = analysis.fold_width_and_case(text)
+            assert analysis._t2s_keep_length(folded) == opencc_keep_length(folded), record["id"]
+        checked += 1
     assert checked >= 900
