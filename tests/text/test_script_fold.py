@@ -44,7 +44,7 @@ def phrases() -> list[str]:
     return [key for path in conversion for key in script_fold._ocd2_keys(path) if len(key) > 1]
 
 
-PADDING = "中華民國憲法規定人民之權利義務，國家應保障其發展。" * 3  # long enough for the table path
+PADDING = "中華民國憲法規定人民之權利義務，國家應保障其發展。" * 6  # long enough for the table path
 
 
 def test_a_phrase_that_differs_from_its_characters_is_opencc_s(folder):
@@ -114,3 +114,16 @@ def test_same_as_opencc_on_real_articles(folder, shared_dir):
             assert analysis._t2s_keep_length(folded) == opencc_keep_length(folded), record["id"]
         checked += 1
     assert checked >= 900
+
+
+def test_texts_the_phrase_checks_would_cost_more_for_go_to_opencc(folder):
+    # The checks are Python per risky character and per character of a run: a text dense with
+    # risky characters, or one long run of phrase characters, is OpenCC's whole (same answer).
+    dense = "計畫" * 2000
+    long_run = PADDING + "一" * (script_fold.MAX_RUN_CHARS + 10) + "計畫" + PADDING
+    for text in (dense, long_run):
+        assert folder.convert(text, convert) is None
+        assert analysis._t2s_keep_length(text) == opencc_keep_length(text)
+    # A Traditional article's density (about one risky character in a hundred) stays on the table.
+    article = ("依本計畫辦理，並於每年度檢討其執行成效與相關經費之運用情形。" + PADDING) * 10
+    assert folder.convert(article, convert) == opencc_keep_length(article)
