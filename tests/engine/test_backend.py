@@ -71,7 +71,7 @@ def test_the_services_index_is_read_through_the_fast_paths_only(engine):
     backend_commit.PATHS.clear()
     exercise(engine)
     assert slow_paths() == {}
-    for path in ("postings:fast", "lengths:fast", "term_frequencies:fast", "stored:fast"):
+    for path in ("postings:arrays", "lengths:fast", "term_frequencies:fast", "stored:fast"):
         assert backend_commit.PATHS[path] > 0, path
 
 

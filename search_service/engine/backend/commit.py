@@ -34,8 +34,9 @@ from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
+from . import lists
 from .postings import decode_position_lists, list_arrays, list_position_values
-from .readers import ReaderPool, TermTable, open_mapped
+from .readers import ReaderPool, SegmentFiles, TermTable, open_mapped
 
 __all__ = ["PATHS", "Commit", "Generation", "Segment"]
 
@@ -182,12 +183,32 @@ class Segment:
             _took("postings:inlined")
             ids, weights, _ = info.inlined_postings()
             return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64)
+        posting_arrays = self._posting_arrays
+        if posting_arrays is not None:
+            offset, _ = info.extent()
+            arrays = posting_arrays.get(offset, info.doc_frequency())
+            if arrays is not None:
+                _took("postings:arrays")
+                return arrays
         arrays = list_arrays(self._posting_bytes(info))
         if arrays is not None:
             _took("postings:fast")
             return arrays
         return _posting_arrays(self._reader._codec.postings_reader(
             self._reader._terms._postfile, info, self._reader.schema[field].format))
+
+    @functools.cached_property
+    def _posting_arrays(self) -> lists.PostingArrays | None:
+        """The segment's posting lists as arrays (its ``.lst`` file), or None without a usable one.
+        Opened once per process and segment: every commit's view of the segment shares it."""
+        files = self._reader._storage
+        if not isinstance(files, SegmentFiles):
+            return None
+        name = self.id + lists.EXTENSION
+        if name not in files.derived:
+            mapped = files.mapped(name)
+            files.derived[name] = None if mapped is None else lists.open_arrays(mapped, self.doc_count, name)
+        return files.derived[name]  # type: ignore[return-value]
 
     def doc_frequency(self, field: str, text: str) -> int:
         """Documents with the term, deleted ones included (from the term table: no postings read)."""

@@ -195,6 +195,12 @@ class SegmentFiles(MappedStorage):
     def __init__(self, path, names) -> None:
         super().__init__(path)
         self._maps = {name: _map_file(self._fpath(name)) for name in names}
+        #: What readers derive once from these files and share (see ``commit.Segment``).
+        self.derived: dict[str, object] = {}
+
+    def mapped(self, name: str):
+        """The map of one of the segment's files (``b""`` when empty), or None when it has no such file."""
+        return self._maps.get(name)
 
     def open_file(self, name, **kwargs):
         mapped = self._maps.get(name)

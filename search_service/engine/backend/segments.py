@@ -20,7 +20,10 @@ The result is an ordinary Whoosh 3 segment, non-compound (readers can mmap each 
   (``W3TermInfo`` inlined postings, read through a ``ListMatcher``): most bigram terms
   are such, and a separate block cost them about 40 bytes more;
 * a position value is ``Positions.encode``'s layout: a 4-byte count and a pickled tuple
-  of position deltas (``Positions.decode_positions`` reads it).
+  of position deltas (``Positions.decode_positions`` reads it);
+* beside the segment's postings file, its ``.lst`` file holds every posting list again as
+  arrays (:mod:`lists`), gathered as the lists are written (a merge decodes its lists in its
+  processes, range by range).
 
 :class:`SegmentBuilder` writes the segments of a build (``engine.building`` runs builders
 in worker processes), :class:`ChangeWriter` commits incremental changes (the server's
@@ -57,6 +60,7 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from .. import schema as S
 from .index import INDEX_NAME, IndexLocked, SegmentInfo, acquire_write_lock, codec, index_schema
+from .lists import ArraysWriter, decoded_lists
 from .readers import ReaderPool, raw_postings
 
 if TYPE_CHECKING:
@@ -231,6 +235,8 @@ class SegmentBuilder:
         self._length_bytes: dict[str, array] = {name: array("B") for name in self._postings}
         self._stored_fields = sorted(name for name in schema.names() if not name.startswith("_"))
         self._one_position = _one_position_table()
+        #: The segment's posting lists as arrays too (its ``.lst`` file, see ``lists``).
+        self.arrays = ArraysWriter()
 
     def add(self, article: AnalyzedArticle) -> None:
         """Add one analyzed article (``engine.documents.analyze``) as the next document."""
@@ -339,6 +345,7 @@ class SegmentBuilder:
         fieldwriter.close()
         self.segment.set_doc_count(self.doc_count)
         self._postings.clear()
+        self.arrays.write(self.storage.folder, self.segment.segment_id(), self.doc_count)
         return self.segment
 
     def _write_field(self, fieldwriter, name: str, field, postings: _FieldPostings) -> None:
@@ -350,6 +357,7 @@ class SegmentBuilder:
         buffer = bytearray()
         base = postfile.tell()
         table = []
+        list_offsets: list[int] = []  # where each list of two postings or more starts, for self.arrays
         for index, btext in enumerate(terms):
             start, end = bounds[index], bounds[index + 1]
             n = end - start
@@ -372,6 +380,7 @@ class SegmentBuilder:
             docs, freqs = all_docs[start:end], all_freqs[start:end]
             values = all_values[start:end] if all_values is not None else None
             first_byte = base + len(buffer)
+            list_offsets.append(first_byte)
             buffer += WHOOSH3_HEADER_MAGIC
             total = maxweight = maxlen = 0
             minlen = 255
@@ -428,6 +437,11 @@ class SegmentBuilder:
                 buffer.clear()
         postfile.write(bytes(buffer))
         _add_terms(fieldwriter._tindex, table)
+        counts: np.ndarray = np.diff(np.array(bounds, dtype=np.int64))
+        listed = counts >= 2  # a term of one document is inlined in the term table
+        in_lists = np.repeat(listed, counts)
+        self.arrays.add(list_offsets, counts[listed], np.frombuffer(all_docs, dtype=np.uint32)[in_lists],
+                        np.frombuffer(all_freqs, dtype=np.uint32)[in_lists])
 
 
 def _add_terms(tindex, table: list[tuple[bytes, bytes]]) -> None:
@@ -778,9 +792,9 @@ def _list_postings(postings, offset: int, length: int, base: int, fixed: int | N
     return found
 
 
-def _write_range(fieldwriter, out: bytes, table: list[tuple[bytes, bytes]]) -> None:
+def _write_range(fieldwriter, out: bytes, table: list[tuple[bytes, bytes]]) -> int:
     """Append what :func:`_merge_terms` returned to the field being written, its offsets moved to
-    where its bytes land in the postings file."""
+    where its bytes land in the postings file; returns where they land."""
     postfile = fieldwriter._postfile
     base = postfile.tell()
     postfile.write(out)
@@ -790,20 +804,25 @@ def _write_range(fieldwriter, out: bytes, table: list[tuple[bytes, bytes]]) -> N
                   + value[_TERMINFO_SIZE + 8:])
                  for key, value in table]
     _add_terms(fieldwriter._tindex, table)
+    return base
 
 
 # What the processes of a parallel merge read: set before they are forked, inherited (mapped files).
 _RANGE_SOURCES: tuple | None = None
 
 
-def _merge_range(task: tuple) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def _merge_range(task: tuple) -> tuple[bytes, list[tuple[bytes, bytes]], tuple]:
     """:func:`_merge_terms` of one range of terms (``task``: field prefix, value size, the field's
-    prefix in each segment, the range) of the segments in ``_RANGE_SOURCES``."""
+    prefix in each segment, the range) of the segments in ``_RANGE_SOURCES``, with its lists
+    decoded for the segment's ``.lst`` file (:func:`lists.decoded_lists`, offsets from the start
+    of the range's bytes): here, in the merge's processes."""
     prefix, fixed, prefix_of, low, high = task
     sources, postings, bases = _RANGE_SOURCES  # type: ignore[misc]
     parts = [_field_entries(tindex, table, source_prefix, low, high) if source_prefix is not None else ([], [])
              for (tindex, table, _, _), source_prefix in zip(sources, prefix_of, strict=True)]
-    return _merge_terms(prefix, fixed, parts, postings, bases)
+    out, table = _merge_terms(prefix, fixed, parts, postings, bases)
+    extents = [_unpack_extent(value, _TERMINFO_SIZE) for _, value in table if not value[0]]
+    return out, table, decoded_lists(out, extents)
 
 
 def _field_entries(tindex, buffer, prefix: bytes, low: bytes | None = None,
@@ -902,7 +921,7 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
         _RANGE_SOURCES = (sources, [postings for _, _, postings, _ in sources], bases)
         try:
             pool = None
-            results: Iterator[tuple[bytes, list[tuple[bytes, bytes]]]]
+            results: Iterator[tuple[bytes, list[tuple[bytes, bytes]], tuple]]
             if procs > 1 and len(tasks) > 1:
                 pool = multiprocessing.get_context("fork").Pool(min(procs, len(tasks)))
                 results = pool.imap(_merge_range, [task for _, task in tasks])
@@ -910,13 +929,15 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
                 results = map(_merge_range, [task for _, task in tasks])
             current = None
             try:
-                for (name, _), (out, table) in zip(tasks, results, strict=True):
+                for (name, _), (out, table, arrays) in zip(tasks, results, strict=True):
                     if name != current:
                         if current is not None:
                             fieldwriter.finish_field()
                         fieldwriter.start_field(name, schema[name])
                         current = name
-                    _write_range(fieldwriter, out, table)
+                    base = _write_range(fieldwriter, out, table)
+                    offsets, list_counts, ids, freqs = arrays
+                    builder.arrays.add(np.array(offsets, dtype=np.int64) + base, list_counts, ids, freqs)
                 if current is not None:
                     fieldwriter.finish_field()
             finally:
@@ -927,6 +948,7 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
             _RANGE_SOURCES = None
         fieldwriter.close()
         builder.segment.set_doc_count(builder.doc_count)
+        builder.arrays.write(staging, builder.segment.segment_id(), builder.doc_count)
     except _NotOurLayout:
         builder.cancel()
         _delete_segment_files(staging, builder.segment)
