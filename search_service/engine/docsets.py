@@ -60,6 +60,8 @@ class PostingsCache:
             return value
 
     def put(self, key: tuple[str, str, str], value: tuple[np.ndarray, np.ndarray]) -> None:
+        # Shared by every thread and search from now on: nobody may change them in place.
+        value[0].flags.writeable = value[1].flags.writeable = False
         size = value[0].nbytes + value[1].nbytes + self.ENTRY_OVERHEAD
         if size > self.max_bytes:
             return
@@ -133,6 +135,7 @@ class DocSetEvaluator:
         self._prefixes: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         self._prefix_texts: dict[tuple[str, str], list[str]] = {}
         self._has_chars: dict[str, bool] = {}
+        self._all_live: bool | None = None  # no deleted document in the commit (known when first asked)
 
     def docs(self, query: q.Query, within: np.ndarray | None = None) -> np.ndarray:
         """Sorted live document numbers matching ``query``, restricted to the boolean mask ``within``.
@@ -217,14 +220,25 @@ class DocSetEvaluator:
             if ids.size:
                 id_chunks.append(ids + segment.offset if segment.offset else ids)
                 weight_chunks.append(weights)
-        if id_chunks:
-            docs, weights = np.concatenate(id_chunks), np.concatenate(weight_chunks)
-            keep = self.live[docs]
-            docs, weights = docs[keep], weights[keep]
+        if len(id_chunks) == 1:
+            docs, weights = self._live_only(id_chunks[0], weight_chunks[0])
+        elif id_chunks:
+            docs, weights = self._live_only(np.concatenate(id_chunks), np.concatenate(weight_chunks))
         else:
             docs, weights = _EMPTY, _EMPTY_F
         self._terms[key] = (docs, weights)
         return docs, weights
+
+    def _live_only(self, docs: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The postings of live documents among ``docs`` (and their ``weights``): the arrays
+        themselves when the commit has no deleted document (a build's: the copies cost a long
+        list tens of microseconds)."""
+        if self._all_live is None:
+            self._all_live = bool(self.live.all())
+        if self._all_live:
+            return docs, weights
+        keep = self.live[docs]
+        return docs[keep], weights[keep]
 
     def _segment_postings_of(self, segment: Segment, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, frequencies) of a term in one segment, deleted documents included."""
@@ -292,8 +306,7 @@ class DocSetEvaluator:
             ids_parts, freq_parts = chunks[text]
             docs = np.concatenate(ids_parts) if len(ids_parts) > 1 else ids_parts[0]
             freqs = np.concatenate(freq_parts) if len(freq_parts) > 1 else freq_parts[0]
-            keep = self.live[docs]
-            self._terms[(field, text)] = (docs[keep], freqs[keep])
+            self._terms[(field, text)] = self._live_only(docs, freqs)
 
     def prefix(self, field: str, prefix: str) -> np.ndarray:
         """Every live document with a term in ``field`` that starts with ``prefix``."""
