@@ -23,6 +23,7 @@ import gc
 import logging
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -153,12 +154,24 @@ def run_until(server, stopping: threading.Event) -> None:
 
 
 def drain(server, grace: float) -> bool:
-    """Close the listener and run the loop until every received request is answered; False on timeout."""
+    """Close the listener and run the loop until every received request is answered; False on timeout.
+
+    Connections the kernel completed before the listener closed, still waiting in its backlog,
+    are accepted first: their clients have sent their requests and would otherwise get a reset.
+    """
     socket_map = _socket_map(server)
     # The listening socket(s) only: the trigger that wakes the loop when an answer is ready stays.
-    for channel in list(socket_map.values()):
-        if getattr(channel, "accepting", False):
-            wasyncore.dispatcher.close(channel)
+    listeners = [channel for channel in socket_map.values() if getattr(channel, "accepting", False)]
+    for listener in listeners:
+        for _ in range(server.adj.connection_limit):  # bounded: clients may keep connecting meanwhile
+            if not _waiting(listener):
+                break
+            listener.handle_accept()
+        wasyncore.dispatcher.close(listener)
+    if listeners:
+        # One turn of the loop reads what those connections have sent (their requests then count
+        # as received below).
+        wasyncore.loop(timeout=0.05, map=socket_map, use_poll=server.adj.asyncore_use_poll, count=1)
     deadline = time.monotonic() + grace
     while _busy(server):
         if time.monotonic() > deadline:
@@ -166,6 +179,13 @@ def drain(server, grace: float) -> bool:
             return False
         wasyncore.loop(timeout=0.05, map=socket_map, use_poll=server.adj.asyncore_use_poll, count=1)
     return True
+
+
+def _waiting(listener) -> bool:
+    """Whether a connection waits in the listening socket's backlog (it polls readable)."""
+    poller = select.poll()
+    poller.register(listener.socket.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _busy(server) -> bool:

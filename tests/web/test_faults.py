@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -309,6 +310,23 @@ def test_a_commit_that_fails_after_its_table_of_contents_is_acknowledged_as_comm
         server.stop()
 
 
+def _sent_write(port: int, path: str, payload) -> http.client.HTTPConnection:
+    """A connection that has sent a PUT of ``payload`` to ``path`` whole, its answer not yet read."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("PUT", path, body=json.dumps(payload, ensure_ascii=False).encode(),
+                       headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    return connection
+
+
+def _answer(connection: http.client.HTTPConnection) -> tuple[int, dict]:
+    """(status, JSON body) of the answer to what ``connection`` sent."""
+    try:
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
 def _in_threads(calls) -> tuple[list, list[threading.Thread]]:
     results: list = []
 
@@ -435,12 +453,13 @@ def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
         while not list(live.glob(merging.STAGING_PREFIX + "*")):  # the merge has started
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        writes, threads = _in_threads(
-            [lambda i=i: server.send("PUT", f"/api/documents/w{i}", {"title": "停机写入", "body": "智慧城市 停机写入"})
-             for i in range(4)])
-        time.sleep(0.1)
+        # The four writes are sent whole before the signal (whether the server has accepted their
+        # connections yet or they still wait in its backlog), and read after it.
+        sent = [_sent_write(server.port, f"/api/documents/w{i}", {"title": "停机写入", "body": "智慧城市 停机写入"})
+                for i in range(4)]
         assert list(live.glob(merging.STAGING_PREFIX + "*"))  # the writes were sent during it
         server.process.terminate()
+        writes, threads = _in_threads([lambda connection=connection: _answer(connection) for connection in sent])
         for thread in threads:
             thread.join(60)
         assert server.process.wait(30) == 0
@@ -454,3 +473,33 @@ def test_sigterm_during_a_merge_answers_the_writes_in_flight(tmp_path, env):
         assert server.get("/api/search", q="合并")[1]["total"] == merging.MERGE_FACTOR - 1
     finally:
         server.stop()
+
+
+def test_a_stop_answers_the_connections_waiting_in_the_backlog(app):
+    # Clients whose connections the kernel completed, requests sent, before the server took them
+    # (its loop never ran here): a stop takes them from the listener's backlog and answers them,
+    # instead of closing the listener on them (a reset for each).
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    from search_service.web.connections import ConnectionLimits, guard, server_options
+    from search_service.web.server import drain
+
+    limits = ConnectionLimits()
+    port = free_port()
+    server = guard(create_server(app, host="127.0.0.1", port=port, threads=2, **server_options(limits)), limits)
+    try:
+        sent = []
+        for q in ("园区", "智慧城市", "规划"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": q}))
+            sent.append(connection)
+        answers, threads = _in_threads([lambda connection=connection: _answer(connection) for connection in sent])
+        assert drain(server, 10)
+        for thread in threads:
+            thread.join(30)
+        assert sorted(status for status, _ in answers) == [200, 200, 200], answers
+        assert all(body["total"] > 0 for _, body in answers)
+    finally:
+        server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(server._map)
