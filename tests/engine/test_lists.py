@@ -184,13 +184,14 @@ def test_an_index_without_the_files_is_read_from_its_postings(corpus, tmp_path):
 def test_wide_document_numbers_and_large_frequencies(tmp_path, doc_count, top_freq):
     # Segments of more than 65,536 documents take four bytes a document number; a frequency of
     # 255 or more is kept exactly beside the one-byte ones.
-    writer = lists.ArraysWriter()
+    writer = lists.ArraysWriter(tmp_path, "MAIN_x", doc_count)
     ids = np.array([0, 5, doc_count - 1, 1, 2, 3, 4], dtype=np.int64)
     freqs = np.array([1, top_freq, 2, 1, top_freq, 1, 2 ** 32 - 1], dtype=np.float64)
     writer.add([4, 900], [3, 2], ids[:5], freqs[:5])
     writer.add([2 ** 40], [0], ids[:0], freqs[:0])  # an empty list is kept as one
     writer.add([2 ** 41], [2], ids[5:], freqs[5:])
-    assert writer.write(tmp_path, "MAIN_x", doc_count) == 4
+    assert writer.write() == 4
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["MAIN_x.lst"]  # its temporary files gone
     data = (tmp_path / "MAIN_x.lst").read_bytes()
     _, _, total, large, id_size = lists._HEAD.unpack_from(data)
     assert id_size == (4 if doc_count > 65_536 else 2)
@@ -206,23 +207,34 @@ def test_wide_document_numbers_and_large_frequencies(tmp_path, doc_count, top_fr
 
 
 def test_weights_that_are_not_frequencies_are_left_to_the_postings_file(tmp_path):
-    writer = lists.ArraysWriter()
+    writer = lists.ArraysWriter(tmp_path, "MAIN_y", 2)
     writer.add([4], [2], np.array([0, 1]), np.array([1.5, 1.0]))  # Whoosh's float weights
     writer.add([40], [2], np.array([0, 1]), np.array([1.0, 2.0]))
-    assert writer.write(tmp_path, "MAIN_y", 2) == 1
+    assert writer.write() == 1
     arrays = lists.open_arrays((tmp_path / "MAIN_y.lst").read_bytes(), 2, "MAIN_y.lst")
     assert arrays.get(4, 2) is None and arrays.get(40, 2) is not None
 
 
 def test_a_writer_refuses_lists_that_do_not_add_up(tmp_path):
-    writer = lists.ArraysWriter()
+    writer = lists.ArraysWriter(tmp_path, "MAIN_z", 7)
     with pytest.raises(ValueError, match="3 postings"):
         writer.add([4], [3], np.array([0, 1]), np.array([1, 1]))
-    writer.add([40], [1], np.array([7]), np.array([1]))
     with pytest.raises(ValueError, match="beyond"):
-        writer.write(tmp_path, "MAIN_z", 7)
-    writer = lists.ArraysWriter()
+        writer.add([40], [1], np.array([7]), np.array([1]))
     writer.add([40], [1], np.array([0]), np.array([1]))
-    writer.add([4], [1], np.array([0]), np.array([1]))
     with pytest.raises(ValueError, match="order"):
-        writer.write(tmp_path, "MAIN_z", 7)
+        writer.add([4], [1], np.array([0]), np.array([1]))
+    writer.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_segment_given_up_leaves_no_temporary_file(corpus, tmp_path):
+    from search_service.engine.documents import analyze
+
+    builder = segments.SegmentBuilder(tmp_path)
+    for article in corpus[:5]:
+        builder.add(analyze(article))
+    builder.list_arrays().add([4], [2], np.array([0, 1]), np.array([1, 1]))
+    assert any(path.name.endswith(".lst_ids") for path in tmp_path.iterdir())
+    builder.cancel()
+    assert not [path.name for path in tmp_path.iterdir() if ".lst" in path.name]

@@ -36,8 +36,10 @@ Layout, little-endian::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -89,13 +91,26 @@ def _layout(lists: int, total: int, large: int, id_size: int) -> _Layout:
 class ArraysWriter:
     """Gathers a segment's posting lists as its postings file is written, then writes its
     ``.lst`` file (:meth:`write`). A writer that cannot give a list (its postings did not decode
-    as expected) leaves it out: that list is read from the postings file."""
+    as expected) leaves it out: that list is read from the postings file.
 
-    def __init__(self) -> None:
+    The postings go to two of the segment's own temporary files as they come (``.lst_ids``,
+    ``.lst_freqs``), in their final types: memory holds only each list's offset and count and
+    the few large frequencies, whatever the segment's size (the site's 54 million postings
+    would otherwise be ~320 MB held by a build until its end). Those files go with the
+    segment's if it is never committed (they are named as its files are).
+    """
+
+    def __init__(self, folder: Path | str, segment_id: str, doc_count: int) -> None:
+        self._path = os.path.join(str(folder), segment_id + EXTENSION)
+        self._doc_count = doc_count
+        self._id_size = 2 if doc_count <= 1 << 16 else 4
         self._offsets: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
-        self._ids: list[np.ndarray] = []
-        self._freqs: list[np.ndarray] = []
+        self._large_at: list[np.ndarray] = []
+        self._large_values: list[np.ndarray] = []
+        self._total = 0
+        self._ids = open(self._path + "_ids", "wb")  # noqa: SIM115 - closed by write() or discard()
+        self._freqs = open(self._path + "_freqs", "wb")  # noqa: SIM115
 
     def add(self, offsets, counts, ids, freqs) -> None:
         """Lists at ``offsets`` of the postings file, of ``counts`` postings each, whose document
@@ -113,49 +128,54 @@ class ArraysWriter:
         fractions = freqs.dtype.kind == "f" and (freqs != np.floor(freqs)).any()
         if fractions or (freqs.size and freqs.min() < 0) or top >= 1 << 32:
             return  # not term frequencies (Whoosh's float weights): read from the postings file
-        self._offsets.append(np.asarray(offsets, dtype=np.uint64))
-        self._counts.append(counts)
-        # Held until the segment's document count is known; at the site's size ~50 million postings.
-        self._ids.append(ids.astype(np.uint32))
-        self._freqs.append(freqs.astype(np.uint16 if top < 1 << 16 else np.uint32))
-
-    def write(self, folder: Path | str, segment_id: str, doc_count: int) -> int:
-        """Write ``<segment_id>.lst`` in ``folder`` for a segment of ``doc_count`` documents;
-        returns how many lists it holds."""
-        offsets = np.concatenate([np.zeros(0, dtype=np.uint64), *self._offsets])
-        counts = np.concatenate([np.zeros(0, dtype=np.int64), *self._counts])
-        if len(offsets) > 1 and (np.diff(offsets.astype(np.int64)) <= 0).any():
+        if ids.size and (ids.min() < 0 or ids.max() >= self._doc_count):
+            raise ValueError(f"a posting names a document beyond the segment's {self._doc_count}")
+        offsets = np.asarray(offsets, dtype=np.uint64)
+        last = self._offsets[-1][-1] if self._offsets else None
+        if (last is not None and offsets[0] <= last) or (np.diff(offsets.astype(np.int64)) <= 0).any():
             raise ValueError("posting lists added out of the postings file's order")
-        if any(part.size and int(part.max()) >= doc_count for part in self._ids):
-            raise ValueError(f"a posting names a document beyond the segment's {doc_count}")
+        self._offsets.append(offsets)
+        self._counts.append(counts)
+        (large,) = np.nonzero(freqs >= _LARGE)
+        if large.size:
+            self._large_at.append(large.astype("<u8") + np.uint64(self._total))
+            self._large_values.append(freqs[large].astype("<u4"))
+        self._ids.write(ids.astype(_ID_TYPES[self._id_size]).tobytes())
+        self._freqs.write(np.minimum(freqs, _LARGE).astype(np.uint8).tobytes())
+        self._total += len(ids)
+
+    def write(self) -> int:
+        """Write the ``.lst`` file; returns how many lists it holds."""
+        offsets = np.concatenate([np.zeros(0, dtype="<u8"), *self._offsets])
+        counts = np.concatenate([np.zeros(0, dtype=np.int64), *self._counts])
         starts = np.zeros(len(counts) + 1, dtype="<u8")
         np.cumsum(counts, out=starts[1:])
-        total = int(starts[-1])
-        id_size = 2 if doc_count <= 1 << 16 else 4
-        large_at: list[np.ndarray] = []
-        large_values: list[np.ndarray] = []
-        first = 0
-        for part in self._freqs:
-            (found,) = np.nonzero(part >= _LARGE)
-            large_at.append(found.astype("<u8") + np.uint64(first))
-            large_values.append(part[found].astype("<u4"))
-            first += len(part)
-        at = np.concatenate([np.zeros(0, dtype="<u8"), *large_at])
-        values = np.concatenate([np.zeros(0, dtype="<u4"), *large_values])
-        layout = _layout(len(offsets), total, len(at), id_size)
-        with open(os.path.join(str(folder), segment_id + EXTENSION), "wb") as out:
-            out.write(_HEAD.pack(_MAGIC, len(offsets), total, len(at), id_size))
-            out.write(offsets.astype("<u8").tobytes())
+        at = np.concatenate([np.zeros(0, dtype="<u8"), *self._large_at])
+        values = np.concatenate([np.zeros(0, dtype="<u4"), *self._large_values])
+        total = self._total
+        layout = _layout(len(offsets), total, len(at), self._id_size)
+        self._ids.close()
+        self._freqs.close()
+        with open(self._path, "wb") as out:
+            out.write(_HEAD.pack(_MAGIC, len(offsets), total, len(at), self._id_size))
+            out.write(offsets.tobytes())
             out.write(starts.tobytes())
             out.write(at.tobytes())
             out.write(values.tobytes())
             out.write(bytes(layout.ids - layout.large_values - 4 * len(values)))
-            for part in self._ids:
-                out.write(part.astype(_ID_TYPES[id_size]).tobytes())
-            out.write(bytes(layout.freqs - layout.ids - total * id_size))
-            for part in self._freqs:
-                out.write(np.minimum(part, _LARGE).astype(np.uint8).tobytes())
+            for part, pad_to in ((self._ids.name, layout.freqs), (self._freqs.name, layout.end)):
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                out.write(bytes(pad_to - out.tell()))
+        self.discard()
         return len(offsets)
+
+    def discard(self) -> None:
+        """Close and delete the temporary files (after :meth:`write`, or for a segment given up)."""
+        for part in (self._ids, self._freqs):
+            part.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part.name)
 
 
 def decoded_lists(postings: bytes, extents: Iterable[tuple[int, int]]
@@ -176,8 +196,13 @@ def decoded_lists(postings: bytes, extents: Iterable[tuple[int, int]]
         ids.append(arrays[0])
         freqs.append(arrays[1])
     if not offsets:
-        return offsets, counts, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    return offsets, counts, np.concatenate(ids), np.concatenate(freqs)
+        return offsets, counts, np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint32)
+    all_ids, all_freqs = np.concatenate(ids), np.concatenate(freqs)
+    # Sent from a merge's process to its parent: as four-byte ints when the frequencies are whole
+    # numbers (they are, from the service's writer), half the bytes of int64 and float64.
+    if all_freqs.min() >= 0 and all_freqs.max() < 1 << 32 and (all_freqs == np.floor(all_freqs)).all():
+        return offsets, counts, all_ids.astype(np.uint32), all_freqs.astype(np.uint32)
+    return offsets, counts, all_ids, all_freqs
 
 
 # --------------------------------------------------------------------------- reading

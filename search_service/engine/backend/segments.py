@@ -235,8 +235,9 @@ class SegmentBuilder:
         self._length_bytes: dict[str, array] = {name: array("B") for name in self._postings}
         self._stored_fields = sorted(name for name in schema.names() if not name.startswith("_"))
         self._one_position = _one_position_table()
-        #: The segment's posting lists as arrays too (its ``.lst`` file, see ``lists``).
-        self.arrays = ArraysWriter()
+        #: The segment's posting lists as arrays too (its ``.lst`` file, see ``lists``): made by
+        #: :meth:`list_arrays` when the postings are written (the document count is final then).
+        self.arrays: ArraysWriter | None = None
 
     def add(self, article: AnalyzedArticle) -> None:
         """Add one analyzed article (``engine.documents.analyze``) as the next document."""
@@ -327,6 +328,9 @@ class SegmentBuilder:
             columns._tempstorage.delete_file(columns._tempname)
         except Exception:  # noqa: BLE001 - already closed by a finish() that failed half-way, or gone
             pass
+        if self.arrays is not None:
+            with contextlib.suppress(OSError):
+                self.arrays.discard()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -345,8 +349,14 @@ class SegmentBuilder:
         fieldwriter.close()
         self.segment.set_doc_count(self.doc_count)
         self._postings.clear()
-        self.arrays.write(self.storage.folder, self.segment.segment_id(), self.doc_count)
+        self.list_arrays().write()
         return self.segment
+
+    def list_arrays(self) -> ArraysWriter:
+        """The writer of the segment's ``.lst`` file (made on first use, every document added)."""
+        if self.arrays is None:
+            self.arrays = ArraysWriter(self.storage.folder, self.segment.segment_id(), self.doc_count)
+        return self.arrays
 
     def _write_field(self, fieldwriter, name: str, field, postings: _FieldPostings) -> None:
         postfile = fieldwriter._postfile
@@ -440,7 +450,7 @@ class SegmentBuilder:
         counts: np.ndarray = np.diff(np.array(bounds, dtype=np.int64))
         listed = counts >= 2  # a term of one document is inlined in the term table
         in_lists = np.repeat(listed, counts)
-        self.arrays.add(list_offsets, counts[listed], np.frombuffer(all_docs, dtype=np.uint32)[in_lists],
+        self.list_arrays().add(list_offsets, counts[listed], np.frombuffer(all_docs, dtype=np.uint32)[in_lists],
                         np.frombuffer(all_freqs, dtype=np.uint32)[in_lists])
 
 
@@ -937,7 +947,7 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
                         current = name
                     base = _write_range(fieldwriter, out, table)
                     offsets, list_counts, ids, freqs = arrays
-                    builder.arrays.add(np.array(offsets, dtype=np.int64) + base, list_counts, ids, freqs)
+                    builder.list_arrays().add(np.array(offsets, dtype=np.int64) + base, list_counts, ids, freqs)
                 if current is not None:
                     fieldwriter.finish_field()
             finally:
@@ -948,7 +958,7 @@ def _merge_by_blocks(readers: list, toc_segments: Sequence, staging: Path | str,
             _RANGE_SOURCES = None
         fieldwriter.close()
         builder.segment.set_doc_count(builder.doc_count)
-        builder.arrays.write(staging, builder.segment.segment_id(), builder.doc_count)
+        builder.list_arrays().write()
     except _NotOurLayout:
         builder.cancel()
         _delete_segment_files(staging, builder.segment)
