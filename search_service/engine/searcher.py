@@ -1113,10 +1113,14 @@ SPEED_FIELDS = {
 
 
 def missing_format_fields(snap: Snapshot) -> list[str]:
-    """What of :data:`SPEED_FIELDS` the snapshot's index lacks (its schema is the generation's)."""
+    """What of :data:`SPEED_FIELDS` the snapshot's index lacks (its schema is the generation's), and
+    the posting arrays when a segment has none (written before them: ``backend/lists.py``)."""
     segments = snap.commit.segments
-    return [what for field, what in SPEED_FIELDS.items()
-            if segments and not all(segment.has_field(field) for segment in segments)]
+    missing = [what for field, what in SPEED_FIELDS.items()
+               if segments and not all(segment.has_field(field) for segment in segments)]
+    if segments and not all(segment.has_posting_arrays() for segment in segments):
+        missing.append("the posting arrays (each segment's .lst file: posting lists read without decoding)")
+    return missing
 
 
 def _best(docs: np.ndarray, scores: np.ndarray, day: np.ndarray, limit: int) -> list[tuple[int, float]]:

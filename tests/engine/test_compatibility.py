@@ -86,8 +86,8 @@ def test_warming_an_index_older_than_the_speed_fields_tells_the_operator_to_rein
     try:
         with caplog.at_level("INFO", logger="search_service.engine.searcher"):
             engine.warm()
-        assert "search-service reindex" in caplog.text and "title_ch" in caplog.text
-        assert len(missing_format_fields(engine.snapshot())) == 2
+        assert "search-service reindex" in caplog.text and "title_ch" in caplog.text and ".lst" in caplog.text
+        assert len(missing_format_fields(engine.snapshot())) == 3
     finally:
         engine.close()
     fresh = tmp_path / "fresh"

@@ -197,6 +197,11 @@ class Segment:
         return _posting_arrays(self._reader._codec.postings_reader(
             self._reader._terms._postfile, info, self._reader.schema[field].format))
 
+    def has_posting_arrays(self) -> bool:
+        """True when the segment's posting lists are read from its ``.lst`` file (:mod:`lists`);
+        False for a segment written before those files (or whose file is not usable)."""
+        return self._posting_arrays is not None
+
     @functools.cached_property
     def _posting_arrays(self) -> lists.PostingArrays | None:
         """The segment's posting lists as arrays (its ``.lst`` file), or None without a usable one.
