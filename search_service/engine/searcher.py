@@ -1007,11 +1007,14 @@ class _Execution:
         in_dates = matched[date_ok[matched]]
         counts = np.bincount(arrays.category[in_dates], minlength=len(arrays.category_names))
         selected = set(request.categories)
-        categories = [
-            FacetValue(name, int(counts[i]), name in selected)
-            for i, name in enumerate(arrays.category_names)
-            if counts[i] or name in selected
-        ]
+        names = arrays.category_names
+        # Only the categories the matches have (a few of the index's hundreds), then any selected
+        # one they lack; the sort below decides the order.
+        present = np.flatnonzero(counts)
+        categories = [FacetValue(names[i], count, names[i] in selected)
+                      for i, count in zip(present.tolist(), counts[present].tolist())]
+        categories += [FacetValue(name, 0, True) for name in sorted(selected)
+                       if name in arrays.category_ordinal and not counts[arrays.category_ordinal[name]]]
         # A selected category with no document in this index still shows, with 0.
         categories += [FacetValue(c, 0, True) for c in request.categories if c not in arrays.category_ordinal]
         categories.sort(key=lambda v: (-v.count, v.value))

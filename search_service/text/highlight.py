@@ -26,6 +26,12 @@ SNIPPET_FIRST_SCAN_CHARS = 4_000
 SNIPPET_SCAN_CHARS = 20_000
 #: Characters marked on the article page (/doc/<id>?q=); the rest is shown unmarked.
 MARK_SCAN_CHARS = 50_000
+#: Up to this many distinct terms occurring up to this many times in a text, matches are found
+#: by ``str.find``; beyond, by a regex (see :class:`Highlighter`).
+FIND_TERMS = 8
+FIND_MATCHES = 64
+# The characters a Latin term may not touch on either side ("5g" is not a match in "15g").
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 # Where a snippet may start nicely: just after the end of a sentence or line.
 _SENTENCE_END = re.compile(r"[。！？；!?;\n]")
 
@@ -36,17 +42,24 @@ class Highlighter:
     def __init__(self, terms: Iterable[str]) -> None:
         unique = sorted({t for t in terms if t}, key=len, reverse=True)
         self.terms = unique
-        parts = []
-        for term in unique:
-            escaped = re.escape(term)
-            if not has_cjk(term) and term.isascii() and term[0].isalnum():
-                # Latin words match whole words only: '5g' must not mark inside '15g'.
-                escaped = rf"(?<![a-z0-9]){escaped}(?![a-z0-9])"
-            parts.append(escaped)
-        self._pattern = re.compile("|".join(parts)) if parts else None
+        # Latin words match whole words only: '5g' must not mark inside '15g'.
+        self._whole_word = [not has_cjk(term) and term.isascii() and term[0].isalnum() for term in unique]
+        # A few terms finding a few matches (nearly every hit) are found by str.find, a pass over
+        # the text each: compiling the terms into a regex costs more (30-70 µs a query) than all
+        # of a page's matching. Many terms (a long query, synonym groups) or many matches take
+        # the regex, compiled once, the first time it is needed: one pass and a loop in C.
+        self._pattern: re.Pattern | None = None
+        if len(unique) > FIND_TERMS:
+            self._compile()
         # Terms of letters, digits and CJK only (nearly all) match the same whether a text's
         # full-width punctuation is folded or not: a script-stable text can skip that fold.
         self._punctuation = any(0x20 <= ord(ch) <= 0x7E and not ch.isalnum() for term in unique for ch in term)
+
+    def _compile(self) -> re.Pattern:
+        parts = [rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])" if whole else re.escape(term)
+                 for term, whole in zip(self.terms, self._whole_word)]
+        self._pattern = pattern = re.compile("|".join(parts))
+        return pattern
 
     def spans(self, text: str, script_stable: bool = False) -> list[tuple[int, int]]:
         """(start, end) of every match in ``text``, left to right, not overlapping."""
@@ -58,10 +71,15 @@ class Highlighter:
         ``script_stable``: the caller knows OpenCC leaves ``text`` as it is (see
         :func:`script_stable`), so normalizing it needs no conversion.
         """
-        if self._pattern is None or not text:
+        if not self.terms or not text:
             return [], []
         normalized = fold_width_and_case(text, self._punctuation) if script_stable else normalize(text)
-        found = list(self._pattern.finditer(normalized))
+        pattern = self._pattern
+        if pattern is None:
+            if sum(normalized.count(term) for term in self.terms) <= FIND_MATCHES:
+                return _found(normalized, self.terms, self._whole_word)
+            pattern = self._compile()
+        found = list(pattern.finditer(normalized))
         return [m.span() for m in found], [m.group() for m in found]
 
     def mark(self, text: str, limit: int | None = None, script_stable: bool = False) -> str:
@@ -91,6 +109,31 @@ class Highlighter:
         inside = [(s, e) for s, e in spans if s >= start and e <= end]
         rendered = _render(text, inside, start, end)
         return (ELLIPSIS if start > 0 else "") + rendered + (ELLIPSIS if end < len(text) else "")
+
+
+def _found(text: str, terms: list[str], whole_word: list[bool]) -> tuple[list[tuple[int, int]], list[str]]:
+    """What the regex ``term1|term2|...`` (longest term first) finds in ``text`` with ``finditer``:
+    left to right, not overlapping, the longest term where several start at one place."""
+    starts = []
+    for term, whole in zip(terms, whole_word):
+        size = len(term)
+        at = text.find(term)
+        while at >= 0:
+            end = at + size
+            if not whole or ((at == 0 or text[at - 1] not in _WORD_CHARS)
+                             and (end == len(text) or text[end] not in _WORD_CHARS)):
+                starts.append((at, -size))
+            at = text.find(term, at + 1)  # overlapping ones too: another term may end where this starts
+    starts.sort()
+    spans: list[tuple[int, int]] = []
+    matched: list[str] = []
+    reached = 0
+    for at, negative_size in starts:
+        if at >= reached:
+            reached = at - negative_size
+            spans.append((at, reached))
+            matched.append(text[at:reached])
+    return spans, matched
 
 
 def snippet_scans(body: str) -> list[str]:

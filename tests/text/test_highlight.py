@@ -103,3 +103,44 @@ def test_the_densest_cluster_is_the_one_a_plain_count_of_every_window_finds():
             position += size
         length = rng.choice([20, 60, 120])
         assert _densest_cluster(spans, matched, length) == by_sets(spans, matched, length)
+
+
+def _regex_matches(terms, text):
+    """What the matches were before str.find: one regex of the terms, longest first."""
+    import re
+
+    from search_service.text.analysis import has_cjk
+
+    unique = sorted(set(terms), key=len, reverse=True)
+    parts = [rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])" if not has_cjk(t) and t.isascii() and t[0].isalnum()
+             else re.escape(t) for t in unique]
+    found = list(re.finditer("|".join(parts), text))
+    return [m.span() for m in found], [m.group() for m in found]
+
+
+def test_matches_found_by_str_find_are_the_regex_matches():
+    import random
+
+    from search_service.text.highlight import _found
+
+    # Overlapping terms (aa / ba on "baaa": the regex takes ba, then aa), one inside another,
+    # Latin words at and away from word edges, runs of one character.
+    rng = random.Random(11)
+    alphabet = ["a", "b", "5", "g", "发", "展", " ", "-"]
+    vocabulary = ["aa", "ba", "a", "5g", "g", "发展", "展", "发展发", "b-a", "ab5"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        terms = sorted(set(rng.sample(vocabulary, rng.randint(1, 5))), key=len, reverse=True)
+        whole = [not any("\u4e00" <= c <= "\u9fff" for c in t) and t.isascii() and t[0].isalnum() for t in terms]
+        assert _found(text, terms, whole) == _regex_matches(terms, text), (terms, text)
+
+
+@pytest.mark.parametrize("terms, text", [
+    (["发展"], "发展" * 100),  # more matches than str.find is used for: the regex
+    ([f"词{i}" for i in range(12)] + ["发展"], "经济发展，词3和词11。"),  # more terms than that
+    (["高新", "高新区", "5g"], "高新区的5G网络，15G不算，高新技术"),
+])
+def test_marks_are_the_same_whichever_way_the_matches_are_found(terms, text):
+    from search_service.text.analysis import normalize
+
+    assert Highlighter(terms).spans(text) == _regex_matches([normalize(t) for t in terms], normalize(text))[0]
