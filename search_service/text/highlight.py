@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from .analysis import fold_width_and_case, has_cjk, normalize
+from .analysis import CJK_CLASS, fold_width_and_case, has_cjk, normalize
 
 MARK_OPEN = "<mark>"
 MARK_CLOSE = "</mark>"
@@ -30,6 +30,7 @@ MARK_SCAN_CHARS = 50_000
 #: by ``str.find``; beyond, by a regex (see :class:`Highlighter`).
 FIND_TERMS = 8
 FIND_MATCHES = 64
+_IDEOGRAPHS = re.compile(f"[{CJK_CLASS}]+")
 # The characters a Latin term may not touch on either side ("5g" is not a match in "15g").
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 # Where a snippet may start nicely: just after the end of a sentence or line.
@@ -51,6 +52,10 @@ class Highlighter:
         self._pattern: re.Pattern | None = None
         if len(unique) > FIND_TERMS:
             self._compile()
+        # Ideographs are left alone by width and case folding and made by neither: terms of
+        # ideographs only (nearly all) match a script-stable text where they match its folded
+        # form, at the same offsets (folding keeps the length), so such a text is not folded.
+        self._ideographs_only = all(_IDEOGRAPHS.fullmatch(term) for term in unique)
         # Terms of letters, digits and CJK only (nearly all) match the same whether a text's
         # full-width punctuation is folded or not: a script-stable text can skip that fold.
         self._punctuation = any(0x20 <= ord(ch) <= 0x7E and not ch.isalnum() for term in unique for ch in term)
@@ -73,7 +78,12 @@ class Highlighter:
         """
         if not self.terms or not text:
             return [], []
-        normalized = fold_width_and_case(text, self._punctuation) if script_stable else normalize(text)
+        if not script_stable:
+            normalized = normalize(text)
+        elif self._ideographs_only:
+            normalized = text
+        else:
+            normalized = fold_width_and_case(text, self._punctuation)
         pattern = self._pattern
         if pattern is None:
             if sum(normalized.count(term) for term in self.terms) <= FIND_MATCHES:
