@@ -36,7 +36,7 @@ from whoosh.util.numeric import byte_to_length
 
 from . import lists
 from .postings import decode_position_lists, list_arrays, list_position_values
-from .readers import ReaderPool, SegmentFiles, TermTable, open_mapped
+from .readers import MappedFile, ReaderPool, SegmentFiles, TermTable, open_mapped
 
 __all__ = ["PATHS", "Commit", "Generation", "Segment"]
 
@@ -353,7 +353,7 @@ class Segment:
             wanted = set(docnums)
             kept = [(docnum, value) for docnum, value in zip(ids, values) if docnum in wanted]
             return [docnum for docnum, _ in kept], [value for _, value in kept]
-        return list_position_values(self._posting_bytes(info), docnums)
+        return list_position_values(self._posting_view(info), docnums)
 
     def _posting_bytes(self, info) -> bytes:
         """The bytes of the posting list a (not inlined) term table entry points to."""
@@ -361,6 +361,16 @@ class Segment:
         if isinstance(length, tuple):  # W3TermInfo.from_bytes keeps struct.unpack's 1-tuple
             length = length[0]
         return self._reader._terms._postfile.get(offset, length)
+
+    def _posting_view(self, info) -> bytes | memoryview:
+        """:meth:`_posting_bytes` as a view of the mapped file where it is one (no copy)."""
+        postfile = self._reader._terms._postfile
+        if not isinstance(postfile, MappedFile):
+            return self._posting_bytes(info)
+        offset, length = info.extent()
+        if isinstance(length, tuple):
+            length = length[0]
+        return postfile.view(offset, length)
 
     def _phrase_by_whoosh(self, field: str, words: Sequence[str], docnums: np.ndarray) -> np.ndarray:
         _took("phrase:slow")

@@ -193,7 +193,7 @@ def _block_extents(data: bytes) -> list[tuple[int, int]] | None:
         position = block_end
 
 
-def _data_start(data: bytes, head: int, block_end: int) -> int | None:
+def _data_start(data: bytes | memoryview, head: int, block_end: int) -> int | None:
     """Where the (ids, weights, values) tuple of the block at ``head`` starts, when its info tuple is
     laid out as the service's writer lays it out, uncompressed (see above :data:`SLICED_MIN_BYTES`);
     None for any other layout."""
@@ -361,38 +361,43 @@ def decode_position_lists(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarr
     return counts, summed
 
 
-def list_position_values(data: bytes, docnums: list[int]) -> tuple[list[int], list[bytes]] | None:
+def list_position_values(data: bytes | memoryview, docnums: list[int]) -> tuple[list[int], list[bytes]] | None:
     """Those of ``docnums`` (ascending) that have the term, and the positions value of each (see
     :func:`decode_position_lists`); None when the bytes are not a W3 posting list with positions.
 
     A phrase verifies a few hundred candidates against terms in thousands of documents: a
     block holding none of them is passed by its info tuple (its last id) without unpickling
     its postings, and in a block that holds some, each is found by bisection in the block's
-    ids rather than by walking all of its postings.
+    ids rather than by walking all of its postings. ``data`` may be a view of the mapped
+    postings file: a block's info tuple is read from its bytes when the service's writer laid
+    it out (see :func:`_data_start`), so nothing but the blocks decoded is copied (a frequent
+    word's list is hundreds of kilobytes; copied whole, it cost more than the blocks read).
     """
     found_docs: list[int] = []
     found_values: list[bytes] = []
     count = len(docnums)
     if not count:
         return found_docs, found_values
-    if data[:_MAGIC_SIZE] != WHOOSH3_HEADER_MAGIC:
-        return None
-    stream = io.BytesIO(data)
-    load_info = pickle.Unpickler(stream).load
     view = memoryview(data)
+    if view[:_MAGIC_SIZE] != WHOOSH3_HEADER_MAGIC:
+        return None
     position = _MAGIC_SIZE
-    end = len(data)
+    end = len(view)
     next_wanted = 0  # index in docnums of the first one not yet looked for
     while position + 4 <= end:
         size = int.from_bytes(view[position:position + 4], "big", signed=True)
-        position += 4
-        block_end = position + abs(size)
-        stream.seek(position)
-        info = load_info()
-        last_id = info[1]
+        head = position + 4
+        block_end = head + abs(size)
+        start = _data_start(view, head, block_end) if block_end <= end else None
+        if start is not None:
+            last_id, compressed = _info_last_id(view, head), False
+        else:  # another layout: the info tuple unpickled from the block's own bytes
+            stream = io.BytesIO(view[head:block_end])
+            info = pickle.Unpickler(stream).load()
+            last_id, compressed, start = info[1], info[3], head + stream.tell()
         if docnums[next_wanted] <= last_id:
-            raw = view[stream.tell():block_end]
-            block = pickle.loads(zlib.decompress(raw) if info[3] else raw)
+            raw = view[start:block_end]
+            block = pickle.loads(zlib.decompress(raw) if compressed else raw)
             values = block[2]
             if not isinstance(values, (tuple, list)):
                 return None  # no positions stored
@@ -410,3 +415,11 @@ def list_position_values(data: bytes, docnums: list[int]) -> tuple[list[int], li
         if size < 0:
             return found_docs, found_values
     return None  # ran off the end without a last block
+
+
+def _info_last_id(data: bytes | memoryview, head: int) -> int:
+    """The last id of the block at ``head``, from its info tuple's bytes (a layout
+    :func:`_data_start` accepted: "(K<count>" then the id as K, M or J)."""
+    op = data[head + 3]
+    size = _OP_SIZE[op] - 1
+    return int.from_bytes(data[head + 4:head + 4 + size], "little", signed=op == _J)

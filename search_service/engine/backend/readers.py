@@ -122,6 +122,10 @@ class MappedFile(StructFile):
         # What Whoosh's term table and columns read: straight from the map, no position.
         return self._positional.get(position, length)
 
+    def view(self, position: int, length: int) -> memoryview:
+        """``length`` bytes at ``position`` as a view of the map: nothing copied."""
+        return memoryview(self._positional._buffer)[position:position + length]
+
     def get_array(self, position, typecode, length):
         values = array(typecode)
         values.frombytes(self.get(position, length * values.itemsize))
