@@ -96,6 +96,8 @@ class _GuardedServer:
     """Mixed in before waitress' server class by :func:`guard` (see the module docstring)."""
 
     guard_limits: ConnectionLimits
+    #: Set when connections were marked for closing here: the event loop asks all of them again.
+    channels_changed = False
     _accept_paused_until = 0.0
     _no_room_logged = -LOG_EVERY
     _no_room_count = 0
@@ -108,8 +110,10 @@ class _GuardedServer:
             started = channel.reading_headers_since() if isinstance(channel, GuardedChannel) else None
             if started is not None and now - started > limits.header_timeout:
                 channel.will_close = True  # headers trickled for too long (slowloris)
+                self.channels_changed = True
             elif now - channel.last_activity > limits.idle_timeout:
                 channel.will_close = True
+                self.channels_changed = True
 
     def relieve_pressure(self, now: float) -> int:
         """Close idle connections, oldest first, down to the reserve; how many were closed."""
@@ -124,6 +128,7 @@ class _GuardedServer:
                       key=lambda channel: channel.last_activity)
         for channel in idle[:excess]:
             channel.will_close = True
+            self.channels_changed = True
         return min(excess, len(idle))
 
     def readable(self) -> bool:

@@ -39,6 +39,7 @@ from ..config import Settings
 from . import close_app, create_app
 from .access_log import written_off_the_request_path
 from .connections import ConnectionLimits, guard, server_options
+from .event_loop import ChannelMap, EventLoop
 from .metrics import MULTIPROCESS_DIR_ENV
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,10 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     # poll(), not select(): select() fails on descriptors above 1024, and a generation with
     # many segments (writes faster than merges) maps more files than that in each process.
     limits = ConnectionLimits.from_settings(settings)
-    server = guard(create_server(app, threads=settings.threads, ident="search_service", asyncore_use_poll=True,
-                                 clear_untrusted_proxy_headers=not settings.trusted_proxies,
+    server = guard(create_server(app, map=ChannelMap(), threads=settings.threads, ident="search_service",
+                                 asyncore_use_poll=True, clear_untrusted_proxy_headers=not settings.trusted_proxies,
                                  **server_options(limits), **where), limits)
+    loop = EventLoop(_socket_map(server), server)
     stopping = threading.Event()
 
     def stop(signum, _frame) -> None:
@@ -129,11 +131,12 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     try:
         with written_off_the_request_path():  # a request only queues its access-log line
             try:
-                run_until(server, stopping)
-                drain(server, GRACE_SECONDS)
+                run_until(server, stopping, loop)
+                drain(server, GRACE_SECONDS, loop)
             finally:
                 server.task_dispatcher.shutdown(timeout=5)
                 wasyncore.close_all(_socket_map(server))
+                loop.close()
     finally:
         close_app(app)
         for sig, handler in previous.items():
@@ -145,21 +148,24 @@ def _socket_map(server) -> dict:
     return getattr(server, "_map", None) or server.map
 
 
-def run_until(server, stopping: threading.Event) -> None:
-    """Waitress' event loop, until ``stopping`` is set (checked at least every half second)."""
+def run_until(server, stopping: threading.Event, loop: EventLoop | None = None) -> None:
+    """Waitress' event loop (:class:`EventLoop`), until ``stopping`` is set (checked at least every
+    half second)."""
     socket_map = _socket_map(server)
+    loop = loop or EventLoop(socket_map, server)
     timeout = min(server.adj.asyncore_loop_timeout, 0.5)
     while not stopping.is_set() and socket_map:
-        wasyncore.loop(timeout=timeout, map=socket_map, use_poll=server.adj.asyncore_use_poll, count=1)
+        loop.once(timeout)
 
 
-def drain(server, grace: float) -> bool:
+def drain(server, grace: float, loop: EventLoop | None = None) -> bool:
     """Close the listener and run the loop until every received request is answered; False on timeout.
 
     Connections the kernel completed before the listener closed, still waiting in its backlog,
     are accepted first: their clients have sent their requests and would otherwise get a reset.
     """
     socket_map = _socket_map(server)
+    loop = loop or EventLoop(socket_map, server)
     # The listening socket(s) only: the trigger that wakes the loop when an answer is ready stays.
     listeners = [channel for channel in socket_map.values() if getattr(channel, "accepting", False)]
     for listener in listeners:
@@ -171,13 +177,13 @@ def drain(server, grace: float) -> bool:
     if listeners:
         # One turn of the loop reads what those connections have sent (their requests then count
         # as received below).
-        wasyncore.loop(timeout=0.05, map=socket_map, use_poll=server.adj.asyncore_use_poll, count=1)
+        loop.once(0.05)
     deadline = time.monotonic() + grace
     while _busy(server):
         if time.monotonic() > deadline:
             log.warning("requests still unanswered after %.0f s; stopping anyway", grace)
             return False
-        wasyncore.loop(timeout=0.05, map=socket_map, use_poll=server.adj.asyncore_use_poll, count=1)
+        loop.once(0.05)
     return True
 
 
