@@ -128,9 +128,15 @@ class SearchRequest:
             template = templates.get(names)
             if template is None:
                 template = templates[names] = self._template(names)
-            strings.append("&".join([piece for piece in (
-                _query_part(item[0], changes[item[0]]) if isinstance(item, tuple) else item for item in template)
-                if piece]))
+            pieces = []  # a plain loop: a generator per link cost as much as the rest of it
+            for item in template:
+                if item.__class__ is str:
+                    pieces.append(item)  # a run of unchanged parts: never empty
+                else:
+                    piece = _query_part(item[0], changes[item[0]])
+                    if piece:
+                        pieces.append(piece)
+            strings.append("&".join(pieces))
         return strings
 
     def _template(self, changed: Sequence[str]) -> list[str | tuple[str]]:
