@@ -173,7 +173,7 @@ class Matching:
     def in_filters(self, docs: np.ndarray) -> np.ndarray:
         """The ``docs`` the request's category and date filters keep."""
         category_ok, date_ok = self._execution._filter_masks()
-        return docs[category_ok[docs] & date_ok[docs]]
+        return _kept(_kept(docs, category_ok), date_ok)
 
 
 class Retrieval(Protocol):
@@ -758,7 +758,7 @@ class _Execution:
         matched = np.concatenate([t.docs for t in tiers]) if len(tiers) > 1 else tiers[0].docs
         facets = {} if self.count_only else self._facets(matched, category_ok, date_ok)
         for tier in tiers:
-            tier.docs = tier.docs[category_ok[tier.docs] & date_ok[tier.docs]]
+            tier.docs = _kept(_kept(tier.docs, category_ok), date_ok)
         total = sum(int(t.docs.size) for t in tiers)
         if self.count_only:
             return SearchResults(request, total, [], facets, 0.0, relaxed, suggestion=self._suggestion(relaxed, total))
@@ -766,7 +766,10 @@ class _Execution:
         if plain and relaxed in (None, "substring") and request.sort == "relevance" and total and stop > total:
             # The page reaches past the last exact match: fill it with partial matches, ranked
             # after every exact one. Computed only then; totals and facets count exact matches.
-            rest_mask = arrays.live & category_ok & date_ok
+            rest_mask = arrays.live.copy()  # changed below
+            for mask in (category_ok, date_ok):
+                if mask is not None:
+                    rest_mask &= mask
             rest_mask[exact] = False
             if curated is not None:
                 rest_mask[curated.removed] = False
@@ -983,28 +986,26 @@ class _Execution:
     def _docs(self, query: q.Query) -> np.ndarray:
         return self.docsets.docs(query)
 
-    def _filter_masks(self) -> tuple[np.ndarray, np.ndarray]:
+    def _filter_masks(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The documents the category filter keeps and those the date filter keeps (masks over
+        all documents), each None when the request has no such filter (most searches)."""
         arrays, request = self.arrays, self.request
-        size = arrays.category.size
+        category_ok = date_ok = None
         if request.categories:
             wanted = [arrays.category_ordinal[c] for c in request.categories if c in arrays.category_ordinal]
             category_ok = np.isin(arrays.category, np.array(wanted, dtype=np.int32))
-        else:
-            category_ok = np.ones(size, dtype=bool)
         if request.date_from or request.date_to:
             low, high = date_bounds(request)
             date_ok = (arrays.day >= low) & (arrays.day <= high)
-        else:
-            date_ok = np.ones(size, dtype=bool)
         return category_ok, date_ok
 
     # -- facets ---------------------------------------------------------------------------------
 
-    def _facets(self, matched: np.ndarray, category_ok: np.ndarray, date_ok: np.ndarray) -> dict:
+    def _facets(self, matched: np.ndarray, category_ok: np.ndarray | None, date_ok: np.ndarray | None) -> dict:
         arrays, request = self.arrays, self.request
         # Disjunctive: each facet is counted without its own filter, so the other
         # values stay visible (with their counts) while one is selected.
-        in_dates = matched[date_ok[matched]]
+        in_dates = _kept(matched, date_ok)
         counts = np.bincount(arrays.category[in_dates], minlength=len(arrays.category_names))
         selected = set(request.categories)
         names = arrays.category_names
@@ -1019,7 +1020,7 @@ class _Execution:
         categories += [FacetValue(c, 0, True) for c in request.categories if c not in arrays.category_ordinal]
         categories.sort(key=lambda v: (-v.count, v.value))
 
-        in_categories = matched[category_ok[matched]]
+        in_categories = _kept(matched, category_ok)
         years = arrays.year[in_categories]
         years = years[years > 0]
         year_counts = np.bincount(years) if years.size else np.zeros(0, dtype=np.int64)
@@ -1143,6 +1144,11 @@ def _best(docs: np.ndarray, scores: np.ndarray, day: np.ndarray, limit: int) -> 
 
 def _match_label(tier: str) -> str | None:
     return {"words": "all_words", "all": None}.get(tier, tier)
+
+
+def _kept(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Those of ``docs`` that ``mask`` (over all documents) keeps; all of them without a mask."""
+    return docs if mask is None else docs[mask[docs]]
 
 
 def _fragmented(compiled: CompiledQuery) -> bool:
