@@ -29,14 +29,22 @@ class CompiledQuery:
     #: ``regional(text)``: the regional words of a term and their counterparts that the index holds
     #: (人工智慧 → 人工智能, see :mod:`text.regional`); None: no regional vocabulary.
     regional: Callable[[str], list[tuple[str, str]]] | None = None
+    #: What was compiled or looked up already (a search asks for the same queries several times).
+    _memo: dict = dataclasses.field(default_factory=dict, init=False, compare=False, repr=False)
 
     def words(self) -> q.Query:
         """Every word must match (in title or body, title weighted higher)."""
-        return self._compile(self.node, substring=False)
+        found = self._memo.get("words")
+        if found is None:
+            found = self._memo["words"] = self._compile(self.node, substring=False)
+        return found
 
     def substring(self) -> q.Query:
         """Every term must occur verbatim (bigram phrases)."""
-        return self._compile(self.node, substring=True)
+        found = self._memo.get("substring")
+        if found is None:
+            found = self._memo["substring"] = self._compile(self.node, substring=True)
+        return found
 
     def any_word(self) -> q.Query:
         """At least one positive word matches."""
@@ -210,7 +218,11 @@ class CompiledQuery:
         phrase, which means the text as typed, nor a prefix)."""
         if self.regional is None or term.phrase or term.prefix or not analysis.has_cjk(term.text):
             return []
-        return self.regional(analysis.normalize(term.text).strip())
+        key = ("regional", term.text)  # asked by the compilation, any_word and expansions
+        pairs = self._memo.get(key)
+        if pairs is None:
+            pairs = self._memo[key] = self.regional(analysis.normalize(term.text).strip())
+        return pairs
 
     def _regional_alternatives(self, term: Term) -> tuple[str, ...]:
         """The term written with the other region's vocabulary (人工智慧发展 → 人工智能发展), or ()."""
