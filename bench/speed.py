@@ -993,28 +993,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _worker_args(flag: str, leading: tuple[str, str], argv: list[str]) -> argparse.Namespace:
+    """The arguments of a worker child (``--worker`` or ``--pair-worker``): two leading ones,
+    where the JSON goes, and the query options."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.speed {flag}")
+    for name in leading:
+        if name == "engine":
+            parser.add_argument(name, choices=ENGINES)
+        else:
+            parser.add_argument(name, type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--queries", type=Path, required=True)
+    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
-        worker_parser = argparse.ArgumentParser(prog="python -m bench.speed --worker")
-        worker_parser.add_argument("engine", choices=ENGINES)
-        worker_parser.add_argument("index_dir", type=Path)
-        worker_parser.add_argument("out", type=Path)
-        worker_parser.add_argument("--queries", type=Path, required=True)
-        worker_parser.add_argument("--stride", type=int, default=1)
-        worker_parser.add_argument("--rounds", type=int, default=1)
-        w = worker_parser.parse_args(argv[1:])
+        w = _worker_args("--worker", ("engine", "index_dir"), argv[1:])
         worker(w.engine, w.index_dir, w.queries, w.stride, w.rounds, w.out)
         return 0
     if argv[:1] == ["--pair-worker"]:
-        pair_parser = argparse.ArgumentParser(prog="python -m bench.speed --pair-worker")
-        pair_parser.add_argument("fresh_dir", type=Path)
-        pair_parser.add_argument("merged_dir", type=Path)
-        pair_parser.add_argument("out", type=Path)
-        pair_parser.add_argument("--queries", type=Path, required=True)
-        pair_parser.add_argument("--stride", type=int, default=1)
-        pair_parser.add_argument("--rounds", type=int, default=1)
-        w = pair_parser.parse_args(argv[1:])
+        w = _worker_args("--pair-worker", ("fresh_dir", "merged_dir"), argv[1:])
         pair_worker(w.fresh_dir, w.merged_dir, w.queries, w.stride, w.rounds, w.out)
         return 0
     args = parse_args(argv)
