@@ -62,6 +62,17 @@ class ChannelMap(dict):
         super().clear()
 
 
+def _new_epoll():
+    """An ``epoll`` set, or None where there is none (not Linux) or none can be had (no descriptor
+    left): waitress' own turn then."""
+    if not hasattr(select, "epoll"):
+        return None
+    try:
+        return select.epoll()
+    except OSError:
+        return None
+
+
 def _settled(channel) -> bool:
     """Waiting for its next request and nothing else: only an event of its own changes that."""
     return (not channel.requests and not channel.total_outbufs_len and not channel.will_close
@@ -74,7 +85,7 @@ class EventLoop:
     def __init__(self, socket_map: dict, server=None) -> None:
         self.map = socket_map
         self.server = server
-        self._epoll = select.epoll() if hasattr(select, "epoll") and isinstance(socket_map, ChannelMap) else None
+        self._epoll = _new_epoll() if isinstance(socket_map, ChannelMap) else None
         self._registered: dict[int, tuple[object, int]] = {}  # fd -> (dispatcher, mask), mask never 0
         self._always: set[int] = set()  # listeners and triggers: asked every turn
         self._watched: set[int] = set()  # connections that may have changed
