@@ -105,8 +105,8 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     # With trusted_proxies set, X-Forwarded-For must reach the app, whose TrustedProxies
     # middleware believes it only from those addresses (and drops it from anyone else).
     where = {"sockets": [sock]} if sock is not None else {"host": settings.host, "port": settings.port}
-    # poll(), not select(): select() fails on descriptors above 1024, and a generation with
-    # many segments (writes faster than merges) maps more files than that in each process.
+    # epoll (web/event_loop.py), else poll(), never select(): select() fails on descriptors above
+    # 1024, and a generation with many segments (writes faster than merges) maps more files than that.
     limits = ConnectionLimits.from_settings(settings)
     server = guard(create_server(app, map=ChannelMap(), threads=settings.threads, ident="search_service",
                                  asyncore_use_poll=True, clear_untrusted_proxy_headers=not settings.trusted_proxies,

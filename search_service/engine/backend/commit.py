@@ -357,20 +357,14 @@ class Segment:
 
     def _posting_bytes(self, info) -> bytes:
         """The bytes of the posting list a (not inlined) term table entry points to."""
-        offset, length = info.extent()
-        if isinstance(length, tuple):  # W3TermInfo.from_bytes keeps struct.unpack's 1-tuple
-            length = length[0]
-        return self._reader._terms._postfile.get(offset, length)
+        return self._reader._terms._postfile.get(*_extent(info))
 
     def _posting_view(self, info) -> bytes | memoryview:
         """:meth:`_posting_bytes` as a view of the mapped file where it is one (no copy)."""
         postfile = self._reader._terms._postfile
         if not isinstance(postfile, MappedFile):
             return self._posting_bytes(info)
-        offset, length = info.extent()
-        if isinstance(length, tuple):
-            length = length[0]
-        return postfile.view(offset, length)
+        return postfile.view(*_extent(info))
 
     def _phrase_by_whoosh(self, field: str, words: Sequence[str], docnums: np.ndarray) -> np.ndarray:
         _took("phrase:slow")
@@ -388,6 +382,14 @@ class Segment:
             if matcher.id() == docnum:
                 verified.append(docnum)
         return np.array(verified, dtype=np.int64)
+
+
+def _extent(info) -> tuple[int, int]:
+    """(offset, length) of the posting list a term table entry points to."""
+    offset, length = info.extent()
+    if isinstance(length, tuple):  # W3TermInfo.from_bytes keeps struct.unpack's 1-tuple
+        length = length[0]
+    return offset, length
 
 
 def _kept_in(keys: np.ndarray, other: np.ndarray) -> np.ndarray:
