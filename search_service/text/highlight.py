@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from .analysis import CJK_CLASS, fold_width_and_case, has_cjk, normalize
+from .analysis import CJK_CLASS, fold_width_and_case, has_cjk, normalize, normalize_ideographs
 
 MARK_OPEN = "<mark>"
 MARK_CLOSE = "</mark>"
@@ -54,7 +54,9 @@ class Highlighter:
             self._compile()
         # Ideographs are left alone by width and case folding and made by neither: terms of
         # ideographs only (nearly all) match a script-stable text where they match its folded
-        # form, at the same offsets (folding keeps the length), so such a text is not folded.
+        # form, at the same offsets (folding keeps the length), so such a text is not folded;
+        # any other text is converted to Simplified without folding when that is exact (see
+        # analysis.normalize_ideographs).
         self._ideographs_only = all(_IDEOGRAPHS.fullmatch(term) for term in unique)
         # Terms of letters, digits and CJK only (nearly all) match the same whether a text's
         # full-width punctuation is folded or not: a script-stable text can skip that fold.
@@ -79,7 +81,7 @@ class Highlighter:
         if not self.terms or not text:
             return [], []
         if not script_stable:
-            normalized = normalize(text)
+            normalized = normalize_ideographs(text) if self._ideographs_only else normalize(text)
         elif self._ideographs_only:
             normalized = text
         else:

@@ -86,6 +86,14 @@ class ScriptFolder:
         risky_mask[[ord(ch) for ch in risky]] = True
         self._risky_mask = risky_mask
 
+    def alone(self, point: int) -> int:
+        """The code point OpenCC converts ``point`` to when it stands alone (below :data:`TABLE_LIMIT`)."""
+        return int(self._table[point])
+
+    def in_phrase(self, point: int) -> bool:
+        """Whether ``point`` is in some multi-character key, or is a character OpenCC must see."""
+        return bool(self._in_phrase[point])
+
     def convert(self, text: str, opencc_convert: Convert) -> str | None:
         """``text`` as OpenCC's ``t2s`` converts it, if that keeps every run's length; else None.
 

@@ -145,3 +145,15 @@ def test_marks_are_the_same_whichever_way_the_matches_are_found(terms, text):
     from search_service.text.analysis import normalize
 
     assert Highlighter(terms).spans(text) == _regex_matches([normalize(t) for t in terms], normalize(text))[0]
+
+
+def test_a_traditional_text_is_marked_as_its_normalized_form_says():
+    # Not script-stable: the text is converted to Simplified; for terms of ideographs only without
+    # folding width and case first (analysis.normalize_ideographs), with the same marks.
+    from search_service.text.analysis import normalize
+
+    bodies = ["依本計畫辦理ＡＢＣ，於是（ＩＴ）產業發展。" * 30, "計畫ＸＹ發展", "ＡＢ　發展İΣ計畫" * 5]
+    for terms in (["计划", "发展"], ["产业"], ["发展", "ab"], ["計畫"]):
+        wanted = [normalize(t) for t in terms]
+        for body in bodies:
+            assert Highlighter(wanted).spans(body) == _regex_matches(wanted, normalize(body))[0], (terms, body)

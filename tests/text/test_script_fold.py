@@ -127,3 +127,37 @@ def test_texts_the_phrase_checks_would_cost_more_for_go_to_opencc(folder):
     # A Traditional article's density (about one risky character in a hundred) stays on the table.
     article = ("依本計畫辦理，並於每年度檢討其執行成效與相關經費之運用情形。" + PADDING) * 10
     assert folder.convert(article, convert) == opencc_keep_length(article)
+
+
+# Characters width and case folding change or make, beside phrase characters and plain text.
+_FOLDED_ALPHABET = "ＡＢｃ１２（）：　ABcİΣσ" + "計畫於是乾隆覆蓋著作，。中國的发展" + " \n"
+
+
+def _agrees_at_ideographs(text: str) -> None:
+    """normalize_ideographs has normalize's answer at its ideographs, and ideographs nowhere else."""
+    reference = analysis.normalize(text)
+    found = analysis.normalize_ideographs(text)
+    assert len(found) == len(reference) == len(text)
+    for position, (want, got) in enumerate(zip(reference, found)):
+        if analysis.has_cjk(want) or analysis.has_cjk(got):
+            assert want == got, (text, position)
+
+
+def test_the_script_step_needs_no_folding_with_these_dictionaries():
+    # False would only cost speed (every Traditional text folded first); this OpenCC must give True.
+    assert analysis._script_step_ignores_folding()
+
+
+@given(st.text(alphabet=_FOLDED_ALPHABET, min_size=0, max_size=200))
+def test_ideographs_are_normalize_s_without_folding(text):
+    _agrees_at_ideographs(text)
+    _agrees_at_ideographs(PADDING + text + PADDING)  # the table's path
+
+
+def test_ideographs_are_normalize_s_on_real_articles(shared_dir):
+    checked = 0
+    for record in corpus_records(shared_dir, 300):
+        for text in (record["title"], record["body"][:4000]):
+            _agrees_at_ideographs(text)
+        checked += 1
+    assert checked >= 900
