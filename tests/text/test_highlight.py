@@ -157,3 +157,30 @@ def test_a_traditional_text_is_marked_as_its_normalized_form_says():
         wanted = [normalize(t) for t in terms]
         for body in bodies:
             assert Highlighter(wanted).spans(body) == _regex_matches(wanted, normalize(body))[0], (terms, body)
+
+
+def test_rendering_escapes_exactly_as_escaping_every_piece():
+    import html
+    import random
+
+    from search_service.text.highlight import MARK_CLOSE, MARK_OPEN, _flow, _render
+
+    def every_piece(text, spans, start, end):
+        # The definition: each piece between marks and each marked text escaped on its own.
+        out, cursor = [], start
+        for s, e in spans:
+            if s < cursor or e > end:
+                continue
+            out += [html.escape(_flow(text, cursor, s)), MARK_OPEN + html.escape(text[s:e]) + MARK_CLOSE]
+            cursor = e
+        return "".join(out + [html.escape(_flow(text, cursor, end))])
+
+    rng = random.Random(5)
+    alphabet = ["园", "区", "a", " ", "\n", "&", "<", ">", '"', "'", "。"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        start = rng.randint(0, len(text))
+        end = rng.randint(start, len(text))
+        cuts = sorted(rng.sample(range(len(text) + 1), min(len(text) + 1, 2 * rng.randint(0, 3))))
+        spans = list(zip(cuts[::2], cuts[1::2]))
+        assert _render(text, spans, start, end) == every_piece(text, spans, start, end), (text, spans, start, end)
