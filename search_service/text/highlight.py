@@ -88,8 +88,9 @@ class Highlighter:
             normalized = fold_width_and_case(text, self._punctuation)
         pattern = self._pattern
         if pattern is None:
-            if sum(normalized.count(term) for term in self.terms) <= FIND_MATCHES:
-                return _found(normalized, self.terms, self._whole_word)
+            found = _found(normalized, self.terms, self._whole_word, FIND_MATCHES)
+            if found is not None:
+                return found
             pattern = self._compile()
         found = list(pattern.finditer(normalized))
         return [m.span() for m in found], [m.group() for m in found]
@@ -123,14 +124,22 @@ class Highlighter:
         return (ELLIPSIS if start > 0 else "") + rendered + (ELLIPSIS if end < len(text) else "")
 
 
-def _found(text: str, terms: list[str], whole_word: list[bool]) -> tuple[list[tuple[int, int]], list[str]]:
+def _found(text: str, terms: list[str], whole_word: list[bool],
+           limit: int | None = None) -> tuple[list[tuple[int, int]], list[str]] | None:
     """What the regex ``term1|term2|...`` (longest term first) finds in ``text`` with ``finditer``:
-    left to right, not overlapping, the longest term where several start at one place."""
+    left to right, not overlapping, the longest term where several start at one place.
+
+    None when the terms occur more than ``limit`` times (overlapping occurrences count): then the
+    regex's one pass in C costs less than this loop in Python."""
     starts = []
+    seen = 0
     for term, whole in zip(terms, whole_word):
         size = len(term)
         at = text.find(term)
         while at >= 0:
+            seen += 1
+            if limit is not None and seen > limit:
+                return None
             end = at + size
             if not whole or ((at == 0 or text[at - 1] not in _WORD_CHARS)
                              and (end == len(text) or text[end] not in _WORD_CHARS)):

@@ -134,6 +134,11 @@ def test_matches_found_by_str_find_are_the_regex_matches():
         terms = sorted(set(rng.sample(vocabulary, rng.randint(1, 5))), key=len, reverse=True)
         whole = [not any("\u4e00" <= c <= "\u9fff" for c in t) and t.isascii() and t[0].isalnum() for t in terms]
         assert _found(text, terms, whole) == _regex_matches(terms, text), (terms, text)
+        # With a limit: the same, or None exactly when the terms occur more often (overlapping).
+        occurrences = sum(sum(text.startswith(t, i) for i in range(len(text))) for t in terms)
+        limited = _found(text, terms, whole, 3)
+        assert (limited is None) == (occurrences > 3), (terms, text)
+        assert limited is None or limited == _regex_matches(terms, text), (terms, text)
 
 
 @pytest.mark.parametrize("terms, text", [
