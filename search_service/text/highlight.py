@@ -88,9 +88,9 @@ class Highlighter:
             normalized = fold_width_and_case(text, self._punctuation)
         pattern = self._pattern
         if pattern is None:
-            found = _found(normalized, self.terms, self._whole_word, FIND_MATCHES)
-            if found is not None:
-                return found
+            by_find = _found(normalized, self.terms, self._whole_word, FIND_MATCHES)
+            if by_find is not None:
+                return by_find
             pattern = self._compile()
         found = list(pattern.finditer(normalized))
         return [m.span() for m in found], [m.group() for m in found]
