@@ -430,6 +430,7 @@ class NullRecorder:
     """
 
     dropped = written = 0
+    clock = staticmethod(time.time)  # as the recorder's: callers stamp the events they hand over
 
     def __init__(self, db: AnalyticsDB | None = None, problem: str | None = None) -> None:
         self.db = db

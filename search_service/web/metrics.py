@@ -21,6 +21,7 @@ describe the process that answered and say so in their help text ("Per process")
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
@@ -43,6 +44,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ..errors import SearchError
+from .after_send import after_send
 from .limits import limit_storage, rate_limit_exempt
 
 log = logging.getLogger(__name__)
@@ -309,7 +311,8 @@ def install_metrics(app: Flask) -> Metrics:
     def count(response: Response) -> Response:
         started = request.environ.get(STARTED_KEY)
         seconds = time.perf_counter() - started if started is not None else 0.0
-        metrics.observe(request.endpoint or "unmatched", request.method, response.status_code, seconds)
+        after_send(functools.partial(metrics.observe, request.endpoint or "unmatched", request.method,
+                                     response.status_code, seconds))
         return response
 
     return metrics

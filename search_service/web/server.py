@@ -38,6 +38,7 @@ from waitress.server import create_server
 from ..config import Settings
 from . import close_app, create_app
 from .access_log import written_off_the_request_path
+from .after_send import RunAfterSend
 from .connections import ConnectionLimits, guard, server_options
 from .event_loop import ChannelMap, EventLoop
 from .metrics import MULTIPROCESS_DIR_ENV
@@ -108,7 +109,8 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     # epoll (web/event_loop.py), else poll(), never select(): select() fails on descriptors above
     # 1024, and a generation with many segments (writes faster than merges) maps more files than that.
     limits = ConnectionLimits.from_settings(settings)
-    server = guard(create_server(app, map=ChannelMap(), threads=settings.threads, ident="search_service",
+    # The access log, the metrics and analytics run once an answer is sent (web/after_send.py).
+    server = guard(create_server(RunAfterSend(app), map=ChannelMap(), threads=settings.threads, ident="search_service",
                                  asyncore_use_poll=True, clear_untrusted_proxy_headers=not settings.trusted_proxies,
                                  **server_options(limits), **where), limits)
     loop = EventLoop(_socket_map(server), server)

@@ -1,7 +1,8 @@
 """Recording searches and result clicks for the staff analytics (see docs/ANALYTICS.md).
 
 The views call :func:`record_page_search`, :func:`record_api_search` and
-:func:`record_suggest`; each only puts an event on the recorder's queue. Results
+:func:`record_suggest`; each only puts an event on the recorder's queue, once the answer is
+sent (see ``after_send``). Results
 pages and the widget report clicks with ``navigator.sendBeacon`` to
 ``POST /api/click`` (form-encoded or JSON; 204). Nothing identifying a reader
 is kept: no IP address, user agent, cookie or session id.
@@ -28,6 +29,7 @@ from ..config import Settings
 from ..engine.request import Limits, SearchRequest, get_list_from_mapping, integer_param, query_param
 from ..errors import InvalidParameter, OriginNotAllowed, PayloadTooLarge
 from ..ingest import JsonProblem, decode_json
+from .after_send import after_send
 from .auth import has_valid_token
 
 blueprint = Blueprint("tracking", __name__)
@@ -152,11 +154,12 @@ def record_page_search(req: SearchRequest, results, filtered_out: bool = False) 
     channel = "widget" if request.args.get("ref") == "widget" else "page"
     if kind == "script":
         channel = "script"
-    recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
-                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine,
-                           filtered_out=filtered_out, searched=_searched(results),
-                           # Slips for staff: the did-you-mean offered, and the query this one rewrote.
-                           suggested=getattr(results, "suggestion", None), previous=previous or None)
+    after_send(functools.partial(
+        recorder.record_search, req.q, channel=channel, results=results.total, took_ms=results.took_ms,
+        relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=refine, filtered_out=filtered_out,
+        searched=_searched(results), ts=recorder.clock(),
+        # Slips for staff: the did-you-mean offered, and the query this one rewrote.
+        suggested=getattr(results, "suggestion", None), previous=previous or None))
 
 
 def record_api_search(req: SearchRequest, results) -> None:
@@ -167,9 +170,10 @@ def record_api_search(req: SearchRequest, results) -> None:
     if not recorder.enabled or not req.q or kind == "crawler":
         return
     channel = "script" if kind == "script" or has_valid_token(current_app.config["SETTINGS"]) else "api"
-    recorder.record_search(req.q, channel=channel, results=results.total, took_ms=results.took_ms,
-                           relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1,
-                           searched=_searched(results), suggested=getattr(results, "suggestion", None))
+    after_send(functools.partial(
+        recorder.record_search, req.q, channel=channel, results=results.total, took_ms=results.took_ms,
+        relaxed=results.relaxed, filters=_filters(req), page=req.page, refine=req.page > 1,
+        searched=_searched(results), suggested=getattr(results, "suggestion", None), ts=recorder.clock()))
 
 
 def _searched(results) -> str | None:
@@ -191,8 +195,8 @@ def record_suggest(q: str, sid: str | None, suggestions: int, started: float) ->
     recorder = recorder_of(current_app)
     if not recorder.enabled or not q or client_kind() != "reader":
         return  # a crawler's or a program's calls are nobody typing
-    recorder.record_suggest(q, sid=sid, suggestions=suggestions,
-                            took_ms=(time.perf_counter() - started) * 1000)
+    after_send(functools.partial(recorder.record_suggest, q, sid=sid, suggestions=suggestions,
+                                 took_ms=(time.perf_counter() - started) * 1000, ts=recorder.clock()))
 
 
 # --------------------------------------------------------------------------- POST /api/click
