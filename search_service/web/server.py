@@ -36,6 +36,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
 from ..config import Settings
+from ..text import analysis
 from . import close_app, create_app
 from .access_log import written_off_the_request_path
 from .after_send import RunAfterSend
@@ -98,6 +99,9 @@ def _serve_process(settings: Settings, sock: socket.socket | None, parent: int |
     """
     _clean_stale_files(settings)
     app = create_app(settings)
+    # Each request thread's first search (and the analytics writer's first event) would
+    # otherwise load its own converter (ms).
+    analysis.prepare_converters(settings.threads + 1)
     # Everything built so far (jieba's dictionary, the index's arrays, the warmed caches) lives as
     # long as the process: frozen, the collector's full passes no longer walk its ~400,000 objects
     # (76 ms each at 42k articles, landing on whichever search allocated last).
