@@ -187,7 +187,7 @@ def normalize_ideographs(text: str) -> str:
 
 def _fold_touched_points() -> set[int]:
     """Code points that width or case folding changes, or changes another character into."""
-    points = set(range(0x20, 0x7F)) | set(range(0xFF01, 0xFF5F)) | {0x3000}
+    points = set(_WIDTH_FOLD) | set(_WIDTH_FOLD.values())  # the width fold's own table, both sides
     for point in range(script_fold.TABLE_LIMIT):
         if 0xD800 <= point <= 0xDFFF:
             continue
@@ -209,7 +209,7 @@ def _script_step_ignores_folding() -> bool:
     if folder is None:
         return False
     return not any(folder.in_phrase(point) or _CJK_CHAR.match(chr(folder.alone(point)))
-                   for point in sorted(_fold_touched_points()))
+                   for point in _fold_touched_points())
 
 
 def has_cjk(text: str) -> bool:
